@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from "commander";
+import { type Config, ConfigError, loadConfig, SETTINGS } from "../config/config.js";
+import { ApiError } from "../domain/errors.js";
+import { runAccountsCreate } from "./accounts.js";
+import { runServe } from "./serve.js";
+
+type Overrides = Partial<Record<keyof Config, string>>;
+
+/** Adds one flag per setting, with its environment variable and default in the help text. */
+function addSettingFlags(command: Command, keys: ReadonlyArray<keyof Config>): Command {
+  for (const s of SETTINGS) {
+    if (!keys.includes(s.key)) continue;
+    command.addOption(
+      new Option(`${s.flag} <value>`, `${s.description} [env ${s.env}, default ${s.defaultText}]`),
+    );
+  }
+  return command;
+}
+
+/** Commander names options in camelCase after the flag; map them back to config keys. */
+function overridesFrom(options: Record<string, unknown>): Overrides {
+  const overrides: Overrides = {};
+  for (const s of SETTINGS) {
+    const optionName = s.flag.slice(2).replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+    const value = options[optionName];
+    if (typeof value === "string") overrides[s.key] = value;
+  }
+  return overrides;
+}
+
+const STORE_KEYS: Array<keyof Config> = ["dataDir", "databaseUrl", "databasePoolSize", "logLevel"];
+
+function buildProgram(): Command {
+  const program = new Command()
+    .name("mailroom")
+    .description(
+      "Self-hosted email API server: the Restcomm Email API, stored durably, delivered over SMTP, retried and tracked.",
+    )
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+
+  addSettingFlags(
+    program
+      .command("serve")
+      .description(
+        "Run the HTTP API and the delivery workers. Every setting can also come from its MAILROOM_* environment variable; flags win.",
+      ),
+    SETTINGS.map((s) => s.key),
+  ).action(async (options: Record<string, unknown>) => {
+    await runServe(loadConfig(process.env, overridesFrom(options)));
+  });
+
+  const accounts = program
+    .command("accounts")
+    .description("Manage accounts directly in the store (works while the server runs)");
+  addSettingFlags(
+    accounts
+      .command("create")
+      .description("Create an account and print it as JSON, including its AuthToken (shown only this once)")
+      .requiredOption("--email <address>", "the account's email address (also usable as the API user name)")
+      .option("--password <password>", "a password for the account (at least 8 characters)")
+      .option("--friendly-name <name>", "a display name (default: the email address)")
+      .option("--role <role>", "the account's role (default: Developer)")
+      .option("--parent <sid>", "make it a sub-account of this account SID"),
+    STORE_KEYS,
+  ).action(async (options: Record<string, unknown>) => {
+    const config = loadConfig(process.env, overridesFrom(options));
+    await runAccountsCreate(config, {
+      email: options.email as string,
+      password: options.password as string | undefined,
+      friendlyName: options.friendlyName as string | undefined,
+      role: options.role as string | undefined,
+      parent: options.parent as string | undefined,
+    });
+  });
+  return program;
+}
+
+async function main(): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode;
+      return;
+    }
+    if (error instanceof ConfigError || error instanceof ApiError) {
+      process.stderr.write(`mailroom: ${error.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`mailroom: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+await main();

@@ -1,0 +1,78 @@
+import type { Config } from "../config/config.js";
+import { ROOT_ROLE } from "../domain/accounts.js";
+import { API_BASE } from "../http/resources.js";
+import { createMailroom, type Mailroom } from "../server.js";
+import { describeStore } from "../store/open-store.js";
+
+export const BOOTSTRAP_EMAIL = "admin@mailroom.local";
+
+/** `mailroom serve`: start, create the first account on an empty store, and stop cleanly on a signal. */
+export async function runServe(config: Config): Promise<void> {
+  const mailroom = await createMailroom(config);
+  const { logger } = mailroom;
+  stopOnSignals(mailroom);
+
+  const bootstrap = await createFirstAccount(mailroom);
+  const url = await mailroom.listen();
+  const publicUrl = config.publicUrl ?? url;
+  logger.info({ url, store: describeStore(config) }, "Mailroom is listening");
+  if (bootstrap) printWelcome(publicUrl, bootstrap.sid, bootstrap.authToken);
+}
+
+async function createFirstAccount(mailroom: Mailroom) {
+  if ((await mailroom.store.countAccounts()) > 0) return undefined;
+  const issued = await mailroom.accounts.create({
+    emailAddress: BOOTSTRAP_EMAIL,
+    friendlyName: "Administrator",
+    role: ROOT_ROLE,
+  });
+  mailroom.logger.info({ sid: issued.account.sid }, "created the first account (Administrator)");
+  return { sid: issued.account.sid, authToken: issued.authToken };
+}
+
+/** Printed to the terminal once, never to the log: this is the only time the AuthToken is shown. */
+function printWelcome(url: string, sid: string, authToken: string): void {
+  process.stdout.write(`
+================================================================================
+ Mailroom created your Administrator account. Save the AuthToken now:
+ it is stored only as a hash and will not be shown again.
+
+   AccountSid: ${sid}
+   AuthToken:  ${authToken}
+
+ Send your first email:
+
+   curl -X POST ${url}${API_BASE}/Accounts/${sid}/Email/Messages \\
+      -d 'To=john.doe@yourcompany.com' \\
+      -d 'From=jane.doe@yourcompany.com' \\
+      -d 'Body=This is a test' \\
+      -d 'Subject=Test Email' \\
+      -u '${sid}:${authToken}'
+================================================================================
+
+`);
+}
+
+function stopOnSignals(mailroom: Mailroom): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      mailroom.logger.warn(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    mailroom.logger.info(`${signal} received: finishing in-flight work, then stopping`);
+    mailroom.close().then(
+      () => {
+        mailroom.logger.info("stopped");
+        process.exit(0);
+      },
+      (error: unknown) => {
+        mailroom.logger.error({ err: error }, "error while stopping");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}

@@ -1,0 +1,276 @@
+/**
+ * Configuration: every setting has one MAILROOM_* environment variable and one CLI flag, a default,
+ * and a parser that rejects bad values with a message naming the setting. Parsed once at start.
+ */
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  databasePoolSize: number;
+  logLevel: string;
+  bodyLimitBytes: number;
+  publicUrl: string | undefined;
+  smtpUrl: string | undefined;
+  smtpPoolSize: number;
+  smtpStartTls: "opportunistic" | "required";
+  smtpConnectTimeoutMs: number;
+  smtpSocketTimeoutMs: number;
+  deliveryConcurrency: number;
+  maxAttempts: number;
+  maxAgeMs: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  leaseMs: number;
+  pollIntervalMs: number;
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {}
+
+interface Setting<K extends keyof Config> {
+  key: K;
+  env: string;
+  flag: string;
+  description: string;
+  defaultText: string;
+  parse(raw: string | undefined, name: string): Config[K];
+}
+
+function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
+  return s;
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+export const SETTINGS = [
+  setting({
+    key: "host",
+    env: "MAILROOM_HOST",
+    flag: "--host",
+    description: "address the HTTP API listens on",
+    defaultText: "127.0.0.1",
+    parse: (raw) => nonEmpty(raw, "127.0.0.1"),
+  }),
+  setting({
+    key: "port",
+    env: "MAILROOM_PORT",
+    flag: "--port",
+    description: "TCP port of the HTTP API (0 picks a free one)",
+    defaultText: "8080",
+    parse: (raw, name) => integer(raw, 8080, name, 0, 65535),
+  }),
+  setting({
+    key: "dataDir",
+    env: "MAILROOM_DATA_DIR",
+    flag: "--data-dir",
+    description: "directory for the SQLite database",
+    defaultText: "./data",
+    parse: (raw) => nonEmpty(raw, "./data"),
+  }),
+  setting({
+    key: "databaseUrl",
+    env: "MAILROOM_DATABASE_URL",
+    flag: "--database-url",
+    description: "postgres://… to use PostgreSQL instead of SQLite",
+    defaultText: "(unset: SQLite)",
+    parse: (raw, name) => optionalUrl(raw, name, ["postgres:", "postgresql:"]),
+  }),
+  setting({
+    key: "databasePoolSize",
+    env: "MAILROOM_DATABASE_POOL_SIZE",
+    flag: "--database-pool-size",
+    description: "PostgreSQL connections per process",
+    defaultText: "10",
+    parse: (raw, name) => integer(raw, 10, name, 1, 1000),
+  }),
+  setting({
+    key: "logLevel",
+    env: "MAILROOM_LOG_LEVEL",
+    flag: "--log-level",
+    description: `log level: ${LOG_LEVELS.join(", ")}`,
+    defaultText: "info",
+    parse: (raw, name) => oneOf(raw, "info", name, LOG_LEVELS),
+  }),
+  setting({
+    key: "bodyLimitBytes",
+    env: "MAILROOM_BODY_LIMIT",
+    flag: "--body-limit",
+    description: "largest request body in bytes (larger gets 413)",
+    defaultText: "10485760",
+    parse: (raw, name) => integer(raw, 10 * 1024 * 1024, name, 1024, 1024 * 1024 * 1024),
+  }),
+  setting({
+    key: "publicUrl",
+    env: "MAILROOM_PUBLIC_URL",
+    flag: "--public-url",
+    description: "base URL clients use, shown in the start-up example",
+    defaultText: "(http://HOST:PORT)",
+    parse: (raw, name) => optionalUrl(raw, name, ["http:", "https:"]),
+  }),
+  setting({
+    key: "smtpUrl",
+    env: "MAILROOM_SMTP_URL",
+    flag: "--smtp-url",
+    description: "relay: smtp://user:pass@host:587 or smtps://…:465; unset captures mail locally",
+    defaultText: "(unset: capture)",
+    parse: (raw, name) => optionalUrl(raw, name, ["smtp:", "smtps:"]),
+  }),
+  setting({
+    key: "smtpPoolSize",
+    env: "MAILROOM_SMTP_POOL_SIZE",
+    flag: "--smtp-pool-size",
+    description: "SMTP connections kept open to the relay",
+    defaultText: "5",
+    parse: (raw, name) => integer(raw, 5, name, 1, 100),
+  }),
+  setting({
+    key: "smtpStartTls",
+    env: "MAILROOM_SMTP_STARTTLS",
+    flag: "--smtp-starttls",
+    description: "STARTTLS policy for smtp:// relays: opportunistic or required",
+    defaultText: "opportunistic",
+    parse: (raw, name) => oneOf(raw, "opportunistic", name, ["opportunistic", "required"]),
+  }),
+  setting({
+    key: "smtpConnectTimeoutMs",
+    env: "MAILROOM_SMTP_CONNECT_TIMEOUT_MS",
+    flag: "--smtp-connect-timeout-ms",
+    description: "give up connecting to the relay after this long",
+    defaultText: "10000",
+    parse: (raw, name) => integer(raw, 10_000, name, 100, 600_000),
+  }),
+  setting({
+    key: "smtpSocketTimeoutMs",
+    env: "MAILROOM_SMTP_SOCKET_TIMEOUT_MS",
+    flag: "--smtp-socket-timeout-ms",
+    description: "give up on a silent relay connection after this long",
+    defaultText: "60000",
+    parse: (raw, name) => integer(raw, 60_000, name, 100, 3_600_000),
+  }),
+  setting({
+    key: "deliveryConcurrency",
+    env: "MAILROOM_DELIVERY_CONCURRENCY",
+    flag: "--delivery-concurrency",
+    description: "messages in flight to the relay at once",
+    defaultText: "20",
+    parse: (raw, name) => integer(raw, 20, name, 1, 1000),
+  }),
+  setting({
+    key: "maxAttempts",
+    env: "MAILROOM_MAX_ATTEMPTS",
+    flag: "--max-attempts",
+    description: "delivery attempts before a message fails",
+    defaultText: "8",
+    parse: (raw, name) => integer(raw, 8, name, 1, 100),
+  }),
+  setting({
+    key: "maxAgeMs",
+    env: "MAILROOM_MAX_AGE_MS",
+    flag: "--max-age-ms",
+    description: "stop retrying a message this long after it was accepted",
+    defaultText: "86400000 (1 day)",
+    parse: (raw, name) => integer(raw, 86_400_000, name, 1000, 30 * 86_400_000),
+  }),
+  setting({
+    key: "retryBaseMs",
+    env: "MAILROOM_RETRY_BASE_MS",
+    flag: "--retry-base-ms",
+    description: "first retry delay; doubles each attempt, with jitter",
+    defaultText: "30000",
+    parse: (raw, name) => integer(raw, 30_000, name, 1, 86_400_000),
+  }),
+  setting({
+    key: "retryMaxMs",
+    env: "MAILROOM_RETRY_MAX_MS",
+    flag: "--retry-max-ms",
+    description: "longest delay between two attempts",
+    defaultText: "3600000",
+    parse: (raw, name) => integer(raw, 3_600_000, name, 1, 86_400_000),
+  }),
+  setting({
+    key: "leaseMs",
+    env: "MAILROOM_LEASE_MS",
+    flag: "--lease-ms",
+    description: "how long a claimed message is reserved before another worker may take it",
+    defaultText: "120000",
+    parse: (raw, name) => integer(raw, 120_000, name, 100, 3_600_000),
+  }),
+  setting({
+    key: "pollIntervalMs",
+    env: "MAILROOM_POLL_INTERVAL_MS",
+    flag: "--poll-interval-ms",
+    description: "longest sleep of an idle worker between checks of the queue",
+    defaultText: "5000",
+    parse: (raw, name) => integer(raw, 5000, name, 10, 600_000),
+  }),
+  setting({
+    key: "shutdownTimeoutMs",
+    env: "MAILROOM_SHUTDOWN_TIMEOUT_MS",
+    flag: "--shutdown-timeout-ms",
+    description: "on SIGTERM, wait this long for in-flight deliveries",
+    defaultText: "10000",
+    parse: (raw, name) => integer(raw, 10_000, name, 0, 600_000),
+  }),
+] as const;
+
+/**
+ * Builds the configuration from the environment, with `overrides` (CLI flags, keyed by setting)
+ * taking precedence. Throws ConfigError naming the setting on the first bad value.
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv,
+  overrides: Partial<Record<keyof Config, string>> = {},
+): Config {
+  const config: Partial<Record<keyof Config, unknown>> = {};
+  for (const s of SETTINGS) {
+    const fromFlag = overrides[s.key];
+    const raw = fromFlag ?? env[s.env];
+    const name = fromFlag === undefined ? s.env : s.flag;
+    config[s.key] = s.parse(raw === "" ? undefined : raw, name);
+  }
+  return config as Config;
+}
+
+function nonEmpty(raw: string | undefined, fallback: string): string {
+  return raw ?? fallback;
+}
+
+function integer(raw: string | undefined, fallback: number, name: string, min: number, max: number): number {
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max)
+    throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function oneOf<T extends string>(
+  raw: string | undefined,
+  fallback: T,
+  name: string,
+  allowed: readonly string[],
+): T {
+  if (raw === undefined) return fallback;
+  if (!allowed.includes(raw))
+    throw new ConfigError(`${name} must be one of ${allowed.join(", ")}, got "${raw}"`);
+  return raw as T;
+}
+
+function optionalUrl(
+  raw: string | undefined,
+  name: string,
+  protocols: readonly string[],
+): string | undefined {
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL`);
+  }
+  if (!protocols.includes(url.protocol)) {
+    throw new ConfigError(`${name} must start with ${protocols.map((p) => `${p}//`).join(" or ")}`);
+  }
+  return raw;
+}

@@ -1,0 +1,77 @@
+/**
+ * Every error a client can receive. Codes are stable: they are part of the API and each one has a
+ * line in docs/errors.md. Numbering follows Restcomm's areas (10xxx accounts); Mailroom adds
+ * 13xxx for email and 20xxx for request-level problems.
+ */
+export const ErrorCodes = {
+  // 10xxx: authentication and accounts
+  Unauthorized: { code: 10001, status: 401 },
+  AccountNotActive: { code: 10002, status: 403 },
+  Forbidden: { code: 10003, status: 403 },
+  AccountNotFound: { code: 10004, status: 404 },
+  EmailAddressTaken: { code: 10005, status: 409 },
+  InvalidAccountStatus: { code: 10006, status: 400 },
+  AccountClosed: { code: 10007, status: 409 },
+  InvalidAccountField: { code: 10008, status: 400 },
+  AccountFieldMissing: { code: 10009, status: 400 },
+
+  // 13xxx: email messages
+  FromMissing: { code: 13001, status: 400 },
+  ToMissing: { code: 13002, status: 400 },
+  BodyMissing: { code: 13003, status: 400 },
+  SubjectMissing: { code: 13004, status: 400 },
+  InvalidFrom: { code: 13010, status: 400 },
+  InvalidTo: { code: 13011, status: 400 },
+  InvalidCc: { code: 13012, status: 400 },
+  InvalidBcc: { code: 13013, status: 400 },
+  SubjectTooLong: { code: 13014, status: 400 },
+  HeaderInjection: { code: 13015, status: 400 },
+  InvalidType: { code: 13016, status: 400 },
+  TooManyRecipients: { code: 13017, status: 400 },
+  InvalidBody: { code: 13018, status: 400 },
+  InvalidStatusCallback: { code: 13019, status: 400 },
+  MessageNotFound: { code: 13020, status: 404 },
+  MimeNotAvailable: { code: 13021, status: 404 },
+
+  // 20xxx: the request itself
+  MalformedBody: { code: 20001, status: 400 },
+  PayloadTooLarge: { code: 20002, status: 413 },
+  UnsupportedMediaType: { code: 20003, status: 415 },
+  RouteNotFound: { code: 20004, status: 404 },
+  MethodNotAllowed: { code: 20005, status: 405 },
+  InvalidPaging: { code: 20006, status: 400 },
+  PageSizeTooLarge: { code: 20007, status: 400 },
+  InvalidFilter: { code: 20008, status: 400 },
+  InternalError: { code: 20500, status: 500 },
+  StoreUnavailable: { code: 20503, status: 503 },
+} as const;
+
+export type ErrorKind = keyof typeof ErrorCodes;
+
+/** An error that is meant for the API client: it carries its HTTP status and stable code. */
+export class ApiError extends Error {
+  readonly kind: ErrorKind;
+  readonly code: number;
+  readonly status: number;
+
+  constructor(kind: ErrorKind, message: string) {
+    super(message);
+    this.name = "ApiError";
+    this.kind = kind;
+    this.code = ErrorCodes[kind].code;
+    this.status = ErrorCodes[kind].status;
+  }
+}
+
+/** Where an error code is explained: the same path shape as Restcomm's `more_info`, served by Mailroom. */
+export function moreInfoPath(code: number): string {
+  return `/restcomm/errors/${code}.html`;
+}
+
+const kindByCode = new Map<number, ErrorKind>(
+  (Object.keys(ErrorCodes) as ErrorKind[]).map((kind) => [ErrorCodes[kind].code, kind]),
+);
+
+export function errorKindByCode(code: number): ErrorKind | undefined {
+  return kindByCode.get(code);
+}

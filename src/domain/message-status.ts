@@ -1,0 +1,11 @@
+/**
+ * A message's life: `queued` (waiting, possibly for a retry) → `sending` (leased by a worker) →
+ * `sent` (the relay or capture took it for every recipient) or `failed` (permanently refused, or
+ * out of attempts). Only `sent` and `failed` are final.
+ */
+export const MESSAGE_STATUSES = ["queued", "sending", "sent", "failed"] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+export function isMessageStatus(value: string): value is MessageStatus {
+  return (MESSAGE_STATUSES as readonly string[]).includes(value);
+}

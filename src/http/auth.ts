@@ -1,0 +1,68 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { ApiError } from "../domain/errors.js";
+import type { AccountService } from "../services/accounts.js";
+import type { AccountRow } from "../store/store.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The account whose credentials authenticated this request. */
+    actor: AccountRow;
+  }
+}
+
+/** Thrown for a missing or wrong credential: answered with Restcomm's empty 401 and realm header. */
+export class Unauthorized extends ApiError {
+  constructor() {
+    super(
+      "Unauthorized",
+      "Authentication failed: use HTTP Basic with your Account SID (or email) and AuthToken.",
+    );
+  }
+}
+
+export const WWW_AUTHENTICATE = 'Basic realm="Restcomm realm"';
+
+function parseBasic(header: string | undefined): { user: string; secret: string } | undefined {
+  if (header === undefined) return undefined;
+  const space = header.indexOf(" ");
+  if (space === -1 || header.slice(0, space).toLowerCase() !== "basic") return undefined;
+  const decoded = Buffer.from(header.slice(space + 1).trim(), "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  if (colon <= 0) return undefined;
+  return { user: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
+}
+
+/** A preHandler that authenticates the caller and refuses accounts that are not active. */
+export function authenticate(accounts: AccountService) {
+  return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
+    const credentials = parseBasic(request.headers.authorization);
+    if (!credentials) throw new Unauthorized();
+    const account = await accounts.authenticate(credentials.user, credentials.secret);
+    if (!account) throw new Unauthorized();
+    if (account.status !== "active") {
+      throw new ApiError(
+        "AccountNotActive",
+        `Account ${account.sid} is ${account.status}; only active accounts may use the API.`,
+      );
+    }
+    request.actor = account;
+  };
+}
+
+/**
+ * The account named in the URL, if the caller may act for it (itself or a descendant). Anything
+ * else, including an account that does not exist, is 403 so that account SIDs and emails cannot be probed.
+ */
+export async function resolveTargetAccount(
+  accounts: AccountService,
+  actor: AccountRow,
+  sidOrEmail: string,
+): Promise<AccountRow> {
+  if (sidOrEmail === actor.sid || sidOrEmail.toLowerCase() === actor.email_address) return actor;
+  const target = await accounts.find(sidOrEmail);
+  if (target && (await accounts.actsFor(actor, target))) return target;
+  throw new ApiError(
+    "Forbidden",
+    `Account ${sidOrEmail} is neither your account nor one of its sub-accounts.`,
+  );
+}

@@ -1,0 +1,117 @@
+import { XMLBuilder } from "fast-xml-parser";
+import type { FastifyReply, FastifyRequest } from "fastify";
+
+/**
+ * A resource is described once, as ordered snake_case fields; JSON and XML are both rendered from
+ * that description. JSON leaves null fields out; XML writes them as empty elements, as Restcomm did.
+ */
+export type FieldValue = string | number | null | Readonly<Record<string, string>>;
+export type Fields = ReadonlyArray<readonly [string, FieldValue]>;
+
+export interface Resource {
+  /** The XML element name, e.g. `EmailMessage`. */
+  element: string;
+  fields: Fields;
+}
+
+export interface ResourceList {
+  /** The XML wrapper element, e.g. `EmailMessages`, and the JSON array key, e.g. `messages`. */
+  element: string;
+  jsonKey: string;
+  /** Paging fields (JSON keys first in the object, XML attributes on the wrapper). */
+  paging: Fields | undefined;
+  items: Resource[];
+}
+
+const JSON_FORMAT = Symbol("mailroom.json");
+
+/** Restcomm strips `.json` from any path segment and answers in JSON; remember that it did. */
+export function rewriteJsonSuffix(raw: { url?: string | undefined }): string {
+  const url = raw.url ?? "/";
+  const queryAt = url.indexOf("?");
+  const path = queryAt === -1 ? url : url.slice(0, queryAt);
+  if (!path.includes(".json")) return url;
+  const stripped = path
+    .split("/")
+    .map((segment) => (segment.endsWith(".json") ? segment.slice(0, -5) : segment))
+    .join("/");
+  (raw as Record<symbol, boolean>)[JSON_FORMAT] = true;
+  return queryAt === -1 ? stripped : stripped + url.slice(queryAt);
+}
+
+export function wantsJson(request: FastifyRequest): boolean {
+  if ((request.raw as unknown as Record<symbol, boolean>)[JSON_FORMAT]) return true;
+  const accept = request.headers.accept;
+  return accept !== undefined && accept.includes("json");
+}
+
+export function snakeToPascal(name: string): string {
+  return name.replace(/(^|_)([a-z])/g, (_match, _sep, letter: string) => letter.toUpperCase());
+}
+
+export function toJsonObject(fields: Fields): Record<string, FieldValue> {
+  const object: Record<string, FieldValue> = {};
+  for (const [key, value] of fields) if (value !== null) object[key] = value;
+  return object;
+}
+
+function toXmlObject(fields: Fields): Record<string, unknown> {
+  const object: Record<string, unknown> = {};
+  for (const [key, value] of fields) {
+    if (value !== null && typeof value === "object") {
+      const nested: Record<string, string> = {};
+      for (const [k, v] of Object.entries(value)) nested[snakeToPascal(k)] = v;
+      object[snakeToPascal(key)] = nested;
+    } else {
+      object[snakeToPascal(key)] = value ?? "";
+    }
+  }
+  return object;
+}
+
+const xml = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: "@_", suppressEmptyNode: true });
+
+function sendXml(reply: FastifyReply, body: Record<string, unknown>): FastifyReply {
+  return reply.type("application/xml; charset=utf-8").send(xml.build({ RestcommResponse: body }));
+}
+
+export function sendResource(request: FastifyRequest, reply: FastifyReply, resource: Resource): FastifyReply {
+  if (wantsJson(request))
+    return reply.type("application/json; charset=utf-8").send(toJsonObject(resource.fields));
+  return sendXml(reply, { [resource.element]: toXmlObject(resource.fields) });
+}
+
+export function sendList(request: FastifyRequest, reply: FastifyReply, list: ResourceList): FastifyReply {
+  if (wantsJson(request)) {
+    const items = list.items.map((item) => toJsonObject(item.fields));
+    if (list.paging === undefined) return reply.type("application/json; charset=utf-8").send(items);
+    return reply
+      .type("application/json; charset=utf-8")
+      .send({ ...toJsonObject(list.paging), [list.jsonKey]: items });
+  }
+  const wrapper: Record<string, unknown> = {};
+  for (const [key, value] of list.paging ?? []) {
+    // Restcomm's list attributes are lower case without separators: numpages, firstpageuri.
+    if (value !== null && typeof value !== "object") wrapper[`@_${key.replaceAll("_", "")}`] = value;
+  }
+  const itemElement = list.items[0]?.element;
+  if (itemElement !== undefined) wrapper[itemElement] = list.items.map((item) => toXmlObject(item.fields));
+  return sendXml(reply, { [list.element]: wrapper });
+}
+
+/** Errors: `{status, code, message, more_info}` in JSON, `<RestException>` in XML. */
+export function sendError(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  error: { status: number; code: number; message: string; moreInfo: string },
+): FastifyReply {
+  reply.code(error.status).header("x-mailroom-error-code", String(error.code));
+  const fields: Fields = [
+    ["status", error.status],
+    ["code", error.code],
+    ["message", error.message],
+    ["more_info", error.moreInfo],
+  ];
+  if (wantsJson(request)) return reply.type("application/json; charset=utf-8").send(toJsonObject(fields));
+  return sendXml(reply, { RestException: toXmlObject(fields) });
+}

@@ -1,0 +1,175 @@
+import {
+  ACCOUNT_TYPE,
+  type AccountStatus,
+  DEFAULT_ROLE,
+  isAccountStatus,
+  MAX_TEXT_FIELD,
+} from "../domain/accounts.js";
+import { isValidAddress } from "../domain/addresses.js";
+import { ApiError } from "../domain/errors.js";
+import { newAuthToken, newSid } from "../domain/ids.js";
+import { authTokenMatches, hashAuthToken, hashPassword } from "../domain/secrets.js";
+import type { AccountPatch, AccountRow, Store } from "../store/store.js";
+
+export interface NewAccountInput {
+  emailAddress: string;
+  password?: string | undefined;
+  friendlyName?: string | undefined;
+  role?: string | undefined;
+  status?: string | undefined;
+  parentSid?: string | null | undefined;
+}
+
+/** An account together with the AuthToken that was just issued for it: the only moment it is known. */
+export interface IssuedAccount {
+  account: AccountRow;
+  authToken: string;
+}
+
+export interface AccountUpdateInput {
+  friendlyName?: string | undefined;
+  status?: string | undefined;
+  password?: string | undefined;
+  rotateAuthToken?: boolean | undefined;
+}
+
+export class AccountService {
+  constructor(private readonly store: Store) {}
+
+  async create(input: NewAccountInput): Promise<IssuedAccount> {
+    const email = input.emailAddress.trim().toLowerCase();
+    if (!isValidAddress(email)) {
+      throw new ApiError(
+        "InvalidAccountField",
+        `EmailAddress "${input.emailAddress}" is not a valid email address.`,
+      );
+    }
+    const status = input.status === undefined ? "active" : checkStatus(input.status);
+    if (status === "closed") throw new ApiError("InvalidAccountStatus", "A new account cannot start closed.");
+    if (await this.store.findAccountByEmail(email)) {
+      throw new ApiError("EmailAddressTaken", `An account with EmailAddress ${email} already exists.`);
+    }
+    const now = Date.now();
+    const authToken = newAuthToken();
+    const account: AccountRow = {
+      sid: newSid("AC"),
+      parent_sid: input.parentSid ?? null,
+      email_address: email,
+      friendly_name: checkText("FriendlyName", input.friendlyName ?? email),
+      type: ACCOUNT_TYPE,
+      status,
+      role: checkText("Role", input.role ?? DEFAULT_ROLE),
+      auth_token_hash: hashAuthToken(authToken),
+      password_hash: input.password === undefined ? null : hashPassword(checkPassword(input.password)),
+      date_created: now,
+      date_updated: now,
+    };
+    try {
+      await this.store.insertAccount(account);
+    } catch (error) {
+      // Two creates racing for one address: the unique index decides, the loser gets a clear 409.
+      if (await this.store.findAccountByEmail(email)) {
+        throw new ApiError("EmailAddressTaken", `An account with EmailAddress ${email} already exists.`);
+      }
+      throw error;
+    }
+    return { account, authToken };
+  }
+
+  /** The account for `user` (an Account SID or email address) if `token` is its AuthToken. */
+  async authenticate(user: string, token: string): Promise<AccountRow | undefined> {
+    const account = await this.find(user);
+    return authTokenMatches(token, account?.auth_token_hash) ? account : undefined;
+  }
+
+  /** Finds an account by SID or by email address, as Restcomm allows both in URLs and credentials. */
+  async find(sidOrEmail: string): Promise<AccountRow | undefined> {
+    return sidOrEmail.includes("@")
+      ? this.store.findAccountByEmail(sidOrEmail)
+      : this.store.findAccountBySid(sidOrEmail);
+  }
+
+  /** True when `actor` is `target` or one of its ancestors: parents act for their whole lineage. */
+  async actsFor(actor: AccountRow, target: AccountRow): Promise<boolean> {
+    let current: AccountRow | undefined = target;
+    for (let depth = 0; current && depth < 100; depth++) {
+      if (current.sid === actor.sid) return true;
+      if (current.parent_sid === null) return false;
+      current = await this.store.findAccountBySid(current.parent_sid);
+    }
+    return false;
+  }
+
+  listChildren(parentSid: string): Promise<AccountRow[]> {
+    return this.store.listSubAccounts(parentSid);
+  }
+
+  /**
+   * Applies an update by `actor` to `target`. Returns the fresh row and, when the token was rotated,
+   * the new AuthToken. Status changes are for ancestors only, and `closed` is final and cascades.
+   */
+  async update(
+    actor: AccountRow,
+    target: AccountRow,
+    input: AccountUpdateInput,
+  ): Promise<{ account: AccountRow; authToken?: string }> {
+    if (target.status === "closed") {
+      throw new ApiError(
+        "AccountClosed",
+        `Account ${target.sid} is closed; a closed account cannot be changed.`,
+      );
+    }
+    const now = Date.now();
+    const patch: AccountPatch = { date_updated: now };
+    if (input.friendlyName !== undefined) patch.friendly_name = checkText("FriendlyName", input.friendlyName);
+    if (input.password !== undefined) patch.password_hash = hashPassword(checkPassword(input.password));
+    let authToken: string | undefined;
+    if (input.rotateAuthToken) {
+      authToken = newAuthToken();
+      patch.auth_token_hash = hashAuthToken(authToken);
+    }
+    let status: AccountStatus | undefined;
+    if (input.status !== undefined) {
+      status = checkStatus(input.status);
+      if (status !== target.status && actor.sid === target.sid) {
+        throw new ApiError("Forbidden", "An account cannot change its own Status; its parent account can.");
+      }
+      if (status !== "closed") patch.status = status;
+    }
+    await this.store.updateAccount(target.sid, patch);
+    if (status === "closed") await this.store.closeAccountTree(target.sid, now);
+    const account = await this.store.findAccountBySid(target.sid);
+    if (!account) throw new ApiError("AccountNotFound", `Account ${target.sid} was not found.`);
+    return authToken === undefined ? { account } : { account, authToken };
+  }
+}
+
+function checkStatus(value: string): AccountStatus {
+  const status = value.trim().toLowerCase();
+  if (!isAccountStatus(status)) {
+    throw new ApiError(
+      "InvalidAccountStatus",
+      `Status "${value}" is not valid; use active, suspended, closed or uninitialized.`,
+    );
+  }
+  return status;
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+function checkText(name: string, value: string): string {
+  if (value.trim() === "") throw new ApiError("InvalidAccountField", `${name} must not be empty.`);
+  if ([...value].length > MAX_TEXT_FIELD) {
+    throw new ApiError("InvalidAccountField", `${name} is longer than ${MAX_TEXT_FIELD} characters.`);
+  }
+  if (CONTROL.test(value))
+    throw new ApiError("InvalidAccountField", `${name} must not contain control characters.`);
+  return value;
+}
+
+function checkPassword(password: string): string {
+  if (password.length < 8)
+    throw new ApiError("InvalidAccountField", "Password must be at least 8 characters long.");
+  return password;
+}

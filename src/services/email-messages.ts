@@ -1,0 +1,46 @@
+import { formatMailbox, formatMailboxList } from "../domain/addresses.js";
+import { validateEmailRequest } from "../domain/email-request.js";
+import { newSid } from "../domain/ids.js";
+import type { EmailMessageRow, Store } from "../store/store.js";
+
+/**
+ * Accepting a message: validate, give it a SID and a Message-ID that every delivery attempt reuses,
+ * and store it with its queue entry. The caller hears back only once that is committed.
+ */
+export class EmailMessageService {
+  constructor(
+    private readonly store: Store,
+    private readonly onQueued: () => void,
+  ) {}
+
+  async accept(accountSid: string, params: Record<string, unknown>): Promise<EmailMessageRow> {
+    const email = validateEmailRequest(params);
+    const now = Date.now();
+    const sid = newSid("EM");
+    const fromDomain = email.from.address.slice(email.from.address.lastIndexOf("@") + 1);
+    const row: EmailMessageRow = {
+      sid,
+      account_sid: accountSid,
+      from_address: formatMailbox(email.from),
+      to_addresses: formatMailboxList(email.to),
+      cc_addresses: formatMailboxList(email.cc),
+      bcc_addresses: formatMailboxList(email.bcc),
+      subject: email.subject,
+      body: email.body,
+      type: email.type,
+      status: "queued",
+      message_id: `<${sid}@${fromDomain}>`,
+      status_callback: email.statusCallback,
+      error_code: null,
+      error_message: null,
+      num_attempts: 0,
+      date_created: now,
+      date_updated: now,
+      date_sent: now,
+      date_delivered: null,
+    };
+    await this.store.acceptEmail(row);
+    this.onQueued();
+    return row;
+  }
+}

@@ -1,0 +1,97 @@
+import type { Kysely, Migration, MigrationProvider } from "kysely";
+
+/**
+ * The schema history, shared by SQLite and PostgreSQL. Only portable column types are used
+ * (text, integer, bigint) so one history serves both. Never edit a shipped migration: add one.
+ */
+const migrations: Record<string, Migration> = {
+  "0001_initial": {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("accounts")
+        .addColumn("sid", "text", (c) => c.primaryKey())
+        .addColumn("parent_sid", "text", (c) => c.references("accounts.sid"))
+        .addColumn("email_address", "text", (c) => c.notNull().unique())
+        .addColumn("friendly_name", "text", (c) => c.notNull())
+        .addColumn("type", "text", (c) => c.notNull())
+        .addColumn("status", "text", (c) => c.notNull())
+        .addColumn("role", "text", (c) => c.notNull())
+        .addColumn("auth_token_hash", "text", (c) => c.notNull())
+        .addColumn("password_hash", "text")
+        .addColumn("date_created", "bigint", (c) => c.notNull())
+        .addColumn("date_updated", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("accounts_parent").on("accounts").column("parent_sid").execute();
+
+      await db.schema
+        .createTable("email_messages")
+        .addColumn("sid", "text", (c) => c.primaryKey())
+        .addColumn("account_sid", "text", (c) => c.notNull().references("accounts.sid"))
+        .addColumn("from_address", "text", (c) => c.notNull())
+        .addColumn("to_addresses", "text", (c) => c.notNull())
+        .addColumn("cc_addresses", "text", (c) => c.notNull())
+        .addColumn("bcc_addresses", "text", (c) => c.notNull())
+        .addColumn("subject", "text", (c) => c.notNull())
+        .addColumn("body", "text", (c) => c.notNull())
+        .addColumn("type", "text", (c) => c.notNull())
+        .addColumn("status", "text", (c) => c.notNull())
+        .addColumn("message_id", "text", (c) => c.notNull())
+        .addColumn("status_callback", "text")
+        .addColumn("error_code", "integer")
+        .addColumn("error_message", "text")
+        .addColumn("num_attempts", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("date_created", "bigint", (c) => c.notNull())
+        .addColumn("date_updated", "bigint", (c) => c.notNull())
+        .addColumn("date_sent", "bigint", (c) => c.notNull())
+        .addColumn("date_delivered", "bigint")
+        .execute();
+      await db.schema
+        .createIndex("email_messages_account_created")
+        .on("email_messages")
+        .columns(["account_sid", "date_created", "sid"])
+        .execute();
+
+      await db.schema
+        .createTable("delivery_queue")
+        .addColumn("message_sid", "text", (c) => c.primaryKey().references("email_messages.sid"))
+        .addColumn("due_at", "bigint", (c) => c.notNull())
+        .addColumn("lease_owner", "text")
+        .addColumn("lease_expires_at", "bigint")
+        .execute();
+      await db.schema.createIndex("delivery_queue_due").on("delivery_queue").column("due_at").execute();
+
+      await db.schema
+        .createTable("email_attempts")
+        .addColumn("sid", "text", (c) => c.primaryKey())
+        .addColumn("message_sid", "text", (c) => c.notNull().references("email_messages.sid"))
+        .addColumn("account_sid", "text", (c) => c.notNull())
+        .addColumn("attempt", "integer", (c) => c.notNull())
+        .addColumn("date_started", "bigint", (c) => c.notNull())
+        .addColumn("date_finished", "bigint", (c) => c.notNull())
+        .addColumn("outcome", "text", (c) => c.notNull())
+        .addColumn("smtp_code", "integer")
+        .addColumn("response", "text")
+        .addColumn("error_code", "integer")
+        .addColumn("error_message", "text")
+        .addColumn("recipients", "text")
+        .execute();
+      await db.schema
+        .createIndex("email_attempts_message")
+        .on("email_attempts")
+        .columns(["message_sid", "attempt"])
+        .execute();
+
+      await db.schema
+        .createTable("email_mime")
+        .addColumn("message_sid", "text", (c) => c.primaryKey().references("email_messages.sid"))
+        .addColumn("raw", "text", (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return migrations;
+  },
+};

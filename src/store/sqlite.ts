@@ -1,0 +1,59 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import BetterSqlite3 from "better-sqlite3";
+import { Kysely, SqliteDialect } from "kysely";
+import type { Database } from "./schema.js";
+import { Store, type StoreDialect } from "./store.js";
+
+/** Opens (creating if needed) the embedded SQLite store at `file`. */
+export function openSqliteStore(file: string): Store {
+  mkdirSync(dirname(file), { recursive: true });
+  const connection = new BetterSqlite3(file);
+  // WAL lets readers (API, CLI) run beside the writer; synchronous=FULL fsyncs every commit,
+  // which is what makes "accepted means durable" true. Group commit keeps that affordable.
+  connection.pragma("journal_mode = WAL");
+  connection.pragma("synchronous = FULL");
+  connection.pragma("foreign_keys = ON");
+  // The CLI may write while the server runs: wait for the lock instead of failing.
+  connection.pragma("busy_timeout = 5000");
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) });
+  return new Store(db, sqliteDialect);
+}
+
+const sqliteDialect: StoreDialect = {
+  name: "sqlite",
+
+  async claimDue(db, owner, now, leaseMs, limit) {
+    // SQLite has one writer at a time, so select-then-update inside a transaction is atomic.
+    return db.transaction().execute(async (trx) => {
+      const due = await trx
+        .selectFrom("delivery_queue")
+        .select("message_sid")
+        .where("due_at", "<=", now)
+        .where((eb) => eb.or([eb("lease_expires_at", "is", null), eb("lease_expires_at", "<", now)]))
+        .orderBy("due_at")
+        .limit(limit)
+        .execute();
+      const sids = due.map((row) => row.message_sid);
+      if (sids.length === 0) return sids;
+      await trx
+        .updateTable("delivery_queue")
+        .set({ lease_owner: owner, lease_expires_at: now + leaseMs })
+        .where("message_sid", "in", sids)
+        .execute();
+      await trx
+        .updateTable("email_messages")
+        .set({ status: "sending", date_updated: now })
+        .where("sid", "in", sids)
+        .execute();
+      return sids;
+    });
+  },
+
+  // One process owns an SQLite file's queue; the worker is woken in-process.
+  async notifyQueued() {},
+  async listenQueued() {
+    return async () => {};
+  },
+  async close() {},
+};

@@ -1,0 +1,306 @@
+import { type Insertable, type Kysely, Migrator, type Selectable, sql, type Transaction } from "kysely";
+import { GroupCommit } from "./group-commit.js";
+import { migrationProvider } from "./migrations.js";
+import type { AccountsTable, Database, EmailAttemptsTable, EmailMessagesTable } from "./schema.js";
+
+export type AccountRow = Selectable<AccountsTable>;
+export type EmailMessageRow = Selectable<EmailMessagesTable>;
+export type EmailAttemptRow = Selectable<EmailAttemptsTable>;
+export type NewAccount = Insertable<AccountsTable>;
+export type NewEmailMessage = Insertable<EmailMessagesTable>;
+
+export type AccountPatch = Partial<
+  Pick<AccountRow, "friendly_name" | "status" | "auth_token_hash" | "password_hash" | "date_updated">
+>;
+
+export interface EmailFilter {
+  accountSid: string;
+  to?: string;
+  from?: string;
+  status?: string;
+  createdFrom?: number;
+  createdBefore?: number;
+}
+
+export interface Page<T> {
+  rows: T[];
+  total: number;
+}
+
+/** What one delivery attempt concluded, written in one transaction with the message's new state. */
+export interface AttemptRecord {
+  attempt: Insertable<EmailAttemptsTable>;
+  status: string;
+  errorCode: number | null;
+  errorMessage: string | null;
+  /** When to try again; null when the message reached a final status and leaves the queue. */
+  retryAt: number | null;
+  dateDelivered: number | null;
+}
+
+/**
+ * The dialect-specific pieces (how due messages are claimed, how other processes are woken).
+ * Everything else is one set of Kysely queries shared by SQLite and PostgreSQL.
+ */
+export interface StoreDialect {
+  readonly name: "sqlite" | "postgres";
+  /** Leases up to `limit` due queue entries to `owner` and marks their messages `sending`. */
+  claimDue(
+    db: Kysely<Database>,
+    owner: string,
+    now: number,
+    leaseMs: number,
+    limit: number,
+  ): Promise<string[]>;
+  /** Tells every process sharing the store that new work was queued (no-op for a single process). */
+  notifyQueued(db: Kysely<Database>): Promise<void>;
+  /** Calls `listener` when another process queued work; returns a function that stops listening. */
+  listenQueued(listener: () => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+export class Store {
+  readonly dialect: StoreDialect;
+  private readonly db: Kysely<Database>;
+  private readonly accepts: GroupCommit<NewEmailMessage>;
+
+  constructor(db: Kysely<Database>, dialect: StoreDialect) {
+    this.db = db;
+    this.dialect = dialect;
+    // Concurrent accepts share one transaction (and one fsync): see group-commit.ts.
+    this.accepts = new GroupCommit((batch) => this.insertAccepted(batch));
+  }
+
+  async migrate(): Promise<void> {
+    const migrator = new Migrator({ db: this.db, provider: migrationProvider });
+    const { error, results } = await migrator.migrateToLatest();
+    const failed = results?.find((result) => result.status === "Error");
+    if (error || failed) {
+      const cause = error instanceof Error ? error.message : String(error ?? "");
+      throw new Error(`database migration ${failed?.migrationName ?? ""} failed: ${cause}`);
+    }
+  }
+
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+    await this.dialect.close();
+  }
+
+  // ---- accounts ----
+
+  async countAccounts(): Promise<number> {
+    const row = await this.db
+      .selectFrom("accounts")
+      .select((eb) => eb.fn.countAll<number | string>().as("n"))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async insertAccount(account: NewAccount): Promise<void> {
+    await this.db.insertInto("accounts").values(account).execute();
+  }
+
+  async findAccountBySid(sid: string): Promise<AccountRow | undefined> {
+    return this.db.selectFrom("accounts").selectAll().where("sid", "=", sid).executeTakeFirst();
+  }
+
+  async findAccountByEmail(email: string): Promise<AccountRow | undefined> {
+    return this.db
+      .selectFrom("accounts")
+      .selectAll()
+      .where("email_address", "=", email.toLowerCase())
+      .executeTakeFirst();
+  }
+
+  async listSubAccounts(parentSid: string): Promise<AccountRow[]> {
+    return this.db
+      .selectFrom("accounts")
+      .selectAll()
+      .where("parent_sid", "=", parentSid)
+      .orderBy("date_created")
+      .orderBy("sid")
+      .execute();
+  }
+
+  async updateAccount(sid: string, patch: AccountPatch): Promise<void> {
+    await this.db.updateTable("accounts").set(patch).where("sid", "=", sid).execute();
+  }
+
+  /** Closes an account and every account below it, in one transaction. */
+  async closeAccountTree(sid: string, now: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      let level = [sid];
+      while (level.length > 0) {
+        await trx
+          .updateTable("accounts")
+          .set({ status: "closed", date_updated: now })
+          .where("sid", "in", level)
+          .execute();
+        const children = await trx
+          .selectFrom("accounts")
+          .select("sid")
+          .where("parent_sid", "in", level)
+          .execute();
+        level = children.map((child) => child.sid);
+      }
+    });
+  }
+
+  // ---- email messages ----
+
+  /** Stores a message and its queue entry; resolves only once both are committed. */
+  acceptEmail(message: NewEmailMessage): Promise<void> {
+    return this.accepts.add(message);
+  }
+
+  private async insertAccepted(batch: NewEmailMessage[]): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto("email_messages").values(batch).execute();
+      await trx
+        .insertInto("delivery_queue")
+        .values(batch.map((m) => ({ message_sid: m.sid, due_at: m.date_created })))
+        .execute();
+    });
+    await this.dialect.notifyQueued(this.db);
+  }
+
+  async findEmail(accountSid: string, sid: string): Promise<EmailMessageRow | undefined> {
+    return this.db
+      .selectFrom("email_messages")
+      .selectAll()
+      .where("sid", "=", sid)
+      .where("account_sid", "=", accountSid)
+      .executeTakeFirst();
+  }
+
+  async listEmails(filter: EmailFilter, offset: number, limit: number): Promise<Page<EmailMessageRow>> {
+    let query = this.db.selectFrom("email_messages").where("account_sid", "=", filter.accountSid);
+    if (filter.to !== undefined)
+      query = query.where(sql<boolean>`lower(to_addresses) like ${containsPattern(filter.to)} escape '\\'`);
+    if (filter.from !== undefined)
+      query = query.where(sql<boolean>`lower(from_address) like ${containsPattern(filter.from)} escape '\\'`);
+    if (filter.status !== undefined) query = query.where("status", "=", filter.status);
+    if (filter.createdFrom !== undefined) query = query.where("date_created", ">=", filter.createdFrom);
+    if (filter.createdBefore !== undefined) query = query.where("date_created", "<", filter.createdBefore);
+
+    const [count, rows] = await Promise.all([
+      query.select((eb) => eb.fn.countAll<number | string>().as("n")).executeTakeFirstOrThrow(),
+      query
+        .selectAll()
+        .orderBy("date_created", "desc")
+        .orderBy("sid", "desc")
+        .offset(offset)
+        .limit(limit)
+        .execute(),
+    ]);
+    return { rows, total: Number(count.n) };
+  }
+
+  // ---- delivery ----
+
+  async claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<EmailMessageRow[]> {
+    const sids = await this.dialect.claimDue(this.db, owner, now, leaseMs, limit);
+    if (sids.length === 0) return [];
+    return this.db.selectFrom("email_messages").selectAll().where("sid", "in", sids).execute();
+  }
+
+  /** The earliest time any queued message becomes due (or its lease runs out), or null if the queue is empty. */
+  async nextDueAt(): Promise<number | null> {
+    const row = await this.db
+      .selectFrom("delivery_queue")
+      .select((eb) => eb.fn.min(sql<number>`coalesce(lease_expires_at, due_at)`).as("next"))
+      .executeTakeFirst();
+    return row?.next === null || row?.next === undefined ? null : Number(row.next);
+  }
+
+  async recordAttempt(record: AttemptRecord): Promise<void> {
+    const sid = record.attempt.message_sid;
+    const now = record.attempt.date_finished;
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto("email_attempts").values(record.attempt).execute();
+      await trx
+        .updateTable("email_messages")
+        .set((eb) => ({
+          status: record.status,
+          error_code: record.errorCode,
+          error_message: record.errorMessage,
+          num_attempts: eb("num_attempts", "+", 1),
+          date_updated: now,
+          date_delivered: record.dateDelivered,
+        }))
+        .where("sid", "=", sid)
+        .execute();
+      await settleQueueEntry(trx, sid, record.retryAt);
+    });
+  }
+
+  /** Gives back leases this process holds, so other processes (or the next start) deliver at once. */
+  async releaseLeases(owner: string, sids: readonly string[]): Promise<void> {
+    if (sids.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable("delivery_queue")
+        .set({ lease_owner: null, lease_expires_at: null })
+        .where("lease_owner", "=", owner)
+        .where("message_sid", "in", sids)
+        .execute();
+      await trx
+        .updateTable("email_messages")
+        .set({ status: "queued" })
+        .where("sid", "in", sids)
+        .where("status", "=", "sending")
+        .execute();
+    });
+  }
+
+  async listAttempts(messageSid: string): Promise<EmailAttemptRow[]> {
+    return this.db
+      .selectFrom("email_attempts")
+      .selectAll()
+      .where("message_sid", "=", messageSid)
+      .orderBy("attempt")
+      .execute();
+  }
+
+  async saveMime(messageSid: string, raw: string): Promise<void> {
+    await this.db
+      .insertInto("email_mime")
+      .values({ message_sid: messageSid, raw })
+      .onConflict((oc) => oc.column("message_sid").doNothing())
+      .execute();
+  }
+
+  async findMime(messageSid: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom("email_mime")
+      .select("raw")
+      .where("message_sid", "=", messageSid)
+      .executeTakeFirst();
+    return row?.raw;
+  }
+}
+
+async function settleQueueEntry(
+  trx: Transaction<Database>,
+  sid: string,
+  retryAt: number | null,
+): Promise<void> {
+  if (retryAt === null) {
+    await trx.deleteFrom("delivery_queue").where("message_sid", "=", sid).execute();
+  } else {
+    await trx
+      .updateTable("delivery_queue")
+      .set({ due_at: retryAt, lease_owner: null, lease_expires_at: null })
+      .where("message_sid", "=", sid)
+      .execute();
+  }
+}
+
+/** A LIKE pattern matching `text` anywhere, case-insensitively, with LIKE's wildcards escaped. */
+function containsPattern(text: string): string {
+  return `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
