@@ -38,7 +38,6 @@ export const ErrorCodes = {
   PayloadTooLarge: { code: 20002, status: 413 },
   UnsupportedMediaType: { code: 20003, status: 415 },
   RouteNotFound: { code: 20004, status: 404 },
-  MethodNotAllowed: { code: 20005, status: 405 },
   InvalidPaging: { code: 20006, status: 400 },
   PageSizeTooLarge: { code: 20007, status: 400 },
   InvalidFilter: { code: 20008, status: 400 },
@@ -47,6 +46,32 @@ export const ErrorCodes = {
 } as const;
 
 export type ErrorKind = keyof typeof ErrorCodes;
+
+/**
+ * Codes the delivery engine writes to a message's and an attempt's `error_code` (13100–13199). They
+ * are never HTTP errors: the message resource carries them, with an `error_message` that quotes the
+ * relay's reply. Each one has a line in docs/delivery.md.
+ */
+export const DeliveryErrorCodes = {
+  /** The relay refused the message for good (5xx) for every recipient. Final: `failed`. */
+  MessageRejected: 13101,
+  /** The relay refused some recipients for good; the others got the message. Final: `sent`. */
+  RecipientsRejected: 13102,
+  /** The relay answered with a temporary failure (4xx). The message is retried. */
+  MessageDeferred: 13103,
+  /** The relay could not be reached, or the connection failed or timed out. The message is retried. */
+  RelayUnreachable: 13104,
+  /** TLS or login with the relay failed: MAILROOM_SMTP_URL needs fixing. The message is retried. */
+  RelaySetupFailed: 13105,
+  /** Temporary failures until MAILROOM_MAX_ATTEMPTS attempts were used up. Final. */
+  AttemptsExhausted: 13106,
+  /** Temporary failures until the message was older than MAILROOM_MAX_AGE_MS. Final. */
+  MessageExpired: 13107,
+  /** Mailroom itself failed while delivering (logged). The message is retried. */
+  DeliveryError: 13108,
+} as const;
+
+export type DeliveryErrorCode = (typeof DeliveryErrorCodes)[keyof typeof DeliveryErrorCodes];
 
 /** An error that is meant for the API client: it carries its HTTP status and stable code. */
 export class ApiError extends Error {

@@ -22,6 +22,8 @@ export interface TestServer {
   /** Creates an account (a sub-account of `parent` when given) and returns its credentials. */
   createAccount(email: string, parent?: string): Promise<Credentials>;
   close(): Promise<void>;
+  /** Removes the temp data dir and drops the PostgreSQL schema this server created. */
+  removeData(): Promise<void>;
 }
 
 export interface StartOptions {
@@ -59,6 +61,10 @@ export async function startMailroom(options: StartOptions = {}): Promise<TestSer
   const mailroom = await createMailroom(config);
   const url = await mailroom.listen();
 
+  const removeData = async () => {
+    await dropSchema?.();
+    if (options.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
+  };
   const createAccount = async (email: string, parent?: string): Promise<Credentials> => {
     const issued = await mailroom.accounts.create({ emailAddress: email, parentSid: parent ?? null });
     return { sid: issued.account.sid, token: issued.authToken };
@@ -74,11 +80,9 @@ export async function startMailroom(options: StartOptions = {}): Promise<TestSer
     createAccount,
     async close() {
       await mailroom.close();
-      if (!options.keepData) {
-        await dropSchema?.();
-        if (options.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
-      }
+      if (!options.keepData) await removeData();
     },
+    removeData,
   };
 }
 
@@ -135,9 +139,10 @@ export function sendEmail(
   auth: Credentials,
   fields: Record<string, string | string[]> = {},
   format: "json" | "xml" = "json",
+  accountSid = auth.sid,
 ): Promise<ApiResponse> {
   const suffix = format === "json" ? ".json" : "";
-  return request(server, "POST", `${API}/Accounts/${auth.sid}/Email/Messages${suffix}`, {
+  return request(server, "POST", `${API}/Accounts/${accountSid}/Email/Messages${suffix}`, {
     auth,
     form: {
       To: "john.doe@yourcompany.com",

@@ -1,0 +1,14 @@
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { ErrorCodes } from "../src/domain/errors.js";
+
+test("every error code has a line in docs/errors.md with its HTTP status", async () => {
+  const doc = await readFile(fileURLToPath(new URL("../../docs/errors.md", import.meta.url)), "utf8");
+  for (const [kind, { code, status }] of Object.entries(ErrorCodes)) {
+    const line = doc.split("\n").find((l) => l.startsWith(`| <a id="${code}"></a>${code} |`));
+    assert.ok(line, `docs/errors.md has no line for ${code} (${kind})`);
+    assert.ok(line.includes(`| ${status} |`), `docs/errors.md gives ${code} the wrong HTTP status`);
+  }
+});
