@@ -78,14 +78,19 @@ for (const variant of await storeVariants()) {
       assert.equal(sent.json.bcc, "d@example.org");
       assert.equal(sent.json.type, "text/html; charset=UTF-8");
 
+      // The worker may have delivered it meanwhile: everything but the delivery state is as accepted.
+      const stable = (m: Record<string, unknown>) => {
+        const { status, num_attempts, date_updated, date_delivered, ...rest } = m;
+        return rest;
+      };
       const got = await request(server, "GET", `${messages(server.admin.sid)}/${sent.json.sid}.json`, { auth: server.admin });
       assert.equal(got.status, 200);
-      assert.deepEqual(got.json, sent.json);
+      assert.deepEqual(stable(got.json), stable(sent.json));
 
       const listed = await request(server, "GET", `${messages(server.admin.sid)}.json?To=b@example.org`, { auth: server.admin });
       assert.equal(listed.status, 200);
       assert.equal(listed.json.total, 1);
-      assert.deepEqual(listed.json.messages[0], sent.json);
+      assert.deepEqual(stable(listed.json.messages[0]), stable(sent.json));
     });
 
     test("send, get and list round-trip in XML, and Accept: application/json selects JSON", async () => {

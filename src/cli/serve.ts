@@ -1,7 +1,9 @@
 import type { Config } from "../config/config.js";
 import { ROOT_ROLE } from "../domain/accounts.js";
+import { ApiError } from "../domain/errors.js";
 import { API_BASE } from "../http/resources.js";
 import { createMailroom, type Mailroom } from "../server.js";
+import type { IssuedAccount } from "../services/accounts.js";
 import { describeStore } from "../store/open-store.js";
 
 export const BOOTSTRAP_EMAIL = "admin@mailroom.local";
@@ -21,11 +23,18 @@ export async function runServe(config: Config): Promise<void> {
 
 async function createFirstAccount(mailroom: Mailroom) {
   if ((await mailroom.store.countAccounts()) > 0) return undefined;
-  const issued = await mailroom.accounts.create({
-    emailAddress: BOOTSTRAP_EMAIL,
-    friendlyName: "Administrator",
-    role: ROOT_ROLE,
-  });
+  let issued: IssuedAccount;
+  try {
+    issued = await mailroom.accounts.create({
+      emailAddress: BOOTSTRAP_EMAIL,
+      friendlyName: "Administrator",
+      role: ROOT_ROLE,
+    });
+  } catch (error) {
+    // Several nodes starting at once on an empty PostgreSQL: one of them creates it, the others go on.
+    if (error instanceof ApiError && error.kind === "EmailAddressTaken") return undefined;
+    throw error;
+  }
   mailroom.logger.info({ sid: issued.account.sid }, "created the first account (Administrator)");
   return { sid: issued.account.sid, authToken: issued.authToken };
 }

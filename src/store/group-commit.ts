@@ -8,10 +8,20 @@ export class GroupCommit<T> {
   private flushing = false;
   private readonly commit: (batch: T[]) => Promise<void>;
   private readonly maxBatch: number;
+  private readonly isolate: (error: unknown) => boolean;
 
-  constructor(commit: (batch: T[]) => Promise<void>, maxBatch = 500) {
+  /**
+   * `isolate(error)` says whether a failed batch is worth retrying item by item (a bad row) or
+   * fails as a whole (the database is down: N more round trips would only make every caller wait).
+   */
+  constructor(
+    commit: (batch: T[]) => Promise<void>,
+    maxBatch = 500,
+    isolate: (error: unknown) => boolean = () => true,
+  ) {
     this.commit = commit;
     this.maxBatch = maxBatch;
+    this.isolate = isolate;
   }
 
   add(item: T): Promise<void> {
@@ -32,8 +42,8 @@ export class GroupCommit<T> {
         await this.commit(batch.map((entry) => entry.item));
         for (const entry of batch) entry.resolve();
       } catch (error) {
-        if (batch.length === 1) {
-          batch[0]?.reject(error);
+        if (batch.length === 1 || !this.isolate(error)) {
+          for (const entry of batch) entry.reject(error);
           continue;
         }
         // One bad item must not fail its neighbours: retry each alone so only it reports the error.

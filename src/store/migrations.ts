@@ -1,4 +1,5 @@
-import type { Kysely, Migration, MigrationProvider } from "kysely";
+import { type Kysely, type Migration, type MigrationProvider, Migrator } from "kysely";
+import type { Database } from "./schema.js";
 
 /**
  * The schema history, shared by SQLite and PostgreSQL. Only portable column types are used
@@ -95,3 +96,18 @@ export const migrationProvider: MigrationProvider = {
     return migrations;
   },
 };
+
+/**
+ * Applies every pending migration. `migrationTableSchema` places Kysely's bookkeeping tables
+ * (kysely_migration, kysely_migration_lock) in that schema: without it Kysely looks for them in any
+ * schema, so a database where another schema already has them would skip creating ours.
+ */
+export async function migrateToLatest(db: Kysely<Database>, migrationTableSchema?: string): Promise<void> {
+  const migrator = new Migrator({ db, provider: migrationProvider, migrationTableSchema });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((result) => result.status === "Error");
+  if (error || failed) {
+    const cause = error instanceof Error ? error.message : String(error ?? "");
+    throw new Error(`database migration ${failed?.migrationName ?? ""} failed: ${cause}`, { cause: error });
+  }
+}

@@ -1,5 +1,7 @@
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
+import { migrateToLatest } from "./migrations.js";
+import { NotificationListener } from "./postgres-listener.js";
 import type { Database } from "./schema.js";
 import { Store, type StoreDialect } from "./store.js";
 
@@ -16,21 +18,45 @@ const types = {
 export interface PostgresOptions {
   url: string;
   poolSize: number;
+  /**
+   * How long a request waits for a connection (a new one, or a free one from a busy pool) before
+   * failing as "store unavailable" (503). Without it, an unreachable database would hang requests.
+   */
+  connectTimeoutMs?: number;
 }
 
 /** Opens the PostgreSQL store shared by every Mailroom process pointed at the same database. */
 export function openPostgresStore(options: PostgresOptions): Store {
-  const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize, types });
-  // An idle client losing its connection must not crash the process; the pool replaces it.
+  const connection: pg.ClientConfig = {
+    connectionString: options.url,
+    // Names this process's connections in pg_stat_activity; `application_name=` in the URL wins.
+    application_name: "mailroom",
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    // Notices a database host that vanished without closing the TCP connection.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    types,
+  };
+  const pool = new pg.Pool({ ...connection, max: options.poolSize, idleTimeoutMillis: 30_000 });
+  // A connection lost while idle: the pool drops it and reports here; nothing to do.
   pool.on("error", () => {});
+  // A connection lost while checked out: pg fails the running query (the request gets its 503) and
+  // also emits "error" on the client, which pg-pool leaves unhandled then, crashing the process.
+  // The pool discards the dead client when it is released.
+  pool.on("connect", (client) => {
+    client.on("error", () => {});
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  let listener: pg.Client | undefined;
+  const listeners = new Set<NotificationListener>();
 
   const dialect: StoreDialect = {
     name: "postgres",
 
     async claimDue(kysely, owner, now, leaseMs, limit) {
-      // SKIP LOCKED lets several processes claim side by side without waiting on each other's rows.
+      // One statement, so the row locks last only as long as it runs. SKIP LOCKED lets several
+      // processes claim side by side: each skips rows another is claiming right now, and PostgreSQL
+      // re-checks the lease condition on rows changed since the statement's snapshot, so a row another
+      // process has just leased is not taken again. An expired lease (its owner died) is claimable.
       const result = await sql<{ message_sid: string }>`
         with due as (
           select message_sid from delivery_queue
@@ -50,25 +76,63 @@ export function openPostgresStore(options: PostgresOptions): Store {
     },
 
     async notifyQueued(kysely) {
+      // Inside a transaction, PostgreSQL sends it at commit (and folds duplicates into one).
       await sql`select pg_notify(${QUEUED_CHANNEL}, '')`.execute(kysely);
     },
 
     async listenQueued(onQueued) {
-      listener = new pg.Client({ connectionString: options.url });
-      listener.on("error", () => {});
-      await listener.connect();
-      listener.on("notification", () => onQueued());
-      await listener.query(`listen ${QUEUED_CHANNEL}`);
-      const client = listener;
+      // A dedicated connection outside the pool: LISTEN belongs to a session, and pooled sessions rotate.
+      const listener = new NotificationListener(connection, QUEUED_CHANNEL, onQueued);
+      listeners.add(listener);
+      await listener.start();
       return async () => {
-        listener = undefined;
-        await client.end().catch(() => {});
+        listeners.delete(listener);
+        await listener.stop();
       };
     },
 
+    async migrate(kysely) {
+      // Kysely serialises concurrent migrators with a PostgreSQL advisory lock. Its bookkeeping tables
+      // go in the schema the connection works in (the first of search_path), next to ours.
+      let schema: string | null | undefined;
+      try {
+        const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(
+          kysely,
+        );
+        schema = rows[0]?.schema;
+      } catch (error) {
+        // The first query at start-up: say which database could not be reached (never the password).
+        const where = new URL(options.url);
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new Error(`cannot connect to PostgreSQL at ${where.host}${where.pathname}: ${reason}`, {
+          cause: error,
+        });
+      }
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await migrateToLatest(kysely, schema ?? undefined);
+        } catch (error) {
+          if (attempt >= 5 || !lostAnotherSchema(error, schema)) throw error;
+        }
+      }
+    },
+
     async close() {
-      await listener?.end().catch(() => {});
+      const stopping = [...listeners].map((listener) => listener.stop());
+      listeners.clear();
+      await Promise.all(stopping);
     },
   };
   return new Store(db, dialect);
+}
+
+/**
+ * Kysely's migrator lists the tables of every schema in the database (then keeps ours). If another
+ * schema is dropped while that query runs, PostgreSQL fails it with 3F000 naming that schema: a race
+ * with someone else's cleanup (parallel test runs, tenants coming and going), worth another try.
+ */
+function lostAnotherSchema(error: unknown, ours: string | null | undefined): boolean {
+  const cause = error instanceof Error ? error.cause : undefined;
+  if (!(cause instanceof Error) || (cause as { code?: unknown }).code !== "3F000") return false;
+  return ours === null || ours === undefined || !cause.message.includes(`"${ours}"`);
 }

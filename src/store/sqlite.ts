@@ -1,7 +1,8 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
-import { Kysely, SqliteDialect } from "kysely";
+import { Kysely, SqliteDialect, sql } from "kysely";
+import { migrateToLatest } from "./migrations.js";
 import type { Database } from "./schema.js";
 import { Store, type StoreDialect } from "./store.js";
 
@@ -47,6 +48,21 @@ const sqliteDialect: StoreDialect = {
         .where("sid", "in", sids)
         .execute();
       return sids;
+    });
+  },
+
+  async migrate(db) {
+    // Kysely takes no lock on SQLite. BEGIN IMMEDIATE holds the file's write lock for the whole run,
+    // so a second opener (the CLI while the server starts) waits, then finds nothing left to do.
+    await db.connection().execute(async (conn) => {
+      await sql`begin immediate`.execute(conn);
+      try {
+        await migrateToLatest(conn);
+        await sql`commit`.execute(conn);
+      } catch (error) {
+        await sql`rollback`.execute(conn).catch(() => {});
+        throw error;
+      }
     });
   },
 

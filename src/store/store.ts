@@ -1,7 +1,7 @@
-import { type Insertable, type Kysely, Migrator, type Selectable, sql, type Transaction } from "kysely";
+import { type Insertable, type Kysely, type Selectable, sql, type Transaction } from "kysely";
 import { GroupCommit } from "./group-commit.js";
-import { migrationProvider } from "./migrations.js";
 import type { AccountsTable, Database, EmailAttemptsTable, EmailMessagesTable } from "./schema.js";
+import { isStoreUnavailable } from "./unavailable.js";
 
 export type AccountRow = Selectable<AccountsTable>;
 export type EmailMessageRow = Selectable<EmailMessagesTable>;
@@ -56,6 +56,8 @@ export interface StoreDialect {
   notifyQueued(db: Kysely<Database>): Promise<void>;
   /** Calls `listener` when another process queued work; returns a function that stops listening. */
   listenQueued(listener: () => void): Promise<() => Promise<void>>;
+  /** Runs the migrations so that processes starting at once on one database apply each exactly once. */
+  migrate(db: Kysely<Database>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -68,17 +70,16 @@ export class Store {
     this.db = db;
     this.dialect = dialect;
     // Concurrent accepts share one transaction (and one fsync): see group-commit.ts.
-    this.accepts = new GroupCommit((batch) => this.insertAccepted(batch));
+    this.accepts = new GroupCommit(
+      (batch) => this.insertAccepted(batch),
+      undefined,
+      (error) => !isStoreUnavailable(error),
+    );
   }
 
+  /** Brings the schema up to date; safe when several processes start at once (see StoreDialect.migrate). */
   async migrate(): Promise<void> {
-    const migrator = new Migrator({ db: this.db, provider: migrationProvider });
-    const { error, results } = await migrator.migrateToLatest();
-    const failed = results?.find((result) => result.status === "Error");
-    if (error || failed) {
-      const cause = error instanceof Error ? error.message : String(error ?? "");
-      throw new Error(`database migration ${failed?.migrationName ?? ""} failed: ${cause}`);
-    }
+    await this.dialect.migrate(this.db);
   }
 
   async ping(): Promise<void> {
@@ -164,8 +165,10 @@ export class Store {
         .insertInto("delivery_queue")
         .values(batch.map((m) => ({ message_sid: m.sid, due_at: m.date_created })))
         .execute();
+      // Inside the transaction: PostgreSQL delivers it at commit, and a notify failing after the commit
+      // would turn a stored message into an error reply (and a duplicate when the client retries).
+      await this.dialect.notifyQueued(trx);
     });
-    await this.dialect.notifyQueued(this.db);
   }
 
   async findEmail(accountSid: string, sid: string): Promise<EmailMessageRow | undefined> {
@@ -221,6 +224,9 @@ export class Store {
     const sid = record.attempt.message_sid;
     const now = record.attempt.date_finished;
     await this.db.transaction().execute(async (trx) => {
+      // Queue row first, like claimDue and releaseLeases: one lock order means a claimer re-leasing
+      // this message (its lease ran out) skips the locked row instead of deadlocking with us.
+      await settleQueueEntry(trx, sid, record.retryAt);
       await trx.insertInto("email_attempts").values(record.attempt).execute();
       await trx
         .updateTable("email_messages")
@@ -234,7 +240,6 @@ export class Store {
         }))
         .where("sid", "=", sid)
         .execute();
-      await settleQueueEntry(trx, sid, record.retryAt);
     });
   }
 
@@ -242,19 +247,34 @@ export class Store {
   async releaseLeases(owner: string, sids: readonly string[]): Promise<void> {
     if (sids.length === 0) return;
     await this.db.transaction().execute(async (trx) => {
-      await trx
+      const released = await trx
         .updateTable("delivery_queue")
         .set({ lease_owner: null, lease_expires_at: null })
         .where("lease_owner", "=", owner)
         .where("message_sid", "in", sids)
+        .returning("message_sid")
         .execute();
+      // Only what was still ours: a message whose lease ran out may be in another process's hands now.
+      if (released.length === 0) return;
+      const ours = released.map((row) => row.message_sid);
       await trx
         .updateTable("email_messages")
         .set({ status: "queued" })
-        .where("sid", "in", sids)
+        .where("sid", "in", ours)
         .where("status", "=", "sending")
         .execute();
     });
+  }
+
+  /** Extends leases this process still holds, so a long delivery is not claimed again meanwhile. */
+  async renewLeases(owner: string, sids: readonly string[], expiresAt: number): Promise<void> {
+    if (sids.length === 0) return;
+    await this.db
+      .updateTable("delivery_queue")
+      .set({ lease_expires_at: expiresAt })
+      .where("lease_owner", "=", owner)
+      .where("message_sid", "in", sids)
+      .execute();
   }
 
   async listAttempts(messageSid: string): Promise<EmailAttemptRow[]> {

@@ -1,0 +1,63 @@
+import { newSid } from "../../src/domain/ids.js";
+import type { NewEmailMessage, Store } from "../../src/store/store.js";
+
+/** A fixed clock for store tests: every time is passed explicitly, so nothing depends on the wall clock. */
+export const T0 = 1_700_000_000_000;
+
+/** Inserts an active account straight into the store and returns its SID. */
+export async function insertAccount(store: Store, email: string): Promise<string> {
+  const sid = newSid("AC");
+  await store.insertAccount({
+    sid,
+    parent_sid: null,
+    email_address: email,
+    friendly_name: email,
+    type: "Full",
+    status: "active",
+    role: "Administrator",
+    auth_token_hash: "not-a-real-hash",
+    password_hash: null,
+    date_created: T0,
+    date_updated: T0,
+  });
+  return sid;
+}
+
+/** A queued message as the API would build it, created at T0 unless overridden. */
+export function emailRow(accountSid: string, overrides: Partial<NewEmailMessage> = {}): NewEmailMessage {
+  const sid = overrides.sid ?? newSid("EM");
+  const at = overrides.date_created ?? T0;
+  return {
+    sid,
+    account_sid: accountSid,
+    from_address: "Jane Doe <jane.doe@example.org>",
+    to_addresses: "john.doe@example.com",
+    cc_addresses: "",
+    bcc_addresses: "",
+    subject: "Test Email",
+    body: "This is a test",
+    type: "text/plain; charset=UTF-8",
+    status: "queued",
+    message_id: `<${sid}@example.org>`,
+    status_callback: null,
+    error_code: null,
+    error_message: null,
+    date_created: at,
+    date_updated: at,
+    date_sent: at,
+    date_delivered: null,
+    ...overrides,
+  };
+}
+
+/** Accepts `count` messages concurrently (so they share group commits) and returns their SIDs in order. */
+export async function acceptMany(
+  store: Store,
+  accountSid: string,
+  count: number,
+  overrides: (i: number) => Partial<NewEmailMessage> = () => ({}),
+): Promise<string[]> {
+  const rows = Array.from({ length: count }, (_, i) => emailRow(accountSid, overrides(i)));
+  await Promise.all(rows.map((row) => store.acceptEmail(row)));
+  return rows.map((row) => row.sid);
+}

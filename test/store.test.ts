@@ -1,0 +1,253 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { newSid } from "../src/domain/ids.js";
+import type { Store } from "../src/store/store.js";
+import { acceptMany, emailRow, insertAccount, T0 } from "./helpers/store-rows.js";
+import { openTestStore, storeVariants, type TestStore } from "./helpers/stores.js";
+
+const LEASE = 60_000;
+
+for (const variant of await storeVariants()) {
+  describe(`store: accept, find and list (${variant.kind})`, { skip: variant.skip }, () => {
+    let env: TestStore;
+    let store: Store;
+    let account: string;
+    before(async () => {
+      env = await openTestStore(variant.kind);
+      store = env.store;
+      account = await insertAccount(store, "lister@example.org");
+    });
+    after(async () => {
+      await env?.cleanup();
+    });
+
+    test("concurrent accepts are all committed, each with its queue entry, times read back as numbers", async () => {
+      const owner = await insertAccount(store, "burst@example.org");
+      const sids = await acceptMany(store, owner, 300, (i) => ({ date_created: T0 + i }));
+      const page = await store.listEmails({ accountSid: owner }, 0, 1000);
+      assert.equal(page.total, 300);
+      assert.deepEqual(new Set(page.rows.map((r) => r.sid)), new Set(sids));
+      const first = await store.findEmail(owner, sids[0] as string);
+      assert.equal(typeof first?.date_created, "number");
+      assert.equal(first?.date_created, T0);
+      assert.equal(first?.num_attempts, 0);
+      // Every accepted message is in the queue: claiming far in the future takes all of them.
+      const claimed = await store.claimDue("counter", T0 + 10_000, LEASE, 1000);
+      assert.equal(claimed.filter((row) => row.account_sid === owner).length, 300);
+    });
+
+    test("one bad message in a group commit fails alone; its neighbours are stored", async () => {
+      const owner = await insertAccount(store, "neighbours@example.org");
+      const taken = emailRow(owner);
+      await store.acceptEmail(taken);
+      const batch = [emailRow(owner), emailRow(owner, { sid: taken.sid }), emailRow(owner)];
+      const results = await Promise.allSettled(batch.map((row) => store.acceptEmail(row)));
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ["fulfilled", "rejected", "fulfilled"],
+      );
+      assert.equal((await store.listEmails({ accountSid: owner }, 0, 10)).total, 3);
+    });
+
+    test("findEmail is scoped to the account", async () => {
+      const other = await insertAccount(store, "other@example.org");
+      const row = emailRow(account, { subject: "mine" });
+      await store.acceptEmail(row);
+      assert.equal((await store.findEmail(account, row.sid))?.subject, "mine");
+      assert.equal(await store.findEmail(other, row.sid), undefined);
+      assert.equal(await store.findEmail(account, newSid("EM")), undefined);
+    });
+
+    test("listEmails filters by To, From (case-insensitive, wildcards literal), status and time, newest first", async () => {
+      const owner = await insertAccount(store, "filters@example.org");
+      const rows = [
+        emailRow(owner, { to_addresses: "Alice <alice@example.com>", date_created: T0 + 1 }),
+        emailRow(owner, { to_addresses: "bob@example.com", status: "sent", date_created: T0 + 2 }),
+        emailRow(owner, { to_addresses: "100%_off@example.com", date_created: T0 + 3 }),
+        emailRow(owner, { from_address: "News <NEWS@shop.example>", date_created: T0 + 4 }),
+      ];
+      for (const row of rows) await store.acceptEmail(row);
+      const sids = async (filter: Partial<Parameters<Store["listEmails"]>[0]>) =>
+        (await store.listEmails({ accountSid: owner, ...filter }, 0, 50)).rows.map((r) => r.sid);
+      const [alice, bob, percent, news] = rows.map((r) => r.sid);
+
+      assert.deepEqual(await sids({}), [news, percent, bob, alice]);
+      assert.deepEqual(await sids({ to: "ALICE@" }), [alice]);
+      assert.deepEqual(await sids({ to: "%_" }), [percent]);
+      assert.deepEqual(await sids({ to: "0%" }), [percent]);
+      assert.deepEqual(await sids({ from: "news@shop" }), [news]);
+      assert.deepEqual(await sids({ status: "sent" }), [bob]);
+      assert.deepEqual(await sids({ createdFrom: T0 + 2, createdBefore: T0 + 4 }), [percent, bob]);
+    });
+
+    test("listEmails pages with offset and limit over a stable order, and counts the whole set", async () => {
+      const owner = await insertAccount(store, "pages@example.org");
+      // Two messages per millisecond: ties are broken by SID, so pages never overlap or skip.
+      const sids = await acceptMany(store, owner, 25, (i) => ({ date_created: T0 + Math.floor(i / 2) }));
+      const seen: string[] = [];
+      for (let offset = 0; offset < 30; offset += 10) {
+        const page = await store.listEmails({ accountSid: owner }, offset, 10);
+        assert.equal(page.total, 25);
+        seen.push(...page.rows.map((r) => r.sid));
+      }
+      assert.equal(seen.length, 25);
+      assert.deepEqual(new Set(seen), new Set(sids));
+      const again = (await store.listEmails({ accountSid: owner }, 0, 25)).rows.map((r) => r.sid);
+      assert.deepEqual(seen, again);
+    });
+  });
+
+  describe(`store: claiming, attempts and leases (${variant.kind})`, { skip: variant.skip }, () => {
+    let env: TestStore;
+    let store: Store;
+    let account: string;
+    before(async () => {
+      env = await openTestStore(variant.kind);
+      store = env.store;
+      account = await insertAccount(store, "worker@example.org");
+    });
+    after(async () => {
+      await env?.cleanup();
+    });
+
+    /** Claims everything due at `now` and gives it straight back, so each test starts from an idle queue. */
+    async function drain(now: number): Promise<void> {
+      for (;;) {
+        const rows = await store.claimDue("drain", now, 1, 500);
+        if (rows.length === 0) return;
+        for (const row of rows) {
+          await store.recordAttempt(attempt(row.sid, 1, now, "sent", null));
+        }
+      }
+    }
+
+    function attempt(messageSid: string, n: number, at: number, status: string, retryAt: number | null) {
+      return {
+        attempt: {
+          sid: newSid("EA"),
+          message_sid: messageSid,
+          account_sid: account,
+          attempt: n,
+          date_started: at,
+          date_finished: at + 5,
+          outcome: status === "sent" ? "delivered" : "deferred",
+          smtp_code: status === "sent" ? 250 : 451,
+          response: status === "sent" ? "250 OK" : "451 try later",
+          error_code: null,
+          error_message: null,
+          recipients: "john.doe@example.com",
+        },
+        status,
+        errorCode: null,
+        errorMessage: null,
+        retryAt,
+        dateDelivered: status === "sent" ? at + 5 : null,
+      };
+    }
+
+    test("claimDue leases only due messages, oldest first, and marks them sending", async () => {
+      const now = T0 + 1_000_000;
+      await drain(now + 10_000_000);
+      const early = emailRow(account, { date_created: now - 20 });
+      const later = emailRow(account, { date_created: now - 10 });
+      const future = emailRow(account, { date_created: now + 1000 });
+      for (const row of [later, future, early]) await store.acceptEmail(row);
+
+      const claimed = await store.claimDue("w1", now, LEASE, 10);
+      assert.deepEqual(claimed.map((r) => r.sid).sort(), [early.sid, later.sid].sort());
+      for (const row of claimed) assert.equal(row.status, "sending");
+      assert.equal((await store.findEmail(account, future.sid))?.status, "queued");
+
+      const oneAtATime = await store.claimDue("w2", now + 2000, LEASE, 1);
+      assert.deepEqual(
+        oneAtATime.map((r) => r.sid),
+        [future.sid],
+        "leased messages are not claimed again; the future one is due now",
+      );
+      // The next wake-up is the earliest lease expiry or due time.
+      assert.equal(await store.nextDueAt(), now + LEASE);
+      await drain(now + 10_000_000);
+    });
+
+    test("a lease that runs out (its owner died) is claimable by another owner, not before", async () => {
+      const now = T0 + 2_000_000;
+      await drain(now + 10_000_000);
+      const row = emailRow(account, { date_created: now });
+      await store.acceptEmail(row);
+      assert.equal((await store.claimDue("dead", now, 1000, 10)).length, 1);
+      assert.equal((await store.claimDue("alive", now + 999, 1000, 10)).length, 0);
+      const reclaimed = await store.claimDue("alive", now + 1001, 1000, 10);
+      assert.deepEqual(
+        reclaimed.map((r) => r.sid),
+        [row.sid],
+      );
+      await drain(now + 10_000_000);
+    });
+
+    test("recordAttempt: a final result leaves the queue; a retry comes back at its time", async () => {
+      const now = T0 + 3_000_000;
+      await drain(now + 10_000_000);
+      const done = emailRow(account, { date_created: now });
+      const retried = emailRow(account, { date_created: now });
+      await store.acceptEmail(done);
+      await store.acceptEmail(retried);
+      assert.equal((await store.claimDue("w", now, LEASE, 10)).length, 2);
+
+      await store.recordAttempt(attempt(done.sid, 1, now, "sent", null));
+      await store.recordAttempt(attempt(retried.sid, 1, now, "queued", now + 30_000));
+
+      const sent = await store.findEmail(account, done.sid);
+      assert.equal(sent?.status, "sent");
+      assert.equal(sent?.num_attempts, 1);
+      assert.equal(sent?.date_delivered, now + 5);
+      const attempts = await store.listAttempts(done.sid);
+      assert.equal(attempts.length, 1);
+      assert.equal(attempts[0]?.smtp_code, 250);
+
+      const waiting = await store.findEmail(account, retried.sid);
+      assert.equal(waiting?.status, "queued");
+      assert.equal(waiting?.num_attempts, 1);
+      assert.equal(await store.nextDueAt(), now + 30_000);
+      assert.equal((await store.claimDue("w", now + 29_999, LEASE, 10)).length, 0);
+      const again = await store.claimDue("w", now + 30_000, LEASE, 10);
+      assert.deepEqual(
+        again.map((r) => r.sid),
+        [retried.sid],
+      );
+      await store.recordAttempt(attempt(retried.sid, 2, now + 30_000, "sent", null));
+      assert.equal((await store.findEmail(account, retried.sid))?.num_attempts, 2);
+      assert.equal(await store.nextDueAt(), null);
+    });
+
+    test("releaseLeases gives back only the caller's leases, at once, as queued", async () => {
+      const now = T0 + 4_000_000;
+      await drain(now + 10_000_000);
+      const mine = emailRow(account, { date_created: now });
+      const theirs = emailRow(account, { date_created: now + 1 });
+      await store.acceptEmail(mine);
+      await store.acceptEmail(theirs);
+      assert.equal((await store.claimDue("me", now, LEASE, 1)).length, 1);
+      assert.equal((await store.claimDue("them", now + 1, LEASE, 1)).length, 1);
+
+      await store.releaseLeases("me", [mine.sid, theirs.sid]);
+      assert.equal((await store.findEmail(account, mine.sid))?.status, "queued");
+      assert.equal((await store.findEmail(account, theirs.sid))?.status, "sending");
+      const next = await store.claimDue("next", now + 2, LEASE, 10);
+      assert.deepEqual(
+        next.map((r) => r.sid),
+        [mine.sid],
+      );
+      await store.releaseLeases("me", []);
+      await drain(now + 10_000_000);
+    });
+
+    test("MIME is saved once and read back", async () => {
+      const row = emailRow(account);
+      await store.acceptEmail(row);
+      await store.saveMime(row.sid, "Subject: first\r\n\r\nbody");
+      await store.saveMime(row.sid, "Subject: second\r\n\r\nbody");
+      assert.equal(await store.findMime(row.sid), "Subject: first\r\n\r\nbody");
+      assert.equal(await store.findMime(newSid("EM")), undefined);
+    });
+  });
+}
