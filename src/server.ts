@@ -1,6 +1,9 @@
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { pino } from "pino";
 import type { Config } from "./config/config.js";
+import { StatusCallbacks } from "./delivery/callbacks.js";
+import { createTransport } from "./delivery/transports/index.js";
+import { DeliveryWorker } from "./delivery/worker.js";
 import { createHttpApp } from "./http/app.js";
 import { AccountService } from "./services/accounts.js";
 import { EmailMessageService } from "./services/email-messages.js";
@@ -12,8 +15,9 @@ export interface Mailroom {
   store: Store;
   accounts: AccountService;
   app: FastifyInstance;
+  worker: DeliveryWorker;
   logger: FastifyBaseLogger;
-  /** Starts listening; resolves with the base URL actually bound (useful with port 0). */
+  /** Starts listening and delivering; resolves with the base URL actually bound (useful with port 0). */
   listen(): Promise<string>;
   /** Stops taking requests, finishes or releases in-flight work, and closes the store. */
   close(): Promise<void>;
@@ -28,8 +32,8 @@ export function createLogger(config: Config): FastifyBaseLogger {
 }
 
 /**
- * Builds a whole Mailroom from its configuration: store (migrated), services and HTTP app.
- * Nothing is global, so tests run several side by side.
+ * Builds a whole Mailroom from its configuration: store (migrated), services, HTTP app and the
+ * delivery worker with its transport. Nothing is global, so tests run several side by side.
  */
 export async function createMailroom(config: Config, logger = createLogger(config)): Promise<Mailroom> {
   const store = openStore(config);
@@ -40,7 +44,27 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     throw error;
   }
   const accounts = new AccountService(store);
-  const emails = new EmailMessageService(store, () => {});
+  const transport = createTransport(config, (error) =>
+    logger.warn({ err: error }, "SMTP relay connection failed"),
+  );
+  const callbacks = new StatusCallbacks(logger);
+  const worker = new DeliveryWorker(
+    { store, transport, callbacks, logger },
+    {
+      concurrency: config.deliveryConcurrency,
+      leaseMs: config.leaseMs,
+      pollIntervalMs: config.pollIntervalMs,
+      shutdownTimeoutMs: config.shutdownTimeoutMs,
+      policy: {
+        maxAttempts: config.maxAttempts,
+        maxAgeMs: config.maxAgeMs,
+        baseMs: config.retryBaseMs,
+        maxMs: config.retryMaxMs,
+      },
+    },
+  );
+  // A message accepted here is delivered at once, not at the worker's next poll.
+  const emails = new EmailMessageService(store, () => worker.wake());
   const app = createHttpApp({
     store,
     accounts,
@@ -51,22 +75,36 @@ export async function createMailroom(config: Config, logger = createLogger(confi
   });
 
   let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      const deadline = Date.now() + config.shutdownTimeoutMs;
+      await app.close();
+      await worker.stop();
+      await callbacks.drain(Math.max(0, deadline - Date.now()));
+      await transport.close();
+      await store.close();
+    })();
+    return closing;
+  };
   return {
     config,
     store,
     accounts,
     app,
+    worker,
     logger,
     async listen() {
-      const address = await app.listen({ host: config.host, port: config.port });
-      return address;
+      try {
+        const address = await app.listen({ host: config.host, port: config.port });
+        logger.info({ transport: transport.description }, `delivery: ${transport.description}`);
+        await worker.start();
+        return address;
+      } catch (error) {
+        // Half started (port taken, database refusing LISTEN): leave nothing running behind.
+        await close().catch(() => {});
+        throw error;
+      }
     },
-    close() {
-      closing ??= (async () => {
-        await app.close();
-        await store.close();
-      })();
-      return closing;
-    },
+    close,
   };
 }

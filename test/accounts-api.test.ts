@@ -28,11 +28,16 @@ for (const variant of await storeVariants()) {
       assert.equal(created.json.parent_sid, server.admin.sid);
       assert.match(created.json.auth_token, /^[0-9a-f]{32}$/);
       assert.match(created.json.date_created, /^\w{3}, \d{1,2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000$/);
-      assert.equal(created.json.subresource_uris.email_messages, `${API}/Accounts/${created.json.sid}/Email/Messages.json`);
+      assert.equal(
+        created.json.subresource_uris.email_messages,
+        `${API}/Accounts/${created.json.sid}/Email/Messages.json`,
+      );
 
       const credentials = { sid: created.json.sid, token: created.json.auth_token };
       assert.equal((await sendEmail(server, credentials)).status, 200);
-      const fetched = await request(server, "GET", `${API}/Accounts/${created.json.sid}.json`, { auth: credentials });
+      const fetched = await request(server, "GET", `${API}/Accounts/${created.json.sid}.json`, {
+        auth: credentials,
+      });
       assert.equal(fetched.status, 200);
       assert.equal(fetched.json.auth_token, undefined, "the token is never shown again");
 
@@ -45,7 +50,10 @@ for (const variant of await storeVariants()) {
     test("create refuses a taken or invalid email, a missing password, a bad status", async () => {
       const form = { EmailAddress: "dup@example.org", Password: "long enough" };
       assert.equal((await request(server, "POST", accounts, { auth: server.admin, form })).status, 200);
-      const dup = await request(server, "POST", accounts, { auth: server.admin, form: { ...form, EmailAddress: "DUP@example.org" } });
+      const dup = await request(server, "POST", accounts, {
+        auth: server.admin,
+        form: { ...form, EmailAddress: "DUP@example.org" },
+      });
       assert.equal(dup.status, 409);
       assert.equal(dup.json.code, 10005);
       const cases: Array<[Record<string, string>, number]> = [
@@ -78,7 +86,10 @@ for (const variant of await storeVariants()) {
       assert.match(rotated.json.auth_token, /^[0-9a-f]{32}$/);
       assert.notEqual(rotated.json.auth_token, account.token);
       assert.equal((await sendEmail(server, account)).status, 401, "the old token stops working");
-      assert.equal((await sendEmail(server, { sid: account.sid, token: rotated.json.auth_token })).status, 200);
+      assert.equal(
+        (await sendEmail(server, { sid: account.sid, token: rotated.json.auth_token })).status,
+        200,
+      );
       const selfSuspend = await request(server, "POST", `${API}/Accounts/${account.sid}.json`, {
         auth: { sid: account.sid, token: rotated.json.auth_token },
         form: { Status: "suspended" },
@@ -101,7 +112,9 @@ for (const variant of await storeVariants()) {
         assert.equal(response.status, 403);
         assert.equal(response.json.code, 10002);
       }
-      const bottomRow = await request(server, "GET", `${API}/Accounts/${bottom.sid}.json`, { auth: server.admin });
+      const bottomRow = await request(server, "GET", `${API}/Accounts/${bottom.sid}.json`, {
+        auth: server.admin,
+      });
       assert.equal(bottomRow.json.status, "closed");
       const reopen = await request(server, "POST", `${API}/Accounts/${top.sid}.json`, {
         auth: server.admin,

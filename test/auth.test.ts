@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { API, type Credentials, request, sendEmail, startMailroom, type TestServer } from "./helpers/mailroom.js";
+import {
+  API,
+  type Credentials,
+  request,
+  sendEmail,
+  startMailroom,
+  type TestServer,
+} from "./helpers/mailroom.js";
 import { storeVariants } from "./helpers/stores.js";
 
 for (const variant of await storeVariants()) {
@@ -38,7 +45,9 @@ for (const variant of await storeVariants()) {
         await request(server, "GET", messages(parent.sid), { headers: { authorization: "Bearer abc" } }),
       );
       expect401(
-        await request(server, "GET", messages(parent.sid), { headers: { authorization: "Basic !!!notbase64" } }),
+        await request(server, "GET", messages(parent.sid), {
+          headers: { authorization: "Basic !!!notbase64" },
+        }),
       );
     });
 
@@ -58,9 +67,14 @@ for (const variant of await storeVariants()) {
     test("a parent acts for its whole lineage; a sub-account gets 403 on its parent", async () => {
       const sent = await sendEmail(server, grandchild, { Subject: "from the grandchild" });
       assert.equal(sent.status, 200);
-      const byParent = await request(server, "GET", `${API}/Accounts/${grandchild.sid}/Email/Messages/${sent.json.sid}.json`, {
-        auth: parent,
-      });
+      const byParent = await request(
+        server,
+        "GET",
+        `${API}/Accounts/${grandchild.sid}/Email/Messages/${sent.json.sid}.json`,
+        {
+          auth: parent,
+        },
+      );
       assert.equal(byParent.status, 200);
       assert.equal(byParent.json.subject, "from the grandchild");
       const sentForChild = await sendEmail(server, parent, {}, "json", child.sid);
@@ -70,16 +84,23 @@ for (const variant of await storeVariants()) {
       const up = await request(server, "GET", messages(parent.sid), { auth: child });
       assert.equal(up.status, 403);
       assert.equal(up.json.code, 10003);
-      const upAccount = await request(server, "GET", `${API}/Accounts/${parent.sid}.json`, { auth: grandchild });
+      const upAccount = await request(server, "GET", `${API}/Accounts/${parent.sid}.json`, {
+        auth: grandchild,
+      });
       assert.equal(upAccount.status, 403);
     });
 
     test("another tenant's message is indistinguishable from a missing one", async () => {
       const sent = await sendEmail(server, parent, { Subject: "private" });
       // The stranger asks under its own account: same 404 as for a SID that never existed.
-      const own = await request(server, "GET", `${API}/Accounts/${stranger.sid}/Email/Messages/${sent.json.sid}.json`, {
-        auth: stranger,
-      });
+      const own = await request(
+        server,
+        "GET",
+        `${API}/Accounts/${stranger.sid}/Email/Messages/${sent.json.sid}.json`,
+        {
+          auth: stranger,
+        },
+      );
       const missing = await request(
         server,
         "GET",
@@ -90,9 +111,14 @@ for (const variant of await storeVariants()) {
       assert.equal(own.json.code, missing.json.code);
       assert.doesNotMatch(own.text, /private/);
       // Under the owner's account: 403, the same as for an account that does not exist.
-      const foreign = await request(server, "GET", `${API}/Accounts/${parent.sid}/Email/Messages/${sent.json.sid}.json`, {
-        auth: stranger,
-      });
+      const foreign = await request(
+        server,
+        "GET",
+        `${API}/Accounts/${parent.sid}/Email/Messages/${sent.json.sid}.json`,
+        {
+          auth: stranger,
+        },
+      );
       const noSuchAccount = await request(
         server,
         "GET",
@@ -117,7 +143,11 @@ for (const variant of await storeVariants()) {
       assert.equal(send.status, 403);
       assert.equal(send.json.code, 10002);
       const parentSendsForIt = await sendEmail(server, parent, {}, "json", victim.sid);
-      assert.equal(parentSendsForIt.status, 403, "a suspended account sends nothing, even through its parent");
+      assert.equal(
+        parentSendsForIt.status,
+        403,
+        "a suspended account sends nothing, even through its parent",
+      );
       const reactivate = await request(server, "POST", `${API}/Accounts/${victim.sid}.json`, {
         auth: parent,
         form: { Status: "active" },

@@ -22,7 +22,13 @@ describe("mailroom command line", () => {
     assert.match(top.stdout, /accounts/);
     const serve = await runCli(["serve", "--help"]);
     assert.equal(serve.code, 0);
-    for (const text of ["--port", "MAILROOM_PORT", "--smtp-url", "MAILROOM_SMTP_URL", "MAILROOM_DATABASE_URL"]) {
+    for (const text of [
+      "--port",
+      "MAILROOM_PORT",
+      "--smtp-url",
+      "MAILROOM_SMTP_URL",
+      "MAILROOM_DATABASE_URL",
+    ]) {
       assert.ok(serve.stdout.includes(text), `serve --help mentions ${text}`);
     }
     const create = await runCli(["accounts", "create", "--help"]);
@@ -40,25 +46,37 @@ describe("mailroom command line", () => {
     const badFlag = await runCli(["serve", "--smtp-url", "http://relay"], { MAILROOM_DATA_DIR: dataDir });
     assert.equal(badFlag.code, 2);
     assert.match(badFlag.stderr, /--smtp-url must start with smtp:\/\/ or smtps:\/\//);
-    const secret = await runCli(["serve"], { MAILROOM_SMTP_URL: "ftp://user:hunter2@relay", MAILROOM_DATA_DIR: dataDir });
+    const secret = await runCli(["serve"], {
+      MAILROOM_SMTP_URL: "ftp://user:hunter2@relay",
+      MAILROOM_DATA_DIR: dataDir,
+    });
     assert.equal(secret.code, 2);
     assert.doesNotMatch(secret.stderr, /hunter2/, "a URL's password is never echoed");
   });
 
   test("accounts create prints the account with its AuthToken; a duplicate is refused", async () => {
     const env = { MAILROOM_DATA_DIR: join(dataDir, "create") };
-    const created = await runCli(["accounts", "create", "--email", "cli@example.org", "--friendly-name", "CLI"], env);
+    const created = await runCli(
+      ["accounts", "create", "--email", "cli@example.org", "--friendly-name", "CLI"],
+      env,
+    );
     assert.equal(created.code, 0, created.stderr);
     const account = JSON.parse(created.stdout);
     assert.match(account.sid, /^AC[0-9a-f]{32}$/);
     assert.match(account.auth_token, /^[0-9a-f]{32}$/);
     assert.equal(account.friendly_name, "CLI");
-    const sub = await runCli(["accounts", "create", "--email", "sub@example.org", "--parent", account.sid], env);
+    const sub = await runCli(
+      ["accounts", "create", "--email", "sub@example.org", "--parent", account.sid],
+      env,
+    );
     assert.equal(JSON.parse(sub.stdout).parent_sid, account.sid);
     const dup = await runCli(["accounts", "create", "--email", "CLI@example.org"], env);
     assert.equal(dup.code, 2);
     assert.match(dup.stderr, /already exists/);
-    const noParent = await runCli(["accounts", "create", "--email", "orphan@example.org", "--parent", "ACnope"], env);
+    const noParent = await runCli(
+      ["accounts", "create", "--email", "orphan@example.org", "--parent", "ACnope"],
+      env,
+    );
     assert.equal(noParent.code, 2);
     assert.match(noParent.stderr, /no such account/);
   });
@@ -71,15 +89,25 @@ describe("mailroom command line", () => {
       const token = /AuthToken: +([0-9a-f]{32})/.exec(server.output())?.[1];
       assert.ok(sid && token, server.output());
       assert.ok(server.output().includes(`curl -X POST ${server.url}${API}/Accounts/${sid}/Email/Messages`));
-      const logLines = server.output().split("\n").filter((line) => line.startsWith("{"));
-      assert.ok(logLines.every((line) => !line.includes(token)), "the AuthToken is never logged");
+      const logLines = server
+        .output()
+        .split("\n")
+        .filter((line) => line.startsWith("{"));
+      assert.ok(
+        logLines.every((line) => !line.includes(token)),
+        "the AuthToken is never logged",
+      );
       assert.equal((await sendEmail(server, { sid, token })).status, 200);
 
       const created = await runCli(["accounts", "create", "--email", "live@example.org"], env);
       assert.equal(created.code, 0, created.stderr);
       const live = JSON.parse(created.stdout);
       const sent = await sendEmail(server, { sid: live.sid, token: live.auth_token });
-      assert.equal(sent.status, 200, "an account created by the CLI works at once against the running server");
+      assert.equal(
+        sent.status,
+        200,
+        "an account created by the CLI works at once against the running server",
+      );
 
       server.child.kill("SIGTERM");
       assert.equal(await server.exited, 0);

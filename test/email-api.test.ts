@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
 import { API, request, sendEmail, startMailroom, type TestServer } from "./helpers/mailroom.js";
 import { storeVariants } from "./helpers/stores.js";
 
@@ -61,7 +61,10 @@ for (const variant of await storeVariants()) {
       const [body, status] = stdout.split("\n");
       assert.equal(status, "200");
       assert.match(body ?? "", /^<RestcommResponse><EmailMessage><DateSent>[^<]+<\/DateSent><AccountSid>AC/);
-      assert.match(body ?? "", /<To>john\.doe@yourcompany\.com<\/To><Body>This is a test<\/Body><Subject>Test Email<\/Subject>/);
+      assert.match(
+        body ?? "",
+        /<To>john\.doe@yourcompany\.com<\/To><Body>This is a test<\/Body><Subject>Test Email<\/Subject>/,
+      );
     });
 
     test("send, get and list round-trip in JSON", async () => {
@@ -83,11 +86,15 @@ for (const variant of await storeVariants()) {
         const { status, num_attempts, date_updated, date_delivered, ...rest } = m;
         return rest;
       };
-      const got = await request(server, "GET", `${messages(server.admin.sid)}/${sent.json.sid}.json`, { auth: server.admin });
+      const got = await request(server, "GET", `${messages(server.admin.sid)}/${sent.json.sid}.json`, {
+        auth: server.admin,
+      });
       assert.equal(got.status, 200);
       assert.deepEqual(stable(got.json), stable(sent.json));
 
-      const listed = await request(server, "GET", `${messages(server.admin.sid)}.json?To=b@example.org`, { auth: server.admin });
+      const listed = await request(server, "GET", `${messages(server.admin.sid)}.json?To=b@example.org`, {
+        auth: server.admin,
+      });
       assert.equal(listed.status, 200);
       assert.equal(listed.json.total, 1);
       assert.deepEqual(stable(listed.json.messages[0]), stable(sent.json));
@@ -101,10 +108,17 @@ for (const variant of await storeVariants()) {
       assert.ok(sid, sent.text);
       assert.match(sent.text, /<Subject>xml &amp; &lt;friends&gt;<\/Subject>/);
 
-      const got = await request(server, "GET", `${messages(server.admin.sid)}/${sid}`, { auth: server.admin });
+      const got = await request(server, "GET", `${messages(server.admin.sid)}/${sid}`, {
+        auth: server.admin,
+      });
       assert.match(got.text, new RegExp(`^<RestcommResponse><EmailMessage><DateSent>.*<Sid>${sid}</Sid>`));
-      const list = await request(server, "GET", `${messages(server.admin.sid)}?PageSize=1`, { auth: server.admin });
-      assert.match(list.text, /^<RestcommResponse><EmailMessages page="0" numpages="\d+" pagesize="1" total="\d+"/);
+      const list = await request(server, "GET", `${messages(server.admin.sid)}?PageSize=1`, {
+        auth: server.admin,
+      });
+      assert.match(
+        list.text,
+        /^<RestcommResponse><EmailMessages page="0" numpages="\d+" pagesize="1" total="\d+"/,
+      );
       assert.match(list.text, new RegExp(`<EmailMessage><DateSent>[^<]+</DateSent>.*<Sid>${sid}</Sid>`));
 
       const viaAccept = await request(server, "GET", `${messages(server.admin.sid)}/${sid}`, {
@@ -112,9 +126,14 @@ for (const variant of await storeVariants()) {
         headers: { accept: "application/json" },
       });
       assert.equal(viaAccept.json.sid, sid);
-      const dotJsonAnywhere = await request(server, "GET", `${API}/Accounts.json/${server.admin.sid}/Email/Messages/${sid}`, {
-        auth: server.admin,
-      });
+      const dotJsonAnywhere = await request(
+        server,
+        "GET",
+        `${API}/Accounts.json/${server.admin.sid}/Email/Messages/${sid}`,
+        {
+          auth: server.admin,
+        },
+      );
       assert.equal(dotJsonAnywhere.json.sid, sid);
     });
 
@@ -130,13 +149,21 @@ for (const variant of await storeVariants()) {
     test("non-ASCII subject and body round-trip unchanged", async () => {
       const subject = "Grüße aus Köln — 你好 🎉";
       const body = "Ünïcødé body\nwith lines\r\nand emoji 📬";
-      const sent = await sendEmail(server, server.admin, { Subject: subject, Body: body, From: "Zoë Ölund <zoe@example.org>" });
+      const sent = await sendEmail(server, server.admin, {
+        Subject: subject,
+        Body: body,
+        From: "Zoë Ölund <zoe@example.org>",
+      });
       assert.equal(sent.status, 200);
-      const got = await request(server, "GET", `${messages(server.admin.sid)}/${sent.json.sid}.json`, { auth: server.admin });
+      const got = await request(server, "GET", `${messages(server.admin.sid)}/${sent.json.sid}.json`, {
+        auth: server.admin,
+      });
       assert.equal(got.json.subject, subject);
       assert.equal(got.json.body, body);
       assert.equal(got.json.from, '"Zoë Ölund" <zoe@example.org>');
-      const xml = await request(server, "GET", `${messages(server.admin.sid)}/${sent.json.sid}`, { auth: server.admin });
+      const xml = await request(server, "GET", `${messages(server.admin.sid)}/${sent.json.sid}`, {
+        auth: server.admin,
+      });
       assert.ok(xml.text.includes(`<Subject>${subject}</Subject>`));
     });
 
@@ -150,9 +177,17 @@ for (const variant of await storeVariants()) {
       ];
       for (const [missing, message, code] of cases) {
         const form = Object.fromEntries(Object.entries(all).filter(([key]) => !missing.includes(key)));
-        const response = await request(server, "POST", `${messages(server.admin.sid)}.json`, { auth: server.admin, form });
+        const response = await request(server, "POST", `${messages(server.admin.sid)}.json`, {
+          auth: server.admin,
+          form,
+        });
         assert.equal(response.status, 400, message);
-        assert.deepEqual(response.json, { status: 400, code, message, more_info: `/restcomm/errors/${code}.html` });
+        assert.deepEqual(response.json, {
+          status: 400,
+          code,
+          message,
+          more_info: `/restcomm/errors/${code}.html`,
+        });
       }
       const xml = await request(server, "POST", messages(server.admin.sid), { auth: server.admin, form: {} });
       assert.equal(xml.status, 400);
@@ -190,7 +225,9 @@ for (const variant of await storeVariants()) {
           assert.match(response.json.message, new RegExp(`^${field} contains a line break`));
         }
       }
-      const body = await sendEmail(server, server.admin, { Body: "line one\r\nBcc: not-a-header@example.org\r\n" });
+      const body = await sendEmail(server, server.admin, {
+        Body: "line one\r\nBcc: not-a-header@example.org\r\n",
+      });
       assert.equal(body.status, 200, "line breaks belong in a body");
     });
 
@@ -242,15 +279,23 @@ for (const variant of await storeVariants()) {
       });
       assert.equal(badJson.status, 400);
       assert.equal(badJson.json.code, 20001);
-      const arrayJson = await request(server, "POST", `${messages(server.admin.sid)}.json`, { auth: server.admin, json: [1] });
+      const arrayJson = await request(server, "POST", `${messages(server.admin.sid)}.json`, {
+        auth: server.admin,
+        json: [1],
+      });
       assert.equal(arrayJson.status, 400);
       assert.equal(arrayJson.json.code, 20001);
     });
 
     test("a message that does not exist is 404 with code 13020", async () => {
-      const response = await request(server, "GET", `${messages(server.admin.sid)}/EM00000000000000000000000000000000.json`, {
-        auth: server.admin,
-      });
+      const response = await request(
+        server,
+        "GET",
+        `${messages(server.admin.sid)}/EM00000000000000000000000000000000.json`,
+        {
+          auth: server.admin,
+        },
+      );
       assert.equal(response.status, 404);
       assert.equal(response.json.code, 13020);
     });

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { API, type Credentials, request, sendEmail, startMailroom, type TestServer } from "./helpers/mailroom.js";
+import {
+  API,
+  type Credentials,
+  request,
+  sendEmail,
+  startMailroom,
+  type TestServer,
+} from "./helpers/mailroom.js";
 import { storeVariants } from "./helpers/stores.js";
 import { waitFor } from "./helpers/wait.js";
 

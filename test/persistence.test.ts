@@ -19,9 +19,14 @@ for (const variant of await storeVariants()) {
         admin: first.admin,
       });
       try {
-        const got = await request(second, "GET", `${API}/Accounts/${account.sid}/Email/Messages/${sent.json.sid}.json`, {
-          auth: account,
-        });
+        const got = await request(
+          second,
+          "GET",
+          `${API}/Accounts/${account.sid}/Email/Messages/${sent.json.sid}.json`,
+          {
+            auth: account,
+          },
+        );
         assert.equal(got.status, 200);
         assert.equal(got.json.subject, "survives restarts");
         assert.equal(got.json.date_sent, sent.json.date_sent);
@@ -42,9 +47,14 @@ for (const variant of await storeVariants()) {
         assert.ok(responses.every((r) => r.status === 200));
         const sids = new Set(responses.map((r) => r.json.sid));
         assert.equal(sids.size, count);
-        const list = await request(server, "GET", `${API}/Accounts/${account.sid}/Email/Messages.json?PageSize=1000`, {
-          auth: account,
-        });
+        const list = await request(
+          server,
+          "GET",
+          `${API}/Accounts/${account.sid}/Email/Messages.json?PageSize=1000`,
+          {
+            auth: account,
+          },
+        );
         assert.equal(list.json.total, count);
         const listed = list.json.messages.map((m: { sid: string }) => m.sid);
         assert.equal(new Set(listed).size, count);

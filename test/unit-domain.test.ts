@@ -2,27 +2,43 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { ConfigError, loadConfig } from "../src/config/config.js";
 import { formatMailbox, isValidAddress, parseAddressList } from "../src/domain/addresses.js";
-import { ApiError } from "../src/domain/errors.js";
 import { validateEmailRequest } from "../src/domain/email-request.js";
+import type { ApiError } from "../src/domain/errors.js";
 import { parseFilterDate, rfc2822 } from "../src/http/dates.js";
 import { GroupCommit } from "../src/store/group-commit.js";
 
 describe("addresses", () => {
   test("valid and invalid addresses", () => {
-    for (const ok of ["a@example.org", "first.last+tag@sub.example.co.uk", "x@[127.0.0.1]", "o'brien@example.ie"]) {
+    for (const ok of [
+      "a@example.org",
+      "first.last+tag@sub.example.co.uk",
+      "x@[127.0.0.1]",
+      "o'brien@example.ie",
+    ]) {
       assert.ok(isValidAddress(ok), ok);
     }
-    for (const bad of ["", "a", "a@", "@example.org", "a@b", "a..b@example.org", "a@-example.org", "a b@example.org", "a@exa_mple.org"]) {
+    for (const bad of [
+      "",
+      "a",
+      "a@",
+      "@example.org",
+      "a@b",
+      "a..b@example.org",
+      "a@-example.org",
+      "a b@example.org",
+      "a@exa_mple.org",
+    ]) {
       assert.ok(!isValidAddress(bad), bad);
     }
   });
 
   test("lists keep display names, quote them when needed, and fail whole on one bad item", () => {
     const list = parseAddressList(' a@example.org , "Doe, Jane" <jane@example.org>,Bob <bob@example.org> ');
-    assert.deepEqual(
-      list.map(formatMailbox),
-      ["a@example.org", '"Doe, Jane" <jane@example.org>', "Bob <bob@example.org>"],
-    );
+    assert.deepEqual(list.map(formatMailbox), [
+      "a@example.org",
+      '"Doe, Jane" <jane@example.org>',
+      "Bob <bob@example.org>",
+    ]);
     assert.throws(() => parseAddressList("a@example.org, nope"), /"nope" is not a valid email address/);
     assert.throws(() => parseAddressList(" , "), /no email address/);
   });
@@ -33,23 +49,44 @@ describe("email request validation", () => {
 
   test("an empty Body is allowed, an empty Subject is not", () => {
     assert.equal(validateEmailRequest({ ...base, Body: "" }).body, "");
-    assert.throws(() => validateEmailRequest({ ...base, Subject: "  " }), (e: ApiError) => e.code === 13004);
+    assert.throws(
+      () => validateEmailRequest({ ...base, Subject: "  " }),
+      (e: ApiError) => e.code === 13004,
+    );
   });
 
   test("repeated From is refused; repeated To is joined", () => {
-    assert.throws(() => validateEmailRequest({ ...base, From: ["a@example.org", "c@example.org"] }), /given once/);
+    assert.throws(
+      () => validateEmailRequest({ ...base, From: ["a@example.org", "c@example.org"] }),
+      /given once/,
+    );
     const email = validateEmailRequest({ ...base, To: ["b@example.org", "c@example.org"] });
-    assert.deepEqual(email.to.map((m) => m.address), ["b@example.org", "c@example.org"]);
+    assert.deepEqual(
+      email.to.map((m) => m.address),
+      ["b@example.org", "c@example.org"],
+    );
   });
 
   test("StatusCallback must be an http(s) URL", () => {
-    assert.equal(validateEmailRequest({ ...base, StatusCallback: "https://hooks.example.org/x" }).statusCallback, "https://hooks.example.org/x");
-    assert.throws(() => validateEmailRequest({ ...base, StatusCallback: "ftp://x" }), (e: ApiError) => e.code === 13019);
-    assert.throws(() => validateEmailRequest({ ...base, StatusCallback: "not a url" }), (e: ApiError) => e.code === 13019);
+    assert.equal(
+      validateEmailRequest({ ...base, StatusCallback: "https://hooks.example.org/x" }).statusCallback,
+      "https://hooks.example.org/x",
+    );
+    assert.throws(
+      () => validateEmailRequest({ ...base, StatusCallback: "ftp://x" }),
+      (e: ApiError) => e.code === 13019,
+    );
+    assert.throws(
+      () => validateEmailRequest({ ...base, StatusCallback: "not a url" }),
+      (e: ApiError) => e.code === 13019,
+    );
   });
 
   test("a body with a control character other than tab/CR/LF is refused", () => {
-    assert.throws(() => validateEmailRequest({ ...base, Body: "bell\u0007" }), (e: ApiError) => e.code === 13018);
+    assert.throws(
+      () => validateEmailRequest({ ...base, Body: "bell\u0007" }),
+      (e: ApiError) => e.code === 13018,
+    );
     assert.equal(validateEmailRequest({ ...base, Body: "tab\tcr\rlf\n" }).body, "tab\tcr\rlf\n");
   });
 });
@@ -59,7 +96,10 @@ describe("dates", () => {
     assert.equal(rfc2822(Date.UTC(2014, 1, 5, 10, 12, 32)), "Wed, 5 Feb 2014 10:12:32 +0000");
   });
   test("filter dates: a day covers the whole day; a date-time is one instant", () => {
-    assert.deepEqual(parseFilterDate("2014-02-05"), { start: Date.UTC(2014, 1, 5), end: Date.UTC(2014, 1, 6) });
+    assert.deepEqual(parseFilterDate("2014-02-05"), {
+      start: Date.UTC(2014, 1, 5),
+      end: Date.UTC(2014, 1, 6),
+    });
     const at = Date.UTC(2014, 1, 5, 10, 0, 0);
     assert.deepEqual(parseFilterDate("2014-02-05T10:00:00Z"), { start: at, end: at + 1 });
     assert.equal(parseFilterDate("05/02/2014"), undefined);
@@ -80,7 +120,10 @@ describe("configuration", () => {
     assert.equal(loadConfig({ MAILROOM_PORT: "9000" }, { port: "9001" }).port, 9001);
     assert.throws(() => loadConfig({ MAILROOM_PORT: "70000" }), /MAILROOM_PORT must be between 0 and 65535/);
     assert.throws(() => loadConfig({ MAILROOM_LOG_LEVEL: "loud" }), ConfigError);
-    assert.throws(() => loadConfig({ MAILROOM_DATABASE_URL: "mysql://x" }), /MAILROOM_DATABASE_URL must start with postgres/);
+    assert.throws(
+      () => loadConfig({ MAILROOM_DATABASE_URL: "mysql://x" }),
+      /MAILROOM_DATABASE_URL must start with postgres/,
+    );
   });
 });
 
@@ -106,6 +149,9 @@ describe("group commit", () => {
       Array.from({ length: 20 }, (_, i) => (i === 13 ? "rejected" : "fulfilled")),
     );
     assert.equal((results[13] as PromiseRejectedResult).reason.message, "unlucky");
-    assert.deepEqual(committed.sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i).filter((i) => i !== 13));
+    assert.deepEqual(
+      committed.sort((a, b) => a - b),
+      Array.from({ length: 20 }, (_, i) => i).filter((i) => i !== 13),
+    );
   });
 });

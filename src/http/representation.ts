@@ -42,7 +42,7 @@ export function rewriteJsonSuffix(raw: { url?: string | undefined }): string {
 export function wantsJson(request: FastifyRequest): boolean {
   if ((request.raw as unknown as Record<symbol, boolean>)[JSON_FORMAT]) return true;
   const accept = request.headers.accept;
-  return accept !== undefined && accept.includes("json");
+  return accept?.includes("json") ?? false;
 }
 
 export function snakeToPascal(name: string): string {

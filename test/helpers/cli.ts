@@ -36,9 +36,18 @@ export interface ServeProcess {
 }
 
 /** Starts `mailroom serve` as a child process on a free port and waits until it listens. */
-export async function startServeProcess(env: Record<string, string>, timeoutMs = 20_000): Promise<ServeProcess> {
+export async function startServeProcess(
+  env: Record<string, string>,
+  timeoutMs = 20_000,
+): Promise<ServeProcess> {
   const child = spawn(process.execPath, [CLI, "serve"], {
-    env: { ...process.env, MAILROOM_HOST: "127.0.0.1", MAILROOM_PORT: "0", MAILROOM_LOG_LEVEL: "info", ...env },
+    env: {
+      ...process.env,
+      MAILROOM_HOST: "127.0.0.1",
+      MAILROOM_PORT: "0",
+      MAILROOM_LOG_LEVEL: "info",
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";
@@ -51,7 +60,10 @@ export async function startServeProcess(env: Record<string, string>, timeoutMs =
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start in ${timeoutMs} ms:\n${stdout}\n${stderr}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`serve did not start in ${timeoutMs} ms:\n${stdout}\n${stderr}`)),
+      timeoutMs,
+    );
     const check = () => {
       const match = /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"Mailroom is listening"/.exec(stdout);
       if (match?.[1]) {

@@ -1,0 +1,238 @@
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { DeliveryErrorCodes } from "../domain/errors.js";
+import { newSid } from "../domain/ids.js";
+import type { EmailMessageRow, Store } from "../store/store.js";
+import type { StatusCallbacks } from "./callbacks.js";
+import { composeMime } from "./compose.js";
+import { type Envelope, envelopeFor } from "./envelope.js";
+import { NO_HISTORY, readHistory } from "./history.js";
+import type { DeliveryLogger } from "./logger.js";
+import { judge } from "./outcome.js";
+import type { RetryPolicy } from "./retry-policy.js";
+import { type SendReport, sameForAll, type Transport } from "./transports/transport.js";
+import { WakeSignal } from "./wake-signal.js";
+
+export interface WorkerSettings {
+  concurrency: number;
+  leaseMs: number;
+  pollIntervalMs: number;
+  shutdownTimeoutMs: number;
+  policy: RetryPolicy;
+}
+
+export interface WorkerDeps {
+  store: Store;
+  transport: Transport;
+  callbacks: StatusCallbacks;
+  logger: DeliveryLogger;
+}
+
+// When the queue says something is due but nothing could be claimed (a race with another worker),
+// look again shortly rather than at once, so two workers can never spin against each other.
+const MIN_WAIT_MS = 10;
+
+/**
+ * Takes queued messages to the transport: claims due messages with a lease, delivers up to
+ * `concurrency` at once, and records every attempt together with the message's new state.
+ * Between batches it sleeps until the next message is due, new mail is queued (in this process,
+ * or announced by another one through the store) or a delivery finishes, and never longer than
+ * `pollIntervalMs`: an idle worker makes one cheap query per poll interval and nothing more.
+ */
+export class DeliveryWorker {
+  /** Names this process's leases; unique even for several servers in one process (tests). */
+  readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly signal = new WakeSignal();
+  private running: Promise<void> | undefined;
+  private stopping = false;
+  /** Set when stop() gave up waiting: late results are dropped, their leases were released. */
+  private abandoned = false;
+  private stopListening: (() => Promise<void>) | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly deps: WorkerDeps,
+    private readonly settings: WorkerSettings,
+  ) {}
+
+  async start(): Promise<void> {
+    this.stopListening = await this.deps.store.dialect.listenQueued(() => this.wake());
+    // Renewing well before expiry keeps a slow delivery from being claimed twice.
+    this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(50, this.settings.leaseMs / 3));
+    this.running = this.run();
+  }
+
+  /** New mail was queued: look at the queue now instead of at the end of the current sleep. */
+  wake(): void {
+    this.signal.wake();
+  }
+
+  /**
+   * Stops claiming, waits up to shutdownTimeoutMs for the deliveries in flight, and releases the
+   * leases of those that did not finish so the next start (or another process) takes them at once.
+   */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.stopping = true;
+    this.signal.wake();
+    await this.running;
+    await this.stopListening?.();
+    const finished = await settledWithin([...this.inFlight.values()], this.settings.shutdownTimeoutMs);
+    clearInterval(this.renewTimer);
+    if (!finished) {
+      this.abandoned = true;
+      const sids = [...this.inFlight.keys()];
+      await this.deps.store.releaseLeases(this.owner, sids);
+      this.deps.logger.warn(
+        { released: sids.length },
+        "deliveries still in flight at the shutdown timeout were released for the next start",
+      );
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      let waitMs: number;
+      try {
+        waitMs = await this.claimAndStart();
+      } catch (error) {
+        this.deps.logger.error({ err: error }, "delivery: could not read the queue; trying again shortly");
+        waitMs = this.settings.pollIntervalMs;
+      }
+      if (waitMs > 0 && !this.stopping) await this.signal.wait(waitMs);
+    }
+  }
+
+  /** Fills the free delivery slots from the queue; returns how long to sleep (0: look again now). */
+  private async claimAndStart(): Promise<number> {
+    const { store } = this.deps;
+    const { concurrency, leaseMs, pollIntervalMs } = this.settings;
+    const free = concurrency - this.inFlight.size;
+    // All slots busy: a finishing delivery wakes the loop.
+    if (free <= 0) return pollIntervalMs;
+    const claimed = await store.claimDue(this.owner, Date.now(), leaseMs, free);
+    // A message still in flight here can be claimed again only if its lease ran out meanwhile;
+    // the claim then merely extended the lease, and the delivery under way carries on.
+    for (const message of claimed) if (!this.inFlight.has(message.sid)) this.begin(message);
+    if (claimed.length === free) return 0;
+    const next = await store.nextDueAt();
+    if (next === null) return pollIntervalMs;
+    return Math.min(pollIntervalMs, Math.max(MIN_WAIT_MS, next - Date.now()));
+  }
+
+  private begin(message: EmailMessageRow): void {
+    const task = this.deliver(message)
+      .catch((error: unknown) => {
+        // The store failed, so no attempt was recorded: the lease runs out and the message is tried again.
+        this.deps.logger.error({ err: error, sid: message.sid }, "delivery: could not record an attempt");
+      })
+      .finally(() => {
+        this.inFlight.delete(message.sid);
+        this.signal.wake();
+      });
+    this.inFlight.set(message.sid, task);
+  }
+
+  private async deliver(message: EmailMessageRow): Promise<void> {
+    const { store, logger } = this.deps;
+    const started = Date.now();
+    const attempt = message.num_attempts + 1;
+    const history =
+      message.num_attempts > 0 ? readHistory(await store.listAttempts(message.sid)) : NO_HISTORY;
+    const report = await this.send(message, envelopeFor(message, history.settled));
+    const now = Date.now();
+    const verdict = judge(report, {
+      attempt,
+      history,
+      acceptedAt: message.date_created,
+      now,
+      policy: this.settings.policy,
+    });
+    if (this.abandoned) return;
+    await store.recordAttempt({
+      attempt: {
+        sid: newSid("EA"),
+        message_sid: message.sid,
+        account_sid: message.account_sid,
+        attempt,
+        date_started: started,
+        date_finished: now,
+        outcome: verdict.outcome,
+        smtp_code: report.smtpCode,
+        response: report.response,
+        error_code: verdict.attemptFailure?.code ?? null,
+        error_message: verdict.attemptFailure?.message ?? null,
+        recipients: JSON.stringify(report.recipients),
+      },
+      status: verdict.status,
+      errorCode: verdict.errorCode,
+      errorMessage: verdict.errorMessage,
+      retryAt: verdict.retryAt,
+      dateDelivered: verdict.status === "sent" ? now : null,
+    });
+    const fields = { sid: message.sid, attempt, outcome: verdict.outcome, status: verdict.status };
+    if (verdict.status === "queued")
+      logger.debug({ ...fields, error: verdict.errorMessage }, "delivery deferred");
+    else if (verdict.status === "failed")
+      logger.warn({ ...fields, error: verdict.errorMessage }, "delivery failed");
+    else logger.debug(fields, "delivered");
+    if (verdict.status !== "queued")
+      this.deps.callbacks.notify(message, { ...verdict, status: verdict.status });
+  }
+
+  /** One attempt through the transport. Mailroom's own failures become a retryable report too. */
+  private async send(message: EmailMessageRow, envelope: Envelope): Promise<SendReport> {
+    // Defensive: were every recipient already settled, finish the message rather than send an empty envelope.
+    if (envelope.to.length === 0) return { recipients: [], smtpCode: null, response: null, failure: null };
+    try {
+      const raw = await this.mimeOf(message);
+      return await this.deps.transport.send({ envelope, raw });
+    } catch (error) {
+      this.deps.logger.error({ err: error, sid: message.sid }, "delivery: unexpected error");
+      return {
+        recipients: sameForAll(envelope.to, "deferred", null, null),
+        smtpCode: null,
+        response: null,
+        failure: {
+          code: DeliveryErrorCodes.DeliveryError,
+          message: `Mailroom failed while delivering this message (${error instanceof Error ? error.message : String(error)}); the server log has the details.`,
+        },
+      };
+    }
+  }
+
+  /** The stored MIME, composed and stored at the first attempt: every attempt sends the same bytes. */
+  private async mimeOf(message: EmailMessageRow): Promise<string> {
+    const stored = await this.deps.store.findMime(message.sid);
+    if (stored !== undefined) return stored;
+    const raw = await composeMime(message);
+    await this.deps.store.saveMime(message.sid, raw);
+    return raw;
+  }
+
+  private async renewLeases(): Promise<void> {
+    if (this.inFlight.size === 0) return;
+    try {
+      await this.deps.store.renewLeases(
+        this.owner,
+        [...this.inFlight.keys()],
+        Date.now() + this.settings.leaseMs,
+      );
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, "delivery: could not renew leases");
+    }
+  }
+}
+
+/** True when every promise settled within `timeoutMs`. */
+async function settledWithin(promises: Promise<unknown>[], timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  const settled = Promise.allSettled(promises).then(() => true as const);
+  const result = await Promise.race([settled, timeout]);
+  clearTimeout(timer);
+  return result;
+}
