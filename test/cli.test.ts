@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { runCli, startServeProcess } from "./helpers/cli.js";
+import { CLI, runCli, startServeProcess } from "./helpers/cli.js";
 import { API, request, sendEmail } from "./helpers/mailroom.js";
+import { waitFor } from "./helpers/wait.js";
 
 describe("mailroom command line", () => {
   let dataDir: string;
@@ -125,4 +128,34 @@ describe("mailroom command line", () => {
       await again.exited;
     }
   });
+
+  test("serve keeps running when its stdout is closed (| head), and still stops cleanly", async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [CLI, "serve"], {
+      env: { ...process.env, MAILROOM_DATA_DIR: join(dataDir, "closed-stdout"), MAILROOM_PORT: String(port) },
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    // Like `| head -0`: the reader goes away before the first-start banner is printed.
+    child.stdout?.destroy();
+    try {
+      await waitFor("the server to answer /readyz", async () => {
+        const response = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+        return response?.status === 200;
+      });
+      child.kill("SIGTERM");
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
 });
+
+/** A port that was free a moment ago (for the one test that cannot read the bound port from stdout). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

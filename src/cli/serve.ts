@@ -10,6 +10,8 @@ export const BOOTSTRAP_EMAIL = "admin@mailroom.local";
 
 /** `mailroom serve`: start, create the first account on an empty store, and stop cleanly on a signal. */
 export async function runServe(config: Config): Promise<void> {
+  // A closed stdout (`mailroom serve | head`) must not take the server down: the logs are lost, the mail is not.
+  process.stdout.on("error", () => {});
   const mailroom = await createMailroom(config);
   const { logger } = mailroom;
   stopOnSignals(mailroom);
