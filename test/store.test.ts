@@ -116,13 +116,21 @@ for (const variant of await storeVariants()) {
         const rows = await store.claimDue("drain", now, 1, 500);
         if (rows.length === 0) return;
         for (const row of rows) {
-          await store.recordAttempt(attempt(row.sid, 1, now, "sent", null));
+          await store.recordAttempt(attempt(row.sid, 1, now, "sent", null, "drain"));
         }
       }
     }
 
-    function attempt(messageSid: string, n: number, at: number, status: string, retryAt: number | null) {
+    function attempt(
+      messageSid: string,
+      n: number,
+      at: number,
+      status: string,
+      retryAt: number | null,
+      owner = "w",
+    ) {
       return {
+        owner,
         attempt: {
           sid: newSid("EA"),
           message_sid: messageSid,
@@ -217,6 +225,27 @@ for (const variant of await storeVariants()) {
       await store.recordAttempt(attempt(retried.sid, 2, now + 30_000, "sent", null));
       assert.equal((await store.findEmail(account, retried.sid))?.num_attempts, 2);
       assert.equal(await store.nextDueAt(), null);
+    });
+
+    test("a worker that lost its lease records its attempt but leaves the new owner's claim alone", async () => {
+      const now = T0 + 3_500_000;
+      await drain(now + 10_000_000);
+      const row = emailRow(account, { date_created: now });
+      await store.acceptEmail(row);
+      assert.equal((await store.claimDue("stalled", now, 1000, 10)).length, 1);
+      assert.equal((await store.claimDue("successor", now + 1001, LEASE, 10)).length, 1);
+
+      await store.recordAttempt(attempt(row.sid, 1, now + 2000, "queued", now + 60_000, "stalled"));
+      assert.equal(
+        (await store.listAttempts(row.sid)).length,
+        1,
+        "the attempt itself is history and is kept",
+      );
+      assert.equal(await store.nextDueAt(), now + 1001 + LEASE, "the successor's lease still stands");
+
+      await store.recordAttempt(attempt(row.sid, 2, now + 3000, "sent", null, "successor"));
+      assert.equal(await store.nextDueAt(), null);
+      assert.equal((await store.findEmail(account, row.sid))?.status, "sent");
     });
 
     test("releaseLeases gives back only the caller's leases, at once, as queued", async () => {

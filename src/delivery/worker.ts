@@ -151,6 +151,7 @@ export class DeliveryWorker {
     });
     if (this.abandoned) return;
     await store.recordAttempt({
+      owner: this.owner,
       attempt: {
         sid: newSid("EA"),
         message_sid: message.sid,

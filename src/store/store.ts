@@ -1,4 +1,11 @@
-import { type Insertable, type Kysely, type Selectable, sql, type Transaction } from "kysely";
+import {
+  type ExpressionBuilder,
+  type Insertable,
+  type Kysely,
+  type Selectable,
+  sql,
+  type Transaction,
+} from "kysely";
 import { GroupCommit } from "./group-commit.js";
 import type { AccountsTable, Database, EmailAttemptsTable, EmailMessagesTable } from "./schema.js";
 import { isStoreUnavailable } from "./unavailable.js";
@@ -29,6 +36,8 @@ export interface Page<T> {
 
 /** What one delivery attempt concluded, written in one transaction with the message's new state. */
 export interface AttemptRecord {
+  /** The worker that held the lease for this attempt. */
+  owner: string;
   attempt: Insertable<EmailAttemptsTable>;
   status: string;
   errorCode: number | null;
@@ -226,7 +235,7 @@ export class Store {
     await this.db.transaction().execute(async (trx) => {
       // Queue row first, like claimDue and releaseLeases: one lock order means a claimer re-leasing
       // this message (its lease ran out) skips the locked row instead of deadlocking with us.
-      await settleQueueEntry(trx, sid, record.retryAt);
+      await settleQueueEntry(trx, sid, record.owner, record.retryAt);
       await trx.insertInto("email_attempts").values(record.attempt).execute();
       await trx
         .updateTable("email_messages")
@@ -304,18 +313,29 @@ export class Store {
   }
 }
 
+/**
+ * Removes (final) or reschedules (retry) the message's queue row, but only while no other worker holds
+ * it: a worker that stalled past its lease must not undo the claim of the one that took over, which
+ * will settle the row itself when its own attempt ends.
+ */
 async function settleQueueEntry(
   trx: Transaction<Database>,
   sid: string,
+  owner: string,
   retryAt: number | null,
 ): Promise<void> {
+  const ours = (eb: ExpressionBuilder<Database, "delivery_queue">) =>
+    eb.and([
+      eb("message_sid", "=", sid),
+      eb.or([eb("lease_owner", "=", owner), eb("lease_owner", "is", null)]),
+    ]);
   if (retryAt === null) {
-    await trx.deleteFrom("delivery_queue").where("message_sid", "=", sid).execute();
+    await trx.deleteFrom("delivery_queue").where(ours).execute();
   } else {
     await trx
       .updateTable("delivery_queue")
       .set({ due_at: retryAt, lease_owner: null, lease_expires_at: null })
-      .where("message_sid", "=", sid)
+      .where(ours)
       .execute();
   }
 }
