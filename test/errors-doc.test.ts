@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { ErrorCodes } from "../src/domain/errors.js";
+import { DeliveryErrorCodes, ErrorCodes } from "../src/domain/errors.js";
 
 test("every error code has a line in docs/errors.md with its HTTP status", async () => {
   const doc = await readFile(fileURLToPath(new URL("../../docs/errors.md", import.meta.url)), "utf8");
@@ -10,5 +10,15 @@ test("every error code has a line in docs/errors.md with its HTTP status", async
     const line = doc.split("\n").find((l) => l.startsWith(`| <a id="${code}"></a>${code} |`));
     assert.ok(line, `docs/errors.md has no line for ${code} (${kind})`);
     assert.ok(line.includes(`| ${status} |`), `docs/errors.md gives ${code} the wrong HTTP status`);
+  }
+});
+
+test("every delivery error code has a line in docs/errors.md and an explanation page", async () => {
+  const doc = await readFile(fileURLToPath(new URL("../../docs/errors.md", import.meta.url)), "utf8");
+  for (const [kind, code] of Object.entries(DeliveryErrorCodes)) {
+    assert.ok(
+      doc.includes(`| <a id="${code}"></a>${code} | — |`),
+      `docs/errors.md has no line for ${code} (${kind})`,
+    );
   }
 });

@@ -93,10 +93,19 @@ export function moreInfoPath(code: number): string {
   return `/restcomm/errors/${code}.html`;
 }
 
-const kindByCode = new Map<number, ErrorKind>(
-  (Object.keys(ErrorCodes) as ErrorKind[]).map((kind) => [ErrorCodes[kind].code, kind]),
-);
+/** What an error code is called and, for API errors, its HTTP status (delivery codes have none). */
+export interface ErrorCodeInfo {
+  name: string;
+  status: number | null;
+}
 
-export function errorKindByCode(code: number): ErrorKind | undefined {
-  return kindByCode.get(code);
+const infoByCode = new Map<number, ErrorCodeInfo>([
+  ...(Object.keys(ErrorCodes) as ErrorKind[]).map(
+    (kind) => [ErrorCodes[kind].code, { name: kind, status: ErrorCodes[kind].status }] as const,
+  ),
+  ...Object.entries(DeliveryErrorCodes).map(([name, code]) => [code, { name, status: null }] as const),
+]);
+
+export function describeErrorCode(code: number): ErrorCodeInfo | undefined {
+  return infoByCode.get(code);
 }

@@ -1,7 +1,8 @@
 /**
  * A message's life: `queued` (waiting, possibly for a retry) → `sending` (leased by a worker) →
- * `sent` (the relay or capture took it for every recipient) or `failed` (permanently refused, or
- * out of attempts). Only `sent` and `failed` are final.
+ * `sent` (the relay or capture took it for at least one recipient; refused recipients are named in
+ * error_code 13102) or `failed` (nobody got it: permanently refused, or retrying stopped).
+ * Only `sent` and `failed` are final.
  */
 export const MESSAGE_STATUSES = ["queued", "sending", "sent", "failed"] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];

@@ -7,7 +7,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
-import { ApiError, ErrorCodes, type ErrorKind, errorKindByCode, moreInfoPath } from "../domain/errors.js";
+import { ApiError, describeErrorCode, type ErrorCodeInfo, moreInfoPath } from "../domain/errors.js";
 import type { AccountService } from "../services/accounts.js";
 import type { EmailMessageService } from "../services/email-messages.js";
 import type { Store } from "../store/store.js";
@@ -59,9 +59,9 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   // Every error code's `more_info` link resolves here.
   app.get<{ Params: { page: string } }>("/restcomm/errors/:page", async (request, reply) => {
     const code = Number.parseInt(request.params.page, 10);
-    const kind = errorKindByCode(code);
-    if (!kind) throw new ApiError("RouteNotFound", `There is no Mailroom error code ${request.params.page}.`);
-    return reply.type("text/html; charset=utf-8").send(errorPage(code, kind));
+    const info = describeErrorCode(code);
+    if (!info) throw new ApiError("RouteNotFound", `There is no Mailroom error code ${request.params.page}.`);
+    return reply.type("text/html; charset=utf-8").send(errorPage(code, info));
   });
 
   app.setNotFoundHandler((request, reply) =>
@@ -126,7 +126,11 @@ function toApiError(error: FastifyError, log: FastifyBaseLogger): ApiError {
   return new ApiError("InternalError", "Mailroom hit an unexpected error; it has been logged.");
 }
 
-function errorPage(code: number, kind: ErrorKind): string {
-  const words = kind.replace(/([a-z])([A-Z])/g, "$1 $2");
-  return `<!doctype html><html><head><meta charset="utf-8"><title>Mailroom error ${code}</title></head><body><h1>${code}: ${words}</h1><p>HTTP status ${ErrorCodes[kind].status}. See docs/errors.md in the Mailroom repository for what causes it and how to fix it.</p></body></html>`;
+function errorPage(code: number, info: ErrorCodeInfo): string {
+  const words = info.name.replace(/([a-z])([A-Z])/g, "$1 $2");
+  const status =
+    info.status === null
+      ? "A delivery outcome, shown in a message's error_code."
+      : `HTTP status ${info.status}.`;
+  return `<!doctype html><html><head><meta charset="utf-8"><title>Mailroom error ${code}</title></head><body><h1>${code}: ${words}</h1><p>${status} See docs/errors.md in the Mailroom repository for what causes it and how to fix it.</p></body></html>`;
 }

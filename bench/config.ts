@@ -1,0 +1,87 @@
+/**
+ * Benchmark settings, read once from the environment. Every knob is documented in bench/run.ts and
+ * docs/performance.md; a bad value stops the bench with a message that names the variable.
+ */
+import os from "node:os";
+import path from "node:path";
+
+export type SinkChoice = "node" | "smtp-sink";
+
+export interface BenchConfig {
+  /** Messages per throughput run (Mailroom HTTP requests, smtp-source messages). */
+  messages: number;
+  /** Concurrent HTTP connections / SMTP sessions on the submitting side. */
+  connections: number;
+  /** Offered request rate (req/s) for the latency run. */
+  latencyRate: number;
+  /** Length of the latency run, seconds. */
+  latencySeconds: number;
+  /** How long to wait for the sink to count every accepted message, seconds. */
+  deliveryTimeoutSeconds: number;
+  /** Messages sent (and delivered) before each measured run, to warm up processes and caches. */
+  warmup: number;
+  /** Hard limit on the whole run, minutes: past it the bench cleans up and exits with code 124. */
+  timeLimitMinutes: number;
+  /** Messages to queue before the "accepted/s with a backlog" run; 0 skips that run. */
+  backlog: number;
+  /** Body size of each test message in bytes. */
+  messageBytes: number;
+  sink: SinkChoice;
+  skipPostgres: boolean;
+  skipPostfix: boolean;
+  skipMailroom: boolean;
+  /** Administrative PostgreSQL URL; the bench creates and drops its own database through it. */
+  postgresUrl: string;
+  /** Parent directory for the run's temporary directory (SQLite file, Postfix queue). */
+  tmpDir: string;
+  /** When set (BENCH_PROFILE=1), Mailroom runs under --cpu-prof and its profiles are written here. */
+  profileDir: string | undefined;
+  /** Where the JSON results go. */
+  resultsFile: string;
+}
+
+function int(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`${name} must be an integer >= ${min}, got "${raw}"`);
+  }
+  return value;
+}
+
+function flag(name: string): boolean {
+  const raw = (process.env[name] ?? "").toLowerCase();
+  if (raw === "" || raw === "0" || raw === "false" || raw === "no") return false;
+  if (raw === "1" || raw === "true" || raw === "yes") return true;
+  throw new Error(`${name} must be 1/0 (or true/false), got "${raw}"`);
+}
+
+function sinkChoice(): SinkChoice {
+  const raw = process.env.BENCH_SINK ?? "node";
+  if (raw === "node" || raw === "smtp-sink") return raw;
+  throw new Error(`BENCH_SINK must be node or smtp-sink, got "${raw}"`);
+}
+
+export function loadConfig(resultsFile: string): BenchConfig {
+  const results = process.env.BENCH_RESULTS ?? resultsFile;
+  return {
+    messages: int("BENCH_MESSAGES", 20_000, 1),
+    connections: int("BENCH_CONNECTIONS", 50, 1),
+    latencyRate: int("BENCH_RATE", 500, 1),
+    latencySeconds: int("BENCH_LATENCY_SECONDS", 10, 1),
+    deliveryTimeoutSeconds: int("BENCH_DELIVERY_TIMEOUT", 120, 1),
+    warmup: int("BENCH_WARMUP", 1000, 0),
+    backlog: int("BENCH_BACKLOG", 0, 0),
+    timeLimitMinutes: int("BENCH_TIME_LIMIT", 20, 1),
+    messageBytes: int("BENCH_MESSAGE_BYTES", 1024, 1),
+    sink: sinkChoice(),
+    skipPostgres: flag("BENCH_SKIP_POSTGRES"),
+    skipPostfix: flag("BENCH_SKIP_POSTFIX"),
+    skipMailroom: flag("BENCH_SKIP_MAILROOM"),
+    postgresUrl: process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",
+    tmpDir: process.env.BENCH_TMPDIR ?? os.tmpdir(),
+    resultsFile: results,
+    profileDir: flag("BENCH_PROFILE") ? path.join(path.dirname(results), "profiles") : undefined,
+  };
+}

@@ -1,0 +1,45 @@
+/** Throughput load: autocannon posting a fixed number of emails over N keep-alive connections. */
+import autocannon from "autocannon";
+import type { HttpRequestSpec } from "./message.js";
+import { now } from "./sink.js";
+
+export interface LoadResult {
+  startedAt: number;
+  finishedAt: number;
+  ok: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  /** Count per HTTP status code. */
+  statusCodes: Record<string, number>;
+}
+
+export async function postEmails(
+  baseUrl: string,
+  request: HttpRequestSpec,
+  options: { amount: number; connections: number },
+): Promise<LoadResult> {
+  const startedAt = now();
+  const instance = autocannon({
+    url: `${baseUrl}${request.path}`,
+    method: "POST",
+    headers: request.headers,
+    body: request.body,
+    connections: Math.min(options.connections, options.amount),
+    amount: options.amount,
+    timeout: 30,
+  });
+  const result = await instance;
+  const finishedAt = now();
+  const statusCodes: Record<string, number> = {};
+  for (const [code, stats] of Object.entries(result.statusCodeStats)) statusCodes[code] = stats.count;
+  return {
+    startedAt,
+    finishedAt,
+    ok: result["2xx"],
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statusCodes,
+  };
+}

@@ -1,0 +1,48 @@
+/** The test email: the same ~1 KB body for the HTTP side as smtp-source sends on the SMTP side. */
+import type { Credentials } from "./mailroom.js";
+
+export const API_PATH = (sid: string) => `/restcomm/2012-04-24/Accounts/${sid}/Email/Messages.json`;
+
+const WORDS =
+  "Mailroom bench message. The quick brown fox jumps over the lazy dog while the queue drains steadily. ";
+
+/** ASCII text of exactly `bytes` bytes, in lines of at most 76 characters. */
+export function bodyText(bytes: number): string {
+  let text = "";
+  let line = "";
+  while (text.length + line.length < bytes) {
+    for (const word of WORDS.split(" ")) {
+      if (line.length + word.length + 1 > 76) {
+        text += `${line.trimEnd()}\n`;
+        line = "";
+      }
+      line += `${word} `;
+    }
+  }
+  return (text + line).slice(0, bytes);
+}
+
+export interface HttpRequestSpec {
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** POST .../Email/Messages.json, form-encoded, HTTP Basic auth with the account SID and AuthToken. */
+export function sendEmailRequest(credentials: Credentials, bodyBytes: number): HttpRequestSpec {
+  const body = new URLSearchParams({
+    From: "bench@example.com",
+    To: "recipient@example.net",
+    Subject: "Mailroom bench message",
+    Body: bodyText(bodyBytes),
+  }).toString();
+  const auth = Buffer.from(`${credentials.sid}:${credentials.authToken}`).toString("base64");
+  return {
+    path: API_PATH(credentials.sid),
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      authorization: `Basic ${auth}`,
+    },
+    body,
+  };
+}

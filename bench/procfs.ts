@@ -1,0 +1,89 @@
+/** Memory readings from /proc (Linux only; elsewhere they read as undefined and the report says "n/a"). */
+import { readdirSync, readFileSync } from "node:fs";
+
+function statusKb(pid: number, field: string): number | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Peak resident set size of one process over its life so far (VmHWM), in kB. */
+export function peakRssKb(pid: number): number | undefined {
+  return statusKb(pid, "VmHWM");
+}
+
+/** Proportional set size (shared pages split between their users), in kB. */
+function pssKb(pid: number): number | undefined {
+  try {
+    const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+    const match = /^Pss:\s+(\d+) kB/m.exec(rollup);
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return statusKb(pid, "VmRSS");
+  }
+}
+
+/** Process ids whose process group is `pgid` (Postfix's master leads its own group). */
+export function processGroup(pgid: number): number[] {
+  const pids: number[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return pids;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // Fields after the command name "(...)": state ppid pgrp ...
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) === pgid) pids.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids;
+}
+
+/** Memory of a whole process group: the sum of its processes' PSS, in kB, and how many there were. */
+export function groupPssKb(pgid: number): { kb: number; processes: number } {
+  const pids = processGroup(pgid);
+  let kb = 0;
+  for (const pid of pids) kb += pssKb(pid) ?? 0;
+  return { kb, processes: pids.length };
+}
+
+/** Samples a reading every `intervalMs` and keeps the highest; stop() returns it. */
+export function samplePeak(read: () => number | undefined, intervalMs = 200): { stop(): number | undefined } {
+  let peak: number | undefined;
+  const take = () => {
+    const value = read();
+    if (value !== undefined && (peak === undefined || value > peak)) peak = value;
+  };
+  take();
+  const timer = setInterval(take, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      take();
+      return peak;
+    },
+  };
+}
+
+/** CPU time (user + system) a process has used so far, in seconds (assumes the usual 100 Hz clock tick). */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // After "(comm)": state(0) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime(11) stime(12)
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}

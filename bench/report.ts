@@ -1,0 +1,208 @@
+/** The results: a table and ratios on stdout, the same data as JSON in bench/results/latest.json. */
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { BenchConfig } from "./config.js";
+import { type Machine, machineLine } from "./machine.js";
+import type { Row } from "./row.js";
+import { CEILING, POSTFIX_RELAY } from "./scenario-smtp.js";
+
+export interface Ratio {
+  row: string;
+  over: string;
+  value: number;
+}
+
+export interface Target {
+  what: string;
+  row: string;
+  measured: string;
+  met: boolean;
+}
+
+export interface Report {
+  date: string;
+  command: string;
+  machine: Machine;
+  config: BenchConfig;
+  sink: string;
+  mailroomSettings: Record<string, string>;
+  rows: Row[];
+  ratios: Ratio[];
+  targets: Target[];
+}
+
+const isMailroom = (row: Row) => row.name.startsWith("Mailroom");
+
+export function ratios(rows: Row[]): Ratio[] {
+  const out: Ratio[] = [];
+  for (const over of [POSTFIX_RELAY, CEILING]) {
+    const base = rows.find((row) => row.name === over && row.status === "ok" && row.deliveredPerSec);
+    if (!base?.deliveredPerSec) continue;
+    for (const row of rows) {
+      if (!isMailroom(row) || row.status !== "ok" || row.deliveredPerSec === undefined) continue;
+      out.push({ row: row.name, over, value: row.deliveredPerSec / base.deliveredPerSec });
+    }
+  }
+  return out;
+}
+
+/** Issue 5's targets, as measured in this run (reported, never asserted). */
+export function targets(rows: Row[], found: Ratio[]): Target[] {
+  const out: Target[] = [];
+  for (const ratio of found.filter((r) => r.over === POSTFIX_RELAY)) {
+    out.push({
+      what: "delivered/s ≥ 5× Postfix relay",
+      row: ratio.row,
+      measured: `${ratio.value.toFixed(2)}×`,
+      met: ratio.value >= 5,
+    });
+  }
+  for (const row of rows.filter((r) => isMailroom(r) && r.status === "ok")) {
+    const p99 = row.latency?.p99Ms;
+    if (p99 !== undefined) {
+      out.push({
+        what: `HTTP p99 at ${row.latency?.offeredRate} req/s < 20 ms`,
+        row: row.name,
+        measured: `${p99.toFixed(1)} ms`,
+        met: p99 < 20 && row.latency?.errors === 0 && row.latency?.non2xx === 0,
+      });
+    }
+    if (row.peakRssMb !== undefined) {
+      out.push({
+        what: "peak RSS < 200 MB",
+        row: row.name,
+        measured: `${row.peakRssMb.toFixed(0)} MB`,
+        met: row.peakRssMb < 200,
+      });
+    }
+    if (row.backlog) {
+      out.push({
+        what: `accepted/s with ${row.backlog.queued} queued within 10% of empty`,
+        row: row.name,
+        measured: `${(row.backlog.ratio * 100).toFixed(0)}% of empty`,
+        met: row.backlog.ratio >= 0.9,
+      });
+    }
+  }
+  return out;
+}
+
+function fmt(value: number | undefined, digits = 0): string {
+  if (value === undefined || !Number.isFinite(value)) return "n/a";
+  return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function table(header: string[], body: string[][]): string {
+  const widths = header.map((cell, i) =>
+    Math.max(cell.length, ...body.map((line) => (line[i] ?? "").length)),
+  );
+  const line = (cells: string[]) =>
+    `| ${cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join(" | ")} |`;
+  const rule = `|${widths.map((w, i) => (i === 0 ? `:${"-".repeat(w + 1)}` : `${"-".repeat(w + 1)}:`)).join("|")}|`;
+  return [line(header), rule, ...body.map(line)].join("\n");
+}
+
+function rowCells(row: Row): string[] {
+  if (row.status !== "ok") return [row.name, row.status, "", "", "", ""];
+  const incomplete = row.deliveryComplete === false ? " (incomplete)" : "";
+  return [
+    row.name,
+    fmt(row.acceptedPerSec),
+    `${fmt(row.deliveredPerSec)}${incomplete}`,
+    fmt(row.latency?.p50Ms, 1),
+    fmt(row.latency?.p99Ms, 1),
+    fmt(row.peakRssMb),
+  ];
+}
+
+function notes(row: Row): string[] {
+  if (row.status !== "ok") return [`${row.name}: ${row.status} — ${row.reason ?? ""}`];
+  const out: string[] = [];
+  const parts: string[] = [];
+  if (row.delivered !== undefined) {
+    parts.push(`${fmt(row.delivered)} delivered in ${fmt(row.deliverySeconds, 1)} s`);
+  }
+  if (row.avgMessageBytes !== undefined) parts.push(`${fmt(row.avgMessageBytes)} bytes/message at the sink`);
+  if (row.duplicates !== undefined) parts.push(`${row.duplicates} duplicate Message-IDs`);
+  if (row.rssNote) parts.push(`memory: ${row.rssNote}`);
+  out.push(`${row.name}: ${parts.join("; ")}`);
+  if (row.http && (row.http.non2xx > 0 || row.http.errors > 0)) {
+    out.push(
+      `${row.name}: throughput run had ${row.http.non2xx} non-2xx and ${row.http.errors} errors ` +
+        `(${row.http.timeouts} timeouts); status codes ${JSON.stringify(row.http.statusCodes)}`,
+    );
+  }
+  if (row.latency) {
+    const l = row.latency;
+    out.push(
+      `${row.name}: latency run offered ${l.offeredRate} req/s, completed ${fmt(l.achievedRate)} req/s, ` +
+        `max ${fmt(l.maxMs, 1)} ms, ${l.non2xx} non-2xx, ${l.errors} errors, generator lag ≤ ${fmt(l.maxStartLagMs, 1)} ms`,
+    );
+  }
+  if (row.backlog) {
+    const b = row.backlog;
+    out.push(
+      `${row.name}: accepted/s ${fmt(b.emptyAcceptedPerSec)} with an empty queue, ${fmt(b.backlogAcceptedPerSec)} with ` +
+        `${fmt(b.queued)} queued (${(b.ratio * 100).toFixed(0)}%; relay down)`,
+    );
+  }
+  if (row.logs && (row.logs.warn > 0 || row.logs.error > 0)) {
+    out.push(
+      `${row.name}: server logged ${row.logs.warn} warnings and ${row.logs.error} errors, e.g. ` +
+        row.logs.samples.map((s) => JSON.stringify(s)).join(", "),
+    );
+  }
+  if (row.details) {
+    out.push(
+      `${row.name}: ${Object.entries(row.details)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ")}`,
+    );
+  }
+  return out;
+}
+
+export function renderReport(report: Report): string {
+  const c = report.config;
+  const lines = [
+    "",
+    `Mailroom bench — ${report.date}`,
+    `Machine: ${machineLine(report.machine)}`,
+    `Command: ${report.command}`,
+    `Load: ${fmt(c.messages)} messages (${fmt(c.messageBytes)}-byte body) over ${c.connections} concurrent ` +
+      `connections/sessions after ${fmt(c.warmup)} warm-up; latency at ${c.latencyRate} req/s for ${c.latencySeconds} s`,
+    `Sink: ${report.sink}, the same for every row`,
+    `Durability: Postfix fsyncs each queue file before "250 Ok"; Mailroom answers 200 only after its commit.`,
+  ];
+  if (Object.keys(report.mailroomSettings).length > 0) {
+    lines.push(`Mailroom settings from the environment: ${JSON.stringify(report.mailroomSettings)}`);
+  }
+  lines.push(
+    "",
+    table(["", "accepted/s", "delivered/s", "p50 ms", "p99 ms", "peak RSS MB"], report.rows.map(rowCells)),
+    "",
+  );
+  if (report.ratios.length > 0) {
+    lines.push("Ratios of delivered/s:");
+    for (const ratio of report.ratios) {
+      lines.push(`  ${ratio.row} ÷ ${ratio.over}: ${ratio.value.toFixed(2)}×`);
+    }
+  } else {
+    lines.push("Ratios of delivered/s: n/a (needs a Mailroom row and the Postfix or ceiling row)");
+  }
+  if (report.targets.length > 0) {
+    lines.push("", "Targets (issue 5):");
+    for (const t of report.targets) {
+      lines.push(`  [${t.met ? "met" : "MISSED"}] ${t.row}: ${t.what} — ${t.measured}`);
+    }
+  }
+  lines.push("", "Notes:");
+  for (const row of report.rows) for (const note of notes(row)) lines.push(`  - ${note}`);
+  lines.push("");
+  return lines.join("\n");
+}
+
+export async function writeReport(report: Report, file: string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+}

@@ -1,0 +1,58 @@
+/** One line of the results table, as measured (fields are absent when they do not apply). */
+import type { LogTally } from "./mailroom.js";
+
+export interface Row {
+  name: string;
+  status: "ok" | "skipped" | "failed";
+  /** Why it was skipped or failed. */
+  reason?: string;
+  /** Messages submitted in the throughput run. */
+  messages?: number;
+  /** Submissions acknowledged per second (HTTP 2xx for Mailroom, SMTP 250 after DATA for Postfix). */
+  acceptedPerSec?: number;
+  /** Messages counted at the sink per second, from the first submission to the last delivery. */
+  deliveredPerSec?: number;
+  delivered?: number;
+  /** False when the sink had not counted every accepted message before the delivery timeout. */
+  deliveryComplete?: boolean;
+  /** Seconds from the first submission to the last delivery. */
+  deliverySeconds?: number;
+  latency?: {
+    offeredRate: number;
+    achievedRate: number;
+    p50Ms: number | undefined;
+    p99Ms: number | undefined;
+    maxMs: number | undefined;
+    ok: number;
+    non2xx: number;
+    errors: number;
+    maxStartLagMs: number;
+  };
+  /** Peak memory in MB, and how it was measured. */
+  peakRssMb?: number;
+  rssNote?: string;
+  /** Average size of a message as the sink received it (headers + body), bytes. */
+  avgMessageBytes?: number;
+  /** Messages delivered more than once (same Message-ID) during this row. */
+  duplicates?: number;
+  http?: { non2xx: number; errors: number; timeouts: number; statusCodes: Record<string, number> };
+  backlog?: {
+    queued: number;
+    emptyAcceptedPerSec: number;
+    backlogAcceptedPerSec: number;
+    /** backlogAcceptedPerSec / emptyAcceptedPerSec */
+    ratio: number;
+    non2xx: number;
+    errors: number;
+  };
+  logs?: LogTally;
+  details?: Record<string, string | number | boolean>;
+}
+
+export function skipped(name: string, reason: string): Row {
+  return { name, status: "skipped", reason };
+}
+
+export function failed(name: string, error: unknown): Row {
+  return { name, status: "failed", reason: error instanceof Error ? error.message : String(error) };
+}

@@ -1,0 +1,204 @@
+/**
+ * `npm run bench`: Mailroom end to end, side by side with Postfix on the same machine, in one run.
+ *
+ * Rows (each skipped with a printed reason when it cannot run here):
+ *   SMTP ceiling          smtp-source → sink                       (needs Postfix's smtp-source)
+ *   Postfix relay         smtp-source → private Postfix → sink     (needs Postfix, run as root)
+ *   Mailroom (SQLite)     autocannon → Mailroom HTTP API → SMTP relay → sink
+ *   Mailroom (PostgreSQL) the same on a throwaway database         (needs PostgreSQL reachable)
+ * Everything listens on 127.0.0.1 only; every process, temp dir and database the bench creates is removed
+ * at the end, on errors and on Ctrl-C. Results: a table on stdout, and bench/results/latest.json.
+ *
+ * Environment knobs (defaults in brackets):
+ *   BENCH_MESSAGES=20000         messages per throughput run (HTTP requests / smtp-source messages)
+ *   BENCH_CONNECTIONS=50         concurrent HTTP connections / SMTP sessions submitting them
+ *   BENCH_MESSAGE_BYTES=1024     body size of each message
+ *   BENCH_WARMUP=1000            messages sent and delivered before each measured run
+ *   BENCH_RATE=500               offered request rate of the latency run, req/s
+ *   BENCH_LATENCY_SECONDS=10     length of the latency run
+ *   BENCH_DELIVERY_TIMEOUT=120   seconds to wait for the sink to count every accepted message
+ *   BENCH_BACKLOG=0              when > 0, also measure accepted/s with this many messages queued
+ *                                (e.g. 100000; Mailroom is restarted with its relay down for this)
+ *   BENCH_SINK=node              node: the bench's own sink (counts sizes and duplicate Message-IDs);
+ *                                smtp-sink: Postfix's smtp-sink
+ *   BENCH_SKIP_POSTFIX=1         skip the SMTP ceiling and Postfix rows
+ *   BENCH_SKIP_MAILROOM=1        skip the Mailroom rows
+ *   BENCH_SKIP_POSTGRES=1        skip the Mailroom (PostgreSQL) row
+ *   BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres
+ *                                admin connection used to create and drop the throwaway database
+ *   BENCH_TIME_LIMIT=20          minutes; past it the bench cleans up and exits with code 124
+ *   BENCH_TMPDIR=$TMPDIR         where the run's temp dir goes (keep it on a real disk: fsync matters)
+ *   BENCH_RESULTS=bench/results/latest.json
+ *   BENCH_PROFILE=1              run Mailroom under --cpu-prof; profiles go to bench/results/profiles/
+ *                                (open them in Chrome DevTools or speedscope)
+ * Other MAILROOM_* variables (e.g. MAILROOM_SMTP_POOL_SIZE) pass through to the benchmarked server.
+ */
+
+import { existsSync } from "node:fs";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { cleanupAll, installExitHandlers, isClosing, onCleanup } from "./cleanup.js";
+import { type BenchConfig, loadConfig } from "./config.js";
+import { describeMachine } from "./machine.js";
+import { mailroomUnavailable, passedThroughSettings } from "./mailroom.js";
+import { postfixUnavailable, SMTP_SOURCE } from "./postfix.js";
+import { createTempDatabase, postgresUnavailable, redact } from "./postgres.js";
+import { ratios, renderReport, targets, writeReport } from "./report.js";
+import { failed, type Row, skipped } from "./row.js";
+import { type MailroomScenario, mailroomRow } from "./scenario-mailroom.js";
+import { CEILING, POSTFIX_RELAY, postfixRelay, smtpCeiling } from "./scenario-smtp.js";
+import { type Sink, startSink } from "./sink.js";
+
+const DEFAULT_RESULTS = fileURLToPath(new URL("../../bench/results/latest.json", import.meta.url));
+const SQLITE = "Mailroom (SQLite)";
+const POSTGRES = "Mailroom (PostgreSQL)";
+
+function say(line: string): void {
+  console.error(line);
+}
+
+async function measure(name: string, work: () => Promise<Row>): Promise<Row> {
+  say(`\n== ${name} ==`);
+  const started = Date.now();
+  try {
+    const row = await work();
+    say(`  done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    return row;
+  } catch (error) {
+    if (isClosing()) return failed(name, "interrupted");
+    say(`  FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    return failed(name, error);
+  }
+}
+
+function skip(name: string, reason: string): Row {
+  say(`\n== ${name} ==\n  skipped: ${reason}`);
+  return skipped(name, reason);
+}
+
+async function smtpRows(sink: Sink, config: BenchConfig, baseDir: string): Promise<Row[]> {
+  if (config.skipPostfix) {
+    return [skip(CEILING, "BENCH_SKIP_POSTFIX=1"), skip(POSTFIX_RELAY, "BENCH_SKIP_POSTFIX=1")];
+  }
+  if (!existsSync(SMTP_SOURCE)) {
+    const reason = `Postfix is not installed (${SMTP_SOURCE} not found; e.g. apt-get install postfix)`;
+    say(`\nPostfix side skipped: ${reason}`);
+    return [skip(CEILING, reason), skip(POSTFIX_RELAY, reason)];
+  }
+  const rows = [await measure(CEILING, () => smtpCeiling(sink, config))];
+  const why = postfixUnavailable();
+  if (why) {
+    say(`\nPostfix relay skipped: ${why}`);
+    rows.push(skip(POSTFIX_RELAY, why));
+  } else {
+    rows.push(await measure(POSTFIX_RELAY, () => postfixRelay(sink, config, baseDir)));
+  }
+  return rows;
+}
+
+async function mailroomRows(sink: Sink, config: BenchConfig, baseDir: string): Promise<Row[]> {
+  if (config.skipMailroom)
+    return [skip(SQLITE, "BENCH_SKIP_MAILROOM=1"), skip(POSTGRES, "BENCH_SKIP_MAILROOM=1")];
+  const why = mailroomUnavailable();
+  if (why) return [skip(SQLITE, why), skip(POSTGRES, why)];
+
+  const sqlite: MailroomScenario = {
+    name: SQLITE,
+    target: async (dir) => ({ dataDir: dir, databaseUrl: undefined }),
+  };
+  const rows = [await measure(SQLITE, () => mailroomRow(sqlite, sink, config, baseDir))];
+
+  if (config.skipPostgres) {
+    rows.push(skip(POSTGRES, "BENCH_SKIP_POSTGRES=1"));
+    return rows;
+  }
+  const pgWhy = await postgresUnavailable(config.postgresUrl);
+  if (pgWhy) {
+    rows.push(skip(POSTGRES, `${pgWhy}; set BENCH_POSTGRES_URL to include it`));
+    return rows;
+  }
+  const postgres: MailroomScenario = {
+    name: POSTGRES,
+    target: async (dir) => {
+      const database = await createTempDatabase(config.postgresUrl);
+      say(
+        `  throwaway database ${database.name} (PostgreSQL ${database.serverVersion} at ${redact(config.postgresUrl)})`,
+      );
+      return { dataDir: dir, databaseUrl: database.url };
+    },
+  };
+  rows.push(await measure(POSTGRES, () => mailroomRow(postgres, sink, config, baseDir)));
+  return rows;
+}
+
+function commandLine(): string {
+  const knobs = Object.entries(process.env)
+    .filter(([key]) => key.startsWith("BENCH_"))
+    .map(([key, value]) => `${key}=${value}`);
+  const command =
+    process.env.npm_lifecycle_event === "bench"
+      ? "npm run bench"
+      : `node ${path.relative(process.cwd(), process.argv[1] ?? "")}`;
+  return [...knobs, command].join(" ");
+}
+
+async function main(): Promise<number> {
+  const config = loadConfig(DEFAULT_RESULTS);
+  installExitHandlers(config.timeLimitMinutes * 60_000);
+  const machine = describeMachine(config.tmpDir);
+  if (machine.loadAverage > machine.cores) {
+    say(
+      `warning: load average ${machine.loadAverage} on ${machine.cores} cores: other work will skew the numbers`,
+    );
+  }
+  if (machine.tmpFilesystem === "tmpfs") {
+    say(`warning: ${config.tmpDir} is a tmpfs, where fsync costs nothing; set BENCH_TMPDIR to a real disk`);
+  }
+
+  const baseDir = await mkdtemp(path.join(config.tmpDir, "mailroom-bench-"));
+  await chmod(baseDir, 0o755); // Postfix's unprivileged processes must reach their queue inside it
+  onCleanup(`remove ${baseDir}`, () => rm(baseDir, { recursive: true, force: true }));
+
+  const sink = await startSink(config.sink);
+  say(`Sink: ${sink.description} on 127.0.0.1:${sink.port}`);
+
+  const measured = [
+    ...(await mailroomRows(sink, config, baseDir)),
+    ...(await smtpRows(sink, config, baseDir)),
+  ];
+  await sink.close();
+  if (isClosing()) {
+    await cleanupAll(); // interrupted: the exit handler reports and exits
+    return 130;
+  }
+  const order = [SQLITE, POSTGRES, POSTFIX_RELAY, CEILING];
+  const rows = measured.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+
+  const found = ratios(rows);
+  const report = {
+    date: new Date().toISOString(),
+    command: commandLine(),
+    machine,
+    config: { ...config, postgresUrl: redact(config.postgresUrl) },
+    sink: sink.description,
+    mailroomSettings: passedThroughSettings(),
+    rows,
+    ratios: found,
+    targets: targets(rows, found),
+  };
+  process.stdout.write(renderReport(report));
+  await writeReport(report, config.resultsFile);
+  console.log(`Results written to ${path.relative(process.cwd(), config.resultsFile)}`);
+  await cleanupAll();
+  return rows.some((row) => row.status === "failed") ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  async (error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    await cleanupAll();
+    process.exit(1);
+  },
+);

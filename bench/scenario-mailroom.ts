@@ -1,0 +1,215 @@
+/**
+ * One Mailroom row: a fresh store, one account, `mailroom serve` relaying to the sink; then a warm-up, the
+ * throughput run (accepted/s and delivered/s), the latency run at a fixed offered rate, and optionally the
+ * accepted/s run with a large backlog queued.
+ */
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import type { BenchConfig } from "./config.js";
+import { postEmails } from "./load.js";
+import {
+  createAccount,
+  type LogTally,
+  type MailroomProcess,
+  type StoreTarget,
+  startMailroom,
+} from "./mailroom.js";
+import { sendEmailRequest } from "./message.js";
+import { pacedLoad } from "./paced.js";
+import { freePort } from "./ports.js";
+import type { Row } from "./row.js";
+import { awaitDelivery, type Sink, waitForMessages } from "./sink.js";
+
+const log = (line: string) => console.error(`  ${line}`);
+
+export interface MailroomScenario {
+  name: string;
+  /** Builds the store target inside `dir` (and may register cleanup for it). */
+  target(dir: string): Promise<StoreTarget>;
+}
+
+export async function mailroomRow(
+  scenario: MailroomScenario,
+  sink: Sink,
+  config: BenchConfig,
+  baseDir: string,
+): Promise<Row> {
+  const dir = path.join(baseDir, scenario.name.replace(/\W+/g, "-").replace(/^-|-$/g, "").toLowerCase());
+  await mkdir(dir, { recursive: true });
+  const target = await scenario.target(dir);
+  const credentials = await createAccount(target, "bench@example.com");
+  const request = sendEmailRequest(credentials, config.messageBytes);
+  const timeoutMs = config.deliveryTimeoutSeconds * 1000;
+  const row: Row = { name: scenario.name, status: "ok", messages: config.messages };
+
+  let duplicates = 0;
+  /** Starts a new phase at the sink, keeping the duplicate count of the phase that ends. */
+  const newPhase = async () => {
+    duplicates += sink.counts().duplicates;
+    await sink.reset();
+  };
+  /** Takes the process's peak memory and log tally into the row, then stops it. */
+  const retire = async (server: MailroomProcess) => {
+    const peak = server.peakRssKb();
+    if (peak !== undefined) row.peakRssMb = Math.max(peak / 1024, row.peakRssMb ?? 0);
+    row.logs = mergeLogs(row.logs, server.logs());
+    await server.stop();
+  };
+
+  if (config.profileDir) await mkdir(config.profileDir, { recursive: true });
+  const profile = config.profileDir
+    ? path.join(
+        config.profileDir,
+        `${path.basename(dir)}-${new Date().toISOString().replace(/[:.]/g, "-")}.cpuprofile`,
+      )
+    : undefined;
+  let mailroom: MailroomProcess | undefined = await startMailroom(target, sink.port, profile);
+  if (profile) log(`the server's CPU profile goes to ${profile}`);
+  try {
+    log(`Mailroom pid ${mailroom.pid} at ${mailroom.baseUrl}`);
+    if (config.warmup > 0) {
+      log(`warm-up: ${config.warmup} requests`);
+      const warm = await postEmails(mailroom.baseUrl, request, {
+        amount: config.warmup,
+        connections: config.connections,
+      });
+      mailroom.assertAlive();
+      await waitForMessages(sink, warm.ok, timeoutMs);
+    }
+
+    await newPhase();
+    const cpuBefore = mailroom.cpuSeconds();
+    const harnessBefore = process.cpuUsage();
+    log(`throughput: ${config.messages} requests over ${config.connections} connections`);
+    const load = await postEmails(mailroom.baseUrl, request, {
+      amount: config.messages,
+      connections: config.connections,
+    });
+    mailroom.assertAlive();
+    row.acceptedPerSec = load.ok / ((load.finishedAt - load.startedAt) / 1000);
+    row.http = {
+      non2xx: load.non2xx,
+      errors: load.errors,
+      timeouts: load.timeouts,
+      statusCodes: load.statusCodes,
+    };
+    log(
+      `accepted ${load.ok} in ${((load.finishedAt - load.startedAt) / 1000).toFixed(1)} s` +
+        (load.ok < config.messages ? ` (non-2xx ${load.non2xx}, errors ${load.errors})` : "") +
+        "; waiting for the sink",
+    );
+    const delivery = await awaitDelivery(sink, load.startedAt, load.ok, timeoutMs);
+    row.deliveredPerSec = delivery.perSec;
+    row.delivered = delivery.delivered;
+    row.deliveryComplete = delivery.complete;
+    row.deliverySeconds = delivery.seconds;
+    const cpuAfter = mailroom.cpuSeconds();
+    const harness = process.cpuUsage(harnessBefore);
+    if (cpuBefore !== undefined && cpuAfter !== undefined && delivery.delivered > 0) {
+      // CPU spent per message on accepting and delivering it, by the server and by this harness
+      // (autocannon and the sink share the machine's cores with the server).
+      const perMessage = (ms: number) => Math.round((ms / delivery.delivered) * 100) / 100;
+      row.details = {
+        serverCpuMsPerMessage: perMessage((cpuAfter - cpuBefore) * 1000),
+        harnessCpuMsPerMessage: perMessage((harness.user + harness.system) / 1000),
+      };
+    }
+    const counts = sink.counts();
+    if (sink.inspectsMessages && counts.messages > 0) {
+      row.avgMessageBytes = Math.round(counts.bytes / counts.messages);
+    }
+    if (!delivery.complete) log(`only ${delivery.delivered} of ${load.ok} delivered within the timeout`);
+
+    log(`latency: ${config.latencyRate} req/s offered for ${config.latencySeconds} s`);
+    await newPhase();
+    const paced = await pacedLoad(mailroom.baseUrl, request, {
+      rate: config.latencyRate,
+      seconds: config.latencySeconds,
+      connections: config.connections,
+    });
+    mailroom.assertAlive();
+    row.latency = {
+      offeredRate: config.latencyRate,
+      achievedRate: paced.achievedRate,
+      p50Ms: paced.p50Ms,
+      p99Ms: paced.p99Ms,
+      maxMs: paced.maxMs,
+      ok: paced.ok,
+      non2xx: paced.non2xx,
+      errors: paced.errors,
+      maxStartLagMs: paced.maxStartLagMs,
+    };
+    const drained = await waitForMessages(sink, paced.ok, timeoutMs);
+    mailroom.assertAlive();
+    if (!drained) {
+      log(`the latency run's ${paced.ok} messages were not all delivered within the timeout`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500)); // give stray duplicates a moment to arrive
+    await newPhase();
+    if (sink.inspectsMessages) row.duplicates = duplicates;
+
+    if (config.backlog > 0) {
+      await retire(mailroom);
+      mailroom = undefined;
+      mailroom = await startMailroom(target, await freePort()); // relay down: everything stays queued
+      row.backlog = await backlogRun(mailroom, request, config);
+    }
+  } finally {
+    if (mailroom) await retire(mailroom);
+  }
+  row.rssNote = "VmHWM of the Mailroom process";
+  return row;
+}
+
+function mergeLogs(a: LogTally | undefined, b: LogTally): LogTally {
+  if (!a) return b;
+  return {
+    warn: a.warn + b.warn,
+    error: a.error + b.error,
+    samples: [...a.samples, ...b.samples].slice(0, 5),
+  };
+}
+
+/** Accepted/s on an empty queue, then again once `backlog` messages are queued (the relay is down). */
+async function backlogRun(
+  mailroom: MailroomProcess,
+  request: ReturnType<typeof sendEmailRequest>,
+  config: BenchConfig,
+): Promise<NonNullable<Row["backlog"]>> {
+  const amount = Math.min(config.messages, config.backlog);
+  const post = async (count: number) => {
+    const result = await postEmails(mailroom.baseUrl, request, {
+      amount: count,
+      connections: config.connections,
+    });
+    mailroom.assertAlive();
+    if (result.ok < count) {
+      log(
+        `backlog: only ${result.ok} of ${count} accepted (non-2xx ${result.non2xx}, errors ${result.errors})`,
+      );
+    }
+    return result;
+  };
+  // Warm up with as many requests as are measured, so the failing first attempts of the worker are in
+  // their steady state before the "empty" measurement starts.
+  log(`backlog: warm-up, ${amount} requests (relay down)`);
+  await post(amount);
+  log(`backlog: ${amount} requests with an (almost) empty queue (relay down)`);
+  const empty = await post(amount);
+  const fill = config.backlog - amount;
+  if (fill > 0) {
+    log(`backlog: queueing ${fill} more`);
+    await post(fill);
+  }
+  log(`backlog: ${amount} requests with ${config.backlog} queued`);
+  const full = await post(amount);
+  const rate = (run: typeof empty) => run.ok / ((run.finishedAt - run.startedAt) / 1000);
+  return {
+    queued: config.backlog,
+    emptyAcceptedPerSec: rate(empty),
+    backlogAcceptedPerSec: rate(full),
+    ratio: rate(full) / rate(empty),
+    non2xx: empty.non2xx + full.non2xx,
+    errors: empty.errors + full.errors,
+  };
+}

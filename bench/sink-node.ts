@@ -1,0 +1,49 @@
+/** Our own SMTP sink, run in a worker thread so the load generator never slows it down (or vice versa). */
+import { Worker } from "node:worker_threads";
+import { undoable } from "./cleanup.js";
+import type { Sink, SinkCounts } from "./sink.js";
+import { SLOT, SLOTS } from "./sink-slots.js";
+
+export async function startNodeSink(): Promise<Sink> {
+  const shared = new SharedArrayBuffer(SLOTS * Float64Array.BYTES_PER_ELEMENT);
+  const slots = new Float64Array(shared);
+  const worker = new Worker(new URL("./sink-worker.js", import.meta.url), { workerData: { shared } });
+  const close = undoable("stop the SMTP sink", () => worker.terminate().then(() => undefined));
+
+  const next = (type: string) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const onMessage = (message: Record<string, unknown>) => {
+        if (message.type !== type) return;
+        worker.off("message", onMessage);
+        worker.off("error", reject);
+        resolve(message);
+      };
+      worker.on("message", onMessage);
+      worker.once("error", reject);
+    });
+
+  const listening = await next("listening");
+  const port = Number(listening.port);
+
+  return {
+    kind: "node",
+    description: "the bench's own SMTP sink (bench/sink-worker.ts, a Node worker thread)",
+    port,
+    inspectsMessages: true,
+    counts(): SinkCounts {
+      return {
+        messages: slots[SLOT.messages] ?? 0,
+        bytes: slots[SLOT.bytes] ?? 0,
+        duplicates: slots[SLOT.duplicates] ?? 0,
+        firstAt: slots[SLOT.firstAt] || undefined,
+        lastAt: slots[SLOT.lastAt] || undefined,
+      };
+    },
+    async reset() {
+      const done = next("reset-done");
+      worker.postMessage({ type: "reset" });
+      await done;
+    },
+    close,
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * Worker thread body of our own SMTP sink: a plain `net` server on a free loopback port that speaks the
+ * SmtpSession dialogue, throws every message away, and counts it in shared memory.
+ */
+import net from "node:net";
+import { parentPort, workerData } from "node:worker_threads";
+import { SLOT } from "./sink-slots.js";
+import { SmtpSession } from "./smtp-session.js";
+
+const port = parentPort;
+if (!port) throw new Error("sink-worker.ts must run as a worker thread");
+
+const slots = new Float64Array((workerData as { shared: SharedArrayBuffer }).shared);
+const seen = new Set<string>();
+
+const clock = () => performance.timeOrigin + performance.now();
+
+function onMessage(bytes: number, messageId: string | undefined): void {
+  const at = clock();
+  if (slots[SLOT.messages] === 0) slots[SLOT.firstAt] = at;
+  slots[SLOT.lastAt] = at;
+  slots[SLOT.bytes] = (slots[SLOT.bytes] ?? 0) + bytes;
+  if (messageId !== undefined) {
+    if (seen.has(messageId)) slots[SLOT.duplicates] = (slots[SLOT.duplicates] ?? 0) + 1;
+    else seen.add(messageId);
+  }
+  slots[SLOT.messages] = (slots[SLOT.messages] ?? 0) + 1;
+}
+
+const server = net.createServer((socket) => {
+  slots[SLOT.sessions] = (slots[SLOT.sessions] ?? 0) + 1;
+  socket.setNoDelay(true);
+  const session = new SmtpSession("sink.bench.localhost", onMessage);
+  socket.write(session.greeting());
+  socket.on("data", (chunk: Buffer) => {
+    const reply = session.feed(chunk);
+    if (session.closed) socket.end(reply);
+    else if (reply.length > 0) socket.write(reply);
+  });
+  socket.on("error", () => socket.destroy());
+});
+
+server.listen({ port: 0, host: "127.0.0.1", backlog: 1024 }, () => {
+  const address = server.address();
+  port.postMessage({ type: "listening", port: typeof address === "object" && address ? address.port : 0 });
+});
+
+port.on("message", (message: { type: string }) => {
+  if (message.type === "reset") {
+    slots.fill(0);
+    port.postMessage({ type: "reset-done" });
+  }
+});
