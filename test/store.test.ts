@@ -270,11 +270,18 @@ for (const variant of await storeVariants()) {
       await drain(now + 10_000_000);
     });
 
-    test("MIME is saved once and read back", async () => {
-      const row = emailRow(account);
+    test("MIME is stored with the attempt that composed it, once, and read back", async () => {
+      const now = T0 + 5_000_000;
+      await drain(now + 10_000_000);
+      const row = emailRow(account, { date_created: now });
       await store.acceptEmail(row);
-      await store.saveMime(row.sid, "Subject: first\r\n\r\nbody");
-      await store.saveMime(row.sid, "Subject: second\r\n\r\nbody");
+      assert.equal((await store.claimDue("w", now, LEASE, 10)).length, 1);
+      await store.recordAttempt({
+        ...attempt(row.sid, 1, now, "queued", now + 1000),
+        mime: "Subject: first\r\n\r\nbody",
+      });
+      assert.equal((await store.claimDue("w", now + 1000, LEASE, 10)).length, 1);
+      await store.recordAttempt({ ...attempt(row.sid, 2, now + 1000, "sent", null), mime: "Subject: second\r\n\r\nbody" });
       assert.equal(await store.findMime(row.sid), "Subject: first\r\n\r\nbody");
       assert.equal(await store.findMime(newSid("EM")), undefined);
     });

@@ -109,8 +109,10 @@ export class DeliveryWorker {
     const { store } = this.deps;
     const { concurrency, leaseMs, pollIntervalMs } = this.settings;
     const free = concurrency - this.inFlight.size;
-    // All slots busy: a finishing delivery wakes the loop.
-    if (free <= 0) return pollIntervalMs;
+    // Claim in batches: every claim is a commit (an fsync on SQLite), so claiming one message each time
+    // one delivery finishes would cost a commit per message. Wait until half the slots are free; each
+    // finishing delivery wakes the loop to check.
+    if (free <= 0 || (this.inFlight.size > 0 && free < Math.ceil(concurrency / 2))) return pollIntervalMs;
     const claimed = await store.claimDue(this.owner, Date.now(), leaseMs, free);
     // A message still in flight here can be claimed again only if its lease ran out meanwhile;
     // the claim then merely extended the lease, and the delivery under way carries on.
@@ -140,7 +142,7 @@ export class DeliveryWorker {
     const attempt = message.num_attempts + 1;
     const history =
       message.num_attempts > 0 ? readHistory(await store.listAttempts(message.sid)) : NO_HISTORY;
-    const report = await this.send(message, envelopeFor(message, history.settled));
+    const { report, mime } = await this.send(message, envelopeFor(message, history.settled));
     const now = Date.now();
     const verdict = judge(report, {
       attempt,
@@ -152,6 +154,7 @@ export class DeliveryWorker {
     if (this.abandoned) return;
     await store.recordAttempt({
       owner: this.owner,
+      mime,
       attempt: {
         sid: newSid("EA"),
         message_sid: message.sid,
@@ -182,16 +185,26 @@ export class DeliveryWorker {
       this.deps.callbacks.notify(message, { ...verdict, status: verdict.status });
   }
 
-  /** One attempt through the transport. Mailroom's own failures become a retryable report too. */
-  private async send(message: EmailMessageRow, envelope: Envelope): Promise<SendReport> {
+  /**
+   * One attempt through the transport. Mailroom's own failures become a retryable report too.
+   * `mime` is set when this attempt composed the message: it is stored with the attempt's record.
+   */
+  private async send(
+    message: EmailMessageRow,
+    envelope: Envelope,
+  ): Promise<{ report: SendReport; mime: string | undefined }> {
     // Defensive: were every recipient already settled, finish the message rather than send an empty envelope.
-    if (envelope.to.length === 0) return { recipients: [], smtpCode: null, response: null, failure: null };
+    if (envelope.to.length === 0) {
+      return { report: { recipients: [], smtpCode: null, response: null, failure: null }, mime: undefined };
+    }
+    let mime: string | undefined;
     try {
-      const raw = await this.mimeOf(message);
-      return await this.deps.transport.send({ envelope, raw });
+      const { raw, composed } = await this.mimeOf(message);
+      if (composed) mime = raw;
+      return { report: await this.deps.transport.send({ envelope, raw }), mime };
     } catch (error) {
       this.deps.logger.error({ err: error, sid: message.sid }, "delivery: unexpected error");
-      return {
+      const report: SendReport = {
         recipients: sameForAll(envelope.to, "deferred", null, null),
         smtpCode: null,
         response: null,
@@ -200,16 +213,20 @@ export class DeliveryWorker {
           message: `Mailroom failed while delivering this message (${error instanceof Error ? error.message : String(error)}); the server log has the details.`,
         },
       };
+      return { report, mime };
     }
   }
 
-  /** The stored MIME, composed and stored at the first attempt: every attempt sends the same bytes. */
-  private async mimeOf(message: EmailMessageRow): Promise<string> {
-    const stored = await this.deps.store.findMime(message.sid);
-    if (stored !== undefined) return stored;
-    const raw = await composeMime(message);
-    await this.deps.store.saveMime(message.sid, raw);
-    return raw;
+  /**
+   * The message's MIME, composed at its first recorded attempt and read back by every later one, so
+   * every attempt sends the same bytes. No lookup before the first attempt: nothing can be stored yet.
+   */
+  private async mimeOf(message: EmailMessageRow): Promise<{ raw: string; composed: boolean }> {
+    if (message.num_attempts > 0) {
+      const stored = await this.deps.store.findMime(message.sid);
+      if (stored !== undefined) return { raw: stored, composed: false };
+    }
+    return { raw: await composeMime(message), composed: true };
   }
 
   private async renewLeases(): Promise<void> {

@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import { migrateToLatest } from "./migrations.js";
+import { cachingStatements } from "./statement-cache.js";
 import type { Database } from "./schema.js";
 import { Store, type StoreDialect } from "./store.js";
 
@@ -17,7 +18,7 @@ export function openSqliteStore(file: string): Store {
   connection.pragma("foreign_keys = ON");
   // The CLI may write while the server runs: wait for the lock instead of failing.
   connection.pragma("busy_timeout = 5000");
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(connection) }) });
   return new Store(db, sqliteDialect);
 }
 

@@ -38,6 +38,8 @@ export interface Page<T> {
 export interface AttemptRecord {
   /** The worker that held the lease for this attempt. */
   owner: string;
+  /** The composed MIME, when this attempt composed it (the first one): stored with the attempt. */
+  mime?: string | undefined;
   attempt: Insertable<EmailAttemptsTable>;
   status: string;
   errorCode: number | null;
@@ -74,6 +76,7 @@ export class Store {
   readonly dialect: StoreDialect;
   private readonly db: Kysely<Database>;
   private readonly accepts: GroupCommit<NewEmailMessage>;
+  private readonly attempts: GroupCommit<AttemptRecord>;
 
   constructor(db: Kysely<Database>, dialect: StoreDialect) {
     this.db = db;
@@ -81,6 +84,11 @@ export class Store {
     // Concurrent accepts share one transaction (and one fsync): see group-commit.ts.
     this.accepts = new GroupCommit(
       (batch) => this.insertAccepted(batch),
+      undefined,
+      (error) => !isStoreUnavailable(error),
+    );
+    this.attempts = new GroupCommit(
+      (batch) => this.writeAttempts(batch),
       undefined,
       (error) => !isStoreUnavailable(error),
     );
@@ -229,25 +237,46 @@ export class Store {
     return row?.next === null || row?.next === undefined ? null : Number(row.next);
   }
 
-  async recordAttempt(record: AttemptRecord): Promise<void> {
-    const sid = record.attempt.message_sid;
-    const now = record.attempt.date_finished;
+  /**
+   * Records an attempt with the message's new state and its queue row, committed together. Attempts
+   * finishing together share one transaction (see group-commit.ts), as accepts do.
+   */
+  recordAttempt(record: AttemptRecord): Promise<void> {
+    return this.attempts.add(record);
+  }
+
+  private async writeAttempts(batch: AttemptRecord[]): Promise<void> {
+    // One order for every writer (by SID), so two batches locking the same rows cannot deadlock.
+    const ordered = [...batch].sort((a, b) => (a.attempt.message_sid < b.attempt.message_sid ? -1 : 1));
     await this.db.transaction().execute(async (trx) => {
-      // Queue row first, like claimDue and releaseLeases: one lock order means a claimer re-leasing
-      // this message (its lease ran out) skips the locked row instead of deadlocking with us.
-      await settleQueueEntry(trx, sid, record.owner, record.retryAt);
-      await trx.insertInto("email_attempts").values(record.attempt).execute();
+      for (const record of ordered) {
+        const sid = record.attempt.message_sid;
+        // Queue row first, like claimDue and releaseLeases: one lock order means a claimer re-leasing
+        // this message (its lease ran out) skips the locked row instead of deadlocking with us.
+        await settleQueueEntry(trx, sid, record.owner, record.retryAt);
+        if (record.mime !== undefined) {
+          await trx
+            .insertInto("email_mime")
+            .values({ message_sid: sid, raw: record.mime })
+            .onConflict((oc) => oc.column("message_sid").doNothing())
+            .execute();
+        }
+        await trx
+          .updateTable("email_messages")
+          .set((eb) => ({
+            status: record.status,
+            error_code: record.errorCode,
+            error_message: record.errorMessage,
+            num_attempts: eb("num_attempts", "+", 1),
+            date_updated: record.attempt.date_finished,
+            date_delivered: record.dateDelivered,
+          }))
+          .where("sid", "=", sid)
+          .execute();
+      }
       await trx
-        .updateTable("email_messages")
-        .set((eb) => ({
-          status: record.status,
-          error_code: record.errorCode,
-          error_message: record.errorMessage,
-          num_attempts: eb("num_attempts", "+", 1),
-          date_updated: now,
-          date_delivered: record.dateDelivered,
-        }))
-        .where("sid", "=", sid)
+        .insertInto("email_attempts")
+        .values(ordered.map((record) => record.attempt))
         .execute();
     });
   }
@@ -292,14 +321,6 @@ export class Store {
       .selectAll()
       .where("message_sid", "=", messageSid)
       .orderBy("attempt")
-      .execute();
-  }
-
-  async saveMime(messageSid: string, raw: string): Promise<void> {
-    await this.db
-      .insertInto("email_mime")
-      .values({ message_sid: messageSid, raw })
-      .onConflict((oc) => oc.column("message_sid").doNothing())
       .execute();
   }
 
