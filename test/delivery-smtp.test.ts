@@ -144,7 +144,7 @@ for (const variant of await storeVariants()) {
 
       const [attempt] = await getAttempts(server, server.admin, accepted.sid);
       assert.equal(attempt.outcome, "partial");
-      const recipients = JSON.parse(attempt.recipients) as Array<{ address: string; state: string }>;
+      const recipients = attempt.recipients as Array<{ address: string; state: string }>;
       assert.deepEqual(
         recipients.map((r) => [r.address, r.state]),
         [

@@ -83,7 +83,7 @@ for (const variant of await storeVariants()) {
 
       // The worker may have delivered it meanwhile: everything but the delivery state is as accepted.
       const stable = (m: Record<string, unknown>) => {
-        const { status, num_attempts, date_updated, date_delivered, ...rest } = m;
+        const { status, num_attempts, date_updated, date_delivered, next_attempt, ...rest } = m;
         return rest;
       };
       const got = await request(server, "GET", `${messages(server.admin.sid)}/${sent.json.sid}.json`, {

@@ -235,17 +235,26 @@ for (const variant of await storeVariants()) {
       assert.equal((await store.claimDue("stalled", now, 1000, 10)).length, 1);
       assert.equal((await store.claimDue("successor", now + 1001, LEASE, 10)).length, 1);
 
-      await store.recordAttempt(attempt(row.sid, 1, now + 2000, "queued", now + 60_000, "stalled"));
+      const stale = await store.recordAttempt(attempt(row.sid, 1, now + 2000, "sent", null, "stalled"));
+      assert.equal(stale, false, "the stalled worker learns that it no longer owns the message");
       assert.equal(
         (await store.listAttempts(row.sid)).length,
         1,
         "the attempt itself is history and is kept",
       );
+      const during = await store.findEmail(account, row.sid);
+      assert.equal(during?.status, "sending", "the stalled worker does not decide the status");
+      assert.equal(during?.num_attempts, 0);
       assert.equal(await store.nextDueAt(), now + 1001 + LEASE, "the successor's lease still stands");
 
-      await store.recordAttempt(attempt(row.sid, 2, now + 3000, "sent", null, "successor"));
+      assert.equal(
+        await store.recordAttempt(attempt(row.sid, 2, now + 3000, "sent", null, "successor")),
+        true,
+      );
       assert.equal(await store.nextDueAt(), null);
-      assert.equal((await store.findEmail(account, row.sid))?.status, "sent");
+      const after = await store.findEmail(account, row.sid);
+      assert.equal(after?.status, "sent");
+      assert.equal(after?.next_attempt_at, null);
     });
 
     test("releaseLeases gives back only the caller's leases, at once, as queued", async () => {
@@ -281,7 +290,10 @@ for (const variant of await storeVariants()) {
         mime: "Subject: first\r\n\r\nbody",
       });
       assert.equal((await store.claimDue("w", now + 1000, LEASE, 10)).length, 1);
-      await store.recordAttempt({ ...attempt(row.sid, 2, now + 1000, "sent", null), mime: "Subject: second\r\n\r\nbody" });
+      await store.recordAttempt({
+        ...attempt(row.sid, 2, now + 1000, "sent", null),
+        mime: "Subject: second\r\n\r\nbody",
+      });
       assert.equal(await store.findMime(row.sid), "Subject: first\r\n\r\nbody");
       assert.equal(await store.findMime(newSid("EM")), undefined);
     });

@@ -132,9 +132,15 @@ describe("group commit", () => {
     const commits: number[][] = [];
     const group = new GroupCommit<number>(async (batch) => {
       commits.push(batch);
+      return [];
     });
     await Promise.all(Array.from({ length: 20 }, (_, i) => group.add(i)));
     assert.deepEqual(commits, [Array.from({ length: 20 }, (_, i) => i)]);
+  });
+
+  test("each caller gets the commit's result for its own item", async () => {
+    const group = new GroupCommit<number, number>(async (batch) => batch.map((n) => n * 10));
+    assert.deepEqual(await Promise.all([1, 2, 3].map((n) => group.add(n))), [10, 20, 30]);
   });
 
   test("one bad item fails alone; its neighbours are committed", async () => {
@@ -142,6 +148,7 @@ describe("group commit", () => {
     const group = new GroupCommit<number>(async (batch) => {
       if (batch.includes(13)) throw new Error("unlucky");
       committed.push(...batch);
+      return [];
     });
     const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => group.add(i)));
     assert.deepEqual(

@@ -152,7 +152,7 @@ export class DeliveryWorker {
       policy: this.settings.policy,
     });
     if (this.abandoned) return;
-    await store.recordAttempt({
+    const applied = await store.recordAttempt({
       owner: this.owner,
       mime,
       attempt: {
@@ -175,6 +175,13 @@ export class DeliveryWorker {
       retryAt: verdict.retryAt,
       dateDelivered: verdict.status === "sent" ? now : null,
     });
+    if (!applied) {
+      logger.warn(
+        { sid: message.sid, attempt },
+        "delivery: the lease ran out during this attempt and another worker took the message over; it decides the status",
+      );
+      return;
+    }
     const fields = { sid: message.sid, attempt, outcome: verdict.outcome, status: verdict.status };
     if (verdict.status === "queued")
       logger.debug({ ...fields, error: verdict.errorMessage }, "delivery deferred");

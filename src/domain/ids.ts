@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 
 /** Resource SIDs follow Restcomm: a two-letter prefix and 32 lowercase hex characters. */
-export type SidPrefix = "AC" | "EM" | "EA" | "NO";
+export type SidPrefix = "AC" | "EM" | "EA";
 
 export function newSid(prefix: SidPrefix): string {
   return prefix + randomUUID().replaceAll("-", "");

@@ -11,7 +11,7 @@ import { ApiError, describeErrorCode, type ErrorCodeInfo, moreInfoPath } from ".
 import type { AccountService } from "../services/accounts.js";
 import type { EmailMessageService } from "../services/email-messages.js";
 import type { Store } from "../store/store.js";
-import { isStoreUnavailable } from "../store/unavailable.js";
+import { isRejectedValue, isStoreUnavailable } from "../store/unavailable.js";
 import { Unauthorized, WWW_AUTHENTICATE } from "./auth.js";
 import { rewriteJsonSuffix, sendError } from "./representation.js";
 import { registerAccountRoutes } from "./routes/accounts.js";
@@ -114,6 +114,12 @@ function toApiError(error: FastifyError, log: FastifyBaseLogger): ApiError {
   }
   if (status !== undefined && status >= 400 && status < 500) {
     return new ApiError("MalformedBody", `The request could not be read: ${error.message}`);
+  }
+  if (isRejectedValue(error)) {
+    return new ApiError(
+      "MalformedBody",
+      "The request contains a value the database cannot store (such as a NUL character).",
+    );
   }
   if (isStoreUnavailable(error)) {
     log.error({ err: error }, "store unavailable");

@@ -5,7 +5,12 @@ import type { FastifyReply, FastifyRequest } from "fastify";
  * A resource is described once, as ordered snake_case fields; JSON and XML are both rendered from
  * that description. JSON leaves null fields out; XML writes them as empty elements, as Restcomm did.
  */
-export type FieldValue = string | number | null | Readonly<Record<string, string>>;
+export type Scalar = string | number | null;
+export type FieldValue =
+  | Scalar
+  | Readonly<Record<string, string>>
+  /** A list of records, e.g. an attempt's recipients; in XML `<Recipients><Recipient>…` (the key less its "s"). */
+  | ReadonlyArray<Readonly<Record<string, Scalar>>>;
 export type Fields = ReadonlyArray<readonly [string, FieldValue]>;
 
 export interface Resource {
@@ -58,15 +63,22 @@ export function toJsonObject(fields: Fields): Record<string, FieldValue> {
 function toXmlObject(fields: Fields): Record<string, unknown> {
   const object: Record<string, unknown> = {};
   for (const [key, value] of fields) {
-    if (value !== null && typeof value === "object") {
-      const nested: Record<string, string> = {};
-      for (const [k, v] of Object.entries(value)) nested[snakeToPascal(k)] = v;
-      object[snakeToPascal(key)] = nested;
+    if (Array.isArray(value)) {
+      const items = value.map((item: Readonly<Record<string, Scalar>>) => pascalKeys(item));
+      object[snakeToPascal(key)] = { [snakeToPascal(key.replace(/s$/, ""))]: items };
+    } else if (value !== null && typeof value === "object") {
+      object[snakeToPascal(key)] = pascalKeys(value as Readonly<Record<string, Scalar>>);
     } else {
       object[snakeToPascal(key)] = value ?? "";
     }
   }
   return object;
+}
+
+function pascalKeys(record: Readonly<Record<string, Scalar>>): Record<string, Scalar> {
+  const result: Record<string, Scalar> = {};
+  for (const [key, value] of Object.entries(record)) result[snakeToPascal(key)] = value ?? "";
+  return result;
 }
 
 const xml = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: "@_", suppressEmptyNode: true });

@@ -1,6 +1,6 @@
-import type { AccountRow, EmailAttemptRow, EmailMessageRow } from "../store/store.js";
+import type { AccountRow, EmailAttemptRow, EmailMessageView } from "../store/store.js";
 import { iso8601, rfc2822 } from "./dates.js";
-import type { Resource } from "./representation.js";
+import type { Resource, Scalar } from "./representation.js";
 
 export const API_VERSION = "2012-04-24";
 export const API_BASE = `/restcomm/${API_VERSION}`;
@@ -14,7 +14,7 @@ export function emailMessagesPath(accountSid: string): string {
 }
 
 /** Restcomm's fields first, in Restcomm's order; Mailroom's additions after them. */
-export function emailMessageResource(m: EmailMessageRow): Resource {
+export function emailMessageResource(m: EmailMessageView): Resource {
   const path = `${emailMessagesPath(m.account_sid)}/${m.sid}`;
   return {
     element: "EmailMessage",
@@ -38,6 +38,10 @@ export function emailMessageResource(m: EmailMessageRow): Resource {
       ["date_created", rfc2822(m.date_created)],
       ["date_updated", rfc2822(m.date_updated)],
       ["date_delivered", m.date_delivered === null ? null : rfc2822(m.date_delivered)],
+      [
+        "next_attempt",
+        m.status === "queued" && m.next_attempt_at !== null ? rfc2822(m.next_attempt_at) : null,
+      ],
       ["api_version", API_VERSION],
       ["uri", `${path}.json`],
       ["subresource_uris", { attempts: `${path}/Attempts.json`, mime: `${path}/Mime` }],
@@ -58,7 +62,7 @@ export function emailAttemptResource(a: EmailAttemptRow): Resource {
       ["response", a.response],
       ["error_code", a.error_code],
       ["error_message", a.error_message],
-      ["recipients", a.recipients],
+      ["recipients", parseRecipients(a.recipients)],
       ["date_started", rfc2822(a.date_started)],
       ["date_finished", rfc2822(a.date_finished)],
     ],
@@ -90,4 +94,11 @@ export function accountResource(a: AccountRow, authToken?: string): Resource {
       ],
     ],
   };
+}
+
+/** The per-recipient results an attempt stored as JSON: address, state, smtp_code, response. */
+function parseRecipients(json: string | null): ReadonlyArray<Readonly<Record<string, Scalar>>> | null {
+  if (json === null) return null;
+  const parsed: unknown = JSON.parse(json);
+  return Array.isArray(parsed) ? (parsed as Array<Record<string, Scalar>>) : null;
 }

@@ -7,7 +7,7 @@ import {
 } from "../domain/accounts.js";
 import { isValidAddress } from "../domain/addresses.js";
 import { ApiError } from "../domain/errors.js";
-import { newAuthToken, newSid } from "../domain/ids.js";
+import { isSid, newAuthToken, newSid } from "../domain/ids.js";
 import { authTokenMatches, hashAuthToken, hashPassword } from "../domain/secrets.js";
 import type { AccountPatch, AccountRow, Store } from "../store/store.js";
 
@@ -84,9 +84,11 @@ export class AccountService {
 
   /** Finds an account by SID or by email address, as Restcomm allows both in URLs and credentials. */
   async find(sidOrEmail: string): Promise<AccountRow | undefined> {
-    return sidOrEmail.includes("@")
-      ? this.store.findAccountByEmail(sidOrEmail)
-      : this.store.findAccountBySid(sidOrEmail);
+    // Whatever cannot be an account identifier (control characters, odd lengths) is not looked up at all.
+    if (sidOrEmail.includes("@")) {
+      return isValidAddress(sidOrEmail) ? this.store.findAccountByEmail(sidOrEmail) : undefined;
+    }
+    return isSid(sidOrEmail, "AC") ? this.store.findAccountBySid(sidOrEmail) : undefined;
   }
 
   /** True when `actor` is `target` or one of its ancestors: parents act for their whole lineage. */
@@ -136,7 +138,12 @@ export class AccountService {
       }
       if (status !== "closed") patch.status = status;
     }
-    await this.store.updateAccount(target.sid, patch);
+    if (!(await this.store.updateOpenAccount(target.sid, patch))) {
+      throw new ApiError(
+        "AccountClosed",
+        `Account ${target.sid} is closed; a closed account cannot be changed.`,
+      );
+    }
     if (status === "closed") await this.store.closeAccountTree(target.sid, now);
     const account = await this.store.findAccountBySid(target.sid);
     if (!account) throw new ApiError("AccountNotFound", `Account ${target.sid} was not found.`);

@@ -1,7 +1,7 @@
 import { formatMailbox, formatMailboxList } from "../domain/addresses.js";
 import { validateEmailRequest } from "../domain/email-request.js";
 import { newSid } from "../domain/ids.js";
-import type { EmailMessageRow, Store } from "../store/store.js";
+import type { EmailMessageRow, EmailMessageView, Store } from "../store/store.js";
 
 /**
  * Accepting a message: validate, give it a SID and a Message-ID that every delivery attempt reuses,
@@ -13,7 +13,7 @@ export class EmailMessageService {
     private readonly onQueued: () => void,
   ) {}
 
-  async accept(accountSid: string, params: Record<string, unknown>): Promise<EmailMessageRow> {
+  async accept(accountSid: string, params: Record<string, unknown>): Promise<EmailMessageView> {
     const email = validateEmailRequest(params);
     const now = Date.now();
     const sid = newSid("EM");
@@ -41,6 +41,6 @@ export class EmailMessageService {
     };
     await this.store.acceptEmail(row);
     this.onQueued();
-    return row;
+    return { ...row, next_attempt_at: now };
   }
 }

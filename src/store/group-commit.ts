@@ -1,12 +1,13 @@
 /**
  * Batches concurrent writes into one transaction: callers that arrive while a commit is in flight
  * wait for the next one together, so N concurrent accepts cost one commit (one fsync), not N.
- * Each caller's promise settles only after its own item is durably committed.
+ * Each caller's promise settles only after its own item is durably committed, with what the commit
+ * said about that item (`commit` returns one result per item, in order).
  */
-export class GroupCommit<T> {
-  private pending: Array<{ item: T; resolve: () => void; reject: (error: unknown) => void }> = [];
+export class GroupCommit<T, R = void> {
+  private pending: Array<{ item: T; resolve: (result: R) => void; reject: (error: unknown) => void }> = [];
   private flushing = false;
-  private readonly commit: (batch: T[]) => Promise<void>;
+  private readonly commit: (batch: T[]) => Promise<R[]>;
   private readonly maxBatch: number;
   private readonly isolate: (error: unknown) => boolean;
 
@@ -15,7 +16,7 @@ export class GroupCommit<T> {
    * fails as a whole (the database is down: N more round trips would only make every caller wait).
    */
   constructor(
-    commit: (batch: T[]) => Promise<void>,
+    commit: (batch: T[]) => Promise<R[]>,
     maxBatch = 500,
     isolate: (error: unknown) => boolean = () => true,
   ) {
@@ -24,7 +25,7 @@ export class GroupCommit<T> {
     this.isolate = isolate;
   }
 
-  add(item: T): Promise<void> {
+  add(item: T): Promise<R> {
     return new Promise((resolve, reject) => {
       this.pending.push({ item, resolve, reject });
       if (!this.flushing) {
@@ -39,8 +40,8 @@ export class GroupCommit<T> {
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, this.maxBatch);
       try {
-        await this.commit(batch.map((entry) => entry.item));
-        for (const entry of batch) entry.resolve();
+        const results = await this.commit(batch.map((entry) => entry.item));
+        batch.forEach((entry, i) => entry.resolve(results[i] as R));
       } catch (error) {
         if (batch.length === 1 || !this.isolate(error)) {
           for (const entry of batch) entry.reject(error);
@@ -49,8 +50,8 @@ export class GroupCommit<T> {
         // One bad item must not fail its neighbours: retry each alone so only it reports the error.
         for (const entry of batch) {
           try {
-            await this.commit([entry.item]);
-            entry.resolve();
+            const [result] = await this.commit([entry.item]);
+            entry.resolve(result as R);
           } catch (itemError) {
             entry.reject(itemError);
           }

@@ -17,7 +17,8 @@ export class NotificationListener {
 
   constructor(
     private readonly config: pg.ClientConfig,
-    private readonly channel: string,
+    /** An SQL expression naming the channel, evaluated on the listening connection itself. */
+    private readonly channelSql: string,
     private readonly onNotify: () => void,
   ) {}
 
@@ -40,12 +41,15 @@ export class NotificationListener {
     this.client = client;
     client.on("error", () => this.lost(client));
     client.on("end", () => this.lost(client));
+    let channel: string | undefined;
     client.on("notification", (message) => {
-      if (message.channel === this.channel) this.onNotify();
+      if (message.channel === channel) this.onNotify();
     });
     try {
       await client.connect();
-      await client.query(`listen ${this.channel}`);
+      const { rows } = await client.query<{ channel: string }>(`select ${this.channelSql} as channel`);
+      channel = rows[0]?.channel;
+      await client.query(`listen "${channel}"`);
     } catch {
       this.lost(client);
       return;

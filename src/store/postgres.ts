@@ -5,7 +5,12 @@ import { NotificationListener } from "./postgres-listener.js";
 import type { Database } from "./schema.js";
 import { Store, type StoreDialect } from "./store.js";
 
-const QUEUED_CHANNEL = "mailroom_queued";
+/**
+ * The wake-up channel of one Mailroom installation, computed by the server from the connection's schema:
+ * NOTIFY reaches every session of the database, so installations in different schemas of one database
+ * (and parallel test runs) each get a channel of their own.
+ */
+const QUEUED_CHANNEL_SQL = "'mailroom_queued_' || md5(coalesce(current_schema(), ''))";
 
 // int8 columns (our millisecond times) fit in a double for the next 280,000 years: parse them as numbers.
 const types = {
@@ -75,14 +80,33 @@ export function openPostgresStore(options: PostgresOptions): Store {
       return result.rows.map((row) => row.message_sid);
     },
 
+    async renewLeases(kysely, owner, sids, expiresAt) {
+      // SKIP LOCKED: a row locked right now is being settled by this process's own attempt batch (or
+      // claimed elsewhere after its lease ran out); waiting on it could deadlock with that batch, and
+      // renewing it is pointless anyway.
+      await kysely
+        .updateTable("delivery_queue")
+        .set({ lease_expires_at: expiresAt })
+        .where("message_sid", "in", (eb) =>
+          eb
+            .selectFrom("delivery_queue")
+            .select("message_sid")
+            .where("lease_owner", "=", owner)
+            .where("message_sid", "in", sids)
+            .forUpdate()
+            .skipLocked(),
+        )
+        .execute();
+    },
+
     async notifyQueued(kysely) {
       // Inside a transaction, PostgreSQL sends it at commit (and folds duplicates into one).
-      await sql`select pg_notify(${QUEUED_CHANNEL}, '')`.execute(kysely);
+      await sql`select pg_notify(${sql.raw(QUEUED_CHANNEL_SQL)}, '')`.execute(kysely);
     },
 
     async listenQueued(onQueued) {
       // A dedicated connection outside the pool: LISTEN belongs to a session, and pooled sessions rotate.
-      const listener = new NotificationListener(connection, QUEUED_CHANNEL, onQueued);
+      const listener = new NotificationListener(connection, QUEUED_CHANNEL_SQL, onQueued);
       listeners.add(listener);
       await listener.start();
       return async () => {

@@ -3,8 +3,8 @@ import { dirname } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import { migrateToLatest } from "./migrations.js";
-import { cachingStatements } from "./statement-cache.js";
 import type { Database } from "./schema.js";
+import { cachingStatements } from "./statement-cache.js";
 import { Store, type StoreDialect } from "./store.js";
 
 /** Opens (creating if needed) the embedded SQLite store at `file`. */
@@ -18,7 +18,9 @@ export function openSqliteStore(file: string): Store {
   connection.pragma("foreign_keys = ON");
   // The CLI may write while the server runs: wait for the lock instead of failing.
   connection.pragma("busy_timeout = 5000");
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(connection) }) });
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: cachingStatements(connection) }),
+  });
   return new Store(db, sqliteDialect);
 }
 
@@ -50,6 +52,15 @@ const sqliteDialect: StoreDialect = {
         .execute();
       return sids;
     });
+  },
+
+  async renewLeases(db, owner, sids, expiresAt) {
+    await db
+      .updateTable("delivery_queue")
+      .set({ lease_expires_at: expiresAt })
+      .where("lease_owner", "=", owner)
+      .where("message_sid", "in", sids)
+      .execute();
   },
 
   async migrate(db) {

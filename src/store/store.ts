@@ -1,10 +1,10 @@
 import {
-  type ExpressionBuilder,
   type Insertable,
   type Kysely,
   type Selectable,
   sql,
   type Transaction,
+  type WhereInterface,
 } from "kysely";
 import { GroupCommit } from "./group-commit.js";
 import type { AccountsTable, Database, EmailAttemptsTable, EmailMessagesTable } from "./schema.js";
@@ -12,6 +12,8 @@ import { isStoreUnavailable } from "./unavailable.js";
 
 export type AccountRow = Selectable<AccountsTable>;
 export type EmailMessageRow = Selectable<EmailMessagesTable>;
+/** A message as the API shows it: its row, and when its next delivery attempt is due (while queued). */
+export type EmailMessageView = EmailMessageRow & { next_attempt_at: number | null };
 export type EmailAttemptRow = Selectable<EmailAttemptsTable>;
 export type NewAccount = Insertable<AccountsTable>;
 export type NewEmailMessage = Insertable<EmailMessagesTable>;
@@ -63,6 +65,8 @@ export interface StoreDialect {
     leaseMs: number,
     limit: number,
   ): Promise<string[]>;
+  /** Extends the leases `owner` holds on these queue rows. */
+  renewLeases(db: Kysely<Database>, owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
   /** Tells every process sharing the store that new work was queued (no-op for a single process). */
   notifyQueued(db: Kysely<Database>): Promise<void>;
   /** Calls `listener` when another process queued work; returns a function that stops listening. */
@@ -76,14 +80,17 @@ export class Store {
   readonly dialect: StoreDialect;
   private readonly db: Kysely<Database>;
   private readonly accepts: GroupCommit<NewEmailMessage>;
-  private readonly attempts: GroupCommit<AttemptRecord>;
+  private readonly attempts: GroupCommit<AttemptRecord, boolean>;
 
   constructor(db: Kysely<Database>, dialect: StoreDialect) {
     this.db = db;
     this.dialect = dialect;
     // Concurrent accepts share one transaction (and one fsync): see group-commit.ts.
-    this.accepts = new GroupCommit(
-      (batch) => this.insertAccepted(batch),
+    this.accepts = new GroupCommit<NewEmailMessage>(
+      async (batch) => {
+        await this.insertAccepted(batch);
+        return [];
+      },
       undefined,
       (error) => !isStoreUnavailable(error),
     );
@@ -144,8 +151,15 @@ export class Store {
       .execute();
   }
 
-  async updateAccount(sid: string, patch: AccountPatch): Promise<void> {
-    await this.db.updateTable("accounts").set(patch).where("sid", "=", sid).execute();
+  /** Applies `patch` unless the account is closed (closed is final, even against a racing update). */
+  async updateOpenAccount(sid: string, patch: AccountPatch): Promise<boolean> {
+    const result = await this.db
+      .updateTable("accounts")
+      .set(patch)
+      .where("sid", "=", sid)
+      .where("status", "!=", "closed")
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
 
   /** Closes an account and every account below it, in one transaction. */
@@ -188,36 +202,48 @@ export class Store {
     });
   }
 
-  async findEmail(accountSid: string, sid: string): Promise<EmailMessageRow | undefined> {
-    return this.db
-      .selectFrom("email_messages")
-      .selectAll()
-      .where("sid", "=", sid)
-      .where("account_sid", "=", accountSid)
+  async findEmail(accountSid: string, sid: string): Promise<EmailMessageView | undefined> {
+    return this.emailViews()
+      .where("email_messages.sid", "=", sid)
+      .where("email_messages.account_sid", "=", accountSid)
       .executeTakeFirst();
   }
 
-  async listEmails(filter: EmailFilter, offset: number, limit: number): Promise<Page<EmailMessageRow>> {
-    let query = this.db.selectFrom("email_messages").where("account_sid", "=", filter.accountSid);
-    if (filter.to !== undefined)
-      query = query.where(sql<boolean>`lower(to_addresses) like ${containsPattern(filter.to)} escape '\\'`);
-    if (filter.from !== undefined)
-      query = query.where(sql<boolean>`lower(from_address) like ${containsPattern(filter.from)} escape '\\'`);
-    if (filter.status !== undefined) query = query.where("status", "=", filter.status);
-    if (filter.createdFrom !== undefined) query = query.where("date_created", ">=", filter.createdFrom);
-    if (filter.createdBefore !== undefined) query = query.where("date_created", "<", filter.createdBefore);
-
+  async listEmails(filter: EmailFilter, offset: number, limit: number): Promise<Page<EmailMessageView>> {
+    const matching = <Q extends WhereInterface<Database, "email_messages">>(query: Q): Q => {
+      let q = query.where("email_messages.account_sid", "=", filter.accountSid) as Q;
+      if (filter.to !== undefined)
+        q = q.where(sql<boolean>`lower(to_addresses) like ${containsPattern(filter.to)} escape '\\'`) as Q;
+      if (filter.from !== undefined)
+        q = q.where(sql<boolean>`lower(from_address) like ${containsPattern(filter.from)} escape '\\'`) as Q;
+      if (filter.status !== undefined) q = q.where("email_messages.status", "=", filter.status) as Q;
+      if (filter.createdFrom !== undefined)
+        q = q.where("email_messages.date_created", ">=", filter.createdFrom) as Q;
+      if (filter.createdBefore !== undefined)
+        q = q.where("email_messages.date_created", "<", filter.createdBefore) as Q;
+      return q;
+    };
     const [count, rows] = await Promise.all([
-      query.select((eb) => eb.fn.countAll<number | string>().as("n")).executeTakeFirstOrThrow(),
-      query
-        .selectAll()
-        .orderBy("date_created", "desc")
-        .orderBy("sid", "desc")
+      matching(this.db.selectFrom("email_messages"))
+        .select((eb) => eb.fn.countAll<number | string>().as("n"))
+        .executeTakeFirstOrThrow(),
+      matching(this.emailViews())
+        .orderBy("email_messages.date_created", "desc")
+        .orderBy("email_messages.sid", "desc")
         .offset(offset)
         .limit(limit)
         .execute(),
     ]);
     return { rows, total: Number(count.n) };
+  }
+
+  /** Messages with the due time of their queue row (absent once the message is final). */
+  private emailViews() {
+    return this.db
+      .selectFrom("email_messages")
+      .leftJoin("delivery_queue", "delivery_queue.message_sid", "email_messages.sid")
+      .selectAll("email_messages")
+      .select("delivery_queue.due_at as next_attempt_at");
   }
 
   // ---- delivery ----
@@ -239,21 +265,25 @@ export class Store {
 
   /**
    * Records an attempt with the message's new state and its queue row, committed together. Attempts
-   * finishing together share one transaction (see group-commit.ts), as accepts do.
+   * finishing together share one transaction (see group-commit.ts), as accepts do. Resolves false when
+   * the worker no longer held the lease (another one took the message over): the attempt is kept as
+   * history, but the message's state is the new owner's to decide.
    */
-  recordAttempt(record: AttemptRecord): Promise<void> {
+  recordAttempt(record: AttemptRecord): Promise<boolean> {
     return this.attempts.add(record);
   }
 
-  private async writeAttempts(batch: AttemptRecord[]): Promise<void> {
+  private async writeAttempts(batch: AttemptRecord[]): Promise<boolean[]> {
     // One order for every writer (by SID), so two batches locking the same rows cannot deadlock.
     const ordered = [...batch].sort((a, b) => (a.attempt.message_sid < b.attempt.message_sid ? -1 : 1));
+    const applied = new Map<AttemptRecord, boolean>();
     await this.db.transaction().execute(async (trx) => {
       for (const record of ordered) {
         const sid = record.attempt.message_sid;
         // Queue row first, like claimDue and releaseLeases: one lock order means a claimer re-leasing
         // this message (its lease ran out) skips the locked row instead of deadlocking with us.
-        await settleQueueEntry(trx, sid, record.owner, record.retryAt);
+        const ours = await settleQueueEntry(trx, sid, record.owner, record.retryAt);
+        applied.set(record, ours);
         if (record.mime !== undefined) {
           await trx
             .insertInto("email_mime")
@@ -261,6 +291,7 @@ export class Store {
             .onConflict((oc) => oc.column("message_sid").doNothing())
             .execute();
         }
+        if (!ours) continue;
         await trx
           .updateTable("email_messages")
           .set((eb) => ({
@@ -279,6 +310,7 @@ export class Store {
         .values(ordered.map((record) => record.attempt))
         .execute();
     });
+    return batch.map((record) => applied.get(record) ?? false);
   }
 
   /** Gives back leases this process holds, so other processes (or the next start) deliver at once. */
@@ -307,12 +339,7 @@ export class Store {
   /** Extends leases this process still holds, so a long delivery is not claimed again meanwhile. */
   async renewLeases(owner: string, sids: readonly string[], expiresAt: number): Promise<void> {
     if (sids.length === 0) return;
-    await this.db
-      .updateTable("delivery_queue")
-      .set({ lease_expires_at: expiresAt })
-      .where("lease_owner", "=", owner)
-      .where("message_sid", "in", sids)
-      .execute();
+    await this.dialect.renewLeases(this.db, owner, sids, expiresAt);
   }
 
   async listAttempts(messageSid: string): Promise<EmailAttemptRow[]> {
@@ -335,30 +362,31 @@ export class Store {
 }
 
 /**
- * Removes (final) or reschedules (retry) the message's queue row, but only while no other worker holds
- * it: a worker that stalled past its lease must not undo the claim of the one that took over, which
- * will settle the row itself when its own attempt ends.
+ * Removes (final) or reschedules (retry) the message's queue row if `owner` still holds its lease, and
+ * says whether it did. A worker that stalled past its lease must not undo the claim of the one that
+ * took over, which settles the row (and the message's state) itself when its own attempt ends.
  */
 async function settleQueueEntry(
   trx: Transaction<Database>,
   sid: string,
   owner: string,
   retryAt: number | null,
-): Promise<void> {
-  const ours = (eb: ExpressionBuilder<Database, "delivery_queue">) =>
-    eb.and([
-      eb("message_sid", "=", sid),
-      eb.or([eb("lease_owner", "=", owner), eb("lease_owner", "is", null)]),
-    ]);
-  if (retryAt === null) {
-    await trx.deleteFrom("delivery_queue").where(ours).execute();
-  } else {
-    await trx
-      .updateTable("delivery_queue")
-      .set({ due_at: retryAt, lease_owner: null, lease_expires_at: null })
-      .where(ours)
-      .execute();
-  }
+): Promise<boolean> {
+  const result =
+    retryAt === null
+      ? await trx
+          .deleteFrom("delivery_queue")
+          .where("message_sid", "=", sid)
+          .where("lease_owner", "=", owner)
+          .executeTakeFirst()
+      : await trx
+          .updateTable("delivery_queue")
+          .set({ due_at: retryAt, lease_owner: null, lease_expires_at: null })
+          .where("message_sid", "=", sid)
+          .where("lease_owner", "=", owner)
+          .executeTakeFirst();
+  const changed = "numDeletedRows" in result ? result.numDeletedRows : result.numUpdatedRows;
+  return Number(changed) > 0;
 }
 
 /** A LIKE pattern matching `text` anywhere, case-insensitively, with LIKE's wildcards escaped. */

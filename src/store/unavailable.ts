@@ -32,3 +32,12 @@ export function isStoreUnavailable(error: unknown): boolean {
     /Connection terminated|timeout exceeded when trying to connect|not queryable/i.test(message)
   );
 }
+
+/**
+ * A safety net behind input validation: PostgreSQL's class 22 (data exception: a NUL byte in text,
+ * a number out of range) means the value was at fault, not the server, so the client gets a 400.
+ */
+export function isRejectedValue(error: unknown): boolean {
+  const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === "string" && /^22[0-9A-Z]{3}$/.test(code);
+}

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { ApiError } from "../../domain/errors.js";
+import { isSid } from "../../domain/ids.js";
 import { isMessageStatus, MESSAGE_STATUSES } from "../../domain/message-status.js";
 import type { AccountService } from "../../services/accounts.js";
 import type { EmailMessageService } from "../../services/email-messages.js";
@@ -84,7 +85,9 @@ export function registerEmailMessageRoutes(app: FastifyInstance, deps: Deps): vo
 /** The message, only if it belongs to an account the caller acts for; otherwise a 404 that reveals nothing. */
 async function findOwnMessage(deps: Deps, request: FastifyRequest<MessageParams>) {
   const account = await resolveTargetAccount(deps.accounts, request.actor, request.params.accountSid);
-  const message = await deps.store.findEmail(account.sid, request.params.sid);
+  const message = isSid(request.params.sid, "EM")
+    ? await deps.store.findEmail(account.sid, request.params.sid)
+    : undefined;
   if (!message)
     throw new ApiError(
       "MessageNotFound",
@@ -93,6 +96,9 @@ async function findOwnMessage(deps: Deps, request: FastifyRequest<MessageParams>
   return message;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
 function parseFilter(accountSid: string, query: Record<string, unknown>) {
   const filter: EmailFilter = { accountSid };
   const echoed: Array<[string, string]> = [];
@@ -100,6 +106,8 @@ function parseFilter(accountSid: string, query: Record<string, unknown>) {
     const value = query[name];
     if (value === undefined || value === "") return undefined;
     if (typeof value !== "string") throw new ApiError("InvalidFilter", `${name} must be given once.`);
+    if (CONTROL.test(value))
+      throw new ApiError("InvalidFilter", `${name} must not contain control characters.`);
     echoed.push([name, value]);
     return value;
   };
