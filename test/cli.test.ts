@@ -149,6 +149,27 @@ describe("mailroom command line", () => {
       child.kill("SIGKILL");
     }
   });
+
+  test("a start that fails (port taken) creates no account; the next start prints the credentials", async () => {
+    const env = { MAILROOM_DATA_DIR: join(dataDir, "port-taken") };
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const { port } = blocker.address() as AddressInfo;
+    try {
+      const failed = await runCli(["serve"], { ...env, MAILROOM_PORT: String(port) });
+      assert.notEqual(failed.code, 0);
+      assert.match(failed.stderr, /EADDRINUSE|address already in use/);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+    const server = await startServeProcess(env);
+    try {
+      assert.match(server.output(), /AuthToken: +[0-9a-f]{32}/);
+    } finally {
+      server.child.kill("SIGTERM");
+      await server.exited;
+    }
+  });
 });
 
 /** A port that was free a moment ago (for the one test that cannot read the bound port from stdout). */

@@ -101,9 +101,15 @@ describe("status callbacks", () => {
 
   test("a failing or unreachable callback never changes the message's status", async () => {
     const broken = (await sendEmail(server, server.admin, { StatusCallback: `${receiver.url}/broken` })).json;
-    // A port nothing listens on: the POST is refused.
+    // A port nothing listens on any more: the POST is refused.
+    const closedPort = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
     const unreachable = (
-      await sendEmail(server, server.admin, { StatusCallback: "http://127.0.0.1:9/nowhere" })
+      await sendEmail(server, server.admin, { StatusCallback: `http://127.0.0.1:${closedPort}/nowhere` })
     ).json;
     assert.equal((await waitForFinal(server, server.admin, broken.sid)).status, "sent");
     assert.equal((await waitForFinal(server, server.admin, unreachable.sid)).status, "sent");

@@ -31,6 +31,7 @@ for (const variant of await storeVariants()) {
       assert.equal(response.json.subject, "Test Email");
       assert.match(response.json.sid, /^EM[0-9a-f]{32}$/);
       assert.equal(response.json.status, "queued");
+      assert.equal(response.json.next_attempt, response.json.date_created, "due at once");
       assert.equal(response.json.type, "text/plain; charset=UTF-8");
       assert.equal(response.json.api_version, "2012-04-24");
       assert.equal(response.json.uri, `${messages(server.admin.sid)}/${response.json.sid}.json`);
@@ -304,6 +305,9 @@ for (const variant of await storeVariants()) {
       const page = await request(server, "GET", "/restcomm/errors/13001.html");
       assert.equal(page.status, 200);
       assert.match(page.text, /13001: From Missing/);
+      const delivery = await request(server, "GET", "/restcomm/errors/13101.html");
+      assert.match(delivery.text, /13101: Message Rejected/);
+      assert.equal((await request(server, "GET", "/restcomm/errors/99999.html")).status, 404);
     });
 
     test("health and readiness", async () => {

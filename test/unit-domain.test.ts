@@ -104,6 +104,11 @@ describe("dates", () => {
     assert.deepEqual(parseFilterDate("2014-02-05T10:00:00Z"), { start: at, end: at + 1 });
     assert.equal(parseFilterDate("05/02/2014"), undefined);
     assert.equal(parseFilterDate("2014-13-45"), undefined);
+    assert.equal(parseFilterDate("2024-02-30"), undefined);
+    assert.deepEqual(parseFilterDate("2024-02-29"), {
+      start: Date.UTC(2024, 1, 29),
+      end: Date.UTC(2024, 2, 1),
+    });
   });
 });
 

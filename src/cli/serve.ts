@@ -16,11 +16,11 @@ export async function runServe(config: Config): Promise<void> {
   const { logger } = mailroom;
   stopOnSignals(mailroom);
 
-  const bootstrap = await createFirstAccount(mailroom);
   const url = await mailroom.listen();
-  const publicUrl = config.publicUrl ?? url;
   logger.info({ url, store: describeStore(config) }, "Mailroom is listening");
-  if (bootstrap) printWelcome(publicUrl, bootstrap.sid, bootstrap.authToken);
+  // Only once listening: were the port taken, an account made first would keep its token unseen forever.
+  const bootstrap = await createFirstAccount(mailroom);
+  if (bootstrap) printWelcome(config.publicUrl ?? url, bootstrap.sid, bootstrap.authToken);
 }
 
 async function createFirstAccount(mailroom: Mailroom) {

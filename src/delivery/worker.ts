@@ -82,6 +82,9 @@ export class DeliveryWorker {
     clearInterval(this.renewTimer);
     if (!finished) {
       this.abandoned = true;
+      // Cut the relay connections first: a send still under way must not complete after another
+      // process has taken the released message, or it would be delivered twice.
+      await this.deps.transport.close();
       const sids = [...this.inFlight.keys()];
       await this.deps.store.releaseLeases(this.owner, sids);
       this.deps.logger.warn(

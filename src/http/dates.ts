@@ -19,7 +19,9 @@ export function iso8601(ms: number): string {
 export function parseFilterDate(text: string): { start: number; end: number } | undefined {
   if (/^\d{4}-\d{2}-\d{2}$/.test(text)) {
     const start = Date.parse(`${text}T00:00:00Z`);
-    return Number.isNaN(start) ? undefined : { start, end: start + 86_400_000 };
+    // Date.parse rolls 2024-02-30 over to March 1st; a date that does not exist is refused instead.
+    if (Number.isNaN(start) || new Date(start).toISOString().slice(0, 10) !== text) return undefined;
+    return { start, end: start + 86_400_000 };
   }
   if (!/^\d{4}-\d{2}-\d{2}T/.test(text)) return undefined;
   const at = Date.parse(text);

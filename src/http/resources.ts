@@ -80,7 +80,6 @@ export function accountResource(a: AccountRow, authToken?: string): Resource {
       ["type", a.type],
       ["status", a.status],
       ["role", a.role],
-      ["parent_sid", a.parent_sid],
       ["date_created", rfc2822(a.date_created)],
       ["date_updated", rfc2822(a.date_updated)],
       ["auth_token", authToken ?? null],
@@ -92,6 +91,8 @@ export function accountResource(a: AccountRow, authToken?: string): Resource {
           accounts: `${API_BASE}/Accounts.json`,
         },
       ],
+      // Mailroom's addition, after Restcomm's fields.
+      ["parent_sid", a.parent_sid],
     ],
   };
 }

@@ -60,10 +60,11 @@ export async function startServeProcess(
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`serve did not start in ${timeoutMs} ms:\n${stdout}\n${stderr}`)),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => {
+      // Leave nothing running behind a failed start.
+      child.kill("SIGKILL");
+      reject(new Error(`serve did not start in ${timeoutMs} ms:\n${stdout}\n${stderr}`));
+    }, timeoutMs);
     const check = () => {
       const match = /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"Mailroom is listening"/.exec(stdout);
       if (match?.[1]) {
