@@ -41,7 +41,7 @@ export class GroupCommit<T, R = void> {
       const batch = this.pending.splice(0, this.maxBatch);
       try {
         const results = await this.commit(batch.map((entry) => entry.item));
-        batch.forEach((entry, i) => entry.resolve(results[i] as R));
+        for (const [i, entry] of batch.entries()) entry.resolve(results[i] as R);
       } catch (error) {
         if (batch.length === 1 || !this.isolate(error)) {
           for (const entry of batch) entry.reject(error);

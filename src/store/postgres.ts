@@ -99,9 +99,22 @@ export function openPostgresStore(options: PostgresOptions): Store {
         .execute();
     },
 
-    async notifyQueued(kysely) {
-      // Inside a transaction, PostgreSQL sends it at commit (and folds duplicates into one).
-      await sql`select pg_notify(${sql.raw(QUEUED_CHANNEL_SQL)}, '')`.execute(kysely);
+    async insertAccepted(kysely, batch) {
+      // One statement instead of BEGIN, two INSERTs, NOTIFY and COMMIT: the same atomicity (a statement
+      // is its own transaction; data-modifying CTEs always run to completion) in one round trip.
+      await kysely
+        .with("accepted", (db) =>
+          db.insertInto("email_messages").values(batch).returning(["sid", "date_created"]),
+        )
+        .with("queued", (db) =>
+          db
+            .insertInto("delivery_queue")
+            .columns(["message_sid", "due_at"])
+            .expression((eb) => eb.selectFrom("accepted").select(["accepted.sid", "accepted.date_created"]))
+            .returning("message_sid"),
+        )
+        .selectNoFrom(sql<string>`pg_notify(${sql.raw(QUEUED_CHANNEL_SQL)}, '')`.as("notified"))
+        .execute();
     },
 
     async listenQueued(onQueued) {

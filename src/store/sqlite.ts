@@ -78,8 +78,17 @@ const sqliteDialect: StoreDialect = {
     });
   },
 
-  // One process owns an SQLite file's queue; the worker is woken in-process.
-  async notifyQueued() {},
+  async insertAccepted(db, batch) {
+    // One process owns an SQLite file's queue; its worker is woken in-process, so no notification.
+    await db.transaction().execute(async (trx) => {
+      await trx.insertInto("email_messages").values(batch).execute();
+      await trx
+        .insertInto("delivery_queue")
+        .values(batch.map((m) => ({ message_sid: m.sid, due_at: m.date_created })))
+        .execute();
+    });
+  },
+
   async listenQueued() {
     return async () => {};
   },

@@ -65,10 +65,14 @@ export interface StoreDialect {
     leaseMs: number,
     limit: number,
   ): Promise<string[]>;
+  /**
+   * Inserts accepted messages with their queue rows, atomically, and wakes other processes once it is
+   * committed. The notification is part of the same commit: one sent after it could fail and turn a
+   * stored message into an error reply (and a duplicate when the client retries).
+   */
+  insertAccepted(db: Kysely<Database>, batch: NewEmailMessage[]): Promise<void>;
   /** Extends the leases `owner` holds on these queue rows. */
   renewLeases(db: Kysely<Database>, owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
-  /** Tells every process sharing the store that new work was queued (no-op for a single process). */
-  notifyQueued(db: Kysely<Database>): Promise<void>;
   /** Calls `listener` when another process queued work; returns a function that stops listening. */
   listenQueued(listener: () => void): Promise<() => Promise<void>>;
   /** Runs the migrations so that processes starting at once on one database apply each exactly once. */
@@ -190,16 +194,7 @@ export class Store {
   }
 
   private async insertAccepted(batch: NewEmailMessage[]): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto("email_messages").values(batch).execute();
-      await trx
-        .insertInto("delivery_queue")
-        .values(batch.map((m) => ({ message_sid: m.sid, due_at: m.date_created })))
-        .execute();
-      // Inside the transaction: PostgreSQL delivers it at commit, and a notify failing after the commit
-      // would turn a stored message into an error reply (and a duplicate when the client retries).
-      await this.dialect.notifyQueued(trx);
-    });
+    await this.dialect.insertAccepted(this.db, batch);
   }
 
   async findEmail(accountSid: string, sid: string): Promise<EmailMessageView | undefined> {
