@@ -79,10 +79,12 @@ for (const variant of await storeVariants()) {
         MAILROOM_LEASE_MS: "1000",
         ...FAST_RETRIES,
       };
+      let first: Awaited<ReturnType<typeof serve>> | undefined;
       let second: ChildProcess | undefined;
       try {
         const auth = await createAccount(env);
-        const first = await serve(env);
+        first = await serve(env);
+        const killed = first;
 
         // Post from four clients until the process dies; only a 200 counts as acknowledged.
         const acknowledged: Array<{ sid: string; message_id: string }> = [];
@@ -90,7 +92,7 @@ for (const variant of await storeVariants()) {
         const client = async () => {
           while (posting && acknowledged.length < 1000) {
             try {
-              const response = await sendEmail({ url: first.url }, auth, {
+              const response = await sendEmail({ url: killed.url }, auth, {
                 Subject: `crash ${acknowledged.length}`,
               });
               if (response.status === 200) acknowledged.push(response.json);
@@ -101,8 +103,8 @@ for (const variant of await storeVariants()) {
         };
         const clients = Array.from({ length: 4 }, client);
         await waitFor("the first deliveries", () => sink.received.length >= 5);
-        first.child.kill("SIGKILL");
-        await once(first.child, "exit");
+        killed.child.kill("SIGKILL");
+        await once(killed.child, "exit");
         posting = false;
         await Promise.all(clients);
 
@@ -134,6 +136,7 @@ for (const variant of await storeVariants()) {
         assert.equal(code, 0, "SIGTERM stops the server cleanly");
         second = undefined;
       } finally {
+        first?.child.kill("SIGKILL");
         second?.kill("SIGKILL");
         await sink.stop();
         await schema?.drop();

@@ -110,7 +110,12 @@ async function startCluster(sinkDelayMs: number): Promise<Cluster> {
     const created = await runCli(["accounts", "create", "--email", "multi@example.org"], env);
     assert.equal(created.code, 0, created.stderr);
     const account = JSON.parse(created.stdout) as { sid: string; auth_token: string };
-    processes.push(...(await Promise.all(Array.from({ length: PROCESSES }, () => startServeProcess(env)))));
+    // Each started process is kept as soon as it is up, so a failure to start another still stops it.
+    await Promise.all(
+      Array.from({ length: PROCESSES }, async () => {
+        processes.push(await startServeProcess(env));
+      }),
+    );
     return {
       processes,
       sink,

@@ -1,5 +1,6 @@
 import { AddressListError, type Mailbox, parseAddressList } from "./addresses.js";
 import { ApiError, type ErrorKind } from "./errors.js";
+import { optionalText } from "./params.js";
 
 /** Restcomm documents a 160 character subject; Restcomm truncated, Mailroom refuses instead. */
 export const MAX_SUBJECT_LENGTH = 160;
@@ -95,12 +96,8 @@ function isBlank(value: unknown): boolean {
 
 /** A parameter that must be given once, as text. */
 function singleText(params: Params, name: string): string {
-  const value = params[name];
-  if (typeof value === "string") return value;
-  if (typeof value === "number" || typeof value === "boolean") return String(value);
-  if (Array.isArray(value))
-    throw new ApiError("MalformedBody", `${name} must be given once, not ${value.length} times.`);
-  throw new ApiError("MalformedBody", `${name} must be text.`);
+  // Only called once the parameter is known to be present.
+  return optionalText(params, name, "MalformedBody") ?? "";
 }
 
 /** To, CC and BCC may be repeated (form) or an array (JSON); each part may itself be a comma list. */

@@ -57,29 +57,42 @@ export async function startMailroom(options: StartOptions = {}): Promise<TestSer
     ...(databaseUrl ? { MAILROOM_DATABASE_URL: databaseUrl } : {}),
     ...options.env,
   };
-  const config: Config = loadConfig(env);
-  const mailroom = await createMailroom(config);
-  const url = await mailroom.listen();
-
   const removeData = async () => {
     await dropSchema?.();
     if (options.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
   };
+  let mailroom: Mailroom | undefined;
+  let url: string;
+  let admin: Credentials;
   const createAccount = async (email: string, parent?: string): Promise<Credentials> => {
-    const issued = await mailroom.accounts.create({ emailAddress: email, parentSid: parent ?? null });
+    const issued = await (mailroom as Mailroom).accounts.create({
+      emailAddress: email,
+      parentSid: parent ?? null,
+    });
     return { sid: issued.account.sid, token: issued.authToken };
   };
-  const admin = options.admin ?? (await createAccount("admin@test.example"));
+  try {
+    const config: Config = loadConfig(env);
+    mailroom = await createMailroom(config);
+    url = await mailroom.listen();
+    admin = options.admin ?? (await createAccount("admin@test.example"));
+  } catch (error) {
+    // A failed start leaves no server, temp dir or schema behind.
+    await mailroom?.close().catch(() => {});
+    if (!options.keepData) await removeData().catch(() => {});
+    throw error;
+  }
+  const started = mailroom;
 
   return {
     url,
-    mailroom,
+    mailroom: started,
     admin,
     dataDir,
     databaseUrl,
     createAccount,
     async close() {
-      await mailroom.close();
+      await started.close();
       if (!options.keepData) await removeData();
     },
     removeData,

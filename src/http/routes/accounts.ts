@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ApiError } from "../../domain/errors.js";
+import { optionalText } from "../../domain/params.js";
 import type { AccountService } from "../../services/accounts.js";
 import { authenticate, resolveTargetAccount } from "../auth.js";
 import { sendList, sendResource } from "../representation.js";
@@ -65,10 +66,5 @@ export function registerAccountRoutes(app: FastifyInstance, accounts: AccountSer
 }
 
 function text(params: Record<string, unknown>, name: string): string | undefined {
-  const value = params[name];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value === "boolean" || typeof value === "number") return String(value);
-  if (typeof value !== "string")
-    throw new ApiError("InvalidAccountField", `${name} must be given once, as text.`);
-  return value;
+  return optionalText(params, name, "InvalidAccountField");
 }
