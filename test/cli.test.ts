@@ -19,6 +19,9 @@ describe("mailroom command line", () => {
   });
 
   test("--help explains every command and setting", async () => {
+    const bare = await runCli([]);
+    assert.equal(bare.code, 1);
+    assert.match(bare.stderr, /Usage: mailroom/, "no command prints the usage");
     const top = await runCli(["--help"]);
     assert.equal(top.code, 0);
     assert.match(top.stdout, /serve/);

@@ -79,6 +79,12 @@ function buildProgram(): Command {
 
 async function main(): Promise<void> {
   const program = buildProgram();
+  if (process.argv.length <= 2) {
+    // No command at all: say what there is rather than nothing.
+    program.outputHelp({ error: true });
+    process.exitCode = 1;
+    return;
+  }
   try {
     await program.parseAsync(process.argv);
   } catch (error) {
