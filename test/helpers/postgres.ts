@@ -28,6 +28,25 @@ export function postgresUnavailableReason(): Promise<string | undefined> {
   return reachable;
 }
 
+const STALE_AFTER_MS = 60 * 60 * 1000;
+let sweeping: Promise<void> | undefined;
+
+/**
+ * Drops test schemas over an hour old (no test runs that long): what a run killed mid-way left behind.
+ * Runs once per test process; a schema another process is dropping at the same moment is skipped.
+ */
+async function sweepStaleSchemas(admin: pg.Client): Promise<void> {
+  const { rows } = await admin.query<{ name: string }>(
+    "select schema_name as name from information_schema.schemata where schema_name like 'mailroom\\_test\\_%'",
+  );
+  for (const { name } of rows) {
+    const created = Number.parseInt(/^mailroom_test_([0-9a-z]+)_[0-9a-f]+$/.exec(name)?.[1] ?? "0", 36);
+    if (Date.now() - created > STALE_AFTER_MS) {
+      await admin.query(`drop schema if exists ${name} cascade`).catch(() => {});
+    }
+  }
+}
+
 /**
  * A fresh schema for one test server, so runs never see each other's rows. Returns the database URL
  * that selects it (via the connection's search_path) and a function that drops it.
@@ -37,10 +56,13 @@ export async function createTestSchema(): Promise<{
   schema: string;
   drop: () => Promise<void>;
 }> {
-  const schema = `mailroom_test_${randomBytes(6).toString("hex")}`;
+  // The creation time is in the name, so schemas left by a killed run can be recognised and swept.
+  const schema = `mailroom_test_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`;
   const admin = new pg.Client({ connectionString: TEST_PG_URL });
   await admin.connect();
   try {
+    sweeping ??= sweepStaleSchemas(admin);
+    await sweeping;
     await admin.query(`create schema ${schema}`);
   } finally {
     await admin.end();
