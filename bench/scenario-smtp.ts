@@ -17,25 +17,32 @@ function sizeAndDuplicates(sink: Sink): Pick<Row, "avgMessageBytes" | "duplicate
   return { avgMessageBytes: Math.round(counts.bytes / counts.messages), duplicates: counts.duplicates };
 }
 
-export async function smtpCeiling(sink: Sink, config: BenchConfig): Promise<Row> {
-  const source = {
+type SourceRun = Awaited<ReturnType<typeof runSmtpSource>>;
+type Delivery = Awaited<ReturnType<typeof awaitDelivery>>;
+
+/** smtp-source's options for a row: the run's message count, sessions, body size and timeout. */
+function sourceOptions(config: BenchConfig) {
+  return {
     messages: config.messages,
     sessions: config.connections,
     bodyBytes: config.messageBytes,
     timeoutMs: config.deliveryTimeoutSeconds * 1000,
   };
-  if (config.warmup > 0) {
-    log(`warm-up: ${config.warmup} messages`);
-    await sink.reset();
-    await runSmtpSource(sink.port, { ...source, messages: config.warmup });
-    await waitForMessages(sink, config.warmup, 10_000);
-  }
+}
+
+/** Sends the warm-up messages through `port` and waits until the sink has them all. */
+async function warmUp(sink: Sink, config: BenchConfig, port: number, timeoutMs: number): Promise<void> {
+  if (config.warmup <= 0) return;
+  log(`warm-up: ${config.warmup} messages`);
   await sink.reset();
-  log(`smtp-source: ${config.messages} messages over ${config.connections} sessions`);
-  const run = await runSmtpSource(sink.port, source);
-  const delivery = await awaitDelivery(sink, run.startedAt, config.messages, 10_000);
+  await runSmtpSource(port, { ...sourceOptions(config), messages: config.warmup });
+  await waitForMessages(sink, config.warmup, timeoutMs);
+}
+
+/** The fields every SMTP row shares, from the submission run and what reached the sink. */
+function rowFields(name: string, config: BenchConfig, run: SourceRun, delivery: Delivery, sink: Sink): Row {
   return {
-    name: CEILING,
+    name,
     status: "ok",
     messages: config.messages,
     acceptedPerSec: config.messages / ((run.finishedAt - run.startedAt) / 1000),
@@ -47,24 +54,22 @@ export async function smtpCeiling(sink: Sink, config: BenchConfig): Promise<Row>
   };
 }
 
+export async function smtpCeiling(sink: Sink, config: BenchConfig): Promise<Row> {
+  await warmUp(sink, config, sink.port, 10_000);
+  await sink.reset();
+  log(`smtp-source: ${config.messages} messages over ${config.connections} sessions`);
+  const run = await runSmtpSource(sink.port, sourceOptions(config));
+  const delivery = await awaitDelivery(sink, run.startedAt, config.messages, 10_000);
+  return rowFields(CEILING, config, run, delivery, sink);
+}
+
 export async function postfixRelay(sink: Sink, config: BenchConfig, baseDir: string): Promise<Row> {
   log("starting a private Postfix instance");
   const postfix = await startPostfix(baseDir, sink.port);
   try {
     log(`Postfix ${postfix.version} on 127.0.0.1:${postfix.port} (master pid ${postfix.masterPid})`);
-    const source = {
-      messages: config.messages,
-      sessions: config.connections,
-      bodyBytes: config.messageBytes,
-      timeoutMs: config.deliveryTimeoutSeconds * 1000,
-    };
     const timeoutMs = config.deliveryTimeoutSeconds * 1000;
-    if (config.warmup > 0) {
-      log(`warm-up: ${config.warmup} messages`);
-      await sink.reset();
-      await runSmtpSource(postfix.port, { ...source, messages: config.warmup });
-      await waitForMessages(sink, config.warmup, timeoutMs);
-    }
+    await warmUp(sink, config, postfix.port, timeoutMs);
     await sink.reset();
     let processes = 0;
     const memory = samplePeak(() => {
@@ -73,7 +78,7 @@ export async function postfixRelay(sink: Sink, config: BenchConfig, baseDir: str
       return group.processes > 0 ? group.kb : undefined;
     }, 250);
     log(`smtp-source: ${config.messages} messages over ${config.connections} sessions`);
-    const run = await runSmtpSource(postfix.port, source);
+    const run = await runSmtpSource(postfix.port, sourceOptions(config));
     log(`submitted in ${((run.finishedAt - run.startedAt) / 1000).toFixed(1)} s; waiting for the sink`);
     const delivery = await awaitDelivery(sink, run.startedAt, config.messages, timeoutMs);
     const peakKb = memory.stop();
@@ -81,17 +86,9 @@ export async function postfixRelay(sink: Sink, config: BenchConfig, baseDir: str
       log(`only ${delivery.delivered} of ${config.messages} delivered in time:\n${postfix.logTail()}`);
     }
     return {
-      name: POSTFIX_RELAY,
-      status: "ok",
-      messages: config.messages,
-      acceptedPerSec: config.messages / ((run.finishedAt - run.startedAt) / 1000),
-      deliveredPerSec: delivery.perSec,
-      delivered: delivery.delivered,
-      deliveryComplete: delivery.complete,
-      deliverySeconds: delivery.seconds,
+      ...rowFields(POSTFIX_RELAY, config, run, delivery, sink),
       peakRssMb: peakKb === undefined ? undefined : peakKb / 1024,
       rssNote: `sum of PSS over up to ${processes} Postfix processes`,
-      ...sizeAndDuplicates(sink),
       details: {
         postfixVersion: postfix.version,
         deliveryConcurrency: postfix.concurrency,
