@@ -144,13 +144,13 @@ function logTally(): { onText: (text: string) => void; tally: LogTally } {
 }
 
 /**
- * Starts `mailroom serve` relaying to 127.0.0.1:`smtpPort`. With `profileFile`, Node's CPU profiler runs for
- * the server's whole life and writes that file when it stops.
+ * Starts `mailroom serve` relaying to 127.0.0.1:`smtpPort`. With `profileDir`, Node's CPU profiler runs for
+ * the server's whole life and writes one profile per thread (main, store) into that directory when it stops.
  */
 export async function startMailroom(
   target: StoreTarget,
   smtpPort: number,
-  profileFile?: string,
+  profileDir?: string,
 ): Promise<MailroomProcess> {
   const port = await freePort();
   const baseUrl = `http://${LOOPBACK}:${port}`;
@@ -160,15 +160,7 @@ export async function startMailroom(
     MAILROOM_PORT: String(port),
     MAILROOM_SMTP_URL: `smtp://${LOOPBACK}:${smtpPort}`,
   });
-  const profile = profileFile
-    ? [
-        "--cpu-prof",
-        "--cpu-prof-dir",
-        path.dirname(profileFile),
-        "--cpu-prof-name",
-        path.basename(profileFile),
-      ]
-    : [];
+  const profile = profileDir ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [];
   const proc: Tracked = spawnTracked(
     "mailroom serve",
     process.execPath,

@@ -60,11 +60,11 @@ export async function mailroomRow(
   const profile = config.profileDir
     ? path.join(
         config.profileDir,
-        `${path.basename(dir)}-${new Date().toISOString().replace(/[:.]/g, "-")}.cpuprofile`,
+        `${path.basename(dir)}-${new Date().toISOString().replace(/[:.]/g, "-")}`,
       )
     : undefined;
   let mailroom: MailroomProcess | undefined = await startMailroom(target, sink.port, profile);
-  if (profile) log(`the server's CPU profile goes to ${profile}`);
+  if (profile) log(`the server's CPU profiles (one per thread) go to ${profile}`);
   try {
     log(`Mailroom pid ${mailroom.pid} at ${mailroom.baseUrl}`);
     if (config.warmup > 0) {

@@ -8,11 +8,11 @@ import { createHttpApp } from "./http/app.js";
 import { AccountService } from "./services/accounts.js";
 import { EmailMessageService } from "./services/email-messages.js";
 import { openStore } from "./store/open-store.js";
-import type { Store } from "./store/store.js";
+import type { MailStore } from "./store/store.js";
 
 export interface Mailroom {
   config: Config;
-  store: Store;
+  store: MailStore;
   accounts: AccountService;
   app: FastifyInstance;
   worker: DeliveryWorker;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import BetterSqlite3 from "better-sqlite3";
-import type { Store } from "../src/store/store.js";
+import type { MailStore } from "../src/store/store.js";
 import { runCli } from "./helpers/cli.js";
 import { adminQuery } from "./helpers/postgres.js";
 import { acceptMany, insertAccount, T0 } from "./helpers/store-rows.js";
@@ -10,7 +10,7 @@ import { openTestStore, storeVariants, type TestStore } from "./helpers/stores.j
 
 /** Runs `loops` claim loops on each store at once until the queue looks empty; returns every SID claimed. */
 async function claimEverything(
-  stores: Store[],
+  stores: MailStore[],
   loops: number,
   now: number,
   leaseMs: number,
@@ -40,7 +40,7 @@ function duplicates(sids: string[]): string[] {
   return repeated;
 }
 
-/** The migrations Kysely recorded, read straight from the database (not through a Store). */
+/** The migrations Kysely recorded, read straight from the database (not through a MailStore). */
 async function recordedMigrations(env: TestStore): Promise<string[]> {
   if (env.kind === "postgres") {
     const rows = await adminQuery<{ name: string }>(

@@ -27,7 +27,7 @@ describe("PostgreSQL wake-ups (LISTEN/NOTIFY)", { skip: postgres?.skip ?? "no Po
       const account = await insertAccount(env.store, "wake@example.org");
       const other = env.openAnother();
       let wakes = 0;
-      const stop = await env.store.dialect.listenQueued(() => {
+      const stop = await env.store.listenQueued(() => {
         wakes += 1;
       });
       await other.acceptEmail(emailRow(account));
@@ -46,7 +46,7 @@ describe("PostgreSQL wake-ups (LISTEN/NOTIFY)", { skip: postgres?.skip ?? "no Po
     try {
       const account = await insertAccount(env.store, "reconnect@example.org");
       let wakes = 0;
-      await listening.dialect.listenQueued(() => {
+      await listening.listenQueued(() => {
         wakes += 1;
       });
       await waitFor("the listener's connection", async () => (await connectionsNamed(name)) === 1);
@@ -73,8 +73,8 @@ describe("PostgreSQL wake-ups (LISTEN/NOTIFY)", { skip: postgres?.skip ?? "no Po
     });
     try {
       await store.ping();
-      await store.dialect.listenQueued(() => {});
-      await store.dialect.listenQueued(() => {});
+      await store.listenQueued(() => {});
+      await store.listenQueued(() => {});
       await waitFor("pool + two listeners", async () => (await connectionsNamed(name)) === 3);
       await store.close();
       await waitFor("every connection gone", async () => (await connectionsNamed(name)) === 0);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { newSid } from "../src/domain/ids.js";
-import type { Store } from "../src/store/store.js";
+import type { MailStore } from "../src/store/store.js";
 import { acceptMany, emailRow, insertAccount, T0 } from "./helpers/store-rows.js";
 import { openTestStore, storeVariants, type TestStore } from "./helpers/stores.js";
 
@@ -10,7 +10,7 @@ const LEASE = 60_000;
 for (const variant of await storeVariants()) {
   describe(`store: accept, find and list (${variant.kind})`, { skip: variant.skip }, () => {
     let env: TestStore;
-    let store: Store;
+    let store: MailStore;
     let account: string;
     before(async () => {
       env = await openTestStore(variant.kind);
@@ -67,7 +67,7 @@ for (const variant of await storeVariants()) {
         emailRow(owner, { from_address: "News <NEWS@shop.example>", date_created: T0 + 4 }),
       ];
       for (const row of rows) await store.acceptEmail(row);
-      const sids = async (filter: Partial<Parameters<Store["listEmails"]>[0]>) =>
+      const sids = async (filter: Partial<Parameters<MailStore["listEmails"]>[0]>) =>
         (await store.listEmails({ accountSid: owner, ...filter }, 0, 50)).rows.map((r) => r.sid);
       const [alice, bob, percent, news] = rows.map((r) => r.sid);
 
@@ -99,7 +99,7 @@ for (const variant of await storeVariants()) {
 
   describe(`store: claiming, attempts and leases (${variant.kind})`, { skip: variant.skip }, () => {
     let env: TestStore;
-    let store: Store;
+    let store: MailStore;
     let account: string;
     before(async () => {
       env = await openTestStore(variant.kind);

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { DeliveryErrorCodes } from "../domain/errors.js";
 import { newSid } from "../domain/ids.js";
-import type { EmailMessageRow, Store } from "../store/store.js";
+import type { EmailMessageRow, MailStore } from "../store/store.js";
 import type { StatusCallbacks } from "./callbacks.js";
 import { composeMime } from "./compose.js";
 import { type Envelope, envelopeFor } from "./envelope.js";
@@ -22,7 +22,7 @@ export interface WorkerSettings {
 }
 
 export interface WorkerDeps {
-  store: Store;
+  store: MailStore;
   transport: Transport;
   callbacks: StatusCallbacks;
   logger: DeliveryLogger;
@@ -57,7 +57,7 @@ export class DeliveryWorker {
   ) {}
 
   async start(): Promise<void> {
-    this.stopListening = await this.deps.store.dialect.listenQueued(() => this.wake());
+    this.stopListening = await this.deps.store.listenQueued(() => this.wake());
     // Renewing well before expiry keeps a slow delivery from being claimed twice.
     this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(50, this.settings.leaseMs / 3));
     this.running = this.run();

@@ -10,7 +10,7 @@ import Fastify, {
 import { ApiError, describeErrorCode, type ErrorCodeInfo, moreInfoPath } from "../domain/errors.js";
 import type { AccountService } from "../services/accounts.js";
 import type { EmailMessageService } from "../services/email-messages.js";
-import type { Store } from "../store/store.js";
+import type { MailStore } from "../store/store.js";
 import { isRejectedValue, isStoreUnavailable } from "../store/unavailable.js";
 import { Unauthorized, WWW_AUTHENTICATE } from "./auth.js";
 import { rewriteJsonSuffix, sendError } from "./representation.js";
@@ -18,7 +18,7 @@ import { registerAccountRoutes } from "./routes/accounts.js";
 import { registerEmailMessageRoutes } from "./routes/email-messages.js";
 
 export interface HttpDeps {
-  store: Store;
+  store: MailStore;
   accounts: AccountService;
   emails: EmailMessageService;
   logger: FastifyBaseLogger;
@@ -50,9 +50,9 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   app.get("/readyz", async (_request, reply) => {
     try {
       await deps.store.ping();
-      return { status: "ok", store: deps.store.dialect.name };
+      return { status: "ok", store: deps.store.kind };
     } catch {
-      return reply.code(503).send({ status: "unavailable", store: deps.store.dialect.name });
+      return reply.code(503).send({ status: "unavailable", store: deps.store.kind });
     }
   });
 

@@ -9,7 +9,7 @@ import { isValidAddress } from "../domain/addresses.js";
 import { ApiError } from "../domain/errors.js";
 import { isSid, newAuthToken, newSid } from "../domain/ids.js";
 import { authTokenMatches, hashAuthToken, hashPassword } from "../domain/secrets.js";
-import type { AccountPatch, AccountRow, Store } from "../store/store.js";
+import type { AccountPatch, AccountRow, MailStore } from "../store/store.js";
 
 export interface NewAccountInput {
   emailAddress: string;
@@ -34,7 +34,7 @@ export interface AccountUpdateInput {
 }
 
 export class AccountService {
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: MailStore) {}
 
   async create(input: NewAccountInput): Promise<IssuedAccount> {
     const email = input.emailAddress.trim().toLowerCase();

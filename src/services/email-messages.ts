@@ -1,7 +1,7 @@
 import { formatMailbox, formatMailboxList } from "../domain/addresses.js";
 import { validateEmailRequest } from "../domain/email-request.js";
 import { newSid } from "../domain/ids.js";
-import type { EmailMessageRow, EmailMessageView, Store } from "../store/store.js";
+import type { EmailMessageRow, EmailMessageView, MailStore } from "../store/store.js";
 
 /**
  * Accepting a message: validate, give it a SID and a Message-ID that every delivery attempt reuses,
@@ -9,7 +9,7 @@ import type { EmailMessageRow, EmailMessageView, Store } from "../store/store.js
  */
 export class EmailMessageService {
   constructor(
-    private readonly store: Store,
+    private readonly store: MailStore,
     private readonly onQueued: () => void,
   ) {}
 

@@ -69,14 +69,10 @@ export function openPostgresStore(options: PostgresOptions): Store {
           order by due_at
           limit ${limit}
           for update skip locked
-        ), leased as (
-          update delivery_queue q set lease_owner = ${owner}, lease_expires_at = ${now + leaseMs}
-          from due where q.message_sid = due.message_sid
-          returning q.message_sid
         )
-        update email_messages m set status = 'sending', date_updated = ${now}
-        from leased where m.sid = leased.message_sid
-        returning m.sid as message_sid`.execute(kysely);
+        update delivery_queue q set lease_owner = ${owner}, lease_expires_at = ${now + leaseMs}
+        from due where q.message_sid = due.message_sid
+        returning q.message_sid`.execute(kysely);
       return result.rows.map((row) => row.message_sid);
     },
 

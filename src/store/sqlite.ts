@@ -18,6 +18,8 @@ export function openSqliteStore(file: string): Store {
   connection.pragma("foreign_keys = ON");
   // The CLI may write while the server runs: wait for the lock instead of failing.
   connection.pragma("busy_timeout = 5000");
+  connection.pragma("cache_size = -32000");
+  connection.pragma("wal_autocheckpoint = 10000");
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: cachingStatements(connection) }),
   });
@@ -44,11 +46,6 @@ const sqliteDialect: StoreDialect = {
         .updateTable("delivery_queue")
         .set({ lease_owner: owner, lease_expires_at: now + leaseMs })
         .where("message_sid", "in", sids)
-        .execute();
-      await trx
-        .updateTable("email_messages")
-        .set({ status: "sending", date_updated: now })
-        .where("sid", "in", sids)
         .execute();
       return sids;
     });

@@ -57,7 +57,7 @@ export interface AttemptRecord {
  */
 export interface StoreDialect {
   readonly name: "sqlite" | "postgres";
-  /** Leases up to `limit` due queue entries to `owner` and marks their messages `sending`. */
+  /** Leases up to `limit` due queue entries to `owner`; their messages read `sending` from then on. */
   claimDue(
     db: Kysely<Database>,
     owner: string,
@@ -80,7 +80,37 @@ export interface StoreDialect {
   close(): Promise<void>;
 }
 
-export class Store {
+/**
+ * What the rest of Mailroom may ask of a store. `Store` answers it in the calling thread;
+ * `ThreadedStore` (threaded-store.ts) forwards every call to a `Store` running in a worker thread.
+ */
+export interface MailStore {
+  readonly kind: StoreDialect["name"];
+  migrate(): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+  /** Calls `listener` when another process queued work; resolves to a function that stops listening. */
+  listenQueued(listener: () => void): Promise<() => Promise<void>>;
+  countAccounts(): Promise<number>;
+  insertAccount(account: NewAccount): Promise<void>;
+  findAccountBySid(sid: string): Promise<AccountRow | undefined>;
+  findAccountByEmail(email: string): Promise<AccountRow | undefined>;
+  listSubAccounts(parentSid: string): Promise<AccountRow[]>;
+  updateOpenAccount(sid: string, patch: AccountPatch): Promise<boolean>;
+  closeAccountTree(sid: string, now: number): Promise<void>;
+  acceptEmail(message: NewEmailMessage): Promise<void>;
+  findEmail(accountSid: string, sid: string): Promise<EmailMessageView | undefined>;
+  listEmails(filter: EmailFilter, offset: number, limit: number): Promise<Page<EmailMessageView>>;
+  claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<EmailMessageRow[]>;
+  nextDueAt(): Promise<number | null>;
+  recordAttempt(record: AttemptRecord): Promise<boolean>;
+  releaseLeases(owner: string, sids: readonly string[]): Promise<void>;
+  renewLeases(owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
+  listAttempts(messageSid: string): Promise<EmailAttemptRow[]>;
+  findMime(messageSid: string): Promise<string | undefined>;
+}
+
+export class Store implements MailStore {
   readonly dialect: StoreDialect;
   private readonly db: Kysely<Database>;
   private readonly accepts: GroupCommit<NewEmailMessage>;
@@ -103,6 +133,14 @@ export class Store {
       undefined,
       (error) => !isStoreUnavailable(error),
     );
+  }
+
+  get kind(): StoreDialect["name"] {
+    return this.dialect.name;
+  }
+
+  listenQueued(listener: () => void): Promise<() => Promise<void>> {
+    return this.dialect.listenQueued(listener);
   }
 
   /** Brings the schema up to date; safe when several processes start at once (see StoreDialect.migrate). */
@@ -198,20 +236,27 @@ export class Store {
   }
 
   async findEmail(accountSid: string, sid: string): Promise<EmailMessageView | undefined> {
-    return this.emailViews()
+    const row = await this.emailViews()
       .where("email_messages.sid", "=", sid)
       .where("email_messages.account_sid", "=", accountSid)
       .executeTakeFirst();
+    return row && toView(row);
   }
 
   async listEmails(filter: EmailFilter, offset: number, limit: number): Promise<Page<EmailMessageView>> {
-    const matching = <Q extends WhereInterface<Database, "email_messages">>(query: Q): Q => {
+    const matching = <Q extends WhereInterface<Database, "email_messages" | "delivery_queue">>(
+      query: Q,
+    ): Q => {
       let q = query.where("email_messages.account_sid", "=", filter.accountSid) as Q;
       if (filter.to !== undefined)
         q = q.where(sql<boolean>`lower(to_addresses) like ${containsPattern(filter.to)} escape '\\'`) as Q;
       if (filter.from !== undefined)
         q = q.where(sql<boolean>`lower(from_address) like ${containsPattern(filter.from)} escape '\\'`) as Q;
-      if (filter.status !== undefined) q = q.where("email_messages.status", "=", filter.status) as Q;
+      if (filter.status === "queued" || filter.status === "sending") {
+        // Not final yet: whether a worker holds the lease tells queued from sending (see toView).
+        q = q.where("email_messages.status", "in", UNFINISHED) as Q;
+        q = q.where("delivery_queue.lease_owner", filter.status === "sending" ? "is not" : "is", null) as Q;
+      } else if (filter.status !== undefined) q = q.where("email_messages.status", "=", filter.status) as Q;
       if (filter.createdFrom !== undefined)
         q = q.where("email_messages.date_created", ">=", filter.createdFrom) as Q;
       if (filter.createdBefore !== undefined)
@@ -219,7 +264,7 @@ export class Store {
       return q;
     };
     const [count, rows] = await Promise.all([
-      matching(this.db.selectFrom("email_messages"))
+      matching(this.withQueueRow())
         .select((eb) => eb.fn.countAll<number | string>().as("n"))
         .executeTakeFirstOrThrow(),
       matching(this.emailViews())
@@ -229,16 +274,21 @@ export class Store {
         .limit(limit)
         .execute(),
     ]);
-    return { rows, total: Number(count.n) };
+    return { rows: rows.map(toView), total: Number(count.n) };
   }
 
-  /** Messages with the due time of their queue row (absent once the message is final). */
-  private emailViews() {
+  /** Messages with their queue row, if any (a message leaves the queue once it is final). */
+  private withQueueRow() {
     return this.db
       .selectFrom("email_messages")
-      .leftJoin("delivery_queue", "delivery_queue.message_sid", "email_messages.sid")
+      .leftJoin("delivery_queue", "delivery_queue.message_sid", "email_messages.sid");
+  }
+
+  /** Messages with the due time and lease holder of their queue row. */
+  private emailViews() {
+    return this.withQueueRow()
       .selectAll("email_messages")
-      .select("delivery_queue.due_at as next_attempt_at");
+      .select(["delivery_queue.due_at as next_attempt_at", "delivery_queue.lease_owner"]);
   }
 
   // ---- delivery ----
@@ -246,7 +296,8 @@ export class Store {
   async claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<EmailMessageRow[]> {
     const sids = await this.dialect.claimDue(this.db, owner, now, leaseMs, limit);
     if (sids.length === 0) return [];
-    return this.db.selectFrom("email_messages").selectAll().where("sid", "in", sids).execute();
+    const rows = await this.db.selectFrom("email_messages").selectAll().where("sid", "in", sids).execute();
+    return rows.map((row) => ({ ...row, status: "sending" }));
   }
 
   /** The earliest time any queued message becomes due (or its lease runs out), or null if the queue is empty. */
@@ -311,24 +362,14 @@ export class Store {
   /** Gives back leases this process holds, so other processes (or the next start) deliver at once. */
   async releaseLeases(owner: string, sids: readonly string[]): Promise<void> {
     if (sids.length === 0) return;
-    await this.db.transaction().execute(async (trx) => {
-      const released = await trx
-        .updateTable("delivery_queue")
-        .set({ lease_owner: null, lease_expires_at: null })
-        .where("lease_owner", "=", owner)
-        .where("message_sid", "in", sids)
-        .returning("message_sid")
-        .execute();
-      // Only what was still ours: a message whose lease ran out may be in another process's hands now.
-      if (released.length === 0) return;
-      const ours = released.map((row) => row.message_sid);
-      await trx
-        .updateTable("email_messages")
-        .set({ status: "queued" })
-        .where("sid", "in", ours)
-        .where("status", "=", "sending")
-        .execute();
-    });
+    // Only what is still ours: a message whose lease ran out may be in another process's hands now.
+    // Its status reads queued again as soon as no lease is held (see toView).
+    await this.db
+      .updateTable("delivery_queue")
+      .set({ lease_owner: null, lease_expires_at: null })
+      .where("lease_owner", "=", owner)
+      .where("message_sid", "in", sids)
+      .execute();
   }
 
   /** Extends leases this process still holds, so a long delivery is not claimed again meanwhile. */
@@ -382,6 +423,20 @@ async function settleQueueEntry(
           .executeTakeFirst();
   const changed = "numDeletedRows" in result ? result.numDeletedRows : result.numUpdatedRows;
   return Number(changed) > 0;
+}
+
+/** Statuses of a message still in the queue; `sending` is stored only by versions before 0.2. */
+const UNFINISHED = ["queued", "sending"];
+
+/**
+ * A message still in the queue is `sending` while a worker holds its lease and `queued` otherwise.
+ * Deriving it from the lease saves writing the message row when a worker claims it and again when
+ * a lease is released; only the attempt's outcome writes the row.
+ */
+function toView(row: EmailMessageRow & { next_attempt_at: number | null; lease_owner: string | null }) {
+  const { lease_owner, ...view } = row;
+  if (UNFINISHED.includes(view.status)) view.status = lease_owner === null ? "queued" : "sending";
+  return view;
 }
 
 /** A LIKE pattern matching `text` anywhere, case-insensitively, with LIKE's wildcards escaped. */

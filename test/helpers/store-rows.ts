@@ -1,11 +1,11 @@
 import { newSid } from "../../src/domain/ids.js";
-import type { NewEmailMessage, Store } from "../../src/store/store.js";
+import type { MailStore, NewEmailMessage } from "../../src/store/store.js";
 
 /** A fixed clock for store tests: every time is passed explicitly, so nothing depends on the wall clock. */
 export const T0 = 1_700_000_000_000;
 
 /** Inserts an active account straight into the store and returns its SID. */
-export async function insertAccount(store: Store, email: string): Promise<string> {
+export async function insertAccount(store: MailStore, email: string): Promise<string> {
   const sid = newSid("AC");
   await store.insertAccount({
     sid,
@@ -52,7 +52,7 @@ export function emailRow(accountSid: string, overrides: Partial<NewEmailMessage>
 
 /** Accepts `count` messages concurrently (so they share group commits) and returns their SIDs in order. */
 export async function acceptMany(
-  store: Store,
+  store: MailStore,
   accountSid: string,
   count: number,
   overrides: (i: number) => Partial<NewEmailMessage> = () => ({}),

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openStore, type StoreLocation } from "../../src/store/open-store.js";
-import type { Store } from "../../src/store/store.js";
+import type { MailStore } from "../../src/store/store.js";
 import { createTestSchema, postgresUnavailableReason } from "./postgres.js";
 
 export type StoreKind = "sqlite" | "postgres";
@@ -28,7 +28,7 @@ export async function storeVariants(): Promise<StoreVariant[]> {
 export interface TestStore {
   kind: StoreKind;
   /** The first store opened (migrated unless `migrate: false`). */
-  store: Store;
+  store: MailStore;
   /** Where the data lives: a temp dir (SQLite) or a fresh schema's URL (PostgreSQL). */
   location: StoreLocation;
   /** The PostgreSQL schema, when the kind is postgres. */
@@ -36,7 +36,7 @@ export interface TestStore {
   /** The same environment a `mailroom` process would get to use this store. */
   env: Record<string, string>;
   /** Opens another store on the same data, as a second process would; closed by cleanup(). */
-  openAnother(): Store;
+  openAnother(): MailStore;
   /** Closes every store opened here and removes the data. */
   cleanup(): Promise<void>;
 }
@@ -49,7 +49,7 @@ export async function openTestStore(
   const dataDir = await mkdtemp(join(tmpdir(), "mailroom-store-test-"));
   const pgSchema = kind === "postgres" ? await createTestSchema() : undefined;
   const location: StoreLocation = { dataDir, databaseUrl: pgSchema?.url, databasePoolSize: 5 };
-  const opened: Store[] = [];
+  const opened: MailStore[] = [];
   const openAnother = () => {
     const store = openStore(location);
     opened.push(store);

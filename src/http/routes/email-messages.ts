@@ -4,7 +4,7 @@ import { isSid } from "../../domain/ids.js";
 import { isMessageStatus, MESSAGE_STATUSES } from "../../domain/message-status.js";
 import type { AccountService } from "../../services/accounts.js";
 import type { EmailMessageService } from "../../services/email-messages.js";
-import type { EmailFilter, Store } from "../../store/store.js";
+import type { EmailFilter, MailStore } from "../../store/store.js";
 import { authenticate, resolveTargetAccount } from "../auth.js";
 import { parseFilterDate } from "../dates.js";
 import { pagingFields, parsePageRequest } from "../paging.js";
@@ -13,7 +13,7 @@ import { bodyParams } from "../request-body.js";
 import { API_BASE, emailAttemptResource, emailMessageResource, emailMessagesPath } from "../resources.js";
 
 interface Deps {
-  store: Store;
+  store: MailStore;
   accounts: AccountService;
   emails: EmailMessageService;
 }

@@ -1,0 +1,41 @@
+import { parentPort, workerData } from "node:worker_threads";
+import { openStoreInThisThread, type StoreLocation } from "./open-store.js";
+import type { FromStoreThread, ToStoreThread } from "./store-thread-protocol.js";
+import { toWire } from "./store-thread-protocol.js";
+
+// The worker thread behind ThreadedStore: owns the database connection and runs every call on it.
+const port = parentPort;
+if (!port) throw new Error("store-thread.ts runs as a worker thread (see threaded-store.ts)");
+const store = openStoreInThisThread(workerData as StoreLocation);
+let stopListening: (() => Promise<void>) | undefined;
+
+const post = (message: FromStoreThread) => port.postMessage(message);
+
+async function run(request: ToStoreThread): Promise<unknown> {
+  switch (request.method) {
+    case "listenQueued":
+      stopListening ??= await store.listenQueued(() => post({ event: "queued" }));
+      return undefined;
+    case "stopListening": {
+      const stop = stopListening;
+      stopListening = undefined;
+      await stop?.();
+      return undefined;
+    }
+    default: {
+      const method = store[request.method] as (...args: unknown[]) => Promise<unknown>;
+      return method.apply(store, request.args);
+    }
+  }
+}
+
+port.on("message", (request: ToStoreThread) => {
+  run(request).then(
+    (value) => {
+      post({ id: request.id, value });
+      // Once closed, stop listening: the thread's event loop empties and it ends by itself.
+      if (request.method === "close") port.close();
+    },
+    (error: unknown) => post({ id: request.id, error: toWire(error) }),
+  );
+});

@@ -1,0 +1,121 @@
+import { once } from "node:events";
+import { Worker } from "node:worker_threads";
+import type { StoreLocation } from "./open-store.js";
+import type { MailStore } from "./store.js";
+import {
+  type FromStoreThread,
+  fromWire,
+  type StoreCall,
+  type ToStoreThread,
+} from "./store-thread-protocol.js";
+
+/** The code of the error every call gets once the store thread has died: answered 503, like a database outage. */
+export const STORE_THREAD_GONE = "MAILROOM_STORE_THREAD_GONE";
+
+type Pending = { resolve: (value: unknown) => void; reject: (error: unknown) => void };
+
+/**
+ * A store whose queries run in a worker thread of their own (store-thread.ts). The HTTP edge and the
+ * delivery worker keep the main thread; building queries, running them and, on SQLite, waiting for
+ * each commit's fsync happen on the other core, so a commit never stalls a request or an SMTP reply.
+ * Every call is one message each way; concurrent calls still meet in the thread's group commits.
+ */
+export class ThreadedStore implements MailStore {
+  readonly kind: MailStore["kind"];
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private readonly queuedListeners = new Set<() => void>();
+  private nextId = 1;
+  private gone: Error | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(location: StoreLocation) {
+    this.kind = location.databaseUrl ? "postgres" : "sqlite";
+    this.worker = new Worker(new URL("./store-thread.js", import.meta.url), { workerData: location });
+    // An idle store must not keep a process alive (the CLI exits when its work is done).
+    this.worker.unref();
+    this.worker.on("message", (message: FromStoreThread) => this.receive(message));
+    this.worker.on("error", (error) => this.fail(error));
+    this.worker.on("exit", (code) => this.fail(new Error(`the store thread exited with code ${code}`)));
+  }
+
+  private call<T>(method: StoreCall["method"], ...args: unknown[]): Promise<T> {
+    if (this.gone) return Promise.reject(this.gone);
+    const id = this.nextId++;
+    if (this.pending.size === 0) this.worker.ref();
+    const request: ToStoreThread = { id, method, args };
+    this.worker.postMessage(request);
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+    });
+  }
+
+  private receive(message: FromStoreThread): void {
+    if ("event" in message) {
+      for (const listener of this.queuedListeners) listener();
+      return;
+    }
+    const call = this.pending.get(message.id);
+    if (!call) return;
+    this.pending.delete(message.id);
+    if (this.pending.size === 0 && !this.closing) this.worker.unref();
+    if (message.error) call.reject(fromWire(message.error));
+    else call.resolve(message.value);
+  }
+
+  /** The thread died (a crash inside it, or it was stopped): every call, now and later, fails as unavailable. */
+  private fail(cause: Error): void {
+    if (this.gone) return;
+    this.gone = Object.assign(new Error(`The store is unavailable: ${cause.message}`), {
+      code: STORE_THREAD_GONE,
+      cause,
+    });
+    for (const call of this.pending.values()) call.reject(this.gone);
+    this.pending.clear();
+  }
+
+  migrate = () => this.call<void>("migrate");
+  ping = () => this.call<void>("ping");
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const exited = once(this.worker, "exit");
+      this.worker.ref();
+      try {
+        // The thread closes the database, answers, and then ends by itself (so a profiler in it can write out).
+        if (!this.gone) await this.call<void>("close");
+        await exited;
+      } finally {
+        await this.worker.terminate();
+      }
+    })();
+    return this.closing;
+  }
+
+  async listenQueued(listener: () => void): Promise<() => Promise<void>> {
+    this.queuedListeners.add(listener);
+    if (this.queuedListeners.size === 1) await this.call<void>("listenQueued");
+    return async () => {
+      if (!this.queuedListeners.delete(listener) || this.queuedListeners.size > 0) return;
+      if (!this.gone) await this.call<void>("stopListening");
+    };
+  }
+
+  countAccounts: MailStore["countAccounts"] = () => this.call("countAccounts");
+  insertAccount: MailStore["insertAccount"] = (...args) => this.call("insertAccount", ...args);
+  findAccountBySid: MailStore["findAccountBySid"] = (...args) => this.call("findAccountBySid", ...args);
+  findAccountByEmail: MailStore["findAccountByEmail"] = (...args) => this.call("findAccountByEmail", ...args);
+  listSubAccounts: MailStore["listSubAccounts"] = (...args) => this.call("listSubAccounts", ...args);
+  updateOpenAccount: MailStore["updateOpenAccount"] = (...args) => this.call("updateOpenAccount", ...args);
+  closeAccountTree: MailStore["closeAccountTree"] = (...args) => this.call("closeAccountTree", ...args);
+  acceptEmail: MailStore["acceptEmail"] = (...args) => this.call("acceptEmail", ...args);
+  findEmail: MailStore["findEmail"] = (...args) => this.call("findEmail", ...args);
+  listEmails: MailStore["listEmails"] = (...args) => this.call("listEmails", ...args);
+  claimDue: MailStore["claimDue"] = (...args) => this.call("claimDue", ...args);
+  nextDueAt: MailStore["nextDueAt"] = () => this.call("nextDueAt");
+  recordAttempt: MailStore["recordAttempt"] = (...args) => this.call("recordAttempt", ...args);
+  releaseLeases: MailStore["releaseLeases"] = (...args) => this.call("releaseLeases", ...args);
+  renewLeases: MailStore["renewLeases"] = (...args) => this.call("renewLeases", ...args);
+  listAttempts: MailStore["listAttempts"] = (...args) => this.call("listAttempts", ...args);
+  findMime: MailStore["findMime"] = (...args) => this.call("findMime", ...args);
+}
