@@ -3,7 +3,6 @@
  * `mailroom serve` with the relay pointing at the bench's sink. Also tallies the warnings and errors it logs.
  */
 import { existsSync } from "node:fs";
-import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, LOOPBACK } from "./ports.js";
 import { runCommand, spawnTracked, type Tracked, untilReady } from "./proc.js";

@@ -58,10 +58,7 @@ export async function mailroomRow(
 
   if (config.profileDir) await mkdir(config.profileDir, { recursive: true });
   const profile = config.profileDir
-    ? path.join(
-        config.profileDir,
-        `${path.basename(dir)}-${new Date().toISOString().replace(/[:.]/g, "-")}`,
-      )
+    ? path.join(config.profileDir, `${path.basename(dir)}-${new Date().toISOString().replace(/[:.]/g, "-")}`)
     : undefined;
   let mailroom: MailroomProcess | undefined = await startMailroom(target, sink.port, profile);
   if (profile) log(`the server's CPU profiles (one per thread) go to ${profile}`);

@@ -64,7 +64,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     },
   );
   // A message accepted here is delivered at once, not at the worker's next poll.
-  const emails = new EmailMessageService(store, () => worker.wake());
+  const emails = new EmailMessageService(store, worker);
   const app = createHttpApp({
     store,
     accounts,

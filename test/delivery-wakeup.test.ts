@@ -35,7 +35,9 @@ for (const variant of await storeVariants()) {
         databasePoolSize: 1,
       });
       try {
-        const message = await new EmailMessageService(other, () => {}).accept(server.admin.sid, {
+        // No worker in this "process": the message is queued unleased, for the server's worker to claim.
+        const queueOnly = { reserve: () => null, handOff() {}, cancel() {}, wake() {} };
+        const message = await new EmailMessageService(other, queueOnly).accept(server.admin.sid, {
           From: "jane@sender.example",
           To: "john@rcpt.example",
           Body: "from elsewhere",

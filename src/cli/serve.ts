@@ -17,10 +17,11 @@ export async function runServe(config: Config): Promise<void> {
   stopOnSignals(mailroom);
 
   const url = await mailroom.listen();
-  logger.info({ url, store: describeStore(config) }, "Mailroom is listening");
   // Only once listening: were the port taken, an account made first would keep its token unseen forever.
   const bootstrap = await createFirstAccount(mailroom);
   if (bootstrap) printWelcome(config.publicUrl ?? url, bootstrap.sid, bootstrap.authToken);
+  // Last, so that whoever waits for this line finds the first account (and its credentials) ready.
+  logger.info({ url, store: describeStore(config) }, "Mailroom is listening");
 }
 
 async function createFirstAccount(mailroom: Mailroom) {

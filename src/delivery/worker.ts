@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { DeliveryErrorCodes } from "../domain/errors.js";
 import { newSid } from "../domain/ids.js";
-import type { EmailMessageRow, MailStore } from "../store/store.js";
+import type { EmailMessageRow, Lease, MailStore } from "../store/store.js";
 import type { StatusCallbacks } from "./callbacks.js";
 import { composeMime } from "./compose.js";
 import { type Envelope, envelopeFor } from "./envelope.js";
@@ -43,6 +43,13 @@ export class DeliveryWorker {
   /** Names this process's leases; unique even for several servers in one process (tests). */
   readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** Slots promised to messages being accepted right now (see reserve). */
+  private reserved = 0;
+  /**
+   * True while the queue may hold due messages this worker has not claimed: accepted messages are
+   * then left to the queue, in order, instead of being handed over ahead of older ones.
+   */
+  private backlog = true;
   private readonly signal = new WakeSignal();
   private running: Promise<void> | undefined;
   private stopping = false;
@@ -61,6 +68,33 @@ export class DeliveryWorker {
     // Renewing well before expiry keeps a slow delivery from being claimed twice.
     this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(50, this.settings.leaseMs / 3));
     this.running = this.run();
+  }
+
+  /**
+   * A lease for a message about to be accepted, when this worker has a free slot and nothing older
+   * waits in the queue. The message is then stored already leased and handed over by `handOff` once
+   * committed: no claim, no reading it back. Null means: store it unleased, for a worker to claim.
+   * Every lease returned must end in `handOff` or `cancel`.
+   */
+  reserve(): Lease | null {
+    if (!this.running || this.stopping || this.backlog) return null;
+    if (this.inFlight.size + this.reserved >= this.settings.concurrency) {
+      this.backlog = true;
+      return null;
+    }
+    this.reserved += 1;
+    return { owner: this.owner, expiresAt: Date.now() + this.settings.leaseMs };
+  }
+
+  /** The message reserved for is committed with its lease: deliver it now. */
+  handOff(message: EmailMessageRow): void {
+    this.reserved -= 1;
+    this.begin(message);
+  }
+
+  /** The message reserved for was not stored: give the slot back. */
+  cancel(): void {
+    this.reserved -= 1;
   }
 
   /** New mail was queued: look at the queue now instead of at the end of the current sleep. */
@@ -111,7 +145,7 @@ export class DeliveryWorker {
   private async claimAndStart(): Promise<number> {
     const { store } = this.deps;
     const { concurrency, leaseMs, pollIntervalMs } = this.settings;
-    const free = concurrency - this.inFlight.size;
+    const free = concurrency - this.inFlight.size - this.reserved;
     // Claim in batches: every claim is a commit (an fsync on SQLite), so claiming one message each time
     // one delivery finishes would cost a commit per message. Wait until half the slots are free; each
     // finishing delivery wakes the loop to check.
@@ -120,7 +154,9 @@ export class DeliveryWorker {
     // A message still in flight here can be claimed again only if its lease ran out meanwhile;
     // the claim then merely extended the lease, and the delivery under way carries on.
     for (const message of claimed) if (!this.inFlight.has(message.sid)) this.begin(message);
-    if (claimed.length === free) return 0;
+    // A full claim may have left due messages behind; a short one emptied what was due.
+    this.backlog = claimed.length === free;
+    if (this.backlog) return 0;
     const next = await store.nextDueAt();
     if (next === null) return pollIntervalMs;
     return Math.min(pollIntervalMs, Math.max(MIN_WAIT_MS, next - Date.now()));
@@ -134,7 +170,9 @@ export class DeliveryWorker {
       })
       .finally(() => {
         this.inFlight.delete(message.sid);
-        this.signal.wake();
+        // A freed slot matters to the loop only when messages wait in the queue; otherwise new mail is
+        // handed over directly, and waking the loop would cost two empty queries per delivery.
+        if (this.backlog || this.stopping) this.signal.wake();
       });
     this.inFlight.set(message.sid, task);
   }
@@ -191,6 +229,8 @@ export class DeliveryWorker {
     else if (verdict.status === "failed")
       logger.warn({ ...fields, error: verdict.errorMessage }, "delivery failed");
     else logger.debug(fields, "delivered");
+    // The loop plans its next look at the queue by the earliest due time: this retry may be earlier.
+    if (verdict.status === "queued") this.signal.wake();
     if (verdict.status !== "queued")
       this.deps.callbacks.notify(message, { ...verdict, status: verdict.status });
   }

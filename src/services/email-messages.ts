@@ -1,7 +1,19 @@
 import { formatMailbox, formatMailboxList } from "../domain/addresses.js";
 import { validateEmailRequest } from "../domain/email-request.js";
 import { newSid } from "../domain/ids.js";
-import type { EmailMessageRow, EmailMessageView, MailStore } from "../store/store.js";
+import type { EmailMessageRow, EmailMessageView, Lease, MailStore } from "../store/store.js";
+
+/** Where accepted mail goes next: the delivery worker of this process (see DeliveryWorker). */
+export interface AcceptedMailSink {
+  /** A lease when the worker can deliver the message at once, else null (it then waits in the queue). */
+  reserve(): Lease | null;
+  /** The leased message is committed: deliver it. */
+  handOff(message: EmailMessageRow): void;
+  /** The leased message could not be stored. */
+  cancel(): void;
+  /** An unleased message was queued: look at the queue. */
+  wake(): void;
+}
 
 /**
  * Accepting a message: validate, give it a SID and a Message-ID that every delivery attempt reuses,
@@ -10,7 +22,7 @@ import type { EmailMessageRow, EmailMessageView, MailStore } from "../store/stor
 export class EmailMessageService {
   constructor(
     private readonly store: MailStore,
-    private readonly onQueued: () => void,
+    private readonly delivery: AcceptedMailSink,
   ) {}
 
   async accept(accountSid: string, params: Record<string, unknown>): Promise<EmailMessageView> {
@@ -39,8 +51,16 @@ export class EmailMessageService {
       date_sent: now,
       date_delivered: null,
     };
-    await this.store.acceptEmail(row);
-    this.onQueued();
+    const lease = this.delivery.reserve();
+    try {
+      await this.store.acceptEmail(row, lease);
+    } catch (error) {
+      if (lease) this.delivery.cancel();
+      throw error;
+    }
+    if (lease) this.delivery.handOff(row);
+    else this.delivery.wake();
+    // The answer shows the message as accepted (queued), even when its delivery has just begun.
     return { ...row, next_attempt_at: now };
   }
 }

@@ -98,15 +98,27 @@ export function openPostgresStore(options: PostgresOptions): Store {
     async insertAccepted(kysely, batch) {
       // One statement instead of BEGIN, two INSERTs, NOTIFY and COMMIT: the same atomicity (a statement
       // is its own transaction; data-modifying CTEs always run to completion) in one round trip.
+      const leased = batch.filter((accepted) => accepted.lease !== null);
+      const leases = sql`unnest(
+        ${leased.map((a) => a.message.sid)}::text[],
+        ${leased.map((a) => a.lease?.owner)}::text[],
+        ${leased.map((a) => a.lease?.expiresAt)}::bigint[]
+      ) as lease(sid, owner, expires_at)`;
       await kysely
         .with("accepted", (db) =>
-          db.insertInto("email_messages").values(batch).returning(["sid", "date_created"]),
+          db
+            .insertInto("email_messages")
+            .values(batch.map((accepted) => accepted.message))
+            .returning(["sid", "date_created"]),
         )
         .with("queued", (db) =>
           db
             .insertInto("delivery_queue")
-            .columns(["message_sid", "due_at"])
-            .expression((eb) => eb.selectFrom("accepted").select(["accepted.sid", "accepted.date_created"]))
+            .columns(["message_sid", "due_at", "lease_owner", "lease_expires_at"])
+            .expression(
+              sql`select accepted.sid, accepted.date_created, lease.owner, lease.expires_at
+                  from accepted left join ${leases} on lease.sid = accepted.sid`,
+            )
             .returning("message_sid"),
         )
         .selectNoFrom(sql<string>`pg_notify(${sql.raw(QUEUED_CHANNEL_SQL)}, '')`.as("notified"))

@@ -18,8 +18,6 @@ export function openSqliteStore(file: string): Store {
   connection.pragma("foreign_keys = ON");
   // The CLI may write while the server runs: wait for the lock instead of failing.
   connection.pragma("busy_timeout = 5000");
-  connection.pragma("cache_size = -32000");
-  connection.pragma("wal_autocheckpoint = 10000");
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: cachingStatements(connection) }),
   });
@@ -78,10 +76,20 @@ const sqliteDialect: StoreDialect = {
   async insertAccepted(db, batch) {
     // One process owns an SQLite file's queue; its worker is woken in-process, so no notification.
     await db.transaction().execute(async (trx) => {
-      await trx.insertInto("email_messages").values(batch).execute();
+      await trx
+        .insertInto("email_messages")
+        .values(batch.map((accepted) => accepted.message))
+        .execute();
       await trx
         .insertInto("delivery_queue")
-        .values(batch.map((m) => ({ message_sid: m.sid, due_at: m.date_created })))
+        .values(
+          batch.map(({ message, lease }) => ({
+            message_sid: message.sid,
+            due_at: message.date_created,
+            lease_owner: lease?.owner ?? null,
+            lease_expires_at: lease?.expiresAt ?? null,
+          })),
+        )
         .execute();
     });
   },

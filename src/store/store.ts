@@ -18,6 +18,18 @@ export type EmailAttemptRow = Selectable<EmailAttemptsTable>;
 export type NewAccount = Insertable<AccountsTable>;
 export type NewEmailMessage = Insertable<EmailMessagesTable>;
 
+/** A lease taken on a message as it is accepted, so the accepting process delivers it without a claim. */
+export interface Lease {
+  owner: string;
+  expiresAt: number;
+}
+
+/** A message to store with its queue row, leased to a worker already or left for any worker to claim. */
+export interface AcceptedEmail {
+  message: NewEmailMessage;
+  lease: Lease | null;
+}
+
 export type AccountPatch = Partial<
   Pick<AccountRow, "friendly_name" | "status" | "auth_token_hash" | "password_hash" | "date_updated">
 >;
@@ -70,7 +82,7 @@ export interface StoreDialect {
    * committed. The notification is part of the same commit: one sent after it could fail and turn a
    * stored message into an error reply (and a duplicate when the client retries).
    */
-  insertAccepted(db: Kysely<Database>, batch: NewEmailMessage[]): Promise<void>;
+  insertAccepted(db: Kysely<Database>, batch: AcceptedEmail[]): Promise<void>;
   /** Extends the leases `owner` holds on these queue rows. */
   renewLeases(db: Kysely<Database>, owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
   /** Calls `listener` when another process queued work; returns a function that stops listening. */
@@ -98,7 +110,8 @@ export interface MailStore {
   listSubAccounts(parentSid: string): Promise<AccountRow[]>;
   updateOpenAccount(sid: string, patch: AccountPatch): Promise<boolean>;
   closeAccountTree(sid: string, now: number): Promise<void>;
-  acceptEmail(message: NewEmailMessage): Promise<void>;
+  /** Stores a message and its queue row (leased when `lease` is given); resolves once both are committed. */
+  acceptEmail(message: NewEmailMessage, lease?: Lease | null): Promise<void>;
   findEmail(accountSid: string, sid: string): Promise<EmailMessageView | undefined>;
   listEmails(filter: EmailFilter, offset: number, limit: number): Promise<Page<EmailMessageView>>;
   claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<EmailMessageRow[]>;
@@ -113,14 +126,14 @@ export interface MailStore {
 export class Store implements MailStore {
   readonly dialect: StoreDialect;
   private readonly db: Kysely<Database>;
-  private readonly accepts: GroupCommit<NewEmailMessage>;
+  private readonly accepts: GroupCommit<AcceptedEmail>;
   private readonly attempts: GroupCommit<AttemptRecord, boolean>;
 
   constructor(db: Kysely<Database>, dialect: StoreDialect) {
     this.db = db;
     this.dialect = dialect;
     // Concurrent accepts share one transaction (and one fsync): see group-commit.ts.
-    this.accepts = new GroupCommit<NewEmailMessage>(
+    this.accepts = new GroupCommit<AcceptedEmail>(
       async (batch) => {
         await this.insertAccepted(batch);
         return [];
@@ -226,12 +239,11 @@ export class Store implements MailStore {
 
   // ---- email messages ----
 
-  /** Stores a message and its queue entry; resolves only once both are committed. */
-  acceptEmail(message: NewEmailMessage): Promise<void> {
-    return this.accepts.add(message);
+  acceptEmail(message: NewEmailMessage, lease: Lease | null = null): Promise<void> {
+    return this.accepts.add({ message, lease });
   }
 
-  private async insertAccepted(batch: NewEmailMessage[]): Promise<void> {
+  private async insertAccepted(batch: AcceptedEmail[]): Promise<void> {
     await this.dialect.insertAccepted(this.db, batch);
   }
 
