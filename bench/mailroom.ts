@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { freePort, LOOPBACK } from "./ports.js";
 import { runCommand, spawnTracked, type Tracked, untilReady } from "./proc.js";
-import { cpuSeconds, peakRssKb } from "./procfs.js";
+import { cpuSeconds, peakRssKb, threadCpuSeconds } from "./procfs.js";
 
 export const MAILROOM_CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 
@@ -44,6 +44,8 @@ export interface MailroomProcess {
   readonly pid: number;
   /** CPU seconds (user + system) the server has used so far. */
   cpuSeconds(): number | undefined;
+  /** CPU seconds so far per thread, by thread id (the main thread's id is the pid). */
+  threadCpuSeconds(): Map<number, number>;
   /** Peak resident set size so far (the kernel's high-water mark), in kB. */
   peakRssKb(): number | undefined;
   logs(): LogTally;
@@ -186,6 +188,7 @@ export async function startMailroom(
     pid: proc.pid,
     peakRssKb: readPeak,
     cpuSeconds: () => cpuSeconds(proc.pid),
+    threadCpuSeconds: () => threadCpuSeconds(proc.pid),
     logs: () => tally,
     assertAlive() {
       readPeak();

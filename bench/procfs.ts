@@ -78,8 +78,28 @@ export function samplePeak(read: () => number | undefined, intervalMs = 200): { 
 
 /** CPU time (user + system) a process has used so far, in seconds (assumes the usual 100 Hz clock tick). */
 export function cpuSeconds(pid: number): number | undefined {
+  return statCpuSeconds(`/proc/${pid}/stat`);
+}
+
+/** CPU seconds per thread of a process so far, by thread id (the main thread's id is the pid). */
+export function threadCpuSeconds(pid: number): Map<number, number> {
+  const threads = new Map<number, number>();
+  let tids: string[];
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return threads;
+  }
+  for (const tid of tids) {
+    const seconds = statCpuSeconds(`/proc/${pid}/task/${tid}/stat`);
+    if (seconds !== undefined) threads.set(Number(tid), seconds);
+  }
+  return threads;
+}
+
+function statCpuSeconds(file: string): number | undefined {
+  try {
+    const stat = readFileSync(file, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     // After "(comm)": state(0) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime(11) stime(12)
     return (Number(fields[11]) + Number(fields[12])) / 100;

@@ -76,6 +76,7 @@ export async function mailroomRow(
 
     await newPhase();
     const cpuBefore = mailroom.cpuSeconds();
+    const threadsBefore = mailroom.threadCpuSeconds();
     const harnessBefore = process.cpuUsage();
     log(`throughput: ${config.messages} requests over ${config.connections} connections`);
     const load = await postEmails(mailroom.baseUrl, request, {
@@ -101,6 +102,7 @@ export async function mailroomRow(
     row.deliveryComplete = delivery.complete;
     row.deliverySeconds = delivery.seconds;
     const cpuAfter = mailroom.cpuSeconds();
+    const threads = threadSplit(mailroom.pid, threadsBefore, mailroom.threadCpuSeconds());
     const harness = process.cpuUsage(harnessBefore);
     if (cpuBefore !== undefined && cpuAfter !== undefined && delivery.delivered > 0) {
       // CPU spent per message on accepting and delivering it, by the server and by this harness
@@ -108,6 +110,11 @@ export async function mailroomRow(
       const perMessage = (ms: number) => Math.round((ms / delivery.delivered) * 100) / 100;
       row.details = {
         serverCpuMsPerMessage: perMessage((cpuAfter - cpuBefore) * 1000),
+        // Which thread is the limit: the main one (HTTP and delivery), the busiest other (the SQLite
+        // store thread, when there is one), and the rest (GC helpers, libuv's pool).
+        serverCpuMsPerMessageByThread: `main ${perMessage(threads.main * 1000)}, busiest other ${perMessage(
+          threads.busiestOther * 1000,
+        )}, rest ${perMessage(threads.rest * 1000)}`,
         harnessCpuMsPerMessage: perMessage((harness.user + harness.system) / 1000),
       };
     }
@@ -209,4 +216,14 @@ async function backlogRun(
     non2xx: empty.non2xx + full.non2xx,
     errors: empty.errors + full.errors,
   };
+}
+
+/** CPU seconds spent between two readings by the main thread, the busiest other thread and the rest. */
+function threadSplit(pid: number, before: Map<number, number>, after: Map<number, number>) {
+  const spent = [...after].map(([tid, seconds]) => ({ tid, seconds: seconds - (before.get(tid) ?? 0) }));
+  const main = spent.find((t) => t.tid === pid)?.seconds ?? 0;
+  const others = spent.filter((t) => t.tid !== pid).sort((a, b) => b.seconds - a.seconds);
+  const busiestOther = others[0]?.seconds ?? 0;
+  const rest = others.slice(1).reduce((sum, t) => sum + t.seconds, 0);
+  return { main, busiestOther, rest };
 }
