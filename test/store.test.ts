@@ -227,6 +227,93 @@ for (const variant of await storeVariants()) {
       assert.equal(await store.nextDueAt(), null);
     });
 
+    test("attempts recorded together: each message gets its own outcome and times; a stale owner changes nothing", async () => {
+      const now = T0 + 3_200_000;
+      await drain(now + 10_000_000);
+      const row = () => emailRow(account, { date_created: now });
+      const [sentA, sentB, failed, retried, stale, sentC] = [row(), row(), row(), row(), row(), row()];
+      const rows = [sentA, sentB, failed, retried, stale, sentC];
+      for (const message of rows) await store.acceptEmail(message);
+      assert.equal((await store.claimDue("w", now, LEASE, 10)).length, rows.length);
+      const failedRecord = {
+        ...attempt(failed.sid, 1, now + 20, "failed", null),
+        errorCode: 13101,
+        errorMessage: "refused",
+      };
+      // Started in one turn, so the group commit writes them in one transaction.
+      const results = await Promise.all([
+        store.recordAttempt(attempt(sentA.sid, 1, now + 10, "sent", null)),
+        store.recordAttempt(attempt(sentB.sid, 1, now + 11, "sent", null)),
+        store.recordAttempt(failedRecord),
+        store.recordAttempt(attempt(retried.sid, 1, now + 30, "queued", now + 60_000)),
+        store.recordAttempt(attempt(stale.sid, 1, now + 40, "sent", null, "someone-else")),
+        store.recordAttempt(attempt(sentC.sid, 1, now + 12, "sent", null)),
+      ]);
+      assert.deepEqual(results, [true, true, true, true, false, true]);
+
+      const view = async (sid: string) => {
+        const found = await store.findEmail(account, sid);
+        assert.ok(found, sid);
+        return found;
+      };
+      for (const [sent, at] of [
+        [sentA, now + 10],
+        [sentB, now + 11],
+        [sentC, now + 12],
+      ] as const) {
+        const message = await view(sent.sid);
+        assert.equal(message.status, "sent");
+        assert.equal(message.date_updated, at + 5, "each message keeps its own finish time");
+        assert.equal(message.date_delivered, at + 5);
+        assert.equal(message.num_attempts, 1);
+        assert.equal(message.next_attempt_at, null);
+      }
+      const refused = await view(failed.sid);
+      assert.deepEqual(
+        [refused.status, refused.error_code, refused.error_message, refused.date_delivered],
+        ["failed", 13101, "refused", null],
+      );
+      const waiting = await view(retried.sid);
+      assert.deepEqual([waiting.status, waiting.next_attempt_at], ["queued", now + 60_000]);
+      const untouched = await view(stale.sid);
+      assert.deepEqual(
+        [untouched.status, untouched.num_attempts],
+        ["sending", 0],
+        "the lease holder (w) decides, not a stale owner",
+      );
+      assert.equal((await store.listAttempts(stale.sid)).length, 1, "the stale attempt is kept as history");
+      await store.recordAttempt(attempt(stale.sid, 1, now + 50, "sent", null));
+      await drain(now + 10_000_000);
+    });
+
+    test("a message accepted with a lease is sending at once and not claimable until the lease runs out", async () => {
+      const now = T0 + 3_300_000;
+      await drain(now + 10_000_000);
+      const leased = emailRow(account, { date_created: now });
+      const open = emailRow(account, { date_created: now });
+      await store.acceptEmail(leased, { owner: "accepter", expiresAt: now + LEASE });
+      await store.acceptEmail(open, null);
+      assert.equal((await store.findEmail(account, leased.sid))?.status, "sending");
+      assert.equal((await store.findEmail(account, open.sid))?.status, "queued");
+      const sending = await store.listEmails({ accountSid: account, status: "sending" }, 0, 50);
+      assert.ok(sending.rows.some((row) => row.sid === leased.sid));
+      assert.ok(!sending.rows.some((row) => row.sid === open.sid));
+
+      const claimed = await store.claimDue("other", now + 1, LEASE, 10);
+      assert.deepEqual(
+        claimed.map((row) => row.sid),
+        [open.sid],
+        "only the unleased message is claimable",
+      );
+      assert.equal(
+        await store.recordAttempt(attempt(leased.sid, 1, now + 2, "sent", null, "accepter")),
+        true,
+      );
+      const reclaimed = await store.claimDue("other", now + LEASE + 1, LEASE, 10);
+      assert.deepEqual(reclaimed, [], "a settled message is gone from the queue");
+      await drain(now + 10_000_000);
+    });
+
     test("a worker that lost its lease records its attempt but leaves the new owner's claim alone", async () => {
       const now = T0 + 3_500_000;
       await drain(now + 10_000_000);

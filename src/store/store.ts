@@ -331,44 +331,50 @@ export class Store implements MailStore {
     return this.attempts.add(record);
   }
 
+  /**
+   * Writes a batch of attempts in a few statements, not a few per attempt: the queue rows (deleted
+   * when final, rescheduled for a retry, in each case only while the worker still holds the lease),
+   * the MIME of first attempts, the messages' new state and the attempt rows.
+   */
   private async writeAttempts(batch: AttemptRecord[]): Promise<boolean[]> {
     // One order for every writer (by SID), so two batches locking the same rows cannot deadlock.
     const ordered = [...batch].sort((a, b) => (a.attempt.message_sid < b.attempt.message_sid ? -1 : 1));
-    const applied = new Map<AttemptRecord, boolean>();
+    const owned = new Set<AttemptRecord>();
     await this.db.transaction().execute(async (trx) => {
-      for (const record of ordered) {
-        const sid = record.attempt.message_sid;
-        // Queue row first, like claimDue and releaseLeases: one lock order means a claimer re-leasing
-        // this message (its lease ran out) skips the locked row instead of deadlocking with us.
-        const ours = await settleQueueEntry(trx, sid, record.owner, record.retryAt);
-        applied.set(record, ours);
-        if (record.mime !== undefined) {
-          await trx
-            .insertInto("email_mime")
-            .values({ message_sid: sid, raw: record.mime })
-            .onConflict((oc) => oc.column("message_sid").doNothing())
-            .execute();
-        }
-        if (!ours) continue;
+      // Queue rows first, like claimDue and releaseLeases: one lock order means a claimer re-leasing a
+      // message (its lease ran out) skips the locked row instead of deadlocking with us.
+      if (this.dialect.name === "postgres") {
         await trx
-          .updateTable("email_messages")
-          .set((eb) => ({
-            status: record.status,
-            error_code: record.errorCode,
-            error_message: record.errorMessage,
-            num_attempts: eb("num_attempts", "+", 1),
-            date_updated: record.attempt.date_finished,
-            date_delivered: record.dateDelivered,
-          }))
-          .where("sid", "=", sid)
+          .selectFrom("delivery_queue")
+          .select("message_sid")
+          .where("message_sid", "in", sidsOf(ordered))
+          .orderBy("message_sid")
+          .forUpdate()
           .execute();
+      }
+      for (const record of await settleFinal(trx, ordered)) owned.add(record);
+      for (const record of ordered) {
+        if (record.retryAt !== null && (await reschedule(trx, record))) owned.add(record);
+      }
+      const mimes = ordered.filter((record) => record.mime !== undefined);
+      if (mimes.length > 0) {
+        await trx
+          .insertInto("email_mime")
+          .values(
+            mimes.map((record) => ({ message_sid: record.attempt.message_sid, raw: record.mime as string })),
+          )
+          .onConflict((oc) => oc.column("message_sid").doNothing())
+          .execute();
+      }
+      for (const group of sameOutcome(ordered.filter((record) => owned.has(record)))) {
+        await updateMessages(trx, group);
       }
       await trx
         .insertInto("email_attempts")
         .values(ordered.map((record) => record.attempt))
         .execute();
     });
-    return batch.map((record) => applied.get(record) ?? false);
+    return batch.map((record) => owned.has(record));
   }
 
   /** Gives back leases this process holds, so other processes (or the next start) deliver at once. */
@@ -410,31 +416,82 @@ export class Store implements MailStore {
 }
 
 /**
- * Removes (final) or reschedules (retry) the message's queue row if `owner` still holds its lease, and
- * says whether it did. A worker that stalled past its lease must not undo the claim of the one that
- * took over, which settles the row (and the message's state) itself when its own attempt ends.
+ * A worker that stalled past its lease must not undo the claim of the one that took over, which
+ * settles the queue row (and decides the message's state) itself when its own attempt ends. So queue
+ * rows are settled only where the record's owner still holds the lease, and only those messages change.
  */
-async function settleQueueEntry(
-  trx: Transaction<Database>,
-  sid: string,
-  owner: string,
-  retryAt: number | null,
-): Promise<boolean> {
-  const result =
-    retryAt === null
-      ? await trx
-          .deleteFrom("delivery_queue")
-          .where("message_sid", "=", sid)
-          .where("lease_owner", "=", owner)
-          .executeTakeFirst()
-      : await trx
-          .updateTable("delivery_queue")
-          .set({ due_at: retryAt, lease_owner: null, lease_expires_at: null })
-          .where("message_sid", "=", sid)
-          .where("lease_owner", "=", owner)
-          .executeTakeFirst();
-  const changed = "numDeletedRows" in result ? result.numDeletedRows : result.numUpdatedRows;
-  return Number(changed) > 0;
+
+/** Removes the queue rows of final attempts still leased by their owners; returns the records it removed. */
+async function settleFinal(trx: Transaction<Database>, records: AttemptRecord[]): Promise<AttemptRecord[]> {
+  const settled: AttemptRecord[] = [];
+  const finals = records.filter((record) => record.retryAt === null);
+  // One worker writes a batch in practice; grouping by owner keeps the query right if not.
+  for (const owner of new Set(finals.map((record) => record.owner))) {
+    const mine = finals.filter((record) => record.owner === owner);
+    const removed = await trx
+      .deleteFrom("delivery_queue")
+      .where("lease_owner", "=", owner)
+      .where("message_sid", "in", sidsOf(mine))
+      .returning("message_sid")
+      .execute();
+    const sids = new Set(removed.map((row) => row.message_sid));
+    settled.push(...mine.filter((record) => sids.has(record.attempt.message_sid)));
+  }
+  return settled;
+}
+
+/** Puts a retried message back in the queue at its retry time, if its owner still holds the lease. */
+async function reschedule(trx: Transaction<Database>, record: AttemptRecord): Promise<boolean> {
+  const result = await trx
+    .updateTable("delivery_queue")
+    .set({ due_at: record.retryAt as number, lease_owner: null, lease_expires_at: null })
+    .where("message_sid", "=", record.attempt.message_sid)
+    .where("lease_owner", "=", record.owner)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/** Records whose messages get the same status and error, so that one UPDATE serves each group. */
+function sameOutcome(records: AttemptRecord[]): AttemptRecord[][] {
+  const groups = new Map<string, AttemptRecord[]>();
+  for (const record of records) {
+    const key = JSON.stringify([record.status, record.errorCode, record.errorMessage]);
+    const group = groups.get(key);
+    if (group) group.push(record);
+    else groups.set(key, [record]);
+  }
+  return [...groups.values()];
+}
+
+/** One UPDATE for a group of messages with the same outcome; the times differ per message. */
+async function updateMessages(trx: Transaction<Database>, group: AttemptRecord[]): Promise<void> {
+  const [first] = group as [AttemptRecord, ...AttemptRecord[]];
+  const perMessage = <T extends number | null>(value: (record: AttemptRecord) => T) =>
+    group.length === 1
+      ? sql<T>`${value(first)}`
+      : sql<T>`case sid ${sql.join(
+          // The cast: PostgreSQL would otherwise type a CASE of bare parameters as text.
+          group.map(
+            (record) => sql`when ${record.attempt.message_sid} then cast(${value(record)} as bigint)`,
+          ),
+          sql` `,
+        )} end`;
+  await trx
+    .updateTable("email_messages")
+    .set((eb) => ({
+      status: first.status,
+      error_code: first.errorCode,
+      error_message: first.errorMessage,
+      num_attempts: eb("num_attempts", "+", 1),
+      date_updated: perMessage((record) => record.attempt.date_finished),
+      date_delivered: perMessage((record) => record.dateDelivered),
+    }))
+    .where("sid", "in", sidsOf(group))
+    .execute();
+}
+
+function sidsOf(records: AttemptRecord[]): string[] {
+  return records.map((record) => record.attempt.message_sid);
 }
 
 /** Statuses of a message still in the queue; `sending` is stored only by versions before 0.2. */
