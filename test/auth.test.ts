@@ -155,5 +155,33 @@ for (const variant of await storeVariants()) {
       assert.equal(reactivate.json.status, "active");
       assert.equal((await sendEmail(server, victim)).status, 200);
     });
+
+    test("a sender's account is read once for a burst of requests, and a change through the API applies at once", async () => {
+      const sender = await server.createAccount("burst@example.org", server.admin.sid);
+      assert.equal((await sendEmail(server, sender)).status, 200);
+      const { store } = server.mailroom;
+      const findAccountBySid = store.findAccountBySid.bind(store);
+      let lookups = 0;
+      store.findAccountBySid = (sid) => {
+        if (sid === sender.sid) lookups += 1;
+        return findAccountBySid(sid);
+      };
+      try {
+        for (let i = 0; i < 5; i++) assert.equal((await sendEmail(server, sender)).status, 200);
+        assert.equal(lookups, 0, "authenticated from the account read a moment ago");
+        const suspended = await request(server, "POST", `${API}/Accounts/${sender.sid}.json`, {
+          auth: server.admin,
+          form: { Status: "suspended" },
+        });
+        assert.equal(suspended.status, 200);
+        assert.equal(
+          (await sendEmail(server, sender)).status,
+          403,
+          "the suspension applies to the next request",
+        );
+      } finally {
+        store.findAccountBySid = findAccountBySid;
+      }
+    });
   });
 }

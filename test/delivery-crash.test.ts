@@ -102,7 +102,11 @@ for (const variant of await storeVariants()) {
           }
         };
         const clients = Array.from({ length: 4 }, client);
-        await waitFor("the first deliveries", () => sink.received.length >= 5);
+        // Kill while the relay holds messages it has not answered yet: those are surely in flight.
+        await waitFor(
+          "the first deliveries, with more in flight",
+          () => sink.received.length >= 5 && sink.unanswered > 0,
+        );
         killed.child.kill("SIGKILL");
         await once(killed.child, "exit");
         posting = false;

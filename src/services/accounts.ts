@@ -33,7 +33,21 @@ export interface AccountUpdateInput {
   rotateAuthToken?: boolean | undefined;
 }
 
+/**
+ * How long an account read to authenticate a request is reused for the next ones: a sender posting
+ * thousands of messages a second costs one lookup a second, not one per message. Changes made
+ * through this process apply at once (they clear the cache); changes made by another process (the
+ * CLI, another node on PostgreSQL) reach this one within this time.
+ */
+export const AUTH_CACHE_MS = 1000;
+const AUTH_CACHE_ENTRIES = 10_000;
+
 export class AccountService {
+  /** Accounts recently read for authentication, by the SID or email they were looked up by. */
+  private readonly recent = new Map<string, { account: AccountRow; until: number }>();
+  /** Bumped by every local change: a lookup that began before one must not refill the cache. */
+  private generation = 0;
+
   constructor(private readonly store: MailStore) {}
 
   async create(input: NewAccountInput): Promise<IssuedAccount> {
@@ -78,8 +92,30 @@ export class AccountService {
 
   /** The account for `user` (an Account SID or email address) if `token` is its AuthToken. */
   async authenticate(user: string, token: string): Promise<AccountRow | undefined> {
-    const account = await this.find(user);
+    const account = await this.findRecent(user);
     return authTokenMatches(token, account?.auth_token_hash) ? account : undefined;
+  }
+
+  private forgetRecent(): void {
+    this.recent.clear();
+    this.generation += 1;
+  }
+
+  /** `find`, reusing what was read within AUTH_CACHE_MS. Unknown names are never cached. */
+  private async findRecent(sidOrEmail: string): Promise<AccountRow | undefined> {
+    // Emails are case-insensitive, SIDs are not (`ac…` is no SID).
+    const key = sidOrEmail.includes("@") ? sidOrEmail.toLowerCase() : sidOrEmail;
+    const now = Date.now();
+    const hit = this.recent.get(key);
+    if (hit && hit.until > now) return hit.account;
+    const generation = this.generation;
+    const account = await this.find(sidOrEmail);
+    if (account && generation === this.generation) {
+      // A crude bound: start over rather than track ages (entries live a second anyway).
+      if (this.recent.size >= AUTH_CACHE_ENTRIES) this.recent.clear();
+      this.recent.set(key, { account, until: now + AUTH_CACHE_MS });
+    } else this.recent.delete(key);
+    return account;
   }
 
   /** Finds an account by SID or by email address, as Restcomm allows both in URLs and credentials. */
@@ -138,6 +174,8 @@ export class AccountService {
       }
       if (status !== "closed") patch.status = status;
     }
+    // Whatever the outcome, no request may authenticate against what was read before this change.
+    this.forgetRecent();
     if (!(await this.store.updateOpenAccount(target.sid, patch))) {
       throw new ApiError(
         "AccountClosed",
@@ -145,6 +183,7 @@ export class AccountService {
       );
     }
     if (status === "closed") await this.store.closeAccountTree(target.sid, now);
+    this.forgetRecent();
     const account = await this.store.findAccountBySid(target.sid);
     if (!account) throw new ApiError("AccountNotFound", `Account ${target.sid} was not found.`);
     return authToken === undefined ? { account } : { account, authToken };

@@ -38,3 +38,24 @@ export function fromWire(wire: WireError): Error {
   if (wire.stack !== undefined) error.stack = wire.stack;
   return error;
 }
+
+/**
+ * Gathers what one side posts during a turn of the event loop and sends it as one array: each
+ * postMessage has a fixed cost (a copy, a wake-up of the other thread), and under load many calls and
+ * replies are made in the same turn.
+ */
+export class Outbox<T> {
+  private items: T[] = [];
+  constructor(private readonly send: (batch: T[]) => void) {}
+
+  push(item: T): void {
+    if (this.items.length === 0) setImmediate(this.flush);
+    this.items.push(item);
+  }
+
+  private readonly flush = (): void => {
+    const batch = this.items;
+    this.items = [];
+    this.send(batch);
+  };
+}

@@ -1,7 +1,6 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { openStoreInThisThread, type StoreLocation } from "./open-store.js";
-import type { FromStoreThread, ToStoreThread } from "./store-thread-protocol.js";
-import { toWire } from "./store-thread-protocol.js";
+import { type FromStoreThread, Outbox, type ToStoreThread, toWire } from "./store-thread-protocol.js";
 
 // The worker thread behind ThreadedStore: owns the database connection and runs every call on it.
 const port = parentPort;
@@ -9,7 +8,8 @@ if (!port) throw new Error("store-thread.ts runs as a worker thread (see threade
 const store = openStoreInThisThread(workerData as StoreLocation);
 let stopListening: (() => Promise<void>) | undefined;
 
-const post = (message: FromStoreThread) => port.postMessage(message);
+const outbox = new Outbox<FromStoreThread>((batch) => port.postMessage(batch));
+const post = (message: FromStoreThread) => outbox.push(message);
 
 async function run(request: ToStoreThread): Promise<unknown> {
   switch (request.method) {
@@ -29,13 +29,16 @@ async function run(request: ToStoreThread): Promise<unknown> {
   }
 }
 
-port.on("message", (request: ToStoreThread) => {
-  run(request).then(
-    (value) => {
-      post({ id: request.id, value });
-      // Once closed, stop listening: the thread's event loop empties and it ends by itself.
-      if (request.method === "close") port.close();
-    },
-    (error: unknown) => post({ id: request.id, error: toWire(error) }),
-  );
+port.on("message", (batch: ToStoreThread[]) => {
+  for (const request of batch) {
+    run(request).then(
+      (value) => {
+        if (request.method !== "close") return post({ id: request.id, value });
+        // The last word: answer at once, then stop listening, so the thread's event loop empties and it ends.
+        port.postMessage([{ id: request.id, value }]);
+        port.close();
+      },
+      (error: unknown) => post({ id: request.id, error: toWire(error) }),
+    );
+  }
 });

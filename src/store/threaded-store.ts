@@ -5,6 +5,7 @@ import type { MailStore } from "./store.js";
 import {
   type FromStoreThread,
   fromWire,
+  Outbox,
   type StoreCall,
   type ToStoreThread,
 } from "./store-thread-protocol.js";
@@ -18,11 +19,13 @@ type Pending = { resolve: (value: unknown) => void; reject: (error: unknown) => 
  * A store whose queries run in a worker thread of their own (store-thread.ts). The HTTP edge and the
  * delivery worker keep the main thread; building queries, running them and, on SQLite, waiting for
  * each commit's fsync happen on the other core, so a commit never stalls a request or an SMTP reply.
- * Every call is one message each way; concurrent calls still meet in the thread's group commits.
+ * Calls made in one turn of the event loop cross in one message, and so do their replies; concurrent
+ * calls still meet in the thread's group commits.
  */
 export class ThreadedStore implements MailStore {
   readonly kind: MailStore["kind"];
   private readonly worker: Worker;
+  private readonly outbox: Outbox<ToStoreThread>;
   private readonly pending = new Map<number, Pending>();
   private readonly queuedListeners = new Set<() => void>();
   private nextId = 1;
@@ -34,7 +37,10 @@ export class ThreadedStore implements MailStore {
     this.worker = new Worker(new URL("./store-thread.js", import.meta.url), { workerData: location });
     // An idle store must not keep a process alive (the CLI exits when its work is done).
     this.worker.unref();
-    this.worker.on("message", (message: FromStoreThread) => this.receive(message));
+    this.outbox = new Outbox((batch) => this.worker.postMessage(batch));
+    this.worker.on("message", (batch: FromStoreThread[]) => {
+      for (const message of batch) this.receive(message);
+    });
     this.worker.on("error", (error) => this.fail(error));
     this.worker.on("exit", (code) => this.fail(new Error(`the store thread exited with code ${code}`)));
   }
@@ -43,8 +49,7 @@ export class ThreadedStore implements MailStore {
     if (this.gone) return Promise.reject(this.gone);
     const id = this.nextId++;
     if (this.pending.size === 0) this.worker.ref();
-    const request: ToStoreThread = { id, method, args };
-    this.worker.postMessage(request);
+    this.outbox.push({ id, method, args });
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
     });
