@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { describe, test } from "node:test";
 import { openPostgresStore } from "../src/store/postgres.js";
+import { ThreadedStore } from "../src/store/threaded-store.js";
 import { isStoreUnavailable } from "../src/store/unavailable.js";
 import { runCli } from "./helpers/cli.js";
 import { API, type ApiResponse, request, sendEmail, startMailroom } from "./helpers/mailroom.js";
@@ -181,5 +182,24 @@ describe("PostgreSQL unreachable", { skip: postgres?.skip ?? "no PostgreSQL vari
     });
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /cannot connect to PostgreSQL at 127\.0\.0\.1:\d+\/test: .*ECONNREFUSED/i);
+  });
+});
+
+describe("the store thread", () => {
+  test("a store thread that cannot start fails every call as unavailable, saying why, and closes", async () => {
+    // A data directory under a file cannot be created: the thread dies as it opens the database.
+    const store = new ThreadedStore({
+      dataDir: "/dev/null/mailroom",
+      databaseUrl: undefined,
+      databasePoolSize: 1,
+    });
+    const failure = await store.migrate().then(
+      () => assert.fail("migrate should fail"),
+      (error: unknown) => error,
+    );
+    assert.ok(isStoreUnavailable(failure), String(failure));
+    assert.match(String((failure as Error).message), /store is unavailable.*\/dev\/null/);
+    await assert.rejects(store.countAccounts(), (error) => isStoreUnavailable(error));
+    await store.close();
   });
 });

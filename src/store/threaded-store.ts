@@ -1,4 +1,3 @@
-import { once } from "node:events";
 import { Worker } from "node:worker_threads";
 import type { StoreLocation } from "./open-store.js";
 import type { MailStore } from "./store.js";
@@ -31,6 +30,7 @@ export class ThreadedStore implements MailStore {
   private nextId = 1;
   private gone: Error | undefined;
   private closing: Promise<void> | undefined;
+  private readonly exited: Promise<void>;
 
   constructor(location: StoreLocation) {
     this.kind = location.databaseUrl ? "postgres" : "sqlite";
@@ -42,7 +42,12 @@ export class ThreadedStore implements MailStore {
       for (const message of batch) this.receive(message);
     });
     this.worker.on("error", (error) => this.fail(error));
-    this.worker.on("exit", (code) => this.fail(new Error(`the store thread exited with code ${code}`)));
+    this.exited = new Promise((resolve) => {
+      this.worker.on("exit", (code) => {
+        this.fail(new Error(`the store thread exited with code ${code}`));
+        resolve();
+      });
+    });
   }
 
   private call<T>(method: StoreCall["method"], ...args: unknown[]): Promise<T> {
@@ -84,12 +89,11 @@ export class ThreadedStore implements MailStore {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      const exited = once(this.worker, "exit");
       this.worker.ref();
       try {
         // The thread closes the database, answers, and then ends by itself (so a profiler in it can write out).
         if (!this.gone) await this.call<void>("close");
-        await exited;
+        await this.exited;
       } finally {
         await this.worker.terminate();
       }

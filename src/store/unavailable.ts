@@ -17,6 +17,7 @@ const UNAVAILABLE_CODES = new Set([
   "SQLITE_CANTOPEN",
   "SQLITE_FULL",
   "SQLITE_IOERR",
+  "MAILROOM_STORE_THREAD_GONE", // the store's thread died (threaded-store.ts)
 ]);
 
 /** True when the error means the store cannot be reached now (answered with 503, not 500). */
