@@ -95,6 +95,8 @@ export function openPostgresStore(options: PostgresOptions): Store {
         .execute();
     },
 
+    acceptsInOneStatement: true,
+
     async insertAccepted(kysely, batch) {
       // One statement instead of BEGIN, two INSERTs, NOTIFY and COMMIT: the same atomicity (a statement
       // is its own transaction; data-modifying CTEs always run to completion) in one round trip.

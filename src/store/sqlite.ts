@@ -73,25 +73,26 @@ const sqliteDialect: StoreDialect = {
     });
   },
 
+  acceptsInOneStatement: false,
+
   async insertAccepted(db, batch) {
     // One process owns an SQLite file's queue; its worker is woken in-process, so no notification.
-    await db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto("email_messages")
-        .values(batch.map((accepted) => accepted.message))
-        .execute();
-      await trx
-        .insertInto("delivery_queue")
-        .values(
-          batch.map(({ message, lease }) => ({
-            message_sid: message.sid,
-            due_at: message.date_created,
-            lease_owner: lease?.owner ?? null,
-            lease_expires_at: lease?.expiresAt ?? null,
-          })),
-        )
-        .execute();
-    });
+    // Two statements: the caller (the group commit) runs them in its transaction.
+    await db
+      .insertInto("email_messages")
+      .values(batch.map((accepted) => accepted.message))
+      .execute();
+    await db
+      .insertInto("delivery_queue")
+      .values(
+        batch.map(({ message, lease }) => ({
+          message_sid: message.sid,
+          due_at: message.date_created,
+          lease_owner: lease?.owner ?? null,
+          lease_expires_at: lease?.expiresAt ?? null,
+        })),
+      )
+      .execute();
   },
 
   async listenQueued() {

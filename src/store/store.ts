@@ -78,11 +78,14 @@ export interface StoreDialect {
     limit: number,
   ): Promise<string[]>;
   /**
-   * Inserts accepted messages with their queue rows, atomically, and wakes other processes once it is
-   * committed. The notification is part of the same commit: one sent after it could fail and turn a
-   * stored message into an error reply (and a duplicate when the client retries).
+   * Inserts accepted messages with their queue rows and wakes other processes once it is committed.
+   * The notification is part of the same commit: one sent after it could fail and turn a stored
+   * message into an error reply (and a duplicate when the client retries). Atomic by itself when
+   * `acceptsInOneStatement`; otherwise the caller runs it inside a transaction.
    */
   insertAccepted(db: Kysely<Database>, batch: AcceptedEmail[]): Promise<void>;
+  /** True when insertAccepted is one statement, so a batch of accepts alone needs no BEGIN/COMMIT. */
+  readonly acceptsInOneStatement: boolean;
   /** Extends the leases `owner` holds on these queue rows. */
   renewLeases(db: Kysely<Database>, owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
   /** Calls `listener` when another process queued work; returns a function that stops listening. */
@@ -126,23 +129,16 @@ export interface MailStore {
 export class Store implements MailStore {
   readonly dialect: StoreDialect;
   private readonly db: Kysely<Database>;
-  private readonly accepts: GroupCommit<AcceptedEmail>;
-  private readonly attempts: GroupCommit<AttemptRecord, boolean>;
+  private readonly writes: GroupCommit<PendingWrite, boolean>;
 
   constructor(db: Kysely<Database>, dialect: StoreDialect) {
     this.db = db;
     this.dialect = dialect;
-    // Concurrent accepts share one transaction (and one fsync): see group-commit.ts.
-    this.accepts = new GroupCommit<AcceptedEmail>(
-      async (batch) => {
-        await this.insertAccepted(batch);
-        return [];
-      },
-      undefined,
-      (error) => !isStoreUnavailable(error),
-    );
-    this.attempts = new GroupCommit(
-      (batch) => this.writeAttempts(batch),
+    // Accepts and attempt records arriving together share one transaction (one fsync on SQLite):
+    // see group-commit.ts. Under load both kinds arrive all the time, so one queue for both halves
+    // the commits, and a commit costs far more than a row.
+    this.writes = new GroupCommit(
+      (batch) => this.commitWrites(batch),
       undefined,
       (error) => !isStoreUnavailable(error),
     );
@@ -239,12 +235,28 @@ export class Store implements MailStore {
 
   // ---- email messages ----
 
-  acceptEmail(message: NewEmailMessage, lease: Lease | null = null): Promise<void> {
-    return this.accepts.add({ message, lease });
+  async acceptEmail(message: NewEmailMessage, lease: Lease | null = null): Promise<void> {
+    await this.writes.add({ accepted: { message, lease } });
   }
 
-  private async insertAccepted(batch: AcceptedEmail[]): Promise<void> {
-    await this.dialect.insertAccepted(this.db, batch);
+  /** One group commit: the accepted messages and the attempt records, in one transaction. */
+  private async commitWrites(batch: PendingWrite[]): Promise<boolean[]> {
+    const accepted: AcceptedEmail[] = [];
+    const records: AttemptRecord[] = [];
+    for (const write of batch) {
+      if ("accepted" in write) accepted.push(write.accepted);
+      else records.push(write.record);
+    }
+    if (records.length === 0 && this.dialect.acceptsInOneStatement) {
+      await this.dialect.insertAccepted(this.db, accepted);
+      return batch.map(() => true);
+    }
+    let owned = new Set<AttemptRecord>();
+    await this.db.transaction().execute(async (trx) => {
+      if (accepted.length > 0) await this.dialect.insertAccepted(trx, accepted);
+      if (records.length > 0) owned = await this.writeAttempts(trx, records);
+    });
+    return batch.map((write) => ("accepted" in write ? true : owned.has(write.record)));
   }
 
   async findEmail(accountSid: string, sid: string): Promise<EmailMessageView | undefined> {
@@ -328,7 +340,7 @@ export class Store implements MailStore {
    * history, but the message's state is the new owner's to decide.
    */
   recordAttempt(record: AttemptRecord): Promise<boolean> {
-    return this.attempts.add(record);
+    return this.writes.add({ record });
   }
 
   /**
@@ -336,45 +348,46 @@ export class Store implements MailStore {
    * when final, rescheduled for a retry, in each case only while the worker still holds the lease),
    * the MIME of first attempts, the messages' new state and the attempt rows.
    */
-  private async writeAttempts(batch: AttemptRecord[]): Promise<boolean[]> {
+  private async writeAttempts(
+    trx: Transaction<Database>,
+    batch: AttemptRecord[],
+  ): Promise<Set<AttemptRecord>> {
     // One order for every writer (by SID), so two batches locking the same rows cannot deadlock.
     const ordered = [...batch].sort((a, b) => (a.attempt.message_sid < b.attempt.message_sid ? -1 : 1));
     const owned = new Set<AttemptRecord>();
-    await this.db.transaction().execute(async (trx) => {
-      // Queue rows first, like claimDue and releaseLeases: one lock order means a claimer re-leasing a
-      // message (its lease ran out) skips the locked row instead of deadlocking with us.
-      if (this.dialect.name === "postgres") {
-        await trx
-          .selectFrom("delivery_queue")
-          .select("message_sid")
-          .where("message_sid", "in", sidsOf(ordered))
-          .orderBy("message_sid")
-          .forUpdate()
-          .execute();
-      }
-      for (const record of await settleFinal(trx, ordered)) owned.add(record);
-      for (const record of ordered) {
-        if (record.retryAt !== null && (await reschedule(trx, record))) owned.add(record);
-      }
-      const mimes = ordered.filter((record) => record.mime !== undefined);
-      if (mimes.length > 0) {
-        await trx
-          .insertInto("email_mime")
-          .values(
-            mimes.map((record) => ({ message_sid: record.attempt.message_sid, raw: record.mime as string })),
-          )
-          .onConflict((oc) => oc.column("message_sid").doNothing())
-          .execute();
-      }
-      for (const group of sameOutcome(ordered.filter((record) => owned.has(record)))) {
-        await updateMessages(trx, group);
-      }
+    // Queue rows first, like claimDue and releaseLeases: one lock order means a claimer re-leasing a
+    // message (its lease ran out) skips the locked row instead of deadlocking with us.
+    if (this.dialect.name === "postgres") {
       await trx
-        .insertInto("email_attempts")
-        .values(ordered.map((record) => record.attempt))
+        .selectFrom("delivery_queue")
+        .select("message_sid")
+        .where("message_sid", "in", sidsOf(ordered))
+        .orderBy("message_sid")
+        .forUpdate()
         .execute();
-    });
-    return batch.map((record) => owned.has(record));
+    }
+    for (const record of await settleFinal(trx, ordered)) owned.add(record);
+    for (const record of ordered) {
+      if (record.retryAt !== null && (await reschedule(trx, record))) owned.add(record);
+    }
+    const mimes = ordered.filter((record) => record.mime !== undefined);
+    if (mimes.length > 0) {
+      await trx
+        .insertInto("email_mime")
+        .values(
+          mimes.map((record) => ({ message_sid: record.attempt.message_sid, raw: record.mime as string })),
+        )
+        .onConflict((oc) => oc.column("message_sid").doNothing())
+        .execute();
+    }
+    for (const group of sameOutcome(ordered.filter((record) => owned.has(record)))) {
+      await updateMessages(trx, group);
+    }
+    await trx
+      .insertInto("email_attempts")
+      .values(ordered.map((record) => record.attempt))
+      .execute();
+    return owned;
   }
 
   /** Gives back leases this process holds, so other processes (or the next start) deliver at once. */
@@ -493,6 +506,9 @@ async function updateMessages(trx: Transaction<Database>, group: AttemptRecord[]
 function sidsOf(records: AttemptRecord[]): string[] {
   return records.map((record) => record.attempt.message_sid);
 }
+
+/** What the group commit writes: an accepted message, or a delivery attempt's record. */
+type PendingWrite = { accepted: AcceptedEmail } | { record: AttemptRecord };
 
 /** Statuses of a message still in the queue; `sending` is stored only by versions before 0.2. */
 const UNFINISHED = ["queued", "sending"];
