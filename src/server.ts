@@ -44,9 +44,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     throw error;
   }
   const accounts = new AccountService(store);
-  const transport = createTransport(config, (error) =>
-    logger.warn({ err: error }, "SMTP relay connection failed"),
-  );
+  const transport = createTransport(config, relayFailureLog(logger));
   const callbacks = new StatusCallbacks(logger);
   const worker = new DeliveryWorker(
     { store, transport, callbacks, logger },
@@ -106,5 +104,30 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       }
     },
     close,
+  };
+}
+
+/** How often, at most, a relay that keeps failing is logged (each attempt is recorded anyway). */
+const RELAY_FAILURE_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * Logs a failing relay connection at once, then at most once per interval with the number of failures
+ * in between: during an outage every queued message meets it, and one line each would drown the log.
+ */
+function relayFailureLog(logger: FastifyBaseLogger): (error: Error) => void {
+  let lastLoggedAt = 0;
+  let unlogged = 0;
+  return (error) => {
+    const now = Date.now();
+    if (now - lastLoggedAt < RELAY_FAILURE_LOG_INTERVAL_MS) {
+      unlogged += 1;
+      return;
+    }
+    logger.warn(
+      { err: error, failuresSinceLastLog: unlogged },
+      "SMTP relay connection failed; deliveries are retried (see each message's attempts)",
+    );
+    lastLoggedAt = now;
+    unlogged = 0;
   };
 }

@@ -1,5 +1,8 @@
-import nodemailer, { type NodemailerError } from "nodemailer";
+import os from "node:os";
+import type tls from "node:tls";
 import { DeliveryErrorCodes } from "../../domain/errors.js";
+import type { RecipientRefusal, SmtpError } from "./smtp-connection.js";
+import { SmtpPool, type SmtpPoolOptions } from "./smtp-pool.js";
 import {
   type OutgoingMessage,
   type RecipientOutcome,
@@ -19,14 +22,14 @@ export interface SmtpSettings {
 }
 
 /**
- * Delivers through one relay with nodemailer's pooled SMTP client, so connections are opened once
- * and reused. Every outcome, including a relay that cannot be reached, comes back as a SendReport
- * whose recipients say accepted, deferred (4xx, or no answer) or rejected (5xx).
+ * Delivers through one relay with Mailroom's pooled SMTP client (smtp-pool.ts), so connections are
+ * opened once and reused. Every outcome, including a relay that cannot be reached, comes back as a
+ * SendReport whose recipients say accepted, deferred (4xx, or no answer) or rejected (5xx).
  */
 export class SmtpTransport implements Transport {
   readonly description: string;
   private readonly relay: string;
-  private readonly mailer: ReturnType<typeof createPool>;
+  private readonly pool: SmtpPool;
 
   constructor(settings: SmtpSettings, onTransportError: (error: Error) => void) {
     const url = new URL(settings.url);
@@ -36,46 +39,97 @@ export class SmtpTransport implements Transport {
     this.description = `relaying mail through ${url.protocol}//${this.relay} (${
       implicitTls ? "implicit TLS" : `STARTTLS ${settings.startTls}`
     }, up to ${settings.poolSize} connections)`;
-    this.mailer = createPool(settings, implicitTls);
-    // A failing pooled connection is also reported to each send; this only keeps it from crashing us.
-    this.mailer.on("error", onTransportError);
+    // A failing connection is also reported to each send; this only logs it.
+    this.pool = new SmtpPool(poolOptions(settings, url), onTransportError);
   }
 
   async send(message: OutgoingMessage): Promise<SendReport> {
     try {
-      const info = await this.mailer.sendMail({ envelope: message.envelope, raw: message.raw });
-      return reportSent(message.envelope.to, info.response, info.rejectedErrors ?? []);
+      const result = await this.pool.send(message.envelope, message.raw);
+      return reportSent(message.envelope.to, result.response, result.rejected);
     } catch (error) {
-      return reportError(message.envelope.to, error as NodemailerError, this.relay);
+      return reportError(message.envelope.to, error as SmtpError, this.relay);
     }
   }
 
   /** Called after the worker finished or gave up on every delivery, so nothing still in flight is wanted. */
   async close(): Promise<void> {
-    this.mailer.close({ force: true });
+    this.pool.close();
   }
 }
 
-function createPool(settings: SmtpSettings, implicitTls: boolean) {
-  return nodemailer.createTransport({
-    pool: true,
-    // The URL supplies host, port, credentials and TLS mode; query options (e.g.
-    // ?tls.rejectUnauthorized=false for a relay with a private certificate) override the ones below.
-    url: settings.url,
-    maxConnections: settings.poolSize,
-    requireTLS: !implicitTls && settings.startTls === "required",
-    opportunisticTLS: !implicitTls && settings.startTls === "opportunistic",
-    connectionTimeout: settings.connectTimeoutMs,
-    greetingTimeout: settings.connectTimeoutMs,
-    dnsTimeout: settings.connectTimeoutMs,
-    socketTimeout: settings.socketTimeoutMs,
-    logger: false,
-  });
+/**
+ * The URL supplies host, port (587, or 465 for smtps), credentials (percent-decoded) and TLS mode;
+ * query options tls.* (e.g. ?tls.rejectUnauthorized=false for a relay with a private certificate)
+ * go to tls.connect, and ?name= replaces the name sent with EHLO.
+ */
+function poolOptions(settings: SmtpSettings, url: URL): SmtpPoolOptions {
+  const secure = url.protocol === "smtps:";
+  const user = decode(url.username);
+  const pass = decode(url.password);
+  const tlsOptions: Record<string, unknown> = {};
+  let name = clientName();
+  for (const [key, value] of url.searchParams) {
+    if (key.startsWith("tls.")) {
+      const option = key.slice(4);
+      if (option && !UNSAFE_KEYS.has(option)) tlsOptions[option] = queryValue(value);
+    } else if (key === "name" && value.trim()) {
+      name = value.replace(/\s+/g, "");
+    }
+  }
+  return {
+    host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: Number(url.port) || (secure ? 465 : 587),
+    secure,
+    startTls: settings.startTls,
+    auth: user || pass ? { user, pass } : undefined,
+    tls: tlsOptions as tls.ConnectionOptions,
+    name,
+    connectTimeoutMs: settings.connectTimeoutMs,
+    socketTimeoutMs: settings.socketTimeoutMs,
+    poolSize: settings.poolSize,
+  };
+}
+
+const UNSAFE_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+/** As nodemailer read URL options: true, false and numbers are typed, the rest stays text. */
+function queryValue(value: string): unknown {
+  if (value === "true") return true;
+  if (value === "false") return false;
+  const number = Number(value);
+  return value.trim() !== "" && !Number.isNaN(number) ? number : value;
+}
+
+function decode(component: string): string {
+  try {
+    return decodeURIComponent(component);
+  } catch {
+    return component;
+  }
+}
+
+/** The EHLO name: the machine's host name when it is a domain name, else an address literal (as nodemailer). */
+function clientName(): string {
+  let name = "";
+  try {
+    name = os.hostname();
+  } catch {
+    // No host name to be had.
+  }
+  if (!name.includes(".")) return "[127.0.0.1]";
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(name)) return `[${name}]`;
+  return name.replace(/[\r\n\s]+/g, "");
 }
 
 /** The relay took the message: every recipient it did not refuse at RCPT TO got it. */
-function reportSent(to: readonly string[], response: string, rejected: NodemailerError[]): SendReport {
-  const refusals = new Map(rejected.map((error) => [(error.recipient ?? "").toLowerCase(), error]));
+function reportSent(to: readonly string[], response: string, rejected: RecipientRefusal[]): SendReport {
+  if (rejected.length === 0) {
+    const smtpCode = replyCode(response);
+    const recipients = to.map((address): RecipientOutcome => accepted(address, response, smtpCode));
+    return { recipients, smtpCode, response, failure: null };
+  }
+  const refusals = new Map(rejected.map((refusal) => [refusal.recipient.toLowerCase(), refusal]));
   const recipients = to.map((address): RecipientOutcome => {
     const refusal = refusals.get(address.toLowerCase());
     return refusal ? refusedRecipient(address, refusal) : accepted(address, response);
@@ -83,12 +137,12 @@ function reportSent(to: readonly string[], response: string, rejected: Nodemaile
   return { recipients, smtpCode: replyCode(response), response, failure: null };
 }
 
-function reportError(to: readonly string[], error: NodemailerError, relay: string): SendReport {
+function reportError(to: readonly string[], error: SmtpError, relay: string): SendReport {
   const smtpCode = error.responseCode ?? null;
   const response = error.response ?? null;
   // Every recipient refused at RCPT TO: judged per recipient, some may only be deferred.
   if (error.command === "RCPT TO" && error.rejectedErrors?.length) {
-    const refusals = new Map(error.rejectedErrors.map((e) => [(e.recipient ?? "").toLowerCase(), e]));
+    const refusals = new Map(error.rejectedErrors.map((e) => [e.recipient.toLowerCase(), e]));
     const recipients = to.map((address) => {
       const refusal = refusals.get(address.toLowerCase());
       return refusal ? refusedRecipient(address, refusal) : deferred(address, smtpCode, response);
@@ -101,15 +155,15 @@ function reportError(to: readonly string[], error: NodemailerError, relay: strin
 }
 
 /** Sorts a whole-message failure into what the user should do about it. */
-function describeFailure(error: NodemailerError, relay: string): SendFailure {
+function describeFailure(error: SmtpError, relay: string): SendFailure {
   const reply = error.response ? `"${oneLine(error.response)}"` : undefined;
-  if (error.code === "EAUTH" || error.code === "ENOAUTH") {
+  if (error.code === "EAUTH") {
     return {
       code: DeliveryErrorCodes.RelaySetupFailed,
       message: `The relay ${relay} did not accept Mailroom's login${reply ? ` (${reply})` : ""}; check the user name and password in MAILROOM_SMTP_URL.`,
     };
   }
-  if (error.code === "ETLS" || error.code === "EREQUIRETLS") {
+  if (error.code === "ETLS") {
     // A reply means the relay refused STARTTLS itself; without one, the TLS handshake failed.
     const message = reply
       ? `The relay ${relay} refused STARTTLS (${reply}) and MAILROOM_SMTP_STARTTLS is required; enable TLS on the relay, use smtps://, or set MAILROOM_SMTP_STARTTLS=opportunistic.`
@@ -118,7 +172,7 @@ function describeFailure(error: NodemailerError, relay: string): SendFailure {
   }
   if (error.responseCode !== undefined && reply !== undefined) {
     const what = subjectOf(error.command);
-    // nodemailer knows the exceptions (503 is a session problem, not a verdict on the message).
+    // 503 is a session problem, not a verdict on the message (isPermanent, as nodemailer had it).
     const permanent = error.permanent ?? error.responseCode >= 500;
     return permanent
       ? {
@@ -139,7 +193,7 @@ function subjectOf(command: string | undefined): string {
   return "the message";
 }
 
-function connectionProblem(error: NodemailerError): string {
+function connectionProblem(error: SmtpError): string {
   const cause = error.originalCode ?? error.code;
   if (cause === "ECONNREFUSED") return "connection refused (is the relay running, and is the port right?)";
   if (error.code === "EDNS" || cause === "ENOTFOUND") return "its host name does not resolve";
@@ -151,19 +205,17 @@ function connectionProblem(error: NodemailerError): string {
   return oneLine(error.message);
 }
 
-function refusedRecipient(address: string, refusal: NodemailerError): RecipientOutcome {
-  const code = refusal.responseCode ?? null;
-  const permanent = refusal.permanent ?? (code !== null && code >= 500);
+function refusedRecipient(address: string, refusal: RecipientRefusal): RecipientOutcome {
   return {
     address,
-    state: permanent ? "rejected" : "deferred",
-    smtp_code: code,
-    response: refusal.response ?? null,
+    state: refusal.permanent ? "rejected" : "deferred",
+    smtp_code: refusal.responseCode || null,
+    response: refusal.response,
   };
 }
 
-function accepted(address: string, response: string): RecipientOutcome {
-  return { address, state: "accepted", smtp_code: replyCode(response), response };
+function accepted(address: string, response: string, smtpCode = replyCode(response)): RecipientOutcome {
+  return { address, state: "accepted", smtp_code: smtpCode, response };
 }
 
 function deferred(address: string, code: number | null, response: string | null): RecipientOutcome {

@@ -1,0 +1,152 @@
+import {
+  SmtpConnection,
+  type SmtpConnectionEvents,
+  type SmtpConnectionOptions,
+  type SmtpEnvelope,
+  SmtpError,
+  type SmtpSendResult,
+} from "./smtp-connection.js";
+
+export interface SmtpPoolOptions extends SmtpConnectionOptions {
+  /** At most this many connections, opened when needed and kept for the next messages. */
+  poolSize: number;
+}
+
+interface Job {
+  envelope: SmtpEnvelope;
+  raw: string;
+  resolve(result: SmtpSendResult): void;
+  reject(error: SmtpError): void;
+  /** Already moved once from a connection that had been dropped while it waited in the pool. */
+  retried: boolean;
+}
+
+/**
+ * Up to `poolSize` SmtpConnections to one relay, opened lazily and reused; sends beyond them wait in
+ * a FIFO queue. A connection that fails is dropped and the next send opens a fresh one; one that
+ * stays idle for a socket timeout says QUIT. Connection-level failures are also passed to `onError`
+ * (the send that met one reports it as well).
+ */
+export class SmtpPool {
+  private readonly idle: SmtpConnection[] = [];
+  private readonly queue: Job[] = [];
+  /** Every connection whose socket is not closed yet, for close(). */
+  private readonly connections = new Set<SmtpConnection>();
+  /** Connections that count against poolSize: opening, busy or idle. */
+  private open = 0;
+  private closed = false;
+  private readonly events: SmtpConnectionEvents = {
+    gone: (connection) => {
+      this.open--;
+      const index = this.idle.indexOf(connection);
+      if (index >= 0) this.idle.splice(index, 1);
+    },
+    closed: (connection) => {
+      this.connections.delete(connection);
+    },
+  };
+
+  constructor(
+    private readonly options: SmtpPoolOptions,
+    private readonly onError: (error: Error) => void,
+  ) {}
+
+  /** Resolves with the relay's final reply; rejects with an SmtpError (a refusal or a failure). */
+  send(envelope: SmtpEnvelope, raw: string): Promise<SmtpSendResult> {
+    if (this.closed) return Promise.reject(poolClosed());
+    return new Promise<SmtpSendResult>((resolve, reject) => {
+      const job: Job = { envelope, raw, resolve, reject, retried: false };
+      const connection = this.idle.pop();
+      if (connection) void this.run(connection, job);
+      else if (this.open < this.options.poolSize) void this.connect(job);
+      else this.queue.push(job);
+    });
+  }
+
+  /** Closes every connection at once: what is in flight or waiting fails as "Connection pool was closed". */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const error = poolClosed();
+    this.idle.length = 0;
+    for (const job of this.queue.splice(0)) job.reject(error);
+    for (const connection of [...this.connections]) connection.destroy(error);
+  }
+
+  private async connect(job: Job): Promise<void> {
+    const connection = new SmtpConnection(this.options, this.events);
+    this.open++;
+    this.connections.add(connection);
+    try {
+      await connection.opened();
+    } catch (error) {
+      this.fail(job, error as SmtpError);
+      this.openMore();
+      return;
+    }
+    await this.run(connection, job);
+  }
+
+  /** Sends `job`, then whatever waits in the queue, over `connection` while it stays usable. */
+  private async run(connection: SmtpConnection, first: Job): Promise<void> {
+    let job = first;
+    for (;;) {
+      try {
+        job.resolve(await connection.send(job.envelope, job.raw));
+      } catch (error) {
+        const failure = error as SmtpError;
+        if (
+          !this.closed &&
+          !job.retried &&
+          connection.sends > 1 &&
+          !connection.contentWritten &&
+          isTransient(failure)
+        ) {
+          // The relay dropped a connection that waited in the pool before a byte of the message
+          // went out: the message tries a fresh connection (once) instead of failing.
+          job.retried = true;
+          this.queue.unshift(job);
+        } else {
+          this.fail(job, failure);
+        }
+      }
+      if (connection.usable && connection.needsReset) await connection.reset();
+      if (this.closed || !connection.usable) break;
+      const next = this.queue.shift();
+      if (next === undefined) {
+        connection.park();
+        this.idle.push(connection);
+        return;
+      }
+      job = next;
+    }
+    if (connection.usable) connection.discard();
+    this.openMore();
+  }
+
+  /** Opens connections for queued sends while there is room. */
+  private openMore(): void {
+    while (!this.closed && this.queue.length > 0 && this.open < this.options.poolSize) {
+      void this.connect(this.queue.shift() as Job);
+    }
+  }
+
+  private fail(job: Job, error: SmtpError): void {
+    job.reject(error);
+    if (!this.closed && error.code !== "EENVELOPE" && error.code !== "EMESSAGE") this.onError(error);
+  }
+}
+
+/** The connection ended rather than refused what was sent over it (nodemailer's isTransientError). */
+function isTransient(error: SmtpError): boolean {
+  return (
+    error.responseCode === 421 ||
+    error.code === "ECONNECTION" ||
+    error.code === "ESOCKET" ||
+    error.code === "ETIMEDOUT"
+  );
+}
+
+function poolClosed(): SmtpError {
+  return new SmtpError("Connection pool was closed", "ECONNECTION", "CONN");
+}
