@@ -152,9 +152,9 @@ export const SETTINGS = [
     key: "deliveryConcurrency",
     env: "MAILROOM_DELIVERY_CONCURRENCY",
     flag: "--delivery-concurrency",
-    description: "messages in flight to the relay at once",
-    defaultText: "20",
-    parse: (raw, name) => integer(raw, 20, name, 1, 1000),
+    description: "messages in flight to the relay at once (sent over the pool's connections in turn)",
+    defaultText: "100",
+    parse: (raw, name) => integer(raw, 100, name, 1, 1000),
   }),
   setting({
     key: "maxAttempts",

@@ -1,14 +1,25 @@
 import { parentPort, workerData } from "node:worker_threads";
-import { openStoreInThisThread, type StoreLocation } from "./open-store.js";
+import { type StoreLocation, sqliteFile } from "./open-store.js";
+import { openPostgresStore } from "./postgres.js";
+import { openSqliteStore } from "./sqlite.js";
+import type { Store } from "./store.js";
 import { type FromStoreThread, Outbox, type ToStoreThread, toWire } from "./store-thread-protocol.js";
 
 // The worker thread behind ThreadedStore: owns the database connection and runs every call on it.
 const port = parentPort;
 if (!port) throw new Error("store-thread.ts runs as a worker thread (see threaded-store.ts)");
-const store = openStoreInThisThread(workerData as StoreLocation);
+const store = openStoreHere(workerData as StoreLocation);
 let stopListening: (() => Promise<void>) | undefined;
 
 const outbox = new Outbox<FromStoreThread>((batch) => port.postMessage(batch));
+/** The store itself, answering in this thread: PostgreSQL when a URL is configured, else the SQLite file. */
+function openStoreHere(location: StoreLocation): Store {
+  if (location.databaseUrl) {
+    return openPostgresStore({ url: location.databaseUrl, poolSize: location.databasePoolSize });
+  }
+  return openSqliteStore(sqliteFile(location));
+}
+
 const post = (message: FromStoreThread) => outbox.push(message);
 
 async function run(request: ToStoreThread): Promise<unknown> {
