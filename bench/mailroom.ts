@@ -2,13 +2,23 @@
  * Mailroom as a separate process, exactly as an operator runs it: `mailroom accounts create`, then
  * `mailroom serve` with the relay pointing at the bench's sink. Also tallies the warnings and errors it logs.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { freePort, LOOPBACK } from "./ports.js";
 import { runCommand, spawnTracked, type Tracked, untilReady } from "./proc.js";
 import { cpuSeconds, peakRssKb, threadCpuSeconds } from "./procfs.js";
 
 export const MAILROOM_CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+
+/**
+ * The node flags the `mailroom` command runs with: those on its first line (`#!/usr/bin/env -S node …`,
+ * the same as `npm start`'s), so the bench measures the server as users start it.
+ */
+function serverNodeFlags(): string[] {
+  const firstLine = readFileSync(MAILROOM_CLI, "utf8").split("\n", 1)[0] ?? "";
+  const words = firstLine.split(/\s+/);
+  return words.slice(words.indexOf("node") + 1).filter((word) => word.startsWith("--"));
+}
 
 /** Settings the bench decides for each run; everything else MAILROOM_* passes through from the environment. */
 const BENCH_OWNED = [
@@ -165,7 +175,7 @@ export async function startMailroom(
   const proc: Tracked = spawnTracked(
     "mailroom serve",
     process.execPath,
-    [...profile, MAILROOM_CLI, "serve"],
+    [...serverNodeFlags(), ...profile, MAILROOM_CLI, "serve"],
     {
       env,
       onStdout: onText,

@@ -1,13 +1,16 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { execFile, spawn } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
 import { CLI, runCli, startServeProcess } from "./helpers/cli.js";
 import { API, request, sendEmail } from "./helpers/mailroom.js";
 import { waitFor } from "./helpers/wait.js";
+
+const execFileAsync = promisify(execFile);
 
 describe("mailroom command line", () => {
   let dataDir: string;
@@ -16,6 +19,25 @@ describe("mailroom command line", () => {
   });
   after(async () => {
     await rm(dataDir, { recursive: true, force: true });
+  });
+
+  test("the mailroom command runs node with the same flags as npm start, through its first line", async () => {
+    const firstLine = (await readFile(CLI, "utf8")).split("\n", 1)[0] ?? "";
+    const shebang = /^#!(\S+) (.*)$/.exec(firstLine);
+    assert.ok(shebang, firstLine);
+    const [, interpreter, argument] = shebang as unknown as [string, string, string];
+    assert.equal(interpreter, "/usr/bin/env");
+    const flags = argument.replace(/^-S node ?/, "");
+    assert.match(
+      flags,
+      /^--max-semi-space-size=\d+$/,
+      "the young generation is capped (docs/performance.md)",
+    );
+    const pkg = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8"));
+    assert.equal(pkg.scripts.start, `node ${flags} dist/src/cli/main.js serve`);
+    // What the kernel does with that line: the interpreter gets the rest of it as one argument.
+    const { stdout } = await execFileAsync(interpreter, [argument, CLI, "--help"]);
+    assert.match(stdout, /Usage: mailroom/);
   });
 
   test("--help explains every command and setting", async () => {

@@ -12,6 +12,14 @@ import {
 /** The code of the error every call gets once the store thread has died: answered 503, like a database outage. */
 export const STORE_THREAD_GONE = "MAILROOM_STORE_THREAD_GONE";
 
+/**
+ * The store thread allocates fast and keeps little, and V8 lets a thread's young generation grow to
+ * about 32 MB by default: capped, a process stays well under 200 MB at full load, for a few percent
+ * of throughput (docs/performance.md). The main thread gets the same treatment from the node flags
+ * of `npm start` and of the `mailroom` command's first line.
+ */
+const STORE_THREAD_YOUNG_GENERATION_MB = 8;
+
 type Pending = { resolve: (value: unknown) => void; reject: (error: unknown) => void };
 
 /**
@@ -34,7 +42,10 @@ export class ThreadedStore implements MailStore {
 
   constructor(location: StoreLocation) {
     this.kind = location.databaseUrl ? "postgres" : "sqlite";
-    this.worker = new Worker(new URL("./store-thread.js", import.meta.url), { workerData: location });
+    this.worker = new Worker(new URL("./store-thread.js", import.meta.url), {
+      workerData: location,
+      resourceLimits: { maxYoungGenerationSizeMb: STORE_THREAD_YOUNG_GENERATION_MB },
+    });
     // An idle store must not keep a process alive (the CLI exits when its work is done).
     this.worker.unref();
     this.outbox = new Outbox((batch) => this.worker.postMessage(batch));
