@@ -229,8 +229,11 @@ export class DeliveryWorker {
     else if (verdict.status === "failed")
       logger.warn({ ...fields, error: verdict.errorMessage }, "delivery failed");
     else logger.debug(fields, "delivered");
-    // The loop plans its next look at the queue by the earliest due time: this retry may be earlier.
-    if (verdict.status === "queued") this.signal.wake();
+    // The loop looks at the queue at least every poll interval, and sooner when something is due
+    // sooner; only a retry due before its next look needs to wake it. (Waking it for every retry cost a
+    // scan of the whole queue per failed attempt, and with a large backlog that slowed accepting.)
+    if (verdict.retryAt !== null && verdict.retryAt - Date.now() < this.settings.pollIntervalMs)
+      this.signal.wake();
     if (verdict.status !== "queued")
       this.deps.callbacks.notify(message, { ...verdict, status: verdict.status });
   }
