@@ -11,7 +11,10 @@ if (!port) throw new Error("store-thread.ts runs as a worker thread (see threade
 const store = openStoreHere(workerData as StoreLocation);
 let stopListening: (() => Promise<void>) | undefined;
 
-const outbox = new Outbox<FromStoreThread>((batch) => port.postMessage(batch));
+const outbox = new Outbox<FromStoreThread>(
+  (batch) => port.postMessage(batch),
+  (flush) => process.nextTick(flush),
+);
 /** The store itself, answering in this thread: PostgreSQL when a URL is configured, else the SQLite file. */
 function openStoreHere(location: StoreLocation): Store {
   if (location.databaseUrl) {
