@@ -11,13 +11,13 @@ import { cpuSeconds, peakRssKb, threadCpuSeconds } from "./procfs.js";
 export const MAILROOM_CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 
 /**
- * The node flags the `mailroom` command runs with: those on its first line (`#!/usr/bin/env -S node …`,
- * the same as `npm start`'s), so the bench measures the server as users start it.
+ * The node flags of `npm start` (`node --flag … dist/src/cli/main.js serve`), the README's way to
+ * start Mailroom, so the bench measures the server as users start it.
  */
 function serverNodeFlags(): string[] {
-  const firstLine = readFileSync(MAILROOM_CLI, "utf8").split("\n", 1)[0] ?? "";
-  const words = firstLine.split(/\s+/);
-  return words.slice(words.indexOf("node") + 1).filter((word) => word.startsWith("--"));
+  const packageJson = fileURLToPath(new URL("../../package.json", import.meta.url));
+  const start: string = JSON.parse(readFileSync(packageJson, "utf8")).scripts.start;
+  return start.split(/\s+/).filter((word) => word.startsWith("--"));
 }
 
 /** Settings the bench decides for each run; everything else MAILROOM_* passes through from the environment. */

@@ -21,23 +21,14 @@ describe("mailroom command line", () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  test("the mailroom command runs node with the same flags as npm start, through its first line", async () => {
-    const firstLine = (await readFile(CLI, "utf8")).split("\n", 1)[0] ?? "";
-    const shebang = /^#!(\S+) (.*)$/.exec(firstLine);
-    assert.ok(shebang, firstLine);
-    const [, interpreter, argument] = shebang as unknown as [string, string, string];
-    assert.equal(interpreter, "/usr/bin/env");
-    const flags = argument.replace(/^-S node ?/, "");
-    assert.match(
-      flags,
-      /^--max-semi-space-size=\d+$/,
-      "the young generation is capped (docs/performance.md)",
-    );
+  test("npm start caps the young generation with a flag this node accepts", async () => {
     const pkg = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8"));
-    assert.equal(pkg.scripts.start, `node ${flags} dist/src/cli/main.js serve`);
-    // What the kernel does with that line: the interpreter gets the rest of it as one argument.
-    const { stdout } = await execFileAsync(interpreter, [argument, CLI, "--help"]);
+    const start = /^node (--max-semi-space-size=\d+) dist\/src\/cli\/main\.js serve$/.exec(pkg.scripts.start);
+    assert.ok(start, `npm start: ${pkg.scripts.start} (docs/performance.md, "memory caps")`);
+    const { stdout } = await execFileAsync(process.execPath, [start[1] as string, CLI, "--help"]);
     assert.match(stdout, /Usage: mailroom/);
+    const firstLine = (await readFile(CLI, "utf8")).split("\n", 1)[0];
+    assert.equal(firstLine, "#!/usr/bin/env node", "a first line every env understands (no -S)");
   });
 
   test("--help explains every command and setting", async () => {

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env node
 import { Command, CommanderError, Option } from "commander";
 import { type Config, ConfigError, loadConfig, SETTINGS } from "../config/config.js";
 import { ApiError } from "../domain/errors.js";

@@ -15,8 +15,8 @@ export const STORE_THREAD_GONE = "MAILROOM_STORE_THREAD_GONE";
 /**
  * The store thread allocates fast and keeps little, and V8 lets a thread's young generation grow to
  * about 32 MB by default: capped, a process stays well under 200 MB at full load, for a few percent
- * of throughput (docs/performance.md). The main thread gets the same treatment from the node flags
- * of `npm start` and of the `mailroom` command's first line.
+ * of throughput (docs/performance.md). The main thread gets the same treatment from the node flag in
+ * `npm start` (docs/operations.md says how to pass it otherwise).
  */
 const STORE_THREAD_YOUNG_GENERATION_MB = 8;
 
