@@ -231,8 +231,16 @@ for (const variant of await storeVariants()) {
       const now = T0 + 3_200_000;
       await drain(now + 10_000_000);
       const row = () => emailRow(account, { date_created: now });
-      const [sentA, sentB, failed, retried, stale, sentC] = [row(), row(), row(), row(), row(), row()];
-      const rows = [sentA, sentB, failed, retried, stale, sentC];
+      const [sentA, sentB, failed, retried, stale, sentC, retriedLater] = [
+        row(),
+        row(),
+        row(),
+        row(),
+        row(),
+        row(),
+        row(),
+      ];
+      const rows = [sentA, sentB, failed, retried, stale, sentC, retriedLater];
       for (const message of rows) await store.acceptEmail(message);
       assert.equal((await store.claimDue("w", now, LEASE, 10)).length, rows.length);
       const failedRecord = {
@@ -248,8 +256,9 @@ for (const variant of await storeVariants()) {
         store.recordAttempt(attempt(retried.sid, 1, now + 30, "queued", now + 60_000)),
         store.recordAttempt(attempt(stale.sid, 1, now + 40, "sent", null, "someone-else")),
         store.recordAttempt(attempt(sentC.sid, 1, now + 12, "sent", null)),
+        store.recordAttempt(attempt(retriedLater.sid, 1, now + 31, "queued", now + 90_000)),
       ]);
-      assert.deepEqual(results, [true, true, true, true, false, true]);
+      assert.deepEqual(results, [true, true, true, true, false, true, true]);
 
       const view = async (sid: string) => {
         const found = await store.findEmail(account, sid);
@@ -275,6 +284,12 @@ for (const variant of await storeVariants()) {
       );
       const waiting = await view(retried.sid);
       assert.deepEqual([waiting.status, waiting.next_attempt_at], ["queued", now + 60_000]);
+      const waitingLonger = await view(retriedLater.sid);
+      assert.deepEqual(
+        [waitingLonger.status, waitingLonger.next_attempt_at],
+        ["queued", now + 90_000],
+        "each retried message keeps its own retry time",
+      );
       const untouched = await view(stale.sid);
       assert.deepEqual(
         [untouched.status, untouched.num_attempts],

@@ -376,9 +376,7 @@ export class Store implements MailStore {
         .execute();
     }
     for (const record of await settleFinal(trx, ordered)) owned.add(record);
-    for (const record of ordered) {
-      if (record.retryAt !== null && (await reschedule(trx, record))) owned.add(record);
-    }
+    for (const record of await reschedule(trx, ordered)) owned.add(record);
     const mimes = ordered.filter((record) => record.mime !== undefined);
     if (mimes.length > 0) {
       await trx
@@ -446,31 +444,74 @@ export class Store implements MailStore {
 /** Removes the queue rows of final attempts still leased by their owners; returns the records it removed. */
 async function settleFinal(trx: Transaction<Database>, records: AttemptRecord[]): Promise<AttemptRecord[]> {
   const settled: AttemptRecord[] = [];
-  const finals = records.filter((record) => record.retryAt === null);
   // One worker writes a batch in practice; grouping by owner keeps the query right if not.
-  for (const owner of new Set(finals.map((record) => record.owner))) {
-    const mine = finals.filter((record) => record.owner === owner);
+  for (const mine of byOwner(records.filter((record) => record.retryAt === null))) {
     const removed = await trx
       .deleteFrom("delivery_queue")
-      .where("lease_owner", "=", owner)
+      .where("lease_owner", "=", (mine[0] as AttemptRecord).owner)
       .where("message_sid", "in", sidsOf(mine))
       .returning("message_sid")
       .execute();
-    const sids = new Set(removed.map((row) => row.message_sid));
-    settled.push(...mine.filter((record) => sids.has(record.attempt.message_sid)));
+    settled.push(...withSids(mine, removed));
   }
   return settled;
 }
 
-/** Puts a retried message back in the queue at its retry time, if its owner still holds the lease. */
-async function reschedule(trx: Transaction<Database>, record: AttemptRecord): Promise<boolean> {
-  const result = await trx
-    .updateTable("delivery_queue")
-    .set({ due_at: record.retryAt as number, lease_owner: null, lease_expires_at: null })
-    .where("message_sid", "=", record.attempt.message_sid)
-    .where("lease_owner", "=", record.owner)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+/**
+ * Puts retried messages back in the queue, each at its retry time, where their owners still hold the
+ * lease; returns the records it rescheduled. One UPDATE per batch: during a relay outage every
+ * attempt is a retry, and a statement each was a round trip each on PostgreSQL.
+ */
+async function reschedule(trx: Transaction<Database>, records: AttemptRecord[]): Promise<AttemptRecord[]> {
+  const rescheduled: AttemptRecord[] = [];
+  for (const mine of byOwner(records.filter((record) => record.retryAt !== null))) {
+    const updated = await trx
+      .updateTable("delivery_queue")
+      .set({
+        due_at: perMessage("message_sid", mine, (record) => record.retryAt as number),
+        lease_owner: null,
+        lease_expires_at: null,
+      })
+      .where("lease_owner", "=", (mine[0] as AttemptRecord).owner)
+      .where("message_sid", "in", sidsOf(mine))
+      .returning("message_sid")
+      .execute();
+    rescheduled.push(...withSids(mine, updated));
+  }
+  return rescheduled;
+}
+
+/** The records grouped by the worker that holds (or held) their leases. */
+function byOwner(records: AttemptRecord[]): AttemptRecord[][] {
+  const groups = new Map<string, AttemptRecord[]>();
+  for (const record of records) {
+    const group = groups.get(record.owner);
+    if (group) group.push(record);
+    else groups.set(record.owner, [record]);
+  }
+  return [...groups.values()];
+}
+
+/** The records whose messages are among the rows a statement returned. */
+function withSids(records: AttemptRecord[], rows: Array<{ message_sid: string }>): AttemptRecord[] {
+  const sids = new Set(rows.map((row) => row.message_sid));
+  return records.filter((record) => sids.has(record.attempt.message_sid));
+}
+
+/**
+ * One value per message in a single UPDATE: `case <key> when <sid> then <value> … end`. The cast:
+ * PostgreSQL would otherwise type a CASE of bare parameters as text.
+ */
+function perMessage<T extends number | null>(
+  key: "sid" | "message_sid",
+  records: AttemptRecord[],
+  value: (record: AttemptRecord) => T,
+) {
+  if (records.length === 1) return sql<T>`${value(records[0] as AttemptRecord)}`;
+  const arms = records.map(
+    (record) => sql`when ${record.attempt.message_sid} then cast(${value(record)} as bigint)`,
+  );
+  return sql<T>`case ${sql.ref(key)} ${sql.join(arms, sql` `)} end`;
 }
 
 /** Records whose messages get the same status and error, so that one UPDATE serves each group. */
@@ -487,17 +528,7 @@ function sameOutcome(records: AttemptRecord[]): AttemptRecord[][] {
 
 /** One UPDATE for a group of messages with the same outcome; the times differ per message. */
 async function updateMessages(trx: Transaction<Database>, group: AttemptRecord[]): Promise<void> {
-  const [first] = group as [AttemptRecord, ...AttemptRecord[]];
-  const perMessage = <T extends number | null>(value: (record: AttemptRecord) => T) =>
-    group.length === 1
-      ? sql<T>`${value(first)}`
-      : sql<T>`case sid ${sql.join(
-          // The cast: PostgreSQL would otherwise type a CASE of bare parameters as text.
-          group.map(
-            (record) => sql`when ${record.attempt.message_sid} then cast(${value(record)} as bigint)`,
-          ),
-          sql` `,
-        )} end`;
+  const first = group[0] as AttemptRecord;
   await trx
     .updateTable("email_messages")
     .set((eb) => ({
@@ -505,8 +536,8 @@ async function updateMessages(trx: Transaction<Database>, group: AttemptRecord[]
       error_code: first.errorCode,
       error_message: first.errorMessage,
       num_attempts: eb("num_attempts", "+", 1),
-      date_updated: perMessage((record) => record.attempt.date_finished),
-      date_delivered: perMessage((record) => record.dateDelivered),
+      date_updated: perMessage("sid", group, (record) => record.attempt.date_finished),
+      date_delivered: perMessage("sid", group, (record) => record.dateDelivered),
     }))
     .where("sid", "in", sidsOf(group))
     .execute();
