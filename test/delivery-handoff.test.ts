@@ -41,15 +41,24 @@ for (const variant of await storeVariants()) {
     };
 
     test("a free slot takes a new message at once; while it is busy, later ones wait and go out in order", async () => {
-      // Which messages the worker had to claim from the queue (the others were handed over).
+      // Which messages the worker had to claim from the queue (the others were handed over), and
+      // whether its last look found the queue empty (from then on it takes new mail directly).
       const claimed: string[] = [];
-      const { store } = server.mailroom;
+      let lastClaimEmpty = false;
+      const { store, worker } = server.mailroom;
       const claimDue = store.claimDue.bind(store);
       store.claimDue = async (...args) => {
         const rows = await claimDue(...args);
         claimed.push(...rows.map((row) => row.sid));
+        lastClaimEmpty = rows.length === 0;
         return rows;
       };
+      const queueSeenEmpty = async () => {
+        lastClaimEmpty = false;
+        worker.wake();
+        await waitFor("the worker to find the queue empty", () => lastClaimEmpty);
+      };
+      await queueSeenEmpty();
       const first = await send("first");
       // Handed over: leased, so it reads `sending` although no claim ran.
       assert.equal((await getMessage(server, server.admin, first.sid)).status, "sending");
@@ -67,7 +76,8 @@ for (const variant of await storeVariants()) {
         "delivered in the order accepted",
       );
 
-      // The queue is empty again: the next message is handed over at once.
+      // Once the worker has seen the queue empty again, the next message is handed over at once.
+      await queueSeenEmpty();
       const fourth = await send("fourth");
       assert.equal((await getMessage(server, server.admin, fourth.sid)).status, "sending");
       await waitFor("the fourth message at the relay", () => sink.received.length === 4);
