@@ -17,38 +17,13 @@ import { newSid } from "../src/domain/ids.js";
 import { openSqliteStore } from "../src/store/sqlite.js";
 import type { AttemptRecord, MailStore, NewEmailMessage } from "../src/store/store.js";
 import { ThreadedStore } from "../src/store/threaded-store.js";
+import { emailRow, insertAccount } from "../test/helpers/store-rows.js";
 
 const messages = Number(process.env.STORE_BENCH_MESSAGES ?? 20_000);
 const batch = Number(process.env.STORE_BENCH_BATCH ?? 20);
 const threaded = process.env.STORE_BENCH_THREADED === "1";
 const BODY = "x".repeat(1024);
 const MIME = "M".repeat(1300);
-
-function message(accountSid: string): NewEmailMessage {
-  const now = Date.now();
-  const sid = newSid("EM", now);
-  return {
-    sid,
-    account_sid: accountSid,
-    from_address: "Jane Doe <jane.doe@example.org>",
-    to_addresses: "john.doe@example.com",
-    cc_addresses: "",
-    bcc_addresses: "",
-    subject: "Store bench",
-    body: BODY,
-    type: "text/plain",
-    status: "queued",
-    message_id: `<${sid}@example.org>`,
-    status_callback: null,
-    error_code: null,
-    error_message: null,
-    num_attempts: 0,
-    date_created: now,
-    date_updated: now,
-    date_sent: now,
-    date_delivered: null,
-  };
-}
 
 function delivered(row: NewEmailMessage, owner: string): AttemptRecord {
   const now = Date.now();
@@ -85,26 +60,16 @@ const store: MailStore = threaded
   : openSqliteStore(path.join(dataDir, "mailroom.db"));
 try {
   await store.migrate();
-  const accountSid = newSid("AC");
-  await store.insertAccount({
-    sid: accountSid,
-    parent_sid: null,
-    email_address: "store-bench@example.org",
-    friendly_name: "store bench",
-    type: "Full",
-    status: "active",
-    role: "Administrator",
-    auth_token_hash: "not a real hash",
-    password_hash: null,
-    date_created: Date.now(),
-    date_updated: Date.now(),
-  });
+  const accountSid = await insertAccount(store, "store-bench@example.org");
   const owner = "store-bench";
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   let previous: NewEmailMessage[] = [];
   for (let done = 0; done < messages || previous.length > 0; done += batch) {
-    const rows = done < messages ? Array.from({ length: batch }, () => message(accountSid)) : [];
+    const rows =
+      done < messages
+        ? Array.from({ length: batch }, () => emailRow(accountSid, { body: BODY, date_created: Date.now() }))
+        : [];
     const lease = { owner, expiresAt: Date.now() + 60_000 };
     await Promise.all([
       ...rows.map((row) => store.acceptEmail(row, lease)),

@@ -114,11 +114,14 @@ const RELAY_FAILURE_LOG_INTERVAL_MS = 10_000;
  * Logs a failing relay connection at once, then at most once per interval with the number of failures
  * in between: during an outage every queued message meets it, and one line each would drown the log.
  */
-function relayFailureLog(logger: FastifyBaseLogger): (error: Error) => void {
-  let lastLoggedAt = 0;
+export function relayFailureLog(
+  logger: Pick<FastifyBaseLogger, "warn">,
+  clock: () => number = Date.now,
+): (error: Error) => void {
+  let lastLoggedAt = Number.NEGATIVE_INFINITY;
   let unlogged = 0;
   return (error) => {
-    const now = Date.now();
+    const now = clock();
     if (now - lastLoggedAt < RELAY_FAILURE_LOG_INTERVAL_MS) {
       unlogged += 1;
       return;

@@ -4,7 +4,9 @@ import { ConfigError, loadConfig } from "../src/config/config.js";
 import { formatMailbox, isValidAddress, parseAddressList } from "../src/domain/addresses.js";
 import { validateEmailRequest } from "../src/domain/email-request.js";
 import type { ApiError } from "../src/domain/errors.js";
+import { isSid, newSid } from "../src/domain/ids.js";
 import { parseFilterDate, rfc2822 } from "../src/http/dates.js";
+import { relayFailureLog } from "../src/server.js";
 import { GroupCommit } from "../src/store/group-commit.js";
 
 describe("addresses", () => {
@@ -120,6 +122,7 @@ describe("configuration", () => {
     assert.equal(config.dataDir, "./data");
     assert.equal(config.databaseUrl, undefined);
     assert.equal(config.smtpUrl, undefined);
+    assert.equal(config.deliveryConcurrency, 100, "docs/performance.md: 20 -> 100");
   });
   test("flags win over the environment; bad values name the setting", () => {
     assert.equal(loadConfig({ MAILROOM_PORT: "9000" }, { port: "9001" }).port, 9001);
@@ -165,5 +168,40 @@ describe("group commit", () => {
       committed.sort((a, b) => a - b),
       Array.from({ length: 20 }, (_, i) => i).filter((i) => i !== 13),
     );
+  });
+});
+
+describe("SIDs", () => {
+  test("32 hex digits that start with the creation time, so SIDs sort by creation; the rest is random", () => {
+    const at = Date.UTC(2026, 10, 27);
+    const sid = newSid("EM", at);
+    assert.ok(isSid(sid, "EM"), sid);
+    assert.equal(Number.parseInt(sid.slice(2, 14), 16), at);
+    const later = newSid("EM", at + 1);
+    assert.ok(sid < later, "a later SID sorts after an earlier one");
+    const sameMillisecond = new Set(Array.from({ length: 1000 }, () => newSid("EM", at).slice(14)));
+    assert.equal(sameMillisecond.size, 1000, "20 random hex digits tell apart SIDs of one millisecond");
+  });
+});
+
+describe("relay failure log", () => {
+  test("the first failure is logged at once, then at most one line per 10 s with the failures between", () => {
+    const lines: Array<{ failuresSinceLastLog: number }> = [];
+    let now = 1_000_000;
+    const log = relayFailureLog(
+      { warn: ((fields: { failuresSinceLastLog: number }) => lines.push(fields)) as never },
+      () => now,
+    );
+    const refused = new Error("connect ECONNREFUSED");
+    log(refused);
+    for (let i = 0; i < 50; i++) {
+      now += 100;
+      log(refused);
+    }
+    assert.equal(lines.length, 1, "51 failures within 5 s: one line");
+    now += 10_000;
+    log(refused);
+    assert.equal(lines.length, 2);
+    assert.equal(lines[1]?.failuresSinceLastLog, 50);
   });
 });

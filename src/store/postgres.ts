@@ -76,6 +76,16 @@ export function openPostgresStore(options: PostgresOptions): Store {
       return result.rows.map((row) => row.message_sid);
     },
 
+    async lockQueueRows(trx, sids) {
+      await trx
+        .selectFrom("delivery_queue")
+        .select("message_sid")
+        .where("message_sid", "in", sids)
+        .orderBy("message_sid")
+        .forUpdate()
+        .execute();
+    },
+
     async renewLeases(kysely, owner, sids, expiresAt) {
       // SKIP LOCKED: a row locked right now is being settled by this process's own attempt batch (or
       // claimed elsewhere after its lease ran out); waiting on it could deadlock with that batch, and

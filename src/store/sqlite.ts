@@ -49,6 +49,10 @@ const sqliteDialect: StoreDialect = {
     });
   },
 
+  async lockQueueRows() {
+    // One writer at a time: the transaction already holds the whole database.
+  },
+
   async renewLeases(db, owner, sids, expiresAt) {
     await db
       .updateTable("delivery_queue")

@@ -1,8 +1,8 @@
 import type { MailStore } from "./store.js";
 
-/** The store methods a thread may be asked to run, plus the two that manage wake-up events. */
+/** The store methods a thread may be asked to run, and `stopListening` (ends what listenQueued began). */
 export type StoreCall = {
-  method: Exclude<keyof MailStore, "kind" | "listenQueued"> | "listenQueued" | "stopListening";
+  method: Exclude<keyof MailStore, "kind"> | "stopListening";
 };
 
 export interface ToStoreThread extends StoreCall {

@@ -86,6 +86,12 @@ export interface StoreDialect {
   insertAccepted(db: Kysely<Database>, batch: AcceptedEmail[]): Promise<void>;
   /** True when insertAccepted is one statement, so a batch of accepts alone needs no BEGIN/COMMIT. */
   readonly acceptsInOneStatement: boolean;
+  /**
+   * Locks these queue rows, in SID order, before an attempt batch settles them: queue rows first, like
+   * claimDue and releaseLeases, so a claimer re-leasing a message (its lease ran out) skips the locked
+   * row instead of deadlocking with us.
+   */
+  lockQueueRows(trx: Transaction<Database>, sids: readonly string[]): Promise<void>;
   /** Extends the leases `owner` holds on these queue rows. */
   renewLeases(db: Kysely<Database>, owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
   /** Calls `listener` when another process queued work; returns a function that stops listening. */
@@ -364,17 +370,7 @@ export class Store implements MailStore {
     // One order for every writer (by SID), so two batches locking the same rows cannot deadlock.
     const ordered = [...batch].sort((a, b) => (a.attempt.message_sid < b.attempt.message_sid ? -1 : 1));
     const owned = new Set<AttemptRecord>();
-    // Queue rows first, like claimDue and releaseLeases: one lock order means a claimer re-leasing a
-    // message (its lease ran out) skips the locked row instead of deadlocking with us.
-    if (this.dialect.name === "postgres") {
-      await trx
-        .selectFrom("delivery_queue")
-        .select("message_sid")
-        .where("message_sid", "in", sidsOf(ordered))
-        .orderBy("message_sid")
-        .forUpdate()
-        .execute();
-    }
+    await this.dialect.lockQueueRows(trx, sidsOf(ordered));
     for (const record of await settleFinal(trx, ordered)) owned.add(record);
     for (const record of await reschedule(trx, ordered)) owned.add(record);
     const mimes = ordered.filter((record) => record.mime !== undefined);
