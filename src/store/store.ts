@@ -438,19 +438,16 @@ export class Store implements MailStore {
  */
 
 /** Removes the queue rows of final attempts still leased by their owners; returns the records it removed. */
-async function settleFinal(trx: Transaction<Database>, records: AttemptRecord[]): Promise<AttemptRecord[]> {
-  const settled: AttemptRecord[] = [];
-  // One worker writes a batch in practice; grouping by owner keeps the query right if not.
-  for (const mine of byOwner(records.filter((record) => record.retryAt === null))) {
-    const removed = await trx
+function settleFinal(trx: Transaction<Database>, records: AttemptRecord[]): Promise<AttemptRecord[]> {
+  const finals = records.filter((record) => record.retryAt === null);
+  return whereStillLeased(finals, (owner, sids) =>
+    trx
       .deleteFrom("delivery_queue")
-      .where("lease_owner", "=", (mine[0] as AttemptRecord).owner)
-      .where("message_sid", "in", sidsOf(mine))
+      .where("lease_owner", "=", owner)
+      .where("message_sid", "in", sids)
       .returning("message_sid")
-      .execute();
-    settled.push(...withSids(mine, removed));
-  }
-  return settled;
+      .execute(),
+  );
 }
 
 /**
@@ -458,40 +455,54 @@ async function settleFinal(trx: Transaction<Database>, records: AttemptRecord[])
  * lease; returns the records it rescheduled. One UPDATE per batch: during a relay outage every
  * attempt is a retry, and a statement each was a round trip each on PostgreSQL.
  */
-async function reschedule(trx: Transaction<Database>, records: AttemptRecord[]): Promise<AttemptRecord[]> {
-  const rescheduled: AttemptRecord[] = [];
-  for (const mine of byOwner(records.filter((record) => record.retryAt !== null))) {
-    const updated = await trx
+function reschedule(trx: Transaction<Database>, records: AttemptRecord[]): Promise<AttemptRecord[]> {
+  const retries = records.filter((record) => record.retryAt !== null);
+  return whereStillLeased(retries, (owner, sids, mine) =>
+    trx
       .updateTable("delivery_queue")
       .set({
         due_at: perMessage("message_sid", mine, (record) => record.retryAt as number),
         lease_owner: null,
         lease_expires_at: null,
       })
-      .where("lease_owner", "=", (mine[0] as AttemptRecord).owner)
-      .where("message_sid", "in", sidsOf(mine))
+      .where("lease_owner", "=", owner)
+      .where("message_sid", "in", sids)
       .returning("message_sid")
-      .execute();
-    rescheduled.push(...withSids(mine, updated));
-  }
-  return rescheduled;
+      .execute(),
+  );
 }
 
-/** The records grouped by the worker that holds (or held) their leases. */
-function byOwner(records: AttemptRecord[]): AttemptRecord[][] {
-  const groups = new Map<string, AttemptRecord[]>();
-  for (const record of records) {
-    const group = groups.get(record.owner);
-    if (group) group.push(record);
-    else groups.set(record.owner, [record]);
+/**
+ * Runs `statement` (which must touch only rows still leased to `owner` and return their SIDs) once per
+ * owner, and returns the records whose rows it touched. One worker writes a batch in practice;
+ * grouping by owner keeps the queries right if not.
+ */
+async function whereStillLeased(
+  records: AttemptRecord[],
+  statement: (
+    owner: string,
+    sids: string[],
+    mine: AttemptRecord[],
+  ) => Promise<Array<{ message_sid: string }>>,
+): Promise<AttemptRecord[]> {
+  const touched: AttemptRecord[] = [];
+  for (const mine of groupBy(records, (record) => record.owner)) {
+    const rows = await statement((mine[0] as AttemptRecord).owner, sidsOf(mine), mine);
+    const sids = new Set(rows.map((row) => row.message_sid));
+    touched.push(...mine.filter((record) => sids.has(record.attempt.message_sid)));
+  }
+  return touched;
+}
+
+/** `items` in groups of equal `key`, each group in the items' order. */
+function groupBy<T>(items: T[], key: (item: T) => string): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const group = groups.get(key(item));
+    if (group) group.push(item);
+    else groups.set(key(item), [item]);
   }
   return [...groups.values()];
-}
-
-/** The records whose messages are among the rows a statement returned. */
-function withSids(records: AttemptRecord[], rows: Array<{ message_sid: string }>): AttemptRecord[] {
-  const sids = new Set(rows.map((row) => row.message_sid));
-  return records.filter((record) => sids.has(record.attempt.message_sid));
 }
 
 /**
@@ -512,14 +523,7 @@ function perMessage<T extends number | null>(
 
 /** Records whose messages get the same status and error, so that one UPDATE serves each group. */
 function sameOutcome(records: AttemptRecord[]): AttemptRecord[][] {
-  const groups = new Map<string, AttemptRecord[]>();
-  for (const record of records) {
-    const key = JSON.stringify([record.status, record.errorCode, record.errorMessage]);
-    const group = groups.get(key);
-    if (group) group.push(record);
-    else groups.set(key, [record]);
-  }
-  return [...groups.values()];
+  return groupBy(records, (record) => JSON.stringify([record.status, record.errorCode, record.errorMessage]));
 }
 
 /** One UPDATE for a group of messages with the same outcome; the times differ per message. */
