@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { freePort, LOOPBACK } from "./ports.js";
 import { runCommand, spawnTracked, type Tracked, untilReady } from "./proc.js";
-import { cpuSeconds, peakRssKb, threadCpuSeconds } from "./procfs.js";
+import { cpuSeconds, ioSyscalls, peakRssKb, threadCpuSeconds } from "./procfs.js";
 
 export const MAILROOM_CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 
@@ -56,6 +56,8 @@ export interface MailroomProcess {
   cpuSeconds(): number | undefined;
   /** CPU seconds so far per thread, by thread id (the main thread's id is the pid). */
   threadCpuSeconds(): Map<number, number>;
+  /** Read and write system calls the server has made so far (socket and file I/O alike). */
+  ioSyscalls(): number | undefined;
   /** Peak resident set size so far (the kernel's high-water mark), in kB. */
   peakRssKb(): number | undefined;
   logs(): LogTally;
@@ -199,6 +201,7 @@ export async function startMailroom(
     peakRssKb: readPeak,
     cpuSeconds: () => cpuSeconds(proc.pid),
     threadCpuSeconds: () => threadCpuSeconds(proc.pid),
+    ioSyscalls: () => ioSyscalls(proc.pid),
     logs: () => tally,
     assertAlive() {
       readPeak();

@@ -76,6 +76,18 @@ export function samplePeak(read: () => number | undefined, intervalMs = 200): { 
   };
 }
 
+/** Read and write system calls a process has made so far (/proc/<pid>/io: syscr + syscw). */
+export function ioSyscalls(pid: number): number | undefined {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, "utf8");
+    const reads = /^syscr:\s+(\d+)/m.exec(io);
+    const writes = /^syscw:\s+(\d+)/m.exec(io);
+    return reads && writes ? Number(reads[1]) + Number(writes[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** CPU time (user + system) a process has used so far, in seconds (assumes the usual 100 Hz clock tick). */
 export function cpuSeconds(pid: number): number | undefined {
   return statCpuSeconds(`/proc/${pid}/stat`);

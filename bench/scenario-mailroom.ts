@@ -77,6 +77,7 @@ export async function mailroomRow(
     await newPhase();
     const cpuBefore = mailroom.cpuSeconds();
     const threadsBefore = mailroom.threadCpuSeconds();
+    const syscallsBefore = mailroom.ioSyscalls();
     const harnessBefore = process.cpuUsage();
     log(`throughput: ${config.messages} requests over ${config.connections} connections`);
     const load = await postEmails(mailroom.baseUrl, request, {
@@ -103,6 +104,7 @@ export async function mailroomRow(
     row.deliverySeconds = delivery.seconds;
     const cpuAfter = mailroom.cpuSeconds();
     const threads = threadSplit(mailroom.pid, threadsBefore, mailroom.threadCpuSeconds());
+    const syscallsAfter = mailroom.ioSyscalls();
     const harness = process.cpuUsage(harnessBefore);
     if (cpuBefore !== undefined && cpuAfter !== undefined && delivery.delivered > 0) {
       // CPU spent per message on accepting and delivering it, by the server and by this harness
@@ -117,6 +119,10 @@ export async function mailroomRow(
         )}, rest ${perMessage(threads.rest * 1000)}`,
         harnessCpuMsPerMessage: perMessage((harness.user + harness.system) / 1000),
       };
+      if (syscallsBefore !== undefined && syscallsAfter !== undefined) {
+        // Socket reads and writes dominate the main thread's time that is not JavaScript.
+        row.details.serverIoSyscallsPerMessage = perMessage(syscallsAfter - syscallsBefore);
+      }
     }
     const counts = sink.counts();
     if (sink.inspectsMessages && counts.messages > 0) {

@@ -309,6 +309,100 @@ describe("SMTP client: pipelining", () => {
     }
   });
 
+  test("a waiting message's envelope goes out in the same write as the previous message's data", async () => {
+    const peer = await scriptedPeer();
+    try {
+      const client = transport(peer.url, { poolSize: 1 });
+      const reports = await Promise.all(
+        [1, 2, 3].map((i) =>
+          client.send({ envelope: { from: "a@example.org", to: [`r${i}@example.org`] }, raw: RAW }),
+        ),
+      );
+      for (const report of reports) assert.equal(report.failure, null, report.failure?.message);
+      const session = peer.sessions[0];
+      assert.ok(session);
+      assert.equal(peer.sessions.length, 1);
+      assert.deepEqual(session.chunks.slice(1), [
+        "MAIL FROM:<a@example.org>\r\nRCPT TO:<r1@example.org>\r\nDATA\r\n",
+        `${RAW}.\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<r2@example.org>\r\nDATA\r\n`,
+        `${RAW}.\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<r3@example.org>\r\nDATA\r\n`,
+        `${RAW}.\r\n`,
+      ]);
+      assert.deepEqual(
+        reports.map((report) => report.recipients[0]?.address),
+        ["r1@example.org", "r2@example.org", "r3@example.org"],
+      );
+    } finally {
+      await peer.close();
+    }
+  });
+
+  test("a message refused at its end does not disturb the envelope sent behind it", async () => {
+    const peer = await scriptedPeer({
+      endOfData: (_payload, session) =>
+        session.payloads.length === 1 ? "554 5.7.1 Rejected for policy reasons" : "250 2.0.0 Ok: queued as 2",
+    });
+    try {
+      const client = transport(peer.url, { poolSize: 1 });
+      const [first, second] = await Promise.all([
+        client.send({ envelope: { from: "a@example.org", to: ["r1@example.org"] }, raw: RAW }),
+        client.send({ envelope: { from: "a@example.org", to: ["r2@example.org"] }, raw: RAW }),
+      ]);
+      assert.deepEqual(first && states(first), [["r1@example.org", "rejected", 554]]);
+      assert.deepEqual(second && states(second), [["r2@example.org", "accepted", 250]]);
+      assert.equal(second?.response, "250 2.0.0 Ok: queued as 2");
+      assert.equal(peer.sessions.length, 1);
+      assert.ok(!peer.sessions[0]?.commands.includes("RSET"), "no RSET: the transaction had ended");
+    } finally {
+      await peer.close();
+    }
+  });
+
+  test("the relay closes after a message's data: the envelope sent behind it starts over on a new connection", async () => {
+    const peer: ScriptedPeer = await scriptedPeer({
+      // The first connection's first message is answered with 421 (the relay shuts down).
+      endOfData: (_payload, session) => (session === peer.sessions[0] ? "421 4.3.2 Shutting down" : "250 2.0.0 Ok"),
+    });
+    try {
+      const client = transport(peer.url, { poolSize: 1 });
+      const [first, second] = await Promise.all([
+        client.send({ envelope: { from: "a@example.org", to: ["r1@example.org"] }, raw: RAW }),
+        client.send({ envelope: { from: "a@example.org", to: ["r2@example.org"] }, raw: RAW }),
+      ]);
+      assert.deepEqual(first && states(first), [["r1@example.org", "deferred", 421]]);
+      assert.equal(second?.failure, null, second?.failure?.message);
+      assert.equal(peer.sessions.length, 2);
+      assert.match(peer.sessions[0]?.chunks.at(-1) ?? "", /\.\r\nMAIL FROM:<a@example\.org>\r\nRCPT TO:<r2@/);
+      assert.deepEqual(peer.sessions[1]?.commands.slice(1), [
+        "MAIL FROM:<a@example.org>",
+        "RCPT TO:<r2@example.org>",
+        "DATA",
+      ]);
+    } finally {
+      await peer.close();
+    }
+  });
+
+  test("a waiting message with an unsendable address fails alone; nothing of it is written", async () => {
+    const peer = await scriptedPeer();
+    try {
+      const client = transport(peer.url, { poolSize: 1 });
+      const [first, bad, third] = await Promise.all([
+        client.send({ envelope: { from: "a@example.org", to: ["r1@example.org"] }, raw: RAW }),
+        client.send({ envelope: { from: "a@example.org", to: ["r2@example.org>\r\nRSET"] }, raw: RAW }),
+        client.send({ envelope: { from: "a@example.org", to: ["r3@example.org"] }, raw: RAW }),
+      ]);
+      assert.equal(first?.failure, null);
+      assert.equal(third?.failure, null);
+      assert.ok(bad?.failure, "the bad envelope fails");
+      const sent = peer.sessions.flatMap((session) => session.commands);
+      assert.ok(!sent.some((command) => command.includes("r2@")), "nothing of the bad envelope went out");
+      assert.equal(peer.sessions.flatMap((session) => session.payloads).length, 2);
+    } finally {
+      await peer.close();
+    }
+  });
+
   test("a relay without PIPELINING gets one command at a time", async () => {
     const peer = await scriptedPeer({ ehlo: "250-scripted.example\r\n250 8BITMIME" });
     try {

@@ -9,8 +9,11 @@ import tls from "node:tls";
  * permanent), so the transport sorts them exactly as it sorted nodemailer's.
  *
  * Per message it costs two socket writes (the envelope with DATA, then the message with its final
- * dot) and no streams, timers or listeners: one 'data' handler per connection parses replies and
- * hands them, in order, to the one reader that waits for them.
+ * dot), or one when the next transaction waits: its envelope goes out in the same write as this
+ * message's data (RFC 2920 lets message content start a group), so a busy connection costs one
+ * write, one read and one round trip per message. No streams, timers or listeners per message: one
+ * 'data' handler per connection parses replies and hands them, in order, to the one reader that
+ * waits for them.
  */
 
 export interface SmtpConnectionOptions {
@@ -34,6 +37,12 @@ export interface SmtpConnectionOptions {
 export interface SmtpEnvelope {
   from: string;
   to: readonly string[];
+}
+
+/** One mail transaction: who it goes to and the message (its MIME). */
+export interface SmtpTransaction {
+  envelope: SmtpEnvelope;
+  raw: string;
 }
 
 /** A recipient the relay refused at RCPT TO. */
@@ -160,6 +169,8 @@ export class SmtpConnection {
   /** The current transaction wrote its message (so it must not be retried elsewhere). */
   contentWritten = false;
 
+  /** The next transaction, its envelope already written behind the current message's data. */
+  private written: SmtpTransaction | undefined;
   private state: State = "connecting";
   private socket: net.Socket;
   private handshaking = false;
@@ -227,26 +238,19 @@ export class SmtpConnection {
   /**
    * One mail transaction. Resolves with the final reply and the recipients refused at RCPT TO;
    * rejects with an SmtpError for a reply that ends the transaction or a failed connection.
+   * `following` offers the transaction that will come next on this connection: when the relay
+   * pipelines, its envelope is written together with this message's data, and its own send then
+   * only reads the replies. Whatever happens to this transaction, the next one is sent next.
    */
-  async send(envelope: SmtpEnvelope, raw: string): Promise<SmtpSendResult> {
+  async send(transaction: SmtpTransaction, following?: () => SmtpTransaction | undefined): Promise<SmtpSendResult> {
     this.state = "busy";
     this.sends++;
     this.contentWritten = false;
-    const { from, to } = envelope;
-    if (to.length === 0) throw new SmtpError("No recipients defined", "EENVELOPE", "API");
-    if (ADDRESS_BREAKERS.test(from)) {
-      throw new SmtpError(`Invalid sender ${JSON.stringify(from)}`, "EENVELOPE", "API");
-    }
-    let international = NON_ASCII.test(from);
-    for (const address of to) {
-      if (!address || ADDRESS_BREAKERS.test(address)) {
-        throw new SmtpError(`Invalid recipient ${JSON.stringify(address)}`, "EENVELOPE", "API");
-      }
-      if (!international && NON_ASCII.test(address)) international = true;
-    }
-    let mailFrom = `MAIL FROM:<${from}>`;
-    if (international && this.extensions.smtpUtf8) mailFrom += " SMTPUTF8";
-    if (this.extensions.eightBitMime && NON_ASCII.test(raw)) mailFrom += " BODY=8BITMIME";
+    const prewritten = this.written === transaction;
+    this.written = undefined;
+    const { envelope, raw } = transaction;
+    const { to } = envelope;
+    const mailFrom = prewritten ? "" : this.mailCommand(transaction);
 
     this.needsReset = true;
     let rejected: RecipientRefusal[] | undefined;
@@ -254,9 +258,7 @@ export class SmtpConnection {
     let dataReply: Reply;
     if (this.extensions.pipelining) {
       // RFC 2920: the whole envelope and DATA in one write, then the replies in order.
-      let batch = `${mailFrom}\r\n`;
-      for (const address of to) batch += `RCPT TO:<${address}>\r\n`;
-      this.socket.write(`${batch}DATA\r\n`);
+      if (!prewritten) this.socket.write(pipelinedEnvelope(mailFrom, to));
       const mail = await this.read();
       const mailError = isPositive(mail) ? undefined : mailRefused(mail);
       if (mailError && this.endsSession(mail)) throw mailError;
@@ -301,7 +303,17 @@ export class SmtpConnection {
     }
 
     this.contentWritten = true;
-    this.socket.write(dataPayload(raw));
+    let payload = dataPayload(raw);
+    const next = this.extensions.pipelining ? following?.() : undefined;
+    if (next) {
+      try {
+        payload += pipelinedEnvelope(this.mailCommand(next), next.envelope.to);
+        this.written = next;
+      } catch {
+        // An envelope that cannot be sent: its own send reports why, without writing anything.
+      }
+    }
+    this.socket.write(payload);
     const final = await this.read();
     this.needsReset = false;
     if (!isPositive(final)) {
@@ -309,6 +321,26 @@ export class SmtpConnection {
       throw new SmtpError("Message failed", "EMESSAGE", "DATA", final);
     }
     return { response: final.text, rejected: rejected ?? NO_REFUSALS };
+  }
+
+  /** The MAIL FROM command for a transaction, after checking its addresses can be sent at all. */
+  private mailCommand({ envelope, raw }: SmtpTransaction): string {
+    const { from, to } = envelope;
+    if (to.length === 0) throw new SmtpError("No recipients defined", "EENVELOPE", "API");
+    if (ADDRESS_BREAKERS.test(from)) {
+      throw new SmtpError(`Invalid sender ${JSON.stringify(from)}`, "EENVELOPE", "API");
+    }
+    let international = NON_ASCII.test(from);
+    for (const address of to) {
+      if (!address || ADDRESS_BREAKERS.test(address)) {
+        throw new SmtpError(`Invalid recipient ${JSON.stringify(address)}`, "EENVELOPE", "API");
+      }
+      if (!international && NON_ASCII.test(address)) international = true;
+    }
+    let mailFrom = `MAIL FROM:<${from}>`;
+    if (international && this.extensions.smtpUtf8) mailFrom += " SMTPUTF8";
+    if (this.extensions.eightBitMime && NON_ASCII.test(raw)) mailFrom += " BODY=8BITMIME";
+    return mailFrom;
   }
 
   /** RSET after a transaction that ended early. Never throws: a failed RSET discards the connection. */
@@ -658,6 +690,13 @@ export class SmtpConnection {
 }
 
 const NO_REFUSALS: RecipientRefusal[] = [];
+
+/** MAIL FROM, every RCPT TO and DATA, for one write. */
+function pipelinedEnvelope(mailFrom: string, to: readonly string[]): string {
+  let batch = `${mailFrom}\r\n`;
+  for (const address of to) batch += `RCPT TO:<${address}>\r\n`;
+  return `${batch}DATA\r\n`;
+}
 
 function isPositive(reply: Reply): boolean {
   return reply.code >= 200 && reply.code < 300;

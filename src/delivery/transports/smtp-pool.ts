@@ -5,6 +5,7 @@ import {
   type SmtpEnvelope,
   SmtpError,
   type SmtpSendResult,
+  type SmtpTransaction,
 } from "./smtp-connection.js";
 
 export interface SmtpPoolOptions extends SmtpConnectionOptions {
@@ -12,9 +13,7 @@ export interface SmtpPoolOptions extends SmtpConnectionOptions {
   poolSize: number;
 }
 
-interface Job {
-  envelope: SmtpEnvelope;
-  raw: string;
+interface Job extends SmtpTransaction {
   resolve(result: SmtpSendResult): void;
   reject(error: SmtpError): void;
   /** Already moved once from a connection that had been dropped while it waited in the pool. */
@@ -87,12 +86,21 @@ export class SmtpPool {
     await this.run(connection, job);
   }
 
-  /** Sends `job`, then whatever waits in the queue, over `connection` while it stays usable. */
+  /**
+   * Sends `job`, then whatever waits in the queue, over `connection` while it stays usable. The
+   * connection may take the next job while it writes a message (`ahead`: its envelope goes out with
+   * that message's data); should the connection die first, that job goes back to the front of the queue.
+   */
   private async run(connection: SmtpConnection, first: Job): Promise<void> {
     let job = first;
+    let ahead: Job | undefined;
+    const takeNext = (): Job | undefined => {
+      if (!this.closed) ahead = this.queue.shift();
+      return ahead;
+    };
     for (;;) {
       try {
-        job.resolve(await connection.send(job.envelope, job.raw));
+        job.resolve(await connection.send(job, takeNext));
       } catch (error) {
         const failure = error as SmtpError;
         if (
@@ -112,13 +120,19 @@ export class SmtpPool {
       }
       if (connection.usable && connection.needsReset) await connection.reset();
       if (this.closed || !connection.usable) break;
-      const next = this.queue.shift();
+      const next = ahead ?? this.queue.shift();
+      ahead = undefined;
       if (next === undefined) {
         connection.park();
         this.idle.push(connection);
         return;
       }
       job = next;
+    }
+    if (ahead) {
+      // Only its envelope went out, on a connection that is gone: it starts over on another one.
+      if (this.closed) ahead.reject(poolClosed());
+      else this.queue.unshift(ahead);
     }
     if (connection.usable) connection.discard();
     this.openMore();
