@@ -80,6 +80,14 @@ export async function mailroomRow(
     const syscallsBefore = mailroom.ioSyscalls();
     const harnessBefore = process.cpuUsage();
     log(`throughput: ${config.messages} requests over ${config.connections} connections`);
+    const traceStart = Date.now();
+    const traceBase = sink.counts().messages;
+    const trace = process.env.BENCH_TRACE
+      ? setInterval(
+          () => log(`  t=${Date.now() - traceStart} ms delivered ${sink.counts().messages - traceBase}`),
+          500,
+        )
+      : undefined;
     const load = await postEmails(mailroom.baseUrl, request, {
       amount: config.messages,
       connections: config.connections,
@@ -98,6 +106,7 @@ export async function mailroomRow(
         "; waiting for the sink",
     );
     const delivery = await awaitDelivery(sink, load.startedAt, load.ok, timeoutMs);
+    clearInterval(trace);
     row.deliveredPerSec = delivery.perSec;
     row.delivered = delivery.delivered;
     row.deliveryComplete = delivery.complete;

@@ -361,7 +361,8 @@ describe("SMTP client: pipelining", () => {
   test("the relay closes after a message's data: the envelope sent behind it starts over on a new connection", async () => {
     const peer: ScriptedPeer = await scriptedPeer({
       // The first connection's first message is answered with 421 (the relay shuts down).
-      endOfData: (_payload, session) => (session === peer.sessions[0] ? "421 4.3.2 Shutting down" : "250 2.0.0 Ok"),
+      endOfData: (_payload, session) =>
+        session === peer.sessions[0] ? "421 4.3.2 Shutting down" : "250 2.0.0 Ok",
     });
     try {
       const client = transport(peer.url, { poolSize: 1 });

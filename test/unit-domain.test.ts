@@ -123,6 +123,11 @@ describe("configuration", () => {
     assert.equal(config.databaseUrl, undefined);
     assert.equal(config.smtpUrl, undefined);
     assert.equal(config.deliveryConcurrency, 100, "docs/performance.md: 20 -> 100");
+    assert.equal(
+      config.smtpPoolSize,
+      20,
+      "docs/performance.md: 5 -> 20, as Postfix's destination concurrency",
+    );
   });
   test("flags win over the environment; bad values name the setting", () => {
     assert.equal(loadConfig({ MAILROOM_PORT: "9000" }, { port: "9001" }).port, 9001);

@@ -120,9 +120,9 @@ export const SETTINGS = [
     key: "smtpPoolSize",
     env: "MAILROOM_SMTP_POOL_SIZE",
     flag: "--smtp-pool-size",
-    description: "SMTP connections kept open to the relay",
-    defaultText: "5",
-    parse: (raw, name) => integer(raw, 5, name, 1, 100),
+    description: "SMTP connections kept open to the relay (Postfix opens up to 20 per destination)",
+    defaultText: "20",
+    parse: (raw, name) => integer(raw, 20, name, 1, 100),
   }),
   setting({
     key: "smtpStartTls",

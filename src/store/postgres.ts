@@ -2,6 +2,7 @@ import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { migrateToLatest } from "./migrations.js";
 import { NotificationListener } from "./postgres-listener.js";
+import { writePostgresBatch } from "./postgres-writes.js";
 import type { Database } from "./schema.js";
 import { Store, type StoreDialect } from "./store.js";
 
@@ -76,16 +77,6 @@ export function openPostgresStore(options: PostgresOptions): Store {
       return result.rows.map((row) => row.message_sid);
     },
 
-    async lockQueueRows(trx, sids) {
-      await trx
-        .selectFrom("delivery_queue")
-        .select("message_sid")
-        .where("message_sid", "in", sids)
-        .orderBy("message_sid")
-        .forUpdate()
-        .execute();
-    },
-
     async renewLeases(kysely, owner, sids, expiresAt) {
       // SKIP LOCKED: a row locked right now is being settled by this process's own attempt batch (or
       // claimed elsewhere after its lease ran out); waiting on it could deadlock with that batch, and
@@ -105,37 +96,8 @@ export function openPostgresStore(options: PostgresOptions): Store {
         .execute();
     },
 
-    acceptsInOneStatement: true,
-
-    async insertAccepted(kysely, batch) {
-      // One statement instead of BEGIN, two INSERTs, NOTIFY and COMMIT: the same atomicity (a statement
-      // is its own transaction; data-modifying CTEs always run to completion) in one round trip.
-      const leased = batch.filter((accepted) => accepted.lease !== null);
-      const leases = sql`unnest(
-        ${leased.map((a) => a.message.sid)}::text[],
-        ${leased.map((a) => a.lease?.owner)}::text[],
-        ${leased.map((a) => a.lease?.expiresAt)}::bigint[]
-      ) as lease(sid, owner, expires_at)`;
-      await kysely
-        .with("accepted", (db) =>
-          db
-            .insertInto("email_messages")
-            .values(batch.map((accepted) => accepted.message))
-            .returning(["sid", "date_created"]),
-        )
-        .with("queued", (db) =>
-          db
-            .insertInto("delivery_queue")
-            .columns(["message_sid", "due_at", "lease_owner", "lease_expires_at"])
-            .expression(
-              sql`select accepted.sid, accepted.date_created, lease.owner, lease.expires_at
-                  from accepted left join ${leases} on lease.sid = accepted.sid`,
-            )
-            .returning("message_sid"),
-        )
-        .selectNoFrom(sql<string>`pg_notify(${sql.raw(QUEUED_CHANNEL_SQL)}, '')`.as("notified"))
-        .execute();
-    },
+    writeBatch: (kysely, accepted, records) =>
+      writePostgresBatch(kysely, accepted, records, QUEUED_CHANNEL_SQL),
 
     async listenQueued(onQueued) {
       // A dedicated connection outside the pool: LISTEN belongs to a session, and pooled sessions rotate.

@@ -4,6 +4,7 @@ import BetterSqlite3 from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import { migrateToLatest } from "./migrations.js";
 import type { Database } from "./schema.js";
+import { SqliteWrites } from "./sqlite-writes.js";
 import { cachingStatements } from "./statement-cache.js";
 import { Store, type StoreDialect } from "./store.js";
 
@@ -21,11 +22,17 @@ export function openSqliteStore(file: string): Store {
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: cachingStatements(connection) }),
   });
-  return new Store(db, sqliteDialect);
+  return new Store(db, sqliteDialect(new SqliteWrites(connection)));
 }
 
-const sqliteDialect: StoreDialect = {
+const sqliteDialect = (writes: SqliteWrites): StoreDialect => ({
   name: "sqlite",
+
+  async writeBatch(db, accepted, records) {
+    // One process owns an SQLite file's queue; its worker is woken in-process, so no notification.
+    // Holding Kysely's connection keeps its own transactions (claims, migrations) out of the way.
+    return db.connection().execute(async () => writes.write(accepted, records));
+  },
 
   async claimDue(db, owner, now, leaseMs, limit) {
     // SQLite has one writer at a time, so select-then-update inside a transaction is atomic.
@@ -47,10 +54,6 @@ const sqliteDialect: StoreDialect = {
         .execute();
       return sids;
     });
-  },
-
-  async lockQueueRows() {
-    // One writer at a time: the transaction already holds the whole database.
   },
 
   async renewLeases(db, owner, sids, expiresAt) {
@@ -77,30 +80,8 @@ const sqliteDialect: StoreDialect = {
     });
   },
 
-  acceptsInOneStatement: false,
-
-  async insertAccepted(db, batch) {
-    // One process owns an SQLite file's queue; its worker is woken in-process, so no notification.
-    // Two statements: the caller (the group commit) runs them in its transaction.
-    await db
-      .insertInto("email_messages")
-      .values(batch.map((accepted) => accepted.message))
-      .execute();
-    await db
-      .insertInto("delivery_queue")
-      .values(
-        batch.map(({ message, lease }) => ({
-          message_sid: message.sid,
-          due_at: message.date_created,
-          lease_owner: lease?.owner ?? null,
-          lease_expires_at: lease?.expiresAt ?? null,
-        })),
-      )
-      .execute();
-  },
-
   async listenQueued() {
     return async () => {};
   },
   async close() {},
-};
+});

@@ -1,11 +1,4 @@
-import {
-  type Insertable,
-  type Kysely,
-  type Selectable,
-  sql,
-  type Transaction,
-  type WhereInterface,
-} from "kysely";
+import { type Insertable, type Kysely, type Selectable, sql, type WhereInterface } from "kysely";
 import { GroupCommit } from "./group-commit.js";
 import type { AccountsTable, Database, EmailAttemptsTable, EmailMessagesTable } from "./schema.js";
 import { isStoreUnavailable } from "./unavailable.js";
@@ -78,20 +71,19 @@ export interface StoreDialect {
     limit: number,
   ): Promise<string[]>;
   /**
-   * Inserts accepted messages with their queue rows and wakes other processes once it is committed.
-   * The notification is part of the same commit: one sent after it could fail and turn a stored
-   * message into an error reply (and a duplicate when the client retries). Atomic by itself when
-   * `acceptsInOneStatement`; otherwise the caller runs it inside a transaction.
+   * Writes one group commit's batch in one transaction: the accepted messages with their queue rows
+   * (leased when the accept carried a lease), and the delivery attempts with their messages' new state.
+   * A message's state and queue row change only while the attempt's owner still holds its lease: a
+   * worker that stalled past its lease must not undo the claim of the one that took over, which
+   * decides the message's state itself. Returns the records whose messages it settled. Other
+   * processes are woken once it is committed (the notification is part of the commit: one sent after
+   * it could fail and turn a stored message into an error reply, and a duplicate when retried).
    */
-  insertAccepted(db: Kysely<Database>, batch: AcceptedEmail[]): Promise<void>;
-  /** True when insertAccepted is one statement, so a batch of accepts alone needs no BEGIN/COMMIT. */
-  readonly acceptsInOneStatement: boolean;
-  /**
-   * Locks these queue rows, in SID order, before an attempt batch settles them: queue rows first, like
-   * claimDue and releaseLeases, so a claimer re-leasing a message (its lease ran out) skips the locked
-   * row instead of deadlocking with us.
-   */
-  lockQueueRows(trx: Transaction<Database>, sids: readonly string[]): Promise<void>;
+  writeBatch(
+    db: Kysely<Database>,
+    accepted: AcceptedEmail[],
+    records: AttemptRecord[],
+  ): Promise<Set<AttemptRecord>>;
   /** Extends the leases `owner` holds on these queue rows. */
   renewLeases(db: Kysely<Database>, owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
   /** Calls `listener` when another process queued work; returns a function that stops listening. */
@@ -253,15 +245,7 @@ export class Store implements MailStore {
       if ("accepted" in write) accepted.push(write.accepted);
       else records.push(write.record);
     }
-    if (records.length === 0 && this.dialect.acceptsInOneStatement) {
-      await this.dialect.insertAccepted(this.db, accepted);
-      return batch.map(() => true);
-    }
-    let owned = new Set<AttemptRecord>();
-    await this.db.transaction().execute(async (trx) => {
-      if (accepted.length > 0) await this.dialect.insertAccepted(trx, accepted);
-      if (records.length > 0) owned = await this.writeAttempts(trx, records);
-    });
+    const owned = await this.dialect.writeBatch(this.db, accepted, records);
     return batch.map((write) => ("accepted" in write ? true : owned.has(write.record)));
   }
 
@@ -358,41 +342,6 @@ export class Store implements MailStore {
     return this.writes.add({ record });
   }
 
-  /**
-   * Writes a batch of attempts in a few statements, not a few per attempt: the queue rows (deleted
-   * when final, rescheduled for a retry, in each case only while the worker still holds the lease),
-   * the MIME of first attempts, the messages' new state and the attempt rows.
-   */
-  private async writeAttempts(
-    trx: Transaction<Database>,
-    batch: AttemptRecord[],
-  ): Promise<Set<AttemptRecord>> {
-    // One order for every writer (by SID), so two batches locking the same rows cannot deadlock.
-    const ordered = [...batch].sort((a, b) => (a.attempt.message_sid < b.attempt.message_sid ? -1 : 1));
-    const owned = new Set<AttemptRecord>();
-    await this.dialect.lockQueueRows(trx, sidsOf(ordered));
-    for (const record of await settleFinal(trx, ordered)) owned.add(record);
-    for (const record of await reschedule(trx, ordered)) owned.add(record);
-    const mimes = ordered.filter((record) => record.mime !== undefined);
-    if (mimes.length > 0) {
-      await trx
-        .insertInto("email_mime")
-        .values(
-          mimes.map((record) => ({ message_sid: record.attempt.message_sid, raw: record.mime as string })),
-        )
-        .onConflict((oc) => oc.column("message_sid").doNothing())
-        .execute();
-    }
-    for (const group of sameOutcome(ordered.filter((record) => owned.has(record)))) {
-      await updateMessages(trx, group);
-    }
-    await trx
-      .insertInto("email_attempts")
-      .values(ordered.map((record) => record.attempt))
-      .execute();
-    return owned;
-  }
-
   /** Gives back leases this process holds, so other processes (or the next start) deliver at once. */
   async releaseLeases(owner: string, sids: readonly string[]): Promise<void> {
     if (sids.length === 0) return;
@@ -429,122 +378,6 @@ export class Store implements MailStore {
       .executeTakeFirst();
     return row?.raw;
   }
-}
-
-/**
- * A worker that stalled past its lease must not undo the claim of the one that took over, which
- * settles the queue row (and decides the message's state) itself when its own attempt ends. So queue
- * rows are settled only where the record's owner still holds the lease, and only those messages change.
- */
-
-/** Removes the queue rows of final attempts still leased by their owners; returns the records it removed. */
-function settleFinal(trx: Transaction<Database>, records: AttemptRecord[]): Promise<AttemptRecord[]> {
-  const finals = records.filter((record) => record.retryAt === null);
-  return whereStillLeased(finals, (owner, sids) =>
-    trx
-      .deleteFrom("delivery_queue")
-      .where("lease_owner", "=", owner)
-      .where("message_sid", "in", sids)
-      .returning("message_sid")
-      .execute(),
-  );
-}
-
-/**
- * Puts retried messages back in the queue, each at its retry time, where their owners still hold the
- * lease; returns the records it rescheduled. One UPDATE per batch: during a relay outage every
- * attempt is a retry, and a statement each was a round trip each on PostgreSQL.
- */
-function reschedule(trx: Transaction<Database>, records: AttemptRecord[]): Promise<AttemptRecord[]> {
-  const retries = records.filter((record) => record.retryAt !== null);
-  return whereStillLeased(retries, (owner, sids, mine) =>
-    trx
-      .updateTable("delivery_queue")
-      .set({
-        due_at: perMessage("message_sid", mine, (record) => record.retryAt as number),
-        lease_owner: null,
-        lease_expires_at: null,
-      })
-      .where("lease_owner", "=", owner)
-      .where("message_sid", "in", sids)
-      .returning("message_sid")
-      .execute(),
-  );
-}
-
-/**
- * Runs `statement` (which must touch only rows still leased to `owner` and return their SIDs) once per
- * owner, and returns the records whose rows it touched. One worker writes a batch in practice;
- * grouping by owner keeps the queries right if not.
- */
-async function whereStillLeased(
-  records: AttemptRecord[],
-  statement: (
-    owner: string,
-    sids: string[],
-    mine: AttemptRecord[],
-  ) => Promise<Array<{ message_sid: string }>>,
-): Promise<AttemptRecord[]> {
-  const touched: AttemptRecord[] = [];
-  for (const mine of groupBy(records, (record) => record.owner)) {
-    const rows = await statement((mine[0] as AttemptRecord).owner, sidsOf(mine), mine);
-    const sids = new Set(rows.map((row) => row.message_sid));
-    touched.push(...mine.filter((record) => sids.has(record.attempt.message_sid)));
-  }
-  return touched;
-}
-
-/** `items` in groups of equal `key`, each group in the items' order. */
-function groupBy<T>(items: T[], key: (item: T) => string): T[][] {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const group = groups.get(key(item));
-    if (group) group.push(item);
-    else groups.set(key(item), [item]);
-  }
-  return [...groups.values()];
-}
-
-/**
- * One value per message in a single UPDATE: `case <key> when <sid> then <value> … end`. The cast:
- * PostgreSQL would otherwise type a CASE of bare parameters as text.
- */
-function perMessage<T extends number | null>(
-  key: "sid" | "message_sid",
-  records: AttemptRecord[],
-  value: (record: AttemptRecord) => T,
-) {
-  if (records.length === 1) return sql<T>`${value(records[0] as AttemptRecord)}`;
-  const arms = records.map(
-    (record) => sql`when ${record.attempt.message_sid} then cast(${value(record)} as bigint)`,
-  );
-  return sql<T>`case ${sql.ref(key)} ${sql.join(arms, sql` `)} end`;
-}
-
-/** Records whose messages get the same status and error, so that one UPDATE serves each group. */
-function sameOutcome(records: AttemptRecord[]): AttemptRecord[][] {
-  return groupBy(records, (record) => JSON.stringify([record.status, record.errorCode, record.errorMessage]));
-}
-
-/** One UPDATE for a group of messages with the same outcome; the times differ per message. */
-async function updateMessages(trx: Transaction<Database>, group: AttemptRecord[]): Promise<void> {
-  const first = group[0] as AttemptRecord;
-  await trx
-    .updateTable("email_messages")
-    .set((eb) => ({
-      status: first.status,
-      error_code: first.errorCode,
-      error_message: first.errorMessage,
-      num_attempts: eb("num_attempts", "+", 1),
-      date_updated: perMessage("sid", group, (record) => record.attempt.date_finished),
-      date_delivered: perMessage("sid", group, (record) => record.dateDelivered),
-    }))
-    .where("sid", "in", sidsOf(group))
-    .execute();
-}
-
-function sidsOf(records: AttemptRecord[]): string[] {
-  return records.map((record) => record.attempt.message_sid);
 }
 
 /** What the group commit writes: an accepted message, or a delivery attempt's record. */

@@ -242,7 +242,10 @@ export class SmtpConnection {
    * pipelines, its envelope is written together with this message's data, and its own send then
    * only reads the replies. Whatever happens to this transaction, the next one is sent next.
    */
-  async send(transaction: SmtpTransaction, following?: () => SmtpTransaction | undefined): Promise<SmtpSendResult> {
+  async send(
+    transaction: SmtpTransaction,
+    following?: () => SmtpTransaction | undefined,
+  ): Promise<SmtpSendResult> {
     this.state = "busy";
     this.sends++;
     this.contentWritten = false;

@@ -1,0 +1,131 @@
+import type { Database as Connection, Statement } from "better-sqlite3";
+import type { AcceptedEmail, AttemptRecord } from "./store.js";
+
+/**
+ * The group commit's writes on SQLite (accepted messages, delivery attempts), as statements prepared
+ * once and run row by row inside one transaction. SQLite runs in this thread, so a statement per
+ * row costs no round trip, and skipping Kysely's query building took about a third of the store
+ * thread's CPU per message (docs/performance.md). The PostgreSQL store keeps the shared Kysely
+ * queries in store.ts, which batch rows into few statements because each one is a round trip there;
+ * both must keep the same meaning, and the store tests run against both.
+ */
+export class SqliteWrites {
+  private statements: ReturnType<typeof prepare> | undefined;
+  private readonly inTransaction;
+
+  constructor(private readonly connection: Connection) {
+    this.inTransaction = connection.transaction((accepted: AcceptedEmail[], records: AttemptRecord[]) =>
+      this.apply(accepted, records),
+    );
+  }
+
+  /**
+   * Writes the batch in one transaction and returns the attempt records whose messages it settled
+   * (those whose owner still held the lease; see `settleFinal` in store.ts for why only those).
+   */
+  write(accepted: AcceptedEmail[], records: AttemptRecord[]): Set<AttemptRecord> {
+    // IMMEDIATE: take the write lock at BEGIN, as a writer should (the CLI may hold it for a moment).
+    return this.inTransaction.immediate(accepted, records);
+  }
+
+  private apply(accepted: AcceptedEmail[], records: AttemptRecord[]): Set<AttemptRecord> {
+    // Prepared on first use: the tables exist only once the migrations have run.
+    this.statements ??= prepare(this.connection);
+    const s = this.statements;
+    for (const { message: m, lease } of accepted) {
+      s.insertMessage.run(
+        m.sid,
+        m.account_sid,
+        m.from_address,
+        m.to_addresses,
+        m.cc_addresses,
+        m.bcc_addresses,
+        m.subject,
+        m.body,
+        m.type,
+        m.status,
+        m.message_id,
+        m.status_callback ?? null,
+        m.error_code ?? null,
+        m.error_message ?? null,
+        m.num_attempts ?? 0,
+        m.date_created,
+        m.date_updated,
+        m.date_sent,
+        m.date_delivered ?? null,
+      );
+      s.insertQueued.run(m.sid, m.date_created, lease?.owner ?? null, lease?.expiresAt ?? null);
+    }
+    const owned = new Set<AttemptRecord>();
+    // SID order, as the shared queries take it (one order for every writer).
+    const ordered = [...records].sort((a, b) => (a.attempt.message_sid < b.attempt.message_sid ? -1 : 1));
+    for (const record of ordered) {
+      const sid = record.attempt.message_sid;
+      const settled =
+        record.retryAt === null
+          ? s.deleteLeased.run(sid, record.owner)
+          : s.rescheduleLeased.run(record.retryAt, sid, record.owner);
+      if (settled.changes > 0) owned.add(record);
+      if (record.mime !== undefined) s.insertMime.run(sid, record.mime);
+      if (settled.changes > 0) {
+        s.updateMessage.run(
+          record.status,
+          record.errorCode,
+          record.errorMessage,
+          record.attempt.date_finished,
+          record.dateDelivered,
+          sid,
+        );
+      }
+      const a = record.attempt;
+      s.insertAttempt.run(
+        a.sid,
+        sid,
+        a.account_sid,
+        a.attempt,
+        a.date_started,
+        a.date_finished,
+        a.outcome,
+        a.smtp_code ?? null,
+        a.response ?? null,
+        a.error_code ?? null,
+        a.error_message ?? null,
+        a.recipients ?? null,
+      );
+    }
+    return owned;
+  }
+}
+
+function prepare(connection: Connection) {
+  const statement = (sql: string): Statement => connection.prepare(sql);
+  return {
+    insertMessage: statement(
+      `insert into email_messages (sid, account_sid, from_address, to_addresses, cc_addresses,
+         bcc_addresses, subject, body, type, status, message_id, status_callback, error_code,
+         error_message, num_attempts, date_created, date_updated, date_sent, date_delivered)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertQueued: statement(
+      "insert into delivery_queue (message_sid, due_at, lease_owner, lease_expires_at) values (?, ?, ?, ?)",
+    ),
+    deleteLeased: statement("delete from delivery_queue where message_sid = ? and lease_owner = ?"),
+    rescheduleLeased: statement(
+      `update delivery_queue set due_at = ?, lease_owner = null, lease_expires_at = null
+       where message_sid = ? and lease_owner = ?`,
+    ),
+    insertMime: statement(
+      "insert into email_mime (message_sid, raw) values (?, ?) on conflict (message_sid) do nothing",
+    ),
+    updateMessage: statement(
+      `update email_messages set status = ?, error_code = ?, error_message = ?,
+         num_attempts = num_attempts + 1, date_updated = ?, date_delivered = ?
+       where sid = ?`,
+    ),
+    insertAttempt: statement(
+      `insert into email_attempts (sid, message_sid, account_sid, attempt, date_started, date_finished,
+         outcome, smtp_code, response, error_code, error_message, recipients)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+  };
+}
