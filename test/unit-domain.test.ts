@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import addressparser from "nodemailer/lib/addressparser";
 import { ConfigError, loadConfig } from "../src/config/config.js";
 import { formatMailbox, isValidAddress, parseAddressList } from "../src/domain/addresses.js";
 import { validateEmailRequest } from "../src/domain/email-request.js";
@@ -43,6 +44,29 @@ describe("addresses", () => {
     ]);
     assert.throws(() => parseAddressList("a@example.org, nope"), /"nope" is not a valid email address/);
     assert.throws(() => parseAddressList(" , "), /no email address/);
+  });
+
+  test("lists of bare addresses (read without the general parser) mean what addressparser says", () => {
+    const viaParser = (input: string) =>
+      addressparser(input).map((item) => ({ name: item.name.trim(), address: (item.address ?? "").trim() }));
+    for (const input of [
+      "a@example.org",
+      " a@example.org ",
+      "a@example.org,b@example.org",
+      "first.last+tag@sub.example.co.uk ,  x_y%z-1@example.org",
+      "A.B@Example.ORG, a.b@example.org",
+      // Not bare: these take the general parser, whatever it makes of them.
+      "a@example.org,,b@example.org",
+      "a@example.org b@example.org",
+      "a@example.org, Bob <bob@example.org>",
+    ]) {
+      assert.deepEqual(parseAddressList(input), viaParser(input), input);
+    }
+    // An invalid bare address gets the general parser's error message.
+    assert.throws(
+      () => parseAddressList("a..b@example.org"),
+      /"a\.\.b@example\.org" is not a valid email address/,
+    );
   });
 });
 
