@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { type AddressObject, type ParsedMail, simpleParser } from "mailparser";
 import MailComposer from "nodemailer/lib/mail-composer";
-import { composeMime, composeMimeSync } from "../src/delivery/compose.js";
+import { hasLongerLines } from "nodemailer/lib/mime-funcs";
+import { composeMime, composeMimeSync, hasLineLongerThan } from "../src/delivery/compose.js";
 import { parseAddressList } from "../src/domain/addresses.js";
 import type { EmailMessageRow } from "../src/store/store.js";
 
@@ -544,6 +545,31 @@ describe("composeMime: rows validation would refuse still compose safely", () =>
 });
 
 describe("composeMime: encoding details", () => {
+  test("the line-length check answers as nodemailer's hasLongerLines", () => {
+    const line = (n: number) => "x".repeat(n);
+    const cases = [
+      "",
+      line(76),
+      line(77),
+      `${line(76)}\r\n${line(76)}`,
+      `${line(76)}\r\n${line(77)}`,
+      `${line(70)}\r${line(70)}`,
+      `${line(40)}\u2028${line(40)}`,
+      `${line(77)}\n`,
+      `\n\n${line(75)}\r\n\r\n${line(78)}\r\n`,
+      line(128 * 1024 + 1).replace(/x{60}/g, (run) => `${run}\r\n`),
+    ];
+    // And random text of short lines, line breaks of every kind.
+    for (let i = 0; i < 200; i++) {
+      let text = "";
+      while (text.length < 400)
+        text += line(Math.floor(Math.random() * 90)) + ["\r\n", "\n", "\r", " "][i % 4];
+      cases.push(text);
+    }
+    for (const text of cases) {
+      assert.equal(hasLineLongerThan(text, 76), hasLongerLines(text, 76), JSON.stringify(text.slice(0, 200)));
+    }
+  });
   test("the 160 character subject of the corpus is 160 non-ASCII characters", () => {
     assert.equal([...exactly160].length, 160);
     assert.ok(

@@ -146,7 +146,7 @@ describe("configuration", () => {
     assert.equal(config.dataDir, "./data");
     assert.equal(config.databaseUrl, undefined);
     assert.equal(config.smtpUrl, undefined);
-    assert.equal(config.deliveryConcurrency, 100, "docs/performance.md: 20 -> 100");
+    assert.equal(config.deliveryConcurrency, 300, "docs/performance.md: 20 -> 100 -> 300");
     assert.equal(
       config.smtpPoolSize,
       20,

@@ -153,8 +153,8 @@ export const SETTINGS = [
     env: "MAILROOM_DELIVERY_CONCURRENCY",
     flag: "--delivery-concurrency",
     description: "messages in flight to the relay at once (sent over the pool's connections in turn)",
-    defaultText: "100",
-    parse: (raw, name) => integer(raw, 100, name, 1, 1000),
+    defaultText: "300",
+    parse: (raw, name) => integer(raw, 300, name, 1, 1000),
   }),
   setting({
     key: "maxAttempts",

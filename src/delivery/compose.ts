@@ -1,12 +1,5 @@
 import * as base64 from "nodemailer/lib/base64";
-import {
-  encodeWord,
-  encodeWords,
-  foldLines,
-  hasLongerLines,
-  isPlainText,
-  quoteString,
-} from "nodemailer/lib/mime-funcs";
+import { encodeWord, encodeWords, foldLines, isPlainText, quoteString } from "nodemailer/lib/mime-funcs";
 import * as qp from "nodemailer/lib/qp";
 import { type Mailbox, parseAddressList } from "../domain/addresses.js";
 import type { EmailMessageRow } from "../store/store.js";
@@ -191,7 +184,7 @@ function encodeBody(body: string): { encoding: string; content: string } {
   if (text === "") return { encoding: "7bit", content: "" };
   let encoding: string;
   let content: string;
-  if (isPlainText(text) && !hasLongerLines(text, 76)) {
+  if (isPlainText(text) && !hasLineLongerThan(text, 76)) {
     encoding = "7bit";
     content = text;
   } else if (wordEncoding(text) === "Q") {
@@ -229,4 +222,20 @@ function wordEncoding(value: string): "Q" | "B" {
     }
   }
   return nonLatin < latin ? "Q" : "B";
+}
+
+/**
+ * nodemailer's hasLongerLines without its regular expression (`^.{n,}` with the m flag, the costliest
+ * step of composing a 1 KB body): true when a line of `text` is longer than `length` characters, lines
+ * ending at CR, LF, U+2028 or U+2029, and always true past 128 KiB (such bodies are always encoded).
+ */
+export function hasLineLongerThan(text: string, length: number): boolean {
+  if (text.length > 128 * 1024) return true;
+  let run = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10 || c === 13 || c === 0x2028 || c === 0x2029) run = 0;
+    else if (++run > length) return true;
+  }
+  return false;
 }
