@@ -38,6 +38,37 @@ describe("PostgreSQL wake-ups (LISTEN/NOTIFY)", { skip: postgres?.skip ?? "no Po
     }
   });
 
+  test("a store ignores its own notifications, and messages accepted leased to their process wake no one", async () => {
+    const env = await openTestStore("postgres");
+    try {
+      const account = await insertAccount(env.store, "own@example.org");
+      const a = env.store;
+      const b = env.openAnother();
+      let wakesA = 0;
+      let wakesB = 0;
+      const stopA = await a.listenQueued(() => {
+        wakesA += 1;
+      });
+      const stopB = await b.listenQueued(() => {
+        wakesB += 1;
+      });
+      // Leased to A: A delivers it, nobody else is told. Then an unleased one: B hears of it, A does not.
+      await a.acceptEmail(emailRow(account), { owner: "a-worker", expiresAt: Date.now() + 60_000 });
+      await a.acceptEmail(emailRow(account));
+      await b.acceptEmail(emailRow(account));
+      await waitFor("each to hear of the other's unleased message", () => wakesA >= 1 && wakesB >= 1);
+      // A notification that should not come can only be waited for: on loopback one takes a few ms, so
+      // half a second lets a wrong one show (and cannot fail a right implementation, however slow).
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(wakesA, 1, "A heard only B's message");
+      assert.equal(wakesB, 1, "B heard only A's unleased message");
+      await stopA();
+      await stopB();
+    } finally {
+      await env.cleanup();
+    }
+  });
+
   test("the listener reconnects when its connection is killed, and wakes once in case it missed work", async () => {
     const env = await openTestStore("postgres");
     const name = `mailroom-listen-${randomBytes(4).toString("hex")}`;

@@ -19,6 +19,8 @@ export class NotificationListener {
     private readonly config: pg.ClientConfig,
     /** An SQL expression naming the channel, evaluated on the listening connection itself. */
     private readonly channelSql: string,
+    /** The payload of the notifications this process sends itself, which it ignores. */
+    private readonly ownPayload: string,
     private readonly onNotify: () => void,
   ) {}
 
@@ -43,7 +45,7 @@ export class NotificationListener {
     client.on("end", () => this.lost(client));
     let channel: string | undefined;
     client.on("notification", (message) => {
-      if (message.channel === channel) this.onNotify();
+      if (message.channel === channel && message.payload !== this.ownPayload) this.onNotify();
     });
     try {
       await client.connect();

@@ -12,30 +12,36 @@ export async function writePostgresBatch(
   db: Kysely<Database>,
   accepted: AcceptedEmail[],
   records: AttemptRecord[],
-  queuedChannelSql: string,
+  wakeUp: WakeUp,
 ): Promise<Set<AttemptRecord>> {
   if (records.length === 0) {
     // Accepts alone are one statement, so they need no BEGIN/COMMIT.
-    await insertAccepted(db, accepted, queuedChannelSql);
+    await insertAccepted(db, accepted, wakeUp);
     return new Set();
   }
   return db.transaction().execute(async (trx) => {
-    if (accepted.length > 0) await insertAccepted(trx, accepted, queuedChannelSql);
+    if (accepted.length > 0) await insertAccepted(trx, accepted, wakeUp);
     return writeAttempts(trx, records);
   });
+}
+
+/** How accepts wake the workers of other processes: NOTIFY on a channel, saying who sent it. */
+export interface WakeUp {
+  /** An SQL expression naming the channel (see postgres.ts). */
+  channelSql: string;
+  /** This store's own mark, so that its listener can ignore its own notifications. */
+  origin: string;
 }
 
 /**
  * Inserts accepted messages with their queue rows and wakes other processes once it is committed:
  * the notification is part of the same statement. One statement instead of BEGIN, two INSERTs, NOTIFY
  * and COMMIT: the same atomicity (a statement is its own transaction; data-modifying CTEs always run
- * to completion) in one round trip.
+ * to completion) in one round trip. Messages accepted leased are this process's to deliver, so a
+ * batch of only those notifies no one: NOTIFY serialises the commits of every notifying transaction
+ * in the database, and the other processes would find nothing to claim.
  */
-async function insertAccepted(
-  db: Kysely<Database>,
-  batch: AcceptedEmail[],
-  queuedChannelSql: string,
-): Promise<void> {
+async function insertAccepted(db: Kysely<Database>, batch: AcceptedEmail[], wakeUp: WakeUp): Promise<void> {
   const leased = batch.filter((accepted) => accepted.lease !== null);
   const leases = sql`unnest(
     ${leased.map((a) => a.message.sid)}::text[],
@@ -59,7 +65,11 @@ async function insertAccepted(
         )
         .returning("message_sid"),
     )
-    .selectNoFrom(sql<string>`pg_notify(${sql.raw(queuedChannelSql)}, '')`.as("notified"))
+    .selectNoFrom(
+      leased.length < batch.length
+        ? sql<string>`pg_notify(${sql.raw(wakeUp.channelSql)}, ${wakeUp.origin})`.as("notified")
+        : sql<string>`null`.as("notified"),
+    )
     .execute();
 }
 

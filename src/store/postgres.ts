@@ -1,8 +1,9 @@
+import { randomUUID } from "node:crypto";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { migrateToLatest } from "./migrations.js";
 import { NotificationListener } from "./postgres-listener.js";
-import { writePostgresBatch } from "./postgres-writes.js";
+import { type WakeUp, writePostgresBatch } from "./postgres-writes.js";
 import type { Database } from "./schema.js";
 import { Store, type StoreDialect } from "./store.js";
 
@@ -54,6 +55,8 @@ export function openPostgresStore(options: PostgresOptions): Store {
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const listeners = new Set<NotificationListener>();
+  // This store's own accepts wake its worker in-process; its listener ignores their notifications.
+  const wakeUp: WakeUp = { channelSql: QUEUED_CHANNEL_SQL, origin: randomUUID() };
 
   const dialect: StoreDialect = {
     name: "postgres",
@@ -96,12 +99,12 @@ export function openPostgresStore(options: PostgresOptions): Store {
         .execute();
     },
 
-    writeBatch: (kysely, accepted, records) =>
-      writePostgresBatch(kysely, accepted, records, QUEUED_CHANNEL_SQL),
+    writersSideBySide: true,
+    writeBatch: (kysely, accepted, records) => writePostgresBatch(kysely, accepted, records, wakeUp),
 
     async listenQueued(onQueued) {
       // A dedicated connection outside the pool: LISTEN belongs to a session, and pooled sessions rotate.
-      const listener = new NotificationListener(connection, QUEUED_CHANNEL_SQL, onQueued);
+      const listener = new NotificationListener(connection, QUEUED_CHANNEL_SQL, wakeUp.origin, onQueued);
       listeners.add(listener);
       await listener.start();
       return async () => {

@@ -28,6 +28,9 @@ export function openSqliteStore(file: string): Store {
 const sqliteDialect = (writes: SqliteWrites): StoreDialect => ({
   name: "sqlite",
 
+  // One writer at a time: accepts and attempt records share one group commit (one fsync).
+  writersSideBySide: false,
+
   async writeBatch(db, accepted, records) {
     // One process owns an SQLite file's queue; its worker is woken in-process, so no notification.
     // Holding Kysely's connection keeps its own transactions (claims, migrations) out of the way.

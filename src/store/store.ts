@@ -84,6 +84,8 @@ export interface StoreDialect {
     accepted: AcceptedEmail[],
     records: AttemptRecord[],
   ): Promise<Set<AttemptRecord>>;
+  /** True when two write transactions can run at once (so accepts and attempts commit side by side). */
+  readonly writersSideBySide: boolean;
   /** Extends the leases `owner` holds on these queue rows. */
   renewLeases(db: Kysely<Database>, owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
   /** Calls `listener` when another process queued work; returns a function that stops listening. */
@@ -127,19 +129,25 @@ export interface MailStore {
 export class Store implements MailStore {
   readonly dialect: StoreDialect;
   private readonly db: Kysely<Database>;
-  private readonly writes: GroupCommit<PendingWrite, boolean>;
+  private readonly acceptWrites: GroupCommit<PendingWrite, boolean>;
+  private readonly attemptWrites: GroupCommit<PendingWrite, boolean>;
 
   constructor(db: Kysely<Database>, dialect: StoreDialect) {
     this.db = db;
     this.dialect = dialect;
-    // Accepts and attempt records arriving together share one transaction (one fsync on SQLite):
-    // see group-commit.ts. Under load both kinds arrive all the time, so one queue for both halves
-    // the commits, and a commit costs far more than a row.
-    this.writes = new GroupCommit(
-      (batch) => this.commitWrites(batch),
-      undefined,
-      (error) => !isStoreUnavailable(error),
-    );
+    // Writes arriving together share one transaction (see group-commit.ts). With one writer (SQLite),
+    // accepts and attempt records share one queue: under load both kinds arrive all the time, and one
+    // commit (one fsync) for both halves the commits. Where writers run side by side (PostgreSQL, on
+    // separate connections), each kind has its own queue, so that an accept is not held up behind an
+    // attempt batch's several round trips.
+    const groupCommit = () =>
+      new GroupCommit<PendingWrite, boolean>(
+        (batch) => this.commitWrites(batch),
+        undefined,
+        (error) => !isStoreUnavailable(error),
+      );
+    this.acceptWrites = groupCommit();
+    this.attemptWrites = dialect.writersSideBySide ? groupCommit() : this.acceptWrites;
   }
 
   get kind(): StoreDialect["name"] {
@@ -234,7 +242,7 @@ export class Store implements MailStore {
   // ---- email messages ----
 
   async acceptEmail(message: NewEmailMessage, lease: Lease | null = null): Promise<void> {
-    await this.writes.add({ accepted: { message, lease } });
+    await this.acceptWrites.add({ accepted: { message, lease } });
   }
 
   /** One group commit: the accepted messages and the attempt records, in one transaction. */
@@ -339,7 +347,7 @@ export class Store implements MailStore {
    * history, but the message's state is the new owner's to decide.
    */
   recordAttempt(record: AttemptRecord): Promise<boolean> {
-    return this.writes.add({ record });
+    return this.attemptWrites.add({ record });
   }
 
   /** Gives back leases this process holds, so other processes (or the next start) deliver at once. */
