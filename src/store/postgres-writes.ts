@@ -1,9 +1,9 @@
-import { type Kysely, sql, type Transaction } from "kysely";
+import { type Kysely, sql } from "kysely";
 import type { Database } from "./schema.js";
 import type { AcceptedEmail, AttemptRecord } from "./store.js";
 
 /**
- * The group commit's writes on PostgreSQL (see StoreDialect.writeBatch): a few statements per batch,
+ * The group commit's writes on PostgreSQL (see StoreDialect.writeBatch): one statement per batch,
  * not a few per row, because every statement is a round trip to the server. The SQLite store writes
  * the same rows with statements prepared once, one per row (sqlite-writes.ts); both must keep the
  * same meaning, and the store tests run against both.
@@ -19,8 +19,11 @@ export async function writePostgresBatch(
     await insertAccepted(db, accepted, wakeUp);
     return new Set();
   }
+  // Attempts alone are one statement too. (Accepts commit in their own batches on PostgreSQL, so
+  // the two meet here only if a caller groups them.)
+  if (accepted.length === 0) return writeAttempts(db, records);
   return db.transaction().execute(async (trx) => {
-    if (accepted.length > 0) await insertAccepted(trx, accepted, wakeUp);
+    await insertAccepted(trx, accepted, wakeUp);
     return writeAttempts(trx, records);
   });
 }
@@ -74,167 +77,89 @@ async function insertAccepted(db: Kysely<Database>, batch: AcceptedEmail[], wake
 }
 
 /**
- * Locks these queue rows, in SID order, before an attempt batch settles them: queue rows first, like
- * claimDue and releaseLeases, so a claimer re-leasing a message (its lease ran out) skips the locked
- * row instead of deadlocking with us.
+ * A batch of attempts in one statement (data-modifying CTEs, one round trip instead of eight):
+ *
+ * - `locked` takes the row locks on the batch's queue rows still leased to each record's owner, in SID
+ *   order first, like claimDue and releaseLeases, so a claimer re-leasing a message (its lease ran out)
+ *   skips the locked row instead of deadlocking with us;
+ * - of those, final attempts delete their queue row and retries put it back at its retry time;
+ * - only the messages so settled get their new state: a worker that stalled past its lease must not undo
+ *   the claim of the one that took over, which decides the message's state when its own attempt ends;
+ * - the MIME of first attempts and every attempt row are stored in any case, as history.
+ *
+ * Returns the records whose messages it settled.
  */
-async function lockQueueRows(trx: Transaction<Database>, sids: readonly string[]): Promise<void> {
-  await trx
-    .selectFrom("delivery_queue")
-    .select("message_sid")
-    .where("message_sid", "in", sids)
-    .orderBy("message_sid")
-    .forUpdate()
-    .execute();
-}
-
-/**
- * Writes a batch of attempts in a few statements, not a few per attempt: the queue rows (deleted
- * when final, rescheduled for a retry, in each case only while the worker still holds the lease),
- * the MIME of first attempts, the messages' new state and the attempt rows.
- */
-async function writeAttempts(
-  trx: Transaction<Database>,
-  batch: AttemptRecord[],
-): Promise<Set<AttemptRecord>> {
-  // One order for every writer (by SID), so two batches locking the same rows cannot deadlock.
-  const ordered = [...batch].sort((a, b) => (a.attempt.message_sid < b.attempt.message_sid ? -1 : 1));
-  const owned = new Set<AttemptRecord>();
-  await lockQueueRows(trx, sidsOf(ordered));
-  for (const record of await settleFinal(trx, ordered)) owned.add(record);
-  for (const record of await reschedule(trx, ordered)) owned.add(record);
-  const mimes = ordered.filter((record) => record.mime !== undefined);
-  if (mimes.length > 0) {
-    await trx
-      .insertInto("email_mime")
-      .values(
-        mimes.map((record) => ({ message_sid: record.attempt.message_sid, raw: record.mime as string })),
+async function writeAttempts(db: Kysely<Database>, records: AttemptRecord[]): Promise<Set<AttemptRecord>> {
+  const column = <T>(value: (record: AttemptRecord) => T) => records.map(value);
+  const attempt = (record: AttemptRecord) => record.attempt;
+  const mimes = records.filter((record) => record.mime !== undefined);
+  const { rows } = await sql<{ message_sid: string }>`
+    with input as (
+      select * from unnest(
+        ${column((r) => r.attempt.message_sid)}::text[],
+        ${column((r) => r.owner)}::text[],
+        ${column((r) => r.retryAt)}::bigint[],
+        ${column((r) => r.status)}::text[],
+        ${column((r) => r.errorCode)}::integer[],
+        ${column((r) => r.errorMessage)}::text[],
+        ${column((r) => r.attempt.date_finished)}::bigint[],
+        ${column((r) => r.dateDelivered)}::bigint[]
+      ) as t(sid, owner, retry_at, status, error_code, error_message, finished, delivered)
+    ),
+    locked as materialized (
+      select q.message_sid from delivery_queue q
+      join input on input.sid = q.message_sid and input.owner = q.lease_owner
+      order by q.message_sid
+      for update of q
+    ),
+    settled as (
+      delete from delivery_queue q using input
+      where q.message_sid = input.sid and q.lease_owner = input.owner and input.retry_at is null
+        and q.message_sid in (select message_sid from locked)
+      returning q.message_sid
+    ),
+    rescheduled as (
+      update delivery_queue q set due_at = input.retry_at, lease_owner = null, lease_expires_at = null
+      from input
+      where q.message_sid = input.sid and q.lease_owner = input.owner and input.retry_at is not null
+        and q.message_sid in (select message_sid from locked)
+      returning q.message_sid
+    ),
+    owned as (select message_sid from settled union all select message_sid from rescheduled),
+    updated as (
+      update email_messages m set status = input.status, error_code = input.error_code,
+        error_message = input.error_message, num_attempts = m.num_attempts + 1,
+        date_updated = input.finished, date_delivered = input.delivered
+      from input
+      where m.sid = input.sid and m.sid in (select message_sid from owned)
+    ),
+    mime as (
+      insert into email_mime (message_sid, raw)
+      select * from unnest(
+        ${mimes.map((r) => r.attempt.message_sid)}::text[],
+        ${mimes.map((r) => r.mime as string)}::text[]
       )
-      .onConflict((oc) => oc.column("message_sid").doNothing())
-      .execute();
-  }
-  for (const group of sameOutcome(ordered.filter((record) => owned.has(record)))) {
-    await updateMessages(trx, group);
-  }
-  await trx
-    .insertInto("email_attempts")
-    .values(ordered.map((record) => record.attempt))
-    .execute();
-  return owned;
-}
-
-/**
- * A worker that stalled past its lease must not undo the claim of the one that took over, which
- * settles the queue row (and decides the message's state) itself when its own attempt ends. So queue
- * rows are settled only where the record's owner still holds the lease, and only those messages change.
- */
-
-/** Removes the queue rows of final attempts still leased by their owners; returns the records it removed. */
-function settleFinal(trx: Transaction<Database>, records: AttemptRecord[]): Promise<AttemptRecord[]> {
-  const finals = records.filter((record) => record.retryAt === null);
-  return whereStillLeased(finals, (owner, sids) =>
-    trx
-      .deleteFrom("delivery_queue")
-      .where("lease_owner", "=", owner)
-      .where("message_sid", "in", sids)
-      .returning("message_sid")
-      .execute(),
-  );
-}
-
-/**
- * Puts retried messages back in the queue, each at its retry time, where their owners still hold the
- * lease; returns the records it rescheduled. One UPDATE per batch: during a relay outage every
- * attempt is a retry, and a statement each was a round trip each on PostgreSQL.
- */
-function reschedule(trx: Transaction<Database>, records: AttemptRecord[]): Promise<AttemptRecord[]> {
-  const retries = records.filter((record) => record.retryAt !== null);
-  return whereStillLeased(retries, (owner, sids, mine) =>
-    trx
-      .updateTable("delivery_queue")
-      .set({
-        due_at: perMessage("message_sid", mine, (record) => record.retryAt as number),
-        lease_owner: null,
-        lease_expires_at: null,
-      })
-      .where("lease_owner", "=", owner)
-      .where("message_sid", "in", sids)
-      .returning("message_sid")
-      .execute(),
-  );
-}
-
-/**
- * Runs `statement` (which must touch only rows still leased to `owner` and return their SIDs) once per
- * owner, and returns the records whose rows it touched. One worker writes a batch in practice;
- * grouping by owner keeps the queries right if not.
- */
-async function whereStillLeased(
-  records: AttemptRecord[],
-  statement: (
-    owner: string,
-    sids: string[],
-    mine: AttemptRecord[],
-  ) => Promise<Array<{ message_sid: string }>>,
-): Promise<AttemptRecord[]> {
-  const touched: AttemptRecord[] = [];
-  for (const mine of groupBy(records, (record) => record.owner)) {
-    const rows = await statement((mine[0] as AttemptRecord).owner, sidsOf(mine), mine);
-    const sids = new Set(rows.map((row) => row.message_sid));
-    touched.push(...mine.filter((record) => sids.has(record.attempt.message_sid)));
-  }
-  return touched;
-}
-
-/** `items` in groups of equal `key`, each group in the items' order. */
-function groupBy<T>(items: T[], key: (item: T) => string): T[][] {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const group = groups.get(key(item));
-    if (group) group.push(item);
-    else groups.set(key(item), [item]);
-  }
-  return [...groups.values()];
-}
-
-/**
- * One value per message in a single UPDATE: `case <key> when <sid> then <value> … end`. The cast:
- * PostgreSQL would otherwise type a CASE of bare parameters as text.
- */
-function perMessage<T extends number | null>(
-  key: "sid" | "message_sid",
-  records: AttemptRecord[],
-  value: (record: AttemptRecord) => T,
-) {
-  if (records.length === 1) return sql<T>`${value(records[0] as AttemptRecord)}`;
-  const arms = records.map(
-    (record) => sql`when ${record.attempt.message_sid} then cast(${value(record)} as bigint)`,
-  );
-  return sql<T>`case ${sql.ref(key)} ${sql.join(arms, sql` `)} end`;
-}
-
-/** Records whose messages get the same status and error, so that one UPDATE serves each group. */
-function sameOutcome(records: AttemptRecord[]): AttemptRecord[][] {
-  return groupBy(records, (record) => JSON.stringify([record.status, record.errorCode, record.errorMessage]));
-}
-
-/** One UPDATE for a group of messages with the same outcome; the times differ per message. */
-async function updateMessages(trx: Transaction<Database>, group: AttemptRecord[]): Promise<void> {
-  const first = group[0] as AttemptRecord;
-  await trx
-    .updateTable("email_messages")
-    .set((eb) => ({
-      status: first.status,
-      error_code: first.errorCode,
-      error_message: first.errorMessage,
-      num_attempts: eb("num_attempts", "+", 1),
-      date_updated: perMessage("sid", group, (record) => record.attempt.date_finished),
-      date_delivered: perMessage("sid", group, (record) => record.dateDelivered),
-    }))
-    .where("sid", "in", sidsOf(group))
-    .execute();
-}
-
-function sidsOf(records: AttemptRecord[]): string[] {
-  return records.map((record) => record.attempt.message_sid);
+      on conflict (message_sid) do nothing
+    ),
+    attempts as (
+      insert into email_attempts (sid, message_sid, account_sid, attempt, date_started, date_finished,
+        outcome, smtp_code, response, error_code, error_message, recipients)
+      select * from unnest(
+        ${column((r) => attempt(r).sid)}::text[],
+        ${column((r) => attempt(r).message_sid)}::text[],
+        ${column((r) => attempt(r).account_sid)}::text[],
+        ${column((r) => attempt(r).attempt)}::integer[],
+        ${column((r) => attempt(r).date_started)}::bigint[],
+        ${column((r) => attempt(r).date_finished)}::bigint[],
+        ${column((r) => attempt(r).outcome)}::text[],
+        ${column((r) => attempt(r).smtp_code ?? null)}::integer[],
+        ${column((r) => attempt(r).response ?? null)}::text[],
+        ${column((r) => attempt(r).error_code ?? null)}::integer[],
+        ${column((r) => attempt(r).error_message ?? null)}::text[],
+        ${column((r) => attempt(r).recipients ?? null)}::text[]
+      )
+    )
+    select message_sid from owned`.execute(db);
+  const settled = new Set(rows.map((row) => row.message_sid));
+  return new Set(records.filter((record) => settled.has(record.attempt.message_sid)));
 }
