@@ -3,7 +3,7 @@ import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { migrateToLatest } from "./migrations.js";
 import { NotificationListener } from "./postgres-listener.js";
-import { type WakeUp, writePostgresBatch } from "./postgres-writes.js";
+import { type RunNamed, type WakeUp, writePostgresBatch } from "./postgres-writes.js";
 import type { Database } from "./schema.js";
 import { Store, type StoreDialect } from "./store.js";
 
@@ -55,6 +55,9 @@ export function openPostgresStore(options: PostgresOptions): Store {
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const listeners = new Set<NotificationListener>();
+  // Straight through the pool, which Kysely shares: Kysely has no named (server-side prepared) statements.
+  const runNamed: RunNamed = async (name, query) =>
+    (await pool.query({ name, text: query.sql, values: query.parameters as unknown[] })).rows;
   // This store's own accepts wake its worker in-process; its listener ignores their notifications.
   const wakeUp: WakeUp = { channelSql: QUEUED_CHANNEL_SQL, origin: randomUUID() };
 
@@ -100,7 +103,8 @@ export function openPostgresStore(options: PostgresOptions): Store {
     },
 
     writersSideBySide: true,
-    writeBatch: (kysely, accepted, records) => writePostgresBatch(kysely, accepted, records, wakeUp),
+    writeBatch: (kysely, accepted, records) =>
+      writePostgresBatch(kysely, runNamed, accepted, records, wakeUp),
 
     async listenQueued(onQueued) {
       // A dedicated connection outside the pool: LISTEN belongs to a session, and pooled sessions rotate.

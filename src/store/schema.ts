@@ -76,3 +76,58 @@ export interface Database {
   email_attempts: EmailAttemptsTable;
   email_mime: EmailMimeTable;
 }
+
+/** A column as the hand-written writers list it: its name, and its type for PostgreSQL's unnest(). */
+interface WrittenColumn<Table> {
+  name: keyof Table & string;
+  pgType: "text" | "integer" | "bigint";
+}
+
+/**
+ * Every column of email_messages in one order, for the writers that spell out their INSERT (the
+ * group commit's, sqlite-writes.ts and postgres-writes.ts) instead of letting Kysely build it.
+ */
+export const MESSAGE_COLUMNS: readonly WrittenColumn<EmailMessagesTable>[] = [
+  { name: "sid", pgType: "text" },
+  { name: "account_sid", pgType: "text" },
+  { name: "from_address", pgType: "text" },
+  { name: "to_addresses", pgType: "text" },
+  { name: "cc_addresses", pgType: "text" },
+  { name: "bcc_addresses", pgType: "text" },
+  { name: "subject", pgType: "text" },
+  { name: "body", pgType: "text" },
+  { name: "type", pgType: "text" },
+  { name: "status", pgType: "text" },
+  { name: "message_id", pgType: "text" },
+  { name: "status_callback", pgType: "text" },
+  { name: "error_code", pgType: "integer" },
+  { name: "error_message", pgType: "text" },
+  { name: "num_attempts", pgType: "integer" },
+  { name: "date_created", pgType: "bigint" },
+  { name: "date_updated", pgType: "bigint" },
+  { name: "date_sent", pgType: "bigint" },
+  { name: "date_delivered", pgType: "bigint" },
+];
+
+/** Every column of email_attempts in one order (see MESSAGE_COLUMNS). */
+export const ATTEMPT_COLUMNS: readonly WrittenColumn<EmailAttemptsTable>[] = [
+  { name: "sid", pgType: "text" },
+  { name: "message_sid", pgType: "text" },
+  { name: "account_sid", pgType: "text" },
+  { name: "attempt", pgType: "integer" },
+  { name: "date_started", pgType: "bigint" },
+  { name: "date_finished", pgType: "bigint" },
+  { name: "outcome", pgType: "text" },
+  { name: "smtp_code", pgType: "integer" },
+  { name: "response", pgType: "text" },
+  { name: "error_code", pgType: "integer" },
+  { name: "error_message", pgType: "text" },
+  { name: "recipients", pgType: "text" },
+];
+
+/** A row's value for a written column: null where it was left out (num_attempts starts at 0). */
+export function columnValue(row: object, name: string): unknown {
+  const value = (row as Record<string, unknown>)[name];
+  if (value !== undefined) return value;
+  return name === "num_attempts" ? 0 : null;
+}

@@ -1,4 +1,5 @@
 import type { Database as Connection, Statement } from "better-sqlite3";
+import { ATTEMPT_COLUMNS, columnValue, MESSAGE_COLUMNS } from "./schema.js";
 import type { AcceptedEmail, AttemptRecord } from "./store.js";
 
 /**
@@ -32,29 +33,9 @@ export class SqliteWrites {
     // Prepared on first use: the tables exist only once the migrations have run.
     this.statements ??= prepare(this.connection);
     const s = this.statements;
-    for (const { message: m, lease } of accepted) {
-      s.insertMessage.run(
-        m.sid,
-        m.account_sid,
-        m.from_address,
-        m.to_addresses,
-        m.cc_addresses,
-        m.bcc_addresses,
-        m.subject,
-        m.body,
-        m.type,
-        m.status,
-        m.message_id,
-        m.status_callback ?? null,
-        m.error_code ?? null,
-        m.error_message ?? null,
-        m.num_attempts ?? 0,
-        m.date_created,
-        m.date_updated,
-        m.date_sent,
-        m.date_delivered ?? null,
-      );
-      s.insertQueued.run(m.sid, m.date_created, lease?.owner ?? null, lease?.expiresAt ?? null);
+    for (const { message, lease } of accepted) {
+      s.insertMessage.run(MESSAGE_COLUMNS.map(({ name }) => columnValue(message, name)));
+      s.insertQueued.run(message.sid, message.date_created, lease?.owner ?? null, lease?.expiresAt ?? null);
     }
     const owned = new Set<AttemptRecord>();
     // SID order, as the shared queries take it (one order for every writer).
@@ -77,21 +58,7 @@ export class SqliteWrites {
           sid,
         );
       }
-      const a = record.attempt;
-      s.insertAttempt.run(
-        a.sid,
-        sid,
-        a.account_sid,
-        a.attempt,
-        a.date_started,
-        a.date_finished,
-        a.outcome,
-        a.smtp_code ?? null,
-        a.response ?? null,
-        a.error_code ?? null,
-        a.error_message ?? null,
-        a.recipients ?? null,
-      );
+      s.insertAttempt.run(ATTEMPT_COLUMNS.map(({ name }) => columnValue(record.attempt, name)));
     }
     return owned;
   }
@@ -100,12 +67,7 @@ export class SqliteWrites {
 function prepare(connection: Connection) {
   const statement = (sql: string): Statement => connection.prepare(sql);
   return {
-    insertMessage: statement(
-      `insert into email_messages (sid, account_sid, from_address, to_addresses, cc_addresses,
-         bcc_addresses, subject, body, type, status, message_id, status_callback, error_code,
-         error_message, num_attempts, date_created, date_updated, date_sent, date_delivered)
-       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
+    insertMessage: statement(insertAll("email_messages", MESSAGE_COLUMNS)),
     insertQueued: statement(
       "insert into delivery_queue (message_sid, due_at, lease_owner, lease_expires_at) values (?, ?, ?, ?)",
     ),
@@ -122,10 +84,12 @@ function prepare(connection: Connection) {
          num_attempts = num_attempts + 1, date_updated = ?, date_delivered = ?
        where sid = ?`,
     ),
-    insertAttempt: statement(
-      `insert into email_attempts (sid, message_sid, account_sid, attempt, date_started, date_finished,
-         outcome, smtp_code, response, error_code, error_message, recipients)
-       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
+    insertAttempt: statement(insertAll("email_attempts", ATTEMPT_COLUMNS)),
   };
+}
+
+/** INSERT of every listed column, values as positional parameters in the list's order. */
+function insertAll(table: string, columns: readonly { name: string }[]): string {
+  const names = columns.map((column) => column.name).join(", ");
+  return `insert into ${table} (${names}) values (${columns.map(() => "?").join(", ")})`;
 }
