@@ -399,5 +399,34 @@ for (const variant of await storeVariants()) {
       assert.equal(await store.findMime(row.sid), "Subject: first\r\n\r\nbody");
       assert.equal(await store.findMime(newSid("EM")), undefined);
     });
+
+    test("findRetryContexts: each message's attempts in order and its MIME, one entry per SID asked", async () => {
+      const now = T0 + 6_000_000;
+      await drain(now + 10_000_000);
+      const twice = emailRow(account, { date_created: now });
+      const once = emailRow(account, { date_created: now + 1 });
+      await store.acceptEmail(twice);
+      await store.acceptEmail(once);
+      assert.equal((await store.claimDue("w", now + 1, LEASE, 10)).length, 2);
+      await store.recordAttempt({ ...attempt(twice.sid, 1, now + 1, "queued", now + 2), mime: "MIME twice" });
+      await store.recordAttempt(attempt(once.sid, 1, now + 1, "queued", now + 2));
+      assert.equal((await store.claimDue("w", now + 2, LEASE, 10)).length, 2);
+      await store.recordAttempt(attempt(twice.sid, 2, now + 2, "queued", now + 3));
+      const never = newSid("EM");
+      const contexts = await store.findRetryContexts([twice.sid, once.sid, never]);
+      assert.deepEqual(
+        contexts.get(twice.sid)?.attempts.map((a) => a.attempt),
+        [1, 2],
+      );
+      assert.equal(contexts.get(twice.sid)?.mime, "MIME twice");
+      assert.deepEqual(
+        contexts.get(once.sid)?.attempts.map((a) => [a.attempt, a.smtp_code]),
+        [[1, 451]],
+      );
+      assert.equal(contexts.get(once.sid)?.mime, undefined);
+      assert.deepEqual(contexts.get(never), { attempts: [], mime: undefined });
+      assert.equal(contexts.size, 3);
+      await drain(now + 10_000_000);
+    });
   });
 }

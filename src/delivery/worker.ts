@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { DeliveryErrorCodes } from "../domain/errors.js";
 import { newSid } from "../domain/ids.js";
-import type { EmailMessageRow, Lease, MailStore } from "../store/store.js";
+import type { EmailMessageRow, Lease, MailStore, RetryContext } from "../store/store.js";
 import type { StatusCallbacks } from "./callbacks.js";
 import { composeMime } from "./compose.js";
 import { type Envelope, envelopeFor } from "./envelope.js";
@@ -153,7 +153,12 @@ export class DeliveryWorker {
     const claimed = await store.claimDue(this.owner, Date.now(), leaseMs, free);
     // A message still in flight here can be claimed again only if its lease ran out meanwhile;
     // the claim then merely extended the lease, and the delivery under way carries on.
-    for (const message of claimed) if (!this.inFlight.has(message.sid)) this.begin(message);
+    const starting = claimed.filter((message) => !this.inFlight.has(message.sid));
+    // What the retries among them need, read in one call rather than two per message: during a
+    // relay outage nearly every claimed message is a retry, and those reads competed with accepting.
+    const retries = starting.filter((message) => message.num_attempts > 0).map((message) => message.sid);
+    const contexts = retries.length > 0 ? await store.findRetryContexts(retries) : undefined;
+    for (const message of starting) this.begin(message, contexts?.get(message.sid));
     // A full claim may have left due messages behind; a short one emptied what was due.
     this.backlog = claimed.length === free;
     if (this.backlog) return 0;
@@ -162,8 +167,8 @@ export class DeliveryWorker {
     return Math.min(pollIntervalMs, Math.max(MIN_WAIT_MS, next - Date.now()));
   }
 
-  private begin(message: EmailMessageRow): void {
-    const task = this.deliver(message)
+  private begin(message: EmailMessageRow, retry?: RetryContext): void {
+    const task = this.deliver(message, retry)
       .catch((error: unknown) => {
         // The store failed, so no attempt was recorded: the lease runs out and the message is tried again.
         this.deps.logger.error({ err: error, sid: message.sid }, "delivery: could not record an attempt");
@@ -177,13 +182,17 @@ export class DeliveryWorker {
     this.inFlight.set(message.sid, task);
   }
 
-  private async deliver(message: EmailMessageRow): Promise<void> {
+  /** `retry`: what a retried message needs (see findRetryContexts); read here if not given. */
+  private async deliver(message: EmailMessageRow, retry?: RetryContext): Promise<void> {
     const { store, logger } = this.deps;
     const started = Date.now();
     const attempt = message.num_attempts + 1;
-    const history =
-      message.num_attempts > 0 ? readHistory(await store.listAttempts(message.sid)) : NO_HISTORY;
-    const { report, mime } = await this.send(message, envelopeFor(message, history.settled));
+    const context =
+      message.num_attempts > 0
+        ? (retry ?? (await store.findRetryContexts([message.sid])).get(message.sid))
+        : undefined;
+    const history = context ? readHistory(context.attempts) : NO_HISTORY;
+    const { report, mime } = await this.send(message, envelopeFor(message, history.settled), context?.mime);
     const now = Date.now();
     const verdict = judge(report, {
       attempt,
@@ -245,6 +254,7 @@ export class DeliveryWorker {
   private async send(
     message: EmailMessageRow,
     envelope: Envelope,
+    storedMime: string | undefined,
   ): Promise<{ report: SendReport; mime: string | undefined }> {
     // Defensive: were every recipient already settled, finish the message rather than send an empty envelope.
     if (envelope.to.length === 0) {
@@ -252,8 +262,9 @@ export class DeliveryWorker {
     }
     let mime: string | undefined;
     try {
-      const { raw, composed } = await this.mimeOf(message);
-      if (composed) mime = raw;
+      // Every attempt sends the bytes composed at the first one, so retries send the very same message.
+      if (storedMime === undefined) mime = await composeMime(message);
+      const raw = storedMime ?? (mime as string);
       return { report: await this.deps.transport.send({ envelope, raw }), mime };
     } catch (error) {
       this.deps.logger.error({ err: error, sid: message.sid }, "delivery: unexpected error");
@@ -268,18 +279,6 @@ export class DeliveryWorker {
       };
       return { report, mime };
     }
-  }
-
-  /**
-   * The message's MIME, composed at its first recorded attempt and read back by every later one, so
-   * every attempt sends the same bytes. No lookup before the first attempt: nothing can be stored yet.
-   */
-  private async mimeOf(message: EmailMessageRow): Promise<{ raw: string; composed: boolean }> {
-    if (message.num_attempts > 0) {
-      const stored = await this.deps.store.findMime(message.sid);
-      if (stored !== undefined) return { raw: stored, composed: false };
-    }
-    return { raw: await composeMime(message), composed: true };
   }
 
   private async renewLeases(): Promise<void> {

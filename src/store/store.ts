@@ -11,6 +11,14 @@ export type EmailAttemptRow = Selectable<EmailAttemptsTable>;
 export type NewAccount = Insertable<AccountsTable>;
 export type NewEmailMessage = Insertable<EmailMessagesTable>;
 
+/** What a retry needs: the earlier attempts (their settled recipients are skipped) and the MIME sent. */
+export interface RetryContext {
+  /** In attempt order. */
+  attempts: EmailAttemptRow[];
+  /** The MIME composed at the first attempt; undefined if none was stored. */
+  mime: string | undefined;
+}
+
 /** A lease taken on a message as it is accepted, so the accepting process delivers it without a claim. */
 export interface Lease {
   owner: string;
@@ -124,6 +132,8 @@ export interface MailStore {
   renewLeases(owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
   listAttempts(messageSid: string): Promise<EmailAttemptRow[]>;
   findMime(messageSid: string): Promise<string | undefined>;
+  /** What retrying these messages needs, for all of them at once (one entry per SID asked for). */
+  findRetryContexts(messageSids: readonly string[]): Promise<Map<string, RetryContext>>;
 }
 
 export class Store implements MailStore {
@@ -376,6 +386,32 @@ export class Store implements MailStore {
       .where("message_sid", "=", messageSid)
       .orderBy("attempt")
       .execute();
+  }
+
+  async findRetryContexts(messageSids: readonly string[]): Promise<Map<string, RetryContext>> {
+    const contexts = new Map<string, RetryContext>();
+    for (const sid of messageSids) contexts.set(sid, { attempts: [], mime: undefined });
+    if (messageSids.length === 0) return contexts;
+    const [attempts, mimes] = await Promise.all([
+      this.db
+        .selectFrom("email_attempts")
+        .selectAll()
+        .where("message_sid", "in", messageSids)
+        .orderBy("message_sid")
+        .orderBy("attempt")
+        .execute(),
+      this.db
+        .selectFrom("email_mime")
+        .select(["message_sid", "raw"])
+        .where("message_sid", "in", messageSids)
+        .execute(),
+    ]);
+    for (const attempt of attempts) contexts.get(attempt.message_sid)?.attempts.push(attempt);
+    for (const { message_sid, raw } of mimes) {
+      const context = contexts.get(message_sid);
+      if (context) context.mime = raw;
+    }
+    return contexts;
   }
 
   async findMime(messageSid: string): Promise<string | undefined> {
