@@ -159,16 +159,20 @@ function logTally(): { onText: (text: string) => void; tally: LogTally } {
 /**
  * Starts `mailroom serve` relaying to 127.0.0.1:`smtpPort`. With `profileDir`, Node's CPU profiler runs for
  * the server's whole life and writes one profile per thread (main, store) into that directory when it stops.
+ * `defaults` are MAILROOM_* settings for this run that a variable set for the bench itself overrides.
  */
 export async function startMailroom(
   target: StoreTarget,
   smtpPort: number,
   profileDir?: string,
+  defaults: Record<string, string> = {},
 ): Promise<MailroomProcess> {
   const port = await freePort();
   const baseUrl = `http://${LOOPBACK}:${port}`;
   const { onText, tally } = logTally();
   const env = environment(target, {
+    // Settings of the scenario's own, unless the environment of the bench sets them.
+    ...Object.fromEntries(Object.entries(defaults).filter(([key]) => process.env[key] === undefined)),
     MAILROOM_HOST: LOOPBACK,
     MAILROOM_PORT: String(port),
     MAILROOM_SMTP_URL: `smtp://${LOOPBACK}:${smtpPort}`,

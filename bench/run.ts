@@ -19,6 +19,7 @@
  *   BENCH_DELIVERY_TIMEOUT=120   seconds to wait for the sink to count every accepted message
  *   BENCH_BACKLOG=0              when > 0, also measure accepted/s with this many messages queued
  *                                (e.g. 100000; Mailroom is restarted with its relay down for this)
+ *   BENCH_BACKLOG_RETRIES=1      let the queued messages be retried during that run (default: held back an hour)
  *   BENCH_SINK=node              node: the bench's own sink (counts sizes and duplicate Message-IDs);
  *                                smtp-sink: Postfix's smtp-sink
  *   BENCH_SKIP_POSTFIX=1         skip the SMTP ceiling and Postfix rows

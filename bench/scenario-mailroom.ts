@@ -170,7 +170,14 @@ export async function mailroomRow(
     if (config.backlog > 0) {
       await retire(mailroom);
       mailroom = undefined;
-      mailroom = await startMailroom(target, await freePort()); // relay down: everything stays queued
+      // Relay down: everything stays queued. Retries held back (see BenchConfig.backlogRetries).
+      const holdRetries = { MAILROOM_RETRY_BASE_MS: "3600000", MAILROOM_RETRY_MAX_MS: "3600000" };
+      mailroom = await startMailroom(
+        target,
+        await freePort(),
+        undefined,
+        config.backlogRetries ? {} : holdRetries,
+      );
       row.backlog = await backlogRun(mailroom, request, config);
     }
   } finally {
