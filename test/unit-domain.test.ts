@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import fastQuerystring from "fast-querystring";
 import addressparser from "nodemailer/lib/addressparser";
 import { ConfigError, loadConfig } from "../src/config/config.js";
 import { formatMailbox, isValidAddress, parseAddressList } from "../src/domain/addresses.js";
@@ -7,6 +8,7 @@ import { validateEmailRequest } from "../src/domain/email-request.js";
 import type { ApiError } from "../src/domain/errors.js";
 import { isSid, newSid } from "../src/domain/ids.js";
 import { parseFilterDate, rfc2822 } from "../src/http/dates.js";
+import { parseFormBody } from "../src/http/form.js";
 import { relayFailureLog } from "../src/server.js";
 import { GroupCommit } from "../src/store/group-commit.js";
 
@@ -232,5 +234,31 @@ describe("relay failure log", () => {
     log(refused);
     assert.equal(lines.length, 2);
     assert.equal(lines[1]?.failuresSinceLastLog, 50);
+  });
+});
+
+describe("form bodies", () => {
+  test("parsed as fast-querystring (@fastify/formbody's parser) parses them", () => {
+    const corpus = [
+      "",
+      "a=1",
+      "a=1&b=2",
+      "To=a%40example.org&To=b%40example.org&To=c%40example.org",
+      "Body=x+y+z&Subject=%2B1+%2b+2",
+      "From=Jos%C3%A9+%3Cjose%40example.org%3E",
+      "Body=caf\u00e9+au+lait",
+      "Body=100%25&Bad=50%&Worse=%E0%A4%A&Lone=%D8%00",
+      "novalue&=onlyvalue&&k=&k=v=w",
+      "a+b=c+d&a%20b=e",
+      "__proto__=x&constructor=y&toString=z",
+      "Body=%0D%0ABcc%3A+victim%40example.org",
+      "emoji=%F0%9F%98%80+%F0%9F%98%81",
+    ];
+    for (const input of corpus) {
+      const expected = { ...fastQuerystring.parse(input) };
+      const actual = parseFormBody(Buffer.from(input, "utf8"));
+      assert.equal(Object.getPrototypeOf(actual), null, input);
+      assert.deepEqual({ ...actual }, expected, input);
+    }
   });
 });

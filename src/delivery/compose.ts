@@ -231,11 +231,20 @@ function wordEncoding(value: string): "Q" | "B" {
  */
 export function hasLineLongerThan(text: string, length: number): boolean {
   if (text.length > 128 * 1024) return true;
-  let run = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 10 || c === 13 || c === 0x2028 || c === 0x2029) run = 0;
-    else if (++run > length) return true;
+  // Between two LFs (found natively), only a stretch longer than `length` needs a closer look:
+  // a CR, U+2028 or U+2029 inside it may still split it into short lines.
+  for (let start = 0; start < text.length; ) {
+    const lf = text.indexOf("\n", start);
+    const end = lf < 0 ? text.length : lf;
+    if (end - start > length) {
+      let run = 0;
+      for (let i = start; i < end; i++) {
+        const c = text.charCodeAt(i);
+        if (c === 13 || c === 0x2028 || c === 0x2029) run = 0;
+        else if (++run > length) return true;
+      }
+    }
+    start = end + 1;
   }
   return false;
 }

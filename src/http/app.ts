@@ -1,4 +1,3 @@
-import formbody from "@fastify/formbody";
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
@@ -13,6 +12,7 @@ import type { EmailMessageService } from "../services/email-messages.js";
 import type { MailStore } from "../store/store.js";
 import { isRejectedValue, isStoreUnavailable } from "../store/unavailable.js";
 import { Unauthorized, WWW_AUTHENTICATE } from "./auth.js";
+import { parseFormBody } from "./form.js";
 import { rewriteJsonSuffix, sendError } from "./representation.js";
 import { registerAccountRoutes } from "./routes/accounts.js";
 import { registerEmailMessageRoutes } from "./routes/email-messages.js";
@@ -37,7 +37,11 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
     routerOptions: { ignoreTrailingSlash: true },
   });
   app.decorateRequest("actor", null as never);
-  app.register(formbody);
+  app.addContentTypeParser(
+    "application/x-www-form-urlencoded",
+    { parseAs: "buffer" },
+    (_request, body, done) => done(null, parseFormBody(body as Buffer)),
+  );
   // Only form and JSON bodies carry parameters; anything else gets a clear 415.
   app.removeContentTypeParser("text/plain");
 
