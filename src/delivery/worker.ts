@@ -157,7 +157,9 @@ export class DeliveryWorker {
     // What the retries among them need, read in one call rather than two per message: during a
     // relay outage nearly every claimed message is a retry, and those reads competed with accepting.
     const retries = starting.filter((message) => message.num_attempts > 0).map((message) => message.sid);
-    const contexts = retries.length > 0 ? await store.findRetryContexts(retries) : undefined;
+    // Should that read fail, each delivery reads its own (and reports its own failure).
+    const contexts =
+      retries.length > 0 ? await store.findRetryContexts(retries).catch(() => undefined) : undefined;
     for (const message of starting) this.begin(message, contexts?.get(message.sid));
     // A full claim may have left due messages behind; a short one emptied what was due.
     this.backlog = claimed.length === free;
