@@ -52,12 +52,10 @@ interface Statement {
 /** unnest() of one array per column, each cast to the column's type. */
 function columnsOf<T extends object>(
   rows: readonly T[],
-  columns: readonly { name: string; pgType: string }[],
+  columns: readonly { name: string; pgType: string; default?: number }[],
 ): RawBuilder<unknown> {
   return sql.join(
-    columns.map(
-      ({ name, pgType }) => sql`${rows.map((row) => columnValue(row, name))}::${sql.raw(pgType)}[]`,
-    ),
+    columns.map((column) => sql`${rows.map((row) => columnValue(row, column))}::${sql.raw(column.pgType)}[]`),
   );
 }
 

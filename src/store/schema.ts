@@ -81,6 +81,8 @@ export interface Database {
 interface WrittenColumn<Table> {
   name: keyof Table & string;
   pgType: "text" | "integer" | "bigint";
+  /** The column's default, written when a row leaves it out (otherwise null). */
+  default?: number;
 }
 
 /**
@@ -102,7 +104,7 @@ export const MESSAGE_COLUMNS: readonly WrittenColumn<EmailMessagesTable>[] = [
   { name: "status_callback", pgType: "text" },
   { name: "error_code", pgType: "integer" },
   { name: "error_message", pgType: "text" },
-  { name: "num_attempts", pgType: "integer" },
+  { name: "num_attempts", pgType: "integer", default: 0 },
   { name: "date_created", pgType: "bigint" },
   { name: "date_updated", pgType: "bigint" },
   { name: "date_sent", pgType: "bigint" },
@@ -125,9 +127,7 @@ export const ATTEMPT_COLUMNS: readonly WrittenColumn<EmailAttemptsTable>[] = [
   { name: "recipients", pgType: "text" },
 ];
 
-/** A row's value for a written column: null where it was left out (num_attempts starts at 0). */
-export function columnValue(row: object, name: string): unknown {
-  const value = (row as Record<string, unknown>)[name];
-  if (value !== undefined) return value;
-  return name === "num_attempts" ? 0 : null;
+/** A row's value for a written column; where the row leaves it out, the column's default or null. */
+export function columnValue(row: object, column: { name: string; default?: number }): unknown {
+  return (row as Record<string, unknown>)[column.name] ?? column.default ?? null;
 }

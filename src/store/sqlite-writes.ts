@@ -22,7 +22,7 @@ export class SqliteWrites {
 
   /**
    * Writes the batch in one transaction and returns the attempt records whose messages it settled
-   * (those whose owner still held the lease; see `settleFinal` in store.ts for why only those).
+   * (those whose owner still held the lease; StoreDialect.writeBatch in store.ts says why only those).
    */
   write(accepted: AcceptedEmail[], records: AttemptRecord[]): Set<AttemptRecord> {
     // IMMEDIATE: take the write lock at BEGIN, as a writer should (the CLI may hold it for a moment).
@@ -34,13 +34,12 @@ export class SqliteWrites {
     this.statements ??= prepare(this.connection);
     const s = this.statements;
     for (const { message, lease } of accepted) {
-      s.insertMessage.run(MESSAGE_COLUMNS.map(({ name }) => columnValue(message, name)));
+      s.insertMessage.run(MESSAGE_COLUMNS.map((column) => columnValue(message, column)));
       s.insertQueued.run(message.sid, message.date_created, lease?.owner ?? null, lease?.expiresAt ?? null);
     }
     const owned = new Set<AttemptRecord>();
-    // SID order, as the shared queries take it (one order for every writer).
-    const ordered = [...records].sort((a, b) => (a.attempt.message_sid < b.attempt.message_sid ? -1 : 1));
-    for (const record of ordered) {
+    // No lock order to keep: SQLite has one writer at a time.
+    for (const record of records) {
       const sid = record.attempt.message_sid;
       const settled =
         record.retryAt === null
@@ -58,7 +57,7 @@ export class SqliteWrites {
           sid,
         );
       }
-      s.insertAttempt.run(ATTEMPT_COLUMNS.map(({ name }) => columnValue(record.attempt, name)));
+      s.insertAttempt.run(ATTEMPT_COLUMNS.map((column) => columnValue(record.attempt, column)));
     }
     return owned;
   }
