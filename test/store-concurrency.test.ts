@@ -2,10 +2,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import BetterSqlite3 from "better-sqlite3";
+import pg from "pg";
+import { newSid } from "../src/domain/ids.js";
 import type { MailStore } from "../src/store/store.js";
 import { runCli } from "./helpers/cli.js";
 import { adminQuery } from "./helpers/postgres.js";
-import { acceptMany, insertAccount, T0 } from "./helpers/store-rows.js";
+import { acceptMany, emailRow, insertAccount, T0 } from "./helpers/store-rows.js";
 import { openTestStore, storeVariants, type TestStore } from "./helpers/stores.js";
 
 /** Runs `loops` claim loops on each store at once until the queue looks empty; returns every SID claimed. */
@@ -143,6 +145,62 @@ describe("PostgreSQL migrations", { skip: postgres?.skip ?? "no PostgreSQL varia
     } finally {
       await first.cleanup();
       await second.cleanup();
+    }
+  });
+});
+
+describe("PostgreSQL writes side by side", { skip: postgres?.skip ?? "no PostgreSQL variant" }, () => {
+  test("an accept commits while an attempt batch waits on a row lock", async () => {
+    const env = await openTestStore("postgres");
+    const locker = new pg.Client({ connectionString: env.location.databaseUrl });
+    try {
+      const account = await insertAccount(env.store, "side@example.org");
+      const leased = emailRow(account);
+      await env.store.acceptEmail(leased, { owner: "w", expiresAt: T0 + 10_000_000_000 });
+      // Another session holds the message's queue row, so the attempt batch settling it must wait.
+      await locker.connect();
+      await locker.query("begin");
+      await locker.query("select 1 from delivery_queue where message_sid = $1 for update", [leased.sid]);
+      let recorded: boolean | undefined;
+      const recording = env.store
+        .recordAttempt({
+          owner: "w",
+          attempt: {
+            sid: newSid("EA"),
+            message_sid: leased.sid,
+            account_sid: account,
+            attempt: 1,
+            date_started: T0,
+            date_finished: T0 + 5,
+            outcome: "delivered",
+            smtp_code: 250,
+            response: "250 OK",
+            error_code: null,
+            error_message: null,
+            recipients: null,
+          },
+          status: "sent",
+          errorCode: null,
+          errorMessage: null,
+          retryAt: null,
+          dateDelivered: T0 + 5,
+        })
+        .then((result) => {
+          recorded = result;
+        });
+      // With one queue for both kinds, this accept would wait behind the blocked attempt batch.
+      const accepted = await Promise.race([
+        env.store.acceptEmail(emailRow(account)).then(() => "committed"),
+        new Promise((resolve) => setTimeout(() => resolve("still waiting after 10 s"), 10_000)),
+      ]);
+      assert.equal(accepted, "committed");
+      assert.equal(recorded, undefined, "the attempt batch is still waiting on the lock");
+      await locker.query("commit");
+      await recording;
+      assert.equal(recorded, true);
+    } finally {
+      await locker.end().catch(() => {});
+      await env.cleanup();
     }
   });
 });
