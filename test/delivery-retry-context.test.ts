@@ -4,9 +4,8 @@ import { StatusCallbacks } from "../src/delivery/callbacks.js";
 import type { DeliveryLogger } from "../src/delivery/logger.js";
 import type { OutgoingMessage, SendReport, Transport } from "../src/delivery/transports/transport.js";
 import { DeliveryWorker } from "../src/delivery/worker.js";
-import { newSid } from "../src/domain/ids.js";
 import type { MailStore } from "../src/store/store.js";
-import { emailRow, insertAccount } from "./helpers/store-rows.js";
+import { attemptRecord, emailRow, insertAccount } from "./helpers/store-rows.js";
 import { openTestStore } from "./helpers/stores.js";
 import { waitFor } from "./helpers/wait.js";
 
@@ -75,31 +74,20 @@ describe("delivery: what retries need, read per claim", () => {
         for (const row of rows) await env.store.acceptEmail(row);
         assert.equal((await env.store.claimDue("earlier", now, 60_000, 10)).length, 3);
         for (const row of rows) {
-          await env.store.recordAttempt({
-            owner: "earlier",
-            mime: `Subject: stored for ${row.sid}\r\n\r\nbody\r\n`,
-            attempt: {
-              sid: newSid("EA"),
-              message_sid: row.sid,
-              account_sid: account,
-              attempt: 1,
-              date_started: now - 5000,
-              date_finished: now - 4999,
-              outcome: "deferred",
-              smtp_code: 451,
-              response: "451 try later",
-              error_code: null,
-              error_message: null,
-              recipients: JSON.stringify([
-                { address: "john.doe@example.com", state: "deferred", smtp_code: 451, response: "451" },
-              ]),
-            },
-            status: "queued",
-            errorCode: null,
-            errorMessage: null,
-            retryAt: now - 1000,
-            dateDelivered: null,
-          });
+          await env.store.recordAttempt(
+            attemptRecord(
+              account,
+              row.sid,
+              {
+                owner: "earlier",
+                mime: `Subject: stored for ${row.sid}\r\n\r\nbody\r\n`,
+                status: "queued",
+                retryAt: now - 1000,
+                dateDelivered: null,
+              },
+              { outcome: "deferred", smtp_code: 451, response: "451 try later" },
+            ),
+          );
         }
         await worker.start();
         await waitFor("the three retries to be sent", () => sent.length === 3, 10_000);

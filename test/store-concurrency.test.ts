@@ -3,11 +3,10 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
-import { newSid } from "../src/domain/ids.js";
 import type { MailStore } from "../src/store/store.js";
 import { runCli } from "./helpers/cli.js";
 import { adminQuery } from "./helpers/postgres.js";
-import { acceptMany, emailRow, insertAccount, T0 } from "./helpers/store-rows.js";
+import { acceptMany, attemptRecord, emailRow, insertAccount, T0 } from "./helpers/store-rows.js";
 import { openTestStore, storeVariants, type TestStore } from "./helpers/stores.js";
 
 /** Runs `loops` claim loops on each store at once until the queue looks empty; returns every SID claimed. */
@@ -162,32 +161,9 @@ describe("PostgreSQL writes side by side", { skip: postgres?.skip ?? "no Postgre
       await locker.query("begin");
       await locker.query("select 1 from delivery_queue where message_sid = $1 for update", [leased.sid]);
       let recorded: boolean | undefined;
-      const recording = env.store
-        .recordAttempt({
-          owner: "w",
-          attempt: {
-            sid: newSid("EA"),
-            message_sid: leased.sid,
-            account_sid: account,
-            attempt: 1,
-            date_started: T0,
-            date_finished: T0 + 5,
-            outcome: "delivered",
-            smtp_code: 250,
-            response: "250 OK",
-            error_code: null,
-            error_message: null,
-            recipients: null,
-          },
-          status: "sent",
-          errorCode: null,
-          errorMessage: null,
-          retryAt: null,
-          dateDelivered: T0 + 5,
-        })
-        .then((result) => {
-          recorded = result;
-        });
+      const recording = env.store.recordAttempt(attemptRecord(account, leased.sid)).then((result) => {
+        recorded = result;
+      });
       // With one queue for both kinds, this accept would wait behind the blocked attempt batch.
       const accepted = await Promise.race([
         env.store.acceptEmail(emailRow(account)).then(() => "committed"),

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { newSid } from "../src/domain/ids.js";
 import type { MailStore } from "../src/store/store.js";
-import { acceptMany, emailRow, insertAccount, T0 } from "./helpers/store-rows.js";
+import { acceptMany, attemptRecord, emailRow, insertAccount, T0 } from "./helpers/store-rows.js";
 import { openTestStore, storeVariants, type TestStore } from "./helpers/stores.js";
 
 const LEASE = 60_000;
@@ -129,28 +129,21 @@ for (const variant of await storeVariants()) {
       retryAt: number | null,
       owner = "w",
     ) {
-      return {
-        owner,
-        attempt: {
-          sid: newSid("EA"),
-          message_sid: messageSid,
-          account_sid: account,
+      const sent = status === "sent";
+      return attemptRecord(
+        account,
+        messageSid,
+        { owner, status, retryAt, dateDelivered: sent ? at + 5 : null },
+        {
           attempt: n,
           date_started: at,
           date_finished: at + 5,
-          outcome: status === "sent" ? "delivered" : "deferred",
-          smtp_code: status === "sent" ? 250 : 451,
-          response: status === "sent" ? "250 OK" : "451 try later",
-          error_code: null,
-          error_message: null,
+          outcome: sent ? "delivered" : "deferred",
+          smtp_code: sent ? 250 : 451,
+          response: sent ? "250 OK" : "451 try later",
           recipients: "john.doe@example.com",
         },
-        status,
-        errorCode: null,
-        errorMessage: null,
-        retryAt,
-        dateDelivered: status === "sent" ? at + 5 : null,
-      };
+      );
     }
 
     test("claimDue leases only due messages, oldest first, and marks them sending", async () => {

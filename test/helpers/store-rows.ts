@@ -1,5 +1,5 @@
 import { newSid } from "../../src/domain/ids.js";
-import type { MailStore, NewEmailMessage } from "../../src/store/store.js";
+import type { AttemptRecord, MailStore, NewEmailMessage } from "../../src/store/store.js";
 
 /** A fixed clock for store tests: every time is passed explicitly, so nothing depends on the wall clock. */
 export const T0 = 1_700_000_000_000;
@@ -60,4 +60,40 @@ export async function acceptMany(
   const rows = Array.from({ length: count }, (_, i) => emailRow(accountSid, overrides(i)));
   await Promise.all(rows.map((row) => store.acceptEmail(row)));
   return rows.map((row) => row.sid);
+}
+
+/**
+ * The record of a delivery attempt as the worker writes it: by default owner "w"'s first attempt at T0,
+ * delivered. `overrides` change the record, `attempt` the attempt row.
+ */
+export function attemptRecord(
+  accountSid: string,
+  messageSid: string,
+  overrides: Partial<AttemptRecord> = {},
+  attempt: Partial<AttemptRecord["attempt"]> = {},
+): AttemptRecord {
+  return {
+    owner: "w",
+    status: "sent",
+    errorCode: null,
+    errorMessage: null,
+    retryAt: null,
+    dateDelivered: T0 + 5,
+    ...overrides,
+    attempt: {
+      sid: newSid("EA"),
+      message_sid: messageSid,
+      account_sid: accountSid,
+      attempt: 1,
+      date_started: T0,
+      date_finished: T0 + 5,
+      outcome: "delivered",
+      smtp_code: 250,
+      response: "250 OK",
+      error_code: null,
+      error_message: null,
+      recipients: null,
+      ...attempt,
+    },
+  };
 }
