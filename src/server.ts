@@ -2,7 +2,7 @@ import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { pino } from "pino";
 import type { Config } from "./config/config.js";
 import { StatusCallbacks } from "./delivery/callbacks.js";
-import { createTransport } from "./delivery/transports/index.js";
+import { createDispatcher } from "./delivery/create-dispatcher.js";
 import { DeliveryWorker } from "./delivery/worker.js";
 import { createHttpApp } from "./http/app.js";
 import { AccountService } from "./services/accounts.js";
@@ -44,10 +44,10 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     throw error;
   }
   const accounts = new AccountService(store);
-  const transport = createTransport(config, relayFailureLog(logger));
+  const dispatcher = createDispatcher(config, relayFailureLog(logger));
   const callbacks = new StatusCallbacks(logger);
   const worker = new DeliveryWorker(
-    { store, transport, callbacks, logger },
+    { store, dispatcher, callbacks, logger },
     {
       concurrency: config.deliveryConcurrency,
       leaseMs: config.leaseMs,
@@ -79,7 +79,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       await app.close();
       await worker.stop();
       await callbacks.drain(Math.max(0, deadline - Date.now()));
-      await transport.close();
+      await dispatcher.close();
       await store.close();
     })();
     return closing;
@@ -94,7 +94,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     async listen() {
       try {
         const address = await app.listen({ host: config.host, port: config.port });
-        logger.info({ transport: transport.description }, `delivery: ${transport.description}`);
+        logger.info({ transport: dispatcher.description }, `delivery: ${dispatcher.description}`);
         await worker.start();
         return address;
       } catch (error) {

@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import { type AddressObject, type ParsedMail, simpleParser } from "mailparser";
 import MailComposer from "nodemailer/lib/mail-composer";
 import { hasLongerLines } from "nodemailer/lib/mime-funcs";
-import { composeMime, composeMimeSync, hasLineLongerThan } from "../src/delivery/compose.js";
+import { composeMime, hasLineLongerThan } from "../src/delivery/compose.js";
 import { parseAddressList } from "../src/domain/addresses.js";
 import type { EmailMessageRow } from "../src/store/store.js";
 
@@ -486,12 +486,11 @@ function assertWellFormed(raw: string, message: EmailMessageRow, encoding: Encod
 async function check(c: Case): Promise<void> {
   const message = c.row;
   const html = message.type.toLowerCase().startsWith("text/html");
-  const raw = composeMimeSync(message);
+  const raw = composeMime(message);
 
   assertWellFormed(raw, message, c.encoding, c.shortHeaders ?? true);
-  assert.equal(composeMimeSync(message), raw, "composing the same row twice gives the same bytes");
-  assert.equal(await composeMime(message), raw, "composeMime resolves to the same bytes");
-  assert.equal(composeMimeSync(structuredClone(message)), raw, "the output depends on the row's values only");
+  assert.equal(composeMime(message), raw, "composing the same row twice gives the same bytes");
+  assert.equal(composeMime(structuredClone(message)), raw, "the output depends on the row's values only");
 
   const parsed = await simpleParser(raw);
   assert.equal(parsed.bcc, undefined, "no Bcc header");
@@ -528,9 +527,9 @@ describe("composeMime: the corpus reads back as the row and as MailComposer's ou
 describe("composeMime: rows validation would refuse still compose safely", () => {
   for (const c of hostile) {
     test(c.name, async () => {
-      const raw = composeMimeSync(c.row);
+      const raw = composeMime(c.row);
       assertWellFormed(raw, c.row, c.encoding, c.shortHeaders ?? true);
-      assert.equal(composeMimeSync(c.row), raw, "deterministic");
+      assert.equal(composeMime(c.row), raw, "deterministic");
       const parsed = await simpleParser(raw);
       assert.equal(parsed.bcc, undefined, "no Bcc header");
       const reading = read(parsed, false);
@@ -583,18 +582,18 @@ describe("composeMime: encoding details", () => {
   });
 
   test("a Date header in RFC 5322 format, in UTC", () => {
-    const raw = composeMimeSync(row({ date_created: Date.UTC(2024, 1, 29, 7, 5, 9, 999) }));
+    const raw = composeMime(row({ date_created: Date.UTC(2024, 1, 29, 7, 5, 9, 999) }));
     assert.match(raw, /\r\nDate: Thu, 29 Feb 2024 07:05:09 \+0000\r\n/);
   });
 
   test("a non-ASCII subject becomes encoded-words, a plain one stays as it is", () => {
-    assert.match(composeMimeSync(row({ subject: "Plain subject" })), /\r\nSubject: Plain subject\r\n/);
-    const encoded = composeMimeSync(row({ subject: "Grüße" }));
+    assert.match(composeMime(row({ subject: "Plain subject" })), /\r\nSubject: Plain subject\r\n/);
+    const encoded = composeMime(row({ subject: "Grüße" }));
     assert.match(encoded, /\r\nSubject: =\?UTF-8\?Q\?Gr=C3=BC=C3=9Fe\?=\r\n/);
   });
 
   test("display names: bare when atext, quoted with escapes when they have specials, encoded when not ASCII", () => {
-    const raw = composeMimeSync(
+    const raw = composeMime(
       row({ to_addresses: 'Ann Lee <a@x.example>, "Doe, \\"J\\" \\\\ x" <b@x.example>, Zoë <c@x.example>' }),
     );
     const to = headerFields(splitMessage(raw).head).find((f) => f.name === "to")?.value;
@@ -605,7 +604,7 @@ describe("composeMime: encoding details", () => {
   });
 
   test("an empty body still makes a complete message", async () => {
-    const raw = composeMimeSync(row({ body: "" }));
+    const raw = composeMime(row({ body: "" }));
     assert.ok(raw.endsWith("\r\n\r\n"), "the header block ends with an empty line");
     const parsed = await simpleParser(raw);
     assert.equal(parsed.subject, "Test Email");
@@ -615,7 +614,7 @@ describe("composeMime: encoding details", () => {
   test("a bare CR in a 7bit body becomes CRLF (MailComposer passed it through)", async () => {
     const message = row({ body: "one\rtwo" });
     assert.ok((await oldComposeMime(message)).includes("one\rtwo"), "the old output had a bare CR");
-    assert.ok(composeMimeSync(message).endsWith("\r\n\r\none\r\ntwo\r\n"));
+    assert.ok(composeMime(message).endsWith("\r\n\r\none\r\ntwo\r\n"));
   });
 
   test("the body's line-ending style does not change the output", () => {
@@ -624,20 +623,20 @@ describe("composeMime: encoding details", () => {
       `Grüße\n${long("a", 75)}\n${long("word ", 40)}\ntrailing \n`,
       "日本語\n中文\n",
     ]) {
-      const lf = composeMimeSync(row({ body }));
-      assert.equal(composeMimeSync(row({ body: body.replaceAll("\n", "\r\n") })), lf, "CRLF as LF");
-      assert.equal(composeMimeSync(row({ body: body.replaceAll("\n", "\r") })), lf, "CR as LF");
+      const lf = composeMime(row({ body }));
+      assert.equal(composeMime(row({ body: body.replaceAll("\n", "\r\n") })), lf, "CRLF as LF");
+      assert.equal(composeMime(row({ body: body.replaceAll("\n", "\r") })), lf, "CR as LF");
     }
   });
 
   test("quoted-printable keeps lines of up to 76 characters whole and soft-breaks longer ones", () => {
-    const raw = composeMimeSync(row({ body: `é\n${long("a", 75)}\n${long("b", 76)}\n${long("c", 77)}\n` }));
+    const raw = composeMime(row({ body: `é\n${long("a", 75)}\n${long("b", 76)}\n${long("c", 77)}\n` }));
     const { body } = splitMessage(raw);
     assert.equal(body, `=C3=A9\r\n${long("a", 75)}\r\n${long("b", 76)}\r\n${long("c", 75)}=\r\ncc\r\n`);
   });
 
   test("quoted-printable lines stay within 76 characters and encode trailing whitespace", () => {
-    const raw = composeMimeSync(row({ body: `é ${long("word ", 100)}\nend \t\n` }));
+    const raw = composeMime(row({ body: `é ${long("word ", 100)}\nend \t\n` }));
     const { body } = splitMessage(raw);
     for (const line of body.split("\r\n")) assert.ok(line.length <= 76, `QP line of ${line.length}`);
     assert.doesNotMatch(body, /[ \t]\r\n/, "no line ends in whitespace");
@@ -646,17 +645,17 @@ describe("composeMime: encoding details", () => {
 
   test("a body of more than 64 KiB keeps CRLF pairs whole", async () => {
     const text = long("Zeile mit Umlauten äöü und etwas mehr Text\n", 3000);
-    const raw = composeMimeSync(row({ body: text }));
+    const raw = composeMime(row({ body: text }));
     assertWellFormed(raw, row({ body: text }), "quoted-printable", true);
     const parsed = await simpleParser(raw);
     assert.equal(bodyText(parsed.text ?? ""), bodyText(text));
   });
 
   test("an address the address parser refuses makes composing fail rather than send it", () => {
-    assert.throws(() => composeMimeSync(row({ to_addresses: "not an address" })));
+    assert.throws(() => composeMime(row({ to_addresses: "not an address" })));
   });
 
   test("a row whose time is not a number is refused", () => {
-    assert.throws(() => composeMimeSync(row({ date_created: Number.NaN })), RangeError);
+    assert.throws(() => composeMime(row({ date_created: Number.NaN })), RangeError);
   });
 });

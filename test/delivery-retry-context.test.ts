@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { StatusCallbacks } from "../src/delivery/callbacks.js";
+import { LocalDispatcher } from "../src/delivery/dispatch.js";
 import type { DeliveryLogger } from "../src/delivery/logger.js";
 import type { OutgoingMessage, SendReport, Transport } from "../src/delivery/transports/transport.js";
 import { DeliveryWorker } from "../src/delivery/worker.js";
@@ -57,7 +58,12 @@ describe("delivery: what retries need, read per claim", () => {
       }) as MailStore;
       const sent: OutgoingMessage[] = [];
       const worker = new DeliveryWorker(
-        { store, transport: recordingTransport(sent), callbacks: new StatusCallbacks(quiet), logger: quiet },
+        {
+          store,
+          dispatcher: new LocalDispatcher(recordingTransport(sent)),
+          callbacks: new StatusCallbacks(quiet),
+          logger: quiet,
+        },
         {
           concurrency: 10,
           leaseMs: 60_000,

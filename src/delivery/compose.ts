@@ -27,7 +27,7 @@ import type { EmailMessageRow } from "../store/store.js";
  * row alone (Date is the acceptance time), and it is stored at the first attempt so that every
  * retry sends the very same bytes.
  */
-export function composeMimeSync(message: EmailMessageRow): string {
+export function composeMime(message: EmailMessageRow): string {
   const html = message.type.toLowerCase().startsWith("text/html");
   const cc = message.cc_addresses.trim() ? parseAddressList(message.cc_addresses) : [];
   const body = encodeBody(message.body);
@@ -46,11 +46,6 @@ export function composeMimeSync(message: EmailMessageRow): string {
     `Content-Type: ${html ? "text/html" : "text/plain"}; charset=utf-8`,
   );
   return `${headers.join("\r\n")}\r\n\r\n${body.content}`;
-}
-
-/** composeMimeSync for callers that await it (the delivery worker). */
-export async function composeMime(message: EmailMessageRow): Promise<string> {
-  return composeMimeSync(message);
 }
 
 /** Lines are folded at whitespace to this length, as MimeNode folds `Key: value`. */

@@ -4,13 +4,13 @@ import { DeliveryErrorCodes } from "../domain/errors.js";
 import { newSid } from "../domain/ids.js";
 import type { EmailMessageRow, Lease, MailStore, RetryContext } from "../store/store.js";
 import type { StatusCallbacks } from "./callbacks.js";
-import { composeMime } from "./compose.js";
+import type { Dispatcher, DispatchResult } from "./dispatch.js";
 import { type Envelope, envelopeFor } from "./envelope.js";
 import { NO_HISTORY, readHistory } from "./history.js";
 import type { DeliveryLogger } from "./logger.js";
 import { judge } from "./outcome.js";
 import type { RetryPolicy } from "./retry-policy.js";
-import { type SendReport, sameForAll, type Transport } from "./transports/transport.js";
+import { type SendReport, sameForAll } from "./transports/transport.js";
 import { WakeSignal } from "./wake-signal.js";
 
 export interface WorkerSettings {
@@ -23,7 +23,7 @@ export interface WorkerSettings {
 
 export interface WorkerDeps {
   store: MailStore;
-  transport: Transport;
+  dispatcher: Dispatcher;
   callbacks: StatusCallbacks;
   logger: DeliveryLogger;
 }
@@ -118,7 +118,7 @@ export class DeliveryWorker {
       this.abandoned = true;
       // Cut the relay connections first: a send still under way must not complete after another
       // process has taken the released message, or it would be delivered twice.
-      await this.deps.transport.close();
+      await this.deps.dispatcher.close();
       const sids = [...this.inFlight.keys()];
       await this.deps.store.releaseLeases(this.owner, sids);
       this.deps.logger.warn(
@@ -250,24 +250,20 @@ export class DeliveryWorker {
   }
 
   /**
-   * One attempt through the transport. Mailroom's own failures become a retryable report too.
+   * One attempt through the dispatcher. Mailroom's own failures become a retryable report too.
    * `mime` is set when this attempt composed the message: it is stored with the attempt's record.
    */
   private async send(
     message: EmailMessageRow,
     envelope: Envelope,
     storedMime: string | undefined,
-  ): Promise<{ report: SendReport; mime: string | undefined }> {
+  ): Promise<DispatchResult> {
     // Defensive: were every recipient already settled, finish the message rather than send an empty envelope.
     if (envelope.to.length === 0) {
       return { report: { recipients: [], smtpCode: null, response: null, failure: null }, mime: undefined };
     }
-    let mime: string | undefined;
     try {
-      // Every attempt sends the bytes composed at the first one, so retries send the very same message.
-      if (storedMime === undefined) mime = await composeMime(message);
-      const raw = storedMime ?? (mime as string);
-      return { report: await this.deps.transport.send({ envelope, raw }), mime };
+      return await this.deps.dispatcher.dispatch(message, envelope, storedMime);
     } catch (error) {
       this.deps.logger.error({ err: error, sid: message.sid }, "delivery: unexpected error");
       const report: SendReport = {
@@ -279,7 +275,7 @@ export class DeliveryWorker {
           message: `Mailroom failed while delivering this message (${error instanceof Error ? error.message : String(error)}); the server log has the details.`,
         },
       };
-      return { report, mime };
+      return { report, mime: undefined };
     }
   }
 

@@ -1,9 +1,9 @@
 import { parentPort, workerData } from "node:worker_threads";
+import { serveCalls } from "../threads/thread-server.js";
 import { type StoreLocation, sqliteFile } from "./open-store.js";
 import { openPostgresStore } from "./postgres.js";
 import { openSqliteStore } from "./sqlite.js";
 import type { Store } from "./store.js";
-import { type FromStoreThread, Outbox, type ToStoreThread, toWire } from "./store-thread-protocol.js";
 
 // The worker thread behind ThreadedStore: owns the database connection and runs every call on it.
 const port = parentPort;
@@ -11,10 +11,6 @@ if (!port) throw new Error("store-thread.ts runs as a worker thread (see threade
 const store = openStoreHere(workerData as StoreLocation);
 let stopListening: (() => Promise<void>) | undefined;
 
-const outbox = new Outbox<FromStoreThread>(
-  (batch) => port.postMessage(batch),
-  (flush) => process.nextTick(flush),
-);
 /** The store itself, answering in this thread: PostgreSQL when a URL is configured, else the SQLite file. */
 function openStoreHere(location: StoreLocation): Store {
   if (location.databaseUrl) {
@@ -23,12 +19,13 @@ function openStoreHere(location: StoreLocation): Store {
   return openSqliteStore(sqliteFile(location));
 }
 
-const post = (message: FromStoreThread) => outbox.push(message);
+// Replies go back as soon as the promise reactions a group commit settled have run, not one loop turn later.
+const thread = serveCalls(port, run, (flush) => process.nextTick(flush));
 
-async function run(request: ToStoreThread): Promise<unknown> {
-  switch (request.method) {
+async function run(method: string, args: unknown[]): Promise<unknown> {
+  switch (method) {
     case "listenQueued":
-      stopListening ??= await store.listenQueued(() => post({ event: "queued" }));
+      stopListening ??= await store.listenQueued(() => thread.emit("queued"));
       return undefined;
     case "stopListening": {
       const stop = stopListening;
@@ -37,22 +34,9 @@ async function run(request: ToStoreThread): Promise<unknown> {
       return undefined;
     }
     default: {
-      const method = store[request.method] as (...args: unknown[]) => Promise<unknown>;
-      return method.apply(store, request.args);
+      const call = store[method as keyof Store] as unknown;
+      if (typeof call !== "function") throw new Error(`the store has no method ${method}`);
+      return (call as (...args: unknown[]) => Promise<unknown>).apply(store, args);
     }
   }
 }
-
-port.on("message", (batch: ToStoreThread[]) => {
-  for (const request of batch) {
-    run(request).then(
-      (value) => {
-        if (request.method !== "close") return post({ id: request.id, value });
-        // The last word: answer at once, then stop listening, so the thread's event loop empties and it ends.
-        port.postMessage([{ id: request.id, value }]);
-        port.close();
-      },
-      (error: unknown) => post({ id: request.id, error: toWire(error) }),
-    );
-  }
-});

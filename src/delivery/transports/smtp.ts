@@ -33,12 +33,9 @@ export class SmtpTransport implements Transport {
 
   constructor(settings: SmtpSettings, onTransportError: (error: Error) => void) {
     const url = new URL(settings.url);
-    const implicitTls = url.protocol === "smtps:";
     // Only host and port: the URL may carry a password, which must never reach a log or a message.
     this.relay = url.host;
-    this.description = `relaying mail through ${url.protocol}//${this.relay} (${
-      implicitTls ? "implicit TLS" : `STARTTLS ${settings.startTls}`
-    }, up to ${settings.poolSize} connections)`;
+    this.description = describeRelay(settings);
     // A failing connection is also reported to each send; this only logs it.
     this.pool = new SmtpPool(poolOptions(settings, url), onTransportError);
   }
@@ -56,6 +53,13 @@ export class SmtpTransport implements Transport {
   async close(): Promise<void> {
     this.pool.close();
   }
+}
+
+/** One sentence for the start-up log: where mail goes and how, without the URL's credentials. */
+export function describeRelay(settings: SmtpSettings): string {
+  const url = new URL(settings.url);
+  const tlsMode = url.protocol === "smtps:" ? "implicit TLS" : `STARTTLS ${settings.startTls}`;
+  return `relaying mail through ${url.protocol}//${url.host} (${tlsMode}, up to ${settings.poolSize} connections)`;
 }
 
 /**

@@ -1,0 +1,22 @@
+import type { Config } from "../config/config.js";
+import { type Dispatcher, LocalDispatcher } from "./dispatch.js";
+import { ThreadedDispatcher } from "./threaded-dispatcher.js";
+import { CaptureTransport } from "./transports/capture.js";
+
+/**
+ * The relay when MAILROOM_SMTP_URL is set, spoken to from a thread of its own; otherwise capture,
+ * so nothing is ever sent by surprise (capturing is cheap enough to stay on the main thread).
+ */
+export function createDispatcher(config: Config, onRelayFailure: (error: Error) => void): Dispatcher {
+  if (config.smtpUrl === undefined) return new LocalDispatcher(new CaptureTransport());
+  return new ThreadedDispatcher(
+    {
+      url: config.smtpUrl,
+      poolSize: config.smtpPoolSize,
+      startTls: config.smtpStartTls,
+      connectTimeoutMs: config.smtpConnectTimeoutMs,
+      socketTimeoutMs: config.smtpSocketTimeoutMs,
+    },
+    onRelayFailure,
+  );
+}

@@ -1,0 +1,32 @@
+import { parentPort, workerData } from "node:worker_threads";
+import type { EmailMessageRow } from "../store/store.js";
+import { serveCalls } from "../threads/thread-server.js";
+import { toWire } from "../threads/wire-error.js";
+import { LocalDispatcher } from "./dispatch.js";
+import type { Envelope } from "./envelope.js";
+import { type SmtpSettings, SmtpTransport } from "./transports/smtp.js";
+
+// The worker thread behind ThreadedDispatcher: composes each message and speaks SMTP to the relay.
+const port = parentPort;
+if (!port) throw new Error("relay-thread.ts runs as a worker thread (see threaded-dispatcher.ts)");
+
+// Replies are gathered per turn of the event loop: the SMTP replies read in one turn cross in one message.
+const thread = serveCalls(port, run);
+const dispatcher = new LocalDispatcher(
+  new SmtpTransport(workerData as SmtpSettings, (error) => thread.emit("relayFailure", toWire(error))),
+);
+
+async function run(method: string, args: unknown[]): Promise<unknown> {
+  switch (method) {
+    case "dispatch":
+      return dispatcher.dispatch(
+        args[0] as EmailMessageRow,
+        args[1] as Envelope,
+        args[2] as string | undefined,
+      );
+    case "close":
+      return dispatcher.close();
+    default:
+      throw new Error(`the relay thread has no method ${method}`);
+  }
+}

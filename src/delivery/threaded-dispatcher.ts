@@ -1,0 +1,55 @@
+import { Worker } from "node:worker_threads";
+import type { EmailMessageRow } from "../store/store.js";
+import { THREAD_RESOURCE_LIMITS, ThreadClient } from "../threads/thread-client.js";
+import { fromWire, type WireError } from "../threads/wire-error.js";
+import type { Dispatcher, DispatchResult } from "./dispatch.js";
+import type { Envelope } from "./envelope.js";
+import { describeRelay, type SmtpSettings } from "./transports/smtp.js";
+
+/**
+ * Composes and relays mail in a worker thread of its own (relay-thread.ts): writing to the relay's
+ * sockets, reading its replies and composing MIME were about a fifth of the main thread's work under
+ * load, and the main thread (HTTP and the delivery worker's bookkeeping) was the limit
+ * (docs/performance.md). Should the thread die (a bug), the deliveries in it fail as retryable
+ * attempts and the next one starts a new thread.
+ */
+export class ThreadedDispatcher implements Dispatcher {
+  readonly description: string;
+  private thread: ThreadClient;
+  private closing = false;
+
+  constructor(
+    private readonly settings: SmtpSettings,
+    private readonly onRelayFailure: (error: Error) => void,
+  ) {
+    this.description = describeRelay(settings);
+    this.thread = this.start();
+  }
+
+  dispatch(
+    message: EmailMessageRow,
+    envelope: Envelope,
+    storedMime: string | undefined,
+  ): Promise<DispatchResult> {
+    if (this.thread.gone && !this.closing) this.thread = this.start();
+    return this.thread.call<DispatchResult>("dispatch", [message, envelope, storedMime]);
+  }
+
+  close(): Promise<void> {
+    this.closing = true;
+    return this.thread.close();
+  }
+
+  private start(): ThreadClient {
+    const worker = new Worker(new URL("./relay-thread.js", import.meta.url), {
+      workerData: this.settings,
+      resourceLimits: THREAD_RESOURCE_LIMITS,
+    });
+    return new ThreadClient(worker, {
+      onEvent: (event) => {
+        if (event.event === "relayFailure") this.onRelayFailure(fromWire(event.data as WireError));
+      },
+      goneError: (cause) => new Error(`the relay thread stopped: ${cause.message}`),
+    });
+  }
+}

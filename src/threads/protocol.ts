@@ -1,0 +1,22 @@
+import type { WireError } from "./wire-error.js";
+
+/**
+ * What crosses between a thread and its client (thread-client.ts, thread-server.ts): calls one way;
+ * replies and events the other. Each side sends arrays of them (Outbox).
+ */
+export interface ThreadCall {
+  id: number;
+  method: string;
+  args: unknown[];
+}
+
+/** A reply to one call, or an event the thread raised by itself (e.g. another process queued mail). */
+export type ThreadReply = { id: number; value?: unknown; error?: WireError } | ThreadEvent;
+
+export interface ThreadEvent {
+  event: string;
+  data?: unknown;
+}
+
+/** The method every thread answers last: it replies, then stops listening, so its event loop empties and it ends. */
+export const CLOSE_METHOD = "close";

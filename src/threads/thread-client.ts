@@ -1,0 +1,103 @@
+import type { Worker } from "node:worker_threads";
+import { Outbox } from "./outbox.js";
+import { CLOSE_METHOD, type ThreadCall, type ThreadEvent, type ThreadReply } from "./protocol.js";
+import { fromWire } from "./wire-error.js";
+
+/**
+ * Mailroom's threads allocate fast and keep little, and V8 lets a thread's young generation grow to
+ * about 32 MB by default: capped, a process stays well under 200 MB at full load, for a few percent
+ * of throughput (docs/performance.md). The main thread gets the same treatment from the node flag in
+ * `npm start` (docs/operations.md says how to pass it otherwise).
+ */
+export const THREAD_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 8 };
+
+type Pending = { resolve: (value: unknown) => void; reject: (error: unknown) => void };
+
+export interface ThreadClientOptions {
+  /** Called for each event the thread raises by itself. */
+  onEvent?: (event: ThreadEvent) => void;
+  /** The error every call gets once the thread has died (a crash inside it, or it was stopped). */
+  goneError: (cause: Error) => Error;
+}
+
+/**
+ * The calling side of a worker thread that serves calls (thread-server.ts): each call is a promise
+ * answered by the thread. Calls made in one turn of the event loop cross in one message. An idle
+ * thread does not keep the process alive (the CLI exits when its work is done).
+ */
+export class ThreadClient {
+  private readonly outbox: Outbox<ThreadCall>;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private goneWith: Error | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly exited: Promise<void>;
+
+  constructor(
+    private readonly worker: Worker,
+    private readonly options: ThreadClientOptions,
+  ) {
+    this.worker.unref();
+    this.outbox = new Outbox((batch) => this.worker.postMessage(batch));
+    this.worker.on("message", (batch: ThreadReply[]) => {
+      for (const reply of batch) this.receive(reply);
+    });
+    this.worker.on("error", (error) => this.fail(error));
+    this.exited = new Promise((resolve) => {
+      this.worker.on("exit", (code) => {
+        this.fail(new Error(`the thread exited with code ${code}`));
+        resolve();
+      });
+    });
+  }
+
+  /** Set once the thread has died: every call, now and later, fails with it. */
+  get gone(): Error | undefined {
+    return this.goneWith;
+  }
+
+  call<T>(method: string, args: unknown[] = []): Promise<T> {
+    if (this.goneWith) return Promise.reject(this.goneWith);
+    const id = this.nextId++;
+    if (this.pending.size === 0) this.worker.ref();
+    this.outbox.push({ id, method, args });
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+    });
+  }
+
+  /** Asks the thread to finish (its `close` method), waits for it to end, and stops it if it would not. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.worker.ref();
+      try {
+        // The thread answers, then ends by itself (so a profiler in it can write out).
+        if (!this.goneWith) await this.call<void>(CLOSE_METHOD);
+        await this.exited;
+      } finally {
+        await this.worker.terminate();
+      }
+    })();
+    return this.closing;
+  }
+
+  private receive(reply: ThreadReply): void {
+    if ("event" in reply) {
+      this.options.onEvent?.(reply);
+      return;
+    }
+    const call = this.pending.get(reply.id);
+    if (!call) return;
+    this.pending.delete(reply.id);
+    if (this.pending.size === 0 && !this.closing) this.worker.unref();
+    if (reply.error) call.reject(fromWire(reply.error));
+    else call.resolve(reply.value);
+  }
+
+  private fail(cause: Error): void {
+    if (this.goneWith) return;
+    this.goneWith = this.options.goneError(cause);
+    for (const call of this.pending.values()) call.reject(this.goneWith);
+    this.pending.clear();
+  }
+}

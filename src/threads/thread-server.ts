@@ -1,0 +1,35 @@
+import type { MessagePort } from "node:worker_threads";
+import { Outbox } from "./outbox.js";
+import { CLOSE_METHOD, type ThreadCall, type ThreadReply } from "./protocol.js";
+import { toWire } from "./wire-error.js";
+
+export interface ThreadServer {
+  /** Raises an event on the client's side (ThreadClientOptions.onEvent). */
+  emit(event: string, data?: unknown): void;
+}
+
+/**
+ * The answering side of a thread (see ThreadClient): runs each call through `run` and posts its
+ * result or error back. `close` is answered at once, and then the port closes, so the thread's event
+ * loop empties and the thread ends. `schedule` decides how replies are gathered (see Outbox).
+ */
+export function serveCalls(
+  port: MessagePort,
+  run: (method: string, args: unknown[]) => Promise<unknown>,
+  schedule?: (flush: () => void) => void,
+): ThreadServer {
+  const outbox = new Outbox<ThreadReply>((batch) => port.postMessage(batch), schedule);
+  port.on("message", (batch: ThreadCall[]) => {
+    for (const call of batch) {
+      run(call.method, call.args).then(
+        (value) => {
+          if (call.method !== CLOSE_METHOD) return outbox.push({ id: call.id, value });
+          port.postMessage([{ id: call.id, value }]);
+          port.close();
+        },
+        (error: unknown) => outbox.push({ id: call.id, error: toWire(error) }),
+      );
+    }
+  });
+  return { emit: (event, data) => outbox.push({ event, data }) };
+}
