@@ -166,6 +166,35 @@ describe("configuration", () => {
   });
 });
 
+/** A group commit whose transactions stay in flight until `finish()` (each one recorded when it starts). */
+function heldCommits(lanes: number) {
+  const commits: number[][] = [];
+  let release!: () => void;
+  let released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const group = new GroupCommit<number>(
+    async (batch) => {
+      commits.push(batch);
+      await released;
+      return [];
+    },
+    { lanes },
+  );
+  const finish = () => {
+    release();
+    released = Promise.resolve();
+  };
+  return { group, commits, finish };
+}
+
+async function waitForCommits(commits: number[][], count: number): Promise<void> {
+  for (let turn = 0; commits.length < count; turn++) {
+    if (turn === 1000) throw new Error(`${commits.length} transactions started, ${count} expected`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
 describe("group commit", () => {
   test("adds made in the same turn share one commit", async () => {
     const commits: number[][] = [];
@@ -180,6 +209,32 @@ describe("group commit", () => {
   test("each caller gets the commit's result for its own item", async () => {
     const group = new GroupCommit<number, number>(async (batch) => batch.map((n) => n * 10));
     assert.deepEqual(await Promise.all([1, 2, 3].map((n) => group.add(n))), [10, 20, 30]);
+  });
+
+  test("with one lane, what arrives during a commit waits and then commits together", async () => {
+    const { group, commits, finish } = heldCommits(1);
+    const first = group.add(1);
+    await waitForCommits(commits, 1);
+    const later = [group.add(2), group.add(3)];
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(commits, [[1]], "no second transaction while the first is in flight");
+    finish();
+    await Promise.all([first, ...later]);
+    assert.deepEqual(commits, [[1], [2, 3]]);
+  });
+
+  test("with two lanes, a second batch commits while the first is still in flight", async () => {
+    const { group, commits, finish } = heldCommits(2);
+    const first = group.add(1);
+    await waitForCommits(commits, 1);
+    const second = [group.add(2), group.add(3)];
+    await waitForCommits(commits, 2);
+    const third = group.add(4);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(commits, [[1], [2, 3]], "both lanes busy: the third waits");
+    finish();
+    await Promise.all([first, ...second, third]);
+    assert.deepEqual(commits, [[1], [2, 3], [4]]);
   });
 
   test("one bad item fails alone; its neighbours are committed", async () => {

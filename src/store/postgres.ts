@@ -103,6 +103,7 @@ export function openPostgresStore(options: PostgresOptions): Store {
     },
 
     writersSideBySide: true,
+    acceptLanes: 2,
     writeBatch: (kysely, accepted, records) =>
       writePostgresBatch(kysely, runNamed, accepted, records, wakeUp),
 

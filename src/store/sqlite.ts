@@ -30,6 +30,7 @@ const sqliteDialect = (writes: SqliteWrites): StoreDialect => ({
 
   // One writer at a time: accepts and attempt records share one group commit (one fsync).
   writersSideBySide: false,
+  acceptLanes: 1,
 
   async writeBatch(db, accepted, records) {
     // One process owns an SQLite file's queue; its worker is woken in-process, so no notification.

@@ -94,6 +94,8 @@ export interface StoreDialect {
   ): Promise<Set<AttemptRecord>>;
   /** True when two write transactions can run at once (so accepts and attempts commit side by side). */
   readonly writersSideBySide: boolean;
+  /** How many accept transactions may be in flight at once (see GroupCommitOptions.lanes). */
+  readonly acceptLanes: number;
   /** Extends the leases `owner` holds on these queue rows. */
   renewLeases(db: Kysely<Database>, owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
   /** Calls `listener` when another process queued work; returns a function that stops listening. */
@@ -150,14 +152,13 @@ export class Store implements MailStore {
     // commit (one fsync) for both halves the commits. Where writers run side by side (PostgreSQL, on
     // separate connections), each kind has its own queue, so that an accept is not held up behind an
     // attempt batch's several round trips.
-    const groupCommit = () =>
-      new GroupCommit<PendingWrite, boolean>(
-        (batch) => this.commitWrites(batch),
-        undefined,
-        (error) => !isStoreUnavailable(error),
-      );
-    this.acceptWrites = groupCommit();
-    this.attemptWrites = dialect.writersSideBySide ? groupCommit() : this.acceptWrites;
+    const groupCommit = (lanes: number) =>
+      new GroupCommit<PendingWrite, boolean>((batch) => this.commitWrites(batch), {
+        lanes,
+        isolate: (error) => !isStoreUnavailable(error),
+      });
+    this.acceptWrites = groupCommit(dialect.acceptLanes);
+    this.attemptWrites = dialect.writersSideBySide ? groupCommit(1) : this.acceptWrites;
   }
 
   get kind(): StoreDialect["name"] {
