@@ -109,6 +109,31 @@ export function threadCpuSeconds(pid: number): Map<number, number> {
   return threads;
 }
 
+/**
+ * CPU seconds used so far by every process whose command name is `name` (e.g. the PostgreSQL
+ * server's backends, which share the machine's cores with Mailroom), or undefined when none is seen.
+ */
+export function cpuSecondsOfCommand(name: string): number | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return undefined;
+  }
+  let total: number | undefined;
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() !== name) continue;
+    } catch {
+      continue; // the process ended while we looked
+    }
+    const seconds = statCpuSeconds(`/proc/${entry}/stat`);
+    if (seconds !== undefined) total = (total ?? 0) + seconds;
+  }
+  return total;
+}
+
 function statCpuSeconds(file: string): number | undefined {
   try {
     const stat = readFileSync(file, "utf8");
