@@ -44,7 +44,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     throw error;
   }
   const accounts = new AccountService(store);
-  const dispatcher = createDispatcher(config, relayFailureLog(logger));
+  const dispatcher = createDispatcher(config, logger);
   const callbacks = new StatusCallbacks(logger);
   const worker = new DeliveryWorker(
     { store, dispatcher, callbacks, logger },
@@ -104,33 +104,5 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       }
     },
     close,
-  };
-}
-
-/** How often, at most, a relay that keeps failing is logged (each attempt is recorded anyway). */
-const RELAY_FAILURE_LOG_INTERVAL_MS = 10_000;
-
-/**
- * Logs a failing relay connection at once, then at most once per interval with the number of failures
- * in between: during an outage every queued message meets it, and one line each would drown the log.
- */
-export function relayFailureLog(
-  logger: Pick<FastifyBaseLogger, "warn">,
-  clock: () => number = Date.now,
-): (error: Error) => void {
-  let lastLoggedAt = Number.NEGATIVE_INFINITY;
-  let unlogged = 0;
-  return (error) => {
-    const now = clock();
-    if (now - lastLoggedAt < RELAY_FAILURE_LOG_INTERVAL_MS) {
-      unlogged += 1;
-      return;
-    }
-    logger.warn(
-      { err: error, failuresSinceLastLog: unlogged },
-      "SMTP relay connection failed; deliveries are retried (see each message's attempts)",
-    );
-    lastLoggedAt = now;
-    unlogged = 0;
   };
 }

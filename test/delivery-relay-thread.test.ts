@@ -3,11 +3,13 @@ import { createServer } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { composeMime } from "../src/delivery/compose.js";
 import { envelopeFor } from "../src/delivery/envelope.js";
+import type { DeliveryLogger } from "../src/delivery/logger.js";
 import { ThreadedDispatcher } from "../src/delivery/threaded-dispatcher.js";
 import type { EmailMessageRow } from "../src/store/store.js";
 import type { ThreadClient } from "../src/threads/thread-client.js";
 import { SmtpSink } from "./helpers/smtp-sink.js";
 import { emailRow } from "./helpers/store-rows.js";
+import { waitFor } from "./helpers/wait.js";
 
 function row(overrides: Partial<EmailMessageRow> = {}): EmailMessageRow {
   return {
@@ -16,6 +18,8 @@ function row(overrides: Partial<EmailMessageRow> = {}): EmailMessageRow {
     ...overrides,
   } as EmailMessageRow;
 }
+
+const quiet = { warn() {} } as unknown as DeliveryLogger;
 
 function settings(url: string) {
   return {
@@ -46,7 +50,7 @@ describe("delivery: composing and relaying in the relay thread", () => {
   });
 
   test("a first attempt is composed in the thread, sent, and its MIME comes back to be stored", async () => {
-    const dispatcher = new ThreadedDispatcher(settings(sink.url), () => {});
+    const dispatcher = new ThreadedDispatcher(settings(sink.url), quiet);
     try {
       const message = row({ subject: "From the relay thread" });
       const result = await dispatcher.dispatch(message, envelopeFor(message, []), undefined);
@@ -64,7 +68,7 @@ describe("delivery: composing and relaying in the relay thread", () => {
   });
 
   test("a retry sends the stored bytes as they are and composes nothing", async () => {
-    const dispatcher = new ThreadedDispatcher(settings(sink.url), () => {});
+    const dispatcher = new ThreadedDispatcher(settings(sink.url), quiet);
     try {
       const message = row({ num_attempts: 1 });
       const stored = composeMime(
@@ -81,25 +85,32 @@ describe("delivery: composing and relaying in the relay thread", () => {
   });
 
   test("a relay that refuses connections: a deferred report, and the failure reaches the main thread's log", async () => {
-    const failures: Error[] = [];
-    const dispatcher = new ThreadedDispatcher(settings(`smtp://127.0.0.1:${await closedPort()}`), (error) =>
-      failures.push(error),
-    );
+    const lines: Array<{ fields: { err: Error; failuresSinceLastLog: number }; message: string }> = [];
+    const logger = {
+      warn: (fields: { err: Error; failuresSinceLastLog: number }, message: string) =>
+        lines.push({ fields, message }),
+    } as unknown as DeliveryLogger;
+    const dispatcher = new ThreadedDispatcher(settings(`smtp://127.0.0.1:${await closedPort()}`), logger);
     try {
-      const message = row();
-      const result = await dispatcher.dispatch(message, envelopeFor(message, []), undefined);
-      assert.equal(result.report.recipients[0]?.state, "deferred");
-      assert.ok(result.report.failure, "the attempt says why it failed");
-      assert.ok(failures.length >= 1, "the connection failure was reported to the main thread");
-      assert.ok(failures[0] instanceof Error);
-      assert.match(failures[0].message, /ECONNREFUSED|refused/i);
+      for (let i = 0; i < 3; i++) {
+        const message = row();
+        const result = await dispatcher.dispatch(message, envelopeFor(message, []), undefined);
+        assert.equal(result.report.recipients[0]?.state, "deferred");
+        assert.ok(result.report.failure, "the attempt says why it failed");
+      }
+      await waitFor("the relay failure log line", () => lines.length > 0);
+      assert.equal(lines.length, 1, "three failures within 10 s: one line reaches the main thread's log");
+      assert.match(lines[0]?.message ?? "", /SMTP relay connection failed/);
+      assert.ok(lines[0]?.fields.err instanceof Error);
+      assert.match(lines[0]?.fields.err.message ?? "", /ECONNREFUSED|refused/i);
+      assert.equal(lines[0]?.fields.failuresSinceLastLog, 0);
     } finally {
       await dispatcher.close();
     }
   });
 
   test("a relay thread that ended unexpectedly is replaced at the next delivery", async () => {
-    const dispatcher = new ThreadedDispatcher(settings(sink.url), () => {});
+    const dispatcher = new ThreadedDispatcher(settings(sink.url), quiet);
     try {
       const first = (dispatcher as unknown as { thread: ThreadClient }).thread;
       await first.close();
@@ -114,7 +125,7 @@ describe("delivery: composing and relaying in the relay thread", () => {
   });
 
   test("once closed, a dispatcher starts no new thread: a late delivery fails (and is retried later)", async () => {
-    const dispatcher = new ThreadedDispatcher(settings(sink.url), () => {});
+    const dispatcher = new ThreadedDispatcher(settings(sink.url), quiet);
     await dispatcher.close();
     const message = row();
     await assert.rejects(

@@ -3,13 +3,13 @@ import { describe, test } from "node:test";
 import fastQuerystring from "fast-querystring";
 import addressparser from "nodemailer/lib/addressparser";
 import { ConfigError, loadConfig } from "../src/config/config.js";
+import { relayFailureLog } from "../src/delivery/relay-failure-log.js";
 import { formatMailbox, isValidAddress, parseAddressList } from "../src/domain/addresses.js";
 import { validateEmailRequest } from "../src/domain/email-request.js";
 import type { ApiError } from "../src/domain/errors.js";
 import { isSid, newSid } from "../src/domain/ids.js";
 import { parseFilterDate, rfc2822 } from "../src/http/dates.js";
 import { parseFormBody } from "../src/http/form.js";
-import { relayFailureLog } from "../src/server.js";
 import { GroupCommit } from "../src/store/group-commit.js";
 
 describe("addresses", () => {
@@ -275,7 +275,7 @@ describe("relay failure log", () => {
     const lines: Array<{ failuresSinceLastLog: number }> = [];
     let now = 1_000_000;
     const log = relayFailureLog(
-      { warn: ((fields: { failuresSinceLastLog: number }) => lines.push(fields)) as never },
+      (line) => lines.push(line),
       () => now,
     );
     const refused = new Error("connect ECONNREFUSED");

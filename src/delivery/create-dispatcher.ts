@@ -1,5 +1,6 @@
 import type { Config } from "../config/config.js";
 import { type Dispatcher, LocalDispatcher } from "./dispatch.js";
+import type { DeliveryLogger } from "./logger.js";
 import { ThreadedDispatcher } from "./threaded-dispatcher.js";
 import { CaptureTransport } from "./transports/capture.js";
 
@@ -7,7 +8,7 @@ import { CaptureTransport } from "./transports/capture.js";
  * The relay when MAILROOM_SMTP_URL is set, spoken to from a thread of its own; otherwise capture,
  * so nothing is ever sent by surprise (capturing is cheap enough to stay on the main thread).
  */
-export function createDispatcher(config: Config, onRelayFailure: (error: Error) => void): Dispatcher {
+export function createDispatcher(config: Config, logger: Pick<DeliveryLogger, "warn">): Dispatcher {
   if (config.smtpUrl === undefined) return new LocalDispatcher(new CaptureTransport());
   return new ThreadedDispatcher(
     {
@@ -17,6 +18,6 @@ export function createDispatcher(config: Config, onRelayFailure: (error: Error) 
       connectTimeoutMs: config.smtpConnectTimeoutMs,
       socketTimeoutMs: config.smtpSocketTimeoutMs,
     },
-    onRelayFailure,
+    logger,
   );
 }

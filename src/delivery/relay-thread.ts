@@ -4,6 +4,7 @@ import { serveCalls } from "../threads/thread-server.js";
 import { toWire } from "../threads/wire-error.js";
 import { LocalDispatcher } from "./dispatch.js";
 import type { Envelope } from "./envelope.js";
+import { relayFailureLog } from "./relay-failure-log.js";
 import { type SmtpSettings, SmtpTransport } from "./transports/smtp.js";
 
 // The worker thread behind ThreadedDispatcher: composes each message and speaks SMTP to the relay.
@@ -12,9 +13,11 @@ if (!port) throw new Error("relay-thread.ts runs as a worker thread (see threade
 
 // Replies are gathered per turn of the event loop: the SMTP replies read in one turn cross in one message.
 const thread = serveCalls(port, run);
-const dispatcher = new LocalDispatcher(
-  new SmtpTransport(workerData as SmtpSettings, (error) => thread.emit("relayFailure", toWire(error))),
+// Failures are counted here and only the log lines cross (see relayFailureLog).
+const reportFailure = relayFailureLog((line) =>
+  thread.emit("relayFailure", { err: toWire(line.err), failuresSinceLastLog: line.failuresSinceLastLog }),
 );
+const dispatcher = new LocalDispatcher(new SmtpTransport(workerData as SmtpSettings, reportFailure));
 
 async function run(method: string, args: unknown[]): Promise<unknown> {
   switch (method) {

@@ -4,6 +4,8 @@ import { THREAD_RESOURCE_LIMITS, ThreadClient } from "../threads/thread-client.j
 import { fromWire, type WireError } from "../threads/wire-error.js";
 import type { Dispatcher, DispatchResult } from "./dispatch.js";
 import type { Envelope } from "./envelope.js";
+import type { DeliveryLogger } from "./logger.js";
+import { RELAY_FAILURE_MESSAGE } from "./relay-failure-log.js";
 import { describeRelay, type SmtpSettings } from "./transports/smtp.js";
 
 /**
@@ -20,7 +22,7 @@ export class ThreadedDispatcher implements Dispatcher {
 
   constructor(
     private readonly settings: SmtpSettings,
-    private readonly onRelayFailure: (error: Error) => void,
+    private readonly logger: Pick<DeliveryLogger, "warn">,
   ) {
     this.description = describeRelay(settings);
     this.thread = this.start();
@@ -47,7 +49,12 @@ export class ThreadedDispatcher implements Dispatcher {
     });
     return new ThreadClient(worker, {
       onEvent: (event) => {
-        if (event.event === "relayFailure") this.onRelayFailure(fromWire(event.data as WireError));
+        if (event.event !== "relayFailure") return;
+        const line = event.data as { err: WireError; failuresSinceLastLog: number };
+        this.logger.warn(
+          { err: fromWire(line.err), failuresSinceLastLog: line.failuresSinceLastLog },
+          RELAY_FAILURE_MESSAGE,
+        );
       },
       goneError: (cause) => new Error(`the relay thread stopped: ${cause.message}`),
     });
