@@ -102,7 +102,8 @@ export function openPostgresStore(options: PostgresOptions): Store {
         .execute();
     },
 
-    writersSideBySide: true,
+    // Two accepts in flight on separate connections (an accept arriving during a commit starts its
+    // own), and attempt records beside them: see Store. Three or four lanes measured no better.
     acceptLanes: 2,
     writeBatch: (kysely, accepted, records) =>
       writePostgresBatch(kysely, runNamed, accepted, records, wakeUp),

@@ -6,9 +6,9 @@ import type { AcceptedEmail, AttemptRecord } from "./store.js";
  * The group commit's writes on SQLite (accepted messages, delivery attempts), as statements prepared
  * once and run row by row inside one transaction. SQLite runs in this thread, so a statement per
  * row costs no round trip, and skipping Kysely's query building took about a third of the store
- * thread's CPU per message (docs/performance.md). The PostgreSQL store keeps the shared Kysely
- * queries in store.ts, which batch rows into few statements because each one is a round trip there;
- * both must keep the same meaning, and the store tests run against both.
+ * thread's CPU per message (docs/performance.md). The PostgreSQL store writes the same rows in one
+ * statement per batch, because each statement is a round trip there (postgres-writes.ts); both must
+ * keep the same meaning, and the store tests run against both.
  */
 export class SqliteWrites {
   private statements: ReturnType<typeof prepare> | undefined;
@@ -45,9 +45,9 @@ export class SqliteWrites {
         record.retryAt === null
           ? s.deleteLeased.run(sid, record.owner)
           : s.rescheduleLeased.run(record.retryAt, sid, record.owner);
-      if (settled.changes > 0) owned.add(record);
       if (record.mime !== undefined) s.insertMime.run(sid, record.mime);
       if (settled.changes > 0) {
+        owned.add(record);
         s.updateMessage.run(
           record.status,
           record.errorCode,

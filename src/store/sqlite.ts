@@ -29,7 +29,6 @@ const sqliteDialect = (writes: SqliteWrites): StoreDialect => ({
   name: "sqlite",
 
   // One writer at a time: accepts and attempt records share one group commit (one fsync).
-  writersSideBySide: false,
   acceptLanes: 1,
 
   async writeBatch(db, accepted, records) {

@@ -92,9 +92,12 @@ export interface StoreDialect {
     accepted: AcceptedEmail[],
     records: AttemptRecord[],
   ): Promise<Set<AttemptRecord>>;
-  /** True when two write transactions can run at once (so accepts and attempts commit side by side). */
-  readonly writersSideBySide: boolean;
-  /** How many accept transactions may be in flight at once (see GroupCommitOptions.lanes). */
+  /**
+   * How many accept transactions may be in flight at once (GroupCommitOptions.lanes). One means a
+   * single writer (SQLite): accepts and attempt records then share one group commit. More means
+   * writers run side by side on separate connections (PostgreSQL), and attempt records get a group
+   * commit of their own beside the accepts'.
+   */
   readonly acceptLanes: number;
   /** Extends the leases `owner` holds on these queue rows. */
   renewLeases(db: Kysely<Database>, owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
@@ -158,7 +161,7 @@ export class Store implements MailStore {
         isolate: (error) => !isStoreUnavailable(error),
       });
     this.acceptWrites = groupCommit(dialect.acceptLanes);
-    this.attemptWrites = dialect.writersSideBySide ? groupCommit(1) : this.acceptWrites;
+    this.attemptWrites = dialect.acceptLanes > 1 ? groupCommit(1) : this.acceptWrites;
   }
 
   get kind(): StoreDialect["name"] {
