@@ -4,6 +4,8 @@ import addressparser from "nodemailer/lib/addressparser";
 export interface Mailbox {
   name: string;
   address: string;
+  /** True when the caller wrote a bare address in angle brackets (`<bob@x.test>`): kept so in headers. */
+  bracketed?: boolean;
 }
 
 // Dot-atom local part (RFC 5322 atext) and a host name of LDH labels with a dot, or an IP literal.
