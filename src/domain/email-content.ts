@@ -29,10 +29,16 @@ export interface EmailContent {
   bcc: Mailbox[];
   reply_to: Mailbox[];
   subject: string;
-  /** Restcomm's Body and Type, kept as given (Type normalised, e.g. `text/plain; charset=UTF-8`). */
+  /**
+   * Restcomm's Body and Type: one part of that type (Type normalised, e.g. `text/plain; charset=UTF-8`).
+   * Set only when the caller sent Body; then html and text are null (the API refuses both at once).
+   */
   body: string | null;
   type: string | null;
-  /** The HTML and text parts (from Html/Text, or from Body by its Type). */
+  /**
+   * The Html and Text parameters. Both: multipart/alternative, text first. Html alone: a text
+   * alternative derived from it is added when composing (it is not stored).
+   */
   html: string | null;
   text: string | null;
   /** Custom headers, names as given, in the order given; values are header-safe (no CR, LF or controls). */
