@@ -17,7 +17,7 @@ import { newSid } from "../src/domain/ids.js";
 import { openSqliteStore } from "../src/store/sqlite.js";
 import type { AttemptRecord, MailStore, NewEmailMessage } from "../src/store/store.js";
 import { ThreadedStore } from "../src/store/threaded-store.js";
-import { emailRow, insertAccount } from "../test/helpers/store-rows.js";
+import { emailRow, insertAccount, plainContent } from "../test/helpers/store-rows.js";
 
 const messages = Number(process.env.STORE_BENCH_MESSAGES ?? 20_000);
 const batch = Number(process.env.STORE_BENCH_BATCH ?? 20);
@@ -68,7 +68,12 @@ try {
   for (let done = 0; done < messages || previous.length > 0; done += batch) {
     const rows =
       done < messages
-        ? Array.from({ length: batch }, () => emailRow(accountSid, { body: BODY, date_created: Date.now() }))
+        ? Array.from({ length: batch }, () =>
+            emailRow(accountSid, {
+              content: JSON.stringify(plainContent({ body: BODY })),
+              date_created: Date.now(),
+            }),
+          )
         : [];
     const lease = { owner, expiresAt: Date.now() + 60_000 };
     await Promise.all([

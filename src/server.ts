@@ -62,13 +62,17 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     },
   );
   // A message accepted here is delivered at once, not at the worker's next poll.
-  const emails = new EmailMessageService(store, worker);
-  const app = createHttpApp({
+  const emails = new EmailMessageService(store, worker, {
+    maxMessageBytes: config.maxMessageBytes,
+    blockedExtensions: config.blockedAttachmentExtensions,
+  });
+  const app = await createHttpApp({
     store,
     accounts,
     emails,
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
+    maxMessageBytes: config.maxMessageBytes,
     logRequests: config.logLevel === "debug" || config.logLevel === "trace",
   });
 

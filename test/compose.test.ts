@@ -3,16 +3,70 @@ import { describe, test } from "node:test";
 import { type AddressObject, type ParsedMail, simpleParser } from "mailparser";
 import MailComposer from "nodemailer/lib/mail-composer";
 import { hasLongerLines } from "nodemailer/lib/mime-funcs";
-import { composeMime, hasLineLongerThan } from "../src/delivery/compose.js";
+import {
+  type ComposeInput,
+  composeMime,
+  composePlainMime,
+  hasLineLongerThan,
+} from "../src/delivery/compose.js";
 import { parseAddressList } from "../src/domain/addresses.js";
-import type { EmailMessageRow } from "../src/store/store.js";
+
+/**
+ * A message as a caller sends it (Restcomm's From, To, Cc, Bcc, Subject, Body, Type) and as Mailroom
+ * stored it before EmailContent, with the Message-ID and acceptance time it was given: the corpus is
+ * written in this form, and composed from the ComposeInput the API would make of it (inputOf).
+ */
+interface Fields {
+  from_address: string;
+  to_addresses: string;
+  cc_addresses: string;
+  bcc_addresses: string;
+  subject: string;
+  body: string;
+  type: string;
+  message_id: string;
+  date_created: number;
+}
+
+function inputOf(message: Fields): ComposeInput {
+  const list = (value: string) => (value.trim() ? parseAddressList(value) : []);
+  const [from] = parseAddressList(message.from_address);
+  assert.ok(from);
+  return {
+    content: {
+      from,
+      to: parseAddressList(message.to_addresses),
+      cc: list(message.cc_addresses),
+      bcc: list(message.bcc_addresses),
+      reply_to: [],
+      subject: message.subject,
+      body: message.body,
+      type: message.type,
+      html: null,
+      text: null,
+      headers: {},
+      tags: {},
+      attachments: [],
+    },
+    messageId: message.message_id,
+    date: message.date_created,
+    attachments: new Map(),
+  };
+}
+
+/** The plain path, synchronously: every message of the corpus has its shape. */
+function compose(message: Fields): string {
+  const raw = composePlainMime(inputOf(message));
+  assert.ok(raw !== null, "a Body message without attachments takes the plain path");
+  return raw;
+}
 
 /**
  * The reference oracle: composeMime as it was before it built the string itself, through
  * nodemailer's MailComposer and its stream pipelines. Kept verbatim so every row of the corpus can
  * be composed both ways and the two compared.
  */
-async function oldComposeMime(message: EmailMessageRow): Promise<string> {
+async function oldComposeMime(message: Fields): Promise<string> {
   const body = message.type.toLowerCase().startsWith("text/html")
     ? { html: message.body }
     : { text: message.body };
@@ -33,10 +87,8 @@ async function oldComposeMime(message: EmailMessageRow): Promise<string> {
 const BCC = '"Hidden Person" <hidden.bcc@secret.example>, other.bcc@secret.example';
 const T0 = 1_700_000_000_123;
 
-function row(overrides: Partial<EmailMessageRow> = {}): EmailMessageRow {
+function fields(overrides: Partial<Fields> = {}): Fields {
   return {
-    sid: "EM00000000000000000000000000000001",
-    account_sid: "AC00000000000000000000000000000001",
     from_address: "Jane Doe <jane.doe@example.org>",
     to_addresses: "john.doe@example.com",
     cc_addresses: "",
@@ -44,16 +96,8 @@ function row(overrides: Partial<EmailMessageRow> = {}): EmailMessageRow {
     subject: "Test Email",
     body: "This is a test",
     type: "text/plain; charset=UTF-8",
-    status: "queued",
     message_id: "<EM00000000000000000000000000000001@example.org>",
-    status_callback: null,
-    error_code: null,
-    error_message: null,
-    num_attempts: 0,
     date_created: T0,
-    date_updated: T0,
-    date_sent: T0,
-    date_delivered: null,
     ...overrides,
   };
 }
@@ -63,7 +107,7 @@ type Encoding = "7bit" | "quoted-printable" | "base64";
 
 interface Case {
   name: string;
-  row: EmailMessageRow;
+  fields: Fields;
   encoding: Encoding;
   /** The new output is byte for byte what MailComposer wrote. */
   identicalToOld?: boolean;
@@ -83,16 +127,16 @@ const long = (unit: string, count: number) => unit.repeat(count);
 const exactly160 = long("é🎉漢字ü", 32);
 
 const corpus: Case[] = [
-  { name: "plain ASCII", row: row(), encoding: "7bit", identicalToOld: true },
+  { name: "plain ASCII", fields: fields(), encoding: "7bit", identicalToOld: true },
   {
     name: "plain ASCII over several lines, bare LF",
-    row: row({ body: "Hello John,\n\nthis is the second paragraph.\n\n-- \nJane\n" }),
+    fields: fields({ body: "Hello John,\n\nthis is the second paragraph.\n\n-- \nJane\n" }),
     encoding: "7bit",
     identicalToOld: true,
   },
   {
     name: "UTF-8 subject and body: emoji, CJK, accents (mostly Latin: quoted-printable)",
-    row: row({
+    fields: fields({
       subject: "Grüße aus Köln ✓ 🎉 漢字",
       body: "Hallo Jürgen,\r\nça va? Voilà le résumé: naïve façade.\r\nLiebe Grüße 🎉\r\n",
     }),
@@ -101,67 +145,70 @@ const corpus: Case[] = [
   },
   {
     name: "UTF-8 body mostly CJK (base64)",
-    row: row({ subject: "漢字テキスト", body: "日本語のテキストです。\r\n漢字とかなを含みます 🎌\r\n" }),
+    fields: fields({
+      subject: "漢字テキスト",
+      body: "日本語のテキストです。\r\n漢字とかなを含みます 🎌\r\n",
+    }),
     encoding: "base64",
     identicalToOld: true,
   },
   {
     name: "UTF-8 body with bare LF (base64 of CRLF text)",
-    row: row({ subject: "ça", body: "日本語\n中文\n한국어\n" }),
+    fields: fields({ subject: "ça", body: "日本語\n中文\n한국어\n" }),
     encoding: "base64",
   },
   {
     name: "subject of exactly 160 non-ASCII characters",
-    row: row({ subject: exactly160 }),
+    fields: fields({ subject: exactly160 }),
     encoding: "7bit",
     identicalToOld: true,
   },
   {
     name: "subject of 160 CJK characters",
-    row: row({ subject: long("漢", 160) }),
+    fields: fields({ subject: long("漢", 160) }),
     encoding: "7bit",
     identicalToOld: true,
   },
   {
     name: "ASCII line over 998 characters, no spaces (quoted-printable)",
-    row: row({ body: `${long("x", 5000)}\r\nshort line\r\n${long("y", 1200)}` }),
+    fields: fields({ body: `${long("x", 5000)}\r\nshort line\r\n${long("y", 1200)}` }),
     encoding: "quoted-printable",
     identicalToOld: true,
   },
   {
     name: "digits-only line over 998 characters (no Latin letters: base64)",
-    row: row({ body: long("0123456789", 150) }),
+    fields: fields({ body: long("0123456789", 150) }),
     encoding: "base64",
     identicalToOld: true,
   },
   {
     name: "non-ASCII line over 998 characters, no spaces",
-    row: row({ body: long("é", 3000) }),
+    fields: fields({ body: long("é", 3000) }),
     encoding: "base64",
     identicalToOld: true,
   },
   {
     name: "unwrapped ASCII paragraphs with bare LF (quoted-printable, soft breaks at spaces)",
-    row: row({
+    fields: fields({
       body: `Hello John,\n\n${long("This paragraph was typed without hard line breaks, as API callers do. ", 8)}\n\n-- \nJane\n`,
     }),
     encoding: "quoted-printable",
   },
   {
     name: "ASCII line of 77 characters (just over the 7bit limit)",
-    row: row({ body: `${long("a", 77)}\r\n` }),
+    fields: fields({ body: `${long("a", 77)}\r\n` }),
     encoding: "quoted-printable",
     identicalToOld: true,
   },
   {
     name: "ASCII line of 76 characters (still 7bit)",
-    row: row({ body: `${long("a", 76)}\r\n` }),
+    fields: fields({ body: `${long("a", 76)}\r\n` }),
     encoding: "7bit",
     identicalToOld: true,
   },
   {
     name: "HTML body",
-    row: row({
+    fields: fields({
       type: "text/html; charset=UTF-8",
       body: "<p>Hallo <b>Welt</b> – ça va?</p>\n<p>Second</p>",
     }),
@@ -170,7 +217,7 @@ const corpus: Case[] = [
   },
   {
     name: "HTML body, ASCII, a long line",
-    row: row({
+    fields: fields({
       type: "text/html; charset=UTF-8",
       body: `<html><body><table>${long('<tr><td class="cell">value</td></tr>', 60)}</table></body></html>`,
     }),
@@ -179,7 +226,7 @@ const corpus: Case[] = [
   },
   {
     name: "display names with quotes, commas, backslashes, angle brackets and specials",
-    row: row({
+    fields: fields({
       from_address: '"Eve \\" Bcc: victim@evil.example" <eve@example.org>',
       to_addresses: [
         '"Doe, Jane" <jane@y.example>',
@@ -194,7 +241,7 @@ const corpus: Case[] = [
   },
   {
     name: "display names that look like encoded-words",
-    row: row({
+    fields: fields({
       from_address: '"=?utf-8?Q?x?=" <lookalike@example.org>',
       to_addresses:
         '"=?utf-8?Q?a=22_=3Cevil@x.example=3E,?=" <r@y.example>, "=?UTF-8?B?QmNjOiBldmlsQHguZXhhbXBsZQ==?=" <b@y.example>',
@@ -205,7 +252,7 @@ const corpus: Case[] = [
   },
   {
     name: "non-ASCII display names",
-    row: row({
+    fields: fields({
       from_address: "Jürgen Müller <juergen@example.de>",
       to_addresses:
         '山田 太郎 <taro@example.jp>, "Zoë \\"Z\\" O\'Brien, Ph.D." <zoe@example.ie>, 🎉 Party <party@example.org>',
@@ -215,7 +262,7 @@ const corpus: Case[] = [
   },
   {
     name: "several To and Cc addresses, with and without names",
-    row: row({
+    fields: fields({
       to_addresses: [
         "a1@rcpt.example",
         "Ann <a2@rcpt.example>",
@@ -231,7 +278,7 @@ const corpus: Case[] = [
   },
   {
     name: "many recipients (folded To)",
-    row: row({
+    fields: fields({
       to_addresses: Array.from({ length: 60 }, (_, i) => `Recipient Number ${i} <r${i}@rcpt.example>`).join(
         ", ",
       ),
@@ -242,52 +289,52 @@ const corpus: Case[] = [
   },
   {
     name: "empty text body",
-    row: row({ body: "" }),
+    fields: fields({ body: "" }),
     encoding: "7bit",
   },
   {
     name: "empty HTML body",
-    row: row({ body: "", type: "text/html; charset=UTF-8" }),
+    fields: fields({ body: "", type: "text/html; charset=UTF-8" }),
     encoding: "7bit",
   },
   {
     name: 'body lines starting with "." and "From "',
-    row: row({ body: ".\r\n.leading dot\r\n..two dots\r\nFrom me to you\r\n>From quoted\r\n.\r\n" }),
+    fields: fields({ body: ".\r\n.leading dot\r\n..two dots\r\nFrom me to you\r\n>From quoted\r\n.\r\n" }),
     encoding: "7bit",
     identicalToOld: true,
   },
   {
     name: "body with bare CR line endings",
-    row: row({ body: "one\rtwo\rthree\r" }),
+    fields: fields({ body: "one\rtwo\rthree\r" }),
     encoding: "7bit",
   },
   {
     name: "body with mixed bare CR, bare LF and CRLF",
-    row: row({ body: "one\rtwo\nthree\r\nfour\n\rfive\r\r\nsix" }),
+    fields: fields({ body: "one\rtwo\nthree\r\nfour\n\rfive\r\r\nsix" }),
     encoding: "7bit",
     // MailComposer let "\r\r\n" through as it was, which reads back as one line break, not two.
     oldWrong: ["body"],
   },
   {
     name: "quoted-printable body with bare CR, trailing whitespace and '='",
-    row: row({ body: "Grüße =3D \rtrailing space \nand tab\t\r\nend = " }),
+    fields: fields({ body: "Grüße =3D \rtrailing space \nand tab\t\r\nend = " }),
     encoding: "quoted-printable",
   },
   {
     name: "subject with quotes, tabs and specials",
-    row: row({ subject: 'Re: "quoted" <b@x.example>, a; b: c\tafter tab' }),
+    fields: fields({ subject: 'Re: "quoted" <b@x.example>, a; b: c\tafter tab' }),
     encoding: "7bit",
     identicalToOld: true,
   },
   {
     name: "subject that is an encoded-word followed by text",
-    row: row({ subject: "=?utf-8?Q?Bcc:_injected@evil.example?= Hello: World, <b@evil.example>" }),
+    fields: fields({ subject: "=?utf-8?Q?Bcc:_injected@evil.example?= Hello: World, <b@evil.example>" }),
     encoding: "7bit",
     oldWrong: ["subject"],
   },
   {
     name: "ASCII subject with a 120 character word (folded where possible)",
-    row: row({ subject: `Link: https://example.org/${long("p", 100)} and more words after it` }),
+    fields: fields({ subject: `Link: https://example.org/${long("p", 100)} and more words after it` }),
     encoding: "7bit",
     identicalToOld: true,
     shortHeaders: false,
@@ -301,18 +348,18 @@ const corpus: Case[] = [
 const hostile: Case[] = [
   {
     name: "CRLF in the subject",
-    row: row({ subject: "Hello\r\nBcc: injected@evil.example\r\nX-Evil: 1" }),
+    fields: fields({ subject: "Hello\r\nBcc: injected@evil.example\r\nX-Evil: 1" }),
     encoding: "7bit",
   },
   {
     name: "bare LF and bare CR in the subject",
-    row: row({ subject: "Hello\nBcc: lf@evil.example\rTo: cr@evil.example" }),
+    fields: fields({ subject: "Hello\nBcc: lf@evil.example\rTo: cr@evil.example" }),
     encoding: "7bit",
   },
   {
     // The address parser already turns these into spaces; the composer would too.
     name: "CR and LF in display names",
-    row: row({
+    fields: fields({
       from_address: '"Eve\r\nBcc: from@evil.example" <eve@example.org>',
       to_addresses:
         '"Real\nTo: lf@evil.example" <real@example.org>, "Other\rCc: cr@evil.example" <o@example.org>',
@@ -321,27 +368,27 @@ const hostile: Case[] = [
   },
   {
     name: "control characters in the subject",
-    row: row({ subject: "bell\u0007 null\u0000 del\u007f esc\u001b[31m" }),
+    fields: fields({ subject: "bell\u0007 null\u0000 del\u007f esc\u001b[31m" }),
     encoding: "7bit",
   },
   {
     name: "ASCII subject of 3000 characters without whitespace",
-    row: row({ subject: long("s", 3000) }),
+    fields: fields({ subject: long("s", 3000) }),
     encoding: "7bit",
   },
   {
     name: "subject with a long run of spaces",
-    row: row({ subject: `a${long(" ", 200)}b` }),
+    fields: fields({ subject: `a${long(" ", 200)}b` }),
     encoding: "7bit",
   },
   {
     name: "display name of 2000 characters without whitespace",
-    row: row({ to_addresses: `"${long("n", 2000)}" <long.name@example.org>` }),
+    fields: fields({ to_addresses: `"${long("n", 2000)}" <long.name@example.org>` }),
     encoding: "7bit",
   },
   {
     name: "CRLF in the Message-ID",
-    row: row({ message_id: "<id@example.org>\r\nBcc: mid@evil.example" }),
+    fields: fields({ message_id: "<id@example.org>\r\nBcc: mid@evil.example" }),
     encoding: "7bit",
     // One msg-id header, its line break a space, closed with the ">" it lacked (as MimeNode does).
     messageId: "<id@example.org> Bcc: mid@evil.example>",
@@ -426,7 +473,7 @@ function read(parsed: ParsedMail, html: boolean): Reading {
   };
 }
 
-function expected(message: EmailMessageRow): Reading {
+function expected(message: Fields): Reading {
   return {
     from: expectedMailboxes(message.from_address),
     to: expectedMailboxes(message.to_addresses),
@@ -439,7 +486,7 @@ function expected(message: EmailMessageRow): Reading {
   };
 }
 
-function assertWellFormed(raw: string, message: EmailMessageRow, encoding: Encoding, shortHeaders: boolean) {
+function assertWellFormed(raw: string, message: Fields, encoding: Encoding, shortHeaders: boolean) {
   assert.ok(raw.endsWith("\r\n"), "the message ends with CRLF");
   assert.doesNotMatch(raw, /\r(?!\n)/, "no bare CR");
   assert.doesNotMatch(raw, /(?<!\r)\n/, "no bare LF");
@@ -464,13 +511,13 @@ function assertWellFormed(raw: string, message: EmailMessageRow, encoding: Encod
     }
   }
 
-  const fields = headerFields(head);
-  const names = fields.map((f) => f.name);
+  const header = headerFields(head);
+  const names = header.map((f) => f.name);
   const wanted = [...HEADER_NAMES_ALWAYS, ...(message.cc_addresses.trim() ? ["cc"] : [])].sort();
   assert.deepEqual([...names].sort(), wanted, "exactly the expected headers, each once");
   assert.equal(new Set(names).size, names.length, "no header appears twice");
 
-  const value = (name: string) => fields.find((f) => f.name === name)?.value;
+  const value = (name: string) => header.find((f) => f.name === name)?.value;
   assert.equal(value("mime-version"), "1.0");
   const html = message.type.toLowerCase().startsWith("text/html");
   assert.equal(value("content-type"), `${html ? "text/html" : "text/plain"}; charset=utf-8`);
@@ -484,13 +531,13 @@ function assertWellFormed(raw: string, message: EmailMessageRow, encoding: Encod
 }
 
 async function check(c: Case): Promise<void> {
-  const message = c.row;
+  const message = c.fields;
   const html = message.type.toLowerCase().startsWith("text/html");
-  const raw = composeMime(message);
+  const raw = compose(message);
 
   assertWellFormed(raw, message, c.encoding, c.shortHeaders ?? true);
-  assert.equal(composeMime(message), raw, "composing the same row twice gives the same bytes");
-  assert.equal(composeMime(structuredClone(message)), raw, "the output depends on the row's values only");
+  assert.equal(compose(message), raw, "composing the same message twice gives the same bytes");
+  assert.equal(compose(structuredClone(message)), raw, "the output depends on the message's values only");
 
   const parsed = await simpleParser(raw);
   assert.equal(parsed.bcc, undefined, "no Bcc header");
@@ -524,16 +571,16 @@ describe("composeMime: the corpus reads back as the row and as MailComposer's ou
   }
 });
 
-describe("composeMime: rows validation would refuse still compose safely", () => {
+describe("composeMime: messages validation would refuse still compose safely", () => {
   for (const c of hostile) {
     test(c.name, async () => {
-      const raw = composeMime(c.row);
-      assertWellFormed(raw, c.row, c.encoding, c.shortHeaders ?? true);
-      assert.equal(composeMime(c.row), raw, "deterministic");
+      const raw = compose(c.fields);
+      assertWellFormed(raw, c.fields, c.encoding, c.shortHeaders ?? true);
+      assert.equal(compose(c.fields), raw, "deterministic");
       const parsed = await simpleParser(raw);
       assert.equal(parsed.bcc, undefined, "no Bcc header");
       const reading = read(parsed, false);
-      const want = { ...expected(c.row), messageId: c.messageId ?? c.row.message_id };
+      const want = { ...expected(c.fields), messageId: c.messageId ?? c.fields.message_id };
       assert.deepEqual(reading, want, "the message reads back as the row says, line breaks as spaces");
       assert.doesNotMatch(raw, /^(bcc|x-evil):/im, "nothing injected starts a header line");
       for (const { address } of [...reading.to, ...reading.cc, ...reading.from]) {
@@ -582,19 +629,21 @@ describe("composeMime: encoding details", () => {
   });
 
   test("a Date header in RFC 5322 format, in UTC", () => {
-    const raw = composeMime(row({ date_created: Date.UTC(2024, 1, 29, 7, 5, 9, 999) }));
+    const raw = compose(fields({ date_created: Date.UTC(2024, 1, 29, 7, 5, 9, 999) }));
     assert.match(raw, /\r\nDate: Thu, 29 Feb 2024 07:05:09 \+0000\r\n/);
   });
 
   test("a non-ASCII subject becomes encoded-words, a plain one stays as it is", () => {
-    assert.match(composeMime(row({ subject: "Plain subject" })), /\r\nSubject: Plain subject\r\n/);
-    const encoded = composeMime(row({ subject: "Grüße" }));
+    assert.match(compose(fields({ subject: "Plain subject" })), /\r\nSubject: Plain subject\r\n/);
+    const encoded = compose(fields({ subject: "Grüße" }));
     assert.match(encoded, /\r\nSubject: =\?UTF-8\?Q\?Gr=C3=BC=C3=9Fe\?=\r\n/);
   });
 
   test("display names: bare when atext, quoted with escapes when they have specials, encoded when not ASCII", () => {
-    const raw = composeMime(
-      row({ to_addresses: 'Ann Lee <a@x.example>, "Doe, \\"J\\" \\\\ x" <b@x.example>, Zoë <c@x.example>' }),
+    const raw = compose(
+      fields({
+        to_addresses: 'Ann Lee <a@x.example>, "Doe, \\"J\\" \\\\ x" <b@x.example>, Zoë <c@x.example>',
+      }),
     );
     const to = headerFields(splitMessage(raw).head).find((f) => f.name === "to")?.value;
     assert.equal(
@@ -604,7 +653,7 @@ describe("composeMime: encoding details", () => {
   });
 
   test("an empty body still makes a complete message", async () => {
-    const raw = composeMime(row({ body: "" }));
+    const raw = compose(fields({ body: "" }));
     assert.ok(raw.endsWith("\r\n\r\n"), "the header block ends with an empty line");
     const parsed = await simpleParser(raw);
     assert.equal(parsed.subject, "Test Email");
@@ -612,9 +661,9 @@ describe("composeMime: encoding details", () => {
   });
 
   test("a bare CR in a 7bit body becomes CRLF (MailComposer passed it through)", async () => {
-    const message = row({ body: "one\rtwo" });
+    const message = fields({ body: "one\rtwo" });
     assert.ok((await oldComposeMime(message)).includes("one\rtwo"), "the old output had a bare CR");
-    assert.ok(composeMime(message).endsWith("\r\n\r\none\r\ntwo\r\n"));
+    assert.ok(compose(message).endsWith("\r\n\r\none\r\ntwo\r\n"));
   });
 
   test("the body's line-ending style does not change the output", () => {
@@ -623,20 +672,20 @@ describe("composeMime: encoding details", () => {
       `Grüße\n${long("a", 75)}\n${long("word ", 40)}\ntrailing \n`,
       "日本語\n中文\n",
     ]) {
-      const lf = composeMime(row({ body }));
-      assert.equal(composeMime(row({ body: body.replaceAll("\n", "\r\n") })), lf, "CRLF as LF");
-      assert.equal(composeMime(row({ body: body.replaceAll("\n", "\r") })), lf, "CR as LF");
+      const lf = compose(fields({ body }));
+      assert.equal(compose(fields({ body: body.replaceAll("\n", "\r\n") })), lf, "CRLF as LF");
+      assert.equal(compose(fields({ body: body.replaceAll("\n", "\r") })), lf, "CR as LF");
     }
   });
 
   test("quoted-printable keeps lines of up to 76 characters whole and soft-breaks longer ones", () => {
-    const raw = composeMime(row({ body: `é\n${long("a", 75)}\n${long("b", 76)}\n${long("c", 77)}\n` }));
+    const raw = compose(fields({ body: `é\n${long("a", 75)}\n${long("b", 76)}\n${long("c", 77)}\n` }));
     const { body } = splitMessage(raw);
     assert.equal(body, `=C3=A9\r\n${long("a", 75)}\r\n${long("b", 76)}\r\n${long("c", 75)}=\r\ncc\r\n`);
   });
 
   test("quoted-printable lines stay within 76 characters and encode trailing whitespace", () => {
-    const raw = composeMime(row({ body: `é ${long("word ", 100)}\nend \t\n` }));
+    const raw = compose(fields({ body: `é ${long("word ", 100)}\nend \t\n` }));
     const { body } = splitMessage(raw);
     for (const line of body.split("\r\n")) assert.ok(line.length <= 76, `QP line of ${line.length}`);
     assert.doesNotMatch(body, /[ \t]\r\n/, "no line ends in whitespace");
@@ -645,17 +694,33 @@ describe("composeMime: encoding details", () => {
 
   test("a body of more than 64 KiB keeps CRLF pairs whole", async () => {
     const text = long("Zeile mit Umlauten äöü und etwas mehr Text\n", 3000);
-    const raw = composeMime(row({ body: text }));
-    assertWellFormed(raw, row({ body: text }), "quoted-printable", true);
+    const raw = compose(fields({ body: text }));
+    assertWellFormed(raw, fields({ body: text }), "quoted-printable", true);
     const parsed = await simpleParser(raw);
     assert.equal(bodyText(parsed.text ?? ""), bodyText(text));
   });
 
-  test("an address the address parser refuses makes composing fail rather than send it", () => {
-    assert.throws(() => composeMime(row({ to_addresses: "not an address" })));
+  test("an address that cannot be written safely makes composing fail rather than send it", () => {
+    const input = inputOf(fields());
+    input.content.to = [{ name: "", address: "a@x.example\r\nBcc: evil@x.example" }];
+    assert.throws(() => composePlainMime(input), /could not compose a safe To header/);
   });
 
-  test("a row whose time is not a number is refused", () => {
-    assert.throws(() => composeMime(row({ date_created: Number.NaN })), RangeError);
+  test("a message whose time is not a number is refused", () => {
+    assert.throws(() => compose(fields({ date_created: Number.NaN })), RangeError);
+  });
+
+  test("composeMime gives the plain path's bytes for a plain message, as a promise", async () => {
+    const message = fields({ subject: "Grüße", body: "Hallo\n" });
+    const pending = composeMime(inputOf(message));
+    assert.ok(pending instanceof Promise);
+    assert.equal(await pending, compose(message));
+  });
+
+  test("Body together with Html or Text is refused", async () => {
+    const input = inputOf(fields());
+    input.content.html = "<p>x</p>";
+    assert.throws(() => composePlainMime(input), /either Body or Html\/Text/);
+    await assert.rejects(composeMime(input), /either Body or Html\/Text/);
   });
 });

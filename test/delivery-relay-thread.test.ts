@@ -2,13 +2,14 @@ import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { composeMime } from "../src/delivery/compose.js";
+import type { DispatchJob } from "../src/delivery/dispatch.js";
 import { envelopeFor } from "../src/delivery/envelope.js";
 import type { DeliveryLogger } from "../src/delivery/logger.js";
 import { ThreadedDispatcher } from "../src/delivery/threaded-dispatcher.js";
 import type { EmailMessageRow } from "../src/store/store.js";
 import type { ThreadClient } from "../src/threads/thread-client.js";
 import { SmtpSink } from "./helpers/smtp-sink.js";
-import { emailRow } from "./helpers/store-rows.js";
+import { emailRow, plainContent } from "./helpers/store-rows.js";
 import { waitFor } from "./helpers/wait.js";
 
 function row(overrides: Partial<EmailMessageRow> = {}): EmailMessageRow {
@@ -17,6 +18,23 @@ function row(overrides: Partial<EmailMessageRow> = {}): EmailMessageRow {
     num_attempts: 0,
     ...overrides,
   } as EmailMessageRow;
+}
+
+/** The first attempt of a row: compose it from its content. */
+function firstAttempt(message: EmailMessageRow): DispatchJob {
+  const content = plainContent({ subject: message.subject });
+  return {
+    envelope: envelopeFor(content, []),
+    mime: {
+      compose: { content, messageId: message.message_id, date: message.date_created, attachments: new Map() },
+    },
+  };
+}
+
+/** What composing a row gives (the main thread's answer to compare with). */
+function composed(message: EmailMessageRow): Promise<string> {
+  const job = firstAttempt(message);
+  return composeMime((job.mime as { compose: Parameters<typeof composeMime>[0] }).compose);
 }
 
 const quiet = { warn() {} } as unknown as DeliveryLogger;
@@ -53,13 +71,13 @@ describe("delivery: composing and relaying in the relay thread", () => {
     const dispatcher = new ThreadedDispatcher(settings(sink.url), quiet);
     try {
       const message = row({ subject: "From the relay thread" });
-      const result = await dispatcher.dispatch(message, envelopeFor(message, []), undefined);
+      const result = await dispatcher.dispatch(firstAttempt(message));
       assert.equal(result.report.failure, null);
       assert.deepEqual(
         result.report.recipients.map((recipient) => [recipient.address, recipient.state]),
         [["john.doe@example.com", "accepted"]],
       );
-      assert.equal(result.mime, composeMime(message), "the bytes the main thread would have composed");
+      assert.equal(result.mime, await composed(message), "the bytes the main thread would have composed");
       const received = sink.received.find((mail) => mail.messageId === message.message_id);
       assert.equal(received?.raw, result.mime, "the relay got exactly those bytes");
     } finally {
@@ -71,10 +89,13 @@ describe("delivery: composing and relaying in the relay thread", () => {
     const dispatcher = new ThreadedDispatcher(settings(sink.url), quiet);
     try {
       const message = row({ num_attempts: 1 });
-      const stored = composeMime(
+      const stored = await composed(
         row({ sid: message.sid, message_id: message.message_id, subject: "Stored" }),
       );
-      const result = await dispatcher.dispatch(message, envelopeFor(message, []), stored);
+      const result = await dispatcher.dispatch({
+        envelope: firstAttempt(message).envelope,
+        mime: { stored },
+      });
       assert.equal(result.report.failure, null);
       assert.equal(result.mime, undefined);
       const received = sink.received.find((mail) => mail.messageId === message.message_id);
@@ -94,7 +115,7 @@ describe("delivery: composing and relaying in the relay thread", () => {
     try {
       for (let i = 0; i < 3; i++) {
         const message = row();
-        const result = await dispatcher.dispatch(message, envelopeFor(message, []), undefined);
+        const result = await dispatcher.dispatch(firstAttempt(message));
         assert.equal(result.report.recipients[0]?.state, "deferred");
         assert.ok(result.report.failure, "the attempt says why it failed");
       }
@@ -116,7 +137,7 @@ describe("delivery: composing and relaying in the relay thread", () => {
       await first.close();
       assert.ok(first.gone, "the first thread has ended");
       const message = row();
-      const result = await dispatcher.dispatch(message, envelopeFor(message, []), undefined);
+      const result = await dispatcher.dispatch(firstAttempt(message));
       assert.equal(result.report.failure, null, "delivered through a new thread");
       assert.equal(sink.count(message.message_id), 1);
     } finally {
@@ -128,10 +149,7 @@ describe("delivery: composing and relaying in the relay thread", () => {
     const dispatcher = new ThreadedDispatcher(settings(sink.url), quiet);
     await dispatcher.close();
     const message = row();
-    await assert.rejects(
-      dispatcher.dispatch(message, envelopeFor(message, []), undefined),
-      /relay thread stopped/,
-    );
+    await assert.rejects(dispatcher.dispatch(firstAttempt(message)), /relay thread stopped/);
     assert.equal(sink.count(message.message_id), 0);
   });
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { readEmailRequest } from "../src/model/email-message.js";
 import { EmailMessageService } from "../src/services/email-messages.js";
 import { openStore } from "../src/store/open-store.js";
 import { waitForFinal } from "./helpers/delivery.js";
@@ -37,12 +38,19 @@ for (const variant of await storeVariants()) {
       try {
         // No worker in this "process": the message is queued unleased, for the server's worker to claim.
         const queueOnly = { reserve: () => null, handOff() {}, cancel() {}, wake() {} };
-        const message = await new EmailMessageService(other, queueOnly).accept(server.admin.sid, {
-          From: "jane@sender.example",
-          To: "john@rcpt.example",
-          Body: "from elsewhere",
-          Subject: "woken through the store",
+        const service = new EmailMessageService(other, queueOnly, {
+          maxMessageBytes: 1024,
+          blockedExtensions: [],
         });
+        const message = await service.accept(
+          server.admin.sid,
+          readEmailRequest({
+            From: "jane@sender.example",
+            To: "john@rcpt.example",
+            Body: "from elsewhere",
+            Subject: "woken through the store",
+          }),
+        );
         assert.equal((await waitForFinal(server, server.admin, message.sid)).status, "sent");
       } finally {
         await other.close();

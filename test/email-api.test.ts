@@ -260,7 +260,7 @@ for (const variant of await storeVariants()) {
     });
 
     test("an oversized body is 413, an unknown content type 415, unknown routes 404, bad JSON 400", async () => {
-      const big = await sendEmail(server, server.admin, { Body: "x".repeat(11 * 1024 * 1024) });
+      const big = await sendEmail(server, server.admin, { Body: "x".repeat(15 * 1024 * 1024) });
       assert.equal(big.status, 413);
       assert.equal(big.json.code, 20002);
       const text = await request(server, "POST", `${messages(server.admin.sid)}.json`, {

@@ -4,12 +4,18 @@ import fastQuerystring from "fast-querystring";
 import addressparser from "nodemailer/lib/addressparser";
 import { ConfigError, loadConfig } from "../src/config/config.js";
 import { relayFailureLog } from "../src/delivery/relay-failure-log.js";
-import { formatMailbox, isValidAddress, parseAddressList } from "../src/domain/addresses.js";
-import { validateEmailRequest } from "../src/domain/email-request.js";
+import {
+  formatMailbox,
+  formatMailboxList,
+  isValidAddress,
+  parseAddressList,
+} from "../src/domain/addresses.js";
 import type { ApiError } from "../src/domain/errors.js";
 import { isSid, newSid } from "../src/domain/ids.js";
 import { parseFilterDate, rfc2822 } from "../src/http/dates.js";
 import { parseFormBody } from "../src/http/form.js";
+import { closest } from "../src/http/validation-errors.js";
+import { readEmailRequest } from "../src/model/email-message.js";
 import { GroupCommit } from "../src/store/group-commit.js";
 
 describe("addresses", () => {
@@ -75,47 +81,72 @@ describe("addresses", () => {
 describe("email request validation", () => {
   const base = { From: "a@example.org", To: "b@example.org", Body: "body", Subject: "subject" };
 
-  test("an empty Body is allowed, an empty Subject is not", () => {
-    assert.equal(validateEmailRequest({ ...base, Body: "" }).body, "");
-    assert.throws(
-      () => validateEmailRequest({ ...base, Subject: "  " }),
-      (e: ApiError) => e.code === 13004,
-    );
+  test("an empty Body is allowed", () => {
+    assert.equal(readEmailRequest({ ...base, Body: "" }).content.body, "");
   });
 
-  test("repeated From is refused; repeated To is joined", () => {
-    assert.throws(
-      () => validateEmailRequest({ ...base, From: ["a@example.org", "c@example.org"] }),
-      /given once/,
-    );
-    const email = validateEmailRequest({ ...base, To: ["b@example.org", "c@example.org"] });
+  test("repeated To is joined", () => {
+    const email = readEmailRequest({ ...base, To: ["b@example.org", "c@example.org"] });
     assert.deepEqual(
-      email.to.map((m) => m.address),
+      email.content.to.map((m) => m.address),
       ["b@example.org", "c@example.org"],
     );
   });
 
   test("StatusCallback must be an http(s) URL", () => {
     assert.equal(
-      validateEmailRequest({ ...base, StatusCallback: "https://hooks.example.org/x" }).statusCallback,
+      readEmailRequest({ ...base, StatusCallback: "https://hooks.example.org/x" }).statusCallback,
       "https://hooks.example.org/x",
     );
     assert.throws(
-      () => validateEmailRequest({ ...base, StatusCallback: "ftp://x" }),
+      () => readEmailRequest({ ...base, StatusCallback: "ftp://x" }),
       (e: ApiError) => e.code === 13019,
     );
     assert.throws(
-      () => validateEmailRequest({ ...base, StatusCallback: "not a url" }),
+      () => readEmailRequest({ ...base, StatusCallback: "not a url" }),
       (e: ApiError) => e.code === 13019,
     );
   });
 
   test("a body with a control character other than tab/CR/LF is refused", () => {
     assert.throws(
-      () => validateEmailRequest({ ...base, Body: "bell\u0007" }),
+      () => readEmailRequest({ ...base, Body: "bell\u0007" }),
       (e: ApiError) => e.code === 13018,
     );
-    assert.equal(validateEmailRequest({ ...base, Body: "tab\tcr\rlf\n" }).body, "tab\tcr\rlf\n");
+    assert.equal(readEmailRequest({ ...base, Body: "tab\tcr\rlf\n" }).content.body, "tab\tcr\rlf\n");
+  });
+
+  test("Body with Html or Text is refused: one or the other", () => {
+    assert.throws(
+      () => readEmailRequest({ ...base, Html: "<p>x</p>" }),
+      (e: ApiError) => e.code === 13022,
+    );
+    const { content } = readEmailRequest({
+      From: base.From,
+      To: base.To,
+      Subject: "s",
+      Html: "<p>x</p>",
+      Text: "x",
+    });
+    assert.deepEqual([content.body, content.type, content.html, content.text], [null, null, "<p>x</p>", "x"]);
+  });
+
+  test("a bracketed bare address keeps its brackets; a named one is as before", () => {
+    const { content } = readEmailRequest({ ...base, To: "<bob@x.test>, Bob <bob2@x.test>, carol@x.test" });
+    assert.equal(formatMailboxList(content.to), "<bob@x.test>, Bob <bob2@x.test>, carol@x.test");
+  });
+});
+
+describe("unknown parameters: the known one meant", () => {
+  const known = ["From", "To", "CC", "BCC", "Subject", "Body", "ReplyTo", "Headers", "Tags", "Attachments"];
+  test("case, punctuation and small typos find their parameter; unrelated names find none", () => {
+    assert.equal(closest("Cc", known), "CC");
+    assert.equal(closest("Reply-To", known), "ReplyTo");
+    assert.equal(closest("reply_to", known), "ReplyTo");
+    assert.equal(closest("Subjet", known), "Subject");
+    assert.equal(closest("Attachment", known), "Attachments");
+    assert.equal(closest("Priority", known), undefined);
+    assert.equal(closest("X", known), undefined);
   });
 });
 

@@ -1,7 +1,7 @@
 import type { Config } from "../config/config.js";
 import { ApiError } from "../domain/errors.js";
 import { toJsonObject } from "../http/representation.js";
-import { accountResource } from "../http/resources.js";
+import { AccountModel } from "../model/account.js";
 import { AccountService } from "../services/accounts.js";
 import { openStore } from "../store/open-store.js";
 
@@ -29,7 +29,7 @@ export async function runAccountsCreate(config: Config, options: CreateAccountOp
       role: options.role,
       parentSid: options.parent ?? null,
     });
-    const json = toJsonObject(accountResource(issued.account, issued.authToken).fields);
+    const json = toJsonObject(AccountModel.render(issued).fields);
     process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
   } finally {
     await store.close();

@@ -2,7 +2,7 @@ import { setFlagsFromString } from "node:v8";
 import type { Config } from "../config/config.js";
 import { ROOT_ROLE } from "../domain/accounts.js";
 import { ApiError } from "../domain/errors.js";
-import { API_BASE } from "../http/resources.js";
+import { API_BASE } from "../model/paths.js";
 import { createMailroom, type Mailroom } from "../server.js";
 import type { IssuedAccount } from "../services/accounts.js";
 import { describeStore } from "../store/open-store.js";

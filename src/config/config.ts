@@ -10,6 +10,8 @@ export interface Config {
   databasePoolSize: number;
   logLevel: string;
   bodyLimitBytes: number;
+  maxMessageBytes: number;
+  blockedAttachmentExtensions: readonly string[];
   publicUrl: string | undefined;
   smtpUrl: string | undefined;
   smtpPoolSize: number;
@@ -42,6 +44,33 @@ function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+/** Executables and scripts that mail clients run when opened: refused by default, as Gmail does. */
+const DEFAULT_BLOCKED = [
+  "exe",
+  "com",
+  "bat",
+  "cmd",
+  "scr",
+  "pif",
+  "cpl",
+  "msi",
+  "msp",
+  "dll",
+  "js",
+  "jse",
+  "vbs",
+  "vbe",
+  "wsf",
+  "wsh",
+  "hta",
+  "ps1",
+  "jar",
+  "lnk",
+  "reg",
+  "sh",
+  "app",
+];
 
 export const SETTINGS = [
   setting({
@@ -97,8 +126,26 @@ export const SETTINGS = [
     env: "MAILROOM_BODY_LIMIT",
     flag: "--body-limit",
     description: "largest request body in bytes (larger gets 413)",
-    defaultText: "10485760",
-    parse: (raw, name) => integer(raw, 10 * 1024 * 1024, name, 1024, 1024 * 1024 * 1024),
+    defaultText: "(room for MAILROOM_MAX_MESSAGE_BYTES of attachments in base64, plus 1 MiB)",
+    // 0 until loadConfig derives it from maxMessageBytes.
+    parse: (raw, name) => (raw === undefined ? 0 : integer(raw, 0, name, 1024, 1024 * 1024 * 1024)),
+  }),
+  setting({
+    key: "maxMessageBytes",
+    env: "MAILROOM_MAX_MESSAGE_BYTES",
+    flag: "--max-message-bytes",
+    description: "largest total of a message's decoded attachments in bytes (more gets 413)",
+    defaultText: "10485760 (10 MiB)",
+    parse: (raw, name) => integer(raw, 10 * 1024 * 1024, name, 0, 512 * 1024 * 1024),
+  }),
+  setting({
+    key: "blockedAttachmentExtensions",
+    env: "MAILROOM_BLOCKED_ATTACHMENTS",
+    flag: "--blocked-attachments",
+    description:
+      "attachment types refused by file name or content: comma-separated extensions, or none to allow all",
+    defaultText: DEFAULT_BLOCKED.join(","),
+    parse: (raw, name) => extensionList(raw, name),
   }),
   setting({
     key: "publicUrl",
@@ -229,7 +276,22 @@ export function loadConfig(
     const name = fromFlag === undefined ? s.env : s.flag;
     config[s.key] = s.parse(raw === "" ? undefined : raw, name);
   }
+  // Room for the largest message's attachments in base64 (4/3 of the bytes) and its other fields.
+  if (config.bodyLimitBytes === 0) {
+    config.bodyLimitBytes = Math.ceil(((config.maxMessageBytes as number) * 4) / 3) + 1024 * 1024;
+  }
   return config as Config;
+}
+
+function extensionList(raw: string | undefined, name: string): readonly string[] {
+  if (raw === undefined) return DEFAULT_BLOCKED;
+  if (raw.trim().toLowerCase() === "none") return [];
+  const list = raw.split(",").map((item) => item.trim().toLowerCase().replace(/^\./, ""));
+  const bad = list.find((item) => !/^[a-z0-9]{1,16}$/.test(item));
+  if (bad !== undefined) {
+    throw new ConfigError(`${name} must be comma-separated file extensions (or none), got "${bad}"`);
+  }
+  return list;
 }
 
 function nonEmpty(raw: string | undefined, fallback: string): string {

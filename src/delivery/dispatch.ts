@@ -1,5 +1,4 @@
-import type { EmailMessageRow } from "../store/store.js";
-import { composeMime } from "./compose.js";
+import { type ComposeInput, composeMime } from "./compose.js";
 import type { Envelope } from "./envelope.js";
 import type { SendReport, Transport } from "./transports/transport.js";
 
@@ -10,17 +9,22 @@ export interface DispatchResult {
 }
 
 /**
- * One attempt of one message, from row to relay: compose its MIME (first attempt only; retries pass
- * the stored bytes so they send the very same message) and hand it to the transport.
+ * One attempt of one message: the MIME to send, either stored by an earlier attempt (so retries send
+ * the very same bytes) or to be composed now from `compose`, and the envelope.
+ */
+export interface DispatchJob {
+  envelope: Envelope;
+  mime: { stored: string } | { compose: ComposeInput };
+}
+
+/**
+ * Takes one attempt from message to relay: compose its MIME when it has none yet, and hand it to the
+ * transport. Either here (LocalDispatcher) or in the relay thread (ThreadedDispatcher).
  */
 export interface Dispatcher {
   /** One sentence for the start-up log saying what happens to mail. */
   readonly description: string;
-  dispatch(
-    message: EmailMessageRow,
-    envelope: Envelope,
-    storedMime: string | undefined,
-  ): Promise<DispatchResult>;
+  dispatch(job: DispatchJob): Promise<DispatchResult>;
   /** Cuts the transport's connections: called once nothing still in flight is wanted. */
   close(): Promise<void>;
 }
@@ -33,13 +37,10 @@ export class LocalDispatcher implements Dispatcher {
     this.description = transport.description;
   }
 
-  async dispatch(
-    message: EmailMessageRow,
-    envelope: Envelope,
-    storedMime: string | undefined,
-  ): Promise<DispatchResult> {
-    const mime = storedMime === undefined ? composeMime(message) : undefined;
-    const report = await this.transport.send({ envelope, raw: storedMime ?? (mime as string) });
+  async dispatch(job: DispatchJob): Promise<DispatchResult> {
+    const mime = "compose" in job.mime ? await composeMime(job.mime.compose) : undefined;
+    const raw = "stored" in job.mime ? job.mime.stored : (mime as string);
+    const report = await this.transport.send({ envelope: job.envelope, raw });
     return { report, mime };
   }
 

@@ -1,5 +1,4 @@
-import { parseAddressList } from "../domain/addresses.js";
-import type { EmailMessageRow } from "../store/store.js";
+import type { EmailContent } from "../model/email-message.js";
 import type { RecipientOutcome } from "./transports/transport.js";
 
 export interface Envelope {
@@ -12,18 +11,16 @@ export interface Envelope {
  * address once, except the recipients an earlier attempt settled, so a retry after a partial
  * deferral does not send a second copy to those who already have one.
  */
-export function envelopeFor(message: EmailMessageRow, settled: readonly RecipientOutcome[]): Envelope {
+export function envelopeFor(content: EmailContent, settled: readonly RecipientOutcome[]): Envelope {
   const skip = new Set(settled.map((recipient) => recipient.address.toLowerCase()));
   const to: string[] = [];
-  for (const list of [message.to_addresses, message.cc_addresses, message.bcc_addresses]) {
-    if (!list) continue;
-    for (const { address } of parseAddressList(list)) {
+  for (const list of [content.to, content.cc, content.bcc]) {
+    for (const { address } of list) {
       const key = address.toLowerCase();
       if (skip.has(key)) continue;
       skip.add(key);
       to.push(address);
     }
   }
-  const [sender] = parseAddressList(message.from_address);
-  return { from: sender?.address ?? "", to };
+  return { from: content.from.address, to };
 }

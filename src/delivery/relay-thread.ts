@@ -1,9 +1,7 @@
 import { parentPort, workerData } from "node:worker_threads";
-import type { EmailMessageRow } from "../store/store.js";
 import { serveCalls } from "../threads/thread-server.js";
 import { toWire } from "../threads/wire-error.js";
-import { LocalDispatcher } from "./dispatch.js";
-import type { Envelope } from "./envelope.js";
+import { type DispatchJob, LocalDispatcher } from "./dispatch.js";
 import { relayFailureLog } from "./relay-failure-log.js";
 import { type SmtpSettings, SmtpTransport } from "./transports/smtp.js";
 
@@ -22,11 +20,7 @@ const dispatcher = new LocalDispatcher(new SmtpTransport(workerData as SmtpSetti
 async function run(method: string, args: unknown[]): Promise<unknown> {
   switch (method) {
     case "dispatch":
-      return dispatcher.dispatch(
-        args[0] as EmailMessageRow,
-        args[1] as Envelope,
-        args[2] as string | undefined,
-      );
+      return dispatcher.dispatch(args[0] as DispatchJob);
     case "close":
       return dispatcher.close();
     default:

@@ -1,9 +1,7 @@
 import { Worker } from "node:worker_threads";
-import type { EmailMessageRow } from "../store/store.js";
 import { THREAD_RESOURCE_LIMITS, ThreadClient } from "../threads/thread-client.js";
 import { fromWire, type WireError } from "../threads/wire-error.js";
-import type { Dispatcher, DispatchResult } from "./dispatch.js";
-import type { Envelope } from "./envelope.js";
+import type { Dispatcher, DispatchJob, DispatchResult } from "./dispatch.js";
 import type { DeliveryLogger } from "./logger.js";
 import { RELAY_FAILURE_MESSAGE } from "./relay-failure-log.js";
 import { describeRelay, type SmtpSettings } from "./transports/smtp.js";
@@ -28,13 +26,9 @@ export class ThreadedDispatcher implements Dispatcher {
     this.thread = this.start();
   }
 
-  dispatch(
-    message: EmailMessageRow,
-    envelope: Envelope,
-    storedMime: string | undefined,
-  ): Promise<DispatchResult> {
+  dispatch(job: DispatchJob): Promise<DispatchResult> {
     if (this.thread.gone && !this.closing) this.thread = this.start();
-    return this.thread.call<DispatchResult>("dispatch", [message, envelope, storedMime]);
+    return this.thread.call<DispatchResult>("dispatch", [job]);
   }
 
   close(): Promise<void> {

@@ -1,16 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { DeliveryErrorCodes } from "../domain/errors.js";
-import { newSid } from "../domain/ids.js";
-import type { EmailMessageRow, Lease, MailStore, RetryContext } from "../store/store.js";
+import type { DeliveryJob } from "../services/email-messages.js";
+import type { Lease, MailStore, RetryContext } from "../store/store.js";
 import type { StatusCallbacks } from "./callbacks.js";
-import type { Dispatcher, DispatchResult } from "./dispatch.js";
-import { type Envelope, envelopeFor } from "./envelope.js";
-import { NO_HISTORY, readHistory } from "./history.js";
+import type { Dispatcher } from "./dispatch.js";
 import type { DeliveryLogger } from "./logger.js";
-import { judge } from "./outcome.js";
 import type { RetryPolicy } from "./retry-policy.js";
-import { type SendReport, sameForAll } from "./transports/transport.js";
+import { runAttempt, type StepContext, startAttempt } from "./steps.js";
 import { WakeSignal } from "./wake-signal.js";
 
 export interface WorkerSettings {
@@ -58,10 +54,25 @@ export class DeliveryWorker {
   private stopListening: (() => Promise<void>) | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
 
+  private readonly steps: StepContext;
+
   constructor(
     private readonly deps: WorkerDeps,
     private readonly settings: WorkerSettings,
-  ) {}
+  ) {
+    this.steps = {
+      ...deps,
+      policy: settings.policy,
+      owner: this.owner,
+      abandoned: () => this.abandoned,
+      // The loop looks at the queue at least every poll interval, and sooner when something is due
+      // sooner; only a retry due before its next look needs to wake it. (Waking it for every retry cost
+      // a scan of the whole queue per failed attempt, and with a large backlog that slowed accepting.)
+      retryDueAt: (at) => {
+        if (at - Date.now() < this.settings.pollIntervalMs) this.signal.wake();
+      },
+    };
+  }
 
   async start(): Promise<void> {
     this.stopListening = await this.deps.store.listenQueued(() => this.wake());
@@ -87,9 +98,9 @@ export class DeliveryWorker {
   }
 
   /** The message reserved for is committed with its lease: deliver it now. */
-  handOff(message: EmailMessageRow): void {
+  handOff(job: DeliveryJob): void {
     this.reserved -= 1;
-    this.begin(message);
+    this.begin(job);
   }
 
   /** The message reserved for was not stored: give the slot back. */
@@ -160,7 +171,7 @@ export class DeliveryWorker {
     // Should that read fail, each delivery reads its own (and reports its own failure).
     const contexts =
       retries.length > 0 ? await store.findRetryContexts(retries).catch(() => undefined) : undefined;
-    for (const message of starting) this.begin(message, contexts?.get(message.sid));
+    for (const message of starting) this.begin({ message }, contexts?.get(message.sid));
     // A full claim may have left due messages behind; a short one emptied what was due.
     this.backlog = claimed.length === free;
     if (this.backlog) return 0;
@@ -169,8 +180,9 @@ export class DeliveryWorker {
     return Math.min(pollIntervalMs, Math.max(MIN_WAIT_MS, next - Date.now()));
   }
 
-  private begin(message: EmailMessageRow, retry?: RetryContext): void {
-    const task = this.deliver(message, retry)
+  private begin(job: DeliveryJob, retry?: RetryContext): void {
+    const { message } = job;
+    const task = this.deliver(job, retry)
       .catch((error: unknown) => {
         // The store failed, so no attempt was recorded: the lease runs out and the message is tried again.
         this.deps.logger.error({ err: error, sid: message.sid }, "delivery: could not record an attempt");
@@ -184,99 +196,10 @@ export class DeliveryWorker {
     this.inFlight.set(message.sid, task);
   }
 
-  /** `retry`: what a retried message needs (see findRetryContexts); read here if not given. */
-  private async deliver(message: EmailMessageRow, retry?: RetryContext): Promise<void> {
-    const { store, logger } = this.deps;
-    const started = Date.now();
-    const attempt = message.num_attempts + 1;
-    const context =
-      message.num_attempts > 0
-        ? (retry ?? (await store.findRetryContexts([message.sid])).get(message.sid))
-        : undefined;
-    const history = context ? readHistory(context.attempts) : NO_HISTORY;
-    const { report, mime } = await this.send(message, envelopeFor(message, history.settled), context?.mime);
-    const now = Date.now();
-    const verdict = judge(report, {
-      attempt,
-      history,
-      acceptedAt: message.date_created,
-      now,
-      policy: this.settings.policy,
-    });
-    if (this.abandoned) return;
-    const applied = await store.recordAttempt({
-      owner: this.owner,
-      mime,
-      attempt: {
-        sid: newSid("EA"),
-        message_sid: message.sid,
-        account_sid: message.account_sid,
-        attempt,
-        date_started: started,
-        date_finished: now,
-        outcome: verdict.outcome,
-        smtp_code: report.smtpCode,
-        response: report.response,
-        error_code: verdict.attemptFailure?.code ?? null,
-        error_message: verdict.attemptFailure?.message ?? null,
-        recipients: JSON.stringify(report.recipients),
-      },
-      status: verdict.status,
-      errorCode: verdict.errorCode,
-      errorMessage: verdict.errorMessage,
-      retryAt: verdict.retryAt,
-      dateDelivered: verdict.status === "sent" ? now : null,
-    });
-    if (!applied) {
-      logger.warn(
-        { sid: message.sid, attempt },
-        "delivery: the lease ran out during this attempt and another worker took the message over; it decides the status",
-      );
-      return;
-    }
-    const fields = { sid: message.sid, attempt, outcome: verdict.outcome, status: verdict.status };
-    if (verdict.status === "queued")
-      logger.debug({ ...fields, error: verdict.errorMessage }, "delivery deferred");
-    else if (verdict.status === "failed")
-      logger.warn({ ...fields, error: verdict.errorMessage }, "delivery failed");
-    else logger.debug(fields, "delivered");
-    // The loop looks at the queue at least every poll interval, and sooner when something is due
-    // sooner; only a retry due before its next look needs to wake it. (Waking it for every retry cost a
-    // scan of the whole queue per failed attempt, and with a large backlog that slowed accepting.)
-    if (verdict.retryAt !== null && verdict.retryAt - Date.now() < this.settings.pollIntervalMs)
-      this.signal.wake();
-    if (verdict.status !== "queued")
-      this.deps.callbacks.notify(message, { ...verdict, status: verdict.status });
-  }
-
-  /**
-   * One attempt through the dispatcher. Mailroom's own failures become a retryable report too.
-   * `mime` is set when this attempt composed the message: it is stored with the attempt's record.
-   */
-  private async send(
-    message: EmailMessageRow,
-    envelope: Envelope,
-    storedMime: string | undefined,
-  ): Promise<DispatchResult> {
-    // Defensive: were every recipient already settled, finish the message rather than send an empty envelope.
-    if (envelope.to.length === 0) {
-      return { report: { recipients: [], smtpCode: null, response: null, failure: null }, mime: undefined };
-    }
-    try {
-      return await this.deps.dispatcher.dispatch(message, envelope, storedMime);
-    } catch (error) {
-      this.deps.logger.error({ err: error, sid: message.sid }, "delivery: unexpected error");
-      const report: SendReport = {
-        recipients: sameForAll(envelope.to, "deferred", null, null),
-        smtpCode: null,
-        response: null,
-        failure: {
-          code: DeliveryErrorCodes.DeliveryError,
-          message: `Mailroom failed while delivering this message (${error instanceof Error ? error.message : String(error)}); the server log has the details.`,
-        },
-      };
-      return { report, mime: undefined };
-    }
+  /** One attempt, step by step (steps.ts). `retry`: what a retried message needs; read there if not given. */
+  private async deliver(job: DeliveryJob, retry?: RetryContext): Promise<void> {
+    const state = await startAttempt(job, retry, this.deps.store);
+    await runAttempt(state, this.steps);
   }
 
   private async renewLeases(): Promise<void> {

@@ -44,7 +44,10 @@ export function parseAddressList(input: string): Mailbox[] {
       const shown = address || item.name;
       throw new AddressListError(`"${shown}" is not a valid email address`);
     }
-    mailboxes.push({ name: item.name.trim(), address });
+    const name = item.name.trim();
+    // `<bob@x.test>` stays bracketed when shown and sent: a bare address costs an HTML message spam points.
+    if (!name && input.includes(`<${address}>`)) mailboxes.push({ name, address, bracketed: true });
+    else mailboxes.push({ name, address });
   }
   if (mailboxes.length === 0) throw new AddressListError("no email address was given");
   return mailboxes;
@@ -73,7 +76,7 @@ const BARE_NAME = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$/;
 
 /** The canonical text of one mailbox, as stored and echoed back. */
 export function formatMailbox(mailbox: Mailbox): string {
-  if (!mailbox.name) return mailbox.address;
+  if (!mailbox.name) return mailbox.bracketed ? `<${mailbox.address}>` : mailbox.address;
   const name = BARE_NAME.test(mailbox.name)
     ? mailbox.name
     : `"${mailbox.name.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;

@@ -32,6 +32,15 @@ export const ErrorCodes = {
   InvalidStatusCallback: { code: 13019, status: 400 },
   MessageNotFound: { code: 13020, status: 404 },
   MimeNotAvailable: { code: 13021, status: 404 },
+  ConflictingBody: { code: 13022, status: 400 },
+  InvalidReplyTo: { code: 13023, status: 400 },
+  InvalidHeader: { code: 13024, status: 400 },
+  ReservedHeader: { code: 13025, status: 400 },
+  InvalidTag: { code: 13026, status: 400 },
+  InvalidAttachment: { code: 13027, status: 400 },
+  AttachmentTypeRefused: { code: 13028, status: 400 },
+  MessageTooLarge: { code: 13029, status: 413 },
+  AttachmentNotFound: { code: 13030, status: 404 },
 
   // 20xxx: the request itself
   MalformedBody: { code: 20001, status: 400 },
@@ -41,6 +50,8 @@ export const ErrorCodes = {
   InvalidPaging: { code: 20006, status: 400 },
   PageSizeTooLarge: { code: 20007, status: 400 },
   InvalidFilter: { code: 20008, status: 400 },
+  UnknownParameter: { code: 20009, status: 400 },
+  InvalidParameter: { code: 20010, status: 400 },
   InternalError: { code: 20500, status: 500 },
   StoreUnavailable: { code: 20503, status: 503 },
 } as const;

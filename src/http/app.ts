@@ -1,3 +1,5 @@
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
@@ -6,16 +8,19 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
+import Type from "typebox";
 import { ApiError, describeErrorCode, type ErrorCodeInfo, moreInfoPath } from "../domain/errors.js";
+import { API_VERSION } from "../model/paths.js";
 import type { AccountService } from "../services/accounts.js";
 import type { EmailMessageService } from "../services/email-messages.js";
 import type { MailStore } from "../store/store.js";
 import { isRejectedValue, isStoreUnavailable } from "../store/unavailable.js";
-import { Unauthorized, WWW_AUTHENTICATE } from "./auth.js";
+import { authenticate, Unauthorized, WWW_AUTHENTICATE } from "./auth.js";
 import { parseFormBody } from "./form.js";
 import { rewriteJsonSuffix, sendError } from "./representation.js";
-import { registerAccountRoutes } from "./routes/accounts.js";
-import { registerEmailMessageRoutes } from "./routes/email-messages.js";
+import { accountRoutes } from "./routes/accounts.js";
+import { emailMessageRoutes } from "./routes/email-messages.js";
+import { validationError } from "./validation-errors.js";
 
 export interface HttpDeps {
   store: MailStore;
@@ -23,11 +28,15 @@ export interface HttpDeps {
   emails: EmailMessageService;
   logger: FastifyBaseLogger;
   bodyLimitBytes: number;
+  maxMessageBytes: number;
   logRequests: boolean;
 }
 
-/** Assembles the HTTP API: parsing, auth, routes and the one place errors become responses. */
-export function createHttpApp(deps: HttpDeps): FastifyInstance {
+/**
+ * Assembles the HTTP API: parsing, the authenticated context with the Restcomm routes, the OpenAPI
+ * document and its rendered docs, and the one place errors become responses.
+ */
+export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: deps.bodyLimitBytes,
@@ -35,39 +44,32 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
     rewriteUrl: (raw) => rewriteJsonSuffix(raw),
     // Restcomm URLs are case-sensitive and have no trailing slash rules worth enforcing.
     routerOptions: { ignoreTrailingSlash: true },
+    ajv: {
+      // Fastify's defaults would drop unknown parameters and turn 123 into "123" silently:
+      // a parameter Mailroom does not know, or of the wrong type, is refused instead.
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
+    },
+    schemaErrorFormatter: (errors, context) =>
+      Object.assign(new Error("invalid request"), { validation: errors, validationContext: context }),
+  });
+  // Every route, as registered: the OpenAPI test checks that each one is documented.
+  const routes: Array<{ method: string; url: string }> = [];
+  app.decorate("registeredRoutes", routes);
+  app.addHook("onRoute", (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
   });
   app.decorateRequest("actor", null as never);
+  app.decorateRequest("account", null as never);
+  app.decorateRequest("uploads", null as never);
   app.addContentTypeParser(
     "application/x-www-form-urlencoded",
     { parseAs: "buffer" },
     (_request, body, done) => done(null, parseFormBody(body as Buffer)),
   );
-  // Only form and JSON bodies carry parameters; anything else gets a clear 415.
+  // Only form, JSON and (for sends) multipart bodies carry parameters; anything else gets a clear 415.
   app.removeContentTypeParser("text/plain");
 
-  app.register(async (api) => {
-    registerEmailMessageRoutes(api, deps);
-    registerAccountRoutes(api, deps.accounts);
-  });
-
-  app.get("/healthz", async () => ({ status: "ok" }));
-  app.get("/readyz", async (_request, reply) => {
-    try {
-      await deps.store.ping();
-      return { status: "ok", store: deps.store.kind };
-    } catch {
-      return reply.code(503).send({ status: "unavailable", store: deps.store.kind });
-    }
-  });
-
-  // Every error code's `more_info` link resolves here.
-  app.get<{ Params: { page: string } }>("/restcomm/errors/:page", async (request, reply) => {
-    const code = Number.parseInt(request.params.page, 10);
-    const info = describeErrorCode(code);
-    if (!info) throw new ApiError("RouteNotFound", `There is no Mailroom error code ${request.params.page}.`);
-    return reply.type("text/html; charset=utf-8").send(errorPage(code, info));
-  });
-
+  // Before any route: a context takes its error handler from its parent when it is registered.
   app.setNotFoundHandler((request, reply) =>
     replyWithError(
       request,
@@ -85,8 +87,76 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
         .header("x-mailroom-error-code", String(error.code))
         .send();
     }
-    return replyWithError(request, reply, toApiError(error, request.log));
+    return replyWithError(request, reply, toApiError(error, request));
   });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "Mailroom",
+        version: API_VERSION,
+        description:
+          "The Restcomm Email API and Mailroom's additions. XML is the default answer; add .json to a resource's path (or send Accept: application/json) for JSON. Authenticate with HTTP Basic: Account SID (or email address) and AuthToken.",
+      },
+      components: { securitySchemes: { basicAuth: { type: "http", scheme: "basic" } } },
+      security: [{ basicAuth: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+
+  // Every Restcomm route needs credentials: one hook on this context, not an option on each route.
+  await app.register(async (api) => {
+    api.addHook("onRequest", authenticate(deps.accounts));
+    await api.register(emailMessageRoutes, {
+      store: deps.store,
+      emails: deps.emails,
+      limits: { maxMessageBytes: deps.maxMessageBytes, bodyLimitBytes: deps.bodyLimitBytes },
+    });
+    await api.register(accountRoutes, deps.accounts);
+  });
+
+  const status = Type.Object({ status: Type.String(), store: Type.Optional(Type.String()) });
+  const open = { tags: ["Service"], security: [] };
+  app.get("/healthz", { schema: { ...open, summary: "Liveness", response: { 200: status } } }, async () => ({
+    status: "ok",
+  }));
+  app.get(
+    "/readyz",
+    { schema: { ...open, summary: "Readiness: the store answers", response: { 200: status, 503: status } } },
+    async (_request, reply) => {
+      try {
+        await deps.store.ping();
+        return { status: "ok", store: deps.store.kind };
+      } catch {
+        return reply.code(503).send({ status: "unavailable", store: deps.store.kind });
+      }
+    },
+  );
+  app.get("/openapi.json", { schema: { ...open, hide: true } }, async (_request, reply) =>
+    reply.type("application/json; charset=utf-8").send(app.swagger()),
+  );
+
+  // Every error code's `more_info` link resolves here.
+  app.get<{ Params: { page: string } }>(
+    "/restcomm/errors/:page",
+    {
+      schema: {
+        ...open,
+        summary: "What an error code means",
+        params: Type.Object({ page: Type.String({ description: "{code}.html" }) }),
+        produces: ["text/html"],
+        response: { 200: Type.String() },
+      },
+    },
+    async (request, reply) => {
+      const code = Number.parseInt(request.params.page, 10);
+      const info = describeErrorCode(code);
+      if (!info)
+        throw new ApiError("RouteNotFound", `There is no Mailroom error code ${request.params.page}.`);
+      return reply.type("text/html; charset=utf-8").send(errorPage(code, info));
+    },
+  );
 
   return app;
 }
@@ -101,19 +171,22 @@ function replyWithError(request: FastifyRequest, reply: FastifyReply, error: Api
 }
 
 /** Maps whatever was thrown to an API error; only a genuine server fault becomes a 500. */
-function toApiError(error: FastifyError, log: FastifyBaseLogger): ApiError {
+function toApiError(error: FastifyError, request: FastifyRequest): ApiError {
+  const log = request.log;
   if (error instanceof ApiError) return error;
+  if (error.validation) return validationError(error.validation, error.validationContext ?? "body", request);
   const status = error.statusCode;
   if (status === 413) {
     return new ApiError(
       "PayloadTooLarge",
-      "The request body is larger than this server accepts (MAILROOM_BODY_LIMIT).",
+      `The request body is larger than this server accepts: at most ${request.routeOptions.bodyLimit ?? "the configured"} bytes (MAILROOM_BODY_LIMIT).`,
     );
   }
   if (status === 415) {
+    const sent = request.headers["content-type"];
     return new ApiError(
       "UnsupportedMediaType",
-      `Content-Type "${error.message.replace(/^Unsupported Media Type: /, "")}" is not supported; send application/x-www-form-urlencoded or application/json.`,
+      `${sent ? `Content-Type "${sent}"` : "A body without a Content-Type"} is not supported here; send application/x-www-form-urlencoded or application/json (or multipart/form-data to send attachments).`,
     );
   }
   if (status !== undefined && status >= 400 && status < 500) {

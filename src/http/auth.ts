@@ -7,6 +7,8 @@ declare module "fastify" {
   interface FastifyRequest {
     /** The account whose credentials authenticated this request. */
     actor: AccountRow;
+    /** The account named in the URL (`:accountSid`), which the actor may act for. */
+    account: AccountRow;
   }
 }
 
@@ -35,7 +37,11 @@ function parseBasic(header: string | undefined): { user: string; secret: string 
   return { user: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
 }
 
-/** A preHandler that authenticates the caller and refuses accounts that are not active. */
+/**
+ * The hook of the authenticated context (every /restcomm/ route): authenticates the caller, refuses
+ * accounts that are not active, and resolves the account the URL names, if it names one. It runs
+ * before the body is read, so a request without valid credentials costs no parsing.
+ */
 export function authenticate(accounts: AccountService) {
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     const credentials = parseBasic(request.headers.authorization);
@@ -49,6 +55,8 @@ export function authenticate(accounts: AccountService) {
       );
     }
     request.actor = account;
+    const named = (request.params as { accountSid?: string } | undefined)?.accountSid;
+    if (named !== undefined) request.account = await resolveTargetAccount(accounts, account, named);
   };
 }
 

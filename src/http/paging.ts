@@ -1,8 +1,35 @@
+import Type, { type TSchema } from "typebox";
 import { ApiError } from "../domain/errors.js";
-import type { Fields } from "./representation.js";
+import type { Fields } from "../model/resource.js";
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 1000;
+
+/** Restcomm's paging parameters, for a list route's query schema. */
+export const PagingQuery = {
+  Page: Type.Optional(Type.String({ description: "Zero-based page number (default 0)." })),
+  PageSize: Type.Optional(Type.String({ description: "Items per page (default 50, at most 1000)." })),
+};
+
+/** The JSON shape of a paged list: Restcomm's paging fields, then the items under `key`. */
+export function pagingListSchema(key: string, item: TSchema) {
+  const text = Type.String();
+  const nullableText = Type.Union([Type.String(), Type.Null()]);
+  return Type.Object({
+    page: Type.Integer(),
+    num_pages: Type.Integer(),
+    page_size: Type.Integer(),
+    total: Type.Integer(),
+    start: Type.Integer(),
+    end: Type.Integer(),
+    uri: text,
+    first_page_uri: text,
+    previous_page_uri: Type.Optional(nullableText),
+    next_page_uri: Type.Optional(nullableText),
+    last_page_uri: text,
+    [key]: Type.Array(item),
+  });
+}
 
 export interface PageRequest {
   page: number;

@@ -1,23 +1,7 @@
 import { XMLBuilder } from "fast-xml-parser";
 import type { FastifyReply, FastifyRequest } from "fastify";
 
-/**
- * A resource is described once, as ordered snake_case fields; JSON and XML are both rendered from
- * that description. JSON leaves null fields out; XML writes them as empty elements, as Restcomm did.
- */
-export type Scalar = string | number | null;
-export type FieldValue =
-  | Scalar
-  | Readonly<Record<string, string>>
-  /** A list of records, e.g. an attempt's recipients; in XML `<Recipients><Recipient>…` (the key less its "s"). */
-  | ReadonlyArray<Readonly<Record<string, Scalar>>>;
-export type Fields = ReadonlyArray<readonly [string, FieldValue]>;
-
-export interface Resource {
-  /** The XML element name, e.g. `EmailMessage`. */
-  element: string;
-  fields: Fields;
-}
+import { type Fields, NamedValues, type Resource, type Scalar } from "../model/resource.js";
 
 export interface ResourceList {
   /** The XML wrapper element, e.g. `EmailMessages`, and the JSON array key, e.g. `messages`. */
@@ -30,9 +14,13 @@ export interface ResourceList {
 
 const JSON_FORMAT = Symbol("mailroom.json");
 
-/** Restcomm strips `.json` from any path segment and answers in JSON; remember that it did. */
+/**
+ * Restcomm strips `.json` from any path segment and answers in JSON; remember that it did. Only
+ * under /restcomm/: elsewhere (/openapi.json) a name is just a name.
+ */
 export function rewriteJsonSuffix(raw: { url?: string | undefined }): string {
   const url = raw.url ?? "/";
+  if (!url.startsWith("/restcomm/")) return url;
   const queryAt = url.indexOf("?");
   const path = queryAt === -1 ? url : url.slice(0, queryAt);
   if (!path.includes(".json")) return url;
@@ -54,16 +42,23 @@ export function snakeToPascal(name: string): string {
   return name.replace(/(^|_)([a-z])/g, (_match, _sep, letter: string) => letter.toUpperCase());
 }
 
-export function toJsonObject(fields: Fields): Record<string, FieldValue> {
-  const object: Record<string, FieldValue> = {};
-  for (const [key, value] of fields) if (value !== null) object[key] = value;
+export function toJsonObject(fields: Fields): Record<string, unknown> {
+  const object: Record<string, unknown> = {};
+  for (const [key, value] of fields) {
+    if (value !== null) object[key] = value instanceof NamedValues ? value.entries : value;
+  }
   return object;
 }
 
 function toXmlObject(fields: Fields): Record<string, unknown> {
   const object: Record<string, unknown> = {};
   for (const [key, value] of fields) {
-    if (Array.isArray(value)) {
+    if (value instanceof NamedValues) {
+      // Header and tag names need not be valid XML names: each pair is an element of its own.
+      const item = snakeToPascal(key.replace(/s$/, ""));
+      const pairs = Object.entries(value.entries).map(([name, text]) => ({ Name: name, Value: text }));
+      object[snakeToPascal(key)] = { [item]: pairs };
+    } else if (Array.isArray(value)) {
       const items = value.map((item: Readonly<Record<string, Scalar>>) => pascalKeys(item));
       object[snakeToPascal(key)] = { [snakeToPascal(key.replace(/s$/, ""))]: items };
     } else if (value !== null && typeof value === "object") {
@@ -87,19 +82,21 @@ function sendXml(reply: FastifyReply, body: Record<string, unknown>): FastifyRep
   return reply.type("application/xml; charset=utf-8").send(xml.build({ RestcommResponse: body }));
 }
 
+/** JSON is serialised here, not by Fastify: the route's response schema documents it, it does not filter it. */
+function sendJson(reply: FastifyReply, body: unknown): FastifyReply {
+  return reply.type("application/json; charset=utf-8").send(JSON.stringify(body));
+}
+
 export function sendResource(request: FastifyRequest, reply: FastifyReply, resource: Resource): FastifyReply {
-  if (wantsJson(request))
-    return reply.type("application/json; charset=utf-8").send(toJsonObject(resource.fields));
+  if (wantsJson(request)) return sendJson(reply, toJsonObject(resource.fields));
   return sendXml(reply, { [resource.element]: toXmlObject(resource.fields) });
 }
 
 export function sendList(request: FastifyRequest, reply: FastifyReply, list: ResourceList): FastifyReply {
   if (wantsJson(request)) {
     const items = list.items.map((item) => toJsonObject(item.fields));
-    if (list.paging === undefined) return reply.type("application/json; charset=utf-8").send(items);
-    return reply
-      .type("application/json; charset=utf-8")
-      .send({ ...toJsonObject(list.paging), [list.jsonKey]: items });
+    if (list.paging === undefined) return sendJson(reply, items);
+    return sendJson(reply, { ...toJsonObject(list.paging), [list.jsonKey]: items });
   }
   const wrapper: Record<string, unknown> = {};
   for (const [key, value] of list.paging ?? []) {
@@ -124,6 +121,6 @@ export function sendError(
     ["message", error.message],
     ["more_info", error.moreInfo],
   ];
-  if (wantsJson(request)) return reply.type("application/json; charset=utf-8").send(toJsonObject(fields));
+  if (wantsJson(request)) return sendJson(reply, toJsonObject(fields));
   return sendXml(reply, { RestException: toXmlObject(fields) });
 }

@@ -1,14 +1,24 @@
-import { formatMailbox, formatMailboxList } from "../domain/addresses.js";
-import { validateEmailRequest } from "../domain/email-request.js";
+import { formatMailboxList } from "../domain/addresses.js";
+import { type AttachmentPolicy, checkAttachments } from "../domain/attachments.js";
 import { newSid } from "../domain/ids.js";
-import type { EmailMessageRow, EmailMessageView, Lease, MailStore } from "../store/store.js";
+import type { EmailContent, EmailMessageSource, ValidatedEmail } from "../model/email-message.js";
+import type { EmailMessageRow, Lease, MailStore } from "../store/store.js";
+
+/** A message for the delivery worker: its row, and what the accepting process already has in memory. */
+export interface DeliveryJob {
+  message: EmailMessageRow;
+  /** The row's content, parsed (else parsed from message.content). */
+  content?: EmailContent;
+  /** Attachment bytes by SHA-256 (else read from the store when composing). */
+  attachments?: ReadonlyMap<string, Uint8Array>;
+}
 
 /** Where accepted mail goes next: the delivery worker of this process (see DeliveryWorker). */
 export interface AcceptedMailSink {
   /** A lease when the worker can deliver the message at once, else null (it then waits in the queue). */
   reserve(): Lease | null;
   /** The leased message is committed: deliver it. */
-  handOff(message: EmailMessageRow): void;
+  handOff(job: DeliveryJob): void;
   /** The leased message could not be stored. */
   cancel(): void;
   /** An unleased message was queued: look at the queue. */
@@ -16,30 +26,30 @@ export interface AcceptedMailSink {
 }
 
 /**
- * Accepting a message: validate, give it a SID and a Message-ID that every delivery attempt reuses,
- * and store it with its queue entry. The caller hears back only once that is committed.
+ * Accepting a message: check its attachments, give it a SID and a Message-ID that every delivery
+ * attempt reuses, and store it with its queue entry. The caller hears back only once that is committed.
  */
 export class EmailMessageService {
   constructor(
     private readonly store: MailStore,
     private readonly delivery: AcceptedMailSink,
+    private readonly attachmentPolicy: AttachmentPolicy,
   ) {}
 
-  async accept(accountSid: string, params: Record<string, unknown>): Promise<EmailMessageView> {
-    const email = validateEmailRequest(params);
+  async accept(accountSid: string, email: ValidatedEmail): Promise<EmailMessageSource> {
+    const attachments =
+      email.uploads.length > 0 ? await checkAttachments(email.uploads, this.attachmentPolicy) : [];
+    const content: EmailContent = { ...email.content, attachments: attachments.map((a) => a.ref) };
     const now = Date.now();
     const sid = newSid("EM");
-    const fromDomain = email.from.address.slice(email.from.address.lastIndexOf("@") + 1);
-    const row: EmailMessageRow = {
+    const fromDomain = content.from.address.slice(content.from.address.lastIndexOf("@") + 1);
+    const message: EmailMessageRow = {
       sid,
       account_sid: accountSid,
-      from_address: formatMailbox(email.from),
-      to_addresses: formatMailboxList(email.to),
-      cc_addresses: formatMailboxList(email.cc),
-      bcc_addresses: formatMailboxList(email.bcc),
-      subject: email.subject,
-      body: email.body,
-      type: email.type,
+      from_address: formatMailboxList([content.from]),
+      to_addresses: formatMailboxList(content.to),
+      subject: content.subject,
+      content: JSON.stringify(content),
       status: "queued",
       message_id: `<${sid}@${fromDomain}>`,
       status_callback: email.statusCallback,
@@ -51,16 +61,25 @@ export class EmailMessageService {
       date_sent: now,
       date_delivered: null,
     };
+    const tags = Object.entries(content.tags).map(([name, value]) => ({
+      message_sid: sid,
+      account_sid: accountSid,
+      name,
+      value,
+    }));
+    const blobs = attachments.map((a) => ({ sha256: a.ref.sha256, size: a.ref.size, content: a.content }));
     const lease = this.delivery.reserve();
     try {
-      await this.store.acceptEmail(row, lease);
+      await this.store.acceptEmail(message, lease, { tags, blobs });
     } catch (error) {
       if (lease) this.delivery.cancel();
       throw error;
     }
-    if (lease) this.delivery.handOff(row);
-    else this.delivery.wake();
+    if (lease) {
+      const bytes = new Map(attachments.map((a) => [a.ref.sha256, a.content as Uint8Array]));
+      this.delivery.handOff({ message, content, attachments: bytes });
+    } else this.delivery.wake();
     // The answer shows the message as accepted (queued), even when its delivery has just begun.
-    return { ...row, next_attempt_at: now };
+    return { ...message, content, next_attempt_at: now };
   }
 }

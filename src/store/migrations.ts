@@ -1,4 +1,6 @@
-import { type Kysely, type Migration, type MigrationProvider, Migrator } from "kysely";
+import { type Kysely, type Migration, type MigrationProvider, Migrator, PostgresAdapter, sql } from "kysely";
+import { type Mailbox, parseAddressList } from "../domain/addresses.js";
+import type { EmailContent } from "../model/email-message.js";
 import type { Database } from "./schema.js";
 
 /**
@@ -89,7 +91,104 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  /**
+   * The declared message model: a message's content (addresses, subject, bodies, headers, tags,
+   * attachment references) becomes one JSON document; tags get a table for the list filter, and
+   * attachment bytes a table where each distinct content is stored once. Every existing message is
+   * carried over (its CC, BCC, Body and Type move into its content, which reads back the same).
+   */
+  "0002_message_content": {
+    async up(db: Kysely<unknown>) {
+      const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+      await db.schema.alterTable("email_messages").addColumn("content", "text").execute();
+      await db.schema
+        .createTable("email_tags")
+        .addColumn("message_sid", "text", (c) => c.notNull().references("email_messages.sid"))
+        .addColumn("account_sid", "text", (c) => c.notNull())
+        .addColumn("name", "text", (c) => c.notNull())
+        .addColumn("value", "text", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex("email_tags_account_tag")
+        .on("email_tags")
+        .columns(["account_sid", "name", "value", "message_sid"])
+        .execute();
+      await db.schema.createIndex("email_tags_message").on("email_tags").column("message_sid").execute();
+      await db.schema
+        .createTable("attachment_blobs")
+        .addColumn("sha256", "text", (c) => c.primaryKey())
+        .addColumn("size", "bigint", (c) => c.notNull())
+        .addColumn("content", postgres ? sql`bytea` : "blob", (c) => c.notNull())
+        .execute();
+      await carryOverMessages(db as Kysely<LegacyDatabase>);
+      for (const column of ["cc_addresses", "bcc_addresses", "body", "type"]) {
+        await db.schema.alterTable("email_messages").dropColumn(column).execute();
+      }
+    },
+  },
 };
+
+interface LegacyDatabase {
+  email_messages: {
+    sid: string;
+    from_address: string;
+    to_addresses: string;
+    cc_addresses: string;
+    bcc_addresses: string;
+    subject: string;
+    body: string;
+    type: string;
+    content: string | null;
+  };
+}
+
+/** Fills in the content of messages stored before 0002, a thousand at a time in SID order. */
+async function carryOverMessages(db: Kysely<LegacyDatabase>): Promise<void> {
+  let after = "";
+  for (;;) {
+    const rows = await db
+      .selectFrom("email_messages")
+      .select([
+        "sid",
+        "from_address",
+        "to_addresses",
+        "cc_addresses",
+        "bcc_addresses",
+        "subject",
+        "body",
+        "type",
+      ])
+      .where("sid", ">", after)
+      .orderBy("sid")
+      .limit(1000)
+      .execute();
+    if (rows.length === 0) return;
+    for (const row of rows) {
+      const list = (text: string): Mailbox[] => (text.trim() ? parseAddressList(text) : []);
+      const content: EmailContent = {
+        from: list(row.from_address)[0] ?? { name: "", address: row.from_address },
+        to: list(row.to_addresses),
+        cc: list(row.cc_addresses),
+        bcc: list(row.bcc_addresses),
+        reply_to: [],
+        subject: row.subject,
+        body: row.body,
+        type: row.type,
+        html: null,
+        text: null,
+        headers: {},
+        tags: {},
+        attachments: [],
+      };
+      await db
+        .updateTable("email_messages")
+        .set({ content: JSON.stringify(content) })
+        .where("sid", "=", row.sid)
+        .execute();
+    }
+    after = (rows[rows.length - 1] as { sid: string }).sid;
+  }
+}
 
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {

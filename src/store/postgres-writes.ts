@@ -1,5 +1,12 @@
 import { type CompiledQuery, type Kysely, type RawBuilder, sql } from "kysely";
-import { ATTEMPT_COLUMNS, columnValue, type Database, MESSAGE_COLUMNS } from "./schema.js";
+import {
+  ATTEMPT_COLUMNS,
+  BLOB_COLUMNS,
+  columnValue,
+  type Database,
+  MESSAGE_COLUMNS,
+  TAG_COLUMNS,
+} from "./schema.js";
 import type { AcceptedEmail, AttemptRecord } from "./store.js";
 
 /**
@@ -74,6 +81,11 @@ function columnNames(columns: readonly { name: string }[]): RawBuilder<unknown> 
 function acceptStatement(db: Kysely<Database>, batch: AcceptedEmail[], wakeUp: WakeUp): Statement {
   const messages = batch.map((accepted) => accepted.message);
   const notify = batch.some((accepted) => accepted.lease === null);
+  const tags = batch.flatMap((accepted) => accepted.tags);
+  // The same bytes twice in a batch are stored once (as across batches).
+  const blobs = [...new Map(batch.flatMap((a) => a.blobs).map((blob) => [blob.sha256, blob])).values()];
+  // Most batches carry neither tags nor attachments: those keep the shorter statement (its own name).
+  const rich = tags.length > 0 || blobs.length > 0;
   const query = sql`
     with input as (
       select * from unnest(
@@ -91,9 +103,29 @@ function acceptStatement(db: Kysely<Database>, batch: AcceptedEmail[], wakeUp: W
       insert into delivery_queue (message_sid, due_at, lease_owner, lease_expires_at)
       select input.sid, input.date_created, input.lease_owner, input.lease_expires_at
       from accepted join input on input.sid = accepted.sid
-    )
+    )${rich ? richInserts(tags, blobs) : sql``}
     select ${notify ? sql`pg_notify(${sql.raw(wakeUp.channelSql)}, ${wakeUp.origin})` : sql`null`} as notified`;
-  return { name: notify ? "mailroom_accept_notify" : "mailroom_accept", query: query.compile(db) };
+  const name = `mailroom_accept${notify ? "_notify" : ""}${rich ? "_rich" : ""}`;
+  return { name, query: query.compile(db) };
+}
+
+/**
+ * Tags and attachment bytes, as two more parts of the accept statement. Tags reference their
+ * message, so they are inserted from `accepted` (after it, within the statement); bytes already
+ * stored for another message are kept as they are (stored once).
+ */
+function richInserts(tags: AcceptedEmail["tags"], blobs: AcceptedEmail["blobs"]): RawBuilder<unknown> {
+  return sql`,
+    tagged as (
+      insert into email_tags (${columnNames(TAG_COLUMNS)})
+      select t.* from unnest(${columnsOf(tags, TAG_COLUMNS)}) as t(${columnNames(TAG_COLUMNS)})
+      where t.message_sid in (select sid from accepted)
+    ),
+    stored_blobs as (
+      insert into attachment_blobs (${columnNames(BLOB_COLUMNS)})
+      select * from unnest(${columnsOf(blobs, BLOB_COLUMNS)})
+      on conflict (sha256) do nothing
+    )`;
 }
 
 /**

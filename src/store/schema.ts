@@ -18,16 +18,18 @@ export interface AccountsTable {
   date_updated: number;
 }
 
+/**
+ * A message: the columns lists filter and sort on, and `content`, the message as the caller gave it
+ * (EmailContent in src/model/email-message.ts, as JSON). from_address, to_addresses and subject repeat
+ * parts of the content as text so that lists can filter on them.
+ */
 export interface EmailMessagesTable {
   sid: string;
   account_sid: string;
   from_address: string;
   to_addresses: string;
-  cc_addresses: string;
-  bcc_addresses: string;
   subject: string;
-  body: string;
-  type: string;
+  content: string;
   status: string;
   message_id: string;
   status_callback: string | null;
@@ -69,18 +71,35 @@ export interface EmailMimeTable {
   raw: string;
 }
 
+/** A message's tags, one row each, for the list filter `Tag=name:value`. */
+export interface EmailTagsTable {
+  message_sid: string;
+  account_sid: string;
+  name: string;
+  value: string;
+}
+
+/** Attachment bytes, stored once per distinct content however many messages carry them. */
+export interface AttachmentBlobsTable {
+  sha256: string;
+  size: number;
+  content: Uint8Array;
+}
+
 export interface Database {
   accounts: AccountsTable;
   email_messages: EmailMessagesTable;
   delivery_queue: DeliveryQueueTable;
   email_attempts: EmailAttemptsTable;
   email_mime: EmailMimeTable;
+  email_tags: EmailTagsTable;
+  attachment_blobs: AttachmentBlobsTable;
 }
 
 /** A column as the hand-written writers list it: its name, and its type for PostgreSQL's unnest(). */
 interface WrittenColumn<Table> {
   name: keyof Table & string;
-  pgType: "text" | "integer" | "bigint";
+  pgType: "text" | "integer" | "bigint" | "bytea";
   /** The column's default, written when a row leaves it out (otherwise null). */
   default?: number;
 }
@@ -94,11 +113,8 @@ export const MESSAGE_COLUMNS: readonly WrittenColumn<EmailMessagesTable>[] = [
   { name: "account_sid", pgType: "text" },
   { name: "from_address", pgType: "text" },
   { name: "to_addresses", pgType: "text" },
-  { name: "cc_addresses", pgType: "text" },
-  { name: "bcc_addresses", pgType: "text" },
   { name: "subject", pgType: "text" },
-  { name: "body", pgType: "text" },
-  { name: "type", pgType: "text" },
+  { name: "content", pgType: "text" },
   { name: "status", pgType: "text" },
   { name: "message_id", pgType: "text" },
   { name: "status_callback", pgType: "text" },
@@ -125,6 +141,19 @@ export const ATTEMPT_COLUMNS: readonly WrittenColumn<EmailAttemptsTable>[] = [
   { name: "error_code", pgType: "integer" },
   { name: "error_message", pgType: "text" },
   { name: "recipients", pgType: "text" },
+];
+
+export const TAG_COLUMNS: readonly WrittenColumn<EmailTagsTable>[] = [
+  { name: "message_sid", pgType: "text" },
+  { name: "account_sid", pgType: "text" },
+  { name: "name", pgType: "text" },
+  { name: "value", pgType: "text" },
+];
+
+export const BLOB_COLUMNS: readonly WrittenColumn<AttachmentBlobsTable>[] = [
+  { name: "sha256", pgType: "text" },
+  { name: "size", pgType: "bigint" },
+  { name: "content", pgType: "bytea" },
 ];
 
 /** A row's value for a written column; where the row leaves it out, the column's default or null. */

@@ -1,5 +1,5 @@
 import type { Database as Connection, Statement } from "better-sqlite3";
-import { ATTEMPT_COLUMNS, columnValue, MESSAGE_COLUMNS } from "./schema.js";
+import { ATTEMPT_COLUMNS, BLOB_COLUMNS, columnValue, MESSAGE_COLUMNS, TAG_COLUMNS } from "./schema.js";
 import type { AcceptedEmail, AttemptRecord } from "./store.js";
 
 /**
@@ -33,8 +33,11 @@ export class SqliteWrites {
     // Prepared on first use: the tables exist only once the migrations have run.
     this.statements ??= prepare(this.connection);
     const s = this.statements;
-    for (const { message, lease } of accepted) {
+    for (const { message, lease, tags, blobs } of accepted) {
+      // Bytes that crossed from another thread arrive as a Uint8Array; better-sqlite3 binds Buffers.
+      for (const blob of blobs) s.insertBlob.run(blob.sha256, blob.size, asBuffer(blob.content));
       s.insertMessage.run(MESSAGE_COLUMNS.map((column) => columnValue(message, column)));
+      for (const tag of tags) s.insertTag.run(TAG_COLUMNS.map((column) => columnValue(tag, column)));
       s.insertQueued.run(message.sid, message.date_created, lease?.owner ?? null, lease?.expiresAt ?? null);
     }
     const owned = new Set<AttemptRecord>();
@@ -63,6 +66,10 @@ export class SqliteWrites {
   }
 }
 
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 function prepare(connection: Connection) {
   const statement = (sql: string): Statement => connection.prepare(sql);
   return {
@@ -84,6 +91,9 @@ function prepare(connection: Connection) {
        where sid = ?`,
     ),
     insertAttempt: statement(insertAll("email_attempts", ATTEMPT_COLUMNS)),
+    insertTag: statement(insertAll("email_tags", TAG_COLUMNS)),
+    // The same bytes may already be stored for another message: stored once.
+    insertBlob: statement(`${insertAll("attachment_blobs", BLOB_COLUMNS)} on conflict (sha256) do nothing`),
   };
 }
 

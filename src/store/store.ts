@@ -1,6 +1,13 @@
 import { type Insertable, type Kysely, type Selectable, sql, type WhereInterface } from "kysely";
 import { GroupCommit } from "./group-commit.js";
-import type { AccountsTable, Database, EmailAttemptsTable, EmailMessagesTable } from "./schema.js";
+import type {
+  AccountsTable,
+  AttachmentBlobsTable,
+  Database,
+  EmailAttemptsTable,
+  EmailMessagesTable,
+  EmailTagsTable,
+} from "./schema.js";
 import { isStoreUnavailable } from "./unavailable.js";
 
 export type AccountRow = Selectable<AccountsTable>;
@@ -25,8 +32,19 @@ export interface Lease {
   expiresAt: number;
 }
 
+export type TagRow = EmailTagsTable;
+export type BlobRow = AttachmentBlobsTable;
+
+/** What a message may bring besides its row: its tags and the bytes of its attachments (stored once per content). */
+export interface MessageExtras {
+  tags: TagRow[];
+  blobs: BlobRow[];
+}
+
+export const NO_EXTRAS: MessageExtras = { tags: [], blobs: [] };
+
 /** A message to store with its queue row, leased to a worker already or left for any worker to claim. */
-export interface AcceptedEmail {
+export interface AcceptedEmail extends MessageExtras {
   message: NewEmailMessage;
   lease: Lease | null;
 }
@@ -40,6 +58,8 @@ export interface EmailFilter {
   to?: string;
   from?: string;
   status?: string;
+  /** Every one of these tags (name, value). */
+  tags?: Array<readonly [string, string]>;
   createdFrom?: number;
   createdBefore?: number;
 }
@@ -127,7 +147,7 @@ export interface MailStore {
   updateOpenAccount(sid: string, patch: AccountPatch): Promise<boolean>;
   closeAccountTree(sid: string, now: number): Promise<void>;
   /** Stores a message and its queue row (leased when `lease` is given); resolves once both are committed. */
-  acceptEmail(message: NewEmailMessage, lease?: Lease | null): Promise<void>;
+  acceptEmail(message: NewEmailMessage, lease?: Lease | null, extras?: MessageExtras): Promise<void>;
   findEmail(accountSid: string, sid: string): Promise<EmailMessageView | undefined>;
   listEmails(filter: EmailFilter, offset: number, limit: number): Promise<Page<EmailMessageView>>;
   claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<EmailMessageRow[]>;
@@ -137,6 +157,8 @@ export interface MailStore {
   renewLeases(owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
   listAttempts(messageSid: string): Promise<EmailAttemptRow[]>;
   findMime(messageSid: string): Promise<string | undefined>;
+  /** The attachment bytes stored under these SHA-256 digests (missing ones are left out). */
+  findBlobs(sha256s: readonly string[]): Promise<Map<string, Uint8Array>>;
   /** What retrying these messages needs, for all of them at once (one entry per SID asked for). */
   findRetryContexts(messageSids: readonly string[]): Promise<Map<string, RetryContext>>;
 }
@@ -255,8 +277,8 @@ export class Store implements MailStore {
 
   // ---- email messages ----
 
-  async acceptEmail(message: NewEmailMessage, lease: Lease | null = null): Promise<void> {
-    await this.acceptWrites.add({ accepted: { message, lease } });
+  async acceptEmail(message: NewEmailMessage, lease: Lease | null = null, extras = NO_EXTRAS): Promise<void> {
+    await this.acceptWrites.add({ accepted: { message, lease, tags: extras.tags, blobs: extras.blobs } });
   }
 
   /** One group commit: the accepted messages and the attempt records, in one transaction. */
@@ -293,6 +315,18 @@ export class Store implements MailStore {
         q = q.where("email_messages.status", "in", UNFINISHED) as Q;
         q = q.where("delivery_queue.lease_owner", filter.status === "sending" ? "is not" : "is", null) as Q;
       } else if (filter.status !== undefined) q = q.where("email_messages.status", "=", filter.status) as Q;
+      for (const [name, value] of filter.tags ?? []) {
+        q = q.where(({ exists, selectFrom }) =>
+          exists(
+            selectFrom("email_tags")
+              .select("email_tags.message_sid")
+              .whereRef("email_tags.message_sid", "=", "email_messages.sid")
+              .where("email_tags.account_sid", "=", filter.accountSid)
+              .where("email_tags.name", "=", name)
+              .where("email_tags.value", "=", value),
+          ),
+        ) as Q;
+      }
       if (filter.createdFrom !== undefined)
         q = q.where("email_messages.date_created", ">=", filter.createdFrom) as Q;
       if (filter.createdBefore !== undefined)
@@ -416,6 +450,18 @@ export class Store implements MailStore {
       if (context) context.mime = raw;
     }
     return contexts;
+  }
+
+  async findBlobs(sha256s: readonly string[]): Promise<Map<string, Uint8Array>> {
+    const blobs = new Map<string, Uint8Array>();
+    if (sha256s.length === 0) return blobs;
+    const rows = await this.db
+      .selectFrom("attachment_blobs")
+      .select(["sha256", "content"])
+      .where("sha256", "in", [...new Set(sha256s)])
+      .execute();
+    for (const row of rows) blobs.set(row.sha256, row.content);
+    return blobs;
   }
 
   async findMime(messageSid: string): Promise<string | undefined> {

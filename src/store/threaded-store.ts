@@ -76,5 +76,6 @@ export class ThreadedStore implements MailStore {
   renewLeases: MailStore["renewLeases"] = (...args) => this.call("renewLeases", ...args);
   listAttempts: MailStore["listAttempts"] = (...args) => this.call("listAttempts", ...args);
   findMime: MailStore["findMime"] = (...args) => this.call("findMime", ...args);
+  findBlobs: MailStore["findBlobs"] = (...args) => this.call("findBlobs", ...args);
   findRetryContexts: MailStore["findRetryContexts"] = (...args) => this.call("findRetryContexts", ...args);
 }

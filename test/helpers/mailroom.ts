@@ -121,13 +121,15 @@ export async function request(
     auth?: Credentials | { user: string; token: string };
     form?: Record<string, string | string[]>;
     json?: unknown;
+    /** A multipart/form-data body (fetch sets its Content-Type with the boundary). */
+    multipart?: FormData;
     headers?: Record<string, string>;
     body?: string;
   } = {},
 ): Promise<ApiResponse> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.auth) headers.authorization = basicAuth(options.auth);
-  let body: string | undefined = options.body;
+  let body: string | FormData | undefined = options.body ?? options.multipart;
   if (options.form) {
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(options.form)) {

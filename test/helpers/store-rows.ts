@@ -1,4 +1,5 @@
 import { newSid } from "../../src/domain/ids.js";
+import type { EmailContent } from "../../src/model/email-message.js";
 import type { AttemptRecord, MailStore, NewEmailMessage } from "../../src/store/store.js";
 
 /** A fixed clock for store tests: every time is passed explicitly, so nothing depends on the wall clock. */
@@ -23,6 +24,26 @@ export async function insertAccount(store: MailStore, email: string): Promise<st
   return sid;
 }
 
+/** The content of the Restcomm documentation's example message. */
+export function plainContent(overrides: Partial<EmailContent> = {}): EmailContent {
+  return {
+    from: { name: "Jane Doe", address: "jane.doe@example.org" },
+    to: [{ name: "", address: "john.doe@example.com" }],
+    cc: [],
+    bcc: [],
+    reply_to: [],
+    subject: "Test Email",
+    body: "This is a test",
+    type: "text/plain; charset=UTF-8",
+    html: null,
+    text: null,
+    headers: {},
+    tags: {},
+    attachments: [],
+    ...overrides,
+  };
+}
+
 /** A queued message as the API would build it, created at T0 unless overridden. */
 export function emailRow(accountSid: string, overrides: Partial<NewEmailMessage> = {}): NewEmailMessage {
   const sid = overrides.sid ?? newSid("EM");
@@ -32,11 +53,8 @@ export function emailRow(accountSid: string, overrides: Partial<NewEmailMessage>
     account_sid: accountSid,
     from_address: "Jane Doe <jane.doe@example.org>",
     to_addresses: "john.doe@example.com",
-    cc_addresses: "",
-    bcc_addresses: "",
     subject: "Test Email",
-    body: "This is a test",
-    type: "text/plain; charset=UTF-8",
+    content: JSON.stringify(plainContent()),
     status: "queued",
     message_id: `<${sid}@example.org>`,
     status_callback: null,

@@ -1,70 +1,128 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import Type, { type Static } from "typebox";
 import { ApiError } from "../../domain/errors.js";
-import { optionalText } from "../../domain/params.js";
+import { AccountModel, CreateAccountParams, UpdateAccountParams } from "../../model/account.js";
+import { API_BASE } from "../../model/paths.js";
 import type { AccountService } from "../../services/accounts.js";
-import { authenticate, resolveTargetAccount } from "../auth.js";
 import { sendList, sendResource } from "../representation.js";
-import { bodyParams } from "../request-body.js";
-import { API_BASE, accountResource } from "../resources.js";
+import { AccountParams, errorResponses, FORM_AND_JSON, JSON_AND_XML } from "../route-schemas.js";
 
-type AccountParams = { Params: { account: string } };
+type UpdateRoute = {
+  Params: Static<typeof AccountParams>;
+  Body: Static<typeof UpdateAccountParams> | undefined;
+};
 
-export function registerAccountRoutes(app: FastifyInstance, accounts: AccountService): void {
-  const preHandler = authenticate(accounts);
+/** `/Accounts` (in the authenticated context): Restcomm's account operations. */
+export async function accountRoutes(app: FastifyInstance, accounts: AccountService): Promise<void> {
+  const tags = ["Accounts"];
+  const ok = { 200: AccountModel.schema, ...errorResponses };
 
   // Restcomm lists the caller's sub-accounts.
-  app.get(`${API_BASE}/Accounts`, { preHandler }, async (request, reply) => {
-    const children = await accounts.listChildren(request.actor.sid);
-    return sendList(request, reply, {
-      element: "Accounts",
-      jsonKey: "accounts",
-      paging: undefined,
-      items: children.map((child) => accountResource(child)),
-    });
-  });
+  app.get(
+    `${API_BASE}/Accounts`,
+    {
+      schema: {
+        tags,
+        summary: "List your sub-accounts",
+        produces: JSON_AND_XML,
+        response: { 200: Type.Array(AccountModel.schema), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const children = await accounts.listChildren(request.actor.sid);
+      return sendList(request, reply, {
+        element: "Accounts",
+        jsonKey: "accounts",
+        paging: undefined,
+        items: children.map((child) => AccountModel.render({ account: child })),
+      });
+    },
+  );
 
-  app.post(`${API_BASE}/Accounts`, { preHandler }, async (request, reply) => {
-    const params = bodyParams(request);
-    const emailAddress = text(params, "EmailAddress");
-    const password = text(params, "Password");
-    if (emailAddress === undefined)
-      throw new ApiError("AccountFieldMissing", "EmailAddress can not be null.");
-    if (password === undefined) throw new ApiError("AccountFieldMissing", "Password can not be null.");
-    const issued = await accounts.create({
-      emailAddress,
-      password,
-      friendlyName: text(params, "FriendlyName"),
-      role: text(params, "Role"),
-      status: text(params, "Status"),
-      parentSid: request.actor.sid,
-    });
-    return sendResource(request, reply, accountResource(issued.account, issued.authToken));
-  });
+  app.post<{ Body: Static<typeof CreateAccountParams> }>(
+    `${API_BASE}/Accounts`,
+    {
+      schema: {
+        tags,
+        summary: "Create a sub-account",
+        description: "The answer carries the new account's AuthToken: it is shown this once.",
+        body: CreateAccountParams,
+        consumes: FORM_AND_JSON,
+        produces: JSON_AND_XML,
+        response: ok,
+      },
+      // Restcomm's own messages for the two required parameters, before the schema's.
+      preValidation: async (request) => {
+        const body = (request.body ?? {}) as Record<string, unknown>;
+        for (const name of ["EmailAddress", "Password"]) {
+          if (body[name] === undefined || body[name] === null) {
+            throw new ApiError("AccountFieldMissing", `${name} can not be null.`);
+          }
+        }
+      },
+    },
+    async (request, reply) => {
+      const params = request.body;
+      const issued = await accounts.create({
+        emailAddress: params.EmailAddress,
+        password: params.Password,
+        friendlyName: params.FriendlyName,
+        role: params.Role,
+        status: params.Status,
+        parentSid: request.actor.sid,
+      });
+      return sendResource(request, reply, AccountModel.render(issued));
+    },
+  );
 
-  app.get<AccountParams>(`${API_BASE}/Accounts/:account`, { preHandler }, async (request, reply) => {
-    const target = await resolveTargetAccount(accounts, request.actor, request.params.account);
-    return sendResource(request, reply, accountResource(target));
-  });
+  app.get<{ Params: Static<typeof AccountParams> }>(
+    `${API_BASE}/Accounts/:accountSid`,
+    {
+      schema: {
+        tags,
+        summary: "Get an account",
+        params: AccountParams,
+        produces: JSON_AND_XML,
+        response: ok,
+      },
+    },
+    async (request, reply) => sendResource(request, reply, AccountModel.render({ account: request.account })),
+  );
 
-  const update = async (request: FastifyRequest<AccountParams>, reply: FastifyReply) => {
-    const target = await resolveTargetAccount(accounts, request.actor, request.params.account);
-    const params = bodyParams(request);
-    const rotate = text(params, "RotateAuthToken");
+  const update = async (request: FastifyRequest<UpdateRoute>, reply: FastifyReply) => {
+    const target = request.account;
+    const params = request.body ?? {};
+    const named = params.AccountSid;
+    if (named !== undefined && named !== target.sid && named.toLowerCase() !== target.email_address) {
+      throw new ApiError(
+        "InvalidAccountField",
+        `AccountSid ${named} does not match the account in the URL (${target.sid}).`,
+      );
+    }
+    const rotate = params.RotateAuthToken;
     if (rotate !== undefined && rotate !== "true" && rotate !== "false") {
       throw new ApiError("InvalidAccountField", `RotateAuthToken must be true or false, got "${rotate}".`);
     }
     const result = await accounts.update(request.actor, target, {
-      friendlyName: text(params, "FriendlyName"),
-      status: text(params, "Status"),
-      password: text(params, "Password"),
+      friendlyName: params.FriendlyName,
+      status: params.Status,
+      password: params.Password,
       rotateAuthToken: rotate === "true",
     });
-    return sendResource(request, reply, accountResource(result.account, result.authToken));
+    return sendResource(request, reply, AccountModel.render(result));
   };
-  app.post<AccountParams>(`${API_BASE}/Accounts/:account`, { preHandler }, update);
-  app.put<AccountParams>(`${API_BASE}/Accounts/:account`, { preHandler }, update);
-}
-
-function text(params: Record<string, unknown>, name: string): string | undefined {
-  return optionalText(params, name, "InvalidAccountField");
+  const updateSchema = (method: string) => ({
+    schema: {
+      tags,
+      summary: `Update an account (${method})`,
+      description: "Status=closed is final and closes every sub-account too.",
+      params: AccountParams,
+      body: UpdateAccountParams,
+      consumes: FORM_AND_JSON,
+      produces: JSON_AND_XML,
+      response: ok,
+    },
+  });
+  app.post<UpdateRoute>(`${API_BASE}/Accounts/:accountSid`, updateSchema("POST"), update);
+  app.put<UpdateRoute>(`${API_BASE}/Accounts/:accountSid`, updateSchema("PUT"), update);
 }

@@ -1,99 +1,251 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import multipart from "@fastify/multipart";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import Type from "typebox";
 import { ApiError } from "../../domain/errors.js";
 import { isSid } from "../../domain/ids.js";
 import { isMessageStatus, MESSAGE_STATUSES } from "../../domain/message-status.js";
-import type { AccountService } from "../../services/accounts.js";
+import { EmailAttemptModel } from "../../model/email-attempt.js";
+import {
+  EmailMessageModel,
+  type EmailMessageSource,
+  readEmailRequest,
+  SendEmailParams,
+} from "../../model/email-message.js";
+import { API_BASE, emailMessagesPath } from "../../model/paths.js";
 import type { EmailMessageService } from "../../services/email-messages.js";
-import type { EmailFilter, MailStore } from "../../store/store.js";
-import { authenticate, resolveTargetAccount } from "../auth.js";
+import type { EmailFilter, EmailMessageView, MailStore } from "../../store/store.js";
 import { parseFilterDate } from "../dates.js";
-import { pagingFields, parsePageRequest } from "../paging.js";
+import { PagingQuery, pagingFields, pagingListSchema, parsePageRequest } from "../paging.js";
 import { sendList, sendResource } from "../representation.js";
-import { bodyParams } from "../request-body.js";
-import { API_BASE, emailAttemptResource, emailMessageResource, emailMessagesPath } from "../resources.js";
+import { AccountParams, errorResponses, JSON_AND_XML, SEND_BODY_TYPES } from "../route-schemas.js";
+import { prepareSendBody, type SendBodyLimits } from "../send-body.js";
 
 interface Deps {
   store: MailStore;
-  accounts: AccountService;
   emails: EmailMessageService;
+  limits: SendBodyLimits;
 }
 
-type AccountParams = { Params: { accountSid: string } };
-type MessageParams = { Params: { accountSid: string; sid: string } };
+const MessageParams = Type.Object({
+  accountSid: Type.String({ description: "The account's SID (or email address)." }),
+  sid: Type.String({ description: "The message's SID (EM…)." }),
+});
 
-export function registerEmailMessageRoutes(app: FastifyInstance, deps: Deps): void {
+const AttachmentParams = Type.Object({
+  accountSid: Type.String(),
+  sid: Type.String(),
+  index: Type.String({ pattern: "^\\d{1,4}$", description: "The attachment's position, from 0." }),
+});
+
+const ListQuery = Type.Object(
+  {
+    ...PagingQuery,
+    To: Type.Optional(
+      Type.String({ description: "Messages whose To contains this text (case-insensitive)." }),
+    ),
+    From: Type.Optional(Type.String({ description: "Messages whose From contains this text." })),
+    Status: Type.Optional(Type.String({ description: MESSAGE_STATUSES.join(", ") })),
+    StartTime: Type.Optional(Type.String({ description: "Created on or after: yyyy-MM-dd or ISO 8601." })),
+    EndTime: Type.Optional(
+      Type.String({ description: "Created before the end of: yyyy-MM-dd or ISO 8601." }),
+    ),
+    Tag: Type.Optional(
+      Type.Union([Type.String(), Type.Array(Type.String())], {
+        description: "name:value; repeat it to require several tags.",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+type AccountRoute = { Params: { accountSid: string } };
+type MessageRoute = { Params: { accountSid: string; sid: string } };
+
+/** `/Accounts/{AccountSid}/Email/Messages` and its sub-resources (in the authenticated context). */
+export async function emailMessageRoutes(app: FastifyInstance, deps: Deps): Promise<void> {
+  await app.register(multipart, { throwFileSizeLimit: true });
   const base = `${API_BASE}/Accounts/:accountSid/Email/Messages`;
-  const preHandler = authenticate(deps.accounts);
+  const tags = ["Email messages"];
 
-  app.post<AccountParams>(base, { preHandler }, async (request, reply) => {
-    const account = await resolveTargetAccount(deps.accounts, request.actor, request.params.accountSid);
-    if (account.status !== "active") {
-      throw new ApiError(
-        "AccountNotActive",
-        `Account ${account.sid} is ${account.status}; it cannot send email.`,
-      );
-    }
-    const message = await deps.emails.accept(account.sid, bodyParams(request));
-    // Restcomm answers 200, not 201, with the message echoed back.
-    return sendResource(request, reply, emailMessageResource(message));
+  app.post<AccountRoute & { Body: SendEmailParams }>(
+    base,
+    {
+      schema: {
+        tags,
+        summary: "Send an email",
+        description:
+          "Accepts a message, stores it durably and queues it for delivery; answers 200 with the message once it is committed. Form, JSON and multipart bodies take the same parameters; in form and multipart bodies Headers and Tags hold JSON text, and files are parts named Attachment.",
+        params: AccountParams,
+        body: SendEmailParams,
+        consumes: SEND_BODY_TYPES,
+        produces: JSON_AND_XML,
+        response: { 200: EmailMessageModel.schema, ...errorResponses },
+      },
+      preValidation: prepareSendBody(deps.limits),
+    },
+    async (request, reply) => {
+      const account = request.account;
+      if (account.status !== "active") {
+        throw new ApiError(
+          "AccountNotActive",
+          `Account ${account.sid} is ${account.status}; it cannot send email.`,
+        );
+      }
+      const email = readEmailRequest(request.body, request.uploads);
+      const message = await deps.emails.accept(account.sid, email);
+      // Restcomm answers 200, not 201, with the message echoed back.
+      return sendResource(request, reply, EmailMessageModel.render(message));
+    },
+  );
+
+  app.get<AccountRoute>(
+    base,
+    {
+      schema: {
+        tags,
+        summary: "List email messages",
+        description: "Newest first, with Restcomm's paging.",
+        params: AccountParams,
+        querystring: ListQuery,
+        produces: JSON_AND_XML,
+        response: { 200: pagingListSchema("messages", EmailMessageModel.schema), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const account = request.account;
+      const query = request.query as Record<string, unknown>;
+      const page = parsePageRequest(query);
+      const { filter, echoed } = parseFilter(account.sid, query);
+      const result = await deps.store.listEmails(filter, page.page * page.pageSize, page.pageSize);
+      const path = `${emailMessagesPath(account.sid)}.json`;
+      return sendList(request, reply, {
+        element: "EmailMessages",
+        jsonKey: "messages",
+        paging: pagingFields(path, echoed, page, result.total, result.rows.length),
+        items: result.rows.map((row) => EmailMessageModel.render(toSource(row))),
+      });
+    },
+  );
+
+  const messageSchema = (summary: string, response: Record<number, unknown>, produces = JSON_AND_XML) => ({
+    schema: { tags, summary, params: MessageParams, produces, response: { ...response, ...errorResponses } },
   });
 
-  app.get<AccountParams>(base, { preHandler }, async (request, reply) => {
-    const account = await resolveTargetAccount(deps.accounts, request.actor, request.params.accountSid);
-    const query = request.query as Record<string, unknown>;
-    const page = parsePageRequest(query);
-    const { filter, echoed } = parseFilter(account.sid, query);
-    const result = await deps.store.listEmails(filter, page.page * page.pageSize, page.pageSize);
-    const path = `${emailMessagesPath(account.sid)}.json`;
-    return sendList(request, reply, {
-      element: "EmailMessages",
-      jsonKey: "messages",
-      paging: pagingFields(path, echoed, page, result.total, result.rows.length),
-      items: result.rows.map(emailMessageResource),
-    });
-  });
+  app.get<MessageRoute>(
+    `${base}/:sid`,
+    messageSchema("Get an email message", { 200: EmailMessageModel.schema }),
+    async (request, reply) => {
+      const message = await findOwnMessage(deps, request);
+      return sendResource(request, reply, EmailMessageModel.render(message));
+    },
+  );
 
-  app.get<MessageParams>(`${base}/:sid`, { preHandler }, async (request, reply) => {
-    const message = await findOwnMessage(deps, request);
-    return sendResource(request, reply, emailMessageResource(message));
-  });
+  app.get<MessageRoute>(
+    `${base}/:sid/Attempts`,
+    messageSchema("List a message's delivery attempts", { 200: Type.Array(EmailAttemptModel.schema) }),
+    async (request, reply) => {
+      const message = await findOwnMessage(deps, request);
+      const attempts = await deps.store.listAttempts(message.sid);
+      return sendList(request, reply, {
+        element: "Attempts",
+        jsonKey: "attempts",
+        paging: undefined,
+        items: attempts.map((attempt) => EmailAttemptModel.render(attempt)),
+      });
+    },
+  );
 
-  app.get<MessageParams>(`${base}/:sid/Attempts`, { preHandler }, async (request, reply) => {
-    const message = await findOwnMessage(deps, request);
-    const attempts = await deps.store.listAttempts(message.sid);
-    return sendList(request, reply, {
-      element: "Attempts",
-      jsonKey: "attempts",
-      paging: undefined,
-      items: attempts.map(emailAttemptResource),
-    });
-  });
+  app.get<MessageRoute>(
+    `${base}/:sid/Mime`,
+    messageSchema(
+      "Get the message as sent (MIME)",
+      { 200: Type.String({ description: "The composed message, exactly the bytes every attempt sends." }) },
+      ["message/rfc822"],
+    ),
+    async (request, reply) => {
+      const message = await findOwnMessage(deps, request);
+      const raw = await deps.store.findMime(message.sid);
+      if (raw === undefined) {
+        throw new ApiError(
+          "MimeNotAvailable",
+          `Message ${message.sid} has not been composed yet (status ${message.status}); its MIME exists from the first delivery attempt on.`,
+        );
+      }
+      return reply.type("message/rfc822").send(raw);
+    },
+  );
 
-  app.get<MessageParams>(`${base}/:sid/Mime`, { preHandler }, async (request, reply) => {
-    const message = await findOwnMessage(deps, request);
-    const raw = await deps.store.findMime(message.sid);
-    if (raw === undefined) {
-      throw new ApiError(
-        "MimeNotAvailable",
-        `Message ${message.sid} has not been composed yet (status ${message.status}); its MIME exists from the first delivery attempt on.`,
-      );
-    }
-    return reply.type("message/rfc822").send(raw);
-  });
+  app.get<{ Params: { accountSid: string; sid: string; index: string } }>(
+    `${base}/:sid/Attachments/:index`,
+    {
+      schema: {
+        tags,
+        summary: "Download an attachment",
+        params: AttachmentParams,
+        produces: ["application/octet-stream"],
+        response: {
+          200: Type.String({ description: "The attachment's bytes, with its Content-Type." }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request, reply) => sendAttachment(deps, request, reply),
+  );
 }
 
-/** The message, only if it belongs to an account the caller acts for; otherwise a 404 that reveals nothing. */
-async function findOwnMessage(deps: Deps, request: FastifyRequest<MessageParams>) {
-  const account = await resolveTargetAccount(deps.accounts, request.actor, request.params.accountSid);
-  const message = isSid(request.params.sid, "EM")
+async function sendAttachment(
+  deps: Deps,
+  request: FastifyRequest<{ Params: { accountSid: string; sid: string; index: string } }>,
+  reply: FastifyReply,
+) {
+  const message = await findOwnMessage(deps, request);
+  const index = Number(request.params.index);
+  const attachment = message.content.attachments[index];
+  const missing = () =>
+    new ApiError(
+      "AttachmentNotFound",
+      `Message ${message.sid} has ${message.content.attachments.length} attachment(s), numbered from 0; there is no ${request.params.index}.`,
+    );
+  if (!attachment) throw missing();
+  const bytes = (await deps.store.findBlobs([attachment.sha256])).get(attachment.sha256);
+  if (!bytes) throw missing();
+  return reply
+    .type(attachment.content_type)
+    .header("content-disposition", contentDisposition(attachment.filename))
+    .header("x-content-type-options", "nosniff")
+    .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+}
+
+/** RFC 6266: an ASCII fallback name and the exact name in RFC 5987 encoding; always a download. */
+function contentDisposition(filename: string): string {
+  const fallback = filename.replace(/[^\u0020-\u007e]|["\\]/g, "_");
+  const encoded = encodeURIComponent(filename).replace(
+    /['()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`;
+}
+
+function toSource(row: EmailMessageView): EmailMessageSource {
+  const { content, ...rest } = row;
+  return { ...rest, content: JSON.parse(content) };
+}
+
+/** The message, only if it belongs to the account in the URL; otherwise a 404 that reveals nothing. */
+async function findOwnMessage(
+  deps: Deps,
+  request: FastifyRequest<MessageRoute>,
+): Promise<EmailMessageSource> {
+  const account = request.account;
+  const row = isSid(request.params.sid, "EM")
     ? await deps.store.findEmail(account.sid, request.params.sid)
     : undefined;
-  if (!message)
+  if (!row)
     throw new ApiError(
       "MessageNotFound",
       `No email message ${request.params.sid} in account ${account.sid}.`,
     );
-  return message;
+  return toSource(row);
 }
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
@@ -124,6 +276,18 @@ function parseFilter(accountSid: string, query: Record<string, unknown>) {
   if (start !== undefined) filter.createdFrom = filterDate("StartTime", start).start;
   const end = text("EndTime");
   if (end !== undefined) filter.createdBefore = filterDate("EndTime", end).end;
+  const tagValues = query.Tag === undefined ? [] : ([] as unknown[]).concat(query.Tag);
+  for (const tag of tagValues) {
+    const colon = typeof tag === "string" ? tag.indexOf(":") : -1;
+    if (typeof tag !== "string" || colon <= 0 || CONTROL.test(tag)) {
+      throw new ApiError(
+        "InvalidFilter",
+        `Tag "${String(tag)}" must be name:value, e.g. Tag=campaign:spring.`,
+      );
+    }
+    filter.tags = [...(filter.tags ?? []), [tag.slice(0, colon), tag.slice(colon + 1)]];
+    echoed.push(["Tag", tag]);
+  }
   return { filter, echoed };
 }
 

@@ -1,0 +1,248 @@
+import { DeliveryErrorCodes } from "../domain/errors.js";
+import { newSid } from "../domain/ids.js";
+import type { EmailContent } from "../model/email-message.js";
+import type { DeliveryJob } from "../services/email-messages.js";
+import type { EmailMessageRow, MailStore, RetryContext } from "../store/store.js";
+import type { StatusCallbacks } from "./callbacks.js";
+import type { Dispatcher, DispatchJob, DispatchResult } from "./dispatch.js";
+import { type Envelope, envelopeFor } from "./envelope.js";
+import { type AttemptHistory, NO_HISTORY, readHistory } from "./history.js";
+import type { DeliveryLogger } from "./logger.js";
+import { judge, type Verdict } from "./outcome.js";
+import type { RetryPolicy } from "./retry-policy.js";
+import { type SendReport, sameForAll } from "./transports/transport.js";
+
+/** What the steps of one attempt share: the worker's parts and settings. */
+export interface StepContext {
+  store: MailStore;
+  dispatcher: Dispatcher;
+  callbacks: StatusCallbacks;
+  logger: DeliveryLogger;
+  policy: RetryPolicy;
+  /** The lease holder: only its records settle the message. */
+  owner: string;
+  /** True once the worker gave up on its deliveries at shutdown: results are then dropped. */
+  abandoned(): boolean;
+  /** A retry falls due at `at`: the worker looks at the queue by then. */
+  retryDueAt(at: number): void;
+}
+
+/** One attempt of one message, as it passes from step to step. */
+export interface AttemptState {
+  message: EmailMessageRow;
+  content: EmailContent;
+  /** The number of this attempt, from 1. */
+  attempt: number;
+  started: number;
+  history: AttemptHistory;
+  /** The MIME an earlier attempt composed and stored (retries send exactly it). */
+  storedMime: string | undefined;
+  /** Attachment bytes, when the accepting process handed them over. */
+  attachments: ReadonlyMap<string, Uint8Array> | undefined;
+  /** What to send (compose): the stored bytes, or what to compose them from. */
+  mime?: DispatchJob["mime"];
+  envelope?: Envelope;
+  result?: DispatchResult;
+  verdict?: Verdict;
+}
+
+/** A step may end the attempt early ("stop"): nothing after it runs. */
+export interface DeliveryStep {
+  name: string;
+  /** Returns (or resolves to) "stop" to end the attempt here. */
+  run(state: AttemptState, context: StepContext): unknown;
+}
+
+/** Reads what the attempt starts from: the content, and for a retry the earlier attempts and stored MIME. */
+export async function startAttempt(job: DeliveryJob, retry: RetryContext | undefined, store: MailStore) {
+  const { message } = job;
+  const context =
+    message.num_attempts > 0
+      ? (retry ?? (await store.findRetryContexts([message.sid])).get(message.sid))
+      : undefined;
+  const state: AttemptState = {
+    message,
+    content: job.content ?? (JSON.parse(message.content) as EmailContent),
+    attempt: message.num_attempts + 1,
+    started: Date.now(),
+    history: context ? readHistory(context.attempts) : NO_HISTORY,
+    storedMime: context?.mime,
+    attachments: job.attachments,
+  };
+  return state;
+}
+
+/**
+ * Routes the attempt: the envelope (recipients earlier attempts settled are left out). Direct-to-MX
+ * delivery will choose the destination here.
+ */
+const route: DeliveryStep = {
+  name: "route",
+  run(state) {
+    state.envelope = envelopeFor(state.content, state.history.settled);
+  },
+};
+
+/**
+ * What to send: the stored MIME on a retry; on the first attempt the input to compose it from
+ * (composing itself happens where the dispatcher sends, in the relay thread), with the attachment
+ * bytes read from the store unless the accepting process handed them over.
+ */
+const compose: DeliveryStep = {
+  name: "compose",
+  async run(state, { store }) {
+    if (state.storedMime !== undefined) {
+      state.mime = { stored: state.storedMime };
+      return;
+    }
+    const wanted = state.content.attachments.map((a) => a.sha256);
+    const attachments =
+      wanted.length === 0
+        ? new Map<string, Uint8Array>()
+        : (state.attachments ?? (await store.findBlobs(wanted)));
+    const { message } = state;
+    state.mime = {
+      compose: {
+        content: state.content,
+        messageId: message.message_id,
+        date: message.date_created,
+        attachments,
+      },
+    };
+  },
+};
+
+/** DKIM signing will go here: once, at the first attempt, so the stored MIME carries the signature. */
+const sign: DeliveryStep = { name: "sign", run() {} };
+
+/** Hands the attempt to the dispatcher; Mailroom's own failures become a retryable report too. */
+const send: DeliveryStep = {
+  name: "send",
+  async run(state, { dispatcher, logger }) {
+    const job: DispatchJob = {
+      envelope: state.envelope as Envelope,
+      mime: state.mime as DispatchJob["mime"],
+    };
+    // Defensive: were every recipient already settled, finish the message rather than send an empty envelope.
+    if (job.envelope.to.length === 0) {
+      state.result = {
+        report: { recipients: [], smtpCode: null, response: null, failure: null },
+        mime: undefined,
+      };
+      return;
+    }
+    try {
+      state.result = await dispatcher.dispatch(job);
+    } catch (error) {
+      logger.error({ err: error, sid: state.message.sid }, "delivery: unexpected error");
+      const report: SendReport = {
+        recipients: sameForAll(job.envelope.to, "deferred", null, null),
+        smtpCode: null,
+        response: null,
+        failure: {
+          code: DeliveryErrorCodes.DeliveryError,
+          message: `Mailroom failed while delivering this message (${error instanceof Error ? error.message : String(error)}); the server log has the details.`,
+        },
+      };
+      state.result = { report, mime: undefined };
+    }
+  },
+};
+
+/** Decides the message's next state from the report and the history: sent, retry at T, or failed. */
+const judgeStep: DeliveryStep = {
+  name: "judge",
+  run(state, { policy, abandoned }) {
+    const { report } = state.result as DispatchResult;
+    state.verdict = judge(report, {
+      attempt: state.attempt,
+      history: state.history,
+      acceptedAt: state.message.date_created,
+      now: Date.now(),
+      policy,
+    });
+    if (abandoned()) return "stop";
+  },
+};
+
+/**
+ * Records the attempt with the message's new state, in one transaction. Stops when the lease ran out
+ * meanwhile: another worker took the message over and decides its status.
+ */
+const record: DeliveryStep = {
+  name: "record",
+  async run(state, { store, owner, logger }) {
+    const { report, mime } = state.result as DispatchResult;
+    const verdict = state.verdict as Verdict;
+    const { message } = state;
+    const now = Date.now();
+    const applied = await store.recordAttempt({
+      owner,
+      mime,
+      attempt: {
+        sid: newSid("EA"),
+        message_sid: message.sid,
+        account_sid: message.account_sid,
+        attempt: state.attempt,
+        date_started: state.started,
+        date_finished: now,
+        outcome: verdict.outcome,
+        smtp_code: report.smtpCode,
+        response: report.response,
+        error_code: verdict.attemptFailure?.code ?? null,
+        error_message: verdict.attemptFailure?.message ?? null,
+        recipients: JSON.stringify(report.recipients),
+      },
+      status: verdict.status,
+      errorCode: verdict.errorCode,
+      errorMessage: verdict.errorMessage,
+      retryAt: verdict.retryAt,
+      dateDelivered: verdict.status === "sent" ? now : null,
+    });
+    if (applied) return;
+    logger.warn(
+      { sid: message.sid, attempt: state.attempt },
+      "delivery: the lease ran out during this attempt and another worker took the message over; it decides the status",
+    );
+    return "stop";
+  },
+};
+
+/** Logs the outcome, wakes the worker for an early retry, and tells the StatusCallback of a final status. */
+const notify: DeliveryStep = {
+  name: "notify",
+  run(state, { logger, callbacks, retryDueAt }) {
+    const verdict = state.verdict as Verdict;
+    const fields = {
+      sid: state.message.sid,
+      attempt: state.attempt,
+      outcome: verdict.outcome,
+      status: verdict.status,
+    };
+    if (verdict.status === "queued")
+      logger.debug({ ...fields, error: verdict.errorMessage }, "delivery deferred");
+    else if (verdict.status === "failed")
+      logger.warn({ ...fields, error: verdict.errorMessage }, "delivery failed");
+    else logger.debug(fields, "delivered");
+    if (verdict.retryAt !== null) retryDueAt(verdict.retryAt);
+    if (verdict.status !== "queued") callbacks.notify(state.message, { ...verdict, status: verdict.status });
+  },
+};
+
+/** A delivery attempt, step by step (docs/architecture.md). */
+export const DELIVERY_STEPS: readonly DeliveryStep[] = [
+  compose,
+  sign,
+  route,
+  send,
+  judgeStep,
+  record,
+  notify,
+];
+
+/** Runs one attempt through every step, until one stops it. */
+export async function runAttempt(state: AttemptState, context: StepContext): Promise<void> {
+  for (const step of DELIVERY_STEPS) {
+    if ((await step.run(state, context)) === "stop") return;
+  }
+}

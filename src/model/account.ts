@@ -1,0 +1,93 @@
+import Type from "typebox";
+import { rfc2822 } from "../http/dates.js";
+import type { AccountRow } from "../store/store.js";
+import { API_BASE, accountUri, emailMessagesPath } from "./paths.js";
+import { field, ResourceModel, Schemas } from "./resource.js";
+
+/** An account as shown, with its AuthToken only right after it was issued (it is never stored in the clear). */
+export interface AccountSource {
+  account: AccountRow;
+  authToken?: string | undefined;
+}
+
+const text = (description: string) => Type.String({ description });
+
+/** `POST /Accounts`: Restcomm's parameters. */
+export const CreateAccountParams = Type.Object(
+  {
+    EmailAddress: text("The account's email address; also usable as the Basic-auth user name."),
+    Password: text("At least 8 characters."),
+    FriendlyName: Type.Optional(text("A name for people; default the email address.")),
+    Role: Type.Optional(text("Restcomm's role name.")),
+    Status: Type.Optional(text("active (default), suspended or uninitialized.")),
+  },
+  { additionalProperties: false },
+);
+
+/** `POST|PUT /Accounts/{AccountSid}`: Restcomm's parameters (its Python client also repeats AccountSid). */
+export const UpdateAccountParams = Type.Object(
+  {
+    FriendlyName: Type.Optional(text("A name for people.")),
+    Status: Type.Optional(
+      text("active, suspended, closed (final, cascades to sub-accounts) or uninitialized."),
+    ),
+    Password: Type.Optional(text("A new password, at least 8 characters.")),
+    RotateAuthToken: Type.Optional(text("true issues a new AuthToken (shown once) and retires the old one.")),
+    AccountSid: Type.Optional(
+      text("The account being updated, as Restcomm's clients repeat it; must match the URL."),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** Restcomm's fields in Restcomm's order; Mailroom's additions after them. */
+export const AccountModel = new ResourceModel<AccountSource>(
+  "Account",
+  [
+    field("sid", Schemas.text, "AC + 32 hex digits.", ({ account }) => account.sid),
+    field("friendly_name", Schemas.text, "A name for people.", ({ account }) => account.friendly_name),
+    field(
+      "email_address",
+      Schemas.text,
+      "The account's email address.",
+      ({ account }) => account.email_address,
+    ),
+    field("type", Schemas.text, "Full or Trial.", ({ account }) => account.type),
+    field(
+      "status",
+      Schemas.text,
+      "active, suspended, closed or uninitialized.",
+      ({ account }) => account.status,
+    ),
+    field("role", Schemas.text, "Restcomm's role name.", ({ account }) => account.role),
+    field("date_created", Schemas.rfc2822, "When it was created.", ({ account }) =>
+      rfc2822(account.date_created),
+    ),
+    field("date_updated", Schemas.rfc2822, "When it last changed.", ({ account }) =>
+      rfc2822(account.date_updated),
+    ),
+    field(
+      "auth_token",
+      Schemas.text,
+      "Only in the answer that issued it.",
+      ({ authToken }) => authToken ?? null,
+    ),
+    field("uri", Schemas.text, "This resource.", ({ account }) => accountUri(account.sid)),
+    field(
+      "subresource_uris",
+      Type.Object({ email_messages: Type.String(), accounts: Type.String() }),
+      "Related resources.",
+      ({ account }) => ({
+        email_messages: `${emailMessagesPath(account.sid)}.json`,
+        accounts: `${API_BASE}/Accounts.json`,
+      }),
+    ),
+    field(
+      "parent_sid",
+      Schemas.text,
+      "The parent account, for a sub-account.",
+      ({ account }) => account.parent_sid,
+    ),
+  ],
+  "An account (tenant). Sub-accounts are accounts whose parent_sid is set.",
+);

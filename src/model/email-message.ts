@@ -1,0 +1,483 @@
+import Type, { type Static } from "typebox";
+import { AddressListError, formatMailboxList, type Mailbox, parseAddressList } from "../domain/addresses.js";
+import { ApiError, type ErrorKind } from "../domain/errors.js";
+import { checkCustomHeaders } from "../domain/header-rules.js";
+import { iso8601, rfc2822 } from "../http/dates.js";
+import { API_VERSION, emailMessagesPath } from "./paths.js";
+import { field, NamedValues, ResourceModel, type Scalar, Schemas } from "./resource.js";
+
+/**
+ * The email message, declared once: the parameters a send accepts (request schema), what is
+ * stored (EmailContent, one JSON document beside the columns lists filter on), and the fields GET
+ * shows (the resource model). Adding an optional field means: a parameter below, a line in
+ * `readEmailRequest`, a member of EmailContent, an output field, then composing it
+ * (src/delivery/compose*.ts) and a line in docs/api.md.
+ */
+
+// ---------------------------------------------------------------- what is stored
+
+/**
+ * An attachment as a message refers to it: its bytes are stored once per distinct content (by
+ * SHA-256) and fetched by `sha256` when the message is composed or downloaded.
+ */
+export interface AttachmentRef {
+  /** As the caller named it; never used as a path. */
+  filename: string;
+  content_type: string;
+  /** Decoded size in bytes. */
+  size: number;
+  /** Set for an inline part: the HTML refers to it as `cid:{content_id}`. */
+  content_id: string | null;
+  /** Lower-case hex SHA-256 of the bytes. */
+  sha256: string;
+}
+
+/**
+ * What a message says, as the caller gave it after validation: stored with the message (not
+ * re-parsed on every attempt) and the only input of MIME composition besides the Message-ID, the
+ * date and the attachment bytes.
+ */
+export interface EmailContent {
+  from: Mailbox;
+  to: Mailbox[];
+  cc: Mailbox[];
+  /** Envelope only: never written into a header. */
+  bcc: Mailbox[];
+  reply_to: Mailbox[];
+  subject: string;
+  /**
+   * Restcomm's Body and Type: one part of that type (Type normalised, e.g. `text/plain; charset=UTF-8`).
+   * Set only when the caller sent Body; then html and text are null (the API refuses both at once).
+   */
+  body: string | null;
+  type: string | null;
+  /**
+   * The Html and Text parameters. Both: multipart/alternative, text first. Html alone: a text
+   * alternative derived from it is added when composing (it is not stored).
+   */
+  html: string | null;
+  text: string | null;
+  /** Custom headers, names as given, in the order given; values are header-safe (no CR, LF or controls). */
+  headers: Record<string, string>;
+  tags: Record<string, string>;
+  attachments: AttachmentRef[];
+}
+
+// ---------------------------------------------------------------- the request
+
+/** Restcomm documents a 160 character subject; Restcomm truncated, Mailroom refuses instead. */
+export const MAX_SUBJECT_LENGTH = 160;
+/** Most relays refuse more than 100 RCPT TO in one transaction. */
+export const MAX_RECIPIENTS = 100;
+export const MAX_TAGS = 10;
+export const MAX_HEADERS = 50;
+export const MAX_ATTACHMENTS = 100;
+export const DEFAULT_TYPE = "text/plain; charset=UTF-8";
+
+const addressList = (description: string) =>
+  Type.Union([Type.String(), Type.Array(Type.String())], {
+    description: `${description} One or more addresses: a comma-separated list, or the parameter repeated (a JSON array).`,
+  });
+
+export const AttachmentParam = Type.Object(
+  {
+    Filename: Type.String({
+      description: "The file name shown to the recipient.",
+      minLength: 1,
+      maxLength: 255,
+    }),
+    Content: Type.String({ description: "The bytes, base64-encoded.", contentEncoding: "base64" }),
+    ContentType: Type.Optional(
+      Type.String({
+        description: "MIME type; default application/octet-stream.",
+        maxLength: 255,
+      }),
+    ),
+    ContentId: Type.Optional(
+      Type.String({
+        description: "Makes the attachment an inline part the HTML refers to as cid:{ContentId}.",
+        minLength: 1,
+        maxLength: 255,
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * The parameters of `POST …/Email/Messages`, the same in form, JSON and multipart bodies. In form
+ * and multipart bodies, Headers and Tags hold a JSON object as text, and attachments are file parts
+ * named `Attachment` (in JSON, the Attachments array).
+ */
+export const SendEmailParams = Type.Object(
+  {
+    From: Type.String({ description: "The sender: one address, optionally with a display name." }),
+    To: addressList("Recipients."),
+    Subject: Type.String({ description: `At most ${MAX_SUBJECT_LENGTH} characters; never truncated.` }),
+    Body: Type.Optional(
+      Type.String({
+        description: "Restcomm's body: one part of the given Type. Required unless Html or Text is given.",
+      }),
+    ),
+    Type: Type.Optional(
+      Type.String({ description: "text/plain (default) or text/html, optionally with charset=UTF-8." }),
+    ),
+    CC: Type.Optional(addressList("Carbon-copy recipients.")),
+    BCC: Type.Optional(addressList("Blind carbon-copy recipients (envelope only).")),
+    StatusCallback: Type.Optional(
+      Type.String({ description: "http(s) URL POSTed to when the message is sent or failed." }),
+    ),
+    Html: Type.Optional(Type.String({ description: "The HTML part." })),
+    Text: Type.Optional(
+      Type.String({ description: "The plain-text part (first in multipart/alternative)." }),
+    ),
+    ReplyTo: Type.Optional(addressList("Reply-To addresses.")),
+    Headers: Type.Optional(
+      Type.Record(Type.String(), Type.String(), {
+        description:
+          "Custom headers as a JSON object of name → value. Names Mailroom writes itself (From, To, Cc, Bcc, Reply-To, Subject, Message-ID, Date, MIME-Version, Content-*, DKIM-Signature, …) are refused.",
+        maxProperties: MAX_HEADERS,
+      }),
+    ),
+    Tags: Type.Optional(
+      Type.Record(Type.String(), Type.String(), {
+        description: `Up to ${MAX_TAGS} name → value pairs (a JSON object), filterable with Tag=name:value. Names: 1–64 of A-Z a-z 0-9 _ . -; values: up to 256 characters.`,
+        maxProperties: MAX_TAGS,
+      }),
+    ),
+    Attachments: Type.Optional(
+      Type.Array(AttachmentParam, {
+        description: "Files to attach (JSON bodies).",
+        maxItems: MAX_ATTACHMENTS,
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type SendEmailParams = Static<typeof SendEmailParams>;
+
+/** An attachment's bytes as received (multipart file part or decoded JSON item). */
+export interface AttachmentUpload {
+  filename: string;
+  contentType: string;
+  contentId: string | null;
+  content: Buffer;
+}
+
+/** A send request that passed every check: the content to store and the attachment bytes. */
+export interface ValidatedEmail {
+  content: EmailContent;
+  statusCallback: string | null;
+  /** In the order of content.attachments. */
+  uploads: AttachmentUpload[];
+}
+
+/**
+ * Checks a send request whose shape the schema already checked, and turns it into the content to
+ * store. Throws ApiError with the first problem found; nothing is trimmed away or shortened silently.
+ * `files` are the multipart file parts, in order.
+ */
+export function readEmailRequest(params: SendEmailParams, files: AttachmentUpload[] = []): ValidatedEmail {
+  const hasParts = params.Html !== undefined || params.Text !== undefined;
+  if (params.Body !== undefined && hasParts) {
+    throw new ApiError(
+      "ConflictingBody",
+      "Send either Body (with Type) or Html and/or Text, not both: put the plain text in Text.",
+    );
+  }
+  if (params.Type !== undefined && hasParts) {
+    throw new ApiError(
+      "ConflictingBody",
+      "Type describes Body; with Html and Text there is nothing for it to say.",
+    );
+  }
+  rejectLineBreaks("From", params.From);
+  const from = parseAddresses("From", params.From, "InvalidFrom");
+  if (from.length !== 1) throw new ApiError("InvalidFrom", "From must be exactly one email address.");
+  const to = parseAddresses("To", listText(params.To), "InvalidTo");
+  const cc = optionalAddresses("CC", params.CC, "InvalidCc");
+  const bcc = optionalAddresses("BCC", params.BCC, "InvalidBcc");
+  const replyTo = optionalAddresses("ReplyTo", params.ReplyTo, "InvalidReplyTo");
+  const recipients = to.length + cc.length + bcc.length;
+  if (recipients > MAX_RECIPIENTS) {
+    throw new ApiError(
+      "TooManyRecipients",
+      `A message may have at most ${MAX_RECIPIENTS} recipients in To, CC and BCC together; this one has ${recipients}. Split it into several messages.`,
+    );
+  }
+  rejectLineBreaks("Subject", params.Subject);
+  const subjectLength = [...params.Subject].length;
+  if (subjectLength > MAX_SUBJECT_LENGTH) {
+    throw new ApiError(
+      "SubjectTooLong",
+      `Subject is ${subjectLength} characters long; the maximum is ${MAX_SUBJECT_LENGTH}. Shorten it: Mailroom never truncates.`,
+    );
+  }
+  for (const name of ["Body", "Html", "Text"] as const) checkBodyText(name, params[name]);
+  const uploads = [...(params.Attachments ?? []).map(decodeAttachment), ...files];
+  return {
+    content: {
+      from: from[0] as Mailbox,
+      to,
+      cc,
+      bcc,
+      reply_to: replyTo,
+      subject: params.Subject,
+      body: params.Body ?? null,
+      type:
+        params.Body === undefined
+          ? null
+          : params.Type === undefined
+            ? DEFAULT_TYPE
+            : normalizeType(params.Type),
+      html: params.Html ?? null,
+      text: params.Text ?? null,
+      headers: checkCustomHeaders(params.Headers ?? {}),
+      tags: checkTags(params.Tags ?? {}),
+      // Filled in by the service once the bytes are checked and hashed (see attachments.ts).
+      attachments: [],
+    },
+    statusCallback: optionalCallbackUrl(params.StatusCallback),
+    uploads,
+  };
+}
+
+function listText(value: string | string[]): string {
+  return Array.isArray(value) ? value.join(", ") : value;
+}
+
+function optionalAddresses(name: string, value: string | string[] | undefined, kind: ErrorKind): Mailbox[] {
+  if (value === undefined) return [];
+  const text = listText(value);
+  if (text.trim() === "") return [];
+  return parseAddresses(name, text, kind);
+}
+
+function parseAddresses(name: string, text: string, kind: ErrorKind): Mailbox[] {
+  rejectLineBreaks(name, text);
+  try {
+    return parseAddressList(text);
+  } catch (error) {
+    if (error instanceof AddressListError) throw new ApiError(kind, `${name} is invalid: ${error.message}.`);
+    throw error;
+  }
+}
+
+// CR and LF end an SMTP header line; letting them through would let a caller add headers or recipients.
+// Other control characters have no business in a header either.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const HEADER_UNSAFE = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
+export function rejectLineBreaks(name: string, value: string): void {
+  if (HEADER_UNSAFE.test(value)) {
+    throw new ApiError(
+      "HeaderInjection",
+      `${name} contains a line break or control character, which is not allowed in an email header.`,
+    );
+  }
+}
+
+// Neither email text nor the XML rendering can carry these; tab, LF and CR are fine in a body.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const BODY_UNSAFE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
+
+function checkBodyText(name: string, value: string | undefined): void {
+  if (value !== undefined && BODY_UNSAFE.test(value)) {
+    throw new ApiError(
+      "InvalidBody",
+      `${name} contains a control character other than tab, line feed or carriage return; remove it.`,
+    );
+  }
+}
+
+const SUPPORTED_TYPES = new Set(["text/plain", "text/html"]);
+
+/** Accepts `text/plain` or `text/html` with an optional UTF-8 charset; Restcomm added the charset when missing. */
+function normalizeType(type: string): string {
+  rejectLineBreaks("Type", type);
+  const [mediaType = "", ...parameters] = type.split(";").map((part) => part.trim());
+  const media = mediaType.toLowerCase();
+  if (!SUPPORTED_TYPES.has(media)) {
+    throw new ApiError("InvalidType", `Type "${mediaType}" is not supported; use text/plain or text/html.`);
+  }
+  for (const parameter of parameters) {
+    if (parameter === "") continue;
+    const [key = "", value = ""] = parameter.split("=").map((part) => part.trim());
+    const charset = value.replace(/^"|"$/g, "").toLowerCase();
+    if (key.toLowerCase() !== "charset" || (charset !== "utf-8" && charset !== "utf8")) {
+      throw new ApiError(
+        "InvalidType",
+        `Type parameter "${parameter}" is not supported; Mailroom sends UTF-8, so only charset=UTF-8 may be given.`,
+      );
+    }
+  }
+  return `${media}; charset=UTF-8`;
+}
+
+function optionalCallbackUrl(value: string | undefined): string | null {
+  if (value === undefined || value.trim() === "") return null;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ApiError("InvalidStatusCallback", `StatusCallback "${value}" is not a valid URL.`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ApiError("InvalidStatusCallback", "StatusCallback must be an http:// or https:// URL.");
+  }
+  return url.toString();
+}
+
+const TAG_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const TAG_VALUE_UNSAFE = /[\u0000-\u001f\u007f]/;
+
+function checkTags(tags: Record<string, string>): Record<string, string> {
+  for (const [name, value] of Object.entries(tags)) {
+    if (!TAG_NAME.test(name)) {
+      throw new ApiError(
+        "InvalidTag",
+        `Tag name "${name}" is not allowed: use 1 to 64 letters, digits, underscores, dots or hyphens.`,
+      );
+    }
+    if ([...value].length > 256 || TAG_VALUE_UNSAFE.test(value)) {
+      throw new ApiError(
+        "InvalidTag",
+        `Tag "${name}" has a value longer than 256 characters or with a control character.`,
+      );
+    }
+  }
+  return { ...tags };
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** A JSON attachment's base64, decoded strictly: anything that is not base64 is refused, not skipped. */
+function decodeAttachment(item: Static<typeof AttachmentParam>, index: number): AttachmentUpload {
+  const compact = item.Content.replace(/[\r\n]/g, "");
+  if (compact.length % 4 !== 0 || !BASE64.test(compact)) {
+    throw new ApiError(
+      "InvalidAttachment",
+      `Attachments[${index}].Content is not valid base64 (standard alphabet, padded with =).`,
+    );
+  }
+  return {
+    filename: item.Filename,
+    contentType: item.ContentType ?? "application/octet-stream",
+    contentId: item.ContentId ?? null,
+    content: Buffer.from(compact, "base64"),
+  };
+}
+
+// ---------------------------------------------------------------- what GET shows
+
+/** A stored message as the API shows it: its columns, its content and its queue state. */
+export interface EmailMessageSource {
+  sid: string;
+  account_sid: string;
+  content: EmailContent;
+  status: string;
+  message_id: string;
+  status_callback: string | null;
+  error_code: number | null;
+  error_message: string | null;
+  num_attempts: number;
+  date_created: number;
+  date_updated: number;
+  date_sent: number;
+  date_delivered: number | null;
+  next_attempt_at: number | null;
+}
+
+const listOrNull = (mailboxes: readonly Mailbox[]) =>
+  mailboxes.length > 0 ? formatMailboxList(mailboxes) : null;
+const objectOrNull = (entries: Record<string, string>) =>
+  Object.keys(entries).length > 0 ? new NamedValues(entries) : null;
+
+const AttachmentOutput = Type.Object({
+  filename: Type.String(),
+  content_type: Type.String(),
+  size: Type.Integer(),
+  content_id: Type.Optional(Type.String()),
+  sha256: Type.String(),
+});
+
+/** Restcomm's fields first, in Restcomm's order; Mailroom's additions after them. */
+export const EmailMessageModel = new ResourceModel<EmailMessageSource>(
+  "EmailMessage",
+  [
+    field("date_sent", Schemas.iso8601, "When the message was accepted (ISO 8601).", (m) =>
+      iso8601(m.date_sent),
+    ),
+    field("account_sid", Schemas.text, "The account that sent it.", (m) => m.account_sid),
+    field("from", Schemas.text, "The sender.", (m) => formatMailboxList([m.content.from])),
+    field("to", Schemas.text, "Recipients, comma-separated.", (m) => formatMailboxList(m.content.to)),
+    field("body", Schemas.text, "Restcomm's Body, when it was given.", (m) => m.content.body),
+    field("subject", Schemas.text, "The subject.", (m) => m.content.subject),
+    field("sid", Schemas.text, "EM + 32 hex digits.", (m) => m.sid),
+    field(
+      "status",
+      Type.Union(["queued", "sending", "sent", "failed"].map((s) => Type.Literal(s))),
+      "Delivery status.",
+      (m) => m.status,
+    ),
+    field("cc", Schemas.text, "Carbon-copy recipients.", (m) => listOrNull(m.content.cc)),
+    field("bcc", Schemas.text, "Blind carbon-copy recipients.", (m) => listOrNull(m.content.bcc)),
+    field("type", Schemas.text, "Body's content type.", (m) => m.content.type),
+    field(
+      "message_id",
+      Schemas.text,
+      "The Message-ID header, the same on every attempt.",
+      (m) => m.message_id,
+    ),
+    field("num_attempts", Schemas.integer, "Delivery attempts so far.", (m) => m.num_attempts),
+    field(
+      "error_code",
+      Schemas.integer,
+      "Why delivery failed or is being retried (docs/delivery.md).",
+      (m) => m.error_code,
+    ),
+    field("error_message", Schemas.text, "The error in words, quoting the relay.", (m) => m.error_message),
+    field("status_callback", Schemas.text, "The StatusCallback URL.", (m) => m.status_callback),
+    field("date_created", Schemas.rfc2822, "When it was accepted.", (m) => rfc2822(m.date_created)),
+    field("date_updated", Schemas.rfc2822, "When its state last changed.", (m) => rfc2822(m.date_updated)),
+    field("date_delivered", Schemas.rfc2822, "When the relay took it.", (m) =>
+      m.date_delivered === null ? null : rfc2822(m.date_delivered),
+    ),
+    field("next_attempt", Schemas.rfc2822, "When the next attempt is due (while queued).", (m) =>
+      m.status === "queued" && m.next_attempt_at !== null ? rfc2822(m.next_attempt_at) : null,
+    ),
+    field("api_version", Schemas.text, "Always 2012-04-24.", () => API_VERSION),
+    field("uri", Schemas.text, "This resource.", (m) => `${messagePath(m)}.json`),
+    field(
+      "subresource_uris",
+      Type.Object({ attempts: Type.String(), mime: Type.String() }),
+      "The message's attempts and its composed MIME.",
+      (m) => ({ attempts: `${messagePath(m)}/Attempts.json`, mime: `${messagePath(m)}/Mime` }),
+    ),
+    field("html", Schemas.text, "The HTML part (Html).", (m) => m.content.html),
+    field("text", Schemas.text, "The text part (Text).", (m) => m.content.text),
+    field("reply_to", Schemas.text, "Reply-To addresses.", (m) => listOrNull(m.content.reply_to)),
+    field("headers", Schemas.namedValues, "Custom headers.", (m) => objectOrNull(m.content.headers)),
+    field("tags", Schemas.namedValues, "Tags.", (m) => objectOrNull(m.content.tags)),
+    field(
+      "attachments",
+      Type.Array(AttachmentOutput),
+      "Attachments; the bytes of the n-th (from 0) are at …/Email/Messages/{Sid}/Attachments/{n}.",
+      (m) => (m.content.attachments.length > 0 ? m.content.attachments.map(attachmentOutput) : null),
+    ),
+  ],
+  "An email message.",
+);
+
+/** An attachment's fields in order; content_id only when it has one (JSON never carries null). */
+function attachmentOutput(a: AttachmentRef): Record<string, Scalar> {
+  const { filename, content_type, size, content_id, sha256 } = a;
+  return content_id === null
+    ? { filename, content_type, size, sha256 }
+    : { filename, content_type, size, content_id, sha256 };
+}
+
+function messagePath(m: EmailMessageSource): string {
+  return `${emailMessagesPath(m.account_sid)}/${m.sid}`;
+}

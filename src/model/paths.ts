@@ -1,0 +1,11 @@
+/** Where resources live on the wire (Restcomm's base path and API version). */
+export const API_VERSION = "2012-04-24";
+export const API_BASE = `/restcomm/${API_VERSION}`;
+
+export function accountUri(sid: string): string {
+  return `${API_BASE}/Accounts/${sid}.json`;
+}
+
+export function emailMessagesPath(accountSid: string): string {
+  return `${API_BASE}/Accounts/${accountSid}/Email/Messages`;
+}

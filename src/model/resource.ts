@@ -1,0 +1,77 @@
+import Type, { type TObject, type TSchema } from "typebox";
+
+/**
+ * A resource is declared once, as ordered snake_case output fields, each with its JSON Schema and
+ * description and how its value is read from the source object. The JSON and Restcomm XML
+ * renderings (src/http/representation.ts) and the OpenAPI document (the `schema`) all come from
+ * that one declaration. JSON leaves null fields out; XML writes them as empty elements, as Restcomm did.
+ */
+export type Scalar = string | number | null;
+
+/** Names mapped to text (custom headers, tags): a JSON object; in XML `<Headers><Header><Name>…<Value>…`. */
+export class NamedValues {
+  constructor(readonly entries: Readonly<Record<string, string>>) {}
+}
+
+export type FieldValue =
+  | Scalar
+  | NamedValues
+  /** Fixed keys, e.g. subresource_uris: a JSON object; in XML one element per key. */
+  | Readonly<Record<string, string>>
+  /** A list of records, e.g. an attempt's recipients; in XML `<Recipients><Recipient>…` (the key less its "s"). */
+  | ReadonlyArray<Readonly<Record<string, Scalar>>>;
+
+export type Fields = ReadonlyArray<readonly [string, FieldValue]>;
+
+/** One rendered resource: the XML element name (e.g. `EmailMessage`) and its fields in order. */
+export interface Resource {
+  element: string;
+  fields: Fields;
+}
+
+export interface OutputField<T> {
+  key: string;
+  /** The schema of the value when present (absent means null: left out of JSON). */
+  schema: TSchema;
+  value(source: T): FieldValue;
+}
+
+/** An output field: `description` goes into the OpenAPI document. */
+export function field<T>(
+  key: string,
+  schema: TSchema,
+  description: string,
+  value: (source: T) => FieldValue,
+): OutputField<T> {
+  return { key, schema: { ...schema, description }, value };
+}
+
+export class ResourceModel<T> {
+  /** The JSON rendering's schema (OpenAPI; tests check real responses against it). */
+  readonly schema: TObject;
+
+  constructor(
+    /** The XML element of one item, e.g. `EmailMessage`. */
+    readonly element: string,
+    readonly fields: readonly OutputField<T>[],
+    description: string,
+  ) {
+    const properties: Record<string, TSchema> = {};
+    for (const f of fields) properties[f.key] = Type.Optional(f.schema);
+    this.schema = Type.Object(properties, { description, additionalProperties: false });
+  }
+
+  render(source: T): Resource {
+    return { element: this.element, fields: this.fields.map((f) => [f.key, f.value(source)] as const) };
+  }
+}
+
+/** Helpers for common field schemas. */
+export const Schemas = {
+  text: Type.String(),
+  integer: Type.Integer(),
+  /** RFC 2822 date, as Restcomm writes dates: `Wed, 5 Feb 2014 10:12:32 +0000`. */
+  rfc2822: Type.String({ examples: ["Wed, 05 Feb 2014 10:12:32 +0000"] }),
+  iso8601: Type.String({ format: "date-time" }),
+  namedValues: Type.Record(Type.String(), Type.String()),
+};
