@@ -131,6 +131,25 @@ describe("judging an attempt", () => {
     assert.match(verdict.errorMessage ?? "", /550 5\.1\.1 No such user/);
   });
 
+  test("a message over the relay's SIZE limit: failed at once, the attempt rejected", () => {
+    const tooLarge = {
+      code: 13109 as const,
+      message: "The message is 2,001 bytes; the relay accepts at most 2,000.",
+    };
+    const unsent = (address: string): RecipientOutcome => ({
+      address,
+      state: "rejected",
+      smtp_code: null,
+      response: null,
+    });
+    const verdict = judge(report([unsent("a@x.example"), unsent("b@x.example")], tooLarge), context(1));
+    assert.deepEqual(
+      [verdict.outcome, verdict.status, verdict.errorCode, verdict.errorMessage, verdict.retryAt],
+      ["rejected", "failed", 13109, tooLarge.message, null],
+    );
+    assert.deepEqual(verdict.attemptFailure, tooLarge);
+  });
+
   test("out of attempts after a partial delivery: sent, and the error names who did not get it", () => {
     const history = readHistory(
       [1, 2, 3, 4].map((n) => attemptRow(n, 13103, n === 1 ? [accepted("a@x.example")] : [])),

@@ -11,7 +11,7 @@ for (const variant of await storeVariants()) {
     let server: TestServer;
 
     before(async () => {
-      sink = await SmtpSink.start();
+      sink = await SmtpSink.start({ size: 64 * 1024 });
       server = await startMailroom({
         store: variant.kind,
         env: { MAILROOM_SMTP_URL: sink.url, MAILROOM_MAX_ATTEMPTS: "4", ...FAST_RETRIES },
@@ -128,6 +128,27 @@ for (const variant of await storeVariants()) {
       const [attempt] = await getAttempts(server, server.admin, accepted.sid);
       assert.equal(attempt.outcome, "rejected");
       assert.equal(attempt.smtp_code, 554);
+    });
+
+    test("a message over the relay's SIZE limit fails at once with 13109; the relay never gets it", async () => {
+      const accepted = await send({ Subject: "too large", Body: "A line of text.\n".repeat(6000) });
+      const message = await waitForFinal(server, server.admin, accepted.sid);
+      assert.equal(message.status, "failed");
+      assert.equal(message.num_attempts, 1);
+      assert.equal(message.error_code, 13109);
+      assert.match(
+        message.error_message,
+        /^The message is [\d,]+ bytes; the relay 127\.0\.0\.1:\d+ accepts at most 65,536 \(its SIZE limit\)\. Retrying will not help/,
+      );
+      const [attempt] = await getAttempts(server, server.admin, accepted.sid);
+      assert.equal(attempt.outcome, "rejected");
+      assert.equal(attempt.error_code, 13109);
+      const recipients = attempt.recipients as Array<{ address: string; state: string }>;
+      assert.deepEqual(
+        recipients.map((r) => [r.address, r.state]),
+        [["john.doe@yourcompany.com", "rejected"]],
+      );
+      assert.ok(!sink.answered.some((a) => a.messageId === accepted.message_id), "no DATA for it");
     });
 
     test("recipients refused one by one are recorded per recipient; the others get the message", async () => {

@@ -4,7 +4,7 @@ import net, { type AddressInfo } from "node:net";
 import { after, describe, test } from "node:test";
 import { SMTPServer, type SMTPServerOptions } from "smtp-server";
 import { type SmtpSettings, SmtpTransport } from "../src/delivery/transports/smtp.js";
-import { dataPayload } from "../src/delivery/transports/smtp-connection.js";
+import { dataPayload, messageSize } from "../src/delivery/transports/smtp-connection.js";
 import type { SendReport } from "../src/delivery/transports/transport.js";
 import { waitFor } from "./helpers/wait.js";
 
@@ -16,6 +16,8 @@ import { waitFor } from "./helpers/wait.js";
 
 const RAW = "From: a@example.org\r\nTo: b@example.org\r\nSubject: hi\r\n\r\nHello\r\n";
 const ENVELOPE = { from: "a@example.org", to: ["b@example.org", "c@example.org"] };
+/** MAIL FROM for RAW (CRLF, no leading dots: its size is its length) to a relay that announces SIZE. */
+const MAIL_FROM = `MAIL FROM:<a@example.org> SIZE=${Buffer.byteLength(RAW)}`;
 
 const transports: SmtpTransport[] = [];
 after(async () => {
@@ -187,7 +189,8 @@ async function scriptedPeer(script: Script = {}): Promise<ScriptedPeer> {
 
 interface Relay {
   port: number;
-  received: Array<{ raw: string; to: string[]; secure: boolean; user: string | undefined }>;
+  /** Each accepted message; `octets` is smtp-server's own count of it (what it checks against `size`). */
+  received: Array<{ raw: string; octets: number; to: string[]; secure: boolean; user: string | undefined }>;
   logins: Array<{ method: string; username: string | undefined; password: string | undefined }>;
   connections: number;
   close(): Promise<void>;
@@ -209,6 +212,7 @@ async function relay(options: SMTPServerOptions = {}): Promise<Relay> {
       stream.on("end", () => {
         state.received.push({
           raw: Buffer.concat(chunks).toString("utf8"),
+          octets: stream.byteLength,
           to: session.envelope.rcptTo.map((r) => r.address),
           secure: session.secure,
           user: session.user as string | undefined,
@@ -276,7 +280,7 @@ describe("SMTP client: pipelining", () => {
       assert.ok(session);
       assert.match(session.chunks[0] ?? "", /^EHLO \S+\r\n$/);
       assert.deepEqual(session.chunks.slice(1), [
-        "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<c@example.org>\r\nDATA\r\n",
+        `${MAIL_FROM}\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<c@example.org>\r\nDATA\r\n`,
         `${RAW}.\r\n`,
       ]);
     } finally {
@@ -323,9 +327,9 @@ describe("SMTP client: pipelining", () => {
       assert.ok(session);
       assert.equal(peer.sessions.length, 1);
       assert.deepEqual(session.chunks.slice(1), [
-        "MAIL FROM:<a@example.org>\r\nRCPT TO:<r1@example.org>\r\nDATA\r\n",
-        `${RAW}.\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<r2@example.org>\r\nDATA\r\n`,
-        `${RAW}.\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<r3@example.org>\r\nDATA\r\n`,
+        `${MAIL_FROM}\r\nRCPT TO:<r1@example.org>\r\nDATA\r\n`,
+        `${RAW}.\r\n${MAIL_FROM}\r\nRCPT TO:<r2@example.org>\r\nDATA\r\n`,
+        `${RAW}.\r\n${MAIL_FROM}\r\nRCPT TO:<r3@example.org>\r\nDATA\r\n`,
         `${RAW}.\r\n`,
       ]);
       assert.deepEqual(
@@ -373,12 +377,11 @@ describe("SMTP client: pipelining", () => {
       assert.deepEqual(first && states(first), [["r1@example.org", "deferred", 421]]);
       assert.equal(second?.failure, null, second?.failure?.message);
       assert.equal(peer.sessions.length, 2);
-      assert.match(peer.sessions[0]?.chunks.at(-1) ?? "", /\.\r\nMAIL FROM:<a@example\.org>\r\nRCPT TO:<r2@/);
-      assert.deepEqual(peer.sessions[1]?.commands.slice(1), [
-        "MAIL FROM:<a@example.org>",
-        "RCPT TO:<r2@example.org>",
-        "DATA",
-      ]);
+      assert.match(
+        peer.sessions[0]?.chunks.at(-1) ?? "",
+        /\.\r\nMAIL FROM:<a@example\.org> SIZE=\d+\r\nRCPT TO:<r2@/,
+      );
+      assert.deepEqual(peer.sessions[1]?.commands.slice(1), [MAIL_FROM, "RCPT TO:<r2@example.org>", "DATA"]);
     } finally {
       await peer.close();
     }
@@ -480,7 +483,7 @@ describe("SMTP client: pipelining", () => {
       assert.deepEqual(commands.slice(commands.indexOf("DATA"), commands.indexOf("DATA") + 3), [
         "DATA",
         "RSET",
-        "MAIL FROM:<a@example.org>",
+        MAIL_FROM,
       ]);
     } finally {
       await peer.close();
@@ -576,6 +579,232 @@ describe("SMTP client: message data", () => {
     assert.equal(dataPayload("a\n\n.b\r.c"), "a\r\n\r\n..b\r\n..c\r\n.\r\n");
     assert.equal(dataPayload("ends with CR\r"), "ends with CR\r\n.\r\n");
     assert.equal(dataPayload("."), "..\r\n.\r\n");
+  });
+});
+
+/** smtp-server's logger hears every command it reads, accepted or refused: their verbs, in order. */
+function commandLog(verbs: string[]): SMTPServerOptions["logger"] {
+  const ignore = () => {};
+  const debug = (entry: { tnx?: string; command?: string }) => {
+    if (entry.tnx === "command" && entry.command) verbs.push(entry.command);
+  };
+  return { level: ignore, trace: ignore, debug, info: ignore, warn: ignore, error: ignore, fatal: ignore };
+}
+
+/** A relay that also records every command's verb and the SIZE= of each MAIL FROM it took. */
+async function sizeRelay(
+  options: SMTPServerOptions,
+): Promise<Relay & { verbs: string[]; declared: Array<string | undefined> }> {
+  const verbs: string[] = [];
+  const declared: Array<string | undefined> = [];
+  const server = await relay({
+    logger: commandLog(verbs),
+    onMailFrom: (address, _session, callback) => {
+      // smtp-server's args: the MAIL FROM parameters by name, or false when there were none.
+      declared.push((address.args as { SIZE?: string }).SIZE);
+      callback();
+    },
+    ...options,
+  });
+  return Object.assign(server, { verbs, declared });
+}
+
+const count = (verbs: string[], verb: string) => verbs.filter((v) => v === verb).length;
+
+describe("SMTP client: SIZE (RFC 1870)", () => {
+  // 3,182 octets: over the 2,000 the relays below allow.
+  const BIG = RAW + `${"x".repeat(76)}\r\n`.repeat(40);
+  const big = (to: string) => ({ envelope: { from: "a@example.org", to: [to] }, raw: BIG });
+
+  test("MAIL FROM declares the octets the relay counts: CRLF line ends, no doubled dots, no final dot", async () => {
+    const server = await sizeRelay({ size: 1_000_000 });
+    // Bare LFs, lines that start with dots, UTF-8 (two and three octets a character), no final line break.
+    const raw = "From: a@example.org\nSubject: Grüße\r\n\r\n.one dot\n..two dots\r\n.\r\nä ✓ the end";
+    const stored = `${raw.replace(/\r?\n/g, "\r\n")}\r\n`;
+    try {
+      const client = transport(`smtp://127.0.0.1:${server.port}`, { poolSize: 1 });
+      for (const message of [raw, RAW]) {
+        const report = await client.send({ envelope: ENVELOPE, raw: message });
+        assert.equal(report.failure, null, report.failure?.message);
+      }
+      assert.equal(server.received[0]?.raw, stored);
+      assert.deepEqual(server.declared, [String(Buffer.byteLength(stored)), String(Buffer.byteLength(RAW))]);
+      assert.deepEqual(
+        server.received.map((m) => String(m.octets)),
+        server.declared,
+        "the relay measured what was declared",
+      );
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("a message over the relay's limit fails at once (13109, every recipient rejected); nothing of it is sent", async () => {
+    const server = await sizeRelay({ size: 2000 });
+    const errors: Error[] = [];
+    try {
+      const client = transport(`smtp://127.0.0.1:${server.port}`, { poolSize: 1 }, errors);
+      const report = await client.send({ envelope: ENVELOPE, raw: BIG });
+      assert.equal(report.failure?.code, 13109);
+      assert.equal(
+        report.failure?.message,
+        `The message is 3,182 bytes; the relay 127.0.0.1:${server.port} accepts at most 2,000 (its SIZE limit). Retrying will not help: send a smaller message or raise the relay's limit.`,
+      );
+      assert.deepEqual(states(report), [
+        ["b@example.org", "rejected", null],
+        ["c@example.org", "rejected", null],
+      ]);
+      assert.equal(report.smtpCode, null);
+
+      // The same pool, the same connection: the next message goes through.
+      const next = await client.send({ envelope: ENVELOPE, raw: RAW });
+      assert.equal(next.failure, null, next.failure?.message);
+      assert.deepEqual(server.verbs, ["EHLO", "MAIL", "RCPT", "RCPT", "DATA"], "no command for the big one");
+      assert.deepEqual(server.declared, [String(Buffer.byteLength(RAW))]);
+      assert.equal(server.received.length, 1);
+      assert.equal(server.connections, 1);
+      assert.deepEqual(errors, [], "not a connection failure");
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("an oversized message waiting to be pipelined behind another's data fails alone, unsent", async () => {
+    const server = await sizeRelay({ size: 2000 });
+    try {
+      const client = transport(`smtp://127.0.0.1:${server.port}`, { poolSize: 1 });
+      const small = (to: string) => ({ envelope: { from: "a@example.org", to: [to] }, raw: RAW });
+      // One connection: each message after the first is offered to go out behind its predecessor's data.
+      const reports = await Promise.all(
+        [
+          small("r1@x.example"),
+          big("r2@x.example"),
+          small("r3@x.example"),
+          big("r4@x.example"),
+          small("r5@x.example"),
+        ].map((message) => client.send(message)),
+      );
+      assert.deepEqual(
+        reports.map((r) => [r.recipients[0]?.state, r.failure?.code ?? null]),
+        [
+          ["accepted", null],
+          ["rejected", 13109],
+          ["accepted", null],
+          ["rejected", 13109],
+          ["accepted", null],
+        ],
+      );
+      assert.deepEqual(
+        server.received.map((m) => m.to),
+        [["r1@x.example"], ["r3@x.example"], ["r5@x.example"]],
+      );
+      assert.equal(count(server.verbs, "MAIL"), 3);
+      assert.equal(count(server.verbs, "DATA"), 3);
+      assert.ok(!server.verbs.includes("RSET"), "no transaction was left open");
+      assert.equal(server.connections, 1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("on the wire: the oversized message leaves no envelope in the batch; the one after it goes out alone", async () => {
+    const peer = await scriptedPeer({ ehlo: "250-scripted.example\r\n250-PIPELINING\r\n250 SIZE 2000" });
+    try {
+      const client = transport(peer.url, { poolSize: 1 });
+      const reports = await Promise.all(
+        [{ envelope: ENVELOPE, raw: RAW }, big("r2@x.example"), { envelope: ENVELOPE, raw: RAW }].map(
+          (message) => client.send(message),
+        ),
+      );
+      assert.deepEqual(
+        reports.map((r) => r.failure?.code ?? null),
+        [null, 13109, null],
+      );
+      const envelope = `${MAIL_FROM}\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<c@example.org>\r\nDATA\r\n`;
+      assert.deepEqual(peer.sessions[0]?.chunks.slice(1), [envelope, `${RAW}.\r\n`, envelope, `${RAW}.\r\n`]);
+    } finally {
+      await peer.close();
+    }
+  });
+
+  test("SIZE without a limit: declared, not checked here; the relay's 552 after DATA is a permanent refusal", async () => {
+    const server = await sizeRelay({
+      size: 2000,
+      hideSize: true,
+      onData: (stream, _session, callback) => {
+        stream.resume();
+        stream.on("end", () =>
+          callback(
+            stream.sizeExceeded
+              ? Object.assign(new Error("5.3.4 Message too big for system"), { responseCode: 552 })
+              : null,
+          ),
+        );
+      },
+    });
+    try {
+      const oversized = big("b@example.org");
+      const report = await transport(`smtp://127.0.0.1:${server.port}`).send(oversized);
+      assert.deepEqual(server.declared, [String(Buffer.byteLength(oversized.raw))]);
+      assert.equal(count(server.verbs, "DATA"), 1, "the message went out: the relay named no limit");
+      assert.equal(report.failure?.code, 13101);
+      assert.deepEqual(states(report), [["b@example.org", "rejected", 552]]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("a 552 to MAIL FROM stays a permanent refusal", async () => {
+    const peer = await scriptedPeer({
+      ehlo: "250-scripted.example\r\n250-PIPELINING\r\n250 SIZE",
+      answer: (command) =>
+        command.startsWith("MAIL") ? "552 5.3.4 Message size exceeds fixed maximum message size" : undefined,
+    });
+    try {
+      const report = await transport(peer.url).send({ envelope: ENVELOPE, raw: RAW });
+      assert.equal(report.failure?.code, 13101);
+      assert.deepEqual(
+        report.recipients.map((r) => [r.state, r.smtp_code]),
+        [
+          ["rejected", 552],
+          ["rejected", 552],
+        ],
+      );
+      assert.equal(peer.sessions[0]?.commands[1], MAIL_FROM);
+    } finally {
+      await peer.close();
+    }
+  });
+
+  test("a relay that does not announce SIZE gets no SIZE parameter, and no limit is assumed", async () => {
+    const server = await sizeRelay({});
+    try {
+      const oversized = big("b@example.org");
+      const report = await transport(`smtp://127.0.0.1:${server.port}`).send(oversized);
+      assert.equal(report.failure, null, report.failure?.message);
+      assert.deepEqual(server.declared, [undefined]);
+      assert.equal(server.received[0]?.raw, oversized.raw);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("messageSize: the message's octets with CRLF line ends, without doubled dots or the final dot line", () => {
+    for (const raw of [
+      RAW,
+      "",
+      ".",
+      "a\n.b",
+      "..\r\n.\r\n",
+      "ü ✓\r",
+      "ü ✓\r\n",
+      "no line break",
+      "a\r\n\r\n",
+    ]) {
+      const stored = raw.replace(/\r\n|\r|\n/g, "\r\n");
+      const expected = Buffer.byteLength(stored.endsWith("\r\n") ? stored : `${stored}\r\n`);
+      assert.equal(messageSize(raw, dataPayload(raw)), expected, JSON.stringify(raw));
+    }
   });
 });
 

@@ -80,6 +80,8 @@ export const DeliveryErrorCodes = {
   MessageExpired: 13107,
   /** Mailroom itself failed while delivering (logged). The message is retried. */
   DeliveryError: 13108,
+  /** The message is larger than the relay's SIZE limit, so it was not sent. Final: `failed`. */
+  MessageTooLarge: 13109,
 } as const;
 
 export type DeliveryErrorCode = (typeof DeliveryErrorCodes)[keyof typeof DeliveryErrorCodes];

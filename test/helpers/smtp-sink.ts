@@ -33,6 +33,8 @@ export interface SinkOptions {
   secure?: boolean;
   /** Listen on this port (a restart); 0 picks a free one. */
   port?: number;
+  /** Announce SIZE with this limit in octets (as a real relay does); by default no SIZE. */
+  size?: number;
 }
 
 /**
@@ -49,11 +51,13 @@ export class SmtpSink {
   rules: SinkRules;
   port: number;
   private readonly secure: boolean;
+  private readonly size: number | undefined;
   private server: SMTPServer | undefined;
 
   private constructor(options: SinkOptions) {
     this.rules = options.rules ?? {};
     this.secure = options.secure ?? false;
+    this.size = options.size;
     this.port = options.port ?? 0;
   }
 
@@ -105,6 +109,7 @@ export class SmtpSink {
   private serverOptions(): SMTPServerOptions {
     return {
       secure: this.secure,
+      size: this.size,
       logger: false,
       authOptional: true,
       // Plain smtp:// stays plain: the built-in certificate would fail Mailroom's STARTTLS check.

@@ -8,6 +8,9 @@ import tls from "node:tls";
  * reports: failures are SmtpErrors shaped like nodemailer's (code, response, responseCode, command,
  * permanent), so the transport sorts them exactly as it sorted nodemailer's.
  *
+ * When the relay announces SIZE (RFC 1870), MAIL FROM declares each message's size, and a message
+ * over the relay's limit fails before anything of it is written: the connection carries on.
+ *
  * Per message it costs two socket writes (the envelope with DATA, then the message with its final
  * dot), or one when the next transaction waits: its envelope goes out in the same write as this
  * message's data (RFC 2920 lets message content start a group), so a busy connection costs one
@@ -89,6 +92,8 @@ export class SmtpError extends Error {
   permanent?: boolean;
   /** Every recipient was refused: each one's refusal. */
   rejectedErrors?: RecipientRefusal[];
+  /** The message is over the relay's SIZE limit (both in octets); nothing of it was written. */
+  oversize?: { size: number; limit: number };
 
   constructor(message: string, code: SmtpErrorCode, command: string, reply?: Reply) {
     super(reply ? `${message}: ${reply.text}` : message);
@@ -134,6 +139,22 @@ export function dataPayload(raw: string): string {
   return data.endsWith("\r\n") ? `${data}.\r\n` : `${data}\r\n.\r\n`;
 }
 
+/**
+ * The size SIZE= declares for a message (`payload` is its dataPayload), as RFC 1870 defines it and
+ * relays count it: the octets sent after 354 (CRLF line ends, the last line's included) without the
+ * doubled dots and the final ".\r\n". Native scans only: the UTF-8 length, and line-initial dots
+ * when the payload is not simply the message and its terminator.
+ */
+export function messageSize(raw: string, payload: string): number {
+  const octets = Buffer.byteLength(payload) - 3;
+  // Every fix dataPayload makes adds characters: none made (the usual CRLF message), no dot doubled.
+  if (payload.length === raw.length + 3) return octets;
+  // Each payload line that starts with "." carries one doubled dot, except the terminator.
+  let doubled = payload.charCodeAt(0) === 46 ? 0 : -1;
+  for (let at = payload.indexOf("\r\n."); at >= 0; at = payload.indexOf("\r\n.", at + 3)) doubled++;
+  return octets - doubled;
+}
+
 const MAX_REPLY_CHARS = 1024 * 1024;
 const NON_ASCII = /[\u0080-\uffff]/;
 const ADDRESS_BREAKERS = /[\r\n<>]/;
@@ -156,8 +177,10 @@ export class SmtpConnection {
     startTls: false,
     eightBitMime: false,
     smtpUtf8: false,
-    /** SIZE's limit in bytes; 0 when it gave none or did not announce SIZE. */
-    size: 0,
+    /** SIZE: MAIL FROM declares the message's size. */
+    size: false,
+    /** SIZE's limit in octets; 0 when it gave none or did not announce SIZE. */
+    maxSize: 0,
     auth: [] as string[],
   };
   /** Secured with TLS (smtps, or after STARTTLS). */
@@ -171,6 +194,8 @@ export class SmtpConnection {
 
   /** The next transaction, its envelope already written behind the current message's data. */
   private written: SmtpTransaction | undefined;
+  /** Its DATA payload, made when its envelope was (for SIZE=). */
+  private writtenPayload = "";
   private state: State = "connecting";
   private socket: net.Socket;
   private handshaking = false;
@@ -250,10 +275,12 @@ export class SmtpConnection {
     this.sends++;
     this.contentWritten = false;
     const prewritten = this.written === transaction;
+    // Made before MAIL FROM, which declares its size.
+    const payload = prewritten ? this.writtenPayload : dataPayload(transaction.raw);
     this.written = undefined;
-    const { envelope, raw } = transaction;
-    const { to } = envelope;
-    const mailFrom = prewritten ? "" : this.mailCommand(transaction);
+    this.writtenPayload = "";
+    const { to } = transaction.envelope;
+    const mailFrom = prewritten ? "" : this.mailCommand(transaction, payload);
 
     this.needsReset = true;
     let rejected: RecipientRefusal[] | undefined;
@@ -306,17 +333,20 @@ export class SmtpConnection {
     }
 
     this.contentWritten = true;
-    let payload = dataPayload(raw);
+    let batch = payload;
     const next = this.extensions.pipelining ? following?.() : undefined;
     if (next) {
       try {
-        payload += pipelinedEnvelope(this.mailCommand(next), next.envelope.to);
+        const nextPayload = dataPayload(next.raw);
+        batch += pipelinedEnvelope(this.mailCommand(next, nextPayload), next.envelope.to);
         this.written = next;
+        this.writtenPayload = nextPayload;
       } catch {
-        // An envelope that cannot be sent: its own send reports why, without writing anything.
+        // An envelope that cannot be sent (or a message over the SIZE limit): its own send reports
+        // why, without writing anything.
       }
     }
-    this.socket.write(payload);
+    this.socket.write(batch);
     const final = await this.read();
     this.needsReset = false;
     if (!isPositive(final)) {
@@ -326,8 +356,11 @@ export class SmtpConnection {
     return { response: final.text, rejected: rejected ?? NO_REFUSALS };
   }
 
-  /** The MAIL FROM command for a transaction, after checking its addresses can be sent at all. */
-  private mailCommand({ envelope, raw }: SmtpTransaction): string {
+  /**
+   * The MAIL FROM command for a transaction, after checking its addresses can be sent at all and
+   * its message (`payload`) is within the relay's SIZE limit.
+   */
+  private mailCommand({ envelope, raw }: SmtpTransaction, payload: string): string {
     const { from, to } = envelope;
     if (to.length === 0) throw new SmtpError("No recipients defined", "EENVELOPE", "API");
     if (ADDRESS_BREAKERS.test(from)) {
@@ -343,7 +376,16 @@ export class SmtpConnection {
     let mailFrom = `MAIL FROM:<${from}>`;
     if (international && this.extensions.smtpUtf8) mailFrom += " SMTPUTF8";
     if (this.extensions.eightBitMime && NON_ASCII.test(raw)) mailFrom += " BODY=8BITMIME";
+    if (this.extensions.size) mailFrom += ` SIZE=${this.sizeWithinLimit(raw, payload)}`;
     return mailFrom;
+  }
+
+  /** The message's size; over the relay's limit the send fails here, before a byte of it goes out. */
+  private sizeWithinLimit(raw: string, payload: string): number {
+    const size = messageSize(raw, payload);
+    const limit = this.extensions.maxSize;
+    if (limit > 0 && size > limit) throw overSizeLimit(size, limit);
+    return size;
   }
 
   /** RSET after a transaction that ended early. Never throws: a failed RSET discards the connection. */
@@ -476,8 +518,8 @@ export class SmtpConnection {
 
   private readExtensions(text: string): void {
     const x = this.extensions;
-    x.pipelining = x.startTls = x.eightBitMime = x.smtpUtf8 = false;
-    x.size = 0;
+    x.pipelining = x.startTls = x.eightBitMime = x.smtpUtf8 = x.size = false;
+    x.maxSize = 0;
     x.auth = [];
     const lines = text.split("\n");
     for (let i = 1; i < lines.length; i++) {
@@ -500,7 +542,8 @@ export class SmtpConnection {
           x.smtpUtf8 = true;
           break;
         case "SIZE":
-          x.size = Number(words[1]) || 0;
+          x.size = true;
+          x.maxSize = Number(words[1]) || 0;
           break;
         case "AUTH":
           for (const mechanism of words.slice(1)) {
@@ -718,6 +761,17 @@ function sessionEnded(reply: Reply): SmtpError {
 
 function refusal(recipient: string, reply: Reply): RecipientRefusal {
   return { recipient, response: reply.text, responseCode: reply.code, permanent: isPermanent(reply.code) };
+}
+
+/** As nodemailer said it (EMESSAGE at MAIL FROM), with the numbers for the transport's message. */
+function overSizeLimit(size: number, limit: number): SmtpError {
+  const error = new SmtpError(
+    `Message size ${size} exceeds the relay's SIZE limit ${limit}`,
+    "EMESSAGE",
+    "MAIL FROM",
+  );
+  error.oversize = { size, limit };
+  return error;
 }
 
 /** Every recipient refused: the reply to quote is a temporary refusal if there was one, else the last. */

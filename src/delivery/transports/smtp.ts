@@ -154,12 +154,22 @@ function reportError(to: readonly string[], error: SmtpError, relay: string): Se
     return { recipients, smtpCode, response, failure: null };
   }
   const failure = describeFailure(error, relay);
-  const state = failure.code === DeliveryErrorCodes.MessageRejected ? "rejected" : "deferred";
+  const state = PERMANENT.has(failure.code) ? "rejected" : "deferred";
   return { recipients: sameForAll(to, state, smtpCode, response), smtpCode, response, failure };
 }
 
+/** Whole-message failures that retrying cannot cure: every recipient is rejected. */
+const PERMANENT = new Set<number>([DeliveryErrorCodes.MessageRejected, DeliveryErrorCodes.MessageTooLarge]);
+
 /** Sorts a whole-message failure into what the user should do about it. */
 function describeFailure(error: SmtpError, relay: string): SendFailure {
+  if (error.oversize) {
+    const { size, limit } = error.oversize;
+    return {
+      code: DeliveryErrorCodes.MessageTooLarge,
+      message: `The message is ${grouped(size)} bytes; the relay ${relay} accepts at most ${grouped(limit)} (its SIZE limit). Retrying will not help: send a smaller message or raise the relay's limit.`,
+    };
+  }
   const reply = error.response ? `"${oneLine(error.response)}"` : undefined;
   if (error.code === "EAUTH") {
     return {
@@ -229,6 +239,11 @@ function deferred(address: string, code: number | null, response: string | null)
 function replyCode(response: string): number | null {
   const match = /^(\d{3})/.exec(response);
   return match ? Number(match[1]) : null;
+}
+
+/** 12345678 as "12,345,678". */
+function grouped(octets: number): string {
+  return octets.toLocaleString("en-US");
 }
 
 /** Multi-line SMTP replies read as one sentence in an error_message. */
