@@ -4,6 +4,7 @@ import { describe, test } from "node:test";
 import { type AddressObject, type ParsedMail, simpleParser } from "mailparser";
 import { type ComposeInput, composeMime, composePlainMime } from "../src/delivery/compose.js";
 import type { AttachmentRef, EmailContent } from "../src/model/email-message.js";
+import { decodeWords } from "./helpers/mime.js";
 
 const T0 = 1_700_000_000_123;
 const MESSAGE_ID = "<EM00000000000000000000000000000002@example.org>";
@@ -172,29 +173,6 @@ function mailboxes(value: AddressObject | AddressObject[] | undefined) {
   return objects.flatMap((object) =>
     object.value.map((item) => ({ name: item.name, address: item.address })),
   );
-}
-
-/**
- * RFC 2047 decoding of an unstructured value (mailparser leaves custom headers encoded): encoded
- * words in UTF-8, the whitespace between two adjacent ones dropped.
- */
-function decodeWords(value: string): string {
-  const word = /=\?([^?]+)\?([QqBb])\?([^?]*)\?=/g;
-  return value
-    .replace(/(\?=)\s+(?==\?)/g, "$1")
-    .replace(word, (_, charset: string, kind: string, text: string) => {
-      assert.equal(charset.toLowerCase(), "utf-8");
-      const bytes =
-        kind.toUpperCase() === "B"
-          ? Buffer.from(text, "base64")
-          : Buffer.from(
-              text
-                .replace(/_/g, " ")
-                .replace(/=([0-9A-F]{2})/gi, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16))),
-              "latin1",
-            );
-      return bytes.toString("utf8");
-    });
 }
 
 // ---- the tests ----

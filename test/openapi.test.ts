@@ -38,9 +38,26 @@ describe("the OpenAPI document and the docs", () => {
 
     const send = document.paths[`${API}/Accounts/{accountSid}/Email/Messages`].post;
     const bodyTypes = Object.keys(send.requestBody.content);
-    assert.deepEqual(bodyTypes.sort(), ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"]);
+    assert.deepEqual(bodyTypes.sort(), [
+      "application/json",
+      "application/x-www-form-urlencoded",
+      "multipart/form-data",
+    ]);
     const params = send.requestBody.content["application/json"].schema.properties;
-    for (const name of ["From", "To", "CC", "BCC", "Subject", "Body", "Html", "Text", "ReplyTo", "Headers", "Tags", "Attachments"]) {
+    for (const name of [
+      "From",
+      "To",
+      "CC",
+      "BCC",
+      "Subject",
+      "Body",
+      "Html",
+      "Text",
+      "ReplyTo",
+      "Headers",
+      "Tags",
+      "Attachments",
+    ]) {
       assert.ok(params[name]?.description, `${name} is documented`);
     }
   });
@@ -57,7 +74,11 @@ describe("the OpenAPI document and the docs", () => {
   });
 
   test("a message as the API renders it matches the declared schema", async () => {
-    const sent = await sendEmail(server, server.admin, { CC: "c@example.org", Tags: '{"a":"b"}', ReplyTo: "r@example.org" });
+    const sent = await sendEmail(server, server.admin, {
+      CC: "c@example.org",
+      Tags: '{"a":"b"}',
+      ReplyTo: "r@example.org",
+    });
     assert.equal(sent.status, 200, sent.text);
     const validate = new Ajv({ strict: false }).compile(EmailMessageModel.schema);
     assert.equal(validate(sent.json), true, JSON.stringify(validate.errors));
