@@ -15,8 +15,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { newSid } from "../src/domain/ids.js";
 import { openSqliteStore } from "../src/store/sqlite.js";
-import type { AttemptRecord, MailStore, NewEmailMessage } from "../src/store/store.js";
 import { ThreadedStore } from "../src/store/threaded-store.js";
+import type { AttemptRecord, MailStore, NewEmailMessage } from "../src/store/types.js";
 import { emailRow, insertAccount, plainContent } from "../test/helpers/store-rows.js";
 
 const messages = Number(process.env.STORE_BENCH_MESSAGES ?? 20_000);

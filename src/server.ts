@@ -8,7 +8,7 @@ import { createHttpApp } from "./http/app.js";
 import { AccountService } from "./services/accounts.js";
 import { EmailMessageService } from "./services/email-messages.js";
 import { openStore } from "./store/open-store.js";
-import type { MailStore } from "./store/store.js";
+import type { MailStore } from "./store/types.js";
 
 export interface Mailroom {
   config: Config;

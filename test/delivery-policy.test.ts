@@ -4,7 +4,7 @@ import { readHistory } from "../src/delivery/history.js";
 import { judge } from "../src/delivery/outcome.js";
 import { backoffDelay, nextRetry, type RetryPolicy } from "../src/delivery/retry-policy.js";
 import type { RecipientOutcome, SendReport } from "../src/delivery/transports/transport.js";
-import type { EmailAttemptRow } from "../src/store/store.js";
+import type { EmailAttemptRow } from "../src/store/types.js";
 
 const policy: RetryPolicy = { maxAttempts: 5, maxAgeMs: 3_600_000, baseMs: 1000, maxMs: 10_000 };
 const lowest = () => 0;

@@ -5,8 +5,8 @@ import { composeMime } from "../src/delivery/compose.js";
 import type { DispatchJob } from "../src/delivery/dispatch.js";
 import { envelopeFor } from "../src/delivery/envelope.js";
 import type { DeliveryLogger } from "../src/delivery/logger.js";
-import { ThreadedDispatcher } from "../src/delivery/threaded-dispatcher.js";
-import type { EmailMessageRow } from "../src/store/store.js";
+import { type RelayThreadApi, ThreadedDispatcher } from "../src/delivery/threaded-dispatcher.js";
+import type { EmailMessageRow } from "../src/store/types.js";
 import type { ThreadClient } from "../src/threads/thread-client.js";
 import { SmtpSink } from "./helpers/smtp-sink.js";
 import { emailRow, plainContent } from "./helpers/store-rows.js";
@@ -133,7 +133,7 @@ describe("delivery: composing and relaying in the relay thread", () => {
   test("a relay thread that ended unexpectedly is replaced at the next delivery", async () => {
     const dispatcher = new ThreadedDispatcher(settings(sink.url), quiet);
     try {
-      const first = (dispatcher as unknown as { thread: ThreadClient }).thread;
+      const first = (dispatcher as unknown as { thread: ThreadClient<RelayThreadApi> }).thread;
       await first.close();
       assert.ok(first.gone, "the first thread has ended");
       const message = row();

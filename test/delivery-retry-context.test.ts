@@ -5,7 +5,7 @@ import { LocalDispatcher } from "../src/delivery/dispatch.js";
 import type { DeliveryLogger } from "../src/delivery/logger.js";
 import type { OutgoingMessage, SendReport, Transport } from "../src/delivery/transports/transport.js";
 import { DeliveryWorker } from "../src/delivery/worker.js";
-import type { MailStore } from "../src/store/store.js";
+import type { MailStore } from "../src/store/types.js";
 import { attemptRecord, emailRow, insertAccount } from "./helpers/store-rows.js";
 import { openTestStore } from "./helpers/stores.js";
 import { waitFor } from "./helpers/wait.js";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
-import type { MailStore } from "../src/store/store.js";
+import type { MailStore } from "../src/store/types.js";
 import { runCli } from "./helpers/cli.js";
 import { adminQuery } from "./helpers/postgres.js";
 import { acceptMany, attemptRecord, emailRow, insertAccount, T0 } from "./helpers/store-rows.js";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { newSid } from "../src/domain/ids.js";
-import type { MailStore } from "../src/store/store.js";
+import type { MailStore } from "../src/store/types.js";
 import { acceptMany, attemptRecord, emailRow, insertAccount, T0 } from "./helpers/store-rows.js";
 import { openTestStore, storeVariants, type TestStore } from "./helpers/stores.js";
 

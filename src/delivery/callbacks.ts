@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { EmailMessageRow } from "../store/store.js";
+import type { EmailMessageRow } from "../store/types.js";
 import type { DeliveryLogger } from "./logger.js";
 
 export interface FinalStatus {

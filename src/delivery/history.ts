@@ -1,5 +1,5 @@
 import { DeliveryErrorCodes } from "../domain/errors.js";
-import type { EmailAttemptRow } from "../store/store.js";
+import type { EmailAttemptRow } from "../store/types.js";
 import type { RecipientOutcome } from "./transports/transport.js";
 
 /** What the earlier attempts of a message established, read back from its attempt rows. */

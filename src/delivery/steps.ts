@@ -2,7 +2,7 @@ import { DeliveryErrorCodes } from "../domain/errors.js";
 import { newSid } from "../domain/ids.js";
 import type { EmailContent } from "../model/email-message.js";
 import type { DeliveryJob } from "../services/email-messages.js";
-import type { EmailMessageRow, MailStore, RetryContext } from "../store/store.js";
+import type { EmailMessageRow, MailStore, RetryContext } from "../store/types.js";
 import type { StatusCallbacks } from "./callbacks.js";
 import type { Dispatcher, DispatchJob, DispatchResult } from "./dispatch.js";
 import { type Envelope, envelopeFor } from "./envelope.js";

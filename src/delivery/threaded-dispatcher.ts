@@ -6,6 +6,12 @@ import type { DeliveryLogger } from "./logger.js";
 import { RELAY_FAILURE_MESSAGE } from "./relay-failure-log.js";
 import { describeRelay, type SmtpSettings } from "./transports/smtp.js";
 
+/** What the relay thread answers (relay-thread.ts). */
+export interface RelayThreadApi {
+  dispatch(job: DispatchJob): Promise<DispatchResult>;
+  close(): Promise<void>;
+}
+
 /**
  * Composes and relays mail in a worker thread of its own (relay-thread.ts): writing to the relay's
  * sockets, reading its replies and composing MIME were about a fifth of the main thread's work under
@@ -15,7 +21,7 @@ import { describeRelay, type SmtpSettings } from "./transports/smtp.js";
  */
 export class ThreadedDispatcher implements Dispatcher {
   readonly description: string;
-  private thread: ThreadClient;
+  private thread: ThreadClient<RelayThreadApi>;
   private closing = false;
 
   constructor(
@@ -28,7 +34,7 @@ export class ThreadedDispatcher implements Dispatcher {
 
   dispatch(job: DispatchJob): Promise<DispatchResult> {
     if (this.thread.gone && !this.closing) this.thread = this.start();
-    return this.thread.call<DispatchResult>("dispatch", [job]);
+    return this.thread.call("dispatch", job);
   }
 
   close(): Promise<void> {
@@ -36,7 +42,7 @@ export class ThreadedDispatcher implements Dispatcher {
     return this.thread.close();
   }
 
-  private start(): ThreadClient {
+  private start(): ThreadClient<RelayThreadApi> {
     const worker = new Worker(new URL("./relay-thread.js", import.meta.url), {
       workerData: this.settings,
       resourceLimits: THREAD_RESOURCE_LIMITS,

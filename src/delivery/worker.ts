@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { DeliveryJob } from "../services/email-messages.js";
-import type { Lease, MailStore, RetryContext } from "../store/store.js";
+import type { Lease, MailStore, RetryContext } from "../store/types.js";
 import type { StatusCallbacks } from "./callbacks.js";
 import type { Dispatcher } from "./dispatch.js";
 import type { DeliveryLogger } from "./logger.js";

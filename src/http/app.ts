@@ -13,7 +13,7 @@ import { ApiError, describeErrorCode, type ErrorCodeInfo, moreInfoPath } from ".
 import { API_VERSION } from "../model/paths.js";
 import type { AccountService } from "../services/accounts.js";
 import type { EmailMessageService } from "../services/email-messages.js";
-import type { MailStore } from "../store/store.js";
+import type { MailStore } from "../store/types.js";
 import { isRejectedValue, isStoreUnavailable } from "../store/unavailable.js";
 import { authenticate, Unauthorized, WWW_AUTHENTICATE } from "./auth.js";
 import { parseFormBody } from "./form.js";

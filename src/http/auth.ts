@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { ApiError } from "../domain/errors.js";
 import type { AccountService } from "../services/accounts.js";
-import type { AccountRow } from "../store/store.js";
+import type { AccountRow } from "../store/types.js";
 
 declare module "fastify" {
   interface FastifyRequest {

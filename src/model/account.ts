@@ -1,6 +1,6 @@
 import Type from "typebox";
 import { rfc2822 } from "../http/dates.js";
-import type { AccountRow } from "../store/store.js";
+import type { AccountRow } from "../store/types.js";
 import { API_BASE, accountUri, emailMessagesPath } from "./paths.js";
 import { field, ResourceModel, Schemas } from "./resource.js";
 

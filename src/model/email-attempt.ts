@@ -1,6 +1,6 @@
 import Type from "typebox";
 import { rfc2822 } from "../http/dates.js";
-import type { EmailAttemptRow } from "../store/store.js";
+import type { EmailAttemptRow } from "../store/types.js";
 import { field, ResourceModel, type Scalar, Schemas } from "./resource.js";
 
 const RecipientOutput = Type.Object({

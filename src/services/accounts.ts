@@ -9,7 +9,7 @@ import { isValidAddress } from "../domain/addresses.js";
 import { ApiError } from "../domain/errors.js";
 import { isSid, newAuthToken, newSid } from "../domain/ids.js";
 import { authTokenMatches, hashAuthToken, hashPassword } from "../domain/secrets.js";
-import type { AccountPatch, AccountRow, MailStore } from "../store/store.js";
+import type { AccountPatch, AccountRow, MailStore } from "../store/types.js";
 
 export interface NewAccountInput {
   emailAddress: string;

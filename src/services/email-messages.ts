@@ -2,7 +2,7 @@ import { formatMailboxList } from "../domain/addresses.js";
 import { type AttachmentPolicy, checkAttachments } from "../domain/attachments.js";
 import { newSid } from "../domain/ids.js";
 import type { EmailContent, EmailMessageSource, ValidatedEmail } from "../model/email-message.js";
-import type { EmailMessageRow, Lease, MailStore } from "../store/store.js";
+import type { EmailMessageRow, Lease, MailStore } from "../store/types.js";
 
 /** A message for the delivery worker: its row, and what the accepting process already has in memory. */
 export interface DeliveryJob {

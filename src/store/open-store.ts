@@ -1,6 +1,6 @@
 import { join } from "node:path";
-import type { MailStore } from "./store.js";
 import { ThreadedStore } from "./threaded-store.js";
+import type { MailStore } from "./types.js";
 
 export interface StoreLocation {
   dataDir: string;

@@ -7,7 +7,7 @@ import {
   MESSAGE_COLUMNS,
   TAG_COLUMNS,
 } from "./schema.js";
-import type { AcceptedEmail, AttemptRecord } from "./store.js";
+import type { AcceptedEmail, AttemptRecord } from "./types.js";
 
 /**
  * The group commit's writes on PostgreSQL (see StoreDialect.writeBatch): one statement per batch,

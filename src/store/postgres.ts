@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
+import type { StoreDialect } from "./dialect.js";
 import { migrateToLatest } from "./migrations.js";
 import { NotificationListener } from "./postgres-listener.js";
 import { type RunNamed, type WakeUp, writePostgresBatch } from "./postgres-writes.js";
 import type { Database } from "./schema.js";
-import { Store, type StoreDialect } from "./store.js";
+import { Store } from "./store.js";
 
 /**
  * The wake-up channel of one Mailroom installation, computed by the server from the connection's schema:

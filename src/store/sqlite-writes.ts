@@ -1,6 +1,6 @@
 import type { Database as Connection, Statement } from "better-sqlite3";
 import { ATTEMPT_COLUMNS, BLOB_COLUMNS, columnValue, MESSAGE_COLUMNS, TAG_COLUMNS } from "./schema.js";
-import type { AcceptedEmail, AttemptRecord } from "./store.js";
+import type { AcceptedEmail, AttemptRecord } from "./types.js";
 
 /**
  * The group commit's writes on SQLite (accepted messages, delivery attempts), as statements prepared

@@ -2,11 +2,12 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
+import type { StoreDialect } from "./dialect.js";
 import { migrateToLatest } from "./migrations.js";
 import type { Database } from "./schema.js";
 import { SqliteWrites } from "./sqlite-writes.js";
 import { cachingStatements } from "./statement-cache.js";
-import { Store, type StoreDialect } from "./store.js";
+import { Store } from "./store.js";
 
 /** Opens (creating if needed) the embedded SQLite store at `file`. */
 export function openSqliteStore(file: string): Store {

@@ -4,6 +4,7 @@ import { type StoreLocation, sqliteFile } from "./open-store.js";
 import { openPostgresStore } from "./postgres.js";
 import { openSqliteStore } from "./sqlite.js";
 import type { Store } from "./store.js";
+import type { StoreThreadApi } from "./threaded-store.js";
 
 // The worker thread behind ThreadedStore: owns the database connection and runs every call on it.
 const port = parentPort;
@@ -19,24 +20,24 @@ function openStoreHere(location: StoreLocation): Store {
   return openSqliteStore(sqliteFile(location));
 }
 
-// Replies go back as soon as the promise reactions a group commit settled have run, not one loop turn later.
-const thread = serveCalls(port, run, (flush) => process.nextTick(flush));
-
-async function run(method: string, args: unknown[]): Promise<unknown> {
-  switch (method) {
-    case "listenQueued":
+/**
+ * The thread's API: the store itself, with listening turned into calls whose notifications come
+ * back as events (ThreadedStore passes them to its listeners).
+ */
+const api: StoreThreadApi = Object.create(store, {
+  listenQueued: {
+    async value() {
       stopListening ??= await store.listenQueued(() => thread.emit("queued"));
-      return undefined;
-    case "stopListening": {
+    },
+  },
+  stopListening: {
+    async value() {
       const stop = stopListening;
       stopListening = undefined;
       await stop?.();
-      return undefined;
-    }
-    default: {
-      const call = store[method as keyof Store] as unknown;
-      if (typeof call !== "function") throw new Error(`the store has no method ${method}`);
-      return (call as (...args: unknown[]) => Promise<unknown>).apply(store, args);
-    }
-  }
-}
+    },
+  },
+});
+
+// Replies go back as soon as the promise reactions a group commit settled have run, not one loop turn later.
+const thread = serveCalls(port, api, (flush) => process.nextTick(flush));

@@ -1,168 +1,30 @@
-import { type Insertable, type Kysely, type Selectable, sql, type WhereInterface } from "kysely";
+import { type Kysely, sql, type WhereInterface } from "kysely";
+import type { StoreDialect } from "./dialect.js";
 import { GroupCommit } from "./group-commit.js";
+import type { Database } from "./schema.js";
 import type {
-  AccountsTable,
-  AttachmentBlobsTable,
-  Database,
-  EmailAttemptsTable,
-  EmailMessagesTable,
-  EmailTagsTable,
-} from "./schema.js";
+  AcceptedEmail,
+  AccountPatch,
+  AccountRow,
+  AttemptRecord,
+  EmailAttemptRow,
+  EmailFilter,
+  EmailMessageRow,
+  EmailMessageView,
+  Lease,
+  MailStore,
+  NewAccount,
+  NewEmailMessage,
+  Page,
+  RetryContext,
+} from "./types.js";
+import { NO_EXTRAS } from "./types.js";
 import { isStoreUnavailable } from "./unavailable.js";
 
-export type AccountRow = Selectable<AccountsTable>;
-export type EmailMessageRow = Selectable<EmailMessagesTable>;
-/** A message as the API shows it: its row, and when its next delivery attempt is due (while queued). */
-export type EmailMessageView = EmailMessageRow & { next_attempt_at: number | null };
-export type EmailAttemptRow = Selectable<EmailAttemptsTable>;
-export type NewAccount = Insertable<AccountsTable>;
-export type NewEmailMessage = Insertable<EmailMessagesTable>;
-
-/** What a retry needs: the earlier attempts (their settled recipients are skipped) and the MIME sent. */
-export interface RetryContext {
-  /** In attempt order. */
-  attempts: EmailAttemptRow[];
-  /** The MIME composed at the first attempt; undefined if none was stored. */
-  mime: string | undefined;
-}
-
-/** A lease taken on a message as it is accepted, so the accepting process delivers it without a claim. */
-export interface Lease {
-  owner: string;
-  expiresAt: number;
-}
-
-export type TagRow = EmailTagsTable;
-export type BlobRow = AttachmentBlobsTable;
-
-/** What a message may bring besides its row: its tags and the bytes of its attachments (stored once per content). */
-export interface MessageExtras {
-  tags: TagRow[];
-  blobs: BlobRow[];
-}
-
-export const NO_EXTRAS: MessageExtras = { tags: [], blobs: [] };
-
-/** A message to store with its queue row, leased to a worker already or left for any worker to claim. */
-export interface AcceptedEmail extends MessageExtras {
-  message: NewEmailMessage;
-  lease: Lease | null;
-}
-
-export type AccountPatch = Partial<
-  Pick<AccountRow, "friendly_name" | "status" | "auth_token_hash" | "password_hash" | "date_updated">
->;
-
-export interface EmailFilter {
-  accountSid: string;
-  to?: string;
-  from?: string;
-  status?: string;
-  /** Every one of these tags (name, value). */
-  tags?: Array<readonly [string, string]>;
-  createdFrom?: number;
-  createdBefore?: number;
-}
-
-export interface Page<T> {
-  rows: T[];
-  total: number;
-}
-
-/** What one delivery attempt concluded, written in one transaction with the message's new state. */
-export interface AttemptRecord {
-  /** The worker that held the lease for this attempt. */
-  owner: string;
-  /** The composed MIME, when this attempt composed it (the first one): stored with the attempt. */
-  mime?: string | undefined;
-  attempt: Insertable<EmailAttemptsTable>;
-  status: string;
-  errorCode: number | null;
-  errorMessage: string | null;
-  /** When to try again; null when the message reached a final status and leaves the queue. */
-  retryAt: number | null;
-  dateDelivered: number | null;
-}
-
 /**
- * The dialect-specific pieces (how due messages are claimed, how other processes are woken).
- * Everything else is one set of Kysely queries shared by SQLite and PostgreSQL.
+ * The store: every query, written once with Kysely for both databases; the dialect (dialect.ts)
+ * supplies what differs. Row types and the MailStore interface are in types.ts.
  */
-export interface StoreDialect {
-  readonly name: "sqlite" | "postgres";
-  /** Leases up to `limit` due queue entries to `owner`; their messages read `sending` from then on. */
-  claimDue(
-    db: Kysely<Database>,
-    owner: string,
-    now: number,
-    leaseMs: number,
-    limit: number,
-  ): Promise<string[]>;
-  /**
-   * Writes one group commit's batch in one transaction: the accepted messages with their queue rows
-   * (leased when the accept carried a lease), and the delivery attempts with their messages' new state.
-   * A message's state and queue row change only while the attempt's owner still holds its lease: a
-   * worker that stalled past its lease must not undo the claim of the one that took over, which
-   * decides the message's state itself. Returns the records whose messages it settled. Other
-   * processes are woken once it is committed (the notification is part of the commit: one sent after
-   * it could fail and turn a stored message into an error reply, and a duplicate when retried).
-   */
-  writeBatch(
-    db: Kysely<Database>,
-    accepted: AcceptedEmail[],
-    records: AttemptRecord[],
-  ): Promise<Set<AttemptRecord>>;
-  /**
-   * How many accept transactions may be in flight at once (GroupCommitOptions.lanes). One means a
-   * single writer (SQLite): accepts and attempt records then share one group commit. More means
-   * writers run side by side on separate connections (PostgreSQL), and attempt records get a group
-   * commit of their own beside the accepts'.
-   */
-  readonly acceptLanes: number;
-  /** Extends the leases `owner` holds on these queue rows. */
-  renewLeases(db: Kysely<Database>, owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
-  /** Calls `listener` when another process queued work; returns a function that stops listening. */
-  listenQueued(listener: () => void): Promise<() => Promise<void>>;
-  /** Runs the migrations so that processes starting at once on one database apply each exactly once. */
-  migrate(db: Kysely<Database>): Promise<void>;
-  close(): Promise<void>;
-}
-
-/**
- * What the rest of Mailroom may ask of a store. `Store` answers it in the calling thread;
- * `ThreadedStore` (threaded-store.ts) forwards every call to a `Store` running in a worker thread.
- */
-export interface MailStore {
-  readonly kind: StoreDialect["name"];
-  migrate(): Promise<void>;
-  ping(): Promise<void>;
-  close(): Promise<void>;
-  /** Calls `listener` when another process queued work; resolves to a function that stops listening. */
-  listenQueued(listener: () => void): Promise<() => Promise<void>>;
-  countAccounts(): Promise<number>;
-  insertAccount(account: NewAccount): Promise<void>;
-  findAccountBySid(sid: string): Promise<AccountRow | undefined>;
-  findAccountByEmail(email: string): Promise<AccountRow | undefined>;
-  listSubAccounts(parentSid: string): Promise<AccountRow[]>;
-  updateOpenAccount(sid: string, patch: AccountPatch): Promise<boolean>;
-  closeAccountTree(sid: string, now: number): Promise<void>;
-  /** Stores a message and its queue row (leased when `lease` is given); resolves once both are committed. */
-  acceptEmail(message: NewEmailMessage, lease?: Lease | null, extras?: MessageExtras): Promise<void>;
-  findEmail(accountSid: string, sid: string): Promise<EmailMessageView | undefined>;
-  listEmails(filter: EmailFilter, offset: number, limit: number): Promise<Page<EmailMessageView>>;
-  claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<EmailMessageRow[]>;
-  nextDueAt(): Promise<number | null>;
-  recordAttempt(record: AttemptRecord): Promise<boolean>;
-  releaseLeases(owner: string, sids: readonly string[]): Promise<void>;
-  renewLeases(owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
-  listAttempts(messageSid: string): Promise<EmailAttemptRow[]>;
-  findMime(messageSid: string): Promise<string | undefined>;
-  /** The attachment bytes stored under these SHA-256 digests (missing ones are left out). */
-  findBlobs(sha256s: readonly string[]): Promise<Map<string, Uint8Array>>;
-  /** What retrying these messages needs, for all of them at once (one entry per SID asked for). */
-  findRetryContexts(messageSids: readonly string[]): Promise<Map<string, RetryContext>>;
-}
-
 export class Store implements MailStore {
   readonly dialect: StoreDialect;
   private readonly db: Kysely<Database>;

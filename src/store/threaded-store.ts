@@ -1,13 +1,19 @@
 import { Worker } from "node:worker_threads";
 import { THREAD_RESOURCE_LIMITS, ThreadClient } from "../threads/thread-client.js";
 import type { StoreLocation } from "./open-store.js";
-import type { MailStore } from "./store.js";
+import type { MailStore } from "./types.js";
 
 /** The code of the error every call gets once the store thread has died: answered 503, like a database outage. */
 export const STORE_THREAD_GONE = "MAILROOM_STORE_THREAD_GONE";
 
-/** A store method the thread runs (store-thread.ts), or `stopListening`, which ends what listenQueued began. */
-type StoreMethod = Exclude<keyof MailStore, "kind"> | "stopListening";
+/**
+ * What the store thread answers (store-thread.ts): the store's methods, except that listening is
+ * started and stopped by calls and the notifications come back as events.
+ */
+export type StoreThreadApi = Omit<MailStore, "kind" | "listenQueued"> & {
+  listenQueued(): Promise<void>;
+  stopListening(): Promise<void>;
+};
 
 /**
  * A store whose queries run in a worker thread of their own (store-thread.ts). The HTTP edge and the
@@ -18,7 +24,7 @@ type StoreMethod = Exclude<keyof MailStore, "kind"> | "stopListening";
  */
 export class ThreadedStore implements MailStore {
   readonly kind: MailStore["kind"];
-  private readonly thread: ThreadClient;
+  private readonly thread: ThreadClient<StoreThreadApi>;
   private readonly queuedListeners = new Set<() => void>();
 
   constructor(location: StoreLocation) {
@@ -39,12 +45,8 @@ export class ThreadedStore implements MailStore {
     });
   }
 
-  private call<T>(method: StoreMethod, ...args: unknown[]): Promise<T> {
-    return this.thread.call<T>(method, args);
-  }
-
-  migrate = () => this.call<void>("migrate");
-  ping = () => this.call<void>("ping");
+  migrate = () => this.thread.call("migrate");
+  ping = () => this.thread.call("ping");
 
   close(): Promise<void> {
     return this.thread.close();
@@ -52,30 +54,35 @@ export class ThreadedStore implements MailStore {
 
   async listenQueued(listener: () => void): Promise<() => Promise<void>> {
     this.queuedListeners.add(listener);
-    if (this.queuedListeners.size === 1) await this.call<void>("listenQueued");
+    if (this.queuedListeners.size === 1) await this.thread.call("listenQueued");
     return async () => {
       if (!this.queuedListeners.delete(listener) || this.queuedListeners.size > 0) return;
-      if (!this.thread.gone) await this.call<void>("stopListening");
+      if (!this.thread.gone) await this.thread.call("stopListening");
     };
   }
 
-  countAccounts: MailStore["countAccounts"] = () => this.call("countAccounts");
-  insertAccount: MailStore["insertAccount"] = (...args) => this.call("insertAccount", ...args);
-  findAccountBySid: MailStore["findAccountBySid"] = (...args) => this.call("findAccountBySid", ...args);
-  findAccountByEmail: MailStore["findAccountByEmail"] = (...args) => this.call("findAccountByEmail", ...args);
-  listSubAccounts: MailStore["listSubAccounts"] = (...args) => this.call("listSubAccounts", ...args);
-  updateOpenAccount: MailStore["updateOpenAccount"] = (...args) => this.call("updateOpenAccount", ...args);
-  closeAccountTree: MailStore["closeAccountTree"] = (...args) => this.call("closeAccountTree", ...args);
-  acceptEmail: MailStore["acceptEmail"] = (...args) => this.call("acceptEmail", ...args);
-  findEmail: MailStore["findEmail"] = (...args) => this.call("findEmail", ...args);
-  listEmails: MailStore["listEmails"] = (...args) => this.call("listEmails", ...args);
-  claimDue: MailStore["claimDue"] = (...args) => this.call("claimDue", ...args);
-  nextDueAt: MailStore["nextDueAt"] = () => this.call("nextDueAt");
-  recordAttempt: MailStore["recordAttempt"] = (...args) => this.call("recordAttempt", ...args);
-  releaseLeases: MailStore["releaseLeases"] = (...args) => this.call("releaseLeases", ...args);
-  renewLeases: MailStore["renewLeases"] = (...args) => this.call("renewLeases", ...args);
-  listAttempts: MailStore["listAttempts"] = (...args) => this.call("listAttempts", ...args);
-  findMime: MailStore["findMime"] = (...args) => this.call("findMime", ...args);
-  findBlobs: MailStore["findBlobs"] = (...args) => this.call("findBlobs", ...args);
-  findRetryContexts: MailStore["findRetryContexts"] = (...args) => this.call("findRetryContexts", ...args);
+  countAccounts: MailStore["countAccounts"] = () => this.thread.call("countAccounts");
+  insertAccount: MailStore["insertAccount"] = (...args) => this.thread.call("insertAccount", ...args);
+  findAccountBySid: MailStore["findAccountBySid"] = (...args) =>
+    this.thread.call("findAccountBySid", ...args);
+  findAccountByEmail: MailStore["findAccountByEmail"] = (...args) =>
+    this.thread.call("findAccountByEmail", ...args);
+  listSubAccounts: MailStore["listSubAccounts"] = (...args) => this.thread.call("listSubAccounts", ...args);
+  updateOpenAccount: MailStore["updateOpenAccount"] = (...args) =>
+    this.thread.call("updateOpenAccount", ...args);
+  closeAccountTree: MailStore["closeAccountTree"] = (...args) =>
+    this.thread.call("closeAccountTree", ...args);
+  acceptEmail: MailStore["acceptEmail"] = (...args) => this.thread.call("acceptEmail", ...args);
+  findEmail: MailStore["findEmail"] = (...args) => this.thread.call("findEmail", ...args);
+  listEmails: MailStore["listEmails"] = (...args) => this.thread.call("listEmails", ...args);
+  claimDue: MailStore["claimDue"] = (...args) => this.thread.call("claimDue", ...args);
+  nextDueAt: MailStore["nextDueAt"] = () => this.thread.call("nextDueAt");
+  recordAttempt: MailStore["recordAttempt"] = (...args) => this.thread.call("recordAttempt", ...args);
+  releaseLeases: MailStore["releaseLeases"] = (...args) => this.thread.call("releaseLeases", ...args);
+  renewLeases: MailStore["renewLeases"] = (...args) => this.thread.call("renewLeases", ...args);
+  listAttempts: MailStore["listAttempts"] = (...args) => this.thread.call("listAttempts", ...args);
+  findMime: MailStore["findMime"] = (...args) => this.thread.call("findMime", ...args);
+  findBlobs: MailStore["findBlobs"] = (...args) => this.thread.call("findBlobs", ...args);
+  findRetryContexts: MailStore["findRetryContexts"] = (...args) =>
+    this.thread.call("findRetryContexts", ...args);
 }

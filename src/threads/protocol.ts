@@ -20,3 +20,16 @@ export interface ThreadEvent {
 
 /** The method every thread answers last: it replies, then stops listening, so its event loop empties and it ends. */
 export const CLOSE_METHOD = "close";
+
+/**
+ * What a thread answers, as an interface both sides are written against: the client's calls are
+ * checked against it (method names and arguments), and the thread serves an object implementing it.
+ * Every API has `close`. Arguments and results must survive structured cloning.
+ */
+export type ThreadApi = { close(): Promise<void> };
+
+/** The names of an API's methods. */
+export type MethodOf<Api> = {
+  [K in keyof Api]: Api[K] extends (...args: never[]) => unknown ? K : never;
+}[keyof Api] &
+  string;

@@ -1,6 +1,13 @@
 import type { Worker } from "node:worker_threads";
 import { Outbox } from "./outbox.js";
-import { CLOSE_METHOD, type ThreadCall, type ThreadEvent, type ThreadReply } from "./protocol.js";
+import {
+  CLOSE_METHOD,
+  type MethodOf,
+  type ThreadApi,
+  type ThreadCall,
+  type ThreadEvent,
+  type ThreadReply,
+} from "./protocol.js";
 import { fromWire } from "./wire-error.js";
 
 /**
@@ -10,6 +17,10 @@ import { fromWire } from "./wire-error.js";
  * `npm start` (docs/operations.md says how to pass it otherwise).
  */
 export const THREAD_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 8 };
+
+/** The arguments of an API method, and what its promise resolves to. */
+type Args<F> = F extends (...args: infer A) => unknown ? A : never;
+type Result<F> = F extends (...args: never[]) => infer R ? Awaited<R> : never;
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: unknown) => void };
 
@@ -25,7 +36,7 @@ export interface ThreadClientOptions {
  * answered by the thread. Calls made in one turn of the event loop cross in one message. An idle
  * thread does not keep the process alive (the CLI exits when its work is done).
  */
-export class ThreadClient {
+export class ThreadClient<Api extends ThreadApi> {
   private readonly outbox: Outbox<ThreadCall>;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -56,12 +67,13 @@ export class ThreadClient {
     return this.goneWith;
   }
 
-  call<T>(method: string, args: unknown[] = []): Promise<T> {
+  /** Calls `method` of the thread's API with `args`; resolves to what the thread's method resolved to. */
+  call<K extends MethodOf<Api>>(method: K, ...args: Args<Api[K]>): Promise<Result<Api[K]>> {
     if (this.goneWith) return Promise.reject(this.goneWith);
     const id = this.nextId++;
     if (this.pending.size === 0) this.worker.ref();
     this.outbox.push({ id, method, args });
-    return new Promise<T>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
     });
   }
@@ -72,7 +84,7 @@ export class ThreadClient {
       this.worker.ref();
       try {
         // The thread answers, then ends by itself (so a profiler in it can write out).
-        if (!this.goneWith) await this.call<void>(CLOSE_METHOD);
+        if (!this.goneWith) await this.call(CLOSE_METHOD as MethodOf<Api>, ...([] as never));
         await this.exited;
       } finally {
         await this.worker.terminate();

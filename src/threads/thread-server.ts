@@ -1,6 +1,6 @@
 import type { MessagePort } from "node:worker_threads";
 import { Outbox } from "./outbox.js";
-import { CLOSE_METHOD, type ThreadCall, type ThreadReply } from "./protocol.js";
+import { CLOSE_METHOD, type ThreadApi, type ThreadCall, type ThreadReply } from "./protocol.js";
 import { toWire } from "./wire-error.js";
 
 export interface ThreadServer {
@@ -9,15 +9,22 @@ export interface ThreadServer {
 }
 
 /**
- * The answering side of a thread (see ThreadClient): runs each call through `run` and posts its
- * result or error back. `close` is answered at once, and then the port closes, so the thread's event
- * loop empties and the thread ends. `schedule` decides how replies are gathered (see Outbox).
+ * The answering side of a thread (see ThreadClient): runs each call on `api`, the thread's
+ * implementation of the interface its client is written against, and posts its result or error back.
+ * `close` is answered at once, and then the port closes, so the thread's event loop empties and the
+ * thread ends. `schedule` decides how replies are gathered (see Outbox).
  */
-export function serveCalls(
+export function serveCalls<Api extends ThreadApi>(
   port: MessagePort,
-  run: (method: string, args: unknown[]) => Promise<unknown>,
+  api: Api,
   schedule?: (flush: () => void) => void,
 ): ThreadServer {
+  const run = async (method: string, args: unknown[]): Promise<unknown> => {
+    const fn = (api as Record<string, unknown>)[method];
+    // Only a client built against another API could ask this: a bug, answered as an error.
+    if (typeof fn !== "function") throw new Error(`the thread has no method ${method}`);
+    return fn.apply(api, args);
+  };
   const outbox = new Outbox<ThreadReply>((batch) => port.postMessage(batch), schedule);
   port.on("message", (batch: ThreadCall[]) => {
     for (const call of batch) {

@@ -1,6 +1,6 @@
 import { newSid } from "../../src/domain/ids.js";
 import type { EmailContent } from "../../src/model/email-message.js";
-import type { AttemptRecord, MailStore, NewEmailMessage } from "../../src/store/store.js";
+import type { AttemptRecord, MailStore, NewEmailMessage } from "../../src/store/types.js";
 
 /** A fixed clock for store tests: every time is passed explicitly, so nothing depends on the wall clock. */
 export const T0 = 1_700_000_000_000;

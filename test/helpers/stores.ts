@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openStore, type StoreLocation } from "../../src/store/open-store.js";
-import type { MailStore } from "../../src/store/store.js";
+import type { MailStore } from "../../src/store/types.js";
 import { createTestSchema, postgresUnavailableReason } from "./postgres.js";
 
 export type StoreKind = "sqlite" | "postgres";

@@ -13,7 +13,7 @@ import {
 } from "../../model/email-message.js";
 import { API_BASE, emailMessagesPath } from "../../model/paths.js";
 import type { EmailMessageService } from "../../services/email-messages.js";
-import type { EmailFilter, EmailMessageView, MailStore } from "../../store/store.js";
+import type { EmailFilter, EmailMessageView, MailStore } from "../../store/types.js";
 import { parseFilterDate } from "../dates.js";
 import { PagingQuery, pagingFields, pagingListSchema, parsePageRequest } from "../paging.js";
 import { sendList, sendResource } from "../representation.js";

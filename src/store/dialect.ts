@@ -1,0 +1,47 @@
+import type { Kysely } from "kysely";
+import type { Database } from "./schema.js";
+import type { AcceptedEmail, AttemptRecord } from "./types.js";
+
+/**
+ * The dialect-specific pieces (how due messages are claimed, how other processes are woken).
+ * Everything else is one set of Kysely queries shared by SQLite and PostgreSQL.
+ */
+export interface StoreDialect {
+  readonly name: "sqlite" | "postgres";
+  /** Leases up to `limit` due queue entries to `owner`; their messages read `sending` from then on. */
+  claimDue(
+    db: Kysely<Database>,
+    owner: string,
+    now: number,
+    leaseMs: number,
+    limit: number,
+  ): Promise<string[]>;
+  /**
+   * Writes one group commit's batch in one transaction: the accepted messages with their queue rows
+   * (leased when the accept carried a lease), and the delivery attempts with their messages' new state.
+   * A message's state and queue row change only while the attempt's owner still holds its lease: a
+   * worker that stalled past its lease must not undo the claim of the one that took over, which
+   * decides the message's state itself. Returns the records whose messages it settled. Other
+   * processes are woken once it is committed (the notification is part of the commit: one sent after
+   * it could fail and turn a stored message into an error reply, and a duplicate when retried).
+   */
+  writeBatch(
+    db: Kysely<Database>,
+    accepted: AcceptedEmail[],
+    records: AttemptRecord[],
+  ): Promise<Set<AttemptRecord>>;
+  /**
+   * How many accept transactions may be in flight at once (GroupCommitOptions.lanes). One means a
+   * single writer (SQLite): accepts and attempt records then share one group commit. More means
+   * writers run side by side on separate connections (PostgreSQL), and attempt records get a group
+   * commit of their own beside the accepts'.
+   */
+  readonly acceptLanes: number;
+  /** Extends the leases `owner` holds on these queue rows. */
+  renewLeases(db: Kysely<Database>, owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
+  /** Calls `listener` when another process queued work; returns a function that stops listening. */
+  listenQueued(listener: () => void): Promise<() => Promise<void>>;
+  /** Runs the migrations so that processes starting at once on one database apply each exactly once. */
+  migrate(db: Kysely<Database>): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,119 @@
+import type { Insertable, Selectable } from "kysely";
+import type { StoreDialect } from "./dialect.js";
+import type {
+  AccountsTable,
+  AttachmentBlobsTable,
+  EmailAttemptsTable,
+  EmailMessagesTable,
+  EmailTagsTable,
+} from "./schema.js";
+
+/** The store's rows and what the rest of Mailroom may ask of a store (MailStore). */
+export type AccountRow = Selectable<AccountsTable>;
+export type EmailMessageRow = Selectable<EmailMessagesTable>;
+/** A message as the API shows it: its row, and when its next delivery attempt is due (while queued). */
+export type EmailMessageView = EmailMessageRow & { next_attempt_at: number | null };
+export type EmailAttemptRow = Selectable<EmailAttemptsTable>;
+export type NewAccount = Insertable<AccountsTable>;
+export type NewEmailMessage = Insertable<EmailMessagesTable>;
+
+/** What a retry needs: the earlier attempts (their settled recipients are skipped) and the MIME sent. */
+export interface RetryContext {
+  /** In attempt order. */
+  attempts: EmailAttemptRow[];
+  /** The MIME composed at the first attempt; undefined if none was stored. */
+  mime: string | undefined;
+}
+
+/** A lease taken on a message as it is accepted, so the accepting process delivers it without a claim. */
+export interface Lease {
+  owner: string;
+  expiresAt: number;
+}
+
+export type TagRow = EmailTagsTable;
+export type BlobRow = AttachmentBlobsTable;
+
+/** What a message may bring besides its row: its tags and the bytes of its attachments (stored once per content). */
+export interface MessageExtras {
+  tags: TagRow[];
+  blobs: BlobRow[];
+}
+
+export const NO_EXTRAS: MessageExtras = { tags: [], blobs: [] };
+
+/** A message to store with its queue row, leased to a worker already or left for any worker to claim. */
+export interface AcceptedEmail extends MessageExtras {
+  message: NewEmailMessage;
+  lease: Lease | null;
+}
+
+export type AccountPatch = Partial<
+  Pick<AccountRow, "friendly_name" | "status" | "auth_token_hash" | "password_hash" | "date_updated">
+>;
+
+export interface EmailFilter {
+  accountSid: string;
+  to?: string;
+  from?: string;
+  status?: string;
+  /** Every one of these tags (name, value). */
+  tags?: Array<readonly [string, string]>;
+  createdFrom?: number;
+  createdBefore?: number;
+}
+
+export interface Page<T> {
+  rows: T[];
+  total: number;
+}
+
+/** What one delivery attempt concluded, written in one transaction with the message's new state. */
+export interface AttemptRecord {
+  /** The worker that held the lease for this attempt. */
+  owner: string;
+  /** The composed MIME, when this attempt composed it (the first one): stored with the attempt. */
+  mime?: string | undefined;
+  attempt: Insertable<EmailAttemptsTable>;
+  status: string;
+  errorCode: number | null;
+  errorMessage: string | null;
+  /** When to try again; null when the message reached a final status and leaves the queue. */
+  retryAt: number | null;
+  dateDelivered: number | null;
+}
+
+/**
+ * What the rest of Mailroom may ask of a store. `Store` answers it in the calling thread;
+ * `ThreadedStore` (threaded-store.ts) forwards every call to a `Store` running in a worker thread.
+ */
+export interface MailStore {
+  readonly kind: StoreDialect["name"];
+  migrate(): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+  /** Calls `listener` when another process queued work; resolves to a function that stops listening. */
+  listenQueued(listener: () => void): Promise<() => Promise<void>>;
+  countAccounts(): Promise<number>;
+  insertAccount(account: NewAccount): Promise<void>;
+  findAccountBySid(sid: string): Promise<AccountRow | undefined>;
+  findAccountByEmail(email: string): Promise<AccountRow | undefined>;
+  listSubAccounts(parentSid: string): Promise<AccountRow[]>;
+  updateOpenAccount(sid: string, patch: AccountPatch): Promise<boolean>;
+  closeAccountTree(sid: string, now: number): Promise<void>;
+  /** Stores a message and its queue row (leased when `lease` is given); resolves once both are committed. */
+  acceptEmail(message: NewEmailMessage, lease?: Lease | null, extras?: MessageExtras): Promise<void>;
+  findEmail(accountSid: string, sid: string): Promise<EmailMessageView | undefined>;
+  listEmails(filter: EmailFilter, offset: number, limit: number): Promise<Page<EmailMessageView>>;
+  claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<EmailMessageRow[]>;
+  nextDueAt(): Promise<number | null>;
+  recordAttempt(record: AttemptRecord): Promise<boolean>;
+  releaseLeases(owner: string, sids: readonly string[]): Promise<void>;
+  renewLeases(owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
+  listAttempts(messageSid: string): Promise<EmailAttemptRow[]>;
+  findMime(messageSid: string): Promise<string | undefined>;
+  /** The attachment bytes stored under these SHA-256 digests (missing ones are left out). */
+  findBlobs(sha256s: readonly string[]): Promise<Map<string, Uint8Array>>;
+  /** What retrying these messages needs, for all of them at once (one entry per SID asked for). */
+  findRetryContexts(messageSids: readonly string[]): Promise<Map<string, RetryContext>>;
+}
