@@ -1,11 +1,18 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
 import { getMessage, waitForFinal } from "./helpers/delivery.js";
 import { API, type Credentials, request, startMailroom, type TestServer } from "./helpers/mailroom.js";
 import { decodeWords } from "./helpers/mime.js";
 import { SmtpSink } from "./helpers/smtp-sink.js";
 import { storeVariants } from "./helpers/stores.js";
+
+const run = promisify(execFile);
 
 /** Bytes from a fixed seed: the same every run, and not text. */
 function seededBytes(length: number, seed = 7): Buffer {
@@ -76,6 +83,46 @@ for (const variant of await storeVariants()) {
       const again = await getMessage(server, auth, sent.json.sid);
       assert.equal(again.html, html);
       assert.equal(again.text, text);
+    });
+
+    test("the README's one curl command: HTML+text, an attachment and a Reply-To, all delivered and shown", async (t) => {
+      if (!(await run("curl", ["--version"]).catch(() => undefined))) return t.skip("curl is not installed");
+      const dir = await mkdtemp(join(tmpdir(), "mailroom-curl-"));
+      const pdf = Buffer.from("%PDF-1.4 an invoice\n");
+      await writeFile(join(dir, "invoice.pdf"), pdf);
+      try {
+        const { stdout } = await run(
+          "curl",
+          [
+            "-s",
+            "-u",
+            `${auth.sid}:${auth.token}`,
+            `${server.url}${messages()}.json`,
+            ...[
+              "From=Jane <jane.doe@yourcompany.com>",
+              "To=<john.doe@yourcompany.com>",
+              "Subject=Your invoice",
+            ]
+              .concat(["Html=<p>Your invoice is attached.</p>", "Text=Your invoice is attached."])
+              .concat(["ReplyTo=billing@yourcompany.com"])
+              .flatMap((field) => ["--form-string", field]),
+            "-F",
+            "Attachment=@invoice.pdf",
+          ],
+          { cwd: dir },
+        );
+        const sent = JSON.parse(stdout);
+        assert.equal(sent.reply_to, "billing@yourcompany.com");
+        assert.equal(sent.attachments[0].filename, "invoice.pdf");
+        const { message, mail } = await delivered(sent.sid);
+        assert.equal(message.html, "<p>Your invoice is attached.</p>");
+        assert.equal(mail.parsed.text?.trim(), "Your invoice is attached.");
+        assert.equal(mail.parsed.html, "<p>Your invoice is attached.</p>");
+        assert.equal(mail.parsed.replyTo?.text, "billing@yourcompany.com");
+        assert.ok(mail.parsed.attachments[0]?.content.equals(pdf));
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     });
 
     test("Html alone gets a text alternative derived from it", async () => {
