@@ -386,6 +386,18 @@ for (const variant of await storeVariants()) {
       assert.ok(!list.json.messages.some((m: { subject: string }) => m.subject === "too big"));
     });
 
+    test("unknown query parameters are refused too, on lists and single resources", async () => {
+      const list = await request(server, "GET", `${messages()}.json?Statuss=sent`, { auth });
+      assert.equal(list.status, 400);
+      assert.equal(list.json.code, 20009);
+      assert.match(list.json.message, /"Statuss" in the query\. Did you mean "Status"\?/);
+      const one = await request(server, "GET", `${messages()}/EM0123456789abcdef0123456789abcdef.json?x=1`, {
+        auth,
+      });
+      assert.equal(one.status, 400);
+      assert.match(one.json.message, /"x" in the query\. This takes none there\./);
+    });
+
     test("a body of another type gets 415 naming the type sent", async () => {
       const response = await request(server, "POST", `${messages()}.json`, {
         auth,

@@ -5,6 +5,9 @@ export const AccountParams = Type.Object({
   accountSid: Type.String({ description: "The account's SID (AC…) or email address." }),
 });
 
+/** The query of a route that takes none: anything in it is an unknown parameter (20009). */
+export const NoQuery = Type.Object({}, { additionalProperties: false });
+
 export const ErrorBody = Type.Object(
   {
     status: Type.Integer({ description: "The HTTP status." }),

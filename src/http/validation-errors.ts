@@ -30,9 +30,18 @@ export function validationError(
   if (unknown) {
     const name = String(unknown.params.additionalProperty);
     const known = Object.keys(schemaAt(schema, unknown.instancePath)?.properties ?? {});
-    const where = unknown.instancePath === "" ? "" : ` in ${describePath(unknown.instancePath)}`;
+    const where =
+      unknown.instancePath !== ""
+        ? ` in ${describePath(unknown.instancePath)}`
+        : context === "querystring"
+          ? " in the query"
+          : "";
     const guess = closest(name, known);
-    const hint = guess ? ` Did you mean "${guess}"?` : ` Known parameters: ${known.join(", ")}.`;
+    const hint = guess
+      ? ` Did you mean "${guess}"?`
+      : known.length > 0
+        ? ` Known parameters: ${known.join(", ")}.`
+        : " This takes none there.";
     return new ApiError("UnknownParameter", `Unknown parameter "${name}"${where}.${hint}`);
   }
   // With alternatives (text or a list of text), the error on the alternative as a whole says most.

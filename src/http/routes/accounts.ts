@@ -5,7 +5,7 @@ import { AccountModel, CreateAccountParams, UpdateAccountParams } from "../../mo
 import { API_BASE } from "../../model/paths.js";
 import type { AccountService } from "../../services/accounts.js";
 import { sendList, sendResource } from "../representation.js";
-import { AccountParams, errorResponses, FORM_AND_JSON, JSON_AND_XML } from "../route-schemas.js";
+import { AccountParams, errorResponses, FORM_AND_JSON, JSON_AND_XML, NoQuery } from "../route-schemas.js";
 
 type UpdateRoute = {
   Params: Static<typeof AccountParams>;
@@ -24,6 +24,7 @@ export async function accountRoutes(app: FastifyInstance, accounts: AccountServi
       schema: {
         tags,
         summary: "List your sub-accounts",
+        querystring: NoQuery,
         produces: JSON_AND_XML,
         response: { 200: Type.Array(AccountModel.schema), ...errorResponses },
       },
@@ -45,6 +46,7 @@ export async function accountRoutes(app: FastifyInstance, accounts: AccountServi
       schema: {
         tags,
         summary: "Create a sub-account",
+        querystring: NoQuery,
         description: "The answer carries the new account's AuthToken: it is shown this once.",
         body: CreateAccountParams,
         consumes: FORM_AND_JSON,
@@ -117,6 +119,7 @@ export async function accountRoutes(app: FastifyInstance, accounts: AccountServi
       summary: `Update an account (${method})`,
       description: "Status=closed is final and closes every sub-account too.",
       params: AccountParams,
+      querystring: NoQuery,
       body: UpdateAccountParams,
       consumes: FORM_AND_JSON,
       produces: JSON_AND_XML,

@@ -17,7 +17,7 @@ import type { EmailFilter, EmailMessageView, MailStore } from "../../store/types
 import { parseFilterDate } from "../dates.js";
 import { PagingQuery, pagingFields, pagingListSchema, parsePageRequest } from "../paging.js";
 import { sendList, sendResource } from "../representation.js";
-import { AccountParams, errorResponses, JSON_AND_XML, SEND_BODY_TYPES } from "../route-schemas.js";
+import { AccountParams, errorResponses, JSON_AND_XML, NoQuery, SEND_BODY_TYPES } from "../route-schemas.js";
 import { prepareSendBody, type SendBodyLimits } from "../send-body.js";
 
 interface Deps {
@@ -76,6 +76,7 @@ export async function emailMessageRoutes(app: FastifyInstance, deps: Deps): Prom
         description:
           "Accepts a message, stores it durably and queues it for delivery; answers 200 with the message once it is committed. Form, JSON and multipart bodies take the same parameters; in form and multipart bodies Headers and Tags hold JSON text, and files are parts named Attachment.",
         params: AccountParams,
+        querystring: NoQuery,
         body: SendEmailParams,
         consumes: SEND_BODY_TYPES,
         produces: JSON_AND_XML,
@@ -128,7 +129,14 @@ export async function emailMessageRoutes(app: FastifyInstance, deps: Deps): Prom
   );
 
   const messageSchema = (summary: string, response: Record<number, unknown>, produces = JSON_AND_XML) => ({
-    schema: { tags, summary, params: MessageParams, produces, response: { ...response, ...errorResponses } },
+    schema: {
+      tags,
+      summary,
+      params: MessageParams,
+      querystring: NoQuery,
+      produces,
+      response: { ...response, ...errorResponses },
+    },
   });
 
   app.get<MessageRoute>(
@@ -182,6 +190,7 @@ export async function emailMessageRoutes(app: FastifyInstance, deps: Deps): Prom
         tags,
         summary: "Download an attachment",
         params: AttachmentParams,
+        querystring: NoQuery,
         produces: ["application/octet-stream"],
         response: {
           200: Type.String({ description: "The attachment's bytes, with its Content-Type." }),
