@@ -14,6 +14,16 @@ declare module "autocannon" {
     pipelining?: number;
     overallRate?: number;
     ignoreCoordinatedOmission?: boolean;
+    /** Cycled through by each connection; a `setupRequest` rebuilds its request before every send. */
+    requests?: Request[];
+  }
+
+  export interface Request {
+    method?: string;
+    path?: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
+    setupRequest?: (request: Request) => Request;
   }
 
   export interface Histogram {

@@ -30,12 +30,16 @@ export interface BenchConfig {
    * size of the queue and not a retry storm of 100,000 messages falling due within a minute.
    */
   backlogRetries: boolean;
+  /** Messages in the throughput run of the 100 KB attachment row (it has no latency run). */
+  attachmentMessages: number;
   /** Body size of each test message in bytes. */
   messageBytes: number;
   sink: SinkChoice;
   skipPostgres: boolean;
   skipPostfix: boolean;
   skipMailroom: boolean;
+  /** Skips the rich Mailroom rows (HTML+text, 100 KB attachment): BENCH_SKIP_RICH=1. */
+  skipRich: boolean;
   /** Administrative PostgreSQL URL; the bench creates and drops its own database through it. */
   postgresUrl: string;
   /** Parent directory for the run's temporary directory (SQLite file, Postfix queue). */
@@ -82,10 +86,12 @@ export function loadConfig(resultsFile: string): BenchConfig {
     backlogRetries: flag("BENCH_BACKLOG_RETRIES"),
     timeLimitMinutes: int("BENCH_TIME_LIMIT", 20, 1),
     messageBytes: int("BENCH_MESSAGE_BYTES", 1024, 1),
+    attachmentMessages: int("BENCH_ATTACHMENT_MESSAGES", 1000, 1),
     sink: sinkChoice(),
     skipPostgres: flag("BENCH_SKIP_POSTGRES"),
     skipPostfix: flag("BENCH_SKIP_POSTFIX"),
     skipMailroom: flag("BENCH_SKIP_MAILROOM"),
+    skipRich: flag("BENCH_SKIP_RICH"),
     postgresUrl: process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",
     tmpDir: process.env.BENCH_TMPDIR ?? os.tmpdir(),
     resultsFile: results,

@@ -1,5 +1,5 @@
 /** Throughput load: autocannon posting a fixed number of emails over N keep-alive connections. */
-import autocannon from "autocannon";
+import autocannon, { type Request } from "autocannon";
 import type { HttpRequestSpec } from "./message.js";
 import { now } from "./sink.js";
 
@@ -20,11 +20,15 @@ export async function postEmails(
   options: { amount: number; connections: number },
 ): Promise<LoadResult> {
   const startedAt = now();
+  const { body } = request;
   const instance = autocannon({
     url: `${baseUrl}${request.path}`,
     method: "POST",
     headers: request.headers,
-    body: request.body,
+    // A fixed body is serialised into the request once; a made one makes autocannon rebuild each request.
+    ...(typeof body === "string"
+      ? { body }
+      : { requests: [{ setupRequest: (each: Request) => ({ ...each, body: body() }) }] }),
     connections: Math.min(options.connections, options.amount),
     amount: options.amount,
     timeout: 30,

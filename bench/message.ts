@@ -25,24 +25,36 @@ export function bodyText(bytes: number): string {
 export interface HttpRequestSpec {
   path: string;
   headers: Record<string, string>;
-  body: string;
+  /**
+   * The body of every request, or a function that makes each request's own body (for content that
+   * must differ from one message to the next). A fixed body is built once and costs the harness nothing.
+   */
+  body: string | (() => Buffer);
 }
 
-/** POST .../Email/Messages.json, form-encoded, HTTP Basic auth with the account SID and AuthToken. */
-export function sendEmailRequest(credentials: Credentials, bodyBytes: number): HttpRequestSpec {
-  const body = new URLSearchParams({
-    From: "bench@example.com",
-    To: "recipient@example.net",
-    Subject: "Mailroom bench message",
-    Body: bodyText(bodyBytes),
-  }).toString();
+/** The envelope and subject every row sends. */
+export const ENVELOPE = {
+  From: "bench@example.com",
+  To: "recipient@example.net",
+  Subject: "Mailroom bench message",
+};
+
+/** POST .../Email/Messages.json, HTTP Basic auth with the account SID and AuthToken. */
+export function apiRequest(
+  credentials: Credentials,
+  contentType: string,
+  body: HttpRequestSpec["body"],
+): HttpRequestSpec {
   const auth = Buffer.from(`${credentials.sid}:${credentials.authToken}`).toString("base64");
   return {
     path: API_PATH(credentials.sid),
-    headers: {
-      "content-type": "application/x-www-form-urlencoded",
-      authorization: `Basic ${auth}`,
-    },
+    headers: { "content-type": contentType, authorization: `Basic ${auth}` },
     body,
   };
+}
+
+/** The plain row's request: form-encoded, one text/plain body of `bodyBytes`. */
+export function sendEmailRequest(credentials: Credentials, bodyBytes: number): HttpRequestSpec {
+  const body = new URLSearchParams({ ...ENVELOPE, Body: bodyText(bodyBytes) }).toString();
+  return apiRequest(credentials, "application/x-www-form-urlencoded", body);
 }

@@ -30,6 +30,13 @@ function percentile(sorted: number[], p: number): number | undefined {
   return sorted[Math.max(0, index)];
 }
 
+/** Each request's body: a fixed one is encoded once and reused. */
+function bodyMaker(body: HttpRequestSpec["body"]): () => Buffer {
+  if (typeof body !== "string") return body;
+  const fixed = Buffer.from(body);
+  return () => fixed;
+}
+
 export function pacedLoad(
   baseUrl: string,
   request: HttpRequestSpec,
@@ -37,8 +44,7 @@ export function pacedLoad(
 ): Promise<PacedResult> {
   const url = new URL(`${baseUrl}${request.path}`);
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.connections });
-  const body = Buffer.from(request.body);
-  const headers = { ...request.headers, "content-length": String(body.length) };
+  const nextBody = bodyMaker(request.body);
   const total = options.rate * options.seconds;
   const intervalMs = 1000 / options.rate;
   const latencies: number[] = [];
@@ -71,6 +77,8 @@ export function pacedLoad(
       });
     };
     const fire = (scheduledAt: number) => {
+      const body = nextBody();
+      const headers = { ...request.headers, "content-length": String(body.length) };
       let settled = false;
       const settle = (outcome: "ok" | "non2xx" | "error") => {
         if (settled) return;

@@ -1,9 +1,17 @@
 /** One line of the results table, as measured (fields are absent when they do not apply). */
 import type { LogTally } from "./mailroom.js";
 
+/**
+ * What each Mailroom request carries: the plain 1 KB form body (the rows the ratios and targets are
+ * computed from), HTML with a text alternative, or text with a 100 KB attachment (JSON, MailComposer).
+ */
+export type Payload = "plain" | "html+text" | "attachment";
+
 export interface Row {
   name: string;
   status: "ok" | "skipped" | "failed";
+  /** Mailroom rows: what each request carried. */
+  payload?: Payload;
   /** Why it was skipped or failed. */
   reason?: string;
   /** Messages submitted in the throughput run. */
@@ -28,6 +36,8 @@ export interface Row {
     errors: number;
     maxStartLagMs: number;
   };
+  /** Why the row has no latency run, when it has none. */
+  latencyNotRun?: string;
   /** Peak memory in MB, and how it was measured. */
   peakRssMb?: number;
   rssNote?: string;

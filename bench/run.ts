@@ -6,6 +6,9 @@
  *   Postfix relay         smtp-source → private Postfix → sink     (needs Postfix, run as root)
  *   Mailroom (SQLite)     autocannon → Mailroom HTTP API → SMTP relay → sink
  *   Mailroom (PostgreSQL) the same on a throwaway database         (needs PostgreSQL reachable)
+ *   Mailroom (SQLite), HTML+text           the SQLite row with JSON bodies: Html (~1 KB) and Text
+ *   Mailroom (SQLite), 100 KB attachment   the SQLite row with JSON bodies: Text and a 100 KB attachment
+ *                                          whose bytes differ in every request; throughput only
  * Everything listens on 127.0.0.1 only; every process, temp dir and database the bench creates is removed
  * at the end, on errors and on Ctrl-C. Results: a table on stdout, and bench/results/latest.json.
  *
@@ -13,6 +16,7 @@
  *   BENCH_MESSAGES=20000         messages per throughput run (HTTP requests / smtp-source messages)
  *   BENCH_CONNECTIONS=50         concurrent HTTP connections / SMTP sessions submitting them
  *   BENCH_MESSAGE_BYTES=1024     body size of each message
+ *   BENCH_ATTACHMENT_MESSAGES=1000  messages in the 100 KB attachment row's throughput run
  *   BENCH_WARMUP=1000            messages sent and delivered before each measured run
  *   BENCH_RATE=500               offered request rate of the latency run, req/s
  *   BENCH_LATENCY_SECONDS=10     length of the latency run
@@ -25,6 +29,7 @@
  *   BENCH_SKIP_POSTFIX=1         skip the SMTP ceiling and Postfix rows
  *   BENCH_SKIP_MAILROOM=1        skip the Mailroom rows
  *   BENCH_SKIP_POSTGRES=1        skip the Mailroom (PostgreSQL) row
+ *   BENCH_SKIP_RICH=1            skip the HTML+text and 100 KB attachment rows
  *   BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres
  *                                admin connection used to create and drop the throwaway database
  *   BENCH_TIME_LIMIT=20          minutes; past it the bench cleans up and exits with code 124
@@ -54,6 +59,9 @@ import { type Sink, startSink } from "./sink.js";
 const DEFAULT_RESULTS = fileURLToPath(new URL("../../bench/results/latest.json", import.meta.url));
 const SQLITE = "Mailroom (SQLite)";
 const POSTGRES = "Mailroom (PostgreSQL)";
+const SQLITE_HTML = "Mailroom (SQLite), HTML+text";
+const SQLITE_ATTACHMENT = "Mailroom (SQLite), 100 KB attachment";
+const RICH = [SQLITE_HTML, SQLITE_ATTACHMENT];
 
 function say(line: string): void {
   console.error(line);
@@ -98,29 +106,27 @@ async function smtpRows(sink: Sink, config: BenchConfig, baseDir: string): Promi
   return rows;
 }
 
+const sqliteTarget = async (dir: string) => ({ dataDir: dir, databaseUrl: undefined });
+
 async function mailroomRows(sink: Sink, config: BenchConfig, baseDir: string): Promise<Row[]> {
   if (config.skipMailroom)
     return [skip(SQLITE, "BENCH_SKIP_MAILROOM=1"), skip(POSTGRES, "BENCH_SKIP_MAILROOM=1")];
   const why = mailroomUnavailable();
   if (why) return [skip(SQLITE, why), skip(POSTGRES, why)];
 
-  const sqlite: MailroomScenario = {
-    name: SQLITE,
-    target: async (dir) => ({ dataDir: dir, databaseUrl: undefined }),
-  };
+  const sqlite: MailroomScenario = { name: SQLITE, payload: "plain", target: sqliteTarget };
   const rows = [await measure(SQLITE, () => mailroomRow(sqlite, sink, config, baseDir))];
+  rows.push(await postgresRow(sink, config, baseDir));
+  return rows;
+}
 
-  if (config.skipPostgres) {
-    rows.push(skip(POSTGRES, "BENCH_SKIP_POSTGRES=1"));
-    return rows;
-  }
+async function postgresRow(sink: Sink, config: BenchConfig, baseDir: string): Promise<Row> {
+  if (config.skipPostgres) return skip(POSTGRES, "BENCH_SKIP_POSTGRES=1");
   const pgWhy = await postgresUnavailable(config.postgresUrl);
-  if (pgWhy) {
-    rows.push(skip(POSTGRES, `${pgWhy}; set BENCH_POSTGRES_URL to include it`));
-    return rows;
-  }
+  if (pgWhy) return skip(POSTGRES, `${pgWhy}; set BENCH_POSTGRES_URL to include it`);
   const postgres: MailroomScenario = {
     name: POSTGRES,
+    payload: "plain",
     target: async (dir) => {
       const database = await createTempDatabase(config.postgresUrl);
       say(
@@ -129,7 +135,28 @@ async function mailroomRows(sink: Sink, config: BenchConfig, baseDir: string): P
       return { dataDir: dir, databaseUrl: database.url };
     },
   };
-  rows.push(await measure(POSTGRES, () => mailroomRow(postgres, sink, config, baseDir)));
+  return measure(POSTGRES, () => mailroomRow(postgres, sink, config, baseDir));
+}
+
+/**
+ * The rich rows run last, so that the rows the ratios compare are measured as before, and the
+ * attachment row's writes (about 240 KB a message) cannot slow them down.
+ */
+async function richRows(sink: Sink, config: BenchConfig, baseDir: string): Promise<Row[]> {
+  const why = config.skipMailroom
+    ? "BENCH_SKIP_MAILROOM=1"
+    : config.skipRich
+      ? "BENCH_SKIP_RICH=1"
+      : mailroomUnavailable();
+  if (why) return RICH.map((name) => skip(name, why));
+  const scenarios: MailroomScenario[] = [
+    { name: SQLITE_HTML, payload: "html+text", target: sqliteTarget },
+    { name: SQLITE_ATTACHMENT, payload: "attachment", target: sqliteTarget },
+  ];
+  const rows: Row[] = [];
+  for (const scenario of scenarios) {
+    rows.push(await measure(scenario.name, () => mailroomRow(scenario, sink, config, baseDir)));
+  }
   return rows;
 }
 
@@ -167,13 +194,14 @@ async function main(): Promise<number> {
   const measured = [
     ...(await mailroomRows(sink, config, baseDir)),
     ...(await smtpRows(sink, config, baseDir)),
+    ...(await richRows(sink, config, baseDir)),
   ];
   await sink.close();
   if (isClosing()) {
     await cleanupAll(); // interrupted: the exit handler reports and exits
     return 130;
   }
-  const order = [SQLITE, POSTGRES, POSTFIX_RELAY, CEILING];
+  const order = [SQLITE, POSTGRES, ...RICH, POSTFIX_RELAY, CEILING];
   const rows = measured.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
 
   const found = ratios(rows);

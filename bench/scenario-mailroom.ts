@@ -1,32 +1,70 @@
 /**
  * One Mailroom row: a fresh store, one account, `mailroom serve` relaying to the sink; then a warm-up, the
- * throughput run (accepted/s and delivered/s), the latency run at a fixed offered rate, and optionally the
- * accepted/s run with a large backlog queued.
+ * throughput run (accepted/s and delivered/s), the latency run at a fixed offered rate, and optionally (plain
+ * rows only) the accepted/s run with a large backlog queued.
  */
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { BenchConfig } from "./config.js";
 import { postEmails } from "./load.js";
 import {
+  type Credentials,
   createAccount,
   type LogTally,
   type MailroomProcess,
   type StoreTarget,
   startMailroom,
 } from "./mailroom.js";
-import { sendEmailRequest } from "./message.js";
+import { type HttpRequestSpec, sendEmailRequest } from "./message.js";
+import { ATTACHMENT_BYTES, attachmentRequest, htmlTextRequest } from "./message-rich.js";
 import { pacedLoad } from "./paced.js";
 import { freePort } from "./ports.js";
 import { cpuSecondsOfCommand } from "./procfs.js";
-import type { Row } from "./row.js";
+import type { Payload, Row } from "./row.js";
 import { awaitDelivery, type Sink, waitForMessages } from "./sink.js";
 
 const log = (line: string) => console.error(`  ${line}`);
 
 export interface MailroomScenario {
   name: string;
+  payload: Payload;
   /** Builds the store target inside `dir` (and may register cleanup for it). */
   target(dir: string): Promise<StoreTarget>;
+}
+
+function requestFor(payload: Payload, credentials: Credentials, config: BenchConfig): HttpRequestSpec {
+  switch (payload) {
+    case "plain":
+      return sendEmailRequest(credentials, config.messageBytes);
+    case "html+text":
+      return htmlTextRequest(credentials);
+    case "attachment":
+      return attachmentRequest(credentials, ATTACHMENT_BYTES);
+  }
+}
+
+/** How a row's runs are sized. */
+interface Shape {
+  messages: number;
+  warmup: number;
+  /** Why the row has no latency run, when it has none. */
+  noLatency?: string;
+}
+
+/**
+ * The attachment row sends BENCH_ATTACHMENT_MESSAGES (and a tenth of that as warm-up) and has no latency
+ * run: a 100 KB message costs the server many times a plain one, so BENCH_MESSAGES of them would outlast
+ * the delivery timeout, and BENCH_RATE would offer more than it accepts, so its p50/p99 would measure
+ * the requests queued in the generator.
+ */
+function shapeFor(payload: Payload, config: BenchConfig): Shape {
+  if (payload !== "attachment") return { messages: config.messages, warmup: config.warmup };
+  const messages = config.attachmentMessages;
+  return {
+    messages,
+    warmup: Math.min(config.warmup, Math.ceil(messages / 10)),
+    noLatency: `${config.latencyRate} req/s offered would be more than this row accepts`,
+  };
 }
 
 export async function mailroomRow(
@@ -39,9 +77,10 @@ export async function mailroomRow(
   await mkdir(dir, { recursive: true });
   const target = await scenario.target(dir);
   const credentials = await createAccount(target, "bench@example.com");
-  const request = sendEmailRequest(credentials, config.messageBytes);
+  const request = requestFor(scenario.payload, credentials, config);
   const timeoutMs = config.deliveryTimeoutSeconds * 1000;
-  const row: Row = { name: scenario.name, status: "ok", messages: config.messages };
+  const shape = shapeFor(scenario.payload, config);
+  const row: Row = { name: scenario.name, status: "ok", payload: scenario.payload, messages: shape.messages };
 
   let duplicates = 0;
   /** Starts a new phase at the sink, keeping the duplicate count of the phase that ends. */
@@ -65,10 +104,10 @@ export async function mailroomRow(
   if (profile) log(`the server's CPU profiles (one per thread) go to ${profile}`);
   try {
     log(`Mailroom pid ${mailroom.pid} at ${mailroom.baseUrl}`);
-    if (config.warmup > 0) {
-      log(`warm-up: ${config.warmup} requests`);
+    if (shape.warmup > 0) {
+      log(`warm-up: ${shape.warmup} requests`);
       const warm = await postEmails(mailroom.baseUrl, request, {
-        amount: config.warmup,
+        amount: shape.warmup,
         connections: config.connections,
       });
       mailroom.assertAlive();
@@ -81,7 +120,7 @@ export async function mailroomRow(
     const syscallsBefore = mailroom.ioSyscalls();
     const harnessBefore = process.cpuUsage();
     const databaseBefore = target.databaseUrl ? cpuSecondsOfCommand("postgres") : undefined;
-    log(`throughput: ${config.messages} requests over ${config.connections} connections`);
+    log(`throughput: ${shape.messages} requests over ${config.connections} connections`);
     const traceStart = Date.now();
     const traceBase = sink.counts().messages;
     const trace = process.env.BENCH_TRACE
@@ -91,7 +130,7 @@ export async function mailroomRow(
         )
       : undefined;
     const load = await postEmails(mailroom.baseUrl, request, {
-      amount: config.messages,
+      amount: shape.messages,
       connections: config.connections,
     });
     mailroom.assertAlive();
@@ -104,7 +143,7 @@ export async function mailroomRow(
     };
     log(
       `accepted ${load.ok} in ${((load.finishedAt - load.startedAt) / 1000).toFixed(1)} s` +
-        (load.ok < config.messages ? ` (non-2xx ${load.non2xx}, errors ${load.errors})` : "") +
+        (load.ok < shape.messages ? ` (non-2xx ${load.non2xx}, errors ${load.errors})` : "") +
         "; waiting for the sink",
     );
     const delivery = await awaitDelivery(sink, load.startedAt, load.ok, timeoutMs);
@@ -147,35 +186,19 @@ export async function mailroomRow(
     }
     if (!delivery.complete) log(`only ${delivery.delivered} of ${load.ok} delivered within the timeout`);
 
-    log(`latency: ${config.latencyRate} req/s offered for ${config.latencySeconds} s`);
-    await newPhase();
-    const paced = await pacedLoad(mailroom.baseUrl, request, {
-      rate: config.latencyRate,
-      seconds: config.latencySeconds,
-      connections: config.connections,
-    });
-    mailroom.assertAlive();
-    row.latency = {
-      offeredRate: config.latencyRate,
-      achievedRate: paced.achievedRate,
-      p50Ms: paced.p50Ms,
-      p99Ms: paced.p99Ms,
-      maxMs: paced.maxMs,
-      ok: paced.ok,
-      non2xx: paced.non2xx,
-      errors: paced.errors,
-      maxStartLagMs: paced.maxStartLagMs,
-    };
-    const drained = await waitForMessages(sink, paced.ok, timeoutMs);
-    mailroom.assertAlive();
-    if (!drained) {
-      log(`the latency run's ${paced.ok} messages were not all delivered within the timeout`);
+    if (shape.noLatency) {
+      log(`no latency run: ${shape.noLatency}`);
+      row.latencyNotRun = shape.noLatency;
+    } else {
+      await newPhase();
+      row.latency = await latencyRun(mailroom, request, sink, config);
     }
     await new Promise((resolve) => setTimeout(resolve, 500)); // give stray duplicates a moment to arrive
     await newPhase();
     if (sink.inspectsMessages) row.duplicates = duplicates;
 
-    if (config.backlog > 0) {
+    // The backlog target is about the plain load; 100,000 rich messages would take gigabytes.
+    if (config.backlog > 0 && scenario.payload === "plain") {
       await retire(mailroom);
       mailroom = undefined;
       // Relay down: everything stays queued. Retries held back (see BenchConfig.backlogRetries).
@@ -195,6 +218,36 @@ export async function mailroomRow(
   return row;
 }
 
+/** Latency at the offered rate, from an empty queue; then waits until its messages are delivered. */
+async function latencyRun(
+  mailroom: MailroomProcess,
+  request: HttpRequestSpec,
+  sink: Sink,
+  config: BenchConfig,
+): Promise<NonNullable<Row["latency"]>> {
+  log(`latency: ${config.latencyRate} req/s offered for ${config.latencySeconds} s`);
+  const paced = await pacedLoad(mailroom.baseUrl, request, {
+    rate: config.latencyRate,
+    seconds: config.latencySeconds,
+    connections: config.connections,
+  });
+  mailroom.assertAlive();
+  const drained = await waitForMessages(sink, paced.ok, config.deliveryTimeoutSeconds * 1000);
+  mailroom.assertAlive();
+  if (!drained) log(`the latency run's ${paced.ok} messages were not all delivered within the timeout`);
+  return {
+    offeredRate: config.latencyRate,
+    achievedRate: paced.achievedRate,
+    p50Ms: paced.p50Ms,
+    p99Ms: paced.p99Ms,
+    maxMs: paced.maxMs,
+    ok: paced.ok,
+    non2xx: paced.non2xx,
+    errors: paced.errors,
+    maxStartLagMs: paced.maxStartLagMs,
+  };
+}
+
 function mergeLogs(a: LogTally | undefined, b: LogTally): LogTally {
   if (!a) return b;
   return {
@@ -207,7 +260,7 @@ function mergeLogs(a: LogTally | undefined, b: LogTally): LogTally {
 /** Accepted/s on an empty queue, then again once `backlog` messages are queued (the relay is down). */
 async function backlogRun(
   mailroom: MailroomProcess,
-  request: ReturnType<typeof sendEmailRequest>,
+  request: HttpRequestSpec,
   config: BenchConfig,
 ): Promise<NonNullable<Row["backlog"]>> {
   const amount = Math.min(config.messages, config.backlog);
