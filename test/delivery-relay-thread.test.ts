@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { composeMime } from "../src/delivery/compose.js";
-import type { DispatchJob } from "../src/delivery/dispatch.js";
+import type { ComposeJob, DispatchJob } from "../src/delivery/dispatch.js";
 import { envelopeFor } from "../src/delivery/envelope.js";
 import type { DeliveryLogger } from "../src/delivery/logger.js";
 import { type RelayThreadApi, ThreadedDispatcher } from "../src/delivery/threaded-dispatcher.js";
@@ -26,15 +26,20 @@ function firstAttempt(message: EmailMessageRow): DispatchJob {
   return {
     envelope: envelopeFor(content, []),
     mime: {
-      compose: { content, messageId: message.message_id, date: message.date_created, attachments: new Map() },
+      compose: {
+        contentJson: JSON.stringify(content),
+        messageId: message.message_id,
+        date: message.date_created,
+        attachments: new Map(),
+      },
     },
   };
 }
 
 /** What composing a row gives (the main thread's answer to compare with). */
 function composed(message: EmailMessageRow): Promise<string> {
-  const job = firstAttempt(message);
-  return composeMime((job.mime as { compose: Parameters<typeof composeMime>[0] }).compose);
+  const { contentJson, ...rest } = (firstAttempt(message).mime as { compose: ComposeJob }).compose;
+  return composeMime({ ...rest, content: JSON.parse(contentJson) });
 }
 
 const quiet = { warn() {} } as unknown as DeliveryLogger;

@@ -1,6 +1,5 @@
 import type { EmailContent } from "../model/email-message.js";
 import { composePlainMime } from "./compose-plain.js";
-import { composeRichMime } from "./compose-rich.js";
 
 export { composePlainMime, hasLineLongerThan } from "./compose-plain.js";
 
@@ -23,5 +22,12 @@ export interface ComposeInput {
  * rejects), never sent half-encoded.
  */
 export async function composeMime(input: ComposeInput): Promise<string> {
-  return composePlainMime(input) ?? composeRichMime(input);
+  const plain = composePlainMime(input);
+  if (plain !== null) return plain;
+  // Loaded at the first message that needs it: MailComposer and html-to-text add about 15 MB to a
+  // process, which one sending only plain mail need not carry.
+  rich ??= import("./compose-rich.js");
+  return (await rich).composeRichMime(input);
 }
+
+let rich: Promise<typeof import("./compose-rich.js")> | undefined;

@@ -103,7 +103,7 @@ const compose: DeliveryStep = {
     const { message } = state;
     state.mime = {
       compose: {
-        content: state.content,
+        contentJson: message.content,
         messageId: message.message_id,
         date: message.date_created,
         attachments,
@@ -243,6 +243,9 @@ export const DELIVERY_STEPS: readonly DeliveryStep[] = [
 /** Runs one attempt through every step, until one stops it. */
 export async function runAttempt(state: AttemptState, context: StepContext): Promise<void> {
   for (const step of DELIVERY_STEPS) {
-    if ((await step.run(state, context)) === "stop") return;
+    let result = step.run(state, context);
+    // Only the steps that wait get awaited: each await of a plain value costs a turn of the microtask queue.
+    if (result instanceof Promise) result = await result;
+    if (result === "stop") return;
   }
 }

@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { fileTypeFromBuffer } from "file-type";
 import type { AttachmentRef, AttachmentUpload } from "../model/email-message.js";
 import { ApiError } from "./errors.js";
 
@@ -83,11 +82,15 @@ export async function checkAttachments(
   return checked;
 }
 
+let fileType: Promise<typeof import("file-type")> | undefined;
+
 async function refuseDangerous(upload: AttachmentUpload, label: string, blocked: ReadonlySet<string>) {
   if (blocked.size === 0) return;
   const dot = upload.filename.lastIndexOf(".");
   const named = dot >= 0 ? upload.filename.slice(dot + 1).toLowerCase() : "";
-  const detected = await fileTypeFromBuffer(upload.content);
+  // Loaded at the first attachment: file-type's detectors add about 10 MB to a process.
+  fileType ??= import("file-type");
+  const detected = await (await fileType).fileTypeFromBuffer(upload.content);
   const found = [named, detected?.ext ?? ""].find((ext) => ext !== "" && blocked.has(ext));
   // file-type calls every Windows PE file "exe" (DLLs, screen savers too) and ELF/Mach-O binaries by name.
   const executable = detected && ["exe", "elf", "macho"].includes(detected.ext) && blocked.has("exe");

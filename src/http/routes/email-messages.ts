@@ -1,4 +1,3 @@
-import multipart from "@fastify/multipart";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import Type from "typebox";
 import { ApiError } from "../../domain/errors.js";
@@ -15,15 +14,16 @@ import { API_BASE, emailMessagesPath } from "../../model/paths.js";
 import type { EmailMessageService } from "../../services/email-messages.js";
 import type { EmailFilter, EmailMessageView, MailStore } from "../../store/types.js";
 import { parseFilterDate } from "../dates.js";
+import { type MultipartLimits, parseMultipart } from "../multipart.js";
 import { PagingQuery, pagingFields, pagingListSchema, parsePageRequest } from "../paging.js";
 import { sendList, sendResource } from "../representation.js";
 import { AccountParams, errorResponses, JSON_AND_XML, NoQuery, SEND_BODY_TYPES } from "../route-schemas.js";
-import { prepareSendBody, type SendBodyLimits } from "../send-body.js";
+import { prepareSendBody } from "../send-body.js";
 
 interface Deps {
   store: MailStore;
   emails: EmailMessageService;
-  limits: SendBodyLimits;
+  limits: MultipartLimits;
 }
 
 const MessageParams = Type.Object({
@@ -63,7 +63,8 @@ type MessageRoute = { Params: { accountSid: string; sid: string } };
 
 /** `/Accounts/{AccountSid}/Email/Messages` and its sub-resources (in the authenticated context). */
 export async function emailMessageRoutes(app: FastifyInstance, deps: Deps): Promise<void> {
-  await app.register(multipart, { throwFileSizeLimit: true });
+  // Only this context reads multipart bodies (sends with attachments).
+  app.addContentTypeParser("multipart/form-data", parseMultipart(deps.limits));
   const base = `${API_BASE}/Accounts/:accountSid/Email/Messages`;
   const tags = ["Email messages"];
 
@@ -82,7 +83,7 @@ export async function emailMessageRoutes(app: FastifyInstance, deps: Deps): Prom
         produces: JSON_AND_XML,
         response: { 200: EmailMessageModel.schema, ...errorResponses },
       },
-      preValidation: prepareSendBody(deps.limits),
+      preValidation: prepareSendBody,
     },
     async (request, reply) => {
       const account = request.account;

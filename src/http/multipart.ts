@@ -1,0 +1,130 @@
+import { Busboy, type BusboyHeaders, type BusboyInstance } from "@fastify/busboy";
+import type { FastifyRequest } from "fastify";
+import { ApiError } from "../domain/errors.js";
+import { type AttachmentUpload, MAX_ATTACHMENTS } from "../model/email-message.js";
+
+export interface MultipartLimits {
+  /** MAILROOM_MAX_MESSAGE_BYTES: no single file may be larger (the total is checked later). */
+  maxMessageBytes: number;
+  /** MAILROOM_BODY_LIMIT: the whole body, files included. */
+  bodyLimitBytes: number;
+}
+
+/** A multipart/form-data body: its text fields as a form body gives them, and its files in order. */
+export class MultipartBody {
+  constructor(
+    readonly fields: Record<string, string | string[]>,
+    readonly files: AttachmentUpload[],
+  ) {}
+}
+
+type Done = (error: Error | null, body?: unknown) => void;
+
+/**
+ * Fastify's parser for multipart/form-data, with busboy doing the parsing. Written as a content-type
+ * parser rather than through @fastify/multipart: that plugin adds two hooks to every request of its
+ * context, and the send route's form requests (the hot path) paid for them (docs/performance.md).
+ *
+ * File parts must be named `Attachment`; their file names are kept exactly as sent (they are only
+ * names, never paths). A file over MAILROOM_MAX_MESSAGE_BYTES, or a body over MAILROOM_BODY_LIMIT,
+ * stops the upload with a 413 at once.
+ */
+export function parseMultipart(limits: MultipartLimits) {
+  return (request: FastifyRequest, payload: NodeJS.ReadableStream, done: Done): void => {
+    const fields = Object.create(null) as Record<string, string | string[]>;
+    const files: AttachmentUpload[] = [];
+    let finished = false;
+    let received = 0;
+    let busboy: BusboyInstance;
+    const finish = (error: Error | null) => {
+      if (finished) return;
+      finished = true;
+      payload.unpipe(busboy);
+      // Whatever is still coming is read and dropped, so the connection can answer.
+      payload.resume();
+      done(error, error ? undefined : new MultipartBody(fields, files));
+    };
+    try {
+      busboy = new Busboy({
+        headers: request.headers as BusboyHeaders,
+        preservePath: true,
+        limits: {
+          fileSize: limits.maxMessageBytes,
+          files: MAX_ATTACHMENTS,
+          fields: 1000,
+          fieldSize: limits.bodyLimitBytes,
+        },
+      });
+    } catch (error) {
+      done(new ApiError("MalformedBody", `The multipart body cannot be read: ${(error as Error).message}.`));
+      return;
+    }
+    payload.on("data", (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > limits.bodyLimitBytes) finish(bodyTooLarge(limits));
+    });
+    busboy.on("file", (name, stream, filename, _encoding, mimeType) => {
+      if (name !== "Attachment") {
+        stream.resume();
+        return finish(
+          new ApiError(
+            "UnknownParameter",
+            `Unknown file part "${name}": attach files as parts named "Attachment".`,
+          ),
+        );
+      }
+      const chunks: Buffer[] = [];
+      stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+      stream.on("limit", () =>
+        finish(
+          new ApiError(
+            "MessageTooLarge",
+            `The attachment "${filename}" is larger than a message may carry: at most ${limits.maxMessageBytes} bytes (MAILROOM_MAX_MESSAGE_BYTES).`,
+          ),
+        ),
+      );
+      stream.on("end", () => {
+        const content = Buffer.concat(chunks);
+        files.push({
+          filename,
+          contentType: mimeType || "application/octet-stream",
+          contentId: null,
+          content,
+        });
+      });
+    });
+    busboy.on("field", (name, value, nameTruncated, valueTruncated) => {
+      if (name === "Attachment") {
+        return finish(
+          new ApiError(
+            "InvalidAttachment",
+            "Attachment must be a file part (with a filename), not a text field.",
+          ),
+        );
+      }
+      if (nameTruncated || valueTruncated) return finish(bodyTooLarge(limits));
+      const current = fields[name];
+      if (current === undefined) fields[name] = value;
+      else if (Array.isArray(current)) current.push(value);
+      else fields[name] = [current, value];
+    });
+    busboy.on("filesLimit", () =>
+      finish(new ApiError("MessageTooLarge", `A message may carry at most ${MAX_ATTACHMENTS} attachments.`)),
+    );
+    busboy.on("fieldsLimit", () =>
+      finish(new ApiError("PayloadTooLarge", "The multipart body has too many fields.")),
+    );
+    busboy.on("error", (error: Error) =>
+      finish(new ApiError("MalformedBody", `The multipart body cannot be read: ${error.message}.`)),
+    );
+    busboy.on("finish", () => finish(null));
+    payload.pipe(busboy);
+  };
+}
+
+function bodyTooLarge(limits: MultipartLimits): ApiError {
+  return new ApiError(
+    "PayloadTooLarge",
+    `The request body is larger than this server accepts: at most ${limits.bodyLimitBytes} bytes (MAILROOM_BODY_LIMIT).`,
+  );
+}
