@@ -358,6 +358,37 @@ for (const variant of await storeVariants()) {
       }
     });
 
+    test("multipart: a file part of another name is unknown, a text Attachment is refused, a path-like name is kept as sent", async () => {
+      const base = () => {
+        const form = new FormData();
+        for (const [k, v] of Object.entries({ From: "a@x.test", To: "b@y.test", Subject: "mp", Text: "x" })) {
+          form.append(k, v);
+        }
+        return form;
+      };
+      const other = base();
+      other.append("File", new Blob(["a"]), "a.txt");
+      const refusedName = await request(server, "POST", `${messages()}.json`, { auth, multipart: other });
+      assert.equal(refusedName.status, 400);
+      assert.equal(refusedName.json.code, 20009);
+      assert.match(refusedName.json.message, /"File".*"Attachment"/);
+      const textPart = base();
+      textPart.append("Attachment", "not a file");
+      const refusedText = await request(server, "POST", `${messages()}.json`, { auth, multipart: textPart });
+      assert.equal(refusedText.json.code, 13027);
+      const pathLike = base();
+      pathLike.append("Attachment", new Blob(["a"], { type: "text/plain" }), "../../etc/notes.txt");
+      const kept = await request(server, "POST", `${messages()}.json`, { auth, multipart: pathLike });
+      assert.equal(kept.status, 200, kept.text);
+      assert.equal(
+        kept.json.attachments[0].filename,
+        "../../etc/notes.txt",
+        "a name, never a path: kept as sent",
+      );
+      const { mail } = await delivered(kept.json.sid);
+      assert.equal(mail.parsed.attachments[0]?.filename, "../../etc/notes.txt");
+    });
+
     test("attachments over MAILROOM_MAX_MESSAGE_BYTES: 413 naming the limit, nothing stored", async () => {
       const big = seededBytes(301 * 1024);
       const viaJson = await sendJson({
