@@ -17,7 +17,7 @@ import { newSid } from "../src/domain/ids.js";
 import { openSqliteStore } from "../src/store/sqlite.js";
 import { ThreadedStore } from "../src/store/threaded-store.js";
 import type { AttemptRecord, MailStore, NewEmailMessage } from "../src/store/types.js";
-import { emailRow, insertAccount, plainContent } from "../test/helpers/store-rows.js";
+import { emailRow, insertAccount, plainContent, storedColumns } from "../test/helpers/store-rows.js";
 
 const messages = Number(process.env.STORE_BENCH_MESSAGES ?? 20_000);
 const batch = Number(process.env.STORE_BENCH_BATCH ?? 20);
@@ -70,7 +70,7 @@ try {
       done < messages
         ? Array.from({ length: batch }, () =>
             emailRow(accountSid, {
-              content: JSON.stringify(plainContent({ body: BODY })),
+              ...storedColumns(plainContent({ body: BODY })),
               date_created: Date.now(),
             }),
           )

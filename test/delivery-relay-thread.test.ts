@@ -6,6 +6,7 @@ import type { ComposeJob, DispatchJob } from "../src/delivery/dispatch.js";
 import { envelopeFor } from "../src/delivery/envelope.js";
 import type { DeliveryLogger } from "../src/delivery/logger.js";
 import { type RelayThreadApi, ThreadedDispatcher } from "../src/delivery/threaded-dispatcher.js";
+import { readStoredContent, storeContent } from "../src/model/email-message.js";
 import type { EmailMessageRow } from "../src/store/types.js";
 import type { ThreadClient } from "../src/threads/thread-client.js";
 import { SmtpSink } from "./helpers/smtp-sink.js";
@@ -27,7 +28,7 @@ function firstAttempt(message: EmailMessageRow): DispatchJob {
     envelope: envelopeFor(content, []),
     mime: {
       compose: {
-        contentJson: JSON.stringify(content),
+        stored: storeContent(content),
         messageId: message.message_id,
         date: message.date_created,
         attachments: new Map(),
@@ -38,8 +39,8 @@ function firstAttempt(message: EmailMessageRow): DispatchJob {
 
 /** What composing a row gives (the main thread's answer to compare with). */
 function composed(message: EmailMessageRow): Promise<string> {
-  const { contentJson, ...rest } = (firstAttempt(message).mime as { compose: ComposeJob }).compose;
-  return composeMime({ ...rest, content: JSON.parse(contentJson) });
+  const { stored, ...rest } = (firstAttempt(message).mime as { compose: ComposeJob }).compose;
+  return composeMime({ ...rest, content: readStoredContent(stored) });
 }
 
 const quiet = { warn() {} } as unknown as DeliveryLogger;

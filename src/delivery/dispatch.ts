@@ -1,3 +1,4 @@
+import { readStoredContent, type StoredContent } from "../model/email-message.js";
 import { type ComposeInput, composeMime } from "./compose.js";
 import type { Envelope } from "./envelope.js";
 import type { SendReport, Transport } from "./transports/transport.js";
@@ -18,11 +19,11 @@ export interface DispatchJob {
 }
 
 /**
- * What composing needs, as it crosses to the relay thread: the content as its stored JSON, parsed
- * there. A string crosses threads for the cost of a copy; the object would be cloned field by field
- * on the main thread (measured: docs/performance.md).
+ * What composing needs, as it crosses to the relay thread: the content as stored (its JSON and its
+ * texts), read there. Strings cross threads for the cost of a copy; the object would be cloned field
+ * by field on the main thread (measured: docs/performance.md).
  */
-export type ComposeJob = Omit<ComposeInput, "content"> & { contentJson: string };
+export type ComposeJob = Omit<ComposeInput, "content"> & { stored: StoredContent };
 
 /**
  * Takes one attempt from message to relay: compose its MIME when it has none yet, and hand it to the
@@ -56,6 +57,6 @@ export class LocalDispatcher implements Dispatcher {
   }
 }
 
-function composeInput({ contentJson, ...rest }: ComposeJob): ComposeInput {
-  return { ...rest, content: JSON.parse(contentJson) };
+function composeInput({ stored, ...rest }: ComposeJob): ComposeInput {
+  return { ...rest, content: readStoredContent(stored) };
 }

@@ -1,6 +1,6 @@
 import { DeliveryErrorCodes } from "../domain/errors.js";
 import { newSid } from "../domain/ids.js";
-import type { EmailContent } from "../model/email-message.js";
+import { type EmailContent, readStoredContent, storedContentOf } from "../model/email-message.js";
 import type { DeliveryJob } from "../services/email-messages.js";
 import type { EmailMessageRow, MailStore, RetryContext } from "../store/types.js";
 import type { StatusCallbacks } from "./callbacks.js";
@@ -62,7 +62,7 @@ export async function startAttempt(job: DeliveryJob, retry: RetryContext | undef
       : undefined;
   const state: AttemptState = {
     message,
-    content: job.content ?? (JSON.parse(message.content) as EmailContent),
+    content: job.content ?? readStoredContent(storedContentOf(message)),
     attempt: message.num_attempts + 1,
     started: Date.now(),
     history: context ? readHistory(context.attempts) : NO_HISTORY,
@@ -90,27 +90,31 @@ const route: DeliveryStep = {
  */
 const compose: DeliveryStep = {
   name: "compose",
-  async run(state, { store }) {
+  run(state, { store }) {
     if (state.storedMime !== undefined) {
       state.mime = { stored: state.storedMime };
       return;
     }
     const wanted = state.content.attachments.map((a) => a.sha256);
-    const attachments =
-      wanted.length === 0
-        ? new Map<string, Uint8Array>()
-        : (state.attachments ?? (await store.findBlobs(wanted)));
-    const { message } = state;
-    state.mime = {
-      compose: {
-        contentJson: message.content,
-        messageId: message.message_id,
-        date: message.date_created,
-        attachments,
-      },
-    };
+    // Synchronous unless bytes must be read: a promise per attempt is not free on the main thread.
+    if (wanted.length === 0 || state.attachments) return composeFrom(state, state.attachments ?? NO_BYTES);
+    return store.findBlobs(wanted).then((bytes) => composeFrom(state, bytes));
   },
 };
+
+const NO_BYTES: ReadonlyMap<string, Uint8Array> = new Map();
+
+function composeFrom(state: AttemptState, attachments: ReadonlyMap<string, Uint8Array>): void {
+  const { message } = state;
+  state.mime = {
+    compose: {
+      stored: storedContentOf(message),
+      messageId: message.message_id,
+      date: message.date_created,
+      attachments,
+    },
+  };
+}
 
 /** DKIM signing will go here: once, at the first attempt, so the stored MIME carries the signature. */
 const sign: DeliveryStep = { name: "sign", run() {} };

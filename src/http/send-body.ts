@@ -1,4 +1,4 @@
-import type { FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import { ApiError, type ErrorKind } from "../domain/errors.js";
 import type { AttachmentUpload } from "../model/email-message.js";
 import { MultipartBody } from "./multipart.js";
@@ -18,6 +18,8 @@ const REQUIRED: ReadonlyArray<readonly [string, ErrorKind]> = [
   ["Subject", "SubjectMissing"],
 ];
 
+const NO_UPLOADS: AttachmentUpload[] = [];
+
 /** Parameters whose form and multipart value is a JSON object written as text. */
 const JSON_TEXT_PARAMS = ["Headers", "Tags"];
 
@@ -27,8 +29,22 @@ const JSON_TEXT_PARAMS = ["Headers", "Tags"];
  * bodies; a JSON null is an absent parameter), then checks the required parameters in Restcomm's
  * order with Restcomm's messages, so `From can not be null.` reads as it always did.
  */
-export async function prepareSendBody(request: FastifyRequest): Promise<void> {
-  request.uploads = [];
+export function prepareSendBody(
+  request: FastifyRequest,
+  _reply: FastifyReply,
+  done: (error?: Error) => void,
+): void {
+  try {
+    readSendBody(request);
+    done();
+  } catch (error) {
+    done(error as Error);
+  }
+}
+
+// A callback hook, not an async one: this runs on every send, and a promise per request is not free.
+function readSendBody(request: FastifyRequest): void {
+  request.uploads = NO_UPLOADS;
   if (request.body instanceof MultipartBody) {
     request.uploads = request.body.files;
     request.body = request.body.fields;
@@ -39,8 +55,12 @@ export async function prepareSendBody(request: FastifyRequest): Promise<void> {
   }
   const params = body as Record<string, unknown>;
   const isJson = request.headers["content-type"]?.includes("json") ?? false;
-  for (const [key, value] of Object.entries(params)) if (value === null) delete params[key];
-  if (!isJson) for (const name of JSON_TEXT_PARAMS) parseJsonText(params, name);
+  // Only JSON has null; form and multipart values are always text.
+  if (isJson) {
+    for (const key in params) if (params[key] === null) delete params[key];
+  } else {
+    for (const name of JSON_TEXT_PARAMS) parseJsonText(params, name);
+  }
   const hasParts = params.Html !== undefined || params.Text !== undefined;
   for (const [name, kind] of REQUIRED) {
     if (name === "Body" && hasParts) continue;

@@ -63,6 +63,43 @@ export interface EmailContent {
   attachments: AttachmentRef[];
 }
 
+/**
+ * How content is stored: the texts (body, html, text) in columns of their own, the rest as one JSON
+ * document. The texts are most of a message's bytes; kept out of the JSON they cross to the store
+ * and relay threads as plain strings, and JSON.stringify has no long text to escape (it was the
+ * largest cost of accepting a plain message, docs/performance.md).
+ */
+export interface StoredContent {
+  json: string;
+  body: string | null;
+  html: string | null;
+  text: string | null;
+}
+
+export function storeContent(content: EmailContent): StoredContent {
+  const { body, html, text, ...rest } = content;
+  return { json: JSON.stringify(rest), body, html, text };
+}
+
+/** The stored content of a message row. */
+export function storedContentOf(row: {
+  content: string;
+  body_part: string | null;
+  html_part: string | null;
+  text_part: string | null;
+}): StoredContent {
+  return { json: row.content, body: row.body_part, html: row.html_part, text: row.text_part };
+}
+
+export function readStoredContent(stored: StoredContent): EmailContent {
+  return {
+    ...(JSON.parse(stored.json) as EmailContent),
+    body: stored.body,
+    html: stored.html,
+    text: stored.text,
+  };
+}
+
 // ---------------------------------------------------------------- the request
 
 /** Restcomm documents a 160 character subject; Restcomm truncated, Mailroom refuses instead. */
@@ -214,7 +251,8 @@ export function readEmailRequest(params: SendEmailParams, files: AttachmentUploa
     );
   }
   for (const name of ["Body", "Html", "Text"] as const) checkBodyText(name, params[name]);
-  const uploads = [...(params.Attachments ?? []).map(decodeAttachment), ...files];
+  const uploads =
+    params.Attachments === undefined ? files : [...params.Attachments.map(decodeAttachment), ...files];
   return {
     content: {
       from: from[0] as Mailbox,
@@ -232,8 +270,8 @@ export function readEmailRequest(params: SendEmailParams, files: AttachmentUploa
             : normalizeType(params.Type),
       html: params.Html ?? null,
       text: params.Text ?? null,
-      headers: checkCustomHeaders(params.Headers ?? {}),
-      tags: checkTags(params.Tags ?? {}),
+      headers: params.Headers === undefined ? {} : checkCustomHeaders(params.Headers),
+      tags: params.Tags === undefined ? {} : checkTags(params.Tags),
       // Filled in by the service once the bytes are checked and hashed (see attachments.ts).
       attachments: [],
     },

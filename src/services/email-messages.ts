@@ -1,13 +1,18 @@
 import { formatMailboxList } from "../domain/addresses.js";
 import { type AttachmentPolicy, checkAttachments } from "../domain/attachments.js";
 import { newSid } from "../domain/ids.js";
-import type { EmailContent, EmailMessageSource, ValidatedEmail } from "../model/email-message.js";
+import {
+  type EmailContent,
+  type EmailMessageSource,
+  storeContent,
+  type ValidatedEmail,
+} from "../model/email-message.js";
 import type { EmailMessageRow, Lease, MailStore } from "../store/types.js";
 
 /** A message for the delivery worker: its row, and what the accepting process already has in memory. */
 export interface DeliveryJob {
   message: EmailMessageRow;
-  /** The row's content, parsed (else parsed from message.content). */
+  /** The row's content, read (else read from the row: readStoredContent). */
   content?: EmailContent;
   /** Attachment bytes by SHA-256 (else read from the store when composing). */
   attachments?: ReadonlyMap<string, Uint8Array>;
@@ -43,13 +48,17 @@ export class EmailMessageService {
     const now = Date.now();
     const sid = newSid("EM");
     const fromDomain = content.from.address.slice(content.from.address.lastIndexOf("@") + 1);
+    const stored = storeContent(content);
     const message: EmailMessageRow = {
       sid,
       account_sid: accountSid,
       from_address: formatMailboxList([content.from]),
       to_addresses: formatMailboxList(content.to),
       subject: content.subject,
-      content: JSON.stringify(content),
+      content: stored.json,
+      body_part: stored.body,
+      html_part: stored.html,
+      text_part: stored.text,
       status: "queued",
       message_id: `<${sid}@${fromDomain}>`,
       status_callback: email.statusCallback,
@@ -76,7 +85,10 @@ export class EmailMessageService {
       throw error;
     }
     if (lease) {
-      const bytes = new Map(attachments.map((a) => [a.ref.sha256, a.content as Uint8Array]));
+      const bytes =
+        attachments.length === 0
+          ? undefined
+          : new Map(attachments.map((a) => [a.ref.sha256, a.content as Uint8Array]));
       this.delivery.handOff({ message, content, attachments: bytes });
     } else this.delivery.wake();
     // The answer shows the message as accepted (queued), even when its delivery has just begun.

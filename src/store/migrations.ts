@@ -92,15 +92,17 @@ const migrations: Record<string, Migration> = {
     },
   },
   /**
-   * The declared message model: a message's content (addresses, subject, bodies, headers, tags,
-   * attachment references) becomes one JSON document; tags get a table for the list filter, and
+   * The declared message model: a message's content (addresses, subject, headers, tags, attachment
+   * references) becomes one JSON document, its texts (Body, Html, Text) columns of their own; tags get a table for the list filter, and
    * attachment bytes a table where each distinct content is stored once. Every existing message is
    * carried over (its CC, BCC, Body and Type move into its content, which reads back the same).
    */
   "0002_message_content": {
     async up(db: Kysely<unknown>) {
       const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
-      await db.schema.alterTable("email_messages").addColumn("content", "text").execute();
+      for (const column of ["content", "body_part", "html_part", "text_part"]) {
+        await db.schema.alterTable("email_messages").addColumn(column, "text").execute();
+      }
       await db.schema
         .createTable("email_tags")
         .addColumn("message_sid", "text", (c) => c.notNull().references("email_messages.sid"))
@@ -139,6 +141,7 @@ interface LegacyDatabase {
     body: string;
     type: string;
     content: string | null;
+    body_part: string | null;
   };
 }
 
@@ -165,24 +168,21 @@ async function carryOverMessages(db: Kysely<LegacyDatabase>): Promise<void> {
     if (rows.length === 0) return;
     for (const row of rows) {
       const list = (text: string): Mailbox[] => (text.trim() ? parseAddressList(text) : []);
-      const content: EmailContent = {
+      const content: Omit<EmailContent, "body" | "html" | "text"> = {
         from: list(row.from_address)[0] ?? { name: "", address: row.from_address },
         to: list(row.to_addresses),
         cc: list(row.cc_addresses),
         bcc: list(row.bcc_addresses),
         reply_to: [],
         subject: row.subject,
-        body: row.body,
         type: row.type,
-        html: null,
-        text: null,
         headers: {},
         tags: {},
         attachments: [],
       };
       await db
         .updateTable("email_messages")
-        .set({ content: JSON.stringify(content) })
+        .set({ content: JSON.stringify(content), body_part: row.body })
         .where("sid", "=", row.sid)
         .execute();
     }

@@ -19,9 +19,10 @@ export interface AccountsTable {
 }
 
 /**
- * A message: the columns lists filter and sort on, and `content`, the message as the caller gave it
- * (EmailContent in src/model/email-message.ts, as JSON). from_address, to_addresses and subject repeat
- * parts of the content as text so that lists can filter on them.
+ * A message: the columns lists filter and sort on, and the message as the caller gave it
+ * (EmailContent in src/model/email-message.ts): its texts in body_part, html_part and text_part, the
+ * rest as the JSON document `content` (see storeContent). from_address, to_addresses and subject
+ * repeat parts of the content as text so that lists can filter on them.
  */
 export interface EmailMessagesTable {
   sid: string;
@@ -30,6 +31,9 @@ export interface EmailMessagesTable {
   to_addresses: string;
   subject: string;
   content: string;
+  body_part: string | null;
+  html_part: string | null;
+  text_part: string | null;
   status: string;
   message_id: string;
   status_callback: string | null;
@@ -115,6 +119,9 @@ export const MESSAGE_COLUMNS: readonly WrittenColumn<EmailMessagesTable>[] = [
   { name: "to_addresses", pgType: "text" },
   { name: "subject", pgType: "text" },
   { name: "content", pgType: "text" },
+  { name: "body_part", pgType: "text" },
+  { name: "html_part", pgType: "text" },
+  { name: "text_part", pgType: "text" },
   { name: "status", pgType: "text" },
   { name: "message_id", pgType: "text" },
   { name: "status_callback", pgType: "text" },

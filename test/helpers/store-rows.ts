@@ -1,5 +1,5 @@
 import { newSid } from "../../src/domain/ids.js";
-import type { EmailContent } from "../../src/model/email-message.js";
+import { type EmailContent, storeContent } from "../../src/model/email-message.js";
 import type { AttemptRecord, MailStore, NewEmailMessage } from "../../src/store/types.js";
 
 /** A fixed clock for store tests: every time is passed explicitly, so nothing depends on the wall clock. */
@@ -44,6 +44,12 @@ export function plainContent(overrides: Partial<EmailContent> = {}): EmailConten
   };
 }
 
+/** The columns a message's content is stored in (see storeContent). */
+export function storedColumns(content: EmailContent) {
+  const stored = storeContent(content);
+  return { content: stored.json, body_part: stored.body, html_part: stored.html, text_part: stored.text };
+}
+
 /** A queued message as the API would build it, created at T0 unless overridden. */
 export function emailRow(accountSid: string, overrides: Partial<NewEmailMessage> = {}): NewEmailMessage {
   const sid = overrides.sid ?? newSid("EM");
@@ -54,7 +60,7 @@ export function emailRow(accountSid: string, overrides: Partial<NewEmailMessage>
     from_address: "Jane Doe <jane.doe@example.org>",
     to_addresses: "john.doe@example.com",
     subject: "Test Email",
-    content: JSON.stringify(plainContent()),
+    ...storedColumns(plainContent()),
     status: "queued",
     message_id: `<${sid}@example.org>`,
     status_callback: null,

@@ -8,7 +8,9 @@ import {
   EmailMessageModel,
   type EmailMessageSource,
   readEmailRequest,
+  readStoredContent,
   SendEmailParams,
+  storedContentOf,
 } from "../../model/email-message.js";
 import { API_BASE, emailMessagesPath } from "../../model/paths.js";
 import type { EmailMessageService } from "../../services/email-messages.js";
@@ -237,8 +239,8 @@ function contentDisposition(filename: string): string {
 }
 
 function toSource(row: EmailMessageView): EmailMessageSource {
-  const { content, ...rest } = row;
-  return { ...rest, content: JSON.parse(content) };
+  const { content, body_part, html_part, text_part, ...rest } = row;
+  return { ...rest, content: readStoredContent(storedContentOf(row)) };
 }
 
 /** The message, only if it belongs to the account in the URL; otherwise a 404 that reveals nothing. */
