@@ -42,6 +42,10 @@ export function snakeToPascal(name: string): string {
   return name.replace(/(^|_)([a-z])/g, (_match, _sep, letter: string) => letter.toUpperCase());
 }
 
+function jsonOf(resource: Resource): Record<string, unknown> {
+  return resource.json ? resource.json() : toJsonObject(resource.fields);
+}
+
 export function toJsonObject(fields: Fields): Record<string, unknown> {
   const object: Record<string, unknown> = {};
   for (const [key, value] of fields) {
@@ -88,13 +92,13 @@ function sendJson(reply: FastifyReply, body: unknown): FastifyReply {
 }
 
 export function sendResource(request: FastifyRequest, reply: FastifyReply, resource: Resource): FastifyReply {
-  if (wantsJson(request)) return sendJson(reply, toJsonObject(resource.fields));
+  if (wantsJson(request)) return sendJson(reply, jsonOf(resource));
   return sendXml(reply, { [resource.element]: toXmlObject(resource.fields) });
 }
 
 export function sendList(request: FastifyRequest, reply: FastifyReply, list: ResourceList): FastifyReply {
   if (wantsJson(request)) {
-    const items = list.items.map((item) => toJsonObject(item.fields));
+    const items = list.items.map(jsonOf);
     if (list.paging === undefined) return sendJson(reply, items);
     return sendJson(reply, { ...toJsonObject(list.paging), [list.jsonKey]: items });
   }

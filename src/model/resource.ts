@@ -26,7 +26,9 @@ export type Fields = ReadonlyArray<readonly [string, FieldValue]>;
 /** One rendered resource: the XML element name (e.g. `EmailMessage`) and its fields in order. */
 export interface Resource {
   element: string;
-  fields: Fields;
+  readonly fields: Fields;
+  /** The JSON object (null fields left out), built without the field list when the model has one. */
+  json?(): Record<string, unknown>;
 }
 
 export interface OutputField<T> {
@@ -61,8 +63,23 @@ export class ResourceModel<T> {
     this.schema = Type.Object(properties, { description, additionalProperties: false });
   }
 
+  /** The resource for `source`; its fields are read only when asked for (JSON needs no field list). */
   render(source: T): Resource {
-    return { element: this.element, fields: this.fields.map((f) => [f.key, f.value(source)] as const) };
+    const fields = this.fields;
+    return {
+      element: this.element,
+      get fields() {
+        return fields.map((f) => [f.key, f.value(source)] as const);
+      },
+      json() {
+        const object: Record<string, unknown> = {};
+        for (const f of fields) {
+          const value = f.value(source);
+          if (value !== null) object[f.key] = value instanceof NamedValues ? value.entries : value;
+        }
+        return object;
+      },
+    };
   }
 }
 
