@@ -40,7 +40,7 @@ function firstAttempt(message: EmailMessageRow): DispatchJob {
 /** What composing a row gives (the main thread's answer to compare with). */
 function composed(message: EmailMessageRow): Promise<string> {
   const { stored, ...rest } = (firstAttempt(message).mime as { compose: ComposeJob }).compose;
-  return composeMime({ ...rest, content: readStoredContent(stored) });
+  return composeMime({ ...rest, content: readStoredContent(stored), attachments: new Map() });
 }
 
 const quiet = { warn() {} } as unknown as DeliveryLogger;

@@ -23,7 +23,11 @@ export interface DispatchJob {
  * texts), read there. Strings cross threads for the cost of a copy; the object would be cloned field
  * by field on the main thread (measured: docs/performance.md).
  */
-export type ComposeJob = Omit<ComposeInput, "content"> & { stored: StoredContent };
+export type ComposeJob = Omit<ComposeInput, "content" | "attachments"> & {
+  stored: StoredContent;
+  /** Left out when there are none: a Map costs more to clone across threads than its absence. */
+  attachments?: ComposeInput["attachments"];
+};
 
 /**
  * Takes one attempt from message to relay: compose its MIME when it has none yet, and hand it to the
@@ -57,6 +61,6 @@ export class LocalDispatcher implements Dispatcher {
   }
 }
 
-function composeInput({ stored, ...rest }: ComposeJob): ComposeInput {
-  return { ...rest, content: readStoredContent(stored) };
+function composeInput({ stored, attachments, ...rest }: ComposeJob): ComposeInput {
+  return { ...rest, content: readStoredContent(stored), attachments: attachments ?? new Map() };
 }

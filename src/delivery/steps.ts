@@ -97,14 +97,13 @@ const compose: DeliveryStep = {
     }
     const wanted = state.content.attachments.map((a) => a.sha256);
     // Synchronous unless bytes must be read: a promise per attempt is not free on the main thread.
-    if (wanted.length === 0 || state.attachments) return composeFrom(state, state.attachments ?? NO_BYTES);
+    if (wanted.length === 0) return composeFrom(state, undefined);
+    if (state.attachments) return composeFrom(state, state.attachments);
     return store.findBlobs(wanted).then((bytes) => composeFrom(state, bytes));
   },
 };
 
-const NO_BYTES: ReadonlyMap<string, Uint8Array> = new Map();
-
-function composeFrom(state: AttemptState, attachments: ReadonlyMap<string, Uint8Array>): void {
+function composeFrom(state: AttemptState, attachments: ReadonlyMap<string, Uint8Array> | undefined): void {
   const { message } = state;
   state.mime = {
     compose: {
