@@ -79,7 +79,9 @@ export class EmailMessageService {
     const blobs = attachments.map((a) => ({ sha256: a.ref.sha256, size: a.ref.size, content: a.content }));
     const lease = this.delivery.reserve();
     try {
-      await this.store.acceptEmail(message, lease, { tags, blobs });
+      // Most messages have neither: nothing extra to send to the store thread.
+      const extras = tags.length > 0 || blobs.length > 0 ? { tags, blobs } : undefined;
+      await this.store.acceptEmail(message, lease, extras);
     } catch (error) {
       if (lease) this.delivery.cancel();
       throw error;
