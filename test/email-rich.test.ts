@@ -429,6 +429,22 @@ for (const variant of await storeVariants()) {
       assert.match(one.json.message, /"x" in the query\. This takes none there\./);
     });
 
+    test("a JSON null is an absent parameter", async () => {
+      const sent = await sendJson({
+        From: "a@x.test",
+        To: "b@y.test",
+        Subject: "s",
+        Body: "b",
+        CC: null,
+        Tags: null,
+      });
+      assert.equal(sent.status, 200, sent.text);
+      assert.ok(!("cc" in sent.json) && !("tags" in sent.json));
+      const missing = await sendJson({ From: "a@x.test", To: null, Subject: "s", Body: "b" });
+      assert.equal(missing.status, 400);
+      assert.equal(missing.json.message, "To can not be null.");
+    });
+
     test("a body of another type gets 415 naming the type sent", async () => {
       const response = await request(server, "POST", `${messages()}.json`, {
         auth,
