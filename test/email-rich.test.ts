@@ -344,6 +344,18 @@ for (const variant of await storeVariants()) {
           /content is a exe/,
         ],
         [
+          "a list with a number in it",
+          sendJson({ ...base, To: ["b@y.test", 5] }),
+          20010,
+          /To\[1\] must be text, not a number/,
+        ],
+        [
+          "lower-case from",
+          sendForm({ from: "a@x.test", To: "b@y.test", Subject: "s", Body: "b" }),
+          13001,
+          /^From can not be null\. \(Parameter names are case-sensitive: send "From", not "from"\.\)$/,
+        ],
+        [
           "unknown attachment field",
           sendJson({ ...base, Attachments: [{ Filename: "a.txt", Content: "YQ==", Name: "x" }] }),
           20009,

@@ -68,9 +68,15 @@ function readSendBody(request: FastifyRequest): void {
     // An empty Body is a legitimate email; the other three are meaningless when empty.
     const empty =
       value === undefined || (name !== "Body" && typeof value === "string" && value.trim() === "");
-    if (empty) throw new ApiError(kind, `${name} can not be null.`);
+    if (empty) throw new ApiError(kind, `${name} can not be null.${caseHint(params, name)}`);
   }
   request.body = params;
+}
+
+/** When `name` is missing but sent in other letters (`from`), say so: parameter names are case-sensitive. */
+function caseHint(params: Record<string, unknown>, name: string): string {
+  const sent = Object.keys(params).find((key) => key !== name && key.toLowerCase() === name.toLowerCase());
+  return sent === undefined ? "" : ` (Parameter names are case-sensitive: send "${name}", not "${sent}".)`;
 }
 
 function parseJsonText(params: Record<string, unknown>, name: string): void {

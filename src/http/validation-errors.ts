@@ -44,8 +44,15 @@ export function validationError(
         : " This takes none there.";
     return new ApiError("UnknownParameter", `Unknown parameter "${name}"${where}.${hint}`);
   }
-  // With alternatives (text or a list of text), the error on the alternative as a whole says most.
-  const error = errors.find((e) => e.keyword === "anyOf") ?? errors[0];
+  // With alternatives (text or a list of text), the error on the alternative as a whole says most,
+  // unless one branch got further in (a list whose item is wrong): then that item's error.
+  const deepest = errors.reduce<FastifySchemaValidationError | undefined>(
+    (best, e) => (best === undefined || e.instancePath.length > best.instancePath.length ? e : best),
+    undefined,
+  );
+  const anyOf = errors.find((e) => e.keyword === "anyOf");
+  const error =
+    anyOf && deepest && deepest.instancePath.length <= anyOf.instancePath.length ? anyOf : deepest;
   if (!error) return new ApiError("InvalidParameter", "The request's parameters are not valid.");
   const path = error.instancePath;
   const name = describePath(path) || "The request body";
@@ -119,7 +126,10 @@ function schemaAt(schema: Schema | undefined, instancePath: string): Schema | un
   let at = schema;
   for (const key of segments(instancePath)) {
     if (!at) return undefined;
-    at = at.properties?.[key] ?? at.items ?? Object.values(at.patternProperties ?? {})[0];
+    // Into alternatives (text or a list of text): the branch that has what the path goes into.
+    const branches: Schema[] = at.anyOf ?? [at];
+    const step = (b: Schema) => b.properties?.[key] ?? b.items ?? Object.values(b.patternProperties ?? {})[0];
+    at = branches.map(step).find((next) => next !== undefined);
   }
   return at;
 }
@@ -130,8 +140,10 @@ function expected(schema: Schema | undefined): string {
   switch (schema.type) {
     case "string":
       return "text";
-    case "array":
-      return `a list of ${expected(schema.items).replace(/^an? /, "")}`;
+    case "array": {
+      const item = expected(schema.items).replace(/^an? /, "");
+      return `a list of ${item === "text" ? item : `${item}s`}`;
+    }
     case "object":
       return schema.patternProperties ? "an object of names to text" : "an object";
     case "integer":
