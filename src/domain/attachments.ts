@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { AttachmentRef, AttachmentUpload } from "../model/email-message.js";
 import { ApiError } from "./errors.js";
+import { containsControl } from "./header-rules.js";
 
 export interface AttachmentPolicy {
   /** Largest total of decoded attachment bytes in one message (MAILROOM_MAX_MESSAGE_BYTES). */
@@ -15,8 +16,6 @@ export interface CheckedAttachment {
   content: Buffer;
 }
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f]/;
 const CONTENT_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
 const CONTENT_ID = /^[\u0021-\u003b\u003d\u003f-\u007e]{1,255}$/;
 
@@ -42,7 +41,7 @@ export async function checkAttachments(
   const checked: CheckedAttachment[] = [];
   for (const [index, upload] of uploads.entries()) {
     const label = `Attachment ${index} ("${upload.filename}")`;
-    if (upload.filename === "" || CONTROL.test(upload.filename)) {
+    if (upload.filename === "" || containsControl(upload.filename)) {
       throw new ApiError(
         "InvalidAttachment",
         `Attachment ${index} needs a file name without line breaks or control characters.`,

@@ -27,10 +27,28 @@ const OWNED = new Set([
 
 // RFC 5322 field names: printable ASCII except the colon.
 const FIELD_NAME = /^[\u0021-\u0039\u003b-\u007e]{1,76}$/;
-// A value is unstructured text on one line: tab is whitespace, every other control character and
-// every line break is refused (they would end the header and start another).
+// CR and LF end an SMTP header line; letting them through would let a caller add headers or recipients.
+// Other control characters have no business in a header either; tab is ordinary whitespace.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const VALUE_UNSAFE = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+const HEADER_UNSAFE = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** True when `text` holds a control character (tab and line breaks included): names, tags, filters, credentials. */
+export function containsControl(text: string): boolean {
+  return CONTROL.test(text);
+}
+
+/** Refuses a value bound for a header (From, Subject, a custom header…) that holds a line break or control. */
+export function rejectLineBreaks(name: string, value: string): void {
+  if (HEADER_UNSAFE.test(value)) {
+    throw new ApiError(
+      "HeaderInjection",
+      `${name} contains a line break or control character, which is not allowed in an email header.`,
+    );
+  }
+}
 const MAX_VALUE_LENGTH = 2000;
 
 /** Checks custom headers (name → value) and returns them as given; throws on the first problem. */
@@ -54,12 +72,7 @@ export function checkCustomHeaders(headers: Record<string, string>): Record<stri
       throw new ApiError("InvalidHeader", `Header "${name}" is given twice (names are case-insensitive).`);
     }
     seen.add(lower);
-    if (VALUE_UNSAFE.test(value)) {
-      throw new ApiError(
-        "HeaderInjection",
-        `Header "${name}" contains a line break or control character, which is not allowed in an email header.`,
-      );
-    }
+    rejectLineBreaks(`Header "${name}"`, value);
     if (value.length > MAX_VALUE_LENGTH) {
       throw new ApiError(
         "InvalidHeader",

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { ApiError } from "../domain/errors.js";
+import { containsControl } from "../domain/header-rules.js";
 import type { AccountService } from "../services/accounts.js";
 import type { AccountRow } from "../store/types.js";
 
@@ -24,16 +25,13 @@ export class Unauthorized extends ApiError {
 
 export const WWW_AUTHENTICATE = 'Basic realm="Restcomm realm"';
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: credentials never contain control characters
-const CONTROL = /[\u0000-\u001f\u007f]/;
-
 function parseBasic(header: string | undefined): { user: string; secret: string } | undefined {
   if (header === undefined) return undefined;
   const space = header.indexOf(" ");
   if (space === -1 || header.slice(0, space).toLowerCase() !== "basic") return undefined;
   const decoded = Buffer.from(header.slice(space + 1).trim(), "base64").toString("utf8");
   const colon = decoded.indexOf(":");
-  if (colon <= 0 || CONTROL.test(decoded)) return undefined;
+  if (colon <= 0 || containsControl(decoded)) return undefined;
   return { user: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
 }
 

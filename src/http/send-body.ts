@@ -86,10 +86,7 @@ function parseJsonText(params: Record<string, unknown>, name: string): void {
   try {
     parsed = JSON.parse(value);
   } catch {
-    throw new ApiError(
-      "InvalidParameter",
-      `${name} must hold a JSON object, such as {"X-Campaign":"spring"}.`,
-    );
+    // Reported below, like any text that is not an object.
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new ApiError(

@@ -93,8 +93,7 @@ function routeSchema(request: FastifyRequest, context: string): Schema | undefin
 /** `/Attachments/0/Content` → `Attachments[0].Content`; `/Headers/X-Id` → `Headers["X-Id"]`. */
 function describePath(instancePath: string): string {
   let out = "";
-  for (const segment of instancePath.split("/").slice(1)) {
-    const key = segment.replaceAll("~1", "/").replaceAll("~0", "~");
+  for (const key of segments(instancePath)) {
     if (/^\d+$/.test(key)) out += `[${key}]`;
     else out = joinPath(out, key);
   }

@@ -7,6 +7,7 @@ import {
 } from "../domain/accounts.js";
 import { isValidAddress } from "../domain/addresses.js";
 import { ApiError } from "../domain/errors.js";
+import { containsControl } from "../domain/header-rules.js";
 import { isSid, newAuthToken, newSid } from "../domain/ids.js";
 import { authTokenMatches, hashAuthToken, hashPassword } from "../domain/secrets.js";
 import type { AccountPatch, AccountRow, MailStore } from "../store/types.js";
@@ -201,15 +202,12 @@ function checkStatus(value: string): AccountStatus {
   return status;
 }
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f]/;
-
 function checkText(name: string, value: string): string {
   if (value.trim() === "") throw new ApiError("InvalidAccountField", `${name} must not be empty.`);
   if ([...value].length > MAX_TEXT_FIELD) {
     throw new ApiError("InvalidAccountField", `${name} is longer than ${MAX_TEXT_FIELD} characters.`);
   }
-  if (CONTROL.test(value))
+  if (containsControl(value))
     throw new ApiError("InvalidAccountField", `${name} must not contain control characters.`);
   return value;
 }

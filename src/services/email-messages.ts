@@ -44,7 +44,10 @@ export class EmailMessageService {
   async accept(accountSid: string, email: ValidatedEmail): Promise<EmailMessageSource> {
     const attachments =
       email.uploads.length > 0 ? await checkAttachments(email.uploads, this.attachmentPolicy) : [];
-    const content: EmailContent = { ...email.content, attachments: attachments.map((a) => a.ref) };
+    const content: EmailContent =
+      attachments.length === 0
+        ? email.content
+        : { ...email.content, attachments: attachments.map((a) => a.ref) };
     const now = Date.now();
     const sid = newSid("EM");
     const fromDomain = content.from.address.slice(content.from.address.lastIndexOf("@") + 1);

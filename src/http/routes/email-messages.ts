@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import Type from "typebox";
 import { ApiError } from "../../domain/errors.js";
+import { containsControl } from "../../domain/header-rules.js";
 import { isSid } from "../../domain/ids.js";
 import { isMessageStatus, MESSAGE_STATUSES } from "../../domain/message-status.js";
 import { EmailAttemptModel } from "../../model/email-attempt.js";
@@ -260,9 +261,6 @@ async function findOwnMessage(
   return toSource(row);
 }
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f]/;
-
 function parseFilter(accountSid: string, query: Record<string, unknown>) {
   const filter: EmailFilter = { accountSid };
   const echoed: Array<[string, string]> = [];
@@ -270,7 +268,7 @@ function parseFilter(accountSid: string, query: Record<string, unknown>) {
     const value = query[name];
     if (value === undefined || value === "") return undefined;
     if (typeof value !== "string") throw new ApiError("InvalidFilter", `${name} must be given once.`);
-    if (CONTROL.test(value))
+    if (containsControl(value))
       throw new ApiError("InvalidFilter", `${name} must not contain control characters.`);
     echoed.push([name, value]);
     return value;
@@ -291,7 +289,7 @@ function parseFilter(accountSid: string, query: Record<string, unknown>) {
   const tagValues = query.Tag === undefined ? [] : ([] as unknown[]).concat(query.Tag);
   for (const tag of tagValues) {
     const colon = typeof tag === "string" ? tag.indexOf(":") : -1;
-    if (typeof tag !== "string" || colon <= 0 || CONTROL.test(tag)) {
+    if (typeof tag !== "string" || colon <= 0 || containsControl(tag)) {
       throw new ApiError(
         "InvalidFilter",
         `Tag "${String(tag)}" must be name:value, e.g. Tag=campaign:spring.`,
