@@ -10,6 +10,7 @@ import {
   isValidAddress,
   parseAddressList,
 } from "../src/domain/addresses.js";
+import { checkAttachments } from "../src/domain/attachments.js";
 import type { ApiError } from "../src/domain/errors.js";
 import { isSid, newSid } from "../src/domain/ids.js";
 import { parseFilterDate, rfc2822 } from "../src/http/dates.js";
@@ -137,6 +138,34 @@ describe("email request validation", () => {
   });
 });
 
+describe("attachment checks", () => {
+  const exe = Buffer.from("MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00PE\x00\x00", "latin1");
+  const upload = (filename: string, content: Buffer) => ({
+    filename,
+    contentType: "application/octet-stream",
+    contentId: null,
+    content,
+  });
+  test("a policy with no blocked types lets an executable through; the default list does not", async () => {
+    const open = await checkAttachments([upload("tool.exe", exe)], {
+      maxMessageBytes: 1024,
+      blockedExtensions: [],
+    });
+    assert.equal(open[0]?.ref.size, exe.length);
+    await assert.rejects(
+      checkAttachments([upload("tool.pdf", exe)], { maxMessageBytes: 1024, blockedExtensions: ["exe"] }),
+      (e: ApiError) => e.code === 13028,
+    );
+    await assert.rejects(
+      checkAttachments([upload("run.JS", Buffer.from("alert(1)"))], {
+        maxMessageBytes: 1024,
+        blockedExtensions: ["js"],
+      }),
+      (e: ApiError) => e.code === 13028,
+    );
+  });
+});
+
 describe("unknown parameters: the known one meant", () => {
   const known = ["From", "To", "CC", "BCC", "Subject", "Body", "ReplyTo", "Headers", "Tags", "Attachments"];
   test("case, punctuation and small typos find their parameter; unrelated names find none", () => {
@@ -184,6 +213,27 @@ describe("configuration", () => {
       config.smtpPoolSize,
       20,
       "docs/performance.md: 5 -> 20, as Postfix's destination concurrency",
+    );
+  });
+  test("the body limit has room for the largest message's attachments in base64, unless set", () => {
+    assert.equal(loadConfig({}).maxMessageBytes, 10 * 1024 * 1024);
+    assert.equal(loadConfig({}).bodyLimitBytes, 15_029_590, "ceil(10 MiB * 4 / 3) + 1 MiB, as the docs say");
+    assert.equal(
+      loadConfig({ MAILROOM_MAX_MESSAGE_BYTES: "3000000" }).bodyLimitBytes,
+      4_000_000 + 1024 * 1024,
+    );
+    assert.equal(loadConfig({ MAILROOM_BODY_LIMIT: "2048" }).bodyLimitBytes, 2048);
+  });
+  test("blocked attachment types: a default list, a list of one's own, or none", () => {
+    assert.ok(loadConfig({}).blockedAttachmentExtensions.includes("exe"));
+    assert.deepEqual(loadConfig({ MAILROOM_BLOCKED_ATTACHMENTS: ".EXE, js" }).blockedAttachmentExtensions, [
+      "exe",
+      "js",
+    ]);
+    assert.deepEqual(loadConfig({ MAILROOM_BLOCKED_ATTACHMENTS: "none" }).blockedAttachmentExtensions, []);
+    assert.throws(
+      () => loadConfig({ MAILROOM_BLOCKED_ATTACHMENTS: "exe,../x" }),
+      /MAILROOM_BLOCKED_ATTACHMENTS must be comma-separated file extensions/,
     );
   });
   test("flags win over the environment; bad values name the setting", () => {
