@@ -178,10 +178,12 @@ export async function startMailroom(
     MAILROOM_SMTP_URL: `smtp://${LOOPBACK}:${smtpPort}`,
   });
   const profile = profileDir ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [];
+  // Any other flags for the server's node (e.g. --heap-prof): BENCH_NODE_FLAGS, space-separated.
+  const extraFlags = process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? [];
   const proc: Tracked = spawnTracked(
     "mailroom serve",
     process.execPath,
-    [...serverNodeFlags(), ...profile, MAILROOM_CLI, "serve"],
+    [...serverNodeFlags(), ...profile, ...extraFlags, MAILROOM_CLI, "serve"],
     {
       env,
       onStdout: onText,

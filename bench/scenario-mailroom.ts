@@ -160,7 +160,7 @@ export async function mailroomRow(
     if (cpuBefore !== undefined && cpuAfter !== undefined && delivery.delivered > 0) {
       // CPU spent per message on accepting and delivering it, by the server and by this harness
       // (autocannon and the sink share the machine's cores with the server).
-      const perMessage = (ms: number) => Math.round((ms / delivery.delivered) * 100) / 100;
+      const perMessage = (ms: number) => Math.round((ms / delivery.delivered) * 1000) / 1000;
       row.details = {
         serverCpuMsPerMessage: perMessage((cpuAfter - cpuBefore) * 1000),
         // Which thread is the limit: the main one (HTTP and the delivery worker), the two busiest

@@ -182,6 +182,11 @@ describe("unknown parameters: the known one meant", () => {
 describe("dates", () => {
   test("RFC 2822 as Restcomm writes it", () => {
     assert.equal(rfc2822(Date.UTC(2014, 1, 5, 10, 12, 32)), "Wed, 5 Feb 2014 10:12:32 +0000");
+    // The last second formatted is kept: the same second reads the same, the next one does not.
+    assert.equal(rfc2822(Date.UTC(2014, 1, 5, 10, 12, 32, 999)), "Wed, 5 Feb 2014 10:12:32 +0000");
+    assert.equal(rfc2822(Date.UTC(2014, 1, 5, 10, 12, 33)), "Wed, 5 Feb 2014 10:12:33 +0000");
+    assert.equal(rfc2822(Date.UTC(2014, 1, 5, 10, 12, 32, 500)), "Wed, 5 Feb 2014 10:12:32 +0000");
+    assert.equal(rfc2822(Date.UTC(1969, 11, 31, 23, 59, 59, 500)), "Wed, 31 Dec 1969 23:59:59 +0000");
   });
   test("filter dates: a day covers the whole day; a date-time is one instant", () => {
     assert.deepEqual(parseFilterDate("2014-02-05"), {

@@ -95,11 +95,11 @@ const compose: DeliveryStep = {
       state.mime = { stored: state.storedMime };
       return;
     }
-    const wanted = state.content.attachments.map((a) => a.sha256);
+    const { attachments } = state.content;
     // Synchronous unless bytes must be read: a promise per attempt is not free on the main thread.
-    if (wanted.length === 0) return composeFrom(state, undefined);
+    if (attachments.length === 0) return composeFrom(state, undefined);
     if (state.attachments) return composeFrom(state, state.attachments);
-    return store.findBlobs(wanted).then((bytes) => composeFrom(state, bytes));
+    return store.findBlobs(attachments.map((a) => a.sha256)).then((bytes) => composeFrom(state, bytes));
   },
 };
 

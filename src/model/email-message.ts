@@ -263,7 +263,12 @@ export function readEmailRequest(params: SendEmailParams, files: AttachmentUploa
       reply_to: replyTo,
       subject: params.Subject,
       body: params.Body ?? null,
-      type: params.Body === undefined ? null : normalizeType(params.Type ?? DEFAULT_TYPE),
+      type:
+        params.Body === undefined
+          ? null
+          : params.Type === undefined
+            ? DEFAULT_TYPE
+            : normalizeType(params.Type),
       html: params.Html ?? null,
       text: params.Text ?? null,
       headers: params.Headers === undefined ? {} : checkCustomHeaders(params.Headers),

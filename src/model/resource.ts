@@ -61,26 +61,44 @@ export class ResourceModel<T> {
     const properties: Record<string, TSchema> = {};
     for (const f of fields) properties[f.key] = Type.Optional(f.schema);
     this.schema = Type.Object(properties, { description, additionalProperties: false });
+    this.toJson = compileJsonObject(fields);
   }
+
+  /** The JSON object of a source: see compileJsonObject. */
+  private readonly toJson: (source: T) => Record<string, unknown>;
 
   /** The resource for `source`; its fields are read only when asked for (JSON needs no field list). */
   render(source: T): Resource {
-    const fields = this.fields;
+    const { fields, toJson } = this;
     return {
       element: this.element,
       get fields() {
         return fields.map((f) => [f.key, f.value(source)] as const);
       },
-      json() {
-        const object: Record<string, unknown> = {};
-        for (const f of fields) {
-          const value = f.value(source);
-          if (value !== null) object[f.key] = value instanceof NamedValues ? value.entries : value;
-        }
-        return object;
-      },
+      json: () => toJson(source),
     };
   }
+}
+
+/**
+ * Builds, once per model, the function that makes a source's JSON object: one object literal with
+ * every field in declaration order, a null value as `undefined` (JSON.stringify leaves it out). Every
+ * answer of a send is rendered with it; an object of one fixed shape costs about a fifth of one filled
+ * key by key (no shape transitions, monomorphic stores). The generated code holds only the field
+ * names, which are identifiers the model declares, never input.
+ */
+function compileJsonObject<T>(fields: readonly OutputField<T>[]): (source: T) => Record<string, unknown> {
+  const members = fields.map((f, i) => `${JSON.stringify(f.key)}: jsonValue(values[${i}](source))`);
+  const make = new Function("values", "jsonValue", `return (source) => ({ ${members.join(", ")} });`);
+  return make(
+    fields.map((f) => f.value),
+    jsonValue,
+  );
+}
+
+function jsonValue(value: FieldValue): unknown {
+  if (value === null) return undefined;
+  return value instanceof NamedValues ? value.entries : value;
 }
 
 /** Helpers for common field schemas. */
