@@ -341,7 +341,7 @@ function tooManyAddresses(name: string, kind: ErrorKind): ApiError {
 
 /** The length first (a 10 MB Subject is never scanned), then what a header cannot carry. */
 function checkSubject(subject: string): void {
-  // Past 4 UTF-16 units a character, a subject has over twice the characters allowed, whatever they are.
+  // A character is one or two UTF-16 units: over 640 units are over 320 characters, no count needed.
   const tooLong =
     subject.length > 4 * MAX_SUBJECT_LENGTH
       ? `over ${2 * MAX_SUBJECT_LENGTH}`
