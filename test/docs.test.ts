@@ -23,3 +23,21 @@ test("the README's commands are the ones CI runs", async () => {
   assert.match(ci, /^npm ci$/m);
   assert.match(ci, /^npm test$/m);
 });
+
+test("every locked package runs on the Node.js the README promises (20), so npm ci prints no EBADENGINE", async () => {
+  const readme = await repoFile("README.md");
+  const promised = Number(/You need Node\.js (\d+) or newer/.exec(readme)?.[1]);
+  assert.equal(promised, 20);
+  const lock = JSON.parse(await repoFile("package-lock.json")) as {
+    packages: Record<string, { version?: string; engines?: { node?: string } }>;
+  };
+  const tooNew: string[] = [];
+  for (const [path, info] of Object.entries(lock.packages)) {
+    // The common forms: ">=22", ">= 22.0.0", "^22", "22.x" (the first number is the oldest Node it takes).
+    const oldest = /^\s*(?:>=|\^|~)?\s*v?(\d+)/.exec(info.engines?.node ?? "")?.[1];
+    if (oldest !== undefined && !(info.engines?.node ?? "").includes("||") && Number(oldest) > promised) {
+      tooNew.push(`${path}@${info.version}: node ${info.engines?.node}`);
+    }
+  }
+  assert.deepEqual(tooNew, []);
+});

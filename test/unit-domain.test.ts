@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fastQuerystring from "fast-querystring";
-import addressparser from "nodemailer/lib/addressparser";
 import { ConfigError, loadConfig } from "../src/config/config.js";
 import { relayFailureLog } from "../src/delivery/relay-failure-log.js";
 import {
@@ -9,12 +8,15 @@ import {
   formatMailboxList,
   isValidAddress,
   parseAddressList,
+  readAddressList,
+  TooManyAddressesError,
 } from "../src/domain/addresses.js";
 import { checkAttachments } from "../src/domain/attachments.js";
 import type { ApiError } from "../src/domain/errors.js";
 import { isSid, newSid } from "../src/domain/ids.js";
 import { parseFilterDate, rfc2822 } from "../src/http/dates.js";
 import { parseFormBody } from "../src/http/form.js";
+import { findDuplicateKey } from "../src/http/json-keys.js";
 import { closest } from "../src/http/validation-errors.js";
 import { readEmailRequest } from "../src/model/email-message.js";
 import { GroupCommit } from "../src/store/group-commit.js";
@@ -55,27 +57,80 @@ describe("addresses", () => {
     assert.throws(() => parseAddressList(" , "), /no email address/);
   });
 
-  test("lists of bare addresses (read without the general parser) mean what addressparser says", () => {
-    const viaParser = (input: string) =>
-      addressparser(input).map((item) => ({ name: item.name.trim(), address: (item.address ?? "").trim() }));
+  test("lists of bare addresses (read without the general reader) mean what the general reader says", () => {
     for (const input of [
       "a@example.org",
       " a@example.org ",
       "a@example.org,b@example.org",
       "first.last+tag@sub.example.co.uk ,  x_y%z-1@example.org",
       "A.B@Example.ORG, a.b@example.org",
-      // Not bare: these take the general parser, whatever it makes of them.
+      // Not bare: these take the general reader.
       "a@example.org,,b@example.org",
-      "a@example.org b@example.org",
       "a@example.org, Bob <bob@example.org>",
     ]) {
-      assert.deepEqual(parseAddressList(input), viaParser(input), input);
+      assert.deepEqual(parseAddressList(input), readAddressList(input), input);
     }
-    // An invalid bare address gets the general parser's error message.
+    // An invalid bare address gets the general reader's error message.
     assert.throws(
       () => parseAddressList("a..b@example.org"),
       /"a\.\.b@example\.org" is not a valid email address/,
     );
+  });
+
+  test("what could be read as another address is refused, never reinterpreted (issue 12, item 10)", () => {
+    const refused: Array<[string, RegExp]> = [
+      [
+        "Bob <rcpt@x.org<evil@attacker.com>>",
+        /"rcpt@x\.org<evil@attacker\.com" is not a valid email address/,
+      ],
+      [
+        "r cpt@x.org",
+        /"r cpt@x\.org" is not a valid email address \(if it was "r\+cpt@x\.org": a "\+" sent unencoded/,
+      ],
+      ["Bob <a@x.org> <b@y.org>", /"<b@y\.org>" follows "Bob <a@x\.org>"; separate addresses with commas/],
+      ["a@example.org b@example.org", /is not a valid email address/],
+      ["Bob a@x.org", /is not a valid email address/],
+      ["rcpt@[999.1.1.1]", /"rcpt@\[999\.1\.1\.1\]" is not a valid email address/],
+      ["a@[IPv6:fe80::1%eth0]", /is not a valid email address/],
+      ["a@x.org <b@y.org>", /has "@" outside quotes in a display name/],
+      ["a (comment) <a@x.org>", /comments in parentheses are not supported/],
+      ["team: a@x.org;", /address groups \("team: …;"\) are not supported/],
+      ['"Bob <bob@x.test>', /has no closing quote/],
+      ["Bob <bob@x.test", /has no closing ">"/],
+      ['"Bob" bob@x.test', /has "@" outside quotes|without an <address>/],
+      ['"a"@x.org', /without an <address>|outside quotes/],
+      [`${"l".repeat(65)}@x.org`, /is not a valid email address/],
+      [`a@${"d".repeat(250)}.org`, /is not a valid email address/],
+    ];
+    for (const [input, message] of refused) assert.throws(() => parseAddressList(input), message, input);
+    const kept: Array<[string, string]> = [
+      ["bob@x.test", "bob@x.test"],
+      ["<bob@x.test>", "<bob@x.test>"],
+      ["< bob@x.test >", "<bob@x.test>"],
+      ["Bob <bob@x.test>", "Bob <bob@x.test>"],
+      ['"Bob, Jr." <bob@x.test>', '"Bob, Jr." <bob@x.test>'],
+      ["John Q. Public <j@x.test>", '"John Q. Public" <j@x.test>'],
+      ['Bob "Q" Smith <a@x.test>', "Bob Q Smith <a@x.test>"],
+      ["Zoë Ölund <zoe@x.test>", '"Zoë Ölund" <zoe@x.test>'],
+      ['"Eve \\" Bcc: v@evil.test" <eve@x.test>', '"Eve \\" Bcc: v@evil.test" <eve@x.test>'],
+      ["rcpt@[192.0.2.1], a@[IPv6:2001:db8::1]", "rcpt@[192.0.2.1], a@[IPv6:2001:db8::1]"],
+      ["a@x.test,, b@y.test", "a@x.test, b@y.test"],
+      [`${"l".repeat(64)}@x.test`, `${"l".repeat(64)}@x.test`],
+    ];
+    for (const [input, canonical] of kept)
+      assert.equal(formatMailboxList(parseAddressList(input)), canonical, input);
+    // What is stored is read back as the same mailboxes (migrations and composing read stored lists).
+    for (const [input] of kept) {
+      const once = parseAddressList(input);
+      assert.deepEqual(parseAddressList(formatMailboxList(once)), once, input);
+    }
+  });
+
+  test("a list stops being read at the first mailbox over the limit (issue 12, item 9)", () => {
+    assert.equal(parseAddressList("a@x.org, b@x.org", 2).length, 2);
+    for (const input of ["a@x.org, b@x.org, c@x.org", "A <a@x.org>, b@x.org, c@x.org"]) {
+      assert.throws(() => parseAddressList(input, 2), TooManyAddressesError, input);
+    }
   });
 });
 
@@ -388,7 +443,7 @@ describe("form bodies", () => {
       "Body=x+y+z&Subject=%2B1+%2b+2",
       "From=Jos%C3%A9+%3Cjose%40example.org%3E",
       "Body=caf\u00e9+au+lait",
-      "Body=100%25&Bad=50%&Worse=%E0%A4%A&Lone=%D8%00",
+      "Body=100%25&Bad=50%&Worse=%Z1%",
       "novalue&=onlyvalue&&k=&k=v=w",
       "a+b=c+d&a%20b=e",
       "__proto__=x&constructor=y&toString=z",
@@ -400,6 +455,59 @@ describe("form bodies", () => {
       const actual = parseFormBody(Buffer.from(input, "utf8"));
       assert.equal(Object.getPrototypeOf(actual), null, input);
       assert.deepEqual({ ...actual }, expected, input);
+    }
+  });
+
+  test("text that is not UTF-8 is refused, naming the parameter, never replaced (issue 12, item 12)", () => {
+    const refused: Array<[Buffer, RegExp]> = [
+      [Buffer.from("Subject=caf%E9"), /^Subject is not valid UTF-8 \(its percent-escapes/],
+      [Buffer.from("To=a%40x.org&Body=%E0%A4%A"), /^Body is not valid UTF-8/],
+      [Buffer.from("Lone=%D8%00"), /^Lone is not valid UTF-8/],
+      [Buffer.from("%E9=x"), /^A parameter name is not valid UTF-8/],
+      [
+        Buffer.from("From=a%40x.org&Subject=caf\xe9&Body=x", "latin1"),
+        /^Subject is not valid UTF-8 \(byte 0xE9 at offset 26/,
+      ],
+      [
+        Buffer.from("Sub\xe9ject=x", "latin1"),
+        /^A parameter name is not valid UTF-8 \(byte 0xE9 at offset 3/,
+      ],
+      // An encoded surrogate (CESU-8) and an overlong slash are not UTF-8 either.
+      [Buffer.from([0x42, 0x3d, 0xed, 0xa0, 0x80]), /^B is not valid UTF-8 \(byte 0xED at offset 2/],
+      [Buffer.from("B=%C0%AF"), /^B is not valid UTF-8/],
+    ];
+    for (const [body, message] of refused) {
+      assert.throws(
+        () => parseFormBody(Buffer.from(body)),
+        (e: ApiError) => e.code === 20011 && message.test(e.message),
+        body.toString("latin1"),
+      );
+    }
+    // A % that starts no escape stays as written, the escapes around it decoded.
+    assert.deepEqual({ ...parseFormBody(Buffer.from("Body=100%25+and+50%")) }, { Body: "100% and 50%" });
+    assert.deepEqual({ ...parseFormBody(Buffer.from("Body=caf%C3%A9+%EF%BF%BD")) }, { Body: "café \ufffd" });
+  });
+});
+
+describe("JSON keys", () => {
+  test("a key given twice is found at any depth, with where it is (issue 12, item 11)", () => {
+    const cases: Array<[string, { key: string; object: Array<string | number> } | undefined]> = [
+      ['{"From":"a@x","From":"evil@y"}', { key: "From", object: [] }],
+      ['{"Headers":{"X-A":"1","X-B":"2","X-A":"3"}}', { key: "X-A", object: ["Headers"] }],
+      [
+        '{"Attachments":[{"Filename":"a"},{"Filename":"b","Filename":"c"}]}',
+        { key: "Filename", object: ["Attachments", 1] },
+      ],
+      ['{"From":"a","\\u0046rom":"b"}', { key: "From", object: [] }],
+      ['{"a":"\\"From\\":","From":1,"b":["From","From"]}', undefined],
+      ['{"a":[{},{"b":1}],"c":{"d":{"e":1}},"b":1,"e":{}}', undefined],
+      ['{"X":"1","x":"2"}', undefined],
+      ['[{"a":1},{"a":2}]', undefined],
+      ['{"a":"\\\\","b":"\\\\\\"","a":0}', { key: "a", object: [] }],
+    ];
+    for (const [text, expected] of cases) {
+      JSON.parse(text);
+      assert.deepEqual(findDuplicateKey(text), expected, text);
     }
   });
 });

@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import type { AttachmentRef, AttachmentUpload } from "../model/email-message.js";
 import { ApiError } from "./errors.js";
-import { containsControl } from "./header-rules.js";
+import { containsControl, rejectUnsafeCharacters } from "./header-rules.js";
+import { quoteInput } from "./quote.js";
 
 export interface AttachmentPolicy {
   /** Largest total of decoded attachment bytes in one message (MAILROOM_MAX_MESSAGE_BYTES). */
@@ -40,18 +41,20 @@ export async function checkAttachments(
   const contentIds = new Set<string>();
   const checked: CheckedAttachment[] = [];
   for (const [index, upload] of uploads.entries()) {
-    const label = `Attachment ${index} ("${upload.filename}")`;
-    if (upload.filename === "" || containsControl(upload.filename)) {
+    const label = `Attachment ${index} (${quoteInput(upload.filename)})`;
+    // 255 as for JSON's Filename: a multipart file name is otherwise bounded only by the body.
+    if (upload.filename === "" || upload.filename.length > 255 || containsControl(upload.filename)) {
       throw new ApiError(
         "InvalidAttachment",
-        `Attachment ${index} needs a file name without line breaks or control characters.`,
+        `Attachment ${index} needs a file name of 1 to 255 characters without line breaks or control characters.`,
       );
     }
+    rejectUnsafeCharacters(`The file name of attachment ${index}`, upload.filename);
     const contentType = upload.contentType.toLowerCase();
     if (!CONTENT_TYPE.test(contentType)) {
       throw new ApiError(
         "InvalidAttachment",
-        `${label} has an invalid ContentType "${upload.contentType}": use type/subtype.`,
+        `${label} has an invalid ContentType ${quoteInput(upload.contentType)}: use type/subtype.`,
       );
     }
     if (upload.contentId !== null) {
@@ -62,7 +65,10 @@ export async function checkAttachments(
         );
       }
       if (contentIds.has(upload.contentId)) {
-        throw new ApiError("InvalidAttachment", `${label} repeats ContentId "${upload.contentId}".`);
+        throw new ApiError(
+          "InvalidAttachment",
+          `${label} repeats ContentId ${quoteInput(upload.contentId)}.`,
+        );
       }
       contentIds.add(upload.contentId);
     }

@@ -41,6 +41,7 @@ export const ErrorCodes = {
   AttachmentTypeRefused: { code: 13028, status: 400 },
   MessageTooLarge: { code: 13029, status: 413 },
   AttachmentNotFound: { code: 13030, status: 404 },
+  InvalidCharacter: { code: 13031, status: 400 },
 
   // 20xxx: the request itself
   MalformedBody: { code: 20001, status: 400 },
@@ -52,6 +53,8 @@ export const ErrorCodes = {
   InvalidFilter: { code: 20008, status: 400 },
   UnknownParameter: { code: 20009, status: 400 },
   InvalidParameter: { code: 20010, status: 400 },
+  InvalidEncoding: { code: 20011, status: 400 },
+  DuplicateKey: { code: 20012, status: 400 },
   InternalError: { code: 20500, status: 500 },
   StoreUnavailable: { code: 20503, status: 503 },
 } as const;

@@ -10,6 +10,7 @@ import Fastify, {
 } from "fastify";
 import Type from "typebox";
 import { ApiError, describeErrorCode, type ErrorCodeInfo, moreInfoPath } from "../domain/errors.js";
+import { quoteInput } from "../domain/quote.js";
 import { API_VERSION } from "../model/paths.js";
 import type { AccountService } from "../services/accounts.js";
 import type { EmailMessageService } from "../services/email-messages.js";
@@ -17,6 +18,7 @@ import type { MailStore } from "../store/types.js";
 import { isRejectedValue, isStoreUnavailable } from "../store/unavailable.js";
 import { authenticate, Unauthorized, WWW_AUTHENTICATE } from "./auth.js";
 import { parseFormBody } from "./form.js";
+import { addJsonBodyParser } from "./json-body.js";
 import { rewriteJsonSuffix, sendError } from "./representation.js";
 import { accountRoutes } from "./routes/accounts.js";
 import { emailMessageRoutes } from "./routes/email-messages.js";
@@ -65,6 +67,7 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   app.decorateRequest("actor", null as never);
   app.decorateRequest("account", null as never);
   app.decorateRequest("uploads", null as never);
+  addJsonBodyParser(app);
   app.addContentTypeParser(
     "application/x-www-form-urlencoded",
     { parseAs: "buffer" },
@@ -78,7 +81,7 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     replyWithError(
       request,
       reply,
-      new ApiError("RouteNotFound", `There is no resource at ${request.method} ${request.url}.`),
+      new ApiError("RouteNotFound", `There is no resource at ${request.method} ${quoteInput(request.url)}.`),
     ),
   );
 
@@ -157,7 +160,10 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
       const code = Number.parseInt(request.params.page, 10);
       const info = describeErrorCode(code);
       if (!info)
-        throw new ApiError("RouteNotFound", `There is no Mailroom error code ${request.params.page}.`);
+        throw new ApiError(
+          "RouteNotFound",
+          `There is no Mailroom error code ${quoteInput(request.params.page)}.`,
+        );
       return reply.type("text/html; charset=utf-8").send(errorPage(code, info));
     },
   );
@@ -190,7 +196,7 @@ function toApiError(error: FastifyError, request: FastifyRequest): ApiError {
     const sent = request.headers["content-type"];
     return new ApiError(
       "UnsupportedMediaType",
-      `${sent ? `Content-Type "${sent}"` : "A body without a Content-Type"} is not supported here; send application/x-www-form-urlencoded or application/json (or multipart/form-data to send attachments).`,
+      `${sent ? `Content-Type ${quoteInput(sent)}` : "A body without a Content-Type"} is not supported here; send application/x-www-form-urlencoded or application/json (or multipart/form-data to send attachments).`,
     );
   }
   if (status !== undefined && status >= 400 && status < 500) {

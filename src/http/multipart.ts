@@ -1,7 +1,9 @@
 import { Busboy, type BusboyHeaders, type BusboyInstance } from "@fastify/busboy";
 import type { FastifyRequest } from "fastify";
 import { ApiError } from "../domain/errors.js";
+import { quoteInput } from "../domain/quote.js";
 import { type AttachmentUpload, MAX_ATTACHMENTS } from "../model/email-message.js";
+import { notUtf8, parameterLabel } from "./utf8.js";
 
 export interface MultipartLimits {
   /** MAILROOM_MAX_MESSAGE_BYTES: no single file may be larger (the total is checked later). */
@@ -19,6 +21,14 @@ export class MultipartBody {
 }
 
 type Done = (error: Error | null, body?: unknown) => void;
+
+// busboy decodes a text part (UTF-8, unless the part names another charset) and turns each byte that
+// is not UTF-8 into U+FFFD, then hands over only the text: a U+FFFD in it is all that is left to see.
+// Refused, so nothing is replaced silently; a real U+FFFD is refused with it (text with one is text
+// that was already damaged, and form and JSON bodies, read from their bytes, still carry it).
+const REPLACEMENT = "\ufffd";
+const REPLACEMENT_DETAIL =
+  "it holds U+FFFD, which is what bytes that are not UTF-8 become in a multipart text part";
 
 /**
  * Fastify's parser for multipart/form-data, with busboy doing the parsing. Written as a content-type
@@ -69,9 +79,13 @@ export function parseMultipart(limits: MultipartLimits) {
         return finish(
           new ApiError(
             "UnknownParameter",
-            `Unknown file part "${name}": attach files as parts named "Attachment".`,
+            `Unknown file part ${quoteInput(name)}: attach files as parts named "Attachment".`,
           ),
         );
+      }
+      if (filename.includes(REPLACEMENT)) {
+        stream.resume();
+        return finish(notUtf8(`The file name of attachment ${files.length}`, REPLACEMENT_DETAIL));
       }
       const chunks: Buffer[] = [];
       stream.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -79,7 +93,7 @@ export function parseMultipart(limits: MultipartLimits) {
         finish(
           new ApiError(
             "MessageTooLarge",
-            `The attachment "${filename}" is larger than a message may carry: at most ${limits.maxMessageBytes} bytes (MAILROOM_MAX_MESSAGE_BYTES).`,
+            `The attachment ${quoteInput(filename)} is larger than a message may carry: at most ${limits.maxMessageBytes} bytes (MAILROOM_MAX_MESSAGE_BYTES).`,
           ),
         ),
       );
@@ -103,6 +117,8 @@ export function parseMultipart(limits: MultipartLimits) {
         );
       }
       if (nameTruncated || valueTruncated) return finish(bodyTooLarge(limits));
+      if (name.includes(REPLACEMENT)) return finish(notUtf8("A parameter name", REPLACEMENT_DETAIL));
+      if (value.includes(REPLACEMENT)) return finish(notUtf8(parameterLabel(name), REPLACEMENT_DETAIL));
       const current = fields[name];
       if (current === undefined) fields[name] = value;
       else if (Array.isArray(current)) current.push(value);

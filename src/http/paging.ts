@@ -1,5 +1,6 @@
 import Type, { type TSchema } from "typebox";
 import { ApiError } from "../domain/errors.js";
+import { quoteInput } from "../domain/quote.js";
 import type { Fields } from "../model/resource.js";
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -39,7 +40,10 @@ export interface PageRequest {
 function wholeNumber(name: string, raw: unknown, fallback: number): number {
   if (raw === undefined || raw === "") return fallback;
   if (typeof raw !== "string" || !/^\d{1,9}$/.test(raw)) {
-    throw new ApiError("InvalidPaging", `${name} must be a whole number of 0 or more, got "${String(raw)}".`);
+    throw new ApiError(
+      "InvalidPaging",
+      `${name} must be a whole number of 0 or more, got ${quoteInput(String(raw))}.`,
+    );
   }
   return Number(raw);
 }

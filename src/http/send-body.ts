@@ -1,6 +1,9 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { ApiError, type ErrorKind } from "../domain/errors.js";
+import { quoteInput } from "../domain/quote.js";
 import type { AttachmentUpload } from "../model/email-message.js";
+import { duplicateKeyError } from "./json-body.js";
+import { findDuplicateKey } from "./json-keys.js";
 import { MultipartBody } from "./multipart.js";
 
 declare module "fastify" {
@@ -76,7 +79,9 @@ function readSendBody(request: FastifyRequest): void {
 /** When `name` is missing but sent in other letters (`from`), say so: parameter names are case-sensitive. */
 function caseHint(params: Record<string, unknown>, name: string): string {
   const sent = Object.keys(params).find((key) => key !== name && key.toLowerCase() === name.toLowerCase());
-  return sent === undefined ? "" : ` (Parameter names are case-sensitive: send "${name}", not "${sent}".)`;
+  return sent === undefined
+    ? ""
+    : ` (Parameter names are case-sensitive: send "${name}", not ${quoteInput(sent)}.)`;
 }
 
 function parseJsonText(params: Record<string, unknown>, name: string): void {
@@ -94,5 +99,8 @@ function parseJsonText(params: Record<string, unknown>, name: string): void {
       `${name} must hold a JSON object, such as {"X-Campaign":"spring"}.`,
     );
   }
+  // As in a JSON body: a key given twice would keep its last value silently.
+  const duplicate = findDuplicateKey(value);
+  if (duplicate) throw duplicateKeyError(duplicate, [name]);
   params[name] = parsed;
 }

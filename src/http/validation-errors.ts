@@ -1,5 +1,6 @@
 import type { FastifyRequest, FastifySchemaValidationError } from "fastify";
 import { ApiError } from "../domain/errors.js";
+import { quoteInput } from "../domain/quote.js";
 
 type Schema = {
   properties?: Record<string, Schema>;
@@ -42,7 +43,7 @@ export function validationError(
       : known.length > 0
         ? ` Known parameters: ${known.join(", ")}.`
         : " This takes none there.";
-    return new ApiError("UnknownParameter", `Unknown parameter "${name}"${where}.${hint}`);
+    return new ApiError("UnknownParameter", `Unknown parameter ${quoteInput(name)}${where}.${hint}`);
   }
   // With alternatives (text or a list of text), the error on the alternative as a whole says most,
   // unless one branch got further in (a list whose item is wrong): then that item's error.
@@ -92,17 +93,20 @@ function routeSchema(request: FastifyRequest, context: string): Schema | undefin
 
 /** `/Attachments/0/Content` → `Attachments[0].Content`; `/Headers/X-Id` → `Headers["X-Id"]`. */
 function describePath(instancePath: string): string {
+  return describeSegments(segments(instancePath).map((key) => (/^\d+$/.test(key) ? Number(key) : key)));
+}
+
+/** `["Attachments", 0, "Content"]` → `Attachments[0].Content`; a key of any other shape is quoted (and cut short). */
+export function describeSegments(path: ReadonlyArray<string | number>): string {
   let out = "";
-  for (const key of segments(instancePath)) {
-    if (/^\d+$/.test(key)) out += `[${key}]`;
-    else out = joinPath(out, key);
-  }
+  for (const key of path) out = typeof key === "number" ? `${out}[${key}]` : joinPath(out, key);
   return out;
 }
 
 function joinPath(base: string, key: string): string {
-  if (base === "") return key;
-  return /^[A-Za-z][A-Za-z0-9]*$/.test(key) ? `${base}.${key}` : `${base}[${JSON.stringify(key)}]`;
+  const plain = /^[A-Za-z][A-Za-z0-9]{0,63}$/.test(key);
+  if (base === "") return plain ? key : quoteInput(key);
+  return plain ? `${base}.${key}` : `${base}[${quoteInput(key)}]`;
 }
 
 function segments(instancePath: string): string[] {

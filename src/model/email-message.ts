@@ -1,7 +1,21 @@
 import Type, { type Static } from "typebox";
-import { AddressListError, formatMailboxList, type Mailbox, parseAddressList } from "../domain/addresses.js";
+import {
+  AddressListError,
+  formatMailboxList,
+  type Mailbox,
+  parseAddressList,
+  TooManyAddressesError,
+} from "../domain/addresses.js";
 import { ApiError, type ErrorKind } from "../domain/errors.js";
-import { checkCustomHeaders, containsControl, rejectLineBreaks } from "../domain/header-rules.js";
+import {
+  checkCustomHeaders,
+  codePoint,
+  containsControl,
+  NON_CHARACTER,
+  rejectLineBreaks,
+  rejectUnsafeCharacters,
+} from "../domain/header-rules.js";
+import { quoteInput } from "../domain/quote.js";
 import { iso8601, rfc2822 } from "../http/dates.js";
 import { API_VERSION, emailMessagesPath } from "./paths.js";
 import { field, NamedValues, ResourceModel, type Scalar, Schemas } from "./resource.js";
@@ -108,6 +122,15 @@ export function readStoredContent(stored: StoredContent): EmailContent {
 export const MAX_SUBJECT_LENGTH = 160;
 /** Most relays refuse more than 100 RCPT TO in one transaction. */
 export const MAX_RECIPIENTS = 100;
+/**
+ * The longest text one list of addresses (To, CC, BCC, ReplyTo) may be: room for 100 mailboxes with
+ * long display names (an address is at most 254 octets, a name 256 characters). Checked before the
+ * list is read, so a 10 MB To costs nothing.
+ */
+export const MAX_ADDRESS_LIST_LENGTH = MAX_RECIPIENTS * 1000;
+/** No RFC bounds a display name; a longer one is not a name, and it is shown and sent in every header. */
+export const MAX_DISPLAY_NAME_LENGTH = 256;
+const MAX_TYPE_LENGTH = 200;
 export const MAX_TAGS = 10;
 export const MAX_HEADERS = 50;
 export const MAX_ATTACHMENTS = 100;
@@ -230,27 +253,13 @@ export function readEmailRequest(params: SendEmailParams, files: AttachmentUploa
       "Type describes Body; with Html and Text there is nothing for it to say.",
     );
   }
-  const from = parseAddresses("From", params.From, "InvalidFrom");
-  if (from.length !== 1) throw new ApiError("InvalidFrom", "From must be exactly one email address.");
-  const to = parseAddresses("To", listText(params.To), "InvalidTo");
-  const cc = optionalAddresses("CC", params.CC, "InvalidCc");
-  const bcc = optionalAddresses("BCC", params.BCC, "InvalidBcc");
-  const replyTo = optionalAddresses("ReplyTo", params.ReplyTo, "InvalidReplyTo");
-  const recipients = to.length + cc.length + bcc.length;
-  if (recipients > MAX_RECIPIENTS) {
-    throw new ApiError(
-      "TooManyRecipients",
-      `A message may have at most ${MAX_RECIPIENTS} recipients in To, CC and BCC together; this one has ${recipients}. Split it into several messages.`,
-    );
-  }
-  rejectLineBreaks("Subject", params.Subject);
-  const subjectLength = [...params.Subject].length;
-  if (subjectLength > MAX_SUBJECT_LENGTH) {
-    throw new ApiError(
-      "SubjectTooLong",
-      `Subject is ${subjectLength} characters long; the maximum is ${MAX_SUBJECT_LENGTH}. Shorten it: Mailroom never truncates.`,
-    );
-  }
+  const from = parseAddresses("From", params.From, "InvalidFrom", 1);
+  // To, CC and BCC share one budget of recipients: reading stops at the first one too many.
+  const to = parseAddresses("To", listText(params.To), "InvalidTo", MAX_RECIPIENTS);
+  const cc = optionalAddresses("CC", params.CC, "InvalidCc", MAX_RECIPIENTS - to.length);
+  const bcc = optionalAddresses("BCC", params.BCC, "InvalidBcc", MAX_RECIPIENTS - to.length - cc.length);
+  const replyTo = optionalAddresses("ReplyTo", params.ReplyTo, "InvalidReplyTo", MAX_RECIPIENTS);
+  checkSubject(params.Subject);
   for (const name of ["Body", "Html", "Text"] as const) checkBodyText(name, params[name]);
   const uploads =
     params.Attachments === undefined ? files : [...params.Attachments.map(decodeAttachment), ...files];
@@ -285,45 +294,106 @@ function listText(value: string | string[]): string {
   return Array.isArray(value) ? value.join(", ") : value;
 }
 
-function optionalAddresses(name: string, value: string | string[] | undefined, kind: ErrorKind): Mailbox[] {
+function optionalAddresses(
+  name: string,
+  value: string | string[] | undefined,
+  kind: ErrorKind,
+  maxMailboxes: number,
+): Mailbox[] {
   if (value === undefined) return [];
   const text = listText(value);
   if (text.trim() === "") return [];
-  return parseAddresses(name, text, kind);
+  return parseAddresses(name, text, kind, maxMailboxes);
 }
 
-function parseAddresses(name: string, text: string, kind: ErrorKind): Mailbox[] {
+/** Reads one list of addresses; `maxMailboxes` is what is left of its budget (From: 1; recipients: 100 in all). */
+function parseAddresses(name: string, text: string, kind: ErrorKind, maxMailboxes: number): Mailbox[] {
+  if (text.length > MAX_ADDRESS_LIST_LENGTH) {
+    throw new ApiError(
+      kind,
+      `${name} is ${text.length} characters long; a list of at most ${MAX_RECIPIENTS} addresses needs no more than ${MAX_ADDRESS_LIST_LENGTH}.`,
+    );
+  }
   rejectLineBreaks(name, text);
   try {
-    return parseAddressList(text);
+    const mailboxes = parseAddressList(text, maxMailboxes);
+    for (const mailbox of mailboxes) {
+      if (mailbox.name.length > MAX_DISPLAY_NAME_LENGTH) {
+        throw new ApiError(
+          kind,
+          `${name} is invalid: the display name of <${mailbox.address}> is ${mailbox.name.length} characters long; the maximum is ${MAX_DISPLAY_NAME_LENGTH}.`,
+        );
+      }
+    }
+    return mailboxes;
   } catch (error) {
+    if (error instanceof TooManyAddressesError) throw tooManyAddresses(name, kind);
     if (error instanceof AddressListError) throw new ApiError(kind, `${name} is invalid: ${error.message}.`);
     throw error;
   }
 }
 
-// Neither email text nor the XML rendering can carry these; tab, LF and CR are fine in a body.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const BODY_UNSAFE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
+function tooManyAddresses(name: string, kind: ErrorKind): ApiError {
+  if (kind === "InvalidFrom") return new ApiError(kind, "From must be exactly one email address.");
+  if (kind === "InvalidReplyTo") {
+    return new ApiError(kind, `ReplyTo may hold at most ${MAX_RECIPIENTS} addresses.`);
+  }
+  return new ApiError(
+    "TooManyRecipients",
+    `A message may have at most ${MAX_RECIPIENTS} recipients in To, CC and BCC together; ${name} goes past that. Split it into several messages.`,
+  );
+}
 
-function checkBodyText(name: string, value: string | undefined): void {
-  if (value !== undefined && BODY_UNSAFE.test(value)) {
+/** The length first (a 10 MB Subject is never scanned), then what a header cannot carry. */
+function checkSubject(subject: string): void {
+  // A character is one or two UTF-16 units: over 640 units are over 320 characters, no count needed.
+  const tooLong =
+    subject.length > 4 * MAX_SUBJECT_LENGTH
+      ? `over ${2 * MAX_SUBJECT_LENGTH}`
+      : [...subject].length > MAX_SUBJECT_LENGTH
+        ? String([...subject].length)
+        : undefined;
+  if (tooLong !== undefined) {
     throw new ApiError(
-      "InvalidBody",
-      `${name} contains a control character other than tab, line feed or carriage return; remove it.`,
+      "SubjectTooLong",
+      `Subject is ${tooLong} characters long; the maximum is ${MAX_SUBJECT_LENGTH}. Shorten it: Mailroom never truncates.`,
     );
   }
+  rejectLineBreaks("Subject", subject);
+}
+
+// Neither email text nor the XML rendering can carry controls other than tab, LF and CR (fine in a
+// body), nor non-characters: one expression finds both in one pass over what may be megabytes.
+const BODY_UNSAFE = new RegExp(`[\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f]|${NON_CHARACTER.source}`);
+
+function checkBodyText(name: string, value: string | undefined): void {
+  if (value === undefined) return;
+  const found = BODY_UNSAFE.exec(value)?.[0];
+  if (found !== undefined && found.charCodeAt(0) < 0x20) {
+    throw new ApiError(
+      "InvalidBody",
+      `${name} contains a control character (${codePoint(found)}) other than tab, line feed or carriage return; remove it.`,
+    );
+  }
+  // A non-character, or (found by isWellFormed, at no cost for text kept one byte a character) an unpaired surrogate.
+  rejectUnsafeCharacters(name, value);
 }
 
 const SUPPORTED_TYPES = new Set(["text/plain", "text/html"]);
 
 /** Accepts `text/plain` or `text/html` with an optional UTF-8 charset; Restcomm added the charset when missing. */
 function normalizeType(type: string): string {
+  if (type.length > MAX_TYPE_LENGTH) {
+    throw new ApiError("InvalidType", `Type is ${type.length} characters long; use text/plain or text/html.`);
+  }
   rejectLineBreaks("Type", type);
   const [mediaType = "", ...parameters] = type.split(";").map((part) => part.trim());
   const media = mediaType.toLowerCase();
   if (!SUPPORTED_TYPES.has(media)) {
-    throw new ApiError("InvalidType", `Type "${mediaType}" is not supported; use text/plain or text/html.`);
+    throw new ApiError(
+      "InvalidType",
+      `Type ${quoteInput(mediaType)} is not supported; use text/plain or text/html.`,
+    );
   }
   for (const parameter of parameters) {
     if (parameter === "") continue;
@@ -332,20 +402,39 @@ function normalizeType(type: string): string {
     if (key.toLowerCase() !== "charset" || (charset !== "utf-8" && charset !== "utf8")) {
       throw new ApiError(
         "InvalidType",
-        `Type parameter "${parameter}" is not supported; Mailroom sends UTF-8, so only charset=UTF-8 may be given.`,
+        `Type parameter ${quoteInput(parameter)} is not supported; Mailroom sends UTF-8, so only charset=UTF-8 may be given.`,
       );
     }
   }
   return `${media}; charset=UTF-8`;
 }
 
+// The URL parser would silently drop tabs and line breaks anywhere, and controls and spaces at either
+// end, and read a backslash as a slash: `…/cb\r\nx` would become `…/cbx`. Refused instead.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const URL_UNSAFE = /[\u0000-\u001f\u007f-\u009f\\]|^\s|\s$/;
+
 function optionalCallbackUrl(value: string | undefined): string | null {
   if (value === undefined || value.trim() === "") return null;
+  const unsafe = URL_UNSAFE.exec(value)?.[0];
+  if (unsafe !== undefined) {
+    const code = unsafe.charCodeAt(0);
+    const what =
+      code < 0x20 || (code >= 0x7f && code <= 0x9f)
+        ? `the control character ${codePoint(unsafe)}`
+        : unsafe === "\\"
+          ? "a backslash"
+          : "spaces around it";
+    throw new ApiError(
+      "InvalidStatusCallback",
+      `StatusCallback contains ${what}, which a URL cannot carry as it is; percent-encode it (or remove it).`,
+    );
+  }
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new ApiError("InvalidStatusCallback", `StatusCallback "${value}" is not a valid URL.`);
+    throw new ApiError("InvalidStatusCallback", `StatusCallback ${quoteInput(value)} is not a valid URL.`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new ApiError("InvalidStatusCallback", "StatusCallback must be an http:// or https:// URL.");
@@ -360,15 +449,16 @@ function checkTags(tags: Record<string, string>): Record<string, string> {
     if (!TAG_NAME.test(name)) {
       throw new ApiError(
         "InvalidTag",
-        `Tag name "${name}" is not allowed: use 1 to 64 letters, digits, underscores, dots or hyphens.`,
+        `Tag name ${quoteInput(name)} is not allowed: use 1 to 64 letters, digits, underscores, dots or hyphens.`,
       );
     }
-    if ([...value].length > 256 || containsControl(value)) {
+    if (value.length > 512 || [...value].length > 256 || containsControl(value)) {
       throw new ApiError(
         "InvalidTag",
         `Tag "${name}" has a value longer than 256 characters or with a control character.`,
       );
     }
+    rejectUnsafeCharacters(`Tag "${name}"`, value);
   }
   return { ...tags };
 }

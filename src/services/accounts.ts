@@ -7,8 +7,9 @@ import {
 } from "../domain/accounts.js";
 import { isValidAddress } from "../domain/addresses.js";
 import { ApiError } from "../domain/errors.js";
-import { containsControl } from "../domain/header-rules.js";
+import { containsControl, describeUnsafeCharacter } from "../domain/header-rules.js";
 import { isSid, newAuthToken, newSid } from "../domain/ids.js";
+import { quoteInput } from "../domain/quote.js";
 import { authTokenMatches, hashAuthToken, hashPassword } from "../domain/secrets.js";
 import type { AccountPatch, AccountRow, MailStore } from "../store/types.js";
 
@@ -56,7 +57,7 @@ export class AccountService {
     if (!isValidAddress(email)) {
       throw new ApiError(
         "InvalidAccountField",
-        `EmailAddress "${input.emailAddress}" is not a valid email address.`,
+        `EmailAddress ${quoteInput(input.emailAddress)} is not a valid email address.`,
       );
     }
     const status = input.status === undefined ? "active" : checkStatus(input.status);
@@ -196,7 +197,7 @@ function checkStatus(value: string): AccountStatus {
   if (!isAccountStatus(status)) {
     throw new ApiError(
       "InvalidAccountStatus",
-      `Status "${value}" is not valid; use active, suspended, closed or uninitialized.`,
+      `Status ${quoteInput(value)} is not valid; use active, suspended, closed or uninitialized.`,
     );
   }
   return status;
@@ -209,6 +210,10 @@ function checkText(name: string, value: string): string {
   }
   if (containsControl(value))
     throw new ApiError("InvalidAccountField", `${name} must not contain control characters.`);
+  // It is shown in XML, which cannot carry these.
+  const unsafe = describeUnsafeCharacter(value);
+  if (unsafe !== undefined)
+    throw new ApiError("InvalidAccountField", `${name} contains ${unsafe}; remove it.`);
   return value;
 }
 

@@ -1,5 +1,6 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator, PostgresAdapter, sql } from "kysely";
-import { type Mailbox, parseAddressList } from "../domain/addresses.js";
+import addressparser from "nodemailer/lib/addressparser";
+import type { Mailbox } from "../domain/addresses.js";
 import type { EmailContent } from "../model/email-message.js";
 import type { Database } from "./schema.js";
 
@@ -167,7 +168,7 @@ async function carryOverMessages(db: Kysely<LegacyDatabase>): Promise<void> {
       .execute();
     if (rows.length === 0) return;
     for (const row of rows) {
-      const list = (text: string): Mailbox[] => (text.trim() ? parseAddressList(text) : []);
+      const list = (text: string): Mailbox[] => (text.trim() ? storedAddresses(text) : []);
       const content: Omit<EmailContent, "body" | "html" | "text"> = {
         from: list(row.from_address)[0] ?? { name: "", address: row.from_address },
         to: list(row.to_addresses),
@@ -188,6 +189,17 @@ async function carryOverMessages(db: Kysely<LegacyDatabase>): Promise<void> {
     }
     after = (rows[rows.length - 1] as { sid: string }).sid;
   }
+}
+
+/**
+ * A stored address list of the rows this migration converts. They were accepted by the lenient reader
+ * of their time (nodemailer's addressparser), and are read with it: a row today's stricter rules would
+ * refuse (`a@[999.1.1.1]`) still migrates as it was accepted, rather than stopping the migration.
+ */
+function storedAddresses(text: string): Mailbox[] {
+  return addressparser(text).flatMap((item) =>
+    "group" in item ? [] : [{ name: item.name.trim(), address: item.address.trim() }],
+  );
 }
 
 export const migrationProvider: MigrationProvider = {

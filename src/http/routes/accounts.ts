@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import Type, { type Static } from "typebox";
 import { ApiError } from "../../domain/errors.js";
+import { quoteInput } from "../../domain/quote.js";
 import { AccountModel, CreateAccountParams, UpdateAccountParams } from "../../model/account.js";
 import { API_BASE } from "../../model/paths.js";
 import type { AccountService } from "../../services/accounts.js";
@@ -98,12 +99,15 @@ export async function accountRoutes(app: FastifyInstance, accounts: AccountServi
     if (named !== undefined && named !== target.sid && named.toLowerCase() !== target.email_address) {
       throw new ApiError(
         "InvalidAccountField",
-        `AccountSid ${named} does not match the account in the URL (${target.sid}).`,
+        `AccountSid ${quoteInput(named)} does not match the account in the URL (${target.sid}).`,
       );
     }
     const rotate = params.RotateAuthToken;
     if (rotate !== undefined && rotate !== "true" && rotate !== "false") {
-      throw new ApiError("InvalidAccountField", `RotateAuthToken must be true or false, got "${rotate}".`);
+      throw new ApiError(
+        "InvalidAccountField",
+        `RotateAuthToken must be true or false, got ${quoteInput(rotate)}.`,
+      );
     }
     const result = await accounts.update(request.actor, target, {
       friendlyName: params.FriendlyName,

@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import Type from "typebox";
 import { ApiError } from "../../domain/errors.js";
-import { containsControl } from "../../domain/header-rules.js";
+import { containsControl, describeUnsafeCharacter } from "../../domain/header-rules.js";
 import { isSid } from "../../domain/ids.js";
 import { isMessageStatus, MESSAGE_STATUSES } from "../../domain/message-status.js";
+import { quoteInput } from "../../domain/quote.js";
 import { EmailAttemptModel } from "../../model/email-attempt.js";
 import {
   EmailMessageModel,
@@ -270,6 +271,9 @@ function parseFilter(accountSid: string, query: Record<string, unknown>) {
     if (typeof value !== "string") throw new ApiError("InvalidFilter", `${name} must be given once.`);
     if (containsControl(value))
       throw new ApiError("InvalidFilter", `${name} must not contain control characters.`);
+    // Filters are echoed in the page's URIs, and XML cannot carry these.
+    const unsafe = describeUnsafeCharacter(value);
+    if (unsafe !== undefined) throw new ApiError("InvalidFilter", `${name} contains ${unsafe}.`);
     echoed.push([name, value]);
     return value;
   };
@@ -278,7 +282,10 @@ function parseFilter(accountSid: string, query: Record<string, unknown>) {
   const status = text("Status");
   if (status !== undefined) {
     if (!isMessageStatus(status)) {
-      throw new ApiError("InvalidFilter", `Status "${status}" is not one of ${MESSAGE_STATUSES.join(", ")}.`);
+      throw new ApiError(
+        "InvalidFilter",
+        `Status ${quoteInput(status)} is not one of ${MESSAGE_STATUSES.join(", ")}.`,
+      );
     }
     filter.status = status;
   }
@@ -289,10 +296,10 @@ function parseFilter(accountSid: string, query: Record<string, unknown>) {
   const tagValues = query.Tag === undefined ? [] : ([] as unknown[]).concat(query.Tag);
   for (const tag of tagValues) {
     const colon = typeof tag === "string" ? tag.indexOf(":") : -1;
-    if (typeof tag !== "string" || colon <= 0 || containsControl(tag)) {
+    if (typeof tag !== "string" || colon <= 0 || containsControl(tag) || describeUnsafeCharacter(tag)) {
       throw new ApiError(
         "InvalidFilter",
-        `Tag "${String(tag)}" must be name:value, e.g. Tag=campaign:spring.`,
+        `Tag ${quoteInput(String(tag))} must be name:value without control characters, e.g. Tag=campaign:spring.`,
       );
     }
     filter.tags = [...(filter.tags ?? []), [tag.slice(0, colon), tag.slice(colon + 1)]];
@@ -306,7 +313,7 @@ function filterDate(name: string, value: string) {
   if (!parsed) {
     throw new ApiError(
       "InvalidFilter",
-      `${name} "${value}" is not a date; use yyyy-MM-dd or an ISO 8601 date-time.`,
+      `${name} ${quoteInput(value)} is not a date; use yyyy-MM-dd or an ISO 8601 date-time.`,
     );
   }
   return parsed;
