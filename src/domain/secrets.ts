@@ -1,4 +1,5 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import { availableParallelism } from "node:os";
 import { promisify } from "node:util";
 
 /**
@@ -25,10 +26,11 @@ const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen
 
 /**
  * scrypt takes ~50 ms of CPU: run synchronously it stalled every request for that long. The async
- * form runs in libuv's thread pool; at most two at once, so that the pool (four threads by default,
- * shared with DNS lookups and file I/O) always has room for the rest.
+ * form runs in libuv's thread pool, at most one per two cores at once: the pool (four threads by
+ * default) keeps room for DNS lookups and file I/O, and the cores for the threads that serve requests.
+ * Passwords change rarely; a burst of changes waits its turn rather than slow everything else.
  */
-const HASHES_AT_ONCE = 2;
+const HASHES_AT_ONCE = Math.max(1, Math.floor(availableParallelism() / 2));
 let hashing = 0;
 const waiting: Array<() => void> = [];
 
