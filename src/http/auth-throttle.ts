@@ -144,8 +144,8 @@ function pairKey(user: string, address: string): string {
  * attacker) normally holds whole. IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) count as IPv4.
  */
 export function addressKey(address: string): string {
+  if (!address.includes(":")) return address;
   const bare = address.replace(/%.*$/, "").toLowerCase();
-  if (!bare.includes(":")) return bare;
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(bare);
   if (mapped?.[1]) return mapped[1];
   const [head = "", tail] = bare.split("::");

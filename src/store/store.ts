@@ -75,6 +75,8 @@ export class Store implements MailStore {
   private readonly db: Kysely<Database>;
   private readonly acceptWrites: GroupCommit<PendingWrite, boolean>;
   private readonly attemptWrites: GroupCommit<PendingWrite, boolean>;
+  /** The account-tree change this process is running or waiting to run (see serialiseAccountChange). */
+  private accountChanges: Promise<unknown> = Promise.resolve();
 
   constructor(db: Kysely<Database>, dialect: StoreDialect) {
     this.db = db;
@@ -160,7 +162,7 @@ export class Store implements MailStore {
   }
 
   async createAccount(account: NewAccount, checks: AccountCreateChecks): Promise<AccountCreateOutcome> {
-    return this.dialect.accountsTransaction(this.db, async (trx) => {
+    return this.serialiseAccountChange(async (trx) => {
       const taken = await trx
         .selectFrom("accounts")
         .select("sid")
@@ -188,7 +190,7 @@ export class Store implements MailStore {
 
   async updateOpenAccount(sid: string, patch: AccountPatch): Promise<boolean> {
     if (patch.status !== "closed") return patchOpenAccount(this.db, sid, patch);
-    return this.dialect.accountsTransaction(this.db, async (trx) => {
+    return this.serialiseAccountChange(async (trx) => {
       if (!(await patchOpenAccount(trx, sid, patch))) return false;
       // One statement for the whole subtree, whatever its depth or width.
       await sql`
@@ -201,6 +203,17 @@ export class Store implements MailStore {
         where status <> 'closed' and sid in (select sid from below)`.execute(trx);
       return true;
     });
+  }
+
+  /**
+   * One account-tree change at a time per process, then the dialect's lock across processes: ten
+   * creates at once must not hold ten pooled connections waiting on the advisory lock while accepts
+   * wait for a connection.
+   */
+  private serialiseAccountChange<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    const run = this.accountChanges.then(() => this.dialect.accountsTransaction(this.db, work));
+    this.accountChanges = run.catch(() => {});
+    return run;
   }
 
   // ---- email messages ----
