@@ -22,48 +22,6 @@ import type {
   RetryContext,
 } from "./types.js";
 import { NO_EXTRAS } from "./types.js";
-
-/** Deeper than any real lineage; bounds the walk should the data ever hold a cycle. */
-const MAX_LINEAGE_DEPTH = 100;
-
-/** The account named by `key` and its ancestors, nearest first, in one query. */
-async function readLineage(db: Kysely<Database>, key: AccountKey): Promise<AccountRow[]> {
-  const start = "sid" in key ? sql`sid = ${key.sid}` : sql`email_address = ${key.email.toLowerCase()}`;
-  const { rows } = await sql<AccountRow & { depth: number }>`
-    with recursive lineage as (
-      select accounts.*, 0 as depth from accounts where ${start}
-      union all
-      select parent.*, lineage.depth + 1 from accounts parent
-      join lineage on parent.sid = lineage.parent_sid
-      where lineage.depth < ${MAX_LINEAGE_DEPTH}
-    )
-    select * from lineage order by depth`.execute(db);
-  return rows.map(({ depth: _depth, ...account }) => account);
-}
-
-/** How many accounts are below `sid` (all levels), counting no further than `upTo`. */
-async function countBelow(db: Kysely<Database>, sid: string, upTo: number): Promise<number> {
-  const { rows } = await sql<{ n: number | string }>`
-    with recursive below(sid) as (
-      select sid from accounts where parent_sid = ${sid}
-      union all
-      select a.sid from accounts a join below b on a.parent_sid = b.sid
-    )
-    select count(*) as n from (select sid from below limit ${upTo}) counted`.execute(db);
-  return Number(rows[0]?.n ?? 0);
-}
-
-/** Applies `patch` unless the account is closed (closed is final, even against a racing update). */
-async function patchOpenAccount(db: Kysely<Database>, sid: string, patch: AccountPatch): Promise<boolean> {
-  const result = await db
-    .updateTable("accounts")
-    .set(patch)
-    .where("sid", "=", sid)
-    .where("status", "!=", "closed")
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
-}
-
 import { isStoreUnavailable } from "./unavailable.js";
 
 /**
@@ -435,4 +393,47 @@ function toView(row: EmailMessageRow & { next_attempt_at: number | null; lease_o
 /** A LIKE pattern matching `text` anywhere, case-insensitively, with LIKE's wildcards escaped. */
 function containsPattern(text: string): string {
   return `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+// ---- account queries run both inside and outside the account-tree transaction ----
+
+/** Deeper than any real lineage; bounds the walk should the data ever hold a cycle. */
+const MAX_LINEAGE_DEPTH = 100;
+
+/** The account named by `key` and its ancestors, nearest first, in one query. */
+async function readLineage(db: Kysely<Database>, key: AccountKey): Promise<AccountRow[]> {
+  const start = "sid" in key ? sql`sid = ${key.sid}` : sql`email_address = ${key.email.toLowerCase()}`;
+  const { rows } = await sql<AccountRow & { depth: number }>`
+    with recursive lineage as (
+      select accounts.*, 0 as depth from accounts where ${start}
+      union all
+      select parent.*, lineage.depth + 1 from accounts parent
+      join lineage on parent.sid = lineage.parent_sid
+      where lineage.depth < ${MAX_LINEAGE_DEPTH}
+    )
+    select * from lineage order by depth`.execute(db);
+  return rows.map(({ depth: _depth, ...account }) => account);
+}
+
+/** How many accounts are below `sid` (all levels), counting no further than `upTo`. */
+async function countBelow(db: Kysely<Database>, sid: string, upTo: number): Promise<number> {
+  const { rows } = await sql<{ n: number | string }>`
+    with recursive below(sid) as (
+      select sid from accounts where parent_sid = ${sid}
+      union all
+      select a.sid from accounts a join below b on a.parent_sid = b.sid
+    )
+    select count(*) as n from (select sid from below limit ${upTo}) counted`.execute(db);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Applies `patch` unless the account is closed (closed is final, even against a racing update). */
+async function patchOpenAccount(db: Kysely<Database>, sid: string, patch: AccountPatch): Promise<boolean> {
+  const result = await db
+    .updateTable("accounts")
+    .set(patch)
+    .where("sid", "=", sid)
+    .where("status", "!=", "closed")
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
 }
