@@ -5,6 +5,7 @@ import { StatusCallbacks } from "./delivery/callbacks.js";
 import { createDispatcher } from "./delivery/create-dispatcher.js";
 import { DeliveryWorker } from "./delivery/worker.js";
 import { createHttpApp } from "./http/app.js";
+import { AuthThrottle } from "./http/auth-throttle.js";
 import { AccountService } from "./services/accounts.js";
 import { EmailMessageService } from "./services/email-messages.js";
 import { openStore } from "./store/open-store.js";
@@ -43,7 +44,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     await store.close().catch(() => {});
     throw error;
   }
-  const accounts = new AccountService(store);
+  const accounts = new AccountService(store, { maxSubAccounts: config.maxSubAccounts });
   const dispatcher = createDispatcher(config, logger);
   const callbacks = new StatusCallbacks(logger);
   const worker = new DeliveryWorker(
@@ -69,8 +70,15 @@ export async function createMailroom(config: Config, logger = createLogger(confi
   const app = await createHttpApp({
     store,
     accounts,
+    authThrottle: new AuthThrottle({
+      maxFailures: config.authMaxFailures,
+      windowMs: config.authFailureWindowMs,
+      addressLockoutMs: config.authLockoutMs,
+      userLockoutMs: config.authUserLockoutMs,
+    }),
     emails,
     logger,
+    trustProxy: config.trustProxy,
     bodyLimitBytes: config.bodyLimitBytes,
     maxMessageBytes: config.maxMessageBytes,
     logRequests: config.logLevel === "debug" || config.logLevel === "trace",

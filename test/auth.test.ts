@@ -51,6 +51,21 @@ for (const variant of await storeVariants()) {
       );
     });
 
+    test("a wrong token right after the right one, within the cache second, is 401", async () => {
+      const account = await server.createAccount("cached-then-wrong@example.org", server.admin.sid);
+      const wrong = "f".repeat(32);
+      assert.equal((await sendEmail(server, account)).status, 200);
+      // The account is now in the authentication cache: the token must still be compared.
+      expect401(await sendEmail(server, { sid: account.sid, token: wrong }));
+      expect401(
+        await request(server, "GET", messages(account.sid), {
+          auth: { user: "Cached-Then-Wrong@example.org", token: wrong },
+        }),
+      );
+      expect401(await sendEmail(server, { sid: account.sid, token: parent.token }));
+      assert.equal((await sendEmail(server, account)).status, 200, "the right token still works");
+    });
+
     test("the account's email address works as the user name, in any case", async () => {
       const response = await request(server, "POST", messages(parent.sid), {
         auth: { user: "Parent@Example.org", token: parent.token },

@@ -1,10 +1,17 @@
 import type { Config } from "../config/config.js";
 import { ApiError } from "../domain/errors.js";
 import { toJsonObject } from "../http/representation.js";
-import { AccountModel } from "../model/account.js";
-import { AccountService } from "../services/accounts.js";
+import { AccountModel, type AccountSource } from "../model/account.js";
+import { AccountService, type AccountUpdateInput } from "../services/accounts.js";
 import { openStore } from "../store/open-store.js";
+import type { AccountRow } from "../store/types.js";
 
+/**
+ * The `mailroom accounts` commands: the operator's hands on every account. They write straight to the
+ * store, so they work with or without a running server (SQLite's WAL lets a second process write
+ * beside it; PostgreSQL is shared anyway). A running server sees a change within a second (the
+ * authentication cache's lifetime, AUTH_CACHE_MS).
+ */
 export interface CreateAccountOptions {
   email: string;
   password: string | undefined;
@@ -13,15 +20,8 @@ export interface CreateAccountOptions {
   parent: string | undefined;
 }
 
-/** `mailroom accounts create`: writes straight to the store, so it works with or without a running server. */
 export async function runAccountsCreate(config: Config, options: CreateAccountOptions): Promise<void> {
-  const store = openStore(config);
-  try {
-    await store.migrate();
-    const accounts = new AccountService(store);
-    if (options.parent !== undefined && !(await store.findAccountBySid(options.parent))) {
-      throw new ApiError("AccountNotFound", `--parent ${options.parent}: no such account.`);
-    }
+  await withAccounts(config, async (accounts) => {
     const issued = await accounts.create({
       emailAddress: options.email,
       password: options.password,
@@ -29,9 +29,63 @@ export async function runAccountsCreate(config: Config, options: CreateAccountOp
       role: options.role,
       parentSid: options.parent ?? null,
     });
-    const json = toJsonObject(AccountModel.render(issued).fields);
-    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+    print(issued);
+  });
+}
+
+/** `accounts list`: every account (or the direct sub-accounts of `--parent`), oldest first, as JSON. */
+export async function runAccountsList(config: Config, parent: string | undefined): Promise<void> {
+  await withAccounts(config, async (accounts) => {
+    const rows =
+      parent === undefined
+        ? await accounts.listAll()
+        : await accounts.listChildren((await findAccount(accounts, parent)).sid);
+    process.stdout.write(
+      `${JSON.stringify(
+        rows.map((account) => render({ account })),
+        null,
+        2,
+      )}\n`,
+    );
+  });
+}
+
+/** `accounts update|suspend|close|rotate-token`: one change to one account, printed as JSON after it. */
+export async function runAccountsUpdate(
+  config: Config,
+  target: string,
+  input: AccountUpdateInput,
+): Promise<void> {
+  await withAccounts(config, async (accounts) => {
+    const account = await findAccount(accounts, target);
+    print(await accounts.update("operator", account, input));
+  });
+}
+
+async function withAccounts(
+  config: Config,
+  work: (accounts: AccountService) => Promise<void>,
+): Promise<void> {
+  const store = openStore(config);
+  try {
+    await store.migrate();
+    await work(new AccountService(store, { maxSubAccounts: config.maxSubAccounts }));
   } finally {
     await store.close();
   }
+}
+
+async function findAccount(accounts: AccountService, sidOrEmail: string): Promise<AccountRow> {
+  const account = await accounts.find(sidOrEmail);
+  if (!account) throw new ApiError("AccountNotFound", `Account ${sidOrEmail}: no such account.`);
+  return account;
+}
+
+function render(source: AccountSource) {
+  return toJsonObject(AccountModel.render(source).fields);
+}
+
+/** The account as the API shows it; with its AuthToken only when one was just issued (shown this once). */
+function print(source: AccountSource): void {
+  process.stdout.write(`${JSON.stringify(render(source), null, 2)}\n`);
 }

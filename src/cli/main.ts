@@ -2,7 +2,8 @@
 import { Command, CommanderError, Option } from "commander";
 import { type Config, ConfigError, loadConfig, SETTINGS } from "../config/config.js";
 import { ApiError } from "../domain/errors.js";
-import { runAccountsCreate } from "./accounts.js";
+import type { AccountUpdateInput } from "../services/accounts.js";
+import { runAccountsCreate, runAccountsList, runAccountsUpdate } from "./accounts.js";
 import { runServe } from "./serve.js";
 
 type Overrides = Partial<Record<keyof Config, string>>;
@@ -30,6 +31,9 @@ function overridesFrom(options: Record<string, unknown>): Overrides {
 }
 
 const STORE_KEYS: Array<keyof Config> = ["dataDir", "databaseUrl", "databasePoolSize", "logLevel"];
+
+/** The argument naming the account a command changes. */
+const ACCOUNT_ARGUMENT = ["<account>", "the account's SID or email address"] as const;
 
 function buildProgram(): Command {
   const program = new Command()
@@ -74,6 +78,63 @@ function buildProgram(): Command {
       parent: options.parent as string | undefined,
     });
   });
+
+  addSettingFlags(
+    accounts
+      .command("list")
+      .description("Print every account as JSON, oldest first (never an AuthToken)")
+      .option("--parent <account>", "only the direct sub-accounts of this account (SID or email)"),
+    STORE_KEYS,
+  ).action(async (options: Record<string, unknown>) => {
+    await runAccountsList(
+      loadConfig(process.env, overridesFrom(options)),
+      options.parent as string | undefined,
+    );
+  });
+
+  addSettingFlags(
+    accounts
+      .command("update")
+      .description("Change an account (any account, top-level ones included) and print it as JSON")
+      .argument(...ACCOUNT_ARGUMENT)
+      .option("--friendly-name <name>", "a new display name")
+      .option("--password <password>", "a new password (8 characters to 1 KiB)")
+      .option(
+        "--status <status>",
+        "active, suspended, uninitialized or closed (final; closes every sub-account)",
+      )
+      .option("--role <role>", "a new role; Administrator manages every account through the API"),
+    STORE_KEYS,
+  ).action(async (account: string, options: Record<string, unknown>) => {
+    await runAccountsUpdate(loadConfig(process.env, overridesFrom(options)), account, {
+      friendlyName: options.friendlyName as string | undefined,
+      password: options.password as string | undefined,
+      status: options.status as string | undefined,
+      role: options.role as string | undefined,
+    });
+  });
+
+  const oneChange = (name: string, description: string, input: AccountUpdateInput) =>
+    addSettingFlags(
+      accounts
+        .command(name)
+        .description(description)
+        .argument(...ACCOUNT_ARGUMENT),
+      STORE_KEYS,
+    ).action(async (account: string, options: Record<string, unknown>) => {
+      await runAccountsUpdate(loadConfig(process.env, overridesFrom(options)), account, input);
+    });
+  oneChange(
+    "suspend",
+    "Suspend an account: it and every account below it get 403 until it is active again (update --status active)",
+    { status: "suspended" },
+  );
+  oneChange("close", "Close an account and every account below it, for good", { status: "closed" });
+  oneChange(
+    "rotate-token",
+    "Issue a new AuthToken (printed once, in the JSON) and retire the old one at once",
+    { rotateAuthToken: true },
+  );
   return program;
 }
 

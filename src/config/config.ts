@@ -1,3 +1,5 @@
+import { isIP } from "node:net";
+
 /**
  * Configuration: every setting has one MAILROOM_* environment variable and one CLI flag, a default,
  * and a parser that rejects bad values with a message naming the setting. Parsed once at start.
@@ -13,6 +15,12 @@ export interface Config {
   maxMessageBytes: number;
   blockedAttachmentExtensions: readonly string[];
   publicUrl: string | undefined;
+  maxSubAccounts: number;
+  authMaxFailures: number;
+  authFailureWindowMs: number;
+  authLockoutMs: number;
+  authUserLockoutMs: number;
+  trustProxy: string[] | false;
   smtpUrl: string | undefined;
   smtpPoolSize: number;
   smtpStartTls: "opportunistic" | "required";
@@ -156,6 +164,58 @@ export const SETTINGS = [
     parse: (raw, name) => optionalUrl(raw, name, ["http:", "https:"]),
   }),
   setting({
+    key: "maxSubAccounts",
+    env: "MAILROOM_MAX_SUBACCOUNTS",
+    flag: "--max-subaccounts",
+    description:
+      "most accounts one account may have below it, all levels and closed ones counted (Administrators are not limited; 0: only they create sub-accounts)",
+    defaultText: "1000",
+    parse: (raw, name) => integer(raw, 1000, name, 0, 1_000_000),
+  }),
+  setting({
+    key: "authMaxFailures",
+    env: "MAILROOM_AUTH_MAX_FAILURES",
+    flag: "--auth-max-failures",
+    description:
+      "failed authentications per client address, and per user name, within the window before a lockout (429); 0 turns throttling off",
+    defaultText: "10",
+    parse: (raw, name) => integer(raw, 10, name, 0, 1_000_000),
+  }),
+  setting({
+    key: "authFailureWindowMs",
+    env: "MAILROOM_AUTH_FAILURE_WINDOW_MS",
+    flag: "--auth-failure-window-ms",
+    description: "the window in which failed authentications are counted",
+    defaultText: "60000",
+    parse: (raw, name) => integer(raw, 60_000, name, 1000, 86_400_000),
+  }),
+  setting({
+    key: "authLockoutMs",
+    env: "MAILROOM_AUTH_LOCKOUT_MS",
+    flag: "--auth-lockout-ms",
+    description: "how long a client address is refused after too many failed authentications",
+    defaultText: "60000",
+    parse: (raw, name) => integer(raw, 60_000, name, 1000, 86_400_000),
+  }),
+  setting({
+    key: "authUserLockoutMs",
+    env: "MAILROOM_AUTH_USER_LOCKOUT_MS",
+    flag: "--auth-user-lockout-ms",
+    description:
+      "how long a user name is refused after too many failed authentications, from addresses it has not lately authenticated from",
+    defaultText: "5000",
+    parse: (raw, name) => integer(raw, 5000, name, 1000, 3_600_000),
+  }),
+  setting({
+    key: "trustProxy",
+    env: "MAILROOM_TRUST_PROXY",
+    flag: "--trust-proxy",
+    description:
+      "proxies (load balancers) whose X-Forwarded-For gives the client address: comma-separated IP addresses or CIDR blocks, or loopback, linklocal, uniquelocal",
+    defaultText: "(unset: the connection's address is the client's)",
+    parse: (raw, name) => proxyList(raw, name),
+  }),
+  setting({
     key: "smtpUrl",
     env: "MAILROOM_SMTP_URL",
     flag: "--smtp-url",
@@ -290,6 +350,26 @@ function extensionList(raw: string | undefined, name: string): readonly string[]
   const bad = list.find((item) => !/^[a-z0-9]{1,16}$/.test(item));
   if (bad !== undefined) {
     throw new ConfigError(`${name} must be comma-separated file extensions (or none), got "${bad}"`);
+  }
+  return list;
+}
+
+const PROXY_NAMES = ["loopback", "linklocal", "uniquelocal"];
+
+function proxyList(raw: string | undefined, name: string): string[] | false {
+  if (raw === undefined) return false;
+  const list = raw.split(",").map((item) => item.trim());
+  for (const item of list) {
+    const [address = "", prefix, extra] = item.split("/");
+    const family = isIP(address);
+    const prefixOk =
+      prefix === undefined ||
+      (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32) && extra === undefined);
+    if (!PROXY_NAMES.includes(item) && (family === 0 || !prefixOk)) {
+      throw new ConfigError(
+        `${name} must be comma-separated IP addresses or CIDR blocks (or ${PROXY_NAMES.join(", ")}), got "${item}"`,
+      );
+    }
   }
   return list;
 }

@@ -14,6 +14,11 @@ export const ErrorCodes = {
   AccountClosed: { code: 10007, status: 409 },
   InvalidAccountField: { code: 10008, status: 400 },
   AccountFieldMissing: { code: 10009, status: 400 },
+  SubAccountLimitReached: { code: 10010, status: 403 },
+  PasswordTooLong: { code: 10011, status: 400 },
+  TooManyFailedLogins: { code: 10012, status: 429 },
+  AncestorNotActive: { code: 10013, status: 403 },
+  RoleNotAllowed: { code: 10014, status: 403 },
 
   // 13xxx: email messages
   FromMissing: { code: 13001, status: 400 },

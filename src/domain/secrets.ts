@@ -1,4 +1,6 @@
-import { createHash, randomBytes, scryptSync, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import { availableParallelism } from "node:os";
+import { promisify } from "node:util";
 
 /**
  * AuthTokens carry 128 random bits, so one SHA-256 is enough to store them safely and keeps the
@@ -17,8 +19,32 @@ export function authTokenMatches(token: string, storedHash: string | undefined):
   return timingSafeEqual(actual, expected) && storedHash !== undefined;
 }
 
-export function hashPassword(password: string): string {
-  const salt = randomBytes(16);
-  const hash = scryptSync(password, salt, 32);
-  return `scrypt$${salt.toString("hex")}$${hash.toString("hex")}`;
+/** Longer passwords are refused: scrypt's cost grows with the input, and no person types 1 KiB. */
+export const MAX_PASSWORD_BYTES = 1024;
+
+const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen: number) => Promise<Buffer>;
+
+/**
+ * scrypt takes ~50 ms of CPU: run synchronously it stalled every request for that long. The async
+ * form runs in libuv's thread pool, at most one per two cores at once: the pool (four threads by
+ * default) keeps room for DNS lookups and file I/O, and the cores for the threads that serve requests.
+ * Passwords change rarely; a burst of changes waits its turn rather than slow everything else.
+ */
+const HASHES_AT_ONCE = Math.max(1, Math.floor(availableParallelism() / 2));
+let hashing = 0;
+const waiting: Array<() => void> = [];
+
+export async function hashPassword(password: string): Promise<string> {
+  if (hashing >= HASHES_AT_ONCE) await new Promise<void>((resolve) => waiting.push(resolve));
+  else hashing += 1;
+  try {
+    const salt = randomBytes(16);
+    const hash = await scryptAsync(password, salt, 32);
+    return `scrypt$${salt.toString("hex")}$${hash.toString("hex")}`;
+  } finally {
+    // Hand the slot straight to the next waiter (the count stays), or free it.
+    const next = waiting.shift();
+    if (next) next();
+    else hashing -= 1;
+  }
 }

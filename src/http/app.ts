@@ -16,7 +16,8 @@ import type { AccountService } from "../services/accounts.js";
 import type { EmailMessageService } from "../services/email-messages.js";
 import type { MailStore } from "../store/types.js";
 import { isRejectedValue, isStoreUnavailable } from "../store/unavailable.js";
-import { authenticate, Unauthorized, WWW_AUTHENTICATE } from "./auth.js";
+import { authenticate, TooManyFailedLogins, Unauthorized, WWW_AUTHENTICATE } from "./auth.js";
+import type { AuthThrottle } from "./auth-throttle.js";
 import { parseFormBody } from "./form.js";
 import { addJsonBodyParser } from "./json-body.js";
 import { rewriteJsonSuffix, sendError } from "./representation.js";
@@ -27,11 +28,15 @@ import { validationError } from "./validation-errors.js";
 export interface HttpDeps {
   store: MailStore;
   accounts: AccountService;
+  /** Failed authentications, counted per address and user name (auth-throttle.ts). */
+  authThrottle: AuthThrottle;
   emails: EmailMessageService;
   logger: FastifyBaseLogger;
   bodyLimitBytes: number;
   maxMessageBytes: number;
   logRequests: boolean;
+  /** Fastify's trustProxy: the proxies whose X-Forwarded-For names the client (false: none). */
+  trustProxy: string[] | false;
 }
 
 /**
@@ -42,6 +47,8 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: deps.bodyLimitBytes,
+    // The client address (throttling) comes from X-Forwarded-For only when a trusted proxy sent it.
+    trustProxy: deps.trustProxy,
     logController: new LogController({ disableRequestLogging: !deps.logRequests }),
     rewriteUrl: (raw) => rewriteJsonSuffix(raw),
     // Restcomm URLs are case-sensitive and have no trailing slash rules worth enforcing.
@@ -66,6 +73,7 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   });
   app.decorateRequest("actor", null as never);
   app.decorateRequest("account", null as never);
+  app.decorateRequest("accountAncestors", null as never);
   app.decorateRequest("uploads", null as never);
   addJsonBodyParser(app);
   app.addContentTypeParser(
@@ -94,6 +102,7 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
         .header("x-mailroom-error-code", String(error.code))
         .send();
     }
+    if (error instanceof TooManyFailedLogins) reply.header("retry-after", String(error.retryAfterSeconds));
     return replyWithError(request, reply, toApiError(error, request));
   });
 
@@ -114,7 +123,7 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
 
   // Every Restcomm route needs credentials: one hook on this context, not an option on each route.
   await app.register(async (api) => {
-    api.addHook("onRequest", authenticate(deps.accounts));
+    api.addHook("onRequest", authenticate(deps.accounts, deps.authThrottle));
     await api.register(emailMessageRoutes, {
       store: deps.store,
       emails: deps.emails,

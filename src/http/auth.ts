@@ -1,8 +1,10 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { firstInactive } from "../domain/accounts.js";
 import { ApiError } from "../domain/errors.js";
 import { containsControl } from "../domain/header-rules.js";
-import type { AccountService } from "../services/accounts.js";
+import { type AccountService, inactiveError, type Lineage } from "../services/accounts.js";
 import type { AccountRow } from "../store/types.js";
+import type { AuthThrottle } from "./auth-throttle.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -10,6 +12,8 @@ declare module "fastify" {
     actor: AccountRow;
     /** The account named in the URL (`:accountSid`), which the actor may act for. */
     account: AccountRow;
+    /** The accounts above `account`, nearest first, read with it. */
+    accountAncestors: AccountRow[];
   }
 }
 
@@ -35,43 +39,80 @@ function parseBasic(header: string | undefined): { user: string; secret: string 
   return { user: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
 }
 
+/** Too many failed authentications from this address or for this user name: 429 with Retry-After. */
+export class TooManyFailedLogins extends ApiError {
+  readonly retryAfterSeconds: number;
+
+  constructor(waitMs: number) {
+    const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+    super(
+      "TooManyFailedLogins",
+      `Too many failed authentications; try again in ${seconds} s (see Retry-After). Check the Account SID (or email) and AuthToken.`,
+    );
+    this.retryAfterSeconds = seconds;
+  }
+}
+
 /**
- * The hook of the authenticated context (every /restcomm/ route): authenticates the caller, refuses
- * accounts that are not active, and resolves the account the URL names, if it names one. It runs
- * before the body is read, so a request without valid credentials costs no parsing.
+ * The hook of the authenticated context (every /restcomm/ route): throttles failed attempts,
+ * authenticates the caller, refuses it unless it and every account above it are active, and
+ * resolves the account the URL names, if it names one. It runs before the body is read, so a
+ * request without valid credentials costs no parsing.
  */
-export function authenticate(accounts: AccountService) {
+export function authenticate(accounts: AccountService, throttle: AuthThrottle) {
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
+    const address = request.ip;
+    const addressWait = throttle.addressWait(address, Date.now());
+    if (addressWait > 0) throw new TooManyFailedLogins(addressWait);
     const credentials = parseBasic(request.headers.authorization);
+    // No usable credentials is no guess: nothing to count.
     if (!credentials) throw new Unauthorized();
-    const account = await accounts.authenticate(credentials.user, credentials.secret);
-    if (!account) throw new Unauthorized();
-    if (account.status !== "active") {
-      throw new ApiError(
-        "AccountNotActive",
-        `Account ${account.sid} is ${account.status}; only active accounts may use the API.`,
-      );
+    const userWait = throttle.userWait(credentials.user, address, Date.now());
+    if (userWait > 0) throw new TooManyFailedLogins(userWait);
+    const lineage = await accounts.authenticate(credentials.user, credentials.secret);
+    if (!lineage) {
+      throttle.failed(credentials.user, address, Date.now());
+      throw new Unauthorized();
     }
+    throttle.succeeded(credentials.user, address, Date.now());
+    const { account, ancestors } = lineage;
+    const inactive = firstInactive([account, ...ancestors]);
+    if (inactive) throw inactiveError(inactive, account, "use the API");
     request.actor = account;
     const named = (request.params as { accountSid?: string } | undefined)?.accountSid;
-    if (named !== undefined) request.account = await resolveTargetAccount(accounts, account, named);
+    if (named !== undefined) {
+      const target = await resolveTargetAccount(accounts, lineage, named);
+      request.account = target.account;
+      request.accountAncestors = target.ancestors;
+    }
   };
 }
 
 /**
- * The account named in the URL, if the caller may act for it (itself or a descendant). Anything
- * else, including an account that does not exist, is 403 so that account SIDs and emails cannot be probed.
+ * The account named in the URL, with its ancestors, if the caller may act for it: itself, a
+ * descendant, or any account for an Administrator. Anything else, including an account that does
+ * not exist, is 403 so that account SIDs and emails cannot be probed.
  */
 export async function resolveTargetAccount(
   accounts: AccountService,
-  actor: AccountRow,
+  actor: Lineage,
   sidOrEmail: string,
-): Promise<AccountRow> {
-  if (sidOrEmail === actor.sid || sidOrEmail.toLowerCase() === actor.email_address) return actor;
-  const target = await accounts.find(sidOrEmail);
-  if (target && (await accounts.actsFor(actor, target))) return target;
+): Promise<Lineage> {
+  const self = actor.account;
+  if (sidOrEmail === self.sid || sidOrEmail.toLowerCase() === self.email_address) return actor;
+  const target = await accounts.lookup(sidOrEmail);
+  if (target && accounts.mayActFor(self, target)) return target;
   throw new ApiError(
     "Forbidden",
     `Account ${sidOrEmail} is neither your account nor one of its sub-accounts.`,
   );
+}
+
+/**
+ * Refuses to act as `account` (send email as it) unless it and every account above it are active,
+ * whoever asks: a suspended account sends nothing, not even through its parent or an Administrator.
+ */
+export function assertMayAct(request: FastifyRequest, what: string): void {
+  const inactive = firstInactive([request.account, ...request.accountAncestors]);
+  if (inactive) throw inactiveError(inactive, request.account, what);
 }

@@ -26,6 +26,7 @@ export const errorResponses = {
   404: ErrorBody,
   413: ErrorBody,
   415: ErrorBody,
+  429: ErrorBody,
   503: ErrorBody,
 };
 

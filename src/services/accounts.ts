@@ -3,15 +3,24 @@ import {
   type AccountStatus,
   DEFAULT_ROLE,
   isAccountStatus,
+  isAdministrator,
   MAX_TEXT_FIELD,
+  normalizeRole,
+  ROOT_ROLE,
 } from "../domain/accounts.js";
 import { isValidAddress } from "../domain/addresses.js";
 import { ApiError } from "../domain/errors.js";
 import { containsControl, describeUnsafeCharacter } from "../domain/header-rules.js";
 import { isSid, newAuthToken, newSid } from "../domain/ids.js";
 import { quoteInput } from "../domain/quote.js";
-import { authTokenMatches, hashAuthToken, hashPassword } from "../domain/secrets.js";
-import type { AccountPatch, AccountRow, MailStore } from "../store/types.js";
+import { authTokenMatches, hashAuthToken, hashPassword, MAX_PASSWORD_BYTES } from "../domain/secrets.js";
+import type { AccountCreateChecks, AccountPatch, AccountRow, MailStore } from "../store/types.js";
+
+/**
+ * Who asks for an account change: an account, through the API, or the operator (the `mailroom
+ * accounts` commands and the first start), who may do anything to any account.
+ */
+export type Actor = AccountRow | "operator";
 
 export interface NewAccountInput {
   emailAddress: string;
@@ -19,6 +28,7 @@ export interface NewAccountInput {
   friendlyName?: string | undefined;
   role?: string | undefined;
   status?: string | undefined;
+  /** The parent, for the operator; an account's creates always go below the account itself. */
   parentSid?: string | null | undefined;
 }
 
@@ -33,26 +43,50 @@ export interface AccountUpdateInput {
   status?: string | undefined;
   password?: string | undefined;
   rotateAuthToken?: boolean | undefined;
+  /** The operator only (the API has no Role on updates). */
+  role?: string | undefined;
+}
+
+/** An account and the accounts above it, nearest first, as read together. */
+export interface Lineage {
+  account: AccountRow;
+  ancestors: AccountRow[];
+}
+
+export interface AccountServiceOptions {
+  /** The most accounts a non-Administrator account may have below it (MAILROOM_MAX_SUBACCOUNTS). */
+  maxSubAccounts: number;
 }
 
 /**
  * How long an account read to authenticate a request is reused for the next ones: a sender posting
- * thousands of messages a second costs one lookup a second, not one per message. Changes made
+ * thousands of messages a second costs one lookup a second, not one per message. The account is read
+ * with its whole lineage, so an ancestor's status is as fresh as the account's own. Changes made
  * through this process apply at once (they clear the cache); changes made by another process (the
- * CLI, another node on PostgreSQL) reach this one within this time.
+ * CLI, another node on PostgreSQL) reach this one within this time, when the entry runs out.
  */
 export const AUTH_CACHE_MS = 1000;
 const AUTH_CACHE_ENTRIES = 10_000;
 
 export class AccountService {
-  /** Accounts recently read for authentication, by the SID or email they were looked up by. */
-  private readonly recent = new Map<string, { account: AccountRow; until: number }>();
+  /**
+   * Lineages recently read for authentication, by the SID or email they were looked up by. Names
+   * that matched no account are remembered the same way, in a map of their own: a wrong token for a
+   * known account and any token for an unknown one then cost the same (a map lookup and one hash
+   * comparison), so timing does not tell which accounts exist, and a flood of made-up names evicts
+   * no real account.
+   */
+  private readonly known = new Map<string, { lineage: Lineage; until: number }>();
+  private readonly unknown = new Map<string, number>();
   /** Bumped by every local change: a lookup that began before one must not refill the cache. */
   private generation = 0;
 
-  constructor(private readonly store: MailStore) {}
+  constructor(
+    private readonly store: MailStore,
+    private readonly options: AccountServiceOptions = { maxSubAccounts: 1000 },
+  ) {}
 
-  async create(input: NewAccountInput): Promise<IssuedAccount> {
+  async create(input: NewAccountInput, actor: Actor = "operator"): Promise<IssuedAccount> {
     const email = input.emailAddress.trim().toLowerCase();
     if (!isValidAddress(email)) {
       throw new ApiError(
@@ -62,134 +96,231 @@ export class AccountService {
     }
     const status = input.status === undefined ? "active" : checkStatus(input.status);
     if (status === "closed") throw new ApiError("InvalidAccountStatus", "A new account cannot start closed.");
-    if (await this.store.findAccountByEmail(email)) {
-      throw new ApiError("EmailAddressTaken", `An account with EmailAddress ${email} already exists.`);
+    const role = normalizeRole(checkText("Role", input.role ?? DEFAULT_ROLE));
+    if (role === ROOT_ROLE && actor !== "operator" && !isAdministrator(actor)) {
+      throw new ApiError(
+        "RoleNotAllowed",
+        `Only an Administrator may create an account with Role ${ROOT_ROLE}; leave Role out or pick another.`,
+      );
     }
+    const friendlyName = checkText("FriendlyName", input.friendlyName ?? email);
+    const password = input.password === undefined ? undefined : checkPassword(input.password);
+    const parentSid = actor === "operator" ? (input.parentSid ?? null) : actor.sid;
     const now = Date.now();
     const authToken = newAuthToken();
     const account: AccountRow = {
       sid: newSid("AC"),
-      parent_sid: input.parentSid ?? null,
+      parent_sid: parentSid,
       email_address: email,
-      friendly_name: checkText("FriendlyName", input.friendlyName ?? email),
+      friendly_name: friendlyName,
       type: ACCOUNT_TYPE,
       status,
-      role: checkText("Role", input.role ?? DEFAULT_ROLE),
+      role,
       auth_token_hash: hashAuthToken(authToken),
-      password_hash: input.password === undefined ? null : hashPassword(checkPassword(input.password)),
+      password_hash: password === undefined ? null : await hashPassword(password),
       date_created: now,
       date_updated: now,
     };
+    // The operator may create below a suspended account, never below a closed one; an account's
+    // creates need its whole lineage active and, unless it is an Administrator, stay under the limit.
+    const checks: AccountCreateChecks =
+      actor === "operator"
+        ? { activeLineage: false }
+        : {
+            activeLineage: true,
+            descendantLimit: isAdministrator(actor)
+              ? undefined
+              : { limit: this.options.maxSubAccounts, exemptRole: ROOT_ROLE },
+          };
+    let outcome: Awaited<ReturnType<MailStore["createAccount"]>>;
     try {
-      await this.store.insertAccount(account);
+      outcome = await this.store.createAccount(account, checks);
     } catch (error) {
-      // Two creates racing for one address: the unique index decides, the loser gets a clear 409.
-      if (await this.store.findAccountByEmail(email)) {
-        throw new ApiError("EmailAddressTaken", `An account with EmailAddress ${email} already exists.`);
-      }
+      // Only an insert that bypassed the checks (none does) could race on the unique index.
+      if (await this.store.findAccountByEmail(email)) throw emailTaken(email);
       throw error;
     }
-    return { account, authToken };
+    switch (outcome.kind) {
+      case "created":
+        // A name looked up (and found missing) a moment ago must not stay unknown here.
+        this.forgetRecent();
+        return { account, authToken };
+      case "email-taken":
+        throw emailTaken(email);
+      case "parent-missing":
+        throw new ApiError("AccountNotFound", `Account ${parentSid} (the parent): no such account.`);
+      case "ancestor-inactive":
+        throw inactiveError(
+          outcome.ancestor,
+          actor === "operator" ? undefined : actor,
+          "create sub-accounts",
+        );
+      case "limit-reached":
+        throw new ApiError(
+          "SubAccountLimitReached",
+          `Account ${outcome.ancestor.sid} already has ${outcome.limit} accounts below it (closed ones count), the most MAILROOM_MAX_SUBACCOUNTS allows; ask the operator to raise it.`,
+        );
+    }
   }
 
-  /** The account for `user` (an Account SID or email address) if `token` is its AuthToken. */
-  async authenticate(user: string, token: string): Promise<AccountRow | undefined> {
-    const account = await this.findRecent(user);
-    return authTokenMatches(token, account?.auth_token_hash) ? account : undefined;
+  /** The lineage of `user` (an Account SID or email address) if `token` is its AuthToken. */
+  async authenticate(user: string, token: string): Promise<Lineage | undefined> {
+    const lineage = await this.lookup(user);
+    return authTokenMatches(token, lineage?.account.auth_token_hash) ? lineage : undefined;
   }
 
   private forgetRecent(): void {
-    this.recent.clear();
+    this.known.clear();
+    this.unknown.clear();
     this.generation += 1;
   }
 
-  /** `find`, reusing what was read within AUTH_CACHE_MS. Unknown names are never cached. */
-  private async findRecent(sidOrEmail: string): Promise<AccountRow | undefined> {
+  /**
+   * The lineage of an Account SID or email address, reusing what was read within AUTH_CACHE_MS,
+   * whether an account was found or not.
+   */
+  async lookup(sidOrEmail: string): Promise<Lineage | undefined> {
     // Emails are case-insensitive, SIDs are not (`ac…` is no SID).
     const key = sidOrEmail.includes("@") ? sidOrEmail.toLowerCase() : sidOrEmail;
     const now = Date.now();
-    const hit = this.recent.get(key);
-    if (hit && hit.until > now) return hit.account;
+    const hit = this.known.get(key);
+    if (hit && hit.until > now) return hit.lineage;
+    const missing = this.unknown.get(key);
+    if (missing !== undefined && missing > now) return undefined;
     const generation = this.generation;
-    const account = await this.find(sidOrEmail);
-    if (account && generation === this.generation) {
+    const lineage = await this.readLineage(sidOrEmail);
+    this.known.delete(key);
+    this.unknown.delete(key);
+    if (generation === this.generation) {
       // A crude bound: start over rather than track ages (entries live a second anyway).
-      if (this.recent.size >= AUTH_CACHE_ENTRIES) this.recent.clear();
-      this.recent.set(key, { account, until: now + AUTH_CACHE_MS });
-    } else this.recent.delete(key);
-    return account;
+      if (lineage) {
+        if (this.known.size >= AUTH_CACHE_ENTRIES) this.known.clear();
+        this.known.set(key, { lineage, until: now + AUTH_CACHE_MS });
+      } else {
+        if (this.unknown.size >= AUTH_CACHE_ENTRIES) this.unknown.clear();
+        this.unknown.set(key, now + AUTH_CACHE_MS);
+      }
+    }
+    return lineage;
+  }
+
+  private async readLineage(sidOrEmail: string): Promise<Lineage | undefined> {
+    // Whatever cannot be an account identifier (control characters, odd lengths) is not looked up at all.
+    let rows: AccountRow[];
+    if (sidOrEmail.includes("@")) {
+      if (!isValidAddress(sidOrEmail)) return undefined;
+      rows = await this.store.findAccountLineage({ email: sidOrEmail });
+    } else {
+      if (!isSid(sidOrEmail, "AC")) return undefined;
+      rows = await this.store.findAccountLineage({ sid: sidOrEmail });
+    }
+    const [account, ...ancestors] = rows;
+    return account && { account, ancestors };
   }
 
   /** Finds an account by SID or by email address, as Restcomm allows both in URLs and credentials. */
   async find(sidOrEmail: string): Promise<AccountRow | undefined> {
-    // Whatever cannot be an account identifier (control characters, odd lengths) is not looked up at all.
     if (sidOrEmail.includes("@")) {
       return isValidAddress(sidOrEmail) ? this.store.findAccountByEmail(sidOrEmail) : undefined;
     }
     return isSid(sidOrEmail, "AC") ? this.store.findAccountBySid(sidOrEmail) : undefined;
   }
 
-  /** True when `actor` is `target` or one of its ancestors: parents act for their whole lineage. */
-  async actsFor(actor: AccountRow, target: AccountRow): Promise<boolean> {
-    let current: AccountRow | undefined = target;
-    for (let depth = 0; current && depth < 100; depth++) {
-      if (current.sid === actor.sid) return true;
-      if (current.parent_sid === null) return false;
-      current = await this.store.findAccountBySid(current.parent_sid);
-    }
-    return false;
+  /** True when `actor` may act for `target`: it is the target, one of its ancestors, or an Administrator. */
+  mayActFor(actor: AccountRow, target: Lineage): boolean {
+    return (
+      actor.sid === target.account.sid ||
+      isAdministrator(actor) ||
+      target.ancestors.some((ancestor) => ancestor.sid === actor.sid)
+    );
   }
 
   listChildren(parentSid: string): Promise<AccountRow[]> {
     return this.store.listSubAccounts(parentSid);
   }
 
+  listAll(): Promise<AccountRow[]> {
+    return this.store.listAccounts();
+  }
+
   /**
-   * Applies an update by `actor` to `target`. Returns the fresh row and, when the token was rotated,
-   * the new AuthToken. Status changes are for ancestors only, and `closed` is final and cascades.
+   * Applies an update by `actor` to `target` (which the actor may act for). Returns the fresh row
+   * and, when the token was rotated, the new AuthToken. An account cannot change its own Status;
+   * `closed` is final and cascades.
    */
   async update(
-    actor: AccountRow,
+    actor: Actor,
     target: AccountRow,
     input: AccountUpdateInput,
   ): Promise<{ account: AccountRow; authToken?: string }> {
-    if (target.status === "closed") {
-      throw new ApiError(
-        "AccountClosed",
-        `Account ${target.sid} is closed; a closed account cannot be changed.`,
-      );
-    }
+    if (target.status === "closed") throw closedError(target.sid);
     const now = Date.now();
     const patch: AccountPatch = { date_updated: now };
     if (input.friendlyName !== undefined) patch.friendly_name = checkText("FriendlyName", input.friendlyName);
-    if (input.password !== undefined) patch.password_hash = hashPassword(checkPassword(input.password));
+    if (input.role !== undefined) {
+      if (actor !== "operator") {
+        throw new ApiError(
+          "Forbidden",
+          "Role can be changed only by the operator (mailroom accounts update).",
+        );
+      }
+      patch.role = normalizeRole(checkText("Role", input.role));
+    }
+    if (input.status !== undefined) {
+      const status: AccountStatus = checkStatus(input.status);
+      if (status !== target.status && actor !== "operator" && actor.sid === target.sid) {
+        throw new ApiError(
+          "Forbidden",
+          "An account cannot change its own Status; its parent account (or an Administrator) can.",
+        );
+      }
+      patch.status = status;
+    }
+    if (input.password !== undefined) patch.password_hash = await hashPassword(checkPassword(input.password));
     let authToken: string | undefined;
     if (input.rotateAuthToken) {
       authToken = newAuthToken();
       patch.auth_token_hash = hashAuthToken(authToken);
     }
-    let status: AccountStatus | undefined;
-    if (input.status !== undefined) {
-      status = checkStatus(input.status);
-      if (status !== target.status && actor.sid === target.sid) {
-        throw new ApiError("Forbidden", "An account cannot change its own Status; its parent account can.");
-      }
-      if (status !== "closed") patch.status = status;
-    }
     // Whatever the outcome, no request may authenticate against what was read before this change.
     this.forgetRecent();
-    if (!(await this.store.updateOpenAccount(target.sid, patch))) {
-      throw new ApiError(
-        "AccountClosed",
-        `Account ${target.sid} is closed; a closed account cannot be changed.`,
-      );
-    }
-    if (status === "closed") await this.store.closeAccountTree(target.sid, now);
+    if (!(await this.store.updateOpenAccount(target.sid, patch))) throw closedError(target.sid);
     this.forgetRecent();
     const account = await this.store.findAccountBySid(target.sid);
     if (!account) throw new ApiError("AccountNotFound", `Account ${target.sid} was not found.`);
     return authToken === undefined ? { account } : { account, authToken };
   }
+}
+
+/**
+ * The refusal for an account that may not act because `inactive` (itself or an ancestor) is not
+ * active. `acting` is the account that asked, when it was one.
+ */
+export function inactiveError(inactive: AccountRow, acting: AccountRow | undefined, what: string): ApiError {
+  if (inactive.status === "closed" && acting === undefined) {
+    return new ApiError(
+      "AccountClosed",
+      `Account ${inactive.sid} is closed; nothing can be created below it.`,
+    );
+  }
+  if (acting === undefined || inactive.sid === acting.sid) {
+    return new ApiError(
+      "AccountNotActive",
+      `Account ${inactive.sid} is ${inactive.status}; only active accounts may ${what}.`,
+    );
+  }
+  return new ApiError(
+    "AncestorNotActive",
+    `Account ${acting.sid} cannot ${what}: account ${inactive.sid} above it is ${inactive.status}, and an account acts only while every account above it is active.`,
+  );
+}
+
+function emailTaken(email: string): ApiError {
+  return new ApiError("EmailAddressTaken", `An account with EmailAddress ${email} already exists.`);
+}
+
+function closedError(sid: string): ApiError {
+  return new ApiError("AccountClosed", `Account ${sid} is closed; a closed account cannot be changed.`);
 }
 
 function checkStatus(value: string): AccountStatus {
@@ -220,5 +351,11 @@ function checkText(name: string, value: string): string {
 function checkPassword(password: string): string {
   if (password.length < 8)
     throw new ApiError("InvalidAccountField", "Password must be at least 8 characters long.");
+  if (Buffer.byteLength(password, "utf8") > MAX_PASSWORD_BYTES) {
+    throw new ApiError(
+      "PasswordTooLong",
+      `Password is longer than ${MAX_PASSWORD_BYTES} bytes (in UTF-8); choose a shorter one.`,
+    );
+  }
   return password;
 }

@@ -41,6 +41,14 @@ export interface StoreDialect {
   renewLeases(db: Kysely<Database>, owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
   /** Calls `listener` when another process queued work; returns a function that stops listening. */
   listenQueued(listener: () => void): Promise<() => Promise<void>>;
+  /**
+   * Runs `work` in a transaction that no other account-tree change runs beside, in this process or
+   * any other on the same database: creating an account below a lineage and closing a lineage
+   * serialise, so a create either commits before a close (and is closed by its cascade) or sees the
+   * closed ancestor. SQLite: BEGIN IMMEDIATE (the file's write lock); PostgreSQL: a transaction-scoped
+   * advisory lock of this installation (its schema). Account changes are rare; nothing hot waits on it.
+   */
+  accountsTransaction<T>(db: Kysely<Database>, work: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
   /** Runs the migrations so that processes starting at once on one database apply each exactly once. */
   migrate(db: Kysely<Database>): Promise<void>;
   close(): Promise<void>;

@@ -15,6 +15,13 @@ import { Store } from "./store.js";
  */
 const QUEUED_CHANNEL_SQL = "'mailroom_queued_' || md5(coalesce(current_schema(), ''))";
 
+/**
+ * The advisory lock that serialises account-tree changes (StoreDialect.accountsTransaction), one per
+ * installation like the channel above: 64 bits of the md5 of a name that includes the schema.
+ */
+const ACCOUNTS_LOCK_SQL =
+  "('x' || substr(md5('mailroom_accounts_' || coalesce(current_schema(), '')), 1, 16))::bit(64)::bigint";
+
 // int8 columns (our millisecond times) fit in a double for the next 280,000 years: parse them as numbers.
 const types = {
   getTypeParser(oid: number, format?: "text" | "binary") {
@@ -118,6 +125,15 @@ export function openPostgresStore(options: PostgresOptions): Store {
         listeners.delete(listener);
         await listener.stop();
       };
+    },
+
+    accountsTransaction(kysely, work) {
+      return kysely.transaction().execute(async (trx) => {
+        // Held until commit or rollback. Every statement after it reads what the lock's previous
+        // holder committed (READ COMMITTED takes a fresh snapshot per statement).
+        await sql`select pg_advisory_xact_lock(${sql.raw(ACCOUNTS_LOCK_SQL)})`.execute(trx);
+        return work(trx);
+      });
     },
 
     async migrate(kysely) {

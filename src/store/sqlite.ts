@@ -26,6 +26,24 @@ export function openSqliteStore(file: string): Store {
   return new Store(db, sqliteDialect(new SqliteWrites(connection)));
 }
 
+/** `work` inside BEGIN IMMEDIATE … COMMIT on the store's one connection (rolled back if it throws). */
+function immediateTransaction<T>(
+  db: Kysely<Database>,
+  work: (conn: Kysely<Database>) => Promise<T>,
+): Promise<T> {
+  return db.connection().execute(async (conn) => {
+    await sql`begin immediate`.execute(conn);
+    try {
+      const result = await work(conn);
+      await sql`commit`.execute(conn);
+      return result;
+    } catch (error) {
+      await sql`rollback`.execute(conn).catch(() => {});
+      throw error;
+    }
+  });
+}
+
 const sqliteDialect = (writes: SqliteWrites): StoreDialect => ({
   name: "sqlite",
 
@@ -72,17 +90,13 @@ const sqliteDialect = (writes: SqliteWrites): StoreDialect => ({
   async migrate(db) {
     // Kysely takes no lock on SQLite. BEGIN IMMEDIATE holds the file's write lock for the whole run,
     // so a second opener (the CLI while the server starts) waits, then finds nothing left to do.
-    await db.connection().execute(async (conn) => {
-      await sql`begin immediate`.execute(conn);
-      try {
-        await migrateToLatest(conn);
-        await sql`commit`.execute(conn);
-      } catch (error) {
-        await sql`rollback`.execute(conn).catch(() => {});
-        throw error;
-      }
-    });
+    await immediateTransaction(db, (conn) => migrateToLatest(conn));
   },
+
+  // The file's write lock from the first statement: a CLI closing an account and a server creating
+  // one below it (two processes, two connections) take turns, and the later one reads what the
+  // earlier one wrote. A deferred transaction would read first and could fail to upgrade to a writer.
+  accountsTransaction: (db, work) => immediateTransaction(db, work),
 
   async listenQueued() {
     return async () => {};

@@ -4,6 +4,9 @@ import { GroupCommit } from "./group-commit.js";
 import type { Database } from "./schema.js";
 import type {
   AcceptedEmail,
+  AccountCreateChecks,
+  AccountCreateOutcome,
+  AccountKey,
   AccountPatch,
   AccountRow,
   AttemptRecord,
@@ -30,6 +33,8 @@ export class Store implements MailStore {
   private readonly db: Kysely<Database>;
   private readonly acceptWrites: GroupCommit<PendingWrite, boolean>;
   private readonly attemptWrites: GroupCommit<PendingWrite, boolean>;
+  /** The account-tree change this process is running or waiting to run (see serialiseAccountChange). */
+  private accountChanges: Promise<unknown> = Promise.resolve();
 
   constructor(db: Kysely<Database>, dialect: StoreDialect) {
     this.db = db;
@@ -106,35 +111,67 @@ export class Store implements MailStore {
       .execute();
   }
 
-  /** Applies `patch` unless the account is closed (closed is final, even against a racing update). */
-  async updateOpenAccount(sid: string, patch: AccountPatch): Promise<boolean> {
-    const result = await this.db
-      .updateTable("accounts")
-      .set(patch)
-      .where("sid", "=", sid)
-      .where("status", "!=", "closed")
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
+  async listAccounts(): Promise<AccountRow[]> {
+    return this.db.selectFrom("accounts").selectAll().orderBy("date_created").orderBy("sid").execute();
   }
 
-  /** Closes an account and every account below it, in one transaction. */
-  async closeAccountTree(sid: string, now: number): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      let level = [sid];
-      while (level.length > 0) {
-        await trx
-          .updateTable("accounts")
-          .set({ status: "closed", date_updated: now })
-          .where("sid", "in", level)
-          .execute();
-        const children = await trx
-          .selectFrom("accounts")
-          .select("sid")
-          .where("parent_sid", "in", level)
-          .execute();
-        level = children.map((child) => child.sid);
+  async findAccountLineage(key: AccountKey): Promise<AccountRow[]> {
+    return readLineage(this.db, key);
+  }
+
+  async createAccount(account: NewAccount, checks: AccountCreateChecks): Promise<AccountCreateOutcome> {
+    return this.serialiseAccountChange(async (trx) => {
+      const taken = await trx
+        .selectFrom("accounts")
+        .select("sid")
+        .where("email_address", "=", account.email_address)
+        .executeTakeFirst();
+      if (taken) return { kind: "email-taken" };
+      if (account.parent_sid) {
+        const lineage = await readLineage(trx, { sid: account.parent_sid });
+        if (lineage.length === 0) return { kind: "parent-missing" };
+        const blocked = lineage.find((ancestor) =>
+          checks.activeLineage ? ancestor.status !== "active" : ancestor.status === "closed",
+        );
+        if (blocked) return { kind: "ancestor-inactive", ancestor: blocked };
+        const cap = checks.descendantLimit;
+        // The topmost limited ancestor: its subtree contains every lower one's.
+        const limited = cap && lineage.filter((ancestor) => ancestor.role !== cap.exemptRole).at(-1);
+        if (cap && limited && (await countBelow(trx, limited.sid, cap.limit)) >= cap.limit) {
+          return { kind: "limit-reached", ancestor: limited, limit: cap.limit };
+        }
       }
+      await trx.insertInto("accounts").values(account).execute();
+      return { kind: "created" };
     });
+  }
+
+  async updateOpenAccount(sid: string, patch: AccountPatch): Promise<boolean> {
+    if (patch.status !== "closed") return patchOpenAccount(this.db, sid, patch);
+    return this.serialiseAccountChange(async (trx) => {
+      if (!(await patchOpenAccount(trx, sid, patch))) return false;
+      // One statement for the whole subtree, whatever its depth or width.
+      await sql`
+        with recursive below(sid) as (
+          select sid from accounts where parent_sid = ${sid}
+          union all
+          select a.sid from accounts a join below b on a.parent_sid = b.sid
+        )
+        update accounts set status = 'closed', date_updated = ${patch.date_updated ?? Date.now()}
+        where status <> 'closed' and sid in (select sid from below)`.execute(trx);
+      return true;
+    });
+  }
+
+  /**
+   * One account-tree change at a time per process, then the dialect's lock across processes: ten
+   * creates at once must not hold ten pooled connections waiting on the advisory lock while accepts
+   * wait for a connection.
+   */
+  private serialiseAccountChange<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    const run = this.accountChanges.then(() => this.dialect.accountsTransaction(this.db, work));
+    this.accountChanges = run.catch(() => {});
+    return run;
   }
 
   // ---- email messages ----
@@ -356,4 +393,47 @@ function toView(row: EmailMessageRow & { next_attempt_at: number | null; lease_o
 /** A LIKE pattern matching `text` anywhere, case-insensitively, with LIKE's wildcards escaped. */
 function containsPattern(text: string): string {
   return `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+// ---- account queries run both inside and outside the account-tree transaction ----
+
+/** Deeper than any real lineage; bounds the walk should the data ever hold a cycle. */
+const MAX_LINEAGE_DEPTH = 100;
+
+/** The account named by `key` and its ancestors, nearest first, in one query. */
+async function readLineage(db: Kysely<Database>, key: AccountKey): Promise<AccountRow[]> {
+  const start = "sid" in key ? sql`sid = ${key.sid}` : sql`email_address = ${key.email.toLowerCase()}`;
+  const { rows } = await sql<AccountRow & { depth: number }>`
+    with recursive lineage as (
+      select accounts.*, 0 as depth from accounts where ${start}
+      union all
+      select parent.*, lineage.depth + 1 from accounts parent
+      join lineage on parent.sid = lineage.parent_sid
+      where lineage.depth < ${MAX_LINEAGE_DEPTH}
+    )
+    select * from lineage order by depth`.execute(db);
+  return rows.map(({ depth: _depth, ...account }) => account);
+}
+
+/** How many accounts are below `sid` (all levels), counting no further than `upTo`. */
+async function countBelow(db: Kysely<Database>, sid: string, upTo: number): Promise<number> {
+  const { rows } = await sql<{ n: number | string }>`
+    with recursive below(sid) as (
+      select sid from accounts where parent_sid = ${sid}
+      union all
+      select a.sid from accounts a join below b on a.parent_sid = b.sid
+    )
+    select count(*) as n from (select sid from below limit ${upTo}) counted`.execute(db);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Applies `patch` unless the account is closed (closed is final, even against a racing update). */
+async function patchOpenAccount(db: Kysely<Database>, sid: string, patch: AccountPatch): Promise<boolean> {
+  const result = await db
+    .updateTable("accounts")
+    .set(patch)
+    .where("sid", "=", sid)
+    .where("status", "!=", "closed")
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
 }

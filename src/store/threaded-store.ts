@@ -70,8 +70,10 @@ export class ThreadedStore implements MailStore {
   listSubAccounts: MailStore["listSubAccounts"] = (...args) => this.thread.call("listSubAccounts", ...args);
   updateOpenAccount: MailStore["updateOpenAccount"] = (...args) =>
     this.thread.call("updateOpenAccount", ...args);
-  closeAccountTree: MailStore["closeAccountTree"] = (...args) =>
-    this.thread.call("closeAccountTree", ...args);
+  createAccount: MailStore["createAccount"] = (...args) => this.thread.call("createAccount", ...args);
+  findAccountLineage: MailStore["findAccountLineage"] = (...args) =>
+    this.thread.call("findAccountLineage", ...args);
+  listAccounts: MailStore["listAccounts"] = () => this.thread.call("listAccounts");
   acceptEmail: MailStore["acceptEmail"] = (...args) => this.thread.call("acceptEmail", ...args);
   findEmail: MailStore["findEmail"] = (...args) => this.thread.call("findEmail", ...args);
   listEmails: MailStore["listEmails"] = (...args) => this.thread.call("listEmails", ...args);

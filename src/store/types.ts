@@ -49,8 +49,32 @@ export interface AcceptedEmail extends MessageExtras {
 }
 
 export type AccountPatch = Partial<
-  Pick<AccountRow, "friendly_name" | "status" | "auth_token_hash" | "password_hash" | "date_updated">
+  Pick<AccountRow, "friendly_name" | "status" | "role" | "auth_token_hash" | "password_hash" | "date_updated">
 >;
+
+/** How an account is looked up: by SID, or by email address (compared in lower case). */
+export type AccountKey = { sid: string } | { email: string };
+
+/** What a create must find true, checked in the same serialised transaction as the insert. */
+export interface AccountCreateChecks {
+  /** Every ancestor must be active (an API create); otherwise only not closed (the operator's CLI). */
+  activeLineage: boolean;
+  /**
+   * At most `limit` accounts below each ancestor whose role is not `exemptRole` (checked on the
+   * topmost one, whose subtree holds the others'); absent for creates that are not limited.
+   */
+  descendantLimit?: { limit: number; exemptRole: string } | undefined;
+}
+
+/** The outcome of a checked create: created, or the first check that refused it. */
+export type AccountCreateOutcome =
+  | { kind: "created" }
+  | { kind: "email-taken" }
+  | { kind: "parent-missing" }
+  /** An ancestor that is not active (or, for the operator, that is closed). */
+  | { kind: "ancestor-inactive"; ancestor: AccountRow }
+  /** `ancestor` already has `limit` accounts below it. */
+  | { kind: "limit-reached"; ancestor: AccountRow; limit: number };
 
 export interface EmailFilter {
   accountSid: string;
@@ -95,12 +119,26 @@ export interface MailStore {
   /** Calls `listener` when another process queued work; resolves to a function that stops listening. */
   listenQueued(listener: () => void): Promise<() => Promise<void>>;
   countAccounts(): Promise<number>;
+  /** Inserts an account as given, with no checks (tests and benchmarks seed stores with it). */
   insertAccount(account: NewAccount): Promise<void>;
+  /**
+   * Inserts an account if its email is free, its parent exists and `checks` hold, all read in the
+   * same transaction as the insert, serialised with every other create and close (on PostgreSQL,
+   * across processes): a create never commits below an account that a close has already cascaded over.
+   */
+  createAccount(account: NewAccount, checks: AccountCreateChecks): Promise<AccountCreateOutcome>;
   findAccountBySid(sid: string): Promise<AccountRow | undefined>;
   findAccountByEmail(email: string): Promise<AccountRow | undefined>;
+  /** The account and its ancestors, nearest first (the root last); empty when there is no such account. */
+  findAccountLineage(key: AccountKey): Promise<AccountRow[]>;
   listSubAccounts(parentSid: string): Promise<AccountRow[]>;
+  /** Every account, oldest first (the operator's list). */
+  listAccounts(): Promise<AccountRow[]>;
+  /**
+   * Applies `patch` unless the account is closed; false when it is. `status: "closed"` also closes
+   * every account below it, in the same transaction, serialised with creates (see createAccount).
+   */
   updateOpenAccount(sid: string, patch: AccountPatch): Promise<boolean>;
-  closeAccountTree(sid: string, now: number): Promise<void>;
   /** Stores a message and its queue row (leased when `lease` is given); resolves once both are committed. */
   acceptEmail(message: NewEmailMessage, lease?: Lease | null, extras?: MessageExtras): Promise<void>;
   findEmail(accountSid: string, sid: string): Promise<EmailMessageView | undefined>;

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Config, loadConfig } from "../../src/config/config.js";
+import { ROOT_ROLE } from "../../src/domain/accounts.js";
 import { createMailroom, type Mailroom } from "../../src/server.js";
 import { createTestSchema } from "./postgres.js";
 import type { StoreKind } from "./stores.js";
@@ -19,8 +20,11 @@ export interface TestServer {
   admin: Credentials;
   dataDir: string;
   databaseUrl: string | undefined;
-  /** Creates an account (a sub-account of `parent` when given) and returns its credentials. */
-  createAccount(email: string, parent?: string): Promise<Credentials>;
+  /**
+   * Creates an account as the operator would (a sub-account of `parent` when given) and returns its
+   * credentials. The first one, `admin`, is an Administrator, as `serve` creates it on a fresh store.
+   */
+  createAccount(email: string, parent?: string, role?: string): Promise<Credentials>;
   close(): Promise<void>;
   /** Removes the temp data dir and drops the PostgreSQL schema this server created. */
   removeData(): Promise<void>;
@@ -64,10 +68,11 @@ export async function startMailroom(options: StartOptions = {}): Promise<TestSer
   let mailroom: Mailroom | undefined;
   let url: string;
   let admin: Credentials;
-  const createAccount = async (email: string, parent?: string): Promise<Credentials> => {
+  const createAccount = async (email: string, parent?: string, role?: string): Promise<Credentials> => {
     const issued = await (mailroom as Mailroom).accounts.create({
       emailAddress: email,
       parentSid: parent ?? null,
+      role,
     });
     return { sid: issued.account.sid, token: issued.authToken };
   };
@@ -75,7 +80,7 @@ export async function startMailroom(options: StartOptions = {}): Promise<TestSer
     const config: Config = loadConfig(env);
     mailroom = await createMailroom(config);
     url = await mailroom.listen();
-    admin = options.admin ?? (await createAccount("admin@test.example"));
+    admin = options.admin ?? (await createAccount("admin@test.example", undefined, ROOT_ROLE));
   } catch (error) {
     // A failed start leaves no server, temp dir or schema behind.
     await mailroom?.close().catch(() => {});

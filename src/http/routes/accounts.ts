@@ -48,7 +48,8 @@ export async function accountRoutes(app: FastifyInstance, accounts: AccountServi
         tags,
         summary: "Create a sub-account",
         querystring: NoQuery,
-        description: "The answer carries the new account's AuthToken: it is shown this once.",
+        description:
+          "Creates an account below yours. The answer carries the new account's AuthToken: it is shown this once. Only an Administrator may give Role=Administrator; an account other than an Administrator may have at most MAILROOM_MAX_SUBACCOUNTS accounts below it.",
         body: CreateAccountParams,
         consumes: FORM_AND_JSON,
         produces: JSON_AND_XML,
@@ -66,14 +67,16 @@ export async function accountRoutes(app: FastifyInstance, accounts: AccountServi
     },
     async (request, reply) => {
       const params = request.body;
-      const issued = await accounts.create({
-        emailAddress: params.EmailAddress,
-        password: params.Password,
-        friendlyName: params.FriendlyName,
-        role: params.Role,
-        status: params.Status,
-        parentSid: request.actor.sid,
-      });
+      const issued = await accounts.create(
+        {
+          emailAddress: params.EmailAddress,
+          password: params.Password,
+          friendlyName: params.FriendlyName,
+          role: params.Role,
+          status: params.Status,
+        },
+        request.actor,
+      );
       return sendResource(request, reply, AccountModel.render(issued));
     },
   );
@@ -121,7 +124,8 @@ export async function accountRoutes(app: FastifyInstance, accounts: AccountServi
     schema: {
       tags,
       summary: `Update an account (${method})`,
-      description: "Status=closed is final and closes every sub-account too.",
+      description:
+        "Status can be changed by an ancestor or an Administrator, never by the account itself. Status=closed is final and closes every sub-account too.",
       params: AccountParams,
       querystring: NoQuery,
       body: UpdateAccountParams,

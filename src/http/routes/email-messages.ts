@@ -17,6 +17,7 @@ import {
 import { API_BASE, emailMessagesPath } from "../../model/paths.js";
 import type { EmailMessageService } from "../../services/email-messages.js";
 import type { EmailFilter, EmailMessageView, MailStore } from "../../store/types.js";
+import { assertMayAct } from "../auth.js";
 import { parseFilterDate } from "../dates.js";
 import { type MultipartLimits, parseMultipart } from "../multipart.js";
 import { PagingQuery, pagingFields, pagingListSchema, parsePageRequest } from "../paging.js";
@@ -91,12 +92,7 @@ export async function emailMessageRoutes(app: FastifyInstance, deps: Deps): Prom
     },
     async (request, reply) => {
       const account = request.account;
-      if (account.status !== "active") {
-        throw new ApiError(
-          "AccountNotActive",
-          `Account ${account.sid} is ${account.status}; it cannot send email.`,
-        );
-      }
+      assertMayAct(request, "send email");
       const email = readEmailRequest(request.body, request.uploads);
       const message = await deps.emails.accept(account.sid, email);
       // Restcomm answers 200, not 201, with the message echoed back.
