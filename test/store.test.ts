@@ -352,6 +352,42 @@ for (const variant of await storeVariants()) {
       assert.equal(after?.next_attempt_at, null);
     });
 
+    test("an attempt's writes are one: a failing neighbour in its group commit leaves it settled and the message final", async () => {
+      const now = T0 + 3_700_000;
+      await drain(now + 10_000_000);
+      const row = emailRow(account, { date_created: now });
+      const earlier = emailRow(account, { date_created: now });
+      await store.acceptEmail(row);
+      await store.acceptEmail(earlier);
+      assert.equal((await store.claimDue("w", now, LEASE, 10)).length, 2);
+      const first = attempt(earlier.sid, 1, now, "sent", null);
+      assert.equal(await store.recordAttempt(first), true);
+
+      // Made in one turn, so they cross to the store thread together and meet in one group commit:
+      // an attempt record, another record whose attempt SID is taken, and (SQLite, where accepts
+      // share the attempts' commits) an accept whose message SID is taken.
+      const bad = attempt(earlier.sid, 2, now, "sent", null);
+      bad.attempt.sid = first.attempt.sid;
+      const [good, badRecord, badAccept] = await Promise.allSettled([
+        store.recordAttempt(attempt(row.sid, 1, now, "sent", null)),
+        store.recordAttempt(bad),
+        store.acceptEmail(emailRow(account, { sid: row.sid, date_created: now })),
+      ]);
+      assert.equal(badRecord.status, "rejected", "the record with a taken attempt SID fails");
+      assert.equal(badAccept.status, "rejected", "the accept with a taken message SID fails");
+      assert.deepEqual(good, { status: "fulfilled", value: true }, "the attempt settled its message");
+      const message = await store.findEmail(account, row.sid);
+      assert.equal(message?.status, "sent", "the message is final");
+      assert.equal(message?.num_attempts, 1);
+      assert.equal(message?.next_attempt_at, null, "and out of the queue");
+      assert.equal((await store.listAttempts(row.sid)).length, 1, "its attempt is recorded once");
+      assert.deepEqual(
+        await store.claimDue("other", now + 10 * LEASE, LEASE, 10),
+        [],
+        "nothing left to claim",
+      );
+    });
+
     test("releaseLeases gives back only the caller's leases, at once, as queued", async () => {
       const now = T0 + 4_000_000;
       await drain(now + 10_000_000);
