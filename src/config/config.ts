@@ -24,6 +24,7 @@ export interface Config {
   retryBaseMs: number;
   retryMaxMs: number;
   leaseMs: number;
+  heartbeatTimeoutMs: number;
   pollIntervalMs: number;
   shutdownTimeoutMs: number;
 }
@@ -242,6 +243,15 @@ export const SETTINGS = [
     description: "how long a claimed message is reserved before another worker may take it",
     defaultText: "120000",
     parse: (raw, name) => integer(raw, 120_000, name, 100, 3_600_000),
+  }),
+  setting({
+    key: "heartbeatTimeoutMs",
+    env: "MAILROOM_HEARTBEAT_TIMEOUT_MS",
+    flag: "--heartbeat-timeout-ms",
+    description:
+      "PostgreSQL: a process silent this long is taken for dead and its deliveries taken over (it beats every third of it)",
+    defaultText: "15000",
+    parse: (raw, name) => integer(raw, 15_000, name, 300, 3_600_000),
   }),
   setting({
     key: "pollIntervalMs",

@@ -12,6 +12,8 @@ import { WakeSignal } from "./wake-signal.js";
 export interface WorkerSettings {
   concurrency: number;
   leaseMs: number;
+  /** See MailStore.startHeartbeat. */
+  heartbeatTimeoutMs: number;
   pollIntervalMs: number;
   shutdownTimeoutMs: number;
   policy: RetryPolicy;
@@ -75,6 +77,7 @@ export class DeliveryWorker {
   }
 
   async start(): Promise<void> {
+    await this.deps.store.startHeartbeat(this.owner, this.settings.heartbeatTimeoutMs);
     this.stopListening = await this.deps.store.listenQueued(() => this.wake());
     // Renewing well before expiry keeps a slow delivery from being claimed twice.
     this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(50, this.settings.leaseMs / 3));
@@ -125,6 +128,8 @@ export class DeliveryWorker {
     await this.stopListening?.();
     const finished = await settledWithin([...this.inFlight.values()], this.settings.shutdownTimeoutMs);
     clearInterval(this.renewTimer);
+    // Still beating while the deliveries finished; the leases left are released below.
+    await this.deps.store.stopHeartbeat(this.owner).catch(() => {});
     if (!finished) {
       this.abandoned = true;
       // Cut the relay connections first: a send still under way must not complete after another

@@ -65,15 +65,20 @@ export function openPostgresStore(options: PostgresOptions): Store {
   const dialect: StoreDialect = {
     name: "postgres",
 
-    async claimDue(kysely, owner, now, leaseMs, limit) {
+    async claimDue(kysely, owner, now, leaseMs, limit, silentBefore) {
       // One statement, so the row locks last only as long as it runs. SKIP LOCKED lets several
       // processes claim side by side: each skips rows another is claiming right now, and PostgreSQL
       // re-checks the lease condition on rows changed since the statement's snapshot, so a row another
-      // process has just leased is not taken again. An expired lease (its owner died) is claimable.
+      // process has just leased is not taken again. An expired lease is claimable, and so is one whose
+      // owner stopped its heartbeat (it died): within seconds instead of when the lease runs out.
+      const silent =
+        silentBefore === null
+          ? sql`false`
+          : sql`lease_owner in (select owner from delivery_owners where heartbeat_at < ${silentBefore})`;
       const result = await sql<{ message_sid: string }>`
         with due as (
           select message_sid from delivery_queue
-          where due_at <= ${now} and (lease_expires_at is null or lease_expires_at < ${now})
+          where due_at <= ${now} and (lease_expires_at is null or lease_expires_at < ${now} or ${silent})
           order by due_at
           limit ${limit}
           for update skip locked

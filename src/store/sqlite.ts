@@ -39,7 +39,8 @@ const sqliteDialect = (writes: SqliteWrites): StoreDialect => ({
   },
 
   async claimDue(db, owner, now, leaseMs, limit) {
-    // SQLite has one writer at a time, so select-then-update inside a transaction is atomic.
+    // SQLite has one writer at a time, so select-then-update inside a transaction is atomic. No
+    // heartbeats: a server holds its data dir alone, and reclaims every lease when it starts.
     return db.transaction().execute(async (trx) => {
       const due = await trx
         .selectFrom("delivery_queue")

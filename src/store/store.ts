@@ -30,6 +30,8 @@ export class Store implements MailStore {
   private readonly db: Kysely<Database>;
   private readonly acceptWrites: GroupCommit<PendingWrite, boolean>;
   private readonly attemptWrites: GroupCommit<PendingWrite, boolean>;
+  /** This process's worker, while it says it is alive (startHeartbeat). */
+  private heartbeat: { owner: string; timeoutMs: number; timer: NodeJS.Timeout } | undefined;
 
   constructor(db: Kysely<Database>, dialect: StoreDialect) {
     this.db = db;
@@ -66,6 +68,7 @@ export class Store implements MailStore {
   }
 
   async close(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat.timer);
     await this.db.destroy();
     await this.dialect.close();
   }
@@ -226,7 +229,8 @@ export class Store implements MailStore {
   // ---- delivery ----
 
   async claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<EmailMessageRow[]> {
-    const sids = await this.dialect.claimDue(this.db, owner, now, leaseMs, limit);
+    const silentBefore = this.heartbeat ? now - this.heartbeat.timeoutMs : null;
+    const sids = await this.dialect.claimDue(this.db, owner, now, leaseMs, limit, silentBefore);
     if (sids.length === 0) return [];
     const rows = await this.db.selectFrom("email_messages").selectAll().where("sid", "in", sids).execute();
     return rows.map((row) => ({ ...row, status: "sending" }));
@@ -271,6 +275,51 @@ export class Store implements MailStore {
       .where("lease_owner", "=", owner)
       .where("message_sid", "in", sids)
       .execute();
+  }
+
+  async reclaimLeases(): Promise<number> {
+    const result = await this.db
+      .updateTable("delivery_queue")
+      .set({ lease_owner: null, lease_expires_at: null })
+      .where("lease_owner", "is not", null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  /**
+   * The heartbeat runs here, in the store's thread, not beside the deliveries: a main thread busy for
+   * a moment (a long GC, a burst of requests) must not look dead to the other processes. Only
+   * PostgreSQL has other processes to tell.
+   */
+  async startHeartbeat(owner: string, timeoutMs: number): Promise<void> {
+    if (this.dialect.name !== "postgres" || this.heartbeat) return;
+    const beat = async () => {
+      const now = Date.now();
+      await this.db
+        .insertInto("delivery_owners")
+        .values({ owner, heartbeat_at: now })
+        .onConflict((oc) => oc.column("owner").doUpdateSet({ heartbeat_at: now }))
+        .execute();
+    };
+    await beat();
+    // Rows of owners gone for a day are left by crashes; nobody else removes them.
+    await this.db
+      .deleteFrom("delivery_owners")
+      .where("heartbeat_at", "<", Date.now() - 86_400_000)
+      .execute();
+    const timer = setInterval(() => {
+      // A failed beat is retried at the next one; missing several is what makes others take over.
+      beat().catch(() => {});
+    }, timeoutMs / 3);
+    timer.unref();
+    this.heartbeat = { owner, timeoutMs, timer };
+  }
+
+  async stopHeartbeat(owner: string): Promise<void> {
+    if (this.heartbeat?.owner !== owner) return;
+    clearInterval(this.heartbeat.timer);
+    this.heartbeat = undefined;
+    await this.db.deleteFrom("delivery_owners").where("owner", "=", owner).execute();
   }
 
   /** Extends leases this process still holds, so a long delivery is not claimed again meanwhile. */

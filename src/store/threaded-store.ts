@@ -80,6 +80,9 @@ export class ThreadedStore implements MailStore {
   recordAttempt: MailStore["recordAttempt"] = (...args) => this.thread.call("recordAttempt", ...args);
   releaseLeases: MailStore["releaseLeases"] = (...args) => this.thread.call("releaseLeases", ...args);
   renewLeases: MailStore["renewLeases"] = (...args) => this.thread.call("renewLeases", ...args);
+  reclaimLeases: MailStore["reclaimLeases"] = () => this.thread.call("reclaimLeases");
+  startHeartbeat: MailStore["startHeartbeat"] = (...args) => this.thread.call("startHeartbeat", ...args);
+  stopHeartbeat: MailStore["stopHeartbeat"] = (...args) => this.thread.call("stopHeartbeat", ...args);
   listAttempts: MailStore["listAttempts"] = (...args) => this.thread.call("listAttempts", ...args);
   findMime: MailStore["findMime"] = (...args) => this.thread.call("findMime", ...args);
   findBlobs: MailStore["findBlobs"] = (...args) => this.thread.call("findBlobs", ...args);
