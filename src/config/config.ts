@@ -8,6 +8,7 @@ export interface Config {
   dataDir: string;
   databaseUrl: string | undefined;
   databasePoolSize: number;
+  queryTimeoutMs: number;
   logLevel: string;
   bodyLimitBytes: number;
   maxMessageBytes: number;
@@ -113,6 +114,15 @@ export const SETTINGS = [
     description: "PostgreSQL connections per process",
     defaultText: "10",
     parse: (raw, name) => integer(raw, 10, name, 1, 1000),
+  }),
+  setting({
+    key: "queryTimeoutMs",
+    env: "MAILROOM_QUERY_TIMEOUT_MS",
+    flag: "--query-timeout-ms",
+    description:
+      "longest a database query may run (PostgreSQL: statement_timeout; SQLite: how long an API read may take, waiting included); longer gets 503",
+    defaultText: "5000",
+    parse: (raw, name) => integer(raw, 5000, name, 100, 600_000),
   }),
   setting({
     key: "logLevel",

@@ -31,6 +31,11 @@ export interface PostgresOptions {
    * failing as "store unavailable" (503). Without it, an unreachable database would hang requests.
    */
   connectTimeoutMs?: number;
+  /**
+   * PostgreSQL's statement_timeout for every statement of this store (MAILROOM_QUERY_TIMEOUT_MS): a
+   * query that runs longer is cancelled by the server and answered 503 (20505). Migrations run without it.
+   */
+  statementTimeoutMs?: number;
 }
 
 /** Opens the PostgreSQL store shared by every Mailroom process pointed at the same database. */
@@ -40,6 +45,7 @@ export function openPostgresStore(options: PostgresOptions): Store {
     // Names this process's connections in pg_stat_activity; `application_name=` in the URL wins.
     application_name: "mailroom",
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
     // Notices a database host that vanished without closing the TCP connection.
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
@@ -142,13 +148,22 @@ export function openPostgresStore(options: PostgresOptions): Store {
           cause: error,
         });
       }
-      for (let attempt = 1; ; attempt++) {
+      // On one connection without the statement timeout: a migration may rewrite a large table, and
+      // a node starting beside another waits for its migration lock as long as that one migrates.
+      await kysely.connection().execute(async (conn) => {
+        await sql`set statement_timeout = 0`.execute(conn);
         try {
-          return await migrateToLatest(kysely, schema ?? undefined);
-        } catch (error) {
-          if (attempt >= 5 || !lostAnotherSchema(error, schema)) throw error;
+          for (let attempt = 1; ; attempt++) {
+            try {
+              return await migrateToLatest(conn, schema ?? undefined);
+            } catch (error) {
+              if (attempt >= 5 || !lostAnotherSchema(error, schema)) throw error;
+            }
+          }
+        } finally {
+          await sql`reset statement_timeout`.execute(conn).catch(() => {});
         }
-      }
+      });
     },
 
     async close() {

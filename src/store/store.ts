@@ -19,7 +19,7 @@ import type {
   RetryContext,
 } from "./types.js";
 import { NO_EXTRAS } from "./types.js";
-import { isStoreUnavailable } from "./unavailable.js";
+import { isStoreFull, isStoreUnavailable } from "./unavailable.js";
 
 /**
  * The store: every query, written once with Kysely for both databases; the dialect (dialect.ts)
@@ -30,6 +30,8 @@ export class Store implements MailStore {
   private readonly db: Kysely<Database>;
   private readonly acceptWrites: GroupCommit<PendingWrite, boolean>;
   private readonly attemptWrites: GroupCommit<PendingWrite, boolean>;
+  /** The error of the last write, while it was a full disk (cleared by a write that commits). */
+  private diskFull: unknown;
   /** This process's worker, while it says it is alive (startHeartbeat). */
   private heartbeat: { owner: string; timeoutMs: number; timer: NodeJS.Timeout } | undefined;
 
@@ -44,7 +46,7 @@ export class Store implements MailStore {
     const groupCommit = (lanes: number) =>
       new GroupCommit<PendingWrite, boolean>((batch) => this.commitWrites(batch), {
         lanes,
-        isolate: (error) => !isStoreUnavailable(error),
+        isolate: (error) => !isStoreUnavailable(error) && !isStoreFull(error),
       });
     this.acceptWrites = groupCommit(dialect.acceptLanes);
     this.attemptWrites = dialect.acceptLanes > 1 ? groupCommit(1) : this.acceptWrites;
@@ -63,8 +65,36 @@ export class Store implements MailStore {
     await this.dialect.migrate(this.db);
   }
 
+  /**
+   * Fails when the store cannot be reached, and also while its disk is full: after a write failed for
+   * lack of space, a small write is tried (and rolled back in effect) until one commits. A read alone
+   * would still answer, and /readyz would keep sending traffic to a node that cannot accept it.
+   */
   async ping(): Promise<void> {
     await sql`select 1`.execute(this.db);
+    if (this.diskFull === undefined) return;
+    try {
+      // By hand, not db.transaction(): SQLite ends a transaction itself when its commit finds the disk
+      // full, and Kysely's rollback would then throw "no transaction is active" in place of SQLITE_FULL.
+      await this.db.connection().execute(async (conn) => {
+        await sql`begin`.execute(conn);
+        try {
+          await conn
+            .insertInto("attachment_blobs")
+            .values({ sha256: WRITE_PROBE, size: WRITE_PROBE_BYTES.byteLength, content: WRITE_PROBE_BYTES })
+            .execute();
+          await conn.deleteFrom("attachment_blobs").where("sha256", "=", WRITE_PROBE).execute();
+          await sql`commit`.execute(conn);
+        } catch (error) {
+          await sql`rollback`.execute(conn).catch(() => {});
+          throw error;
+        }
+      });
+      this.diskFull = undefined;
+    } catch (error) {
+      if (isStoreFull(error)) this.diskFull = error;
+      throw error;
+    }
   }
 
   async close(): Promise<void> {
@@ -154,7 +184,14 @@ export class Store implements MailStore {
       if ("accepted" in write) accepted.push(write.accepted);
       else records.push(write.record);
     }
-    const owned = await this.dialect.writeBatch(this.db, accepted, records);
+    let owned: Set<AttemptRecord>;
+    try {
+      owned = await this.dialect.writeBatch(this.db, accepted, records);
+    } catch (error) {
+      if (isStoreFull(error)) this.diskFull = error;
+      throw error;
+    }
+    this.diskFull = undefined;
     return batch.map((write) => ("accepted" in write ? true : owned.has(write.record)));
   }
 
@@ -384,6 +421,13 @@ export class Store implements MailStore {
     return row?.raw;
   }
 }
+
+/**
+ * What ping writes to learn whether the disk has room again: a row about the size of a message with
+ * a small attachment, deleted in the same transaction (SQLite still writes its pages to the log).
+ */
+const WRITE_PROBE = "mailroom-write-probe";
+const WRITE_PROBE_BYTES = new Uint8Array(64 * 1024);
 
 /** What the group commit writes: an accepted message, or a delivery attempt's record. */
 type PendingWrite = { accepted: AcceptedEmail } | { record: AttemptRecord };
