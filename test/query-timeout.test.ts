@@ -48,7 +48,10 @@ describe("query timeouts (SQLite)", () => {
 });
 
 describe("query timeouts (PostgreSQL)", { skip: postgres?.skip ?? "no PostgreSQL variant" }, () => {
-  test("a query that waits past MAILROOM_QUERY_TIMEOUT_MS is stopped by the server: 503 with code 20505", async () => {
+  // Without a statement timeout the list would wait for the lock as long as the test holds it.
+  test("a query that waits past MAILROOM_QUERY_TIMEOUT_MS is stopped by the server: 503 with code 20505", {
+    timeout: 60_000,
+  }, async () => {
     const server = await startMailroom({ store: "postgres", env: { MAILROOM_QUERY_TIMEOUT_MS: "300" } });
     const blocker = new pg.Client({ connectionString: server.databaseUrl });
     await blocker.connect();
