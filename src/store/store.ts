@@ -74,21 +74,12 @@ export class Store implements MailStore {
     await sql`select 1`.execute(this.db);
     if (this.diskFull === undefined) return;
     try {
-      // By hand, not db.transaction(): SQLite ends a transaction itself when its commit finds the disk
-      // full, and Kysely's rollback would then throw "no transaction is active" in place of SQLITE_FULL.
-      await this.db.connection().execute(async (conn) => {
-        await sql`begin`.execute(conn);
-        try {
-          await conn
-            .insertInto("attachment_blobs")
-            .values({ sha256: WRITE_PROBE, size: WRITE_PROBE_BYTES.byteLength, content: WRITE_PROBE_BYTES })
-            .execute();
-          await conn.deleteFrom("attachment_blobs").where("sha256", "=", WRITE_PROBE).execute();
-          await sql`commit`.execute(conn);
-        } catch (error) {
-          await sql`rollback`.execute(conn).catch(() => {});
-          throw error;
-        }
+      await this.db.transaction().execute(async (trx) => {
+        await trx
+          .insertInto("attachment_blobs")
+          .values({ sha256: WRITE_PROBE, size: WRITE_PROBE_BYTES.byteLength, content: WRITE_PROBE_BYTES })
+          .execute();
+        await trx.deleteFrom("attachment_blobs").where("sha256", "=", WRITE_PROBE).execute();
       });
       this.diskFull = undefined;
     } catch (error) {

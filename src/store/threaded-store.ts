@@ -39,7 +39,7 @@ export type StoreThreadData = StoreLocation & { reader?: boolean };
 export class ThreadedStore implements MailStore {
   readonly kind: MailStore["kind"];
   private readonly thread: ThreadClient<StoreThreadApi>;
-  private readerThread: ThreadClient<StoreThreadApi> | undefined;
+  private readerThread: { thread: ThreadClient<StoreThreadApi>; ready: Promise<void> } | undefined;
   private readonly queuedListeners = new Set<() => void>();
   private readonly queryTimeoutMs: number;
 
@@ -51,16 +51,28 @@ export class ThreadedStore implements MailStore {
     });
   }
 
-  /** The thread that answers the API's reads: SQLite's reader (started on first use, again if it died), else the store thread. */
-  private read<K extends ReadMethod>(
+  /**
+   * SQLite's reader, started once (and again if it died). Its start (a thread, its modules, the file)
+   * can take seconds on a busy machine: that is not the read's time, so a read waits for the reader's
+   * first answer before its own deadline starts.
+   */
+  private reader(): { thread: ThreadClient<StoreThreadApi>; ready: Promise<void> } {
+    if (!this.readerThread || this.readerThread.thread.gone) {
+      const thread = startStoreThread({ ...this.location, reader: true });
+      this.readerThread = { thread, ready: thread.call("ping") };
+    }
+    return this.readerThread;
+  }
+
+  /** An API read: in SQLite's reader thread within MAILROOM_QUERY_TIMEOUT_MS, else in the store thread. */
+  private async read<K extends ReadMethod>(
     method: K,
     ...args: Parameters<MailStore[K]>
   ): Promise<Awaited<ReturnType<MailStore[K]>>> {
     type Untyped = (...callArgs: unknown[]) => Promise<Awaited<ReturnType<MailStore[K]>>>;
     if (this.kind === "postgres") return (this.thread.call as Untyped).call(this.thread, method, ...args);
-    if (!this.readerThread || this.readerThread.gone) {
-      this.readerThread = startStoreThread({ ...this.location, reader: true });
-    }
+    const { thread, ready } = this.reader();
+    await ready;
     const timeoutMs = this.queryTimeoutMs;
     const timeoutError = () =>
       Object.assign(
@@ -69,15 +81,19 @@ export class ThreadedStore implements MailStore {
           code: QUERY_TIMEOUT,
         },
       );
-    const reader = this.readerThread;
-    return (reader.callWithin as Untyped).call(reader, timeoutMs, timeoutError, method, ...args);
+    return (thread.callWithin as Untyped).call(thread, timeoutMs, timeoutError, method, ...args);
   }
 
-  migrate = () => this.thread.call("migrate");
+  async migrate(): Promise<void> {
+    await this.thread.call("migrate");
+    // A server migrates at start: the reader starts then too, not at the first request (SQLite).
+    if (this.kind === "sqlite") this.reader().ready.catch(() => {});
+  }
+
   ping = () => this.thread.call("ping");
 
   async close(): Promise<void> {
-    await Promise.all([this.thread.close(), this.readerThread?.close()]);
+    await Promise.all([this.thread.close(), this.readerThread?.thread.close()]);
   }
 
   async listenQueued(listener: () => void): Promise<() => Promise<void>> {
