@@ -8,6 +8,7 @@ import { createHttpApp } from "./http/app.js";
 import { AuthThrottle } from "./http/auth-throttle.js";
 import { AccountService } from "./services/accounts.js";
 import { EmailMessageService } from "./services/email-messages.js";
+import { lockDataDir } from "./store/data-dir-lock.js";
 import { openStore } from "./store/open-store.js";
 import type { MailStore } from "./store/types.js";
 
@@ -37,11 +38,20 @@ export function createLogger(config: Config): FastifyBaseLogger {
  * delivery worker with its transport. Nothing is global, so tests run several side by side.
  */
 export async function createMailroom(config: Config, logger = createLogger(config)): Promise<Mailroom> {
+  // An SQLite file has one server: the second one to start stops here (the CLI takes no lock).
+  const lock = config.databaseUrl ? undefined : await lockDataDir(config.dataDir);
   const store = openStore(config);
   try {
     await store.migrate();
+    // Holding the lock, this server is the only owner of the file: any lease is a leftover of one
+    // that died (kill -9, power loss), and waiting for it to run out would only delay its mail.
+    if (lock) {
+      const reclaimed = await store.reclaimLeases();
+      if (reclaimed > 0) logger.info({ reclaimed }, "took back the deliveries a previous run left in flight");
+    }
   } catch (error) {
     await store.close().catch(() => {});
+    lock?.release();
     throw error;
   }
   const accounts = new AccountService(store, { maxSubAccounts: config.maxSubAccounts });
@@ -52,6 +62,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     {
       concurrency: config.deliveryConcurrency,
       leaseMs: config.leaseMs,
+      heartbeatTimeoutMs: config.heartbeatTimeoutMs,
       pollIntervalMs: config.pollIntervalMs,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
       policy: {
@@ -93,6 +104,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       await callbacks.drain(Math.max(0, deadline - Date.now()));
       await dispatcher.close();
       await store.close();
+      lock?.release();
     })();
     return closing;
   };

@@ -67,6 +67,7 @@ describe("delivery: what retries need, read per claim", () => {
         {
           concurrency: 10,
           leaseMs: 60_000,
+          heartbeatTimeoutMs: 15_000,
           pollIntervalMs: 50,
           shutdownTimeoutMs: 1000,
           policy: { maxAttempts: 5, maxAgeMs: 3_600_000, baseMs: 1000, maxMs: 1000 },

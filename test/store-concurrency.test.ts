@@ -98,9 +98,19 @@ for (const variant of await storeVariants()) {
         const sids = results.map((result) => JSON.parse(result.stdout).sid as string);
         assert.equal(new Set(sids).size, 6);
         assert.equal(await env.store.countAccounts(), 6);
-        assert.deepEqual(await recordedMigrations(env), ["0001_initial", "0002_message_content"]);
+        assert.deepEqual(await recordedMigrations(env), [
+          "0001_initial",
+          "0002_message_content",
+          "0003_owner_heartbeats",
+          "0004_list_indexes",
+        ]);
         await env.store.migrate(); // and once more is a no-op
-        assert.deepEqual(await recordedMigrations(env), ["0001_initial", "0002_message_content"]);
+        assert.deepEqual(await recordedMigrations(env), [
+          "0001_initial",
+          "0002_message_content",
+          "0003_owner_heartbeats",
+          "0004_list_indexes",
+        ]);
       } finally {
         await env.cleanup();
       }
@@ -119,7 +129,12 @@ describe("PostgreSQL migrations", { skip: postgres?.skip ?? "no PostgreSQL varia
         results.map((r) => (r.status === "rejected" ? String(r.reason) : "ok")),
         Array(6).fill("ok"),
       );
-      assert.deepEqual(await recordedMigrations(env), ["0001_initial", "0002_message_content"]);
+      assert.deepEqual(await recordedMigrations(env), [
+        "0001_initial",
+        "0002_message_content",
+        "0003_owner_heartbeats",
+        "0004_list_indexes",
+      ]);
     } finally {
       await env.cleanup();
     }

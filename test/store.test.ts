@@ -352,6 +352,88 @@ for (const variant of await storeVariants()) {
       assert.equal(after?.next_attempt_at, null);
     });
 
+    test("an attempt's writes are one: a failing neighbour in its group commit leaves it settled and the message final", async () => {
+      const now = T0 + 3_700_000;
+      await drain(now + 10_000_000);
+      const row = emailRow(account, { date_created: now });
+      const earlier = emailRow(account, { date_created: now });
+      await store.acceptEmail(row);
+      await store.acceptEmail(earlier);
+      assert.equal((await store.claimDue("w", now, LEASE, 10)).length, 2);
+      const first = attempt(earlier.sid, 1, now, "sent", null);
+      assert.equal(await store.recordAttempt(first), true);
+
+      // Made in one turn, so they cross to the store thread together and meet in one group commit:
+      // an attempt record, another record whose attempt SID is taken, and (SQLite, where accepts
+      // share the attempts' commits) an accept whose message SID is taken.
+      const bad = attempt(earlier.sid, 2, now, "sent", null);
+      bad.attempt.sid = first.attempt.sid;
+      const [good, badRecord, badAccept] = await Promise.allSettled([
+        store.recordAttempt(attempt(row.sid, 1, now, "sent", null)),
+        store.recordAttempt(bad),
+        store.acceptEmail(emailRow(account, { sid: row.sid, date_created: now })),
+      ]);
+      assert.equal(badRecord.status, "rejected", "the record with a taken attempt SID fails");
+      assert.equal(badAccept.status, "rejected", "the accept with a taken message SID fails");
+      assert.deepEqual(good, { status: "fulfilled", value: true }, "the attempt settled its message");
+      const message = await store.findEmail(account, row.sid);
+      assert.equal(message?.status, "sent", "the message is final");
+      assert.equal(message?.num_attempts, 1);
+      assert.equal(message?.next_attempt_at, null, "and out of the queue");
+      assert.equal((await store.listAttempts(row.sid)).length, 1, "its attempt is recorded once");
+      assert.deepEqual(
+        await store.claimDue("other", now + 10 * LEASE, LEASE, 10),
+        [],
+        "nothing left to claim",
+      );
+    });
+
+    test("reclaimLeases gives back every lease, whoever holds it (a server that owns the store alone, at start)", async () => {
+      const now = T0 + 3_800_000;
+      await drain(now + 10_000_000);
+      const rows = [emailRow(account, { date_created: now }), emailRow(account, { date_created: now })];
+      for (const row of rows) await store.acceptEmail(row);
+      await store.claimDue("died", now, LEASE, 1);
+      await store.claimDue("also-died", now, LEASE, 1);
+      assert.deepEqual(await store.claimDue("new", now, LEASE, 10), [], "both leased");
+      assert.equal(await store.reclaimLeases(), 2);
+      const claimed = await store.claimDue("new", now, LEASE, 10);
+      assert.deepEqual(claimed.map((row) => row.sid).sort(), rows.map((row) => row.sid).sort());
+      await drain(now + 10_000_000);
+    });
+
+    test("a silent owner's leases are taken over before they run out; a beating owner's are not", {
+      skip: variant.kind === "sqlite" && "PostgreSQL: an SQLite server owns its file alone",
+    }, async () => {
+      const timeoutMs = 10_000;
+      const now = Date.now();
+      const other = env.openAnother();
+      await other.startHeartbeat("alive-then-killed", timeoutMs);
+      await store.startHeartbeat("successor", timeoutMs);
+      try {
+        const row = emailRow(account, { date_created: now - 1 });
+        await store.acceptEmail(row);
+        assert.equal((await other.claimDue("alive-then-killed", now, LEASE, 10)).length, 1);
+        assert.deepEqual(
+          await store.claimDue("successor", now + 1, LEASE, 10),
+          [],
+          "its owner beats: the lease holds",
+        );
+        // Closed without stopping its heartbeat, as kill -9 would: its row stays and grows old.
+        await other.close();
+        const later = Date.now() + timeoutMs + 1;
+        assert.ok(later < now + LEASE, "the lease itself has not run out");
+        const taken = await store.claimDue("successor", later, LEASE, 10);
+        assert.deepEqual(
+          taken.map((r) => r.sid),
+          [row.sid],
+        );
+        assert.equal(await store.recordAttempt(attempt(row.sid, 1, later, "sent", null, "successor")), true);
+      } finally {
+        await store.stopHeartbeat("successor");
+      }
+    });
+
     test("releaseLeases gives back only the caller's leases, at once, as queued", async () => {
       const now = T0 + 4_000_000;
       await drain(now + 10_000_000);

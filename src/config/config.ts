@@ -10,6 +10,7 @@ export interface Config {
   dataDir: string;
   databaseUrl: string | undefined;
   databasePoolSize: number;
+  queryTimeoutMs: number;
   logLevel: string;
   bodyLimitBytes: number;
   maxMessageBytes: number;
@@ -32,6 +33,7 @@ export interface Config {
   retryBaseMs: number;
   retryMaxMs: number;
   leaseMs: number;
+  heartbeatTimeoutMs: number;
   pollIntervalMs: number;
   shutdownTimeoutMs: number;
 }
@@ -120,6 +122,15 @@ export const SETTINGS = [
     description: "PostgreSQL connections per process",
     defaultText: "10",
     parse: (raw, name) => integer(raw, 10, name, 1, 1000),
+  }),
+  setting({
+    key: "queryTimeoutMs",
+    env: "MAILROOM_QUERY_TIMEOUT_MS",
+    flag: "--query-timeout-ms",
+    description:
+      "longest a database query may run (PostgreSQL: statement_timeout; SQLite: how long an API read may take, waiting included); longer gets 503",
+    defaultText: "5000",
+    parse: (raw, name) => integer(raw, 5000, name, 100, 600_000),
   }),
   setting({
     key: "logLevel",
@@ -302,6 +313,15 @@ export const SETTINGS = [
     description: "how long a claimed message is reserved before another worker may take it",
     defaultText: "120000",
     parse: (raw, name) => integer(raw, 120_000, name, 100, 3_600_000),
+  }),
+  setting({
+    key: "heartbeatTimeoutMs",
+    env: "MAILROOM_HEARTBEAT_TIMEOUT_MS",
+    flag: "--heartbeat-timeout-ms",
+    description:
+      "PostgreSQL: a process silent this long is taken for dead and its deliveries taken over (it beats every third of it)",
+    defaultText: "15000",
+    parse: (raw, name) => integer(raw, 15_000, name, 300, 3_600_000),
   }),
   setting({
     key: "pollIntervalMs",

@@ -2,7 +2,8 @@ import { DeliveryErrorCodes } from "../domain/errors.js";
 import { newSid } from "../domain/ids.js";
 import { type EmailContent, readStoredContent, storedContentOf } from "../model/email-message.js";
 import type { DeliveryJob } from "../services/email-messages.js";
-import type { EmailMessageRow, MailStore, RetryContext } from "../store/types.js";
+import type { AttemptRecord, EmailMessageRow, MailStore, RetryContext } from "../store/types.js";
+import { isStoreFull, isStoreUnavailable } from "../store/unavailable.js";
 import type { StatusCallbacks } from "./callbacks.js";
 import type { Dispatcher, DispatchJob, DispatchResult } from "./dispatch.js";
 import { type Envelope, envelopeFor } from "./envelope.js";
@@ -25,6 +26,14 @@ export interface StepContext {
   abandoned(): boolean;
   /** A retry falls due at `at`: the worker looks at the queue by then. */
   retryDueAt(at: number): void;
+  /**
+   * Recording an attempt failed because the store is full or unreachable (`failures` times in a row):
+   * the worker stops claiming, waits a moment, and resolves true to try again (false: give up, it is
+   * stopping).
+   */
+  recordFailed(error: unknown, failures: number): Promise<boolean>;
+  /** An attempt was recorded after failures: the worker claims again. */
+  recordStored(): void;
 }
 
 /** One attempt of one message, as it passes from step to step. */
@@ -174,12 +183,13 @@ const judgeStep: DeliveryStep = {
  */
 const record: DeliveryStep = {
   name: "record",
-  async run(state, { store, owner, logger }) {
+  async run(state, context) {
+    const { owner, logger } = context;
     const { report, mime } = state.result as DispatchResult;
     const verdict = state.verdict as Verdict;
     const { message } = state;
     const now = Date.now();
-    const applied = await store.recordAttempt({
+    const applied = await recordUntilStored(context, {
       owner,
       mime,
       attempt: {
@@ -210,6 +220,24 @@ const record: DeliveryStep = {
     return "stop";
   },
 };
+
+/**
+ * Records an attempt, trying again while the store is full or unreachable. The message has been sent
+ * (or refused): giving up here would leave it leased and unrecorded, and sent a second time once the
+ * lease ran out (issue 12 item 16: 116 of 117 messages delivered during a full disk went out twice).
+ */
+async function recordUntilStored(context: StepContext, record: AttemptRecord): Promise<boolean> {
+  for (let failures = 1; ; failures++) {
+    try {
+      const applied = await context.store.recordAttempt(record);
+      if (failures > 1) context.recordStored();
+      return applied;
+    } catch (error) {
+      if (!(isStoreFull(error) || isStoreUnavailable(error))) throw error;
+      if (!(await context.recordFailed(error, failures))) throw error;
+    }
+  }
+}
 
 /** Logs the outcome, wakes the worker for an early retry, and tells the StatusCallback of a final status. */
 const notify: DeliveryStep = {

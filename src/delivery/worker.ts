@@ -12,6 +12,8 @@ import { WakeSignal } from "./wake-signal.js";
 export interface WorkerSettings {
   concurrency: number;
   leaseMs: number;
+  /** See MailStore.startHeartbeat. */
+  heartbeatTimeoutMs: number;
   pollIntervalMs: number;
   shutdownTimeoutMs: number;
   policy: RetryPolicy;
@@ -52,6 +54,11 @@ export class DeliveryWorker {
   /** Set when stop() gave up waiting: late results are dropped, their leases were released. */
   private abandoned = false;
   private stopListening: (() => Promise<void>) | undefined;
+  /**
+   * True while attempt records cannot be written (a full disk, the store unreachable): no new claims
+   * or hand-offs then, since each would end in one more message sent and not recorded.
+   */
+  private recordsFailing = false;
   private renewTimer: NodeJS.Timeout | undefined;
 
   private readonly steps: StepContext;
@@ -71,10 +78,13 @@ export class DeliveryWorker {
       retryDueAt: (at) => {
         if (at - Date.now() < this.settings.pollIntervalMs) this.signal.wake();
       },
+      recordFailed: (error, failures) => this.recordFailed(error, failures),
+      recordStored: () => this.recordStored(),
     };
   }
 
   async start(): Promise<void> {
+    await this.deps.store.startHeartbeat(this.owner, this.settings.heartbeatTimeoutMs);
     this.stopListening = await this.deps.store.listenQueued(() => this.wake());
     // Renewing well before expiry keeps a slow delivery from being claimed twice.
     this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(50, this.settings.leaseMs / 3));
@@ -88,7 +98,7 @@ export class DeliveryWorker {
    * Every lease returned must end in `handOff` or `cancel`.
    */
   reserve(): Lease | null {
-    if (!this.running || this.stopping || this.backlog) return null;
+    if (!this.running || this.stopping || this.backlog || this.recordsFailing) return null;
     if (this.inFlight.size + this.reserved >= this.settings.concurrency) {
       this.backlog = true;
       return null;
@@ -125,6 +135,8 @@ export class DeliveryWorker {
     await this.stopListening?.();
     const finished = await settledWithin([...this.inFlight.values()], this.settings.shutdownTimeoutMs);
     clearInterval(this.renewTimer);
+    // Still beating while the deliveries finished; the leases left are released below.
+    await this.deps.store.stopHeartbeat(this.owner).catch(() => {});
     if (!finished) {
       this.abandoned = true;
       // Cut the relay connections first: a send still under way must not complete after another
@@ -161,6 +173,7 @@ export class DeliveryWorker {
     // one delivery finishes would cost a commit per message. Wait until half the slots are free; each
     // finishing delivery wakes the loop to check.
     if (free <= 0 || (this.inFlight.size > 0 && free < Math.ceil(concurrency / 2))) return pollIntervalMs;
+    if (this.recordsFailing) return pollIntervalMs;
     const claimed = await store.claimDue(this.owner, Date.now(), leaseMs, free);
     // A message still in flight here can be claimed again only if its lease ran out meanwhile;
     // the claim then merely extended the lease, and the delivery under way carries on.
@@ -200,6 +213,28 @@ export class DeliveryWorker {
   private async deliver(job: DeliveryJob, retry?: RetryContext): Promise<void> {
     const state = await startAttempt(job, retry, this.deps.store);
     await runAttempt(state, this.steps);
+  }
+
+  private async recordFailed(error: unknown, failures: number): Promise<boolean> {
+    if (this.abandoned) return false;
+    if (!this.recordsFailing) {
+      this.recordsFailing = true;
+      this.backlog = true;
+      this.deps.logger.error(
+        { err: error },
+        "delivery: attempt records cannot be written; no new deliveries until they can, and these are kept to record",
+      );
+    }
+    // 0.5 s, 1 s, 2 s, then every 5 s: a full disk is freed by a person, an outage ends by itself.
+    await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** failures)));
+    return !this.abandoned;
+  }
+
+  private recordStored(): void {
+    if (!this.recordsFailing) return;
+    this.recordsFailing = false;
+    this.deps.logger.info("delivery: attempt records are written again; delivering");
+    this.signal.wake();
   }
 
   private async renewLeases(): Promise<void> {

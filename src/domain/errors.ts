@@ -62,6 +62,8 @@ export const ErrorCodes = {
   DuplicateKey: { code: 20012, status: 400 },
   InternalError: { code: 20500, status: 500 },
   StoreUnavailable: { code: 20503, status: 503 },
+  StoreFull: { code: 20504, status: 507 },
+  QueryTimeout: { code: 20505, status: 503 },
 } as const;
 
 export type ErrorKind = keyof typeof ErrorCodes;

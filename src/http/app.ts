@@ -15,7 +15,7 @@ import { API_VERSION } from "../model/paths.js";
 import type { AccountService } from "../services/accounts.js";
 import type { EmailMessageService } from "../services/email-messages.js";
 import type { MailStore } from "../store/types.js";
-import { isRejectedValue, isStoreUnavailable } from "../store/unavailable.js";
+import { isQueryTimeout, isRejectedValue, isStoreFull, isStoreUnavailable } from "../store/unavailable.js";
 import { authenticate, TooManyFailedLogins, Unauthorized, WWW_AUTHENTICATE } from "./auth.js";
 import type { AuthThrottle } from "./auth-throttle.js";
 import { parseFormBody } from "./form.js";
@@ -132,20 +132,33 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     await api.register(accountRoutes, deps.accounts);
   });
 
-  const status = Type.Object({ status: Type.String(), store: Type.Optional(Type.String()) });
+  const status = Type.Object({
+    status: Type.String(),
+    store: Type.Optional(Type.String()),
+    reason: Type.Optional(
+      Type.String({ description: "why the store is not ready: unreachable or disk full" }),
+    ),
+  });
   const open = { tags: ["Service"], security: [] };
   app.get("/healthz", { schema: { ...open, summary: "Liveness", response: { 200: status } } }, async () => ({
     status: "ok",
   }));
   app.get(
     "/readyz",
-    { schema: { ...open, summary: "Readiness: the store answers", response: { 200: status, 503: status } } },
+    {
+      schema: {
+        ...open,
+        summary: "Readiness: the store answers and can write",
+        response: { 200: status, 503: status },
+      },
+    },
     async (_request, reply) => {
       try {
         await deps.store.ping();
         return { status: "ok", store: deps.store.kind };
-      } catch {
-        return reply.code(503).send({ status: "unavailable", store: deps.store.kind });
+      } catch (error) {
+        const reason = isStoreFull(error) ? "disk full" : "unreachable";
+        return reply.code(503).send({ status: "unavailable", store: deps.store.kind, reason });
       }
     },
   );
@@ -215,6 +228,20 @@ function toApiError(error: FastifyError, request: FastifyRequest): ApiError {
     return new ApiError(
       "MalformedBody",
       "The request contains a value the database cannot store (such as a NUL character).",
+    );
+  }
+  if (isStoreFull(error)) {
+    log.error({ err: error }, "store full");
+    return new ApiError(
+      "StoreFull",
+      "The message store is out of disk space; nothing was accepted or changed. Retry later: the operator has to free space.",
+    );
+  }
+  if (isQueryTimeout(error)) {
+    log.warn({ err: error }, "query timeout");
+    return new ApiError(
+      "QueryTimeout",
+      "The store did not answer within the query timeout (MAILROOM_QUERY_TIMEOUT_MS); nothing was changed. Retry shortly; narrow a list with StartTime, EndTime or Status.",
     );
   }
   if (isStoreUnavailable(error)) {

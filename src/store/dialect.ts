@@ -8,13 +8,18 @@ import type { AcceptedEmail, AttemptRecord } from "./types.js";
  */
 export interface StoreDialect {
   readonly name: "sqlite" | "postgres";
-  /** Leases up to `limit` due queue entries to `owner`; their messages read `sending` from then on. */
+  /**
+   * Leases up to `limit` due queue entries to `owner`; their messages read `sending` from then on.
+   * Entries leased to an owner whose last heartbeat is older than `silentBefore` count as free (when
+   * given: PostgreSQL; see MailStore.startHeartbeat).
+   */
   claimDue(
     db: Kysely<Database>,
     owner: string,
     now: number,
     leaseMs: number,
     limit: number,
+    silentBefore: number | null,
   ): Promise<string[]>;
   /**
    * Writes one group commit's batch in one transaction: the accepted messages with their queue rows

@@ -129,6 +129,45 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  /**
+   * Heartbeats of the running delivery workers: on PostgreSQL a process that died is recognised by its
+   * silence within seconds, and its leases taken over, instead of when they run out (minutes).
+   */
+  "0003_owner_heartbeats": {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("delivery_owners")
+        .addColumn("owner", "text", (c) => c.primaryKey())
+        .addColumn("heartbeat_at", "bigint", (c) => c.notNull())
+        .execute();
+    },
+  },
+  /**
+   * Indexes for the list filters (issue 12, item 7). Status: by account and status, newest first. To
+   * and From match text anywhere in the field, which no B-tree index can look up; on SQLite the
+   * account's index carries both fields, so such a filter reads the index (about a hundred bytes a
+   * message) instead of every message row with its content. PostgreSQL cannot do the same: an index
+   * entry must fit in a third of a page, and a To list may be much longer; there the filter reads the
+   * account's rows, and statement_timeout bounds it (docs/operations.md).
+   */
+  "0004_list_indexes": {
+    async up(db: Kysely<unknown>) {
+      const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+      await db.schema
+        .createIndex("email_messages_account_status")
+        .on("email_messages")
+        .columns(["account_sid", "status", "date_created", "sid"])
+        .execute();
+      if (postgres) return;
+      await db.schema
+        .createIndex("email_messages_account_addresses")
+        .on("email_messages")
+        .columns(["account_sid", "date_created", "sid", "from_address", "to_addresses"])
+        .execute();
+      // Its first columns are the new index's: it would only cost every accept a second entry.
+      await db.schema.dropIndex("email_messages_account_created").execute();
+    },
+  },
 };
 
 interface LegacyDatabase {

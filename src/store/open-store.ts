@@ -6,7 +6,12 @@ export interface StoreLocation {
   dataDir: string;
   databaseUrl: string | undefined;
   databasePoolSize: number;
+  /** MAILROOM_QUERY_TIMEOUT_MS; the default when left out (the CLI, tests). */
+  queryTimeoutMs?: number;
 }
+
+/** How long a query may run when the location does not say (MAILROOM_QUERY_TIMEOUT_MS's default). */
+export const DEFAULT_QUERY_TIMEOUT_MS = 5000;
 
 /**
  * PostgreSQL when a database URL is configured, otherwise the embedded SQLite file in the data dir,

@@ -38,6 +38,11 @@ export interface PostgresOptions {
    * failing as "store unavailable" (503). Without it, an unreachable database would hang requests.
    */
   connectTimeoutMs?: number;
+  /**
+   * PostgreSQL's statement_timeout for every statement of this store (MAILROOM_QUERY_TIMEOUT_MS): a
+   * query that runs longer is cancelled by the server and answered 503 (20505). Migrations run without it.
+   */
+  statementTimeoutMs?: number;
 }
 
 /** Opens the PostgreSQL store shared by every Mailroom process pointed at the same database. */
@@ -47,6 +52,7 @@ export function openPostgresStore(options: PostgresOptions): Store {
     // Names this process's connections in pg_stat_activity; `application_name=` in the URL wins.
     application_name: "mailroom",
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
     // Notices a database host that vanished without closing the TCP connection.
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
@@ -72,15 +78,20 @@ export function openPostgresStore(options: PostgresOptions): Store {
   const dialect: StoreDialect = {
     name: "postgres",
 
-    async claimDue(kysely, owner, now, leaseMs, limit) {
+    async claimDue(kysely, owner, now, leaseMs, limit, silentBefore) {
       // One statement, so the row locks last only as long as it runs. SKIP LOCKED lets several
       // processes claim side by side: each skips rows another is claiming right now, and PostgreSQL
       // re-checks the lease condition on rows changed since the statement's snapshot, so a row another
-      // process has just leased is not taken again. An expired lease (its owner died) is claimable.
+      // process has just leased is not taken again. An expired lease is claimable, and so is one whose
+      // owner stopped its heartbeat (it died): within seconds instead of when the lease runs out.
+      const silent =
+        silentBefore === null
+          ? sql`false`
+          : sql`lease_owner in (select owner from delivery_owners where heartbeat_at < ${silentBefore})`;
       const result = await sql<{ message_sid: string }>`
         with due as (
           select message_sid from delivery_queue
-          where due_at <= ${now} and (lease_expires_at is null or lease_expires_at < ${now})
+          where due_at <= ${now} and (lease_expires_at is null or lease_expires_at < ${now} or ${silent})
           order by due_at
           limit ${limit}
           for update skip locked
@@ -153,13 +164,22 @@ export function openPostgresStore(options: PostgresOptions): Store {
           cause: error,
         });
       }
-      for (let attempt = 1; ; attempt++) {
+      // On one connection without the statement timeout: a migration may rewrite a large table, and
+      // a node starting beside another waits for its migration lock as long as that one migrates.
+      await kysely.connection().execute(async (conn) => {
+        await sql`set statement_timeout = 0`.execute(conn);
         try {
-          return await migrateToLatest(kysely, schema ?? undefined);
-        } catch (error) {
-          if (attempt >= 5 || !lostAnotherSchema(error, schema)) throw error;
+          for (let attempt = 1; ; attempt++) {
+            try {
+              return await migrateToLatest(conn, schema ?? undefined);
+            } catch (error) {
+              if (attempt >= 5 || !lostAnotherSchema(error, schema)) throw error;
+            }
+          }
+        } finally {
+          await sql`reset statement_timeout`.execute(conn).catch(() => {});
         }
-      }
+      });
     },
 
     async close() {

@@ -54,6 +54,15 @@ export interface DeliveryQueueTable {
   lease_expires_at: number | null;
 }
 
+/**
+ * One row per running delivery worker (PostgreSQL): when it last said it was alive. The leases of an
+ * owner silent for longer than MAILROOM_HEARTBEAT_TIMEOUT_MS are taken over before they run out.
+ */
+export interface DeliveryOwnersTable {
+  owner: string;
+  heartbeat_at: number;
+}
+
 export interface EmailAttemptsTable {
   sid: string;
   message_sid: string;
@@ -94,6 +103,7 @@ export interface Database {
   accounts: AccountsTable;
   email_messages: EmailMessagesTable;
   delivery_queue: DeliveryQueueTable;
+  delivery_owners: DeliveryOwnersTable;
   email_attempts: EmailAttemptsTable;
   email_mime: EmailMimeTable;
   email_tags: EmailTagsTable;

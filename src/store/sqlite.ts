@@ -9,13 +9,18 @@ import { SqliteWrites } from "./sqlite-writes.js";
 import { cachingStatements } from "./statement-cache.js";
 import { Store } from "./store.js";
 
-/** Opens (creating if needed) the embedded SQLite store at `file`. */
-export function openSqliteStore(file: string): Store {
+/**
+ * Opens (creating if needed) the embedded SQLite store at `file`. A `reader` store only reads (the
+ * API's reads, in a thread of their own: see ThreadedStore): it leaves the file's settings to the
+ * writer and refuses to write.
+ */
+export function openSqliteStore(file: string, options: { reader?: boolean } = {}): Store {
   mkdirSync(dirname(file), { recursive: true });
   const connection = new BetterSqlite3(file);
+  if (options.reader) connection.pragma("query_only = ON");
   // WAL lets readers (API, CLI) run beside the writer; synchronous=FULL fsyncs every commit,
   // which is what makes "accepted means durable" true. Group commit keeps that affordable.
-  connection.pragma("journal_mode = WAL");
+  else connection.pragma("journal_mode = WAL");
   connection.pragma("synchronous = FULL");
   connection.pragma("foreign_keys = ON");
   // The CLI may write while the server runs: wait for the lock instead of failing.
@@ -57,7 +62,8 @@ const sqliteDialect = (writes: SqliteWrites): StoreDialect => ({
   },
 
   async claimDue(db, owner, now, leaseMs, limit) {
-    // SQLite has one writer at a time, so select-then-update inside a transaction is atomic.
+    // SQLite has one writer at a time, so select-then-update inside a transaction is atomic. No
+    // heartbeats: a server holds its data dir alone, and reclaims every lease when it starts.
     return db.transaction().execute(async (trx) => {
       const due = await trx
         .selectFrom("delivery_queue")

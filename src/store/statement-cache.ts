@@ -14,6 +14,7 @@ export function cachingStatements(connection: BetterSqliteDatabase): SqliteDatab
   return {
     close: () => connection.close(),
     prepare(sql: string) {
+      if (sql === "rollback") return rollbackIfOpen(connection);
       let statement = statements.get(sql);
       if (statement === undefined) {
         // Simplest bound that cannot grow without limit: start over (statements are cheap to re-prepare).
@@ -24,4 +25,20 @@ export function cachingStatements(connection: BetterSqliteDatabase): SqliteDatab
       return statement;
     },
   };
+}
+
+/**
+ * Kysely's ROLLBACK after a failed transaction. SQLite ends a transaction by itself when a write finds
+ * the disk full (or an I/O error), and a ROLLBACK then fails with "no transaction is active", an error
+ * Kysely throws in place of the one that mattered (SQLITE_FULL: 507, not 500). So it runs only while a
+ * transaction is open.
+ */
+function rollbackIfOpen(connection: BetterSqliteDatabase) {
+  const rollback = connection.prepare("rollback");
+  return {
+    reader: false,
+    all: () => [],
+    run: () => (connection.inTransaction ? rollback.run() : { changes: 0, lastInsertRowid: 0 }),
+    iterate: () => [][Symbol.iterator](),
+  } as unknown as Statement;
 }

@@ -1,23 +1,28 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { serveCalls } from "../threads/thread-server.js";
-import { type StoreLocation, sqliteFile } from "./open-store.js";
+import { DEFAULT_QUERY_TIMEOUT_MS, sqliteFile } from "./open-store.js";
 import { openPostgresStore } from "./postgres.js";
 import { openSqliteStore } from "./sqlite.js";
 import type { Store } from "./store.js";
-import type { StoreThreadApi } from "./threaded-store.js";
+import type { StoreThreadApi, StoreThreadData } from "./threaded-store.js";
 
 // The worker thread behind ThreadedStore: owns the database connection and runs every call on it.
+// On SQLite a second one, the reader, answers the API's reads on a connection of its own.
 const port = parentPort;
 if (!port) throw new Error("store-thread.ts runs as a worker thread (see threaded-store.ts)");
-const store = openStoreHere(workerData as StoreLocation);
+const store = openStoreHere(workerData as StoreThreadData);
 let stopListening: (() => Promise<void>) | undefined;
 
 /** The store itself, answering in this thread: PostgreSQL when a URL is configured, else the SQLite file. */
-function openStoreHere(location: StoreLocation): Store {
-  if (location.databaseUrl) {
-    return openPostgresStore({ url: location.databaseUrl, poolSize: location.databasePoolSize });
+function openStoreHere(data: StoreThreadData): Store {
+  if (data.databaseUrl) {
+    return openPostgresStore({
+      url: data.databaseUrl,
+      poolSize: data.databasePoolSize,
+      statementTimeoutMs: data.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS,
+    });
   }
-  return openSqliteStore(sqliteFile(location));
+  return openSqliteStore(sqliteFile(data), { reader: data.reader === true });
 }
 
 /**

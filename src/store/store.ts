@@ -22,7 +22,7 @@ import type {
   RetryContext,
 } from "./types.js";
 import { NO_EXTRAS } from "./types.js";
-import { isStoreUnavailable } from "./unavailable.js";
+import { isStoreFull, isStoreUnavailable } from "./unavailable.js";
 
 /**
  * The store: every query, written once with Kysely for both databases; the dialect (dialect.ts)
@@ -35,6 +35,10 @@ export class Store implements MailStore {
   private readonly attemptWrites: GroupCommit<PendingWrite, boolean>;
   /** The account-tree change this process is running or waiting to run (see serialiseAccountChange). */
   private accountChanges: Promise<unknown> = Promise.resolve();
+  /** The error of the last write, while it was a full disk (cleared by a write that commits). */
+  private diskFull: unknown;
+  /** This process's worker, while it says it is alive (startHeartbeat). */
+  private heartbeat: { owner: string; timeoutMs: number; timer: NodeJS.Timeout } | undefined;
 
   constructor(db: Kysely<Database>, dialect: StoreDialect) {
     this.db = db;
@@ -47,7 +51,7 @@ export class Store implements MailStore {
     const groupCommit = (lanes: number) =>
       new GroupCommit<PendingWrite, boolean>((batch) => this.commitWrites(batch), {
         lanes,
-        isolate: (error) => !isStoreUnavailable(error),
+        isolate: (error) => !isStoreUnavailable(error) && !isStoreFull(error),
       });
     this.acceptWrites = groupCommit(dialect.acceptLanes);
     this.attemptWrites = dialect.acceptLanes > 1 ? groupCommit(1) : this.acceptWrites;
@@ -66,11 +70,31 @@ export class Store implements MailStore {
     await this.dialect.migrate(this.db);
   }
 
+  /**
+   * Fails when the store cannot be reached, and also while its disk is full: after a write failed for
+   * lack of space, a small write is tried (and rolled back in effect) until one commits. A read alone
+   * would still answer, and /readyz would keep sending traffic to a node that cannot accept it.
+   */
   async ping(): Promise<void> {
     await sql`select 1`.execute(this.db);
+    if (this.diskFull === undefined) return;
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        await trx
+          .insertInto("attachment_blobs")
+          .values({ sha256: WRITE_PROBE, size: WRITE_PROBE_BYTES.byteLength, content: WRITE_PROBE_BYTES })
+          .execute();
+        await trx.deleteFrom("attachment_blobs").where("sha256", "=", WRITE_PROBE).execute();
+      });
+      this.diskFull = undefined;
+    } catch (error) {
+      if (isStoreFull(error)) this.diskFull = error;
+      throw error;
+    }
   }
 
   async close(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat.timer);
     await this.db.destroy();
     await this.dialect.close();
   }
@@ -188,7 +212,14 @@ export class Store implements MailStore {
       if ("accepted" in write) accepted.push(write.accepted);
       else records.push(write.record);
     }
-    const owned = await this.dialect.writeBatch(this.db, accepted, records);
+    let owned: Set<AttemptRecord>;
+    try {
+      owned = await this.dialect.writeBatch(this.db, accepted, records);
+    } catch (error) {
+      if (isStoreFull(error)) this.diskFull = error;
+      throw error;
+    }
+    this.diskFull = undefined;
     return batch.map((write) => ("accepted" in write ? true : owned.has(write.record)));
   }
 
@@ -263,7 +294,8 @@ export class Store implements MailStore {
   // ---- delivery ----
 
   async claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<EmailMessageRow[]> {
-    const sids = await this.dialect.claimDue(this.db, owner, now, leaseMs, limit);
+    const silentBefore = this.heartbeat ? now - this.heartbeat.timeoutMs : null;
+    const sids = await this.dialect.claimDue(this.db, owner, now, leaseMs, limit, silentBefore);
     if (sids.length === 0) return [];
     const rows = await this.db.selectFrom("email_messages").selectAll().where("sid", "in", sids).execute();
     return rows.map((row) => ({ ...row, status: "sending" }));
@@ -308,6 +340,51 @@ export class Store implements MailStore {
       .where("lease_owner", "=", owner)
       .where("message_sid", "in", sids)
       .execute();
+  }
+
+  async reclaimLeases(): Promise<number> {
+    const result = await this.db
+      .updateTable("delivery_queue")
+      .set({ lease_owner: null, lease_expires_at: null })
+      .where("lease_owner", "is not", null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  /**
+   * The heartbeat runs here, in the store's thread, not beside the deliveries: a main thread busy for
+   * a moment (a long GC, a burst of requests) must not look dead to the other processes. Only
+   * PostgreSQL has other processes to tell.
+   */
+  async startHeartbeat(owner: string, timeoutMs: number): Promise<void> {
+    if (this.dialect.name !== "postgres" || this.heartbeat) return;
+    const beat = async () => {
+      const now = Date.now();
+      await this.db
+        .insertInto("delivery_owners")
+        .values({ owner, heartbeat_at: now })
+        .onConflict((oc) => oc.column("owner").doUpdateSet({ heartbeat_at: now }))
+        .execute();
+    };
+    await beat();
+    // Rows of owners gone for a day are left by crashes; nobody else removes them.
+    await this.db
+      .deleteFrom("delivery_owners")
+      .where("heartbeat_at", "<", Date.now() - 86_400_000)
+      .execute();
+    const timer = setInterval(() => {
+      // A failed beat is retried at the next one; missing several is what makes others take over.
+      beat().catch(() => {});
+    }, timeoutMs / 3);
+    timer.unref();
+    this.heartbeat = { owner, timeoutMs, timer };
+  }
+
+  async stopHeartbeat(owner: string): Promise<void> {
+    if (this.heartbeat?.owner !== owner) return;
+    clearInterval(this.heartbeat.timer);
+    this.heartbeat = undefined;
+    await this.db.deleteFrom("delivery_owners").where("owner", "=", owner).execute();
   }
 
   /** Extends leases this process still holds, so a long delivery is not claimed again meanwhile. */
@@ -372,6 +449,13 @@ export class Store implements MailStore {
     return row?.raw;
   }
 }
+
+/**
+ * What ping writes to learn whether the disk has room again: a row about the size of a message with
+ * a small attachment, deleted in the same transaction (SQLite still writes its pages to the log).
+ */
+const WRITE_PROBE = "mailroom-write-probe";
+const WRITE_PROBE_BYTES = new Uint8Array(64 * 1024);
 
 /** What the group commit writes: an accepted message, or a delivery attempt's record. */
 type PendingWrite = { accepted: AcceptedEmail } | { record: AttemptRecord };

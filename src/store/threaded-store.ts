@@ -1,7 +1,8 @@
 import { Worker } from "node:worker_threads";
 import { THREAD_RESOURCE_LIMITS, ThreadClient } from "../threads/thread-client.js";
-import type { StoreLocation } from "./open-store.js";
+import { DEFAULT_QUERY_TIMEOUT_MS, type StoreLocation } from "./open-store.js";
 import type { MailStore } from "./types.js";
+import { QUERY_TIMEOUT } from "./unavailable.js";
 
 /** The code of the error every call gets once the store thread has died: answered 503, like a database outage. */
 export const STORE_THREAD_GONE = "MAILROOM_STORE_THREAD_GONE";
@@ -15,41 +16,84 @@ export type StoreThreadApi = Omit<MailStore, "kind" | "listenQueued"> & {
   stopListening(): Promise<void>;
 };
 
+/** What a store thread is started with: where the data is, and (SQLite) whether it is the reader. */
+export type StoreThreadData = StoreLocation & { reader?: boolean };
+
 /**
  * A store whose queries run in a worker thread of their own (store-thread.ts). The HTTP edge and the
  * delivery worker keep the main thread; building queries, running them and, on SQLite, waiting for
  * each commit's fsync happen on the other core, so a commit never stalls a request or an SMTP reply.
  * Calls made in one turn of the event loop cross in one message, and so do their replies; concurrent
  * calls still meet in the thread's group commits.
+ *
+ * On SQLite the API's reads of messages (lists, one message, its attempts, its MIME) run in a second
+ * thread on a connection of their own (WAL lets it read beside the writer): a list that scans a large
+ * account must not queue the accepts, claims and attempt records behind it (issue 12, item 7). Each
+ * such read gives up after MAILROOM_QUERY_TIMEOUT_MS, waiting included (503, code 20505). SQLite
+ * cannot stop a statement that is running (better-sqlite3 has no interrupt, and its build leaves out
+ * the progress handler), so a read that overruns finishes in the reader thread, unanswered, while the
+ * reads queued behind it past their own deadline are skipped: one tenant's slow lists cost that
+ * thread, never the writer. On PostgreSQL every query runs in the one store thread, side by side on
+ * the pool's connections, and the server's statement_timeout stops a query that runs too long.
  */
 export class ThreadedStore implements MailStore {
   readonly kind: MailStore["kind"];
   private readonly thread: ThreadClient<StoreThreadApi>;
+  private readerThread: { thread: ThreadClient<StoreThreadApi>; ready: Promise<void> } | undefined;
   private readonly queuedListeners = new Set<() => void>();
+  private readonly queryTimeoutMs: number;
 
-  constructor(location: StoreLocation) {
+  constructor(private readonly location: StoreLocation) {
     this.kind = location.databaseUrl ? "postgres" : "sqlite";
-    const worker = new Worker(new URL("./store-thread.js", import.meta.url), {
-      workerData: location,
-      resourceLimits: THREAD_RESOURCE_LIMITS,
-    });
-    this.thread = new ThreadClient(worker, {
-      onEvent: () => {
-        for (const listener of this.queuedListeners) listener();
-      },
-      goneError: (cause) =>
-        Object.assign(new Error(`The store is unavailable: ${cause.message}`), {
-          code: STORE_THREAD_GONE,
-          cause,
-        }),
+    this.queryTimeoutMs = location.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
+    this.thread = startStoreThread(location, () => {
+      for (const listener of this.queuedListeners) listener();
     });
   }
 
-  migrate = () => this.thread.call("migrate");
+  /**
+   * SQLite's reader, started once (and again if it died). Its start (a thread, its modules, the file)
+   * can take seconds on a busy machine: that is not the read's time, so a read waits for the reader's
+   * first answer before its own deadline starts.
+   */
+  private reader(): { thread: ThreadClient<StoreThreadApi>; ready: Promise<void> } {
+    if (!this.readerThread || this.readerThread.thread.gone) {
+      const thread = startStoreThread({ ...this.location, reader: true });
+      this.readerThread = { thread, ready: thread.call("ping") };
+    }
+    return this.readerThread;
+  }
+
+  /** An API read: in SQLite's reader thread within MAILROOM_QUERY_TIMEOUT_MS, else in the store thread. */
+  private async read<K extends ReadMethod>(
+    method: K,
+    ...args: Parameters<MailStore[K]>
+  ): Promise<Awaited<ReturnType<MailStore[K]>>> {
+    type Untyped = (...callArgs: unknown[]) => Promise<Awaited<ReturnType<MailStore[K]>>>;
+    if (this.kind === "postgres") return (this.thread.call as Untyped).call(this.thread, method, ...args);
+    const { thread, ready } = this.reader();
+    await ready;
+    const timeoutMs = this.queryTimeoutMs;
+    const timeoutError = () =>
+      Object.assign(
+        new Error(`${method} did not finish within ${timeoutMs} ms (MAILROOM_QUERY_TIMEOUT_MS)`),
+        {
+          code: QUERY_TIMEOUT,
+        },
+      );
+    return (thread.callWithin as Untyped).call(thread, timeoutMs, timeoutError, method, ...args);
+  }
+
+  async migrate(): Promise<void> {
+    await this.thread.call("migrate");
+    // A server migrates at start: the reader starts then too, not at the first request (SQLite).
+    if (this.kind === "sqlite") this.reader().ready.catch(() => {});
+  }
+
   ping = () => this.thread.call("ping");
 
-  close(): Promise<void> {
-    return this.thread.close();
+  async close(): Promise<void> {
+    await Promise.all([this.thread.close(), this.readerThread?.thread.close()]);
   }
 
   async listenQueued(listener: () => void): Promise<() => Promise<void>> {
@@ -75,16 +119,37 @@ export class ThreadedStore implements MailStore {
     this.thread.call("findAccountLineage", ...args);
   listAccounts: MailStore["listAccounts"] = () => this.thread.call("listAccounts");
   acceptEmail: MailStore["acceptEmail"] = (...args) => this.thread.call("acceptEmail", ...args);
-  findEmail: MailStore["findEmail"] = (...args) => this.thread.call("findEmail", ...args);
-  listEmails: MailStore["listEmails"] = (...args) => this.thread.call("listEmails", ...args);
+  findEmail: MailStore["findEmail"] = (...args) => this.read("findEmail", ...args);
+  listEmails: MailStore["listEmails"] = (...args) => this.read("listEmails", ...args);
   claimDue: MailStore["claimDue"] = (...args) => this.thread.call("claimDue", ...args);
   nextDueAt: MailStore["nextDueAt"] = () => this.thread.call("nextDueAt");
   recordAttempt: MailStore["recordAttempt"] = (...args) => this.thread.call("recordAttempt", ...args);
   releaseLeases: MailStore["releaseLeases"] = (...args) => this.thread.call("releaseLeases", ...args);
   renewLeases: MailStore["renewLeases"] = (...args) => this.thread.call("renewLeases", ...args);
-  listAttempts: MailStore["listAttempts"] = (...args) => this.thread.call("listAttempts", ...args);
-  findMime: MailStore["findMime"] = (...args) => this.thread.call("findMime", ...args);
+  reclaimLeases: MailStore["reclaimLeases"] = () => this.thread.call("reclaimLeases");
+  startHeartbeat: MailStore["startHeartbeat"] = (...args) => this.thread.call("startHeartbeat", ...args);
+  stopHeartbeat: MailStore["stopHeartbeat"] = (...args) => this.thread.call("stopHeartbeat", ...args);
+  listAttempts: MailStore["listAttempts"] = (...args) => this.read("listAttempts", ...args);
+  findMime: MailStore["findMime"] = (...args) => this.read("findMime", ...args);
   findBlobs: MailStore["findBlobs"] = (...args) => this.thread.call("findBlobs", ...args);
   findRetryContexts: MailStore["findRetryContexts"] = (...args) =>
     this.thread.call("findRetryContexts", ...args);
+}
+
+/** The reads that run in SQLite's reader thread: the API's, not the delivery worker's or authentication's. */
+type ReadMethod = "findEmail" | "listEmails" | "listAttempts" | "findMime";
+
+function startStoreThread(data: StoreThreadData, onQueued?: () => void): ThreadClient<StoreThreadApi> {
+  const worker = new Worker(new URL("./store-thread.js", import.meta.url), {
+    workerData: data,
+    resourceLimits: THREAD_RESOURCE_LIMITS,
+  });
+  return new ThreadClient(worker, {
+    onEvent: () => onQueued?.(),
+    goneError: (cause) =>
+      Object.assign(new Error(`The store is unavailable: ${cause.message}`), {
+        code: STORE_THREAD_GONE,
+        cause,
+      }),
+  });
 }

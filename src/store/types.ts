@@ -147,6 +147,20 @@ export interface MailStore {
   nextDueAt(): Promise<number | null>;
   recordAttempt(record: AttemptRecord): Promise<boolean>;
   releaseLeases(owner: string, sids: readonly string[]): Promise<void>;
+  /**
+   * Gives back every lease, whoever holds it, and returns how many. Only for a process that owns the
+   * store alone: an SQLite server under its data dir lock (data-dir-lock.ts), at start, when any lease
+   * is a leftover of a process that died.
+   */
+  reclaimLeases(): Promise<number>;
+  /**
+   * Says, from the store's own thread, that `owner` is alive, every third of `timeoutMs` until
+   * stopHeartbeat; and from then on this store's claims take over the leases of owners that have been
+   * silent for longer than `timeoutMs` (PostgreSQL; an SQLite server is the only owner of its file).
+   */
+  startHeartbeat(owner: string, timeoutMs: number): Promise<void>;
+  /** Stops the heartbeat and removes `owner`'s row. */
+  stopHeartbeat(owner: string): Promise<void>;
   renewLeases(owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
   listAttempts(messageSid: string): Promise<EmailAttemptRow[]>;
   findMime(messageSid: string): Promise<string | undefined>;

@@ -15,10 +15,27 @@ const UNAVAILABLE_CODES = new Set([
   "53300", // too_many_connections
   "SQLITE_BUSY",
   "SQLITE_CANTOPEN",
-  "SQLITE_FULL",
   "SQLITE_IOERR",
   "MAILROOM_STORE_THREAD_GONE", // the store's thread died (threaded-store.ts)
 ]);
+
+/**
+ * True when the store's disk is full (SQLite: SQLITE_FULL, also for a full WAL or temp file;
+ * PostgreSQL: disk_full). Answered 507 (20504), not as an outage: retrying soon will not help.
+ */
+export function isStoreFull(error: unknown): boolean {
+  const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+  return code === "SQLITE_FULL" || code === "53100";
+}
+
+/** The code of the error a read gets when it did not finish within MAILROOM_QUERY_TIMEOUT_MS (SQLite). */
+export const QUERY_TIMEOUT = "MAILROOM_QUERY_TIMEOUT";
+
+/** True when a query was stopped for running too long: ours (SQLite reads) or PostgreSQL's statement_timeout. */
+export function isQueryTimeout(error: unknown): boolean {
+  const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+  return code === QUERY_TIMEOUT || code === "57014"; // query_canceled
+}
 
 /** True when the error means the store cannot be reached now (answered with 503, not 500). */
 export function isStoreUnavailable(error: unknown): boolean {

@@ -8,6 +8,8 @@ export interface ThreadCall {
   id: number;
   method: string;
   args: unknown[];
+  /** When the caller stops waiting (Date.now() time): a call still queued then is not started. */
+  deadline?: number;
 }
 
 /** A reply to one call, or an event the thread raised by itself (e.g. another process queued mail). */

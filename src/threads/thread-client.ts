@@ -69,12 +69,39 @@ export class ThreadClient<Api extends ThreadApi> {
 
   /** Calls `method` of the thread's API with `args`; resolves to what the thread's method resolved to. */
   call<K extends MethodOf<Api>>(method: K, ...args: Args<Api[K]>): Promise<Result<Api[K]>> {
-    if (this.goneWith) return Promise.reject(this.goneWith);
+    return this.send({ id: this.nextId++, method, args });
+  }
+
+  /**
+   * As `call`, but gives up after `timeoutMs`: rejects with `timeoutError`, and the thread skips the
+   * call if it has not started it by then. A call already running cannot be stopped from here; its late
+   * answer is dropped.
+   */
+  callWithin<K extends MethodOf<Api>>(
+    timeoutMs: number,
+    timeoutError: () => Error,
+    method: K,
+    ...args: Args<Api[K]>
+  ): Promise<Result<Api[K]>> {
     const id = this.nextId++;
+    const answer = this.send<Result<Api[K]>>({ id, method, args, deadline: Date.now() + timeoutMs });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        if (!this.pending.delete(id)) return;
+        if (this.pending.size === 0 && !this.closing) this.worker.unref();
+        reject(timeoutError());
+      }, timeoutMs);
+    });
+    return Promise.race([answer, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  private send<R>(call: ThreadCall): Promise<R> {
+    if (this.goneWith) return Promise.reject(this.goneWith);
     if (this.pending.size === 0) this.worker.ref();
-    this.outbox.push({ id, method, args });
+    this.outbox.push(call);
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      this.pending.set(call.id, { resolve: resolve as (value: unknown) => void, reject });
     });
   }
 

@@ -26,15 +26,33 @@ export function serveCalls<Api extends ThreadApi>(
     return fn.apply(api, args);
   };
   const outbox = new Outbox<ThreadReply>((batch) => port.postMessage(batch), schedule);
+  const answer = (call: ThreadCall, running: Promise<unknown>) =>
+    running.then(
+      (value) => {
+        if (call.method !== CLOSE_METHOD) return outbox.push({ id: call.id, value });
+        port.postMessage([{ id: call.id, value }]);
+        port.close();
+      },
+      (error: unknown) => outbox.push({ id: call.id, error: toWire(error) }),
+    );
+  // Calls with a deadline (ThreadClient.callWithin) run one after another, each checked when its turn
+  // comes: one that waited past its deadline is not started, its caller has stopped waiting, and
+  // running it would only delay the next.
+  let deadlined: Promise<unknown> = Promise.resolve();
   port.on("message", (batch: ThreadCall[]) => {
     for (const call of batch) {
-      run(call.method, call.args).then(
-        (value) => {
-          if (call.method !== CLOSE_METHOD) return outbox.push({ id: call.id, value });
-          port.postMessage([{ id: call.id, value }]);
-          port.close();
-        },
-        (error: unknown) => outbox.push({ id: call.id, error: toWire(error) }),
+      const { deadline } = call;
+      if (deadline === undefined) {
+        void answer(call, run(call.method, call.args));
+        continue;
+      }
+      deadlined = deadlined.then(() =>
+        answer(
+          call,
+          Date.now() > deadline
+            ? Promise.reject(new Error(`${call.method} was not started before its deadline`))
+            : run(call.method, call.args),
+        ),
       );
     }
   });
