@@ -19,7 +19,8 @@ export interface Config {
   smtpConnectTimeoutMs: number;
   smtpSocketTimeoutMs: number;
   deliveryConcurrency: number;
-  maxAttempts: number;
+  /** null: no attempt limit, only maxAgeMs ends retrying (as Postfix's queue lifetime does). */
+  maxAttempts: number | null;
   maxAgeMs: number;
   retryBaseMs: number;
   retryMaxMs: number;
@@ -207,9 +208,10 @@ export const SETTINGS = [
     key: "maxAttempts",
     env: "MAILROOM_MAX_ATTEMPTS",
     flag: "--max-attempts",
-    description: "delivery attempts before a message fails",
-    defaultText: "8",
-    parse: (raw, name) => integer(raw, 8, name, 1, 100),
+    description:
+      "answered delivery attempts before a message fails; unset, only MAILROOM_MAX_AGE_MS ends retrying",
+    defaultText: "(unset: no limit)",
+    parse: (raw, name) => (raw === undefined ? null : integer(raw, 0, name, 1, 1000)),
   }),
   setting({
     key: "maxAgeMs",
