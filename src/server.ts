@@ -53,6 +53,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       leaseMs: config.leaseMs,
       pollIntervalMs: config.pollIntervalMs,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
+      memoryBytes: config.deliveryMemoryBytes,
       policy: {
         maxAttempts: config.maxAttempts,
         maxAgeMs: config.maxAgeMs,
@@ -72,6 +73,8 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     emails,
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
+    bodyMemoryBytes: config.bodyMemoryBytes,
+    bodyWaitMs: config.bodyWaitMs,
     maxMessageBytes: config.maxMessageBytes,
     logRequests: config.logLevel === "debug" || config.logLevel === "trace",
   });

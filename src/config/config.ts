@@ -10,6 +10,8 @@ export interface Config {
   databasePoolSize: number;
   logLevel: string;
   bodyLimitBytes: number;
+  bodyMemoryBytes: number;
+  bodyWaitMs: number;
   maxMessageBytes: number;
   blockedAttachmentExtensions: readonly string[];
   publicUrl: string | undefined;
@@ -19,6 +21,7 @@ export interface Config {
   smtpConnectTimeoutMs: number;
   smtpSocketTimeoutMs: number;
   deliveryConcurrency: number;
+  deliveryMemoryBytes: number;
   /** null: no attempt limit, only maxAgeMs ends retrying (as Postfix's queue lifetime does). */
   maxAttempts: number | null;
   maxAgeMs: number;
@@ -132,6 +135,23 @@ export const SETTINGS = [
     parse: (raw, name) => (raw === undefined ? 0 : integer(raw, 0, name, 1024, 1024 * 1024 * 1024)),
   }),
   setting({
+    key: "bodyMemoryBytes",
+    env: "MAILROOM_BODY_MEMORY",
+    flag: "--body-memory",
+    description:
+      "request body bytes processed at once; more waits up to MAILROOM_BODY_WAIT_MS, then gets 503",
+    defaultText: "16777216 (16 MiB: one body of the default largest size at a time, small ones beside it)",
+    parse: (raw, name) => integer(raw, 16 * 1024 * 1024, name, 1024, 16 * 1024 * 1024 * 1024),
+  }),
+  setting({
+    key: "bodyWaitMs",
+    env: "MAILROOM_BODY_WAIT_MS",
+    flag: "--body-wait-ms",
+    description: "how long a request waits for MAILROOM_BODY_MEMORY to have room before a 503",
+    defaultText: "5000",
+    parse: (raw, name) => integer(raw, 5000, name, 0, 600_000),
+  }),
+  setting({
     key: "maxMessageBytes",
     env: "MAILROOM_MAX_MESSAGE_BYTES",
     flag: "--max-message-bytes",
@@ -203,6 +223,15 @@ export const SETTINGS = [
     description: "messages in flight to the relay at once (sent over the pool's connections in turn)",
     defaultText: "300",
     parse: (raw, name) => integer(raw, 300, name, 1, 1000),
+  }),
+  setting({
+    key: "deliveryMemoryBytes",
+    env: "MAILROOM_DELIVERY_MEMORY",
+    flag: "--delivery-memory",
+    description:
+      "bytes of message content (texts and attachments) being delivered at once; larger messages wait their turn",
+    defaultText: "8388608 (8 MiB: a message of the default largest size is delivered alone)",
+    parse: (raw, name) => integer(raw, 8 * 1024 * 1024, name, 1024, 16 * 1024 * 1024 * 1024),
   }),
   setting({
     key: "maxAttempts",

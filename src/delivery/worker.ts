@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
+import { ByteGate } from "../domain/byte-gate.js";
+import { readStoredContent, storedContentOf } from "../model/email-message.js";
 import type { DeliveryJob } from "../services/email-messages.js";
 import type { Lease, MailStore, RetryContext } from "../store/types.js";
 import type { StatusCallbacks } from "./callbacks.js";
@@ -14,6 +16,8 @@ export interface WorkerSettings {
   leaseMs: number;
   pollIntervalMs: number;
   shutdownTimeoutMs: number;
+  /** MAILROOM_DELIVERY_MEMORY: bytes of message content being composed and sent at once. */
+  memoryBytes: number;
   policy: RetryPolicy;
 }
 
@@ -53,6 +57,12 @@ export class DeliveryWorker {
   private abandoned = false;
   private stopListening: (() => Promise<void>) | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
+  /**
+   * A large message costs several times its size while it is composed, sent and its MIME stored, in
+   * three threads: bounding the bytes delivered at once keeps 16 large messages from being in flight
+   * together (300 slots are sized for small mail).
+   */
+  private readonly memory: ByteGate;
 
   private readonly steps: StepContext;
 
@@ -60,6 +70,7 @@ export class DeliveryWorker {
     private readonly deps: WorkerDeps,
     private readonly settings: WorkerSettings,
   ) {
+    this.memory = new ByteGate(settings.memoryBytes);
     this.steps = {
       ...deps,
       policy: settings.policy,
@@ -198,8 +209,21 @@ export class DeliveryWorker {
 
   /** One attempt, step by step (steps.ts). `retry`: what a retried message needs; read there if not given. */
   private async deliver(job: DeliveryJob, retry?: RetryContext): Promise<void> {
-    const state = await startAttempt(job, retry, this.deps.store);
-    await runAttempt(state, this.steps);
+    job.content ??= readStoredContent(storedContentOf(job.message));
+    const bytes = contentBytes(job.message, job.content, retry);
+    if (!this.memory.tryTake(bytes)) {
+      // While it waits for room, its attachment bytes are not held: they are read from the store when
+      // its turn comes. (Dropped from the job itself: the callers' frames still refer to it.)
+      job.attachments = undefined;
+      await this.memory.take(bytes);
+    }
+    try {
+      if (this.abandoned) return;
+      const state = await startAttempt(job, retry, this.deps.store);
+      await runAttempt(state, this.steps);
+    } finally {
+      this.memory.give(bytes);
+    }
   }
 
   private async renewLeases(): Promise<void> {
@@ -214,6 +238,19 @@ export class DeliveryWorker {
       this.deps.logger.warn({ err: error }, "delivery: could not renew leases");
     }
   }
+}
+
+/** About what an attempt holds in memory: the texts and attachments, or the MIME a retry sends. */
+function contentBytes(
+  message: DeliveryJob["message"],
+  content: NonNullable<DeliveryJob["content"]>,
+  retry: RetryContext | undefined,
+): number {
+  if (retry?.mime !== undefined) return retry.mime.length;
+  let bytes =
+    (message.body_part?.length ?? 0) + (message.html_part?.length ?? 0) + (message.text_part?.length ?? 0);
+  for (const attachment of content.attachments) bytes += attachment.size;
+  return bytes;
 }
 
 /** True when every promise settled within `timeoutMs`. */

@@ -52,6 +52,8 @@ export const ErrorCodes = {
   InvalidFilter: { code: 20008, status: 400 },
   UnknownParameter: { code: 20009, status: 400 },
   InvalidParameter: { code: 20010, status: 400 },
+  ServerBusy: { code: 20020, status: 503 },
+  ShuttingDown: { code: 20021, status: 503 },
   InternalError: { code: 20500, status: 500 },
   StoreUnavailable: { code: 20503, status: 503 },
 } as const;

@@ -16,10 +16,12 @@ import type { EmailMessageService } from "../services/email-messages.js";
 import type { MailStore } from "../store/types.js";
 import { isRejectedValue, isStoreUnavailable } from "../store/unavailable.js";
 import { authenticate, Unauthorized, WWW_AUTHENTICATE } from "./auth.js";
+import { BodyBudget } from "./body-budget.js";
 import { parseFormBody } from "./form.js";
 import { rewriteJsonSuffix, sendError } from "./representation.js";
 import { accountRoutes } from "./routes/accounts.js";
 import { emailMessageRoutes } from "./routes/email-messages.js";
+import { drainUnreadBody } from "./unread-body.js";
 import { validationError } from "./validation-errors.js";
 
 export interface HttpDeps {
@@ -28,6 +30,8 @@ export interface HttpDeps {
   emails: EmailMessageService;
   logger: FastifyBaseLogger;
   bodyLimitBytes: number;
+  bodyMemoryBytes: number;
+  bodyWaitMs: number;
   maxMessageBytes: number;
   logRequests: boolean;
 }
@@ -68,6 +72,14 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   );
   // Only form, JSON and (for sends) multipart bodies carry parameters; anything else gets a clear 415.
   app.removeContentTypeParser("text/plain");
+  // Before any body is read, and after authentication (the onRequest hook of the API's context).
+  const budget = new BodyBudget({
+    budgetBytes: deps.bodyMemoryBytes,
+    waitMs: deps.bodyWaitMs,
+    bodyLimitBytes: deps.bodyLimitBytes,
+  });
+  app.addHook("preParsing", budget.hook);
+  app.decorate("bodyBudget", budget);
 
   // Before any route: a context takes its error handler from its parent when it is registered.
   app.setNotFoundHandler((request, reply) =>
@@ -81,6 +93,7 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof Unauthorized) {
       // Restcomm answers a failed login with an empty body and the realm challenge.
+      drainUnreadBody(request, reply);
       return reply
         .code(401)
         .header("www-authenticate", WWW_AUTHENTICATE)
@@ -162,6 +175,7 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
 }
 
 function replyWithError(request: FastifyRequest, reply: FastifyReply, error: ApiError) {
+  drainUnreadBody(request, reply);
   return sendError(request, reply, {
     status: error.status,
     code: error.code,
