@@ -143,7 +143,8 @@ export class DeliveryWorker {
       await this.deps.dispatcher.close();
       const sids = [...this.inFlight.keys()];
       await this.deps.store.releaseLeases(this.owner, sids);
-      this.deps.logger.warn(
+      // Expected on a stop with slow deliveries, and nothing is lost: information, not a warning.
+      this.deps.logger.info(
         { released: sids.length },
         "deliveries still in flight at the shutdown timeout were released for the next start",
       );

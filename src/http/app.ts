@@ -45,6 +45,8 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger,
     bodyLimit: deps.bodyLimitBytes,
     logController: new LogController({ disableRequestLogging: !deps.logRequests }),
+    // Fastify's own answer while closing is a bare 503 without a Mailroom code: see refuseWhileClosing.
+    return503OnClosing: false,
     rewriteUrl: (raw) => rewriteJsonSuffix(raw),
     // Restcomm URLs are case-sensitive and have no trailing slash rules worth enforcing.
     routerOptions: { ignoreTrailingSlash: true },
@@ -72,6 +74,7 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   );
   // Only form, JSON and (for sends) multipart bodies carry parameters; anything else gets a clear 415.
   app.removeContentTypeParser("text/plain");
+  refuseWhileClosing(app);
   // Before any body is read, and after authentication (the onRequest hook of the API's context).
   const budget = new BodyBudget({
     budgetBytes: deps.bodyMemoryBytes,
@@ -172,6 +175,39 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   );
 
   return app;
+}
+
+/**
+ * Once the server is stopping, a request that arrives on a connection still open (keep-alive) gets a
+ * coded 503 and `Connection: close`, so the client retries elsewhere; requests already under way
+ * finish (app.close() waits for them), and their answers say `Connection: close` too. Without that
+ * their connections stayed open for the keep-alive timeout (72 s), holding up the stop, until the
+ * client sent its next request into a connection about to be cut.
+ */
+function refuseWhileClosing(app: FastifyInstance): void {
+  let closing = false;
+  app.addHook("preClose", (done) => {
+    closing = true;
+    done();
+  });
+  app.decorate("isStopping", () => closing);
+  app.addHook("onSend", (_request, reply, payload, done) => {
+    if (closing) reply.header("connection", "close");
+    done(null, payload);
+  });
+  app.addHook("onRequest", (request, reply, done) => {
+    if (!closing) {
+      done();
+      return;
+    }
+    reply.header("connection", "close").header("retry-after", "1");
+    done(
+      new ApiError(
+        "ShuttingDown",
+        "This Mailroom server is stopping; nothing was accepted. Retry: another node, or this one once restarted, takes the request.",
+      ),
+    );
+  });
 }
 
 function replyWithError(request: FastifyRequest, reply: FastifyReply, error: ApiError) {

@@ -42,12 +42,16 @@ export class RawRequest {
 
   /** Reads until the server closes or a whole response (by Content-Length) has arrived. */
   async response(timeoutMs = 10_000): Promise<RawResponse | undefined> {
+    return (await this.responses(1, timeoutMs))[0];
+  }
+
+  /** Reads until `count` whole responses (pipelined requests) arrived or the server closed. */
+  async responses(count: number, timeoutMs = 10_000): Promise<RawResponse[]> {
     this.socket.resume();
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const parsed = parseResponse(Buffer.concat(this.received));
-      if (parsed) return parsed;
-      if (this.socket.destroyed || Date.now() > deadline) return undefined;
+      const parsed = parseResponses(Buffer.concat(this.received));
+      if (parsed.length >= count || this.socket.destroyed || Date.now() > deadline) return parsed;
       await Promise.race([this.closed, new Promise((resolve) => setTimeout(resolve, 20))]);
     }
   }
@@ -57,7 +61,18 @@ export class RawRequest {
   }
 }
 
-function parseResponse(data: Buffer): RawResponse | undefined {
+function parseResponses(data: Buffer): RawResponse[] {
+  const responses: RawResponse[] = [];
+  let rest = data;
+  for (;;) {
+    const parsed = parseResponse(rest);
+    if (!parsed) return responses;
+    responses.push(parsed.response);
+    rest = rest.subarray(parsed.length);
+  }
+}
+
+function parseResponse(data: Buffer): { response: RawResponse; length: number } | undefined {
   const end = data.indexOf("\r\n\r\n");
   if (end < 0) return undefined;
   const [statusLine, ...headerLines] = data.subarray(0, end).toString("latin1").split("\r\n");
@@ -69,8 +84,11 @@ function parseResponse(data: Buffer): RawResponse | undefined {
   const length = Number(headers["content-length"] ?? 0);
   if (data.length < end + 4 + length) return undefined;
   return {
-    status: Number((statusLine ?? "").split(" ")[1]),
-    headers,
-    body: data.subarray(end + 4, end + 4 + length).toString("utf8"),
+    response: {
+      status: Number((statusLine ?? "").split(" ")[1]),
+      headers,
+      body: data.subarray(end + 4, end + 4 + length).toString("utf8"),
+    },
+    length: end + 4 + length,
   };
 }
