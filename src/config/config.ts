@@ -2,6 +2,9 @@
  * Configuration: every setting has one MAILROOM_* environment variable and one CLI flag, a default,
  * and a parser that rejects bad values with a message naming the setting. Parsed once at start.
  */
+import { readFileSync } from "node:fs";
+import { readRelayUrlOptions } from "./relay-url.js";
+
 export interface Config {
   host: string;
   port: number;
@@ -16,6 +19,8 @@ export interface Config {
   blockedAttachmentExtensions: readonly string[];
   publicUrl: string | undefined;
   smtpUrl: string | undefined;
+  /** The PEM text of MAILROOM_SMTP_CA_FILE, read at start. */
+  smtpCa: string | undefined;
   smtpPoolSize: number;
   smtpStartTls: "opportunistic" | "required";
   smtpConnectTimeoutMs: number;
@@ -182,7 +187,15 @@ export const SETTINGS = [
     flag: "--smtp-url",
     description: "relay: smtp://user:pass@host:587 or smtps://…:465; unset captures mail locally",
     defaultText: "(unset: capture)",
-    parse: (raw, name) => optionalUrl(raw, name, ["smtp:", "smtps:"]),
+    parse: (raw, name) => relayUrl(raw, name),
+  }),
+  setting({
+    key: "smtpCa",
+    env: "MAILROOM_SMTP_CA_FILE",
+    flag: "--smtp-ca-file",
+    description: "PEM file of the CA (or self-signed certificate) the relay's TLS certificate must chain to",
+    defaultText: "(unset: the system's CAs)",
+    parse: (raw, name) => caFile(raw, name),
   }),
   setting({
     key: "smtpPoolSize",
@@ -323,6 +336,33 @@ function extensionList(raw: string | undefined, name: string): readonly string[]
     throw new ConfigError(`${name} must be comma-separated file extensions (or none), got "${bad}"`);
   }
   return list;
+}
+
+function relayUrl(raw: string | undefined, name: string): string | undefined {
+  const url = optionalUrl(raw, name, ["smtp:", "smtps:"]);
+  if (url === undefined) return undefined;
+  try {
+    readRelayUrlOptions(new URL(url));
+  } catch (error) {
+    throw new ConfigError(`${name}: ${(error as Error).message}`);
+  }
+  return url;
+}
+
+function caFile(raw: string | undefined, name: string): string | undefined {
+  if (raw === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(raw, "utf8");
+  } catch (error) {
+    throw new ConfigError(
+      `${name}: cannot read ${raw} (${(error as NodeJS.ErrnoException).code ?? "error"})`,
+    );
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new ConfigError(`${name}: ${raw} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  }
+  return text;
 }
 
 function nonEmpty(raw: string | undefined, fallback: string): string {

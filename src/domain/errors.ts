@@ -84,6 +84,11 @@ export const DeliveryErrorCodes = {
   DeliveryError: 13108,
   /** The message is larger than the relay's SIZE limit, so it was not sent. Final: `failed`. */
   MessageTooLarge: 13109,
+  /**
+   * MAILROOM_SMTP_URL has credentials, but the connection to the relay has no TLS (the relay offered
+   * no STARTTLS): Mailroom refused to send them in clear text. The message is retried.
+   */
+  InsecureAuthRefused: 13110,
 } as const;
 
 export type DeliveryErrorCode = (typeof DeliveryErrorCodes)[keyof typeof DeliveryErrorCodes];

@@ -195,7 +195,7 @@ function refuseWhileClosing(app: FastifyInstance): void {
     if (closing) reply.header("connection", "close");
     done(null, payload);
   });
-  app.addHook("onRequest", (request, reply, done) => {
+  app.addHook("onRequest", (_request, reply, done) => {
     if (!closing) {
       done();
       return;
