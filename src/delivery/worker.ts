@@ -138,10 +138,11 @@ export class DeliveryWorker {
     clearInterval(this.renewTimer);
     if (!finished) {
       this.abandoned = true;
+      // Taken before the connections are cut: cutting them ends those deliveries, which then leave inFlight.
+      const sids = [...this.inFlight.keys()];
       // Cut the relay connections first: a send still under way must not complete after another
       // process has taken the released message, or it would be delivered twice.
       await this.deps.dispatcher.close();
-      const sids = [...this.inFlight.keys()];
       await this.deps.store.releaseLeases(this.owner, sids);
       // Expected on a stop with slow deliveries, and nothing is lost: information, not a warning.
       this.deps.logger.info(
