@@ -235,8 +235,11 @@ for (const variant of await storeVariants()) {
         env: {
           MAILROOM_SMTP_URL: sink.url,
           ...FAST_RETRIES,
-          MAILROOM_RETRY_MAX_MS: "100",
-          MAILROOM_MAX_AGE_MS: "2000",
+          // Retries 25–50 ms apart for 6 s: room for far more than the old limit of 8 attempts, even
+          // on a loaded machine where an attempt takes a few hundred milliseconds.
+          MAILROOM_RETRY_BASE_MS: "50",
+          MAILROOM_RETRY_MAX_MS: "50",
+          MAILROOM_MAX_AGE_MS: "6000",
         },
       });
     });
