@@ -65,6 +65,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       heartbeatTimeoutMs: config.heartbeatTimeoutMs,
       pollIntervalMs: config.pollIntervalMs,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
+      memoryBytes: config.deliveryMemoryBytes,
       policy: {
         maxAttempts: config.maxAttempts,
         maxAgeMs: config.maxAgeMs,
@@ -91,6 +92,8 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     logger,
     trustProxy: config.trustProxy,
     bodyLimitBytes: config.bodyLimitBytes,
+    bodyMemoryBytes: config.bodyMemoryBytes,
+    bodyWaitMs: config.bodyWaitMs,
     maxMessageBytes: config.maxMessageBytes,
     logRequests: config.logLevel === "debug" || config.logLevel === "trace",
   });

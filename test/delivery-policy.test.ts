@@ -29,6 +29,12 @@ describe("retry policy", () => {
     assert.deepEqual(nextRetry(5, 5, 0, 0, policy, highest), { giveUp: "attempts" });
   });
 
+  test("without an attempt limit only the age ends retrying", () => {
+    const ageOnly: RetryPolicy = { ...policy, maxAttempts: null };
+    assert.deepEqual(nextRetry(500, 500, 0, 0, ageOnly, highest), { retryAt: 10_000 });
+    assert.deepEqual(nextRetry(500, 500, 0, 3_600_000, ageOnly), { giveUp: "age" });
+  });
+
   test("backoff follows every attempt, the limit only the counted ones", () => {
     // Nine attempts so far (most of them against an unreachable relay), two counted: still retrying.
     assert.deepEqual(nextRetry(9, 2, 0, 0, policy, highest), { retryAt: 10_000 });

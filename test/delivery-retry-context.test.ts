@@ -70,6 +70,7 @@ describe("delivery: what retries need, read per claim", () => {
           heartbeatTimeoutMs: 15_000,
           pollIntervalMs: 50,
           shutdownTimeoutMs: 1000,
+          memoryBytes: 32 * 1024 * 1024,
           policy: { maxAttempts: 5, maxAgeMs: 3_600_000, baseMs: 1000, maxMs: 1000 },
         },
       );

@@ -218,6 +218,49 @@ for (const variant of await storeVariants()) {
   });
 }
 
+for (const variant of await storeVariants()) {
+  describe(`a relay that keeps deferring, default attempt limit (${variant.kind})`, {
+    skip: variant.skip,
+  }, () => {
+    let sink: SmtpSink;
+    let server: TestServer;
+
+    before(async () => {
+      sink = await SmtpSink.start({
+        rules: { message: () => ({ code: 451, message: "4.3.0 Try again later" }) },
+      });
+      // No MAILROOM_MAX_ATTEMPTS: only the age ends retrying, however many attempts fit in it.
+      server = await startMailroom({
+        store: variant.kind,
+        env: {
+          MAILROOM_SMTP_URL: sink.url,
+          ...FAST_RETRIES,
+          // Retries 25–50 ms apart for 6 s: room for far more than the old limit of 8 attempts, even
+          // on a loaded machine where an attempt takes a few hundred milliseconds.
+          MAILROOM_RETRY_BASE_MS: "50",
+          MAILROOM_RETRY_MAX_MS: "50",
+          MAILROOM_MAX_AGE_MS: "6000",
+        },
+      });
+    });
+    after(async () => {
+      await server?.close();
+      await sink?.stop();
+    });
+
+    test("retries until MAILROOM_MAX_AGE_MS, not for a fixed number of attempts (13107)", async () => {
+      const response = await sendEmail(server, server.admin, { Subject: "deferred for good" });
+      assert.equal(response.status, 200, response.text);
+      const message = await waitForFinal(server, server.admin, response.json.sid);
+      assert.equal(message.status, "failed");
+      assert.equal(message.error_code, 13107, message.error_message);
+      // The old default gave up after 8 attempts, long before the age limit.
+      assert.ok(message.num_attempts > 8, `only ${message.num_attempts} attempts`);
+      assert.match(message.error_message, /451 4\.3\.0 Try again later/);
+    });
+  });
+}
+
 /** The media type and charset as mailparser read them from the Content-Type header. */
 function contentTypeOf(message: ReceivedMessage): [string, string | undefined] {
   const header = message.parsed.headers.get("content-type") as {

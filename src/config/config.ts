@@ -1,9 +1,11 @@
-import { isIP } from "node:net";
-
 /**
  * Configuration: every setting has one MAILROOM_* environment variable and one CLI flag, a default,
  * and a parser that rejects bad values with a message naming the setting. Parsed once at start.
  */
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { readRelayUrlOptions } from "./relay-url.js";
+
 export interface Config {
   host: string;
   port: number;
@@ -13,6 +15,8 @@ export interface Config {
   queryTimeoutMs: number;
   logLevel: string;
   bodyLimitBytes: number;
+  bodyMemoryBytes: number;
+  bodyWaitMs: number;
   maxMessageBytes: number;
   blockedAttachmentExtensions: readonly string[];
   publicUrl: string | undefined;
@@ -23,12 +27,16 @@ export interface Config {
   authUserLockoutMs: number;
   trustProxy: string[] | false;
   smtpUrl: string | undefined;
+  /** The PEM text of MAILROOM_SMTP_CA_FILE, read at start. */
+  smtpCa: string | undefined;
   smtpPoolSize: number;
   smtpStartTls: "opportunistic" | "required";
   smtpConnectTimeoutMs: number;
   smtpSocketTimeoutMs: number;
   deliveryConcurrency: number;
-  maxAttempts: number;
+  deliveryMemoryBytes: number;
+  /** null: no attempt limit, only maxAgeMs ends retrying (as Postfix's queue lifetime does). */
+  maxAttempts: number | null;
   maxAgeMs: number;
   retryBaseMs: number;
   retryMaxMs: number;
@@ -150,6 +158,23 @@ export const SETTINGS = [
     parse: (raw, name) => (raw === undefined ? 0 : integer(raw, 0, name, 1024, 1024 * 1024 * 1024)),
   }),
   setting({
+    key: "bodyMemoryBytes",
+    env: "MAILROOM_BODY_MEMORY",
+    flag: "--body-memory",
+    description:
+      "request body bytes processed at once; more waits up to MAILROOM_BODY_WAIT_MS, then gets 503",
+    defaultText: "16777216 (16 MiB: one body of the default largest size at a time, small ones beside it)",
+    parse: (raw, name) => integer(raw, 16 * 1024 * 1024, name, 1024, 16 * 1024 * 1024 * 1024),
+  }),
+  setting({
+    key: "bodyWaitMs",
+    env: "MAILROOM_BODY_WAIT_MS",
+    flag: "--body-wait-ms",
+    description: "how long a request waits for MAILROOM_BODY_MEMORY to have room before a 503",
+    defaultText: "5000",
+    parse: (raw, name) => integer(raw, 5000, name, 0, 600_000),
+  }),
+  setting({
     key: "maxMessageBytes",
     env: "MAILROOM_MAX_MESSAGE_BYTES",
     flag: "--max-message-bytes",
@@ -232,7 +257,15 @@ export const SETTINGS = [
     flag: "--smtp-url",
     description: "relay: smtp://user:pass@host:587 or smtps://…:465; unset captures mail locally",
     defaultText: "(unset: capture)",
-    parse: (raw, name) => optionalUrl(raw, name, ["smtp:", "smtps:"]),
+    parse: (raw, name) => relayUrl(raw, name),
+  }),
+  setting({
+    key: "smtpCa",
+    env: "MAILROOM_SMTP_CA_FILE",
+    flag: "--smtp-ca-file",
+    description: "PEM file of the CA (or self-signed certificate) the relay's TLS certificate must chain to",
+    defaultText: "(unset: the system's CAs)",
+    parse: (raw, name) => caFile(raw, name),
   }),
   setting({
     key: "smtpPoolSize",
@@ -275,12 +308,22 @@ export const SETTINGS = [
     parse: (raw, name) => integer(raw, 300, name, 1, 1000),
   }),
   setting({
+    key: "deliveryMemoryBytes",
+    env: "MAILROOM_DELIVERY_MEMORY",
+    flag: "--delivery-memory",
+    description:
+      "bytes of message content (texts and attachments) being delivered at once; larger messages wait their turn",
+    defaultText: "8388608 (8 MiB: a message of the default largest size is delivered alone)",
+    parse: (raw, name) => integer(raw, 8 * 1024 * 1024, name, 1024, 16 * 1024 * 1024 * 1024),
+  }),
+  setting({
     key: "maxAttempts",
     env: "MAILROOM_MAX_ATTEMPTS",
     flag: "--max-attempts",
-    description: "delivery attempts before a message fails",
-    defaultText: "8",
-    parse: (raw, name) => integer(raw, 8, name, 1, 100),
+    description:
+      "answered delivery attempts before a message fails; unset, only MAILROOM_MAX_AGE_MS ends retrying",
+    defaultText: "(unset: no limit)",
+    parse: (raw, name) => (raw === undefined ? null : integer(raw, 0, name, 1, 1000)),
   }),
   setting({
     key: "maxAgeMs",
@@ -392,6 +435,33 @@ function proxyList(raw: string | undefined, name: string): string[] | false {
     }
   }
   return list;
+}
+
+function relayUrl(raw: string | undefined, name: string): string | undefined {
+  const url = optionalUrl(raw, name, ["smtp:", "smtps:"]);
+  if (url === undefined) return undefined;
+  try {
+    readRelayUrlOptions(new URL(url));
+  } catch (error) {
+    throw new ConfigError(`${name}: ${(error as Error).message}`);
+  }
+  return url;
+}
+
+function caFile(raw: string | undefined, name: string): string | undefined {
+  if (raw === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(raw, "utf8");
+  } catch (error) {
+    throw new ConfigError(
+      `${name}: cannot read ${raw} (${(error as NodeJS.ErrnoException).code ?? "error"})`,
+    );
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new ConfigError(`${name}: ${raw} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  }
+  return text;
 }
 
 function nonEmpty(raw: string | undefined, fallback: string): string {

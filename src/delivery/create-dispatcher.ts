@@ -17,6 +17,7 @@ export function createDispatcher(config: Config, logger: Pick<DeliveryLogger, "w
       startTls: config.smtpStartTls,
       connectTimeoutMs: config.smtpConnectTimeoutMs,
       socketTimeoutMs: config.smtpSocketTimeoutMs,
+      ca: config.smtpCa,
     },
     logger,
   );

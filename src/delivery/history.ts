@@ -18,6 +18,7 @@ export const NO_HISTORY: AttemptHistory = { settled: [], counted: 0 };
 const NOT_COUNTED = new Set<number>([
   DeliveryErrorCodes.RelayUnreachable,
   DeliveryErrorCodes.RelaySetupFailed,
+  DeliveryErrorCodes.InsecureAuthRefused,
   DeliveryErrorCodes.DeliveryError,
 ]);
 

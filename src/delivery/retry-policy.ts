@@ -1,7 +1,11 @@
 /** When to try a temporarily failed message again, and when to stop trying. */
 export interface RetryPolicy {
-  /** Attempts the relay answered (see DeliveryWorker) before the message fails. */
-  maxAttempts: number;
+  /**
+   * Attempts the relay answered (see history.ts) before the message fails; null for no limit. The
+   * age is the limit that matters (Postfix has only its queue lifetime): a count would end retrying
+   * at a time that depends on the backoff, long before a relay that defers for hours recovers.
+   */
+  maxAttempts: number | null;
   /** Time after acceptance when retrying stops. */
   maxAgeMs: number;
   /** Delay after the first failed attempt; it doubles with each further one. */
@@ -38,7 +42,7 @@ export function nextRetry(
   policy: RetryPolicy,
   random = Math.random,
 ): RetryDecision {
-  if (countedAttempts >= policy.maxAttempts) return { giveUp: "attempts" };
+  if (policy.maxAttempts !== null && countedAttempts >= policy.maxAttempts) return { giveUp: "attempts" };
   const deadline = acceptedAt + policy.maxAgeMs;
   if (now >= deadline) return { giveUp: "age" };
   return { retryAt: Math.min(now + backoffDelay(failedAttempts, policy, random), deadline) };

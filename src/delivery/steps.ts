@@ -130,7 +130,7 @@ const sign: DeliveryStep = { name: "sign", run() {} };
 /** Hands the attempt to the dispatcher; Mailroom's own failures become a retryable report too. */
 const send: DeliveryStep = {
   name: "send",
-  async run(state, { dispatcher, logger }) {
+  async run(state, { dispatcher, logger, abandoned }) {
     const job: DispatchJob = {
       envelope: state.envelope as Envelope,
       mime: state.mime as DispatchJob["mime"],
@@ -146,6 +146,11 @@ const send: DeliveryStep = {
     try {
       state.result = await dispatcher.dispatch(job);
     } catch (error) {
+      if (abandoned()) {
+        // A normal stop cut this delivery at the shutdown timeout: its lease was released, nothing to report.
+        logger.debug({ sid: state.message.sid }, "delivery stopped by shutdown");
+        return "stop";
+      }
       logger.error({ err: error, sid: state.message.sid }, "delivery: unexpected error");
       const report: SendReport = {
         recipients: sameForAll(job.envelope.to, "deferred", null, null),

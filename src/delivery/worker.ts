@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
+import { ByteGate } from "../domain/byte-gate.js";
+import { readStoredContent, storedContentOf } from "../model/email-message.js";
 import type { DeliveryJob } from "../services/email-messages.js";
 import type { Lease, MailStore, RetryContext } from "../store/types.js";
 import type { StatusCallbacks } from "./callbacks.js";
@@ -16,6 +18,8 @@ export interface WorkerSettings {
   heartbeatTimeoutMs: number;
   pollIntervalMs: number;
   shutdownTimeoutMs: number;
+  /** MAILROOM_DELIVERY_MEMORY: bytes of message content being composed and sent at once. */
+  memoryBytes: number;
   policy: RetryPolicy;
 }
 
@@ -60,6 +64,12 @@ export class DeliveryWorker {
    */
   private recordsFailing = false;
   private renewTimer: NodeJS.Timeout | undefined;
+  /**
+   * A large message costs several times its size while it is composed, sent and its MIME stored, in
+   * three threads: bounding the bytes delivered at once keeps 16 large messages from being in flight
+   * together (300 slots are sized for small mail).
+   */
+  private readonly memory: ByteGate;
 
   private readonly steps: StepContext;
 
@@ -67,6 +77,7 @@ export class DeliveryWorker {
     private readonly deps: WorkerDeps,
     private readonly settings: WorkerSettings,
   ) {
+    this.memory = new ByteGate(settings.memoryBytes);
     this.steps = {
       ...deps,
       policy: settings.policy,
@@ -139,12 +150,14 @@ export class DeliveryWorker {
     await this.deps.store.stopHeartbeat(this.owner).catch(() => {});
     if (!finished) {
       this.abandoned = true;
+      // Taken before the connections are cut: cutting them ends those deliveries, which then leave inFlight.
+      const sids = [...this.inFlight.keys()];
       // Cut the relay connections first: a send still under way must not complete after another
       // process has taken the released message, or it would be delivered twice.
       await this.deps.dispatcher.close();
-      const sids = [...this.inFlight.keys()];
       await this.deps.store.releaseLeases(this.owner, sids);
-      this.deps.logger.warn(
+      // Expected on a stop with slow deliveries, and nothing is lost: information, not a warning.
+      this.deps.logger.info(
         { released: sids.length },
         "deliveries still in flight at the shutdown timeout were released for the next start",
       );
@@ -211,8 +224,21 @@ export class DeliveryWorker {
 
   /** One attempt, step by step (steps.ts). `retry`: what a retried message needs; read there if not given. */
   private async deliver(job: DeliveryJob, retry?: RetryContext): Promise<void> {
-    const state = await startAttempt(job, retry, this.deps.store);
-    await runAttempt(state, this.steps);
+    job.content ??= readStoredContent(storedContentOf(job.message));
+    const bytes = contentBytes(job.message, job.content, retry);
+    if (!this.memory.tryTake(bytes)) {
+      // While it waits for room, its attachment bytes are not held: they are read from the store when
+      // its turn comes. (Dropped from the job itself: the callers' frames still refer to it.)
+      job.attachments = undefined;
+      await this.memory.take(bytes);
+    }
+    try {
+      if (this.abandoned) return;
+      const state = await startAttempt(job, retry, this.deps.store);
+      await runAttempt(state, this.steps);
+    } finally {
+      this.memory.give(bytes);
+    }
   }
 
   private async recordFailed(error: unknown, failures: number): Promise<boolean> {
@@ -249,6 +275,19 @@ export class DeliveryWorker {
       this.deps.logger.warn({ err: error }, "delivery: could not renew leases");
     }
   }
+}
+
+/** About what an attempt holds in memory: the texts and attachments, or the MIME a retry sends. */
+function contentBytes(
+  message: DeliveryJob["message"],
+  content: NonNullable<DeliveryJob["content"]>,
+  retry: RetryContext | undefined,
+): number {
+  if (retry?.mime !== undefined) return retry.mime.length;
+  let bytes =
+    (message.body_part?.length ?? 0) + (message.html_part?.length ?? 0) + (message.text_part?.length ?? 0);
+  for (const attachment of content.attachments) bytes += attachment.size;
+  return bytes;
 }
 
 /** True when every promise settled within `timeoutMs`. */

@@ -60,6 +60,8 @@ export const ErrorCodes = {
   InvalidParameter: { code: 20010, status: 400 },
   InvalidEncoding: { code: 20011, status: 400 },
   DuplicateKey: { code: 20012, status: 400 },
+  ServerBusy: { code: 20020, status: 503 },
+  ShuttingDown: { code: 20021, status: 503 },
   InternalError: { code: 20500, status: 500 },
   StoreUnavailable: { code: 20503, status: 503 },
   StoreFull: { code: 20504, status: 507 },
@@ -92,6 +94,11 @@ export const DeliveryErrorCodes = {
   DeliveryError: 13108,
   /** The message is larger than the relay's SIZE limit, so it was not sent. Final: `failed`. */
   MessageTooLarge: 13109,
+  /**
+   * MAILROOM_SMTP_URL has credentials, but the connection to the relay has no TLS (the relay offered
+   * no STARTTLS): Mailroom refused to send them in clear text. The message is retried.
+   */
+  InsecureAuthRefused: 13110,
 } as const;
 
 export type DeliveryErrorCode = (typeof DeliveryErrorCodes)[keyof typeof DeliveryErrorCodes];

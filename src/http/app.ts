@@ -18,11 +18,13 @@ import type { MailStore } from "../store/types.js";
 import { isQueryTimeout, isRejectedValue, isStoreFull, isStoreUnavailable } from "../store/unavailable.js";
 import { authenticate, TooManyFailedLogins, Unauthorized, WWW_AUTHENTICATE } from "./auth.js";
 import type { AuthThrottle } from "./auth-throttle.js";
+import { BodyBudget } from "./body-budget.js";
 import { parseFormBody } from "./form.js";
 import { addJsonBodyParser } from "./json-body.js";
 import { rewriteJsonSuffix, sendError } from "./representation.js";
 import { accountRoutes } from "./routes/accounts.js";
 import { emailMessageRoutes } from "./routes/email-messages.js";
+import { drainUnreadBody } from "./unread-body.js";
 import { validationError } from "./validation-errors.js";
 
 export interface HttpDeps {
@@ -33,6 +35,8 @@ export interface HttpDeps {
   emails: EmailMessageService;
   logger: FastifyBaseLogger;
   bodyLimitBytes: number;
+  bodyMemoryBytes: number;
+  bodyWaitMs: number;
   maxMessageBytes: number;
   logRequests: boolean;
   /** Fastify's trustProxy: the proxies whose X-Forwarded-For names the client (false: none). */
@@ -50,6 +54,8 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     // The client address (throttling) comes from X-Forwarded-For only when a trusted proxy sent it.
     trustProxy: deps.trustProxy,
     logController: new LogController({ disableRequestLogging: !deps.logRequests }),
+    // Fastify's own answer while closing is a bare 503 without a Mailroom code: see refuseWhileClosing.
+    return503OnClosing: false,
     rewriteUrl: (raw) => rewriteJsonSuffix(raw),
     // Restcomm URLs are case-sensitive and have no trailing slash rules worth enforcing.
     routerOptions: { ignoreTrailingSlash: true },
@@ -83,6 +89,15 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   );
   // Only form, JSON and (for sends) multipart bodies carry parameters; anything else gets a clear 415.
   app.removeContentTypeParser("text/plain");
+  refuseWhileClosing(app);
+  // Before any body is read, and after authentication (the onRequest hook of the API's context).
+  const budget = new BodyBudget({
+    budgetBytes: deps.bodyMemoryBytes,
+    waitMs: deps.bodyWaitMs,
+    bodyLimitBytes: deps.bodyLimitBytes,
+  });
+  app.addHook("preParsing", budget.hook);
+  app.decorate("bodyBudget", budget);
 
   // Before any route: a context takes its error handler from its parent when it is registered.
   app.setNotFoundHandler((request, reply) =>
@@ -96,6 +111,7 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof Unauthorized) {
       // Restcomm answers a failed login with an empty body and the realm challenge.
+      drainUnreadBody(request, reply);
       return reply
         .code(401)
         .header("www-authenticate", WWW_AUTHENTICATE)
@@ -193,7 +209,41 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   return app;
 }
 
+/**
+ * Once the server is stopping, a request that arrives on a connection still open (keep-alive) gets a
+ * coded 503 and `Connection: close`, so the client retries elsewhere; requests already under way
+ * finish (app.close() waits for them), and their answers say `Connection: close` too. Without that
+ * their connections stayed open for the keep-alive timeout (72 s), holding up the stop, until the
+ * client sent its next request into a connection about to be cut.
+ */
+function refuseWhileClosing(app: FastifyInstance): void {
+  let closing = false;
+  app.addHook("preClose", (done) => {
+    closing = true;
+    done();
+  });
+  app.decorate("isStopping", () => closing);
+  app.addHook("onSend", (_request, reply, payload, done) => {
+    if (closing) reply.header("connection", "close");
+    done(null, payload);
+  });
+  app.addHook("onRequest", (_request, reply, done) => {
+    if (!closing) {
+      done();
+      return;
+    }
+    reply.header("connection", "close").header("retry-after", "1");
+    done(
+      new ApiError(
+        "ShuttingDown",
+        "This Mailroom server is stopping; nothing was accepted. Retry: another node, or this one once restarted, takes the request.",
+      ),
+    );
+  });
+}
+
 function replyWithError(request: FastifyRequest, reply: FastifyReply, error: ApiError) {
+  drainUnreadBody(request, reply);
   return sendError(request, reply, {
     status: error.status,
     code: error.code,

@@ -1,6 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { FastifyBaseLogger } from "fastify";
+import { pino } from "pino";
 import { type Config, loadConfig } from "../../src/config/config.js";
 import { ROOT_ROLE } from "../../src/domain/accounts.js";
 import { createMailroom, type Mailroom } from "../../src/server.js";
@@ -41,6 +43,8 @@ export interface StartOptions {
   keepData?: boolean;
   /** The administrator of a reused store; a fresh store gets a new one. */
   admin?: Credentials;
+  /** Every log line the server writes, as parsed JSON, is pushed here (the level is then at least info). */
+  logLines?: Array<Record<string, unknown>>;
 }
 
 /** Starts a real Mailroom in this process on a random port, with its own temp data dir or schema. */
@@ -78,7 +82,10 @@ export async function startMailroom(options: StartOptions = {}): Promise<TestSer
   };
   try {
     const config: Config = loadConfig(env);
-    mailroom = await createMailroom(config);
+    mailroom = await createMailroom(
+      config,
+      options.logLines ? collectingLogger(options.logLines) : undefined,
+    );
     url = await mailroom.listen();
     admin = options.admin ?? (await createAccount("admin@test.example", undefined, ROOT_ROLE));
   } catch (error) {
@@ -102,6 +109,18 @@ export async function startMailroom(options: StartOptions = {}): Promise<TestSer
     },
     removeData,
   };
+}
+
+/** A pino logger at debug level whose lines land in `lines`. */
+function collectingLogger(lines: Array<Record<string, unknown>>): FastifyBaseLogger {
+  return pino(
+    { level: "debug" },
+    {
+      write(line: string) {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      },
+    },
+  );
 }
 
 export function basicAuth(credentials: Credentials | { user: string; token: string }): string {

@@ -35,6 +35,8 @@ export interface SinkOptions {
   port?: number;
   /** Announce SIZE with this limit in octets (as a real relay does); by default no SIZE. */
   size?: number;
+  /** smtp-server options that replace the sink's own (TLS, AUTH policy, onAuth…). */
+  server?: Partial<SMTPServerOptions>;
 }
 
 /**
@@ -46,18 +48,22 @@ export class SmtpSink {
   readonly received: ReceivedMessage[] = [];
   /** Every DATA it answered, accepted or not, in order. */
   readonly answered: Array<{ messageId: string | undefined; code: number; raw: string }> = [];
+  /** Every command the sink received, by name (EHLO, AUTH, QUIT…), in order. */
+  readonly commands: string[] = [];
   /** Messages whose DATA arrived and whose answer is still to come (see SinkRules.dataDelayMs). */
   unanswered = 0;
   rules: SinkRules;
   port: number;
   private readonly secure: boolean;
   private readonly size: number | undefined;
+  private readonly extra: Partial<SMTPServerOptions>;
   private server: SMTPServer | undefined;
 
   private constructor(options: SinkOptions) {
     this.rules = options.rules ?? {};
     this.secure = options.secure ?? false;
     this.size = options.size;
+    this.extra = options.server ?? {};
     this.port = options.port ?? 0;
   }
 
@@ -110,7 +116,8 @@ export class SmtpSink {
     return {
       secure: this.secure,
       size: this.size,
-      logger: false,
+      // smtp-server logs each command at debug: that is how the sink sees them.
+      logger: commandLogger((command) => this.commands.push(command)),
       authOptional: true,
       // Plain smtp:// stays plain: the built-in certificate would fail Mailroom's STARTTLS check.
       disabledCommands: this.secure ? ["AUTH"] : ["AUTH", "STARTTLS"],
@@ -129,6 +136,7 @@ export class SmtpSink {
           );
         });
       },
+      ...this.extra,
     };
   }
 
@@ -154,6 +162,15 @@ export class SmtpSink {
     if (!reply) this.received.push(message);
     return reply;
   }
+}
+
+/** A logger for smtp-server that only hears the names of the commands it received. */
+function commandLogger(onCommand: (command: string) => void): SMTPServerOptions["logger"] {
+  const ignore = () => {};
+  const debug = (entry: { tnx?: string; command?: string }) => {
+    if (entry?.tnx === "command" && entry.command) onCommand(entry.command);
+  };
+  return { trace: ignore, debug, info: ignore, warn: ignore, error: ignore, fatal: ignore } as never;
 }
 
 function smtpError(reply: SmtpReply): Error {

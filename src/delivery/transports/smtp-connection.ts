@@ -27,6 +27,8 @@ export interface SmtpConnectionOptions {
   /** For a plain connection: STARTTLS when offered, or insist on it. */
   startTls: "opportunistic" | "required";
   auth: { user: string; pass: string } | undefined;
+  /** Send `auth` over a connection without TLS too (?allowInsecureAuth=true); otherwise refuse to. */
+  allowInsecureAuth: boolean;
   /** Extra options for tls.connect (from the URL's tls.* query options). */
   tls: tls.ConnectionOptions;
   /** The name sent with EHLO/HELO. */
@@ -71,6 +73,7 @@ export type SmtpErrorCode =
   | "EDNS"
   | "ETLS"
   | "EAUTH"
+  | "EINSECUREAUTH"
   | "EPROTOCOL"
   | "EENVELOPE"
   | "EMESSAGE";
@@ -479,6 +482,14 @@ export class SmtpConnection {
           // Plain text goes on, but credentials are not sent over a connection that failed to encrypt.
           allowsAuth = false;
         }
+      }
+      if (this.options.auth && !this.secure && !this.options.allowInsecureAuth) {
+        // The relay offered no TLS (or it failed, opportunistic): the password would travel in clear text.
+        throw new SmtpError(
+          "Refusing to send credentials over a connection without TLS",
+          "EINSECUREAUTH",
+          "AUTH",
+        );
       }
       if (this.options.auth && allowsAuth) await this.login(this.options.auth);
       if (this.state === "connecting") this.state = "idle";

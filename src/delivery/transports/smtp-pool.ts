@@ -34,6 +34,7 @@ export class SmtpPool {
   /** Connections that count against poolSize: opening, busy or idle. */
   private open = 0;
   private closed = false;
+  private allClosed: (() => void) | undefined;
   private readonly events: SmtpConnectionEvents = {
     gone: (connection) => {
       this.open--;
@@ -42,6 +43,7 @@ export class SmtpPool {
     },
     closed: (connection) => {
       this.connections.delete(connection);
+      if (this.connections.size === 0) this.allClosed?.();
     },
   };
 
@@ -62,14 +64,26 @@ export class SmtpPool {
     });
   }
 
-  /** Closes every connection at once: what is in flight or waiting fails as "Connection pool was closed". */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    const error = poolClosed();
-    this.idle.length = 0;
-    for (const job of this.queue.splice(0)) job.reject(error);
-    for (const connection of [...this.connections]) connection.destroy(error);
+  /**
+   * Closes every connection: idle ones say QUIT (a relay counts connections dropped without it as
+   * errors), busy ones are cut at once, and what is in flight or waiting fails as "Connection pool was
+   * closed". Resolves once every socket has closed (a QUIT gets a short grace, see smtp-connection.ts).
+   */
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      const error = poolClosed();
+      const idle = new Set(this.idle.splice(0));
+      for (const job of this.queue.splice(0)) job.reject(error);
+      for (const connection of [...this.connections]) {
+        if (idle.has(connection)) connection.discard();
+        else connection.destroy(error);
+      }
+    }
+    return new Promise((resolve) => {
+      if (this.connections.size === 0) resolve();
+      else this.allClosed = resolve;
+    });
   }
 
   private async connect(job: Job): Promise<void> {

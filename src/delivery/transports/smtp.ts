@@ -1,5 +1,6 @@
 import os from "node:os";
 import type tls from "node:tls";
+import { readRelayUrlOptions } from "../../config/relay-url.js";
 import { DeliveryErrorCodes } from "../../domain/errors.js";
 import type { RecipientRefusal, SmtpError } from "./smtp-connection.js";
 import { SmtpPool, type SmtpPoolOptions } from "./smtp-pool.js";
@@ -19,6 +20,8 @@ export interface SmtpSettings {
   startTls: "opportunistic" | "required";
   connectTimeoutMs: number;
   socketTimeoutMs: number;
+  /** PEM text of MAILROOM_SMTP_CA_FILE: the CA the relay's certificate must chain to. */
+  ca?: string;
 }
 
 /**
@@ -29,6 +32,7 @@ export interface SmtpSettings {
 export class SmtpTransport implements Transport {
   readonly description: string;
   private readonly relay: string;
+  private readonly hasAuth: boolean;
   private readonly pool: SmtpPool;
 
   constructor(settings: SmtpSettings, onTransportError: (error: Error) => void) {
@@ -36,6 +40,7 @@ export class SmtpTransport implements Transport {
     // Only host and port: the URL may carry a password, which must never reach a log or a message.
     this.relay = url.host;
     this.description = describeRelay(settings);
+    this.hasAuth = url.username !== "" || url.password !== "";
     // A failing connection is also reported to each send; this only logs it.
     this.pool = new SmtpPool(poolOptions(settings, url), onTransportError);
   }
@@ -45,13 +50,13 @@ export class SmtpTransport implements Transport {
       const result = await this.pool.send(message.envelope, message.raw);
       return reportSent(message.envelope.to, result.response, result.rejected);
     } catch (error) {
-      return reportError(message.envelope.to, error as SmtpError, this.relay);
+      return reportError(message.envelope.to, error as SmtpError, this.relay, this.hasAuth);
     }
   }
 
   /** Called after the worker finished or gave up on every delivery, so nothing still in flight is wanted. */
-  async close(): Promise<void> {
-    this.pool.close();
+  close(): Promise<void> {
+    return this.pool.close();
   }
 }
 
@@ -64,45 +69,29 @@ export function describeRelay(settings: SmtpSettings): string {
 
 /**
  * The URL supplies host, port (587, or 465 for smtps), credentials (percent-decoded) and TLS mode;
- * query options tls.* (e.g. ?tls.rejectUnauthorized=false for a relay with a private certificate)
- * go to tls.connect, and ?name= replaces the name sent with EHLO.
+ * its query options (relay-url.ts, checked at start) the EHLO name, tls.* options for tls.connect and
+ * allowInsecureAuth. MAILROOM_SMTP_CA_FILE gives the CA.
  */
 function poolOptions(settings: SmtpSettings, url: URL): SmtpPoolOptions {
   const secure = url.protocol === "smtps:";
   const user = decode(url.username);
   const pass = decode(url.password);
-  const tlsOptions: Record<string, unknown> = {};
-  let name = clientName();
-  for (const [key, value] of url.searchParams) {
-    if (key.startsWith("tls.")) {
-      const option = key.slice(4);
-      if (option && !UNSAFE_KEYS.has(option)) tlsOptions[option] = queryValue(value);
-    } else if (key === "name" && value.trim()) {
-      name = value.replace(/\s+/g, "");
-    }
-  }
+  const query = readRelayUrlOptions(url);
+  const tlsOptions: tls.ConnectionOptions = { ...query.tls } as tls.ConnectionOptions;
+  if (settings.ca !== undefined) tlsOptions.ca = settings.ca;
   return {
     host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
     port: Number(url.port) || (secure ? 465 : 587),
     secure,
     startTls: settings.startTls,
     auth: user || pass ? { user, pass } : undefined,
-    tls: tlsOptions as tls.ConnectionOptions,
-    name,
+    allowInsecureAuth: query.allowInsecureAuth,
+    tls: tlsOptions,
+    name: query.name ?? clientName(),
     connectTimeoutMs: settings.connectTimeoutMs,
     socketTimeoutMs: settings.socketTimeoutMs,
     poolSize: settings.poolSize,
   };
-}
-
-const UNSAFE_KEYS = new Set(["__proto__", "constructor", "prototype"]);
-
-/** As nodemailer read URL options: true, false and numbers are typed, the rest stays text. */
-function queryValue(value: string): unknown {
-  if (value === "true") return true;
-  if (value === "false") return false;
-  const number = Number(value);
-  return value.trim() !== "" && !Number.isNaN(number) ? number : value;
 }
 
 function decode(component: string): string {
@@ -141,9 +130,17 @@ function reportSent(to: readonly string[], response: string, rejected: Recipient
   return { recipients, smtpCode: replyCode(response), response, failure: null };
 }
 
-function reportError(to: readonly string[], error: SmtpError, relay: string): SendReport {
+function reportError(to: readonly string[], error: SmtpError, relay: string, hasAuth: boolean): SendReport {
   const smtpCode = error.responseCode ?? null;
   const response = error.response ?? null;
+  if (!hasAuth && asksForLogin(error)) {
+    // Not a verdict on the message: the relay wants a login Mailroom was not given.
+    const failure = {
+      code: DeliveryErrorCodes.RelaySetupFailed,
+      message: `The relay ${relay} requires authentication ("${oneLine(response ?? error.message)}") and MAILROOM_SMTP_URL has no user name and password: add them (smtp://user:password@host:587).`,
+    };
+    return { recipients: sameForAll(to, "deferred", smtpCode, response), smtpCode, response, failure };
+  }
   // Every recipient refused at RCPT TO: judged per recipient, some may only be deferred.
   if (error.command === "RCPT TO" && error.rejectedErrors?.length) {
     const refusals = new Map(error.rejectedErrors.map((e) => [e.recipient.toLowerCase(), e]));
@@ -156,6 +153,14 @@ function reportError(to: readonly string[], error: SmtpError, relay: string): Se
   const failure = describeFailure(error, relay);
   const state = PERMANENT.has(failure.code) ? "rejected" : "deferred";
   return { recipients: sameForAll(to, state, smtpCode, response), smtpCode, response, failure };
+}
+
+/** 530 (RFC 4954: authentication required), or an enhanced status 5.7.0 / 5.7.1 that says so in words. */
+function asksForLogin(error: SmtpError): boolean {
+  const replies = [error.response ?? "", ...(error.rejectedErrors ?? []).map((e) => e.response)];
+  return replies.some(
+    (reply) => /^530[ -]/.test(reply) || (/^5\d\d[ -]5\.7\.[01]\b/.test(reply) && /auth/i.test(reply)),
+  );
 }
 
 /** Whole-message failures that retrying cannot cure: every recipient is rejected. */
@@ -177,11 +182,17 @@ function describeFailure(error: SmtpError, relay: string): SendFailure {
       message: `The relay ${relay} did not accept Mailroom's login${reply ? ` (${reply})` : ""}; check the user name and password in MAILROOM_SMTP_URL.`,
     };
   }
+  if (error.code === "EINSECUREAUTH") {
+    return {
+      code: DeliveryErrorCodes.InsecureAuthRefused,
+      message: `The relay ${relay} offers no TLS, so Mailroom did not send the credentials in MAILROOM_SMTP_URL in clear text. Enable STARTTLS on the relay, use smtps://, or, on a network you trust, add ?allowInsecureAuth=true to MAILROOM_SMTP_URL.`,
+    };
+  }
   if (error.code === "ETLS") {
     // A reply means the relay refused STARTTLS itself; without one, the TLS handshake failed.
     const message = reply
       ? `The relay ${relay} refused STARTTLS (${reply}) and MAILROOM_SMTP_STARTTLS is required; enable TLS on the relay, use smtps://, or set MAILROOM_SMTP_STARTTLS=opportunistic.`
-      : `TLS with the relay ${relay} failed (${oneLine(error.message)}); check the relay's certificate, or add ?tls.rejectUnauthorized=false to MAILROOM_SMTP_URL for a relay you trust.`;
+      : `TLS with the relay ${relay} failed (${oneLine(error.message)}); check the relay's certificate; for a private CA or a self-signed certificate, give it in MAILROOM_SMTP_CA_FILE (or, for a relay you trust on a network you trust, add ?tls.rejectUnauthorized=false to MAILROOM_SMTP_URL).`;
     return { code: DeliveryErrorCodes.RelaySetupFailed, message };
   }
   if (error.responseCode !== undefined && reply !== undefined) {
