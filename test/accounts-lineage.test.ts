@@ -6,6 +6,7 @@ import {
   request,
   sendEmail,
   startMailroom,
+  startPeer,
   type TestServer,
 } from "./helpers/mailroom.js";
 import { storeVariants } from "./helpers/stores.js";
@@ -112,13 +113,7 @@ for (const variant of await storeVariants()) {
           ? "one server per SQLite file (the CLI's changes are tested in cli-accounts)"
           : false,
     }, async () => {
-      const other = await startMailroom({
-        store: variant.kind,
-        databaseUrl: server.databaseUrl,
-        dataDir: server.dataDir,
-        admin: server.admin,
-        keepData: true,
-      });
+      const other = await startPeer(server);
       try {
         const top = await server.createAccount("remote-top@example.org", server.admin.sid);
         const leaf = await server.createAccount("remote-leaf@example.org", top.sid);

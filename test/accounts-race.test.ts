@@ -8,6 +8,7 @@ import {
   request,
   sendEmail,
   startMailroom,
+  startPeer,
   type TestServer,
 } from "./helpers/mailroom.js";
 import { storeVariants } from "./helpers/stores.js";
@@ -114,13 +115,7 @@ for (const variant of await storeVariants()) {
           ? "one server per SQLite file; the CLI test above is the second process"
           : false,
     }, async () => {
-      const other = await startMailroom({
-        store: variant.kind,
-        databaseUrl: server.databaseUrl,
-        dataDir: server.dataDir,
-        admin: server.admin,
-        keepData: true,
-      });
+      const other = await startPeer(server);
       try {
         for (let round = 0; round < 3; round++) {
           const closing = await server.createAccount(`race-two-${round}@example.org`, parent.sid);

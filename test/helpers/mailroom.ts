@@ -47,6 +47,19 @@ export interface StartOptions {
   logLines?: Array<Record<string, unknown>>;
 }
 
+/**
+ * A second server on the same data as `server` (its database, data dir and admin), as another process
+ * would be; closing it leaves the data to `server`. Only on PostgreSQL: an SQLite file has one server.
+ */
+export function startPeer(server: TestServer): Promise<TestServer> {
+  return startMailroom({
+    databaseUrl: server.databaseUrl,
+    dataDir: server.dataDir,
+    admin: server.admin,
+    keepData: true,
+  });
+}
+
 /** Starts a real Mailroom in this process on a random port, with its own temp data dir or schema. */
 export async function startMailroom(options: StartOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "mailroom-test-")));
