@@ -292,6 +292,51 @@ for (const variant of await storeVariants()) {
       assert.match(unknown.text, /Unknown parameter &quot;X\\uffff&quot;/);
     });
 
+    test("a multipart part the parser cannot read refuses the body: it is never dropped silently", async () => {
+      const part = (headers: string, value: string) => `--b\r\n${headers}\r\n\r\n${value}\r\n`;
+      const named = (name: string, value: string) =>
+        part(`Content-Disposition: form-data; name="${name}"`, value);
+      const required =
+        named("From", "a@example.org") +
+        named("To", "b@example.org") +
+        named("Subject", "s") +
+        named("Body", "x");
+      const cases = [
+        // A bare line break inside a header value, in a field and in a file's name.
+        named("C\nC", "c@example.org"),
+        part(
+          'Content-Disposition: form-data; name="Attachment"; filename="a\nb.txt"\r\nContent-Type: text/plain',
+          "file",
+        ),
+      ];
+      for (const bad of cases) {
+        const body = Buffer.from(`${required}${bad}--b--\r\n`);
+        const response = await post("multipart/form-data; boundary=b", body);
+        assert.equal(response.status, 400, `${JSON.stringify(bad)}: ${response.text}`);
+        assert.equal(response.json.code, 20001);
+        assert.match(response.json.message, /has 5 parts but only 4 could be read/);
+      }
+      // A part without a name (busboy hands it over nameless: this crashed the server).
+      for (const orphan of [
+        part("Content-Disposition: form-data", "orphan"),
+        part('Content-Disposition: form-data; filename="f.txt"', "orphan file"),
+      ]) {
+        const response = await post(
+          "multipart/form-data; boundary=b",
+          Buffer.from(`${required}${orphan}--b--\r\n`),
+        );
+        assert.equal(response.status, 400, response.text);
+        assert.equal(response.json.code, 20001);
+        assert.match(response.json.message, /has no name/);
+      }
+      // The same parts, well formed, and the boundary quoted in the Content-Type: accepted, every part read.
+      const good = `${required}${named("CC", "c@example.org")}${part('Content-Disposition: form-data; name="Attachment"; filename="a b.txt"\r\nContent-Type: text/plain', "file")}--b--\r\n`;
+      const accepted = await post('multipart/form-data; boundary="b"', Buffer.from(good));
+      assert.equal(accepted.status, 200, accepted.text);
+      assert.equal(accepted.json.cc, "c@example.org");
+      assert.equal(accepted.json.attachments.length, 1);
+    });
+
     test("item 14: StatusCallback controls are refused, not stripped; U+0085 in From gets its real reason", async () => {
       for (const [callback, what] of [
         ["https://hooks.example.org/cb\r\nx", /the control character U\+000D/],

@@ -45,6 +45,9 @@ export function parseMultipart(limits: MultipartLimits) {
     const files: AttachmentUpload[] = [];
     let finished = false;
     let received = 0;
+    // Parts busboy handed over (fields and files), against the parts the body holds.
+    let partsRead = 0;
+    const delimiters = delimiterCounter(request.headers["content-type"]);
     let busboy: BusboyInstance;
     const finish = (error: Error | null) => {
       if (finished) return;
@@ -71,9 +74,15 @@ export function parseMultipart(limits: MultipartLimits) {
     }
     payload.on("data", (chunk: Buffer) => {
       received += chunk.length;
+      delimiters?.push(chunk);
       if (received > limits.bodyLimitBytes) finish(bodyTooLarge(limits));
     });
     busboy.on("file", (name, stream, filename, _encoding, mimeType) => {
+      partsRead++;
+      if (typeof name !== "string") {
+        stream.resume();
+        return finish(unnamedPart());
+      }
       if (name !== "Attachment") {
         stream.resume();
         return finish(
@@ -108,6 +117,9 @@ export function parseMultipart(limits: MultipartLimits) {
       });
     });
     busboy.on("field", (name, value, nameTruncated, valueTruncated) => {
+      partsRead++;
+      // busboy hands a part without a name over with none (undefined, whatever its typings say).
+      if (typeof name !== "string") return finish(unnamedPart());
       if (name === "Attachment") {
         return finish(
           new ApiError(
@@ -133,9 +145,64 @@ export function parseMultipart(limits: MultipartLimits) {
     busboy.on("error", (error: Error) =>
       finish(new ApiError("MalformedBody", `The multipart body cannot be read: ${error.message}.`)),
     );
-    busboy.on("finish", () => finish(null));
+    busboy.on("finish", () => {
+      // busboy skips a part it cannot read (a line break inside a header, no name) without a word:
+      // the part would be lost silently, so the whole body is refused instead.
+      const parts = delimiters === undefined ? partsRead : delimiters.count - 1;
+      if (partsRead < parts) {
+        return finish(
+          new ApiError(
+            "MalformedBody",
+            `The multipart body has ${parts} parts but only ${partsRead} could be read: a part's headers are malformed (a line break inside a header value, or a Content-Disposition without a name). Nothing was accepted.`,
+          ),
+        );
+      }
+      finish(null);
+    });
     payload.pipe(busboy);
   };
+}
+
+/**
+ * Counts the delimiter lines of a multipart body as it streams by (`CRLF--boundary`, the first one
+ * allowed at the very start): a body of n parts has n + 1 of them, the closing one included. Each
+ * chunk is searched natively; a delimiter split between two chunks is found in the seam, the last
+ * bytes of one chunk joined to the first of the next (too short to hold a whole one on either side).
+ * Undefined when the Content-Type names no boundary (busboy refuses that body itself).
+ */
+function delimiterCounter(
+  contentType: string | undefined,
+): { count: number; push(chunk: Buffer): void } | undefined {
+  const boundary = /;\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType ?? "");
+  const text = boundary?.[1] ?? boundary?.[2];
+  if (text === undefined) return undefined;
+  const pattern = Buffer.from(`\r\n--${text}`, "latin1");
+  const keep = pattern.length - 1;
+  // As if the body began with a line break, so that a delimiter at the very start counts too.
+  let tail: Buffer = Buffer.from("\r\n");
+  const occurrences = (bytes: Buffer) => {
+    let found = 0;
+    for (let at = bytes.indexOf(pattern); at >= 0; at = bytes.indexOf(pattern, at + pattern.length)) found++;
+    return found;
+  };
+  const counter = {
+    count: 0,
+    push(chunk: Buffer) {
+      counter.count += occurrences(Buffer.concat([tail, chunk.subarray(0, keep)])) + occurrences(chunk);
+      tail =
+        chunk.length >= keep
+          ? chunk.subarray(chunk.length - keep)
+          : Buffer.concat([tail, chunk]).subarray(-keep);
+    },
+  };
+  return counter;
+}
+
+function unnamedPart(): ApiError {
+  return new ApiError(
+    "MalformedBody",
+    'A part of the multipart body has no name: each part needs Content-Disposition: form-data; name="…". Nothing was accepted.',
+  );
 }
 
 function bodyTooLarge(limits: MultipartLimits): ApiError {
