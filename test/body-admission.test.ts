@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { API, basicAuth, request, sendEmail, startMailroom, type TestServer } from "./helpers/mailroom.js";
-import { RawRequest } from "./helpers/raw-http.js";
+import { API, request, sendEmail, startMailroom, type TestServer } from "./helpers/mailroom.js";
+import { rawFormSend } from "./helpers/raw-http.js";
 import { storeVariants } from "./helpers/stores.js";
 import { waitFor } from "./helpers/wait.js";
 
@@ -34,15 +34,7 @@ for (const variant of await storeVariants()) {
       const body = formOfSize(40_000);
       const path = `${API}/Accounts/${server.admin.sid}/Email/Messages.json`;
       // The first body is only half sent: its bytes stay reserved while it is read.
-      const first = new RawRequest(server.url, {
-        method: "POST",
-        path,
-        headers: {
-          authorization: basicAuth(server.admin),
-          "content-type": "application/x-www-form-urlencoded",
-          "content-length": String(body.length),
-        },
-      });
+      const first = rawFormSend(server, body.length);
       try {
         await first.write(body.slice(0, 20_000));
         await admitted(server);
@@ -94,15 +86,7 @@ for (const variant of await storeVariants()) {
     test("is admitted when the body before it is done", async () => {
       const body = formOfSize(40_000);
       const path = `${API}/Accounts/${server.admin.sid}/Email/Messages.json`;
-      const first = new RawRequest(server.url, {
-        method: "POST",
-        path,
-        headers: {
-          authorization: basicAuth(server.admin),
-          "content-type": "application/x-www-form-urlencoded",
-          "content-length": String(body.length),
-        },
-      });
+      const first = rawFormSend(server, body.length);
       try {
         await first.write(body.slice(0, 20_000));
         await admitted(server);

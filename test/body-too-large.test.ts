@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { API, basicAuth, startMailroom, type TestServer } from "./helpers/mailroom.js";
-import { RawRequest } from "./helpers/raw-http.js";
+import { startMailroom, type TestServer } from "./helpers/mailroom.js";
+import { rawFormSend } from "./helpers/raw-http.js";
 import { storeVariants } from "./helpers/stores.js";
 
 const LIMIT = 65_536;
@@ -19,17 +19,7 @@ for (const variant of await storeVariants()) {
 
     /** Sends `size` bytes of form body as Python's urllib does: all of it, and only then reads. */
     async function sendWhole(size: number, framing: "content-length" | "chunked") {
-      const client = new RawRequest(server.url, {
-        method: "POST",
-        path: `${API}/Accounts/${server.admin.sid}/Email/Messages.json`,
-        headers: {
-          authorization: basicAuth(server.admin),
-          "content-type": "application/x-www-form-urlencoded",
-          ...(framing === "chunked"
-            ? { "transfer-encoding": "chunked" }
-            : { "content-length": String(size) }),
-        },
-      });
+      const client = rawFormSend(server, framing === "chunked" ? "chunked" : size);
       try {
         client.pauseReading();
         const body = Buffer.alloc(size, "x");

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { describe, test } from "node:test";
 import { FAST_RETRIES } from "./helpers/delivery.js";
-import { API, basicAuth, sendEmail, startMailroom, type TestServer } from "./helpers/mailroom.js";
-import { RawRequest } from "./helpers/raw-http.js";
+import { sendEmail, startMailroom, type TestServer } from "./helpers/mailroom.js";
+import { rawFormSend } from "./helpers/raw-http.js";
 import { SmtpSink } from "./helpers/smtp-sink.js";
 import { storeVariants } from "./helpers/stores.js";
 import { waitFor } from "./helpers/wait.js";
@@ -24,15 +24,7 @@ for (const variant of await storeVariants()) {
     test("a request under way finishes and says Connection: close; a new one gets a coded 503 (20021)", async () => {
       const server = await startMailroom({ store: variant.kind });
       const half = Math.floor(FORM.length / 2);
-      const client = new RawRequest(server.url, {
-        method: "POST",
-        path: `${API}/Accounts/${server.admin.sid}/Email/Messages.json`,
-        headers: {
-          authorization: basicAuth(server.admin),
-          "content-type": "application/x-www-form-urlencoded",
-          "content-length": String(FORM.length),
-        },
-      });
+      const client = rawFormSend(server, FORM.length);
       try {
         await client.write(FORM.slice(0, half));
         // A second connection has sent part of its request's head: not idle, so the stop keeps it.

@@ -1,4 +1,5 @@
 import net from "node:net";
+import { API, basicAuth, type Credentials } from "./mailroom.js";
 
 export interface RawResponse {
   status: number;
@@ -91,4 +92,23 @@ function parseResponse(data: Buffer): { response: RawResponse; length: number } 
     },
     length: end + 4 + length,
   };
+}
+
+/**
+ * A raw form send to the admin's messages: its head is written at once; the body is the caller's to
+ * write (in parts, or not at all). `framing` is the Content-Length, or "chunked".
+ */
+export function rawFormSend(
+  server: { url: string; admin: Credentials },
+  framing: number | "chunked",
+): RawRequest {
+  return new RawRequest(server.url, {
+    method: "POST",
+    path: `${API}/Accounts/${server.admin.sid}/Email/Messages.json`,
+    headers: {
+      authorization: basicAuth(server.admin),
+      "content-type": "application/x-www-form-urlencoded",
+      ...(framing === "chunked" ? { "transfer-encoding": "chunked" } : { "content-length": String(framing) }),
+    },
+  });
 }
