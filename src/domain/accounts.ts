@@ -30,6 +30,11 @@ export function isAdministrator(account: { role: string }): boolean {
  * An account may act only while it and every account above it are active: the first one in `lineage`
  * (the account, then its ancestors nearest first) that is not, or undefined when all are.
  */
-export function firstInactive<T extends { status: string }>(lineage: readonly T[]): T | undefined {
-  return lineage.find((account) => account.status !== "active");
+export function firstInactive<T extends { status: string }>(
+  account: T,
+  ancestors: readonly T[],
+): T | undefined {
+  // Checked on every request: no array built for it.
+  if (account.status !== "active") return account;
+  return ancestors.find((ancestor) => ancestor.status !== "active");
 }

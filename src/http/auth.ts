@@ -77,7 +77,7 @@ export function authenticate(accounts: AccountService, throttle: AuthThrottle) {
     }
     throttle.succeeded(credentials.user, address, now);
     const { account, ancestors } = lineage;
-    const inactive = firstInactive([account, ...ancestors]);
+    const inactive = firstInactive(account, ancestors);
     if (inactive) throw inactiveError(inactive, account, "use the API");
     request.actor = account;
     const named = (request.params as { accountSid?: string } | undefined)?.accountSid;
@@ -119,6 +119,8 @@ function isSelf(account: AccountRow, sidOrEmail: string): boolean {
  * whoever asks: a suspended account sends nothing, not even through its parent or an Administrator.
  */
 export function assertMayAct(request: FastifyRequest, what: string): void {
-  const inactive = firstInactive([request.account, ...request.accountAncestors]);
+  // The caller's own lineage was checked when it authenticated.
+  if (request.account === request.actor) return;
+  const inactive = firstInactive(request.account, request.accountAncestors);
   if (inactive) throw inactiveError(inactive, request.account, what);
 }
