@@ -1,7 +1,20 @@
 import { randomBytes, randomFillSync } from "node:crypto";
 
 /** Resource SIDs follow Restcomm: a two-letter prefix and 32 lowercase hex characters. */
-export type SidPrefix = "AC" | "EM" | "EA";
+export type SidPrefix =
+  | "AC"
+  | "EM"
+  | "EA"
+  /** an event */
+  | "EV"
+  /** a Restcomm Notification */
+  | "NO"
+  /** a webhook */
+  | "WH"
+  /** one attempt to deliver an event to a webhook */
+  | "DL"
+  /** a replayed event's delivery job */
+  | "RP";
 
 /**
  * The 32 hex characters are 12 of the creation time in milliseconds, then 20 random (80 bits).

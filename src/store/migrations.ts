@@ -168,6 +168,135 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropIndex("email_messages_account_created").execute();
     },
   },
+
+  /**
+   * Issue 13: what happened to messages (events, written in the transaction that changes the
+   * message), per-day usage counters, Restcomm Notifications, webhooks and the queue of their
+   * deliveries (leased like delivery_queue), and the log of each delivery attempt.
+   */
+  "0005_events": {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("email_events")
+        .addColumn("sid", "text", (c) => c.primaryKey())
+        .addColumn("account_sid", "text", (c) => c.notNull())
+        .addColumn("message_sid", "text", (c) => c.notNull())
+        .addColumn("type", "text", (c) => c.notNull())
+        .addColumn("recipient", "text")
+        .addColumn("date_created", "bigint", (c) => c.notNull())
+        .addColumn("smtp_code", "integer")
+        .addColumn("response", "text")
+        .addColumn("error_code", "integer")
+        .addColumn("error_message", "text")
+        .addColumn("retry_at", "bigint")
+        .execute();
+      await db.schema
+        .createIndex("email_events_message")
+        .on("email_events")
+        .columns(["message_sid", "sid"])
+        .execute();
+      await db.schema
+        .createIndex("email_events_account")
+        .on("email_events")
+        .columns(["account_sid", "date_created", "sid"])
+        .execute();
+
+      // Several rows per (account, day, category): concurrent transactions add to different shards
+      // instead of queueing on one row lock (PostgreSQL); a count is the sum over the shards.
+      await db.schema
+        .createTable("usage_counters")
+        .addColumn("account_sid", "text", (c) => c.notNull())
+        .addColumn("day", "text", (c) => c.notNull())
+        .addColumn("category", "text", (c) => c.notNull())
+        .addColumn("shard", "integer", (c) => c.notNull())
+        .addColumn("count", "bigint", (c) => c.notNull())
+        .addPrimaryKeyConstraint("usage_counters_pk", ["account_sid", "day", "category", "shard"])
+        .execute();
+
+      await db.schema
+        .createTable("notifications")
+        .addColumn("sid", "text", (c) => c.primaryKey())
+        .addColumn("account_sid", "text", (c) => c.notNull())
+        .addColumn("date_created", "bigint", (c) => c.notNull())
+        .addColumn("log", "integer", (c) => c.notNull())
+        .addColumn("error_code", "integer", (c) => c.notNull())
+        .addColumn("message_text", "text", (c) => c.notNull())
+        .addColumn("message_sid", "text")
+        .addColumn("request_url", "text")
+        .addColumn("request_method", "text")
+        .addColumn("request_variables", "text")
+        .addColumn("response_headers", "text")
+        .addColumn("response_body", "text")
+        .execute();
+      await db.schema
+        .createIndex("notifications_account")
+        .on("notifications")
+        .columns(["account_sid", "date_created", "sid"])
+        .execute();
+
+      await db.schema
+        .createTable("webhooks")
+        .addColumn("sid", "text", (c) => c.primaryKey())
+        .addColumn("account_sid", "text", (c) => c.notNull().references("accounts.sid"))
+        .addColumn("url", "text", (c) => c.notNull())
+        // Comma-separated event types; null means every type.
+        .addColumn("events", "text")
+        .addColumn("enabled", "integer", (c) => c.notNull())
+        // The signing secret, encrypted (src/domain/secret-box.ts): it must be read back to sign.
+        .addColumn("secret_sealed", "text", (c) => c.notNull())
+        // When deliveries started failing without a success since; null while they succeed.
+        .addColumn("failing_since", "bigint")
+        .addColumn("date_created", "bigint", (c) => c.notNull())
+        .addColumn("date_updated", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("webhooks_account").on("webhooks").column("account_sid").execute();
+
+      // One row per webhook delivery (or StatusCallback) still to make: leased and claimed like
+      // delivery_queue. webhook_sid null is a message's StatusCallback (callback_url).
+      await db.schema
+        .createTable("webhook_queue")
+        .addColumn("sid", "text", (c) => c.primaryKey())
+        .addColumn("account_sid", "text", (c) => c.notNull())
+        .addColumn("webhook_sid", "text")
+        .addColumn("event_sid", "text")
+        .addColumn("message_sid", "text")
+        .addColumn("callback_url", "text")
+        .addColumn("attempts", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addColumn("due_at", "bigint", (c) => c.notNull())
+        .addColumn("lease_owner", "text")
+        .addColumn("lease_expires_at", "bigint")
+        .execute();
+      await db.schema
+        .createIndex("webhook_queue_due")
+        .on("webhook_queue")
+        .columns(["due_at", "sid"])
+        .execute();
+      await db.schema.createIndex("webhook_queue_webhook").on("webhook_queue").column("webhook_sid").execute();
+
+      await db.schema
+        .createTable("webhook_deliveries")
+        .addColumn("sid", "text", (c) => c.primaryKey())
+        .addColumn("account_sid", "text", (c) => c.notNull())
+        .addColumn("webhook_sid", "text", (c) => c.notNull())
+        .addColumn("event_sid", "text", (c) => c.notNull())
+        .addColumn("event_type", "text", (c) => c.notNull())
+        .addColumn("message_sid", "text")
+        .addColumn("attempt", "integer", (c) => c.notNull())
+        .addColumn("date_created", "bigint", (c) => c.notNull())
+        .addColumn("status_code", "integer")
+        .addColumn("latency_ms", "integer", (c) => c.notNull())
+        .addColumn("outcome", "text", (c) => c.notNull())
+        .addColumn("error", "text")
+        .addColumn("response_body", "text")
+        .execute();
+      await db.schema
+        .createIndex("webhook_deliveries_webhook")
+        .on("webhook_deliveries")
+        .columns(["webhook_sid", "date_created", "sid"])
+        .execute();
+    },
+  },
 };
 
 interface LegacyDatabase {

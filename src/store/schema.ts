@@ -99,6 +99,100 @@ export interface AttachmentBlobsTable {
   content: Uint8Array;
 }
 
+/**
+ * What happened to a message, one row per change (issue 13): written in the transaction that makes
+ * the change. `recipient` where the event concerns one; the SMTP reply or error where there is one.
+ */
+export interface EmailEventsTable {
+  sid: string;
+  account_sid: string;
+  message_sid: string;
+  type: string;
+  recipient: string | null;
+  date_created: number;
+  smtp_code: number | null;
+  response: string | null;
+  error_code: number | null;
+  error_message: string | null;
+  retry_at: number | null;
+}
+
+/** Per-day counts for Usage Records, split over shards (a count is the sum of its shards' rows). */
+export interface UsageCountersTable {
+  account_sid: string;
+  /** The UTC day, yyyy-MM-dd. */
+  day: string;
+  category: string;
+  shard: number;
+  count: number;
+}
+
+/** Restcomm Notifications: log 0 an error, 1 a warning. */
+export interface NotificationsTable {
+  sid: string;
+  account_sid: string;
+  date_created: number;
+  log: number;
+  error_code: number;
+  message_text: string;
+  message_sid: string | null;
+  request_url: string | null;
+  request_method: string | null;
+  request_variables: string | null;
+  response_headers: string | null;
+  response_body: string | null;
+}
+
+export interface WebhooksTable {
+  sid: string;
+  account_sid: string;
+  url: string;
+  /** Comma-separated event types; null: every type. */
+  events: string | null;
+  /** 1 or 0. */
+  enabled: number;
+  /** The signing secret, encrypted (src/domain/secret-box.ts). */
+  secret_sealed: string;
+  failing_since: number | null;
+  date_created: number;
+  date_updated: number;
+}
+
+/**
+ * Webhook deliveries (and StatusCallbacks, webhook_sid null) still to make, leased like delivery_queue.
+ */
+export interface WebhookQueueTable {
+  sid: string;
+  account_sid: string;
+  webhook_sid: string | null;
+  event_sid: string | null;
+  message_sid: string | null;
+  callback_url: string | null;
+  attempts: Generated<number>;
+  created_at: number;
+  due_at: number;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+}
+
+/** One attempt to deliver an event to a webhook (the Deliveries resource). */
+export interface WebhookDeliveriesTable {
+  sid: string;
+  account_sid: string;
+  webhook_sid: string;
+  event_sid: string;
+  event_type: string;
+  message_sid: string | null;
+  attempt: number;
+  date_created: number;
+  status_code: number | null;
+  latency_ms: number;
+  /** delivered | retrying | failed */
+  outcome: string;
+  error: string | null;
+  response_body: string | null;
+}
+
 export interface Database {
   accounts: AccountsTable;
   email_messages: EmailMessagesTable;
@@ -108,6 +202,12 @@ export interface Database {
   email_mime: EmailMimeTable;
   email_tags: EmailTagsTable;
   attachment_blobs: AttachmentBlobsTable;
+  email_events: EmailEventsTable;
+  usage_counters: UsageCountersTable;
+  notifications: NotificationsTable;
+  webhooks: WebhooksTable;
+  webhook_queue: WebhookQueueTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 /** A column as the hand-written writers list it: its name, and its type for PostgreSQL's unnest(). */
