@@ -134,6 +134,11 @@ export class ThreadedStore implements MailStore {
   findBlobs: MailStore["findBlobs"] = (...args) => this.thread.call("findBlobs", ...args);
   findRetryContexts: MailStore["findRetryContexts"] = (...args) =>
     this.thread.call("findRetryContexts", ...args);
+  claimWebhookJobs: MailStore["claimWebhookJobs"] = (...args) =>
+    this.thread.call("claimWebhookJobs", ...args);
+  nextWebhookDueAt: MailStore["nextWebhookDueAt"] = () => this.thread.call("nextWebhookDueAt");
+  recordWebhookAttempts: MailStore["recordWebhookAttempts"] = (...args) =>
+    this.thread.call("recordWebhookAttempts", ...args);
 }
 
 /** The reads that run in SQLite's reader thread: the API's, not the delivery worker's or authentication's. */
