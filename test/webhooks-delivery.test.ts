@@ -344,51 +344,89 @@ for (const variant of await storeVariants()) {
       }
     });
 
-    test("a receiver that never answers holds at most the per-host and per-process bounds of connections", async () => {
+    /**
+     * Sends `messages` messages to a server whose webhooks and callbacks all go to one receiver
+     * that never answers, and returns the receiver once `requests` requests have reached it.
+     */
+    async function neverAnswering(
+      settings: { concurrency: number; hostConcurrency: number },
+      hooks: (server: TestServer, port: number) => Promise<void>,
+      callbackHost: string,
+      requests: number,
+    ): Promise<Receiver> {
       const receiver = await startReceiver(() => "hang");
       const server = await startMailroom({
         store: variant.kind,
         env: {
           MAILROOM_SMTP_URL: sink.url,
-          MAILROOM_WEBHOOK_CONCURRENCY: "5",
-          MAILROOM_WEBHOOK_HOST_CONCURRENCY: "3",
+          MAILROOM_WEBHOOK_CONCURRENCY: String(settings.concurrency),
+          MAILROOM_WEBHOOK_HOST_CONCURRENCY: String(settings.hostConcurrency),
           MAILROOM_WEBHOOK_TIMEOUT_MS: "300",
+          // Each job is tried once here: its retry is a minute away.
           MAILROOM_WEBHOOK_RETRY_BASE_MS: "60000",
           MAILROOM_WEBHOOK_POLL_INTERVAL_MS: "50",
           MAILROOM_SHUTDOWN_TIMEOUT_MS: "200",
         },
       });
       try {
-        // Two host names for one listener: each has its own per-host bound (3), so only the
-        // process bound (5) keeps them from holding 6 together.
-        await insertWebhook(locationOf(server), server.admin.sid, `http://127.0.0.1:${receiver.port}/a`);
-        await insertWebhook(locationOf(server), server.admin.sid, `http://localhost:${receiver.port}/b`);
-        const sids: string[] = [];
+        await hooks(server, receiver.port);
         for (let i = 0; i < 15; i++) {
-          sids.push(
-            (
-              await sendEmail(server, server.admin, {
-                StatusCallback: `http://127.0.0.1:${receiver.port}/cb`,
-              })
-            ).json.sid,
-          );
+          const sent = await sendEmail(server, server.admin, {
+            StatusCallback: `http://${callbackHost}:${receiver.port}/cb`,
+          });
+          assert.equal(sent.status, 200);
         }
-        // 15 messages: 60 webhook jobs and 15 callbacks. Two rounds of timeouts' worth of requests.
-        await waitFor("requests after several timeouts", () => receiver.received.length >= 20, 30_000);
-        assert.ok(receiver.maxOpen <= 5, `at most 5 open at once, saw ${receiver.maxOpen}`);
-        assert.equal(receiver.maxOpen, 5, "the process bound was reached (so the test can see it exceeded)");
-        for (const [host, max] of receiver.maxOpenPerHost) {
-          assert.ok(max <= 3, `at most 3 at once to ${host}, saw ${max}`);
-        }
+        await waitFor(
+          `${requests} requests, timed out in turn`,
+          () => receiver.received.length >= requests,
+          30_000,
+        );
         const [queued] = await rawQuery<{ n: number }>(
           locationOf(server),
           "select count(*) as n from webhook_queue",
         );
         assert.ok(Number(queued?.n) > 0, "the rest waits in the queue");
+        return receiver;
       } finally {
         await server.close();
         await receiver.close();
       }
+    }
+
+    test("a receiver that never answers holds at most MAILROOM_WEBHOOK_CONCURRENCY connections", async () => {
+      // One host, whose own bound is out of the way: only the process bound (5) limits.
+      const receiver = await neverAnswering(
+        { concurrency: 5, hostConcurrency: 100 },
+        async (server, port) => {
+          await insertWebhook(locationOf(server), server.admin.sid, `http://127.0.0.1:${port}/a`);
+        },
+        "127.0.0.1",
+        20,
+      );
+      assert.equal(receiver.maxOpen, 5, "at most 5 at once, and the bound was reached");
+    });
+
+    test("a receiver that never answers holds at most MAILROOM_WEBHOOK_HOST_CONCURRENCY connections per host", async () => {
+      // Two host names for one listener: webhook jobs to localhost, callbacks to 127.0.0.1. The
+      // first claim takes all 30 jobs (64 slots); each host then has 3 open, not 15.
+      const receiver = await neverAnswering(
+        { concurrency: 64, hostConcurrency: 3 },
+        async (server, port) => {
+          await insertWebhook(locationOf(server), server.admin.sid, `http://localhost:${port}/b`, {
+            events: "email.accepted",
+          });
+        },
+        "127.0.0.1",
+        12,
+      );
+      assert.deepEqual(
+        [...receiver.maxOpenPerHost.entries()].sort(),
+        [
+          ["127.0.0.1", 3],
+          ["localhost", 3],
+        ],
+        "3 at once per host, and each host reached it",
+      );
     });
   });
 }
