@@ -272,7 +272,11 @@ const migrations: Record<string, Migration> = {
         .on("webhook_queue")
         .columns(["due_at", "sid"])
         .execute();
-      await db.schema.createIndex("webhook_queue_webhook").on("webhook_queue").column("webhook_sid").execute();
+      await db.schema
+        .createIndex("webhook_queue_webhook")
+        .on("webhook_queue")
+        .column("webhook_sid")
+        .execute();
 
       await db.schema
         .createTable("webhook_deliveries")
@@ -294,6 +298,18 @@ const migrations: Record<string, Migration> = {
         .createIndex("webhook_deliveries_webhook")
         .on("webhook_deliveries")
         .columns(["webhook_sid", "date_created", "sid"])
+        .execute();
+    },
+  },
+  "0006_h13-hooks": {
+    async up(db: Kysely<unknown>) {
+      // A value sealed with the installation's secret key (src/services/secret-key.ts): a process
+      // whose key cannot open it refuses to start, instead of sealing secrets others cannot read.
+      await db.schema
+        .createTable("secret_key_checks")
+        .addColumn("name", "text", (c) => c.primaryKey())
+        .addColumn("sealed", "text", (c) => c.notNull())
+        .addColumn("date_created", "bigint", (c) => c.notNull())
         .execute();
     },
   },
