@@ -10,6 +10,7 @@ import { AuthThrottle } from "./http/auth-throttle.js";
 import { AccountService } from "./services/accounts.js";
 import { EmailMessageService } from "./services/email-messages.js";
 import { openSecretBox } from "./services/secret-key.js";
+import { WebhookService } from "./services/webhooks.js";
 import { lockDataDir } from "./store/data-dir-lock.js";
 import { openStore } from "./store/open-store.js";
 import type { MailStore } from "./store/types.js";
@@ -95,6 +96,10 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       userLockoutMs: config.authUserLockoutMs,
     }),
     emails,
+    webhooks: new WebhookService(store, secrets, {
+      maxWebhooks: config.maxWebhooks,
+      allowPrivate: config.webhookAllowPrivate,
+    }),
     logger,
     trustProxy: config.trustProxy,
     bodyLimitBytes: config.bodyLimitBytes,

@@ -165,6 +165,19 @@ export async function listEvents(
   return { rows, total: Number(count.n) };
 }
 
+export function findEvent(
+  db: Kysely<Database>,
+  accountSid: string,
+  sid: string,
+): Promise<EmailEventRow | undefined> {
+  return db
+    .selectFrom("email_events")
+    .selectAll()
+    .where("sid", "=", sid)
+    .where("account_sid", "=", accountSid)
+    .executeTakeFirst();
+}
+
 /** A webhook's delivery attempts, newest first (index webhook_deliveries_webhook). */
 export async function listDeliveries(
   db: Kysely<Database>,

@@ -487,6 +487,10 @@ export class Store implements MailStore {
     return hooks.listEvents(this.db, filter, offset, limit, order);
   }
 
+  findEvent(accountSid: string, sid: string) {
+    return hooks.findEvent(this.db, accountSid, sid);
+  }
+
   listWebhookDeliveries(accountSid: string, webhookSid: string, offset: number, limit: number) {
     return hooks.listDeliveries(this.db, accountSid, webhookSid, offset, limit);
   }

@@ -140,6 +140,7 @@ export class ThreadedStore implements MailStore {
   updateWebhook: MailStore["updateWebhook"] = (...args) => this.thread.call("updateWebhook", ...args);
   deleteWebhook: MailStore["deleteWebhook"] = (...args) => this.thread.call("deleteWebhook", ...args);
   listEvents: MailStore["listEvents"] = (...args) => this.read("listEvents", ...args);
+  findEvent: MailStore["findEvent"] = (...args) => this.read("findEvent", ...args);
   listWebhookDeliveries: MailStore["listWebhookDeliveries"] = (...args) =>
     this.read("listWebhookDeliveries", ...args);
   findWebhookDelivery: MailStore["findWebhookDelivery"] = (...args) =>
@@ -159,6 +160,7 @@ type ReadMethod =
   | "listAttempts"
   | "findMime"
   | "listEvents"
+  | "findEvent"
   | "listWebhookDeliveries"
   | "findWebhookDelivery";
 

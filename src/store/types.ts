@@ -224,6 +224,7 @@ export interface MailStore {
     limit: number,
     order: "asc" | "desc",
   ): Promise<Page<EmailEventRow>>;
+  findEvent(accountSid: string, sid: string): Promise<EmailEventRow | undefined>;
   listWebhookDeliveries(
     accountSid: string,
     webhookSid: string,
