@@ -377,6 +377,33 @@ for (const variant of await storeVariants()) {
       assert.equal(up.status, 403, "a child does not reach its parent's webhooks");
     });
 
+    test("a suspended account's webhooks can be read, not changed, by its parent", async () => {
+      const sleepy = await server.createAccount("sleepy@example.org", alice.sid);
+      const made = await create(sleepy, { Url: "https://receiver.example/sleepy" });
+      assert.equal(made.status, 200, made.text);
+      const suspended = await request(server, "POST", `${API}/Accounts/${sleepy.sid}.json`, {
+        auth: alice,
+        form: { Status: "suspended" },
+      });
+      assert.equal(suspended.status, 200, suspended.text);
+      const read = await request(server, "GET", hooks(sleepy, ".json"), { auth: alice });
+      assert.equal(read.status, 200);
+      assert.equal(read.json.total, 1);
+      for (const [method, rest] of [
+        ["POST", ".json"],
+        ["POST", `/${made.json.sid}.json`],
+        ["POST", `/${made.json.sid}/Secret.json`],
+        ["DELETE", `/${made.json.sid}.json`],
+      ] as const) {
+        const refused = await request(server, method, hooks(sleepy, rest), {
+          auth: alice,
+          form: rest === ".json" ? { Url: "https://receiver.example/x" } : undefined,
+        });
+        assert.equal(refused.status, 403, `${method} ${rest}`);
+        assert.equal(refused.json.code, 10002);
+      }
+    });
+
     test("no secret reaches the log: neither webhook secrets nor the installation's key", async () => {
       const created = await create(alice, { Url: "https://receiver.example/logged" });
       const rotated = await request(server, "POST", `${hooks(alice)}/${created.json.sid}/Secret.json`, {
