@@ -1,7 +1,7 @@
 /**
- * The event types, as they appear on the wire (webhook bodies, the Events lists, a webhook's
- * `events`). Some are reserved for features still to come (scheduling, bounce processing): a webhook
- * may subscribe to them already.
+ * The event types, exactly as they go on the wire (webhook bodies, the Events lists, webhook
+ * subscriptions). bounced, complained and suppressed are reserved for bounce processing, scheduled and
+ * canceled for scheduled send: nothing writes them yet, but a webhook may already subscribe to them.
  */
 export const EVENT_TYPES = [
   "email.accepted",
@@ -20,3 +20,8 @@ export type EventType = (typeof EVENT_TYPES)[number];
 export function isEventType(value: string): value is EventType {
   return (EVENT_TYPES as readonly string[]).includes(value);
 }
+
+/** Usage Records categories for email, as Restcomm clients see them. */
+export const USAGE_CATEGORIES = ["email", "email-sent", "email-failed", "email-bounced"] as const;
+
+export type UsageCategory = (typeof USAGE_CATEGORIES)[number];
