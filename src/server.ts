@@ -1,7 +1,6 @@
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { pino } from "pino";
 import type { Config } from "./config/config.js";
-import { StatusCallbacks } from "./delivery/callbacks.js";
 import { createDispatcher } from "./delivery/create-dispatcher.js";
 import { DeliveryWorker } from "./delivery/worker.js";
 import type { SecretBox } from "./domain/secret-box.js";
@@ -14,6 +13,7 @@ import { WebhookService } from "./services/webhooks.js";
 import { lockDataDir } from "./store/data-dir-lock.js";
 import { openStore } from "./store/open-store.js";
 import type { MailStore } from "./store/types.js";
+import { type WebhookNudge, WebhookWorker } from "./webhooks/worker.js";
 
 export interface Mailroom {
   config: Config;
@@ -23,6 +23,8 @@ export interface Mailroom {
   secrets: SecretBox;
   app: FastifyInstance;
   worker: DeliveryWorker;
+  /** Sends webhook_queue's jobs: webhook deliveries and StatusCallbacks. */
+  webhookWorker: WebhookWorker;
   logger: FastifyBaseLogger;
   /** Starts listening and delivering; resolves with the base URL actually bound (useful with port 0). */
   listen(): Promise<string>;
@@ -63,9 +65,12 @@ export async function createMailroom(config: Config, logger = createLogger(confi
   }
   const accounts = new AccountService(store, { maxSubAccounts: config.maxSubAccounts });
   const dispatcher = createDispatcher(config, logger);
-  const callbacks = new StatusCallbacks(logger);
+  // The webhook sender shares the delivery worker's owner (one heartbeat, one takeover), so it is
+  // made second; the delivery worker reaches it through this nudge.
+  let webhookWorker: WebhookWorker | undefined;
+  const webhooks: WebhookNudge = { nudge: () => webhookWorker?.nudge() };
   const worker = new DeliveryWorker(
-    { store, dispatcher, callbacks, logger },
+    { store, dispatcher, webhooks, logger },
     {
       concurrency: config.deliveryConcurrency,
       leaseMs: config.leaseMs,
@@ -81,11 +86,37 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       },
     },
   );
+  webhookWorker = new WebhookWorker(
+    {
+      store,
+      owner: worker.owner,
+      // Until the secret box (src/domain/secret-box.ts) is wired here, secret_sealed is the secret itself.
+      openSecret: (sealed) => sealed,
+      logger,
+    },
+    {
+      concurrency: config.webhookConcurrency,
+      hostConcurrency: config.webhookHostConcurrency,
+      timeoutMs: config.webhookTimeoutMs,
+      allowPrivate: config.webhookAllowPrivate,
+      retryBaseMs: config.webhookRetryBaseMs,
+      disableAfterMs: config.webhookDisableAfterMs,
+      pollIntervalMs: config.webhookPollIntervalMs,
+      leaseMs: config.leaseMs,
+      shutdownTimeoutMs: config.shutdownTimeoutMs,
+    },
+  );
+  const webhookSender = webhookWorker;
   // A message accepted here is delivered at once, not at the worker's next poll.
-  const emails = new EmailMessageService(store, worker, {
-    maxMessageBytes: config.maxMessageBytes,
-    blockedExtensions: config.blockedAttachmentExtensions,
-  });
+  const emails = new EmailMessageService(
+    store,
+    worker,
+    {
+      maxMessageBytes: config.maxMessageBytes,
+      blockedExtensions: config.blockedAttachmentExtensions,
+    },
+    webhooks,
+  );
   const app = await createHttpApp({
     store,
     accounts,
@@ -112,10 +143,10 @@ export async function createMailroom(config: Config, logger = createLogger(confi
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      const deadline = Date.now() + config.shutdownTimeoutMs;
       await app.close();
-      await worker.stop();
-      await callbacks.drain(Math.max(0, deadline - Date.now()));
+      // Side by side: each gives its work in flight up to MAILROOM_SHUTDOWN_TIMEOUT_MS, then
+      // releases what is left for the next start (or another process).
+      await Promise.all([worker.stop(), webhookSender.stop()]);
       await dispatcher.close();
       await store.close();
       lock?.release();
@@ -129,12 +160,14 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     secrets,
     app,
     worker,
+    webhookWorker: webhookSender,
     logger,
     async listen() {
       try {
         const address = await app.listen({ host: config.host, port: config.port });
         logger.info({ transport: dispatcher.description }, `delivery: ${dispatcher.description}`);
         await worker.start();
+        webhookSender.start();
         return address;
       } catch (error) {
         // Half started (port taken, database refusing LISTEN): leave nothing running behind.

@@ -4,7 +4,7 @@ import { ByteGate } from "../domain/byte-gate.js";
 import { readStoredContent, storedContentOf } from "../model/email-message.js";
 import type { DeliveryJob } from "../services/email-messages.js";
 import type { Lease, MailStore, RetryContext } from "../store/types.js";
-import type { StatusCallbacks } from "./callbacks.js";
+import type { WebhookNudge } from "../webhooks/worker.js";
 import type { Dispatcher } from "./dispatch.js";
 import type { DeliveryLogger } from "./logger.js";
 import type { RetryPolicy } from "./retry-policy.js";
@@ -26,7 +26,7 @@ export interface WorkerSettings {
 export interface WorkerDeps {
   store: MailStore;
   dispatcher: Dispatcher;
-  callbacks: StatusCallbacks;
+  webhooks: WebhookNudge;
   logger: DeliveryLogger;
 }
 

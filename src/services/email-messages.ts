@@ -8,6 +8,7 @@ import {
   type ValidatedEmail,
 } from "../model/email-message.js";
 import type { EmailMessageRow, Lease, MailStore } from "../store/types.js";
+import type { WebhookNudge } from "../webhooks/worker.js";
 
 /** A message for the delivery worker: its row, and what the accepting process already has in memory. */
 export interface DeliveryJob {
@@ -39,6 +40,8 @@ export class EmailMessageService {
     private readonly store: MailStore,
     private readonly delivery: AcceptedMailSink,
     private readonly attachmentPolicy: AttachmentPolicy,
+    /** Told when an accept recorded its event (and queued webhook jobs for it). */
+    private readonly webhooks?: WebhookNudge,
   ) {}
 
   async accept(accountSid: string, email: ValidatedEmail): Promise<EmailMessageSource> {
@@ -96,6 +99,7 @@ export class EmailMessageService {
           : new Map(attachments.map((a) => [a.ref.sha256, a.content as Uint8Array]));
       this.delivery.handOff({ message, content, attachments: bytes });
     } else this.delivery.wake();
+    this.webhooks?.nudge();
     // The answer shows the message as accepted (queued), even when its delivery has just begun.
     return { ...message, content, next_attempt_at: now };
   }

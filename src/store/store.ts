@@ -1,5 +1,5 @@
 import { type Kysely, sql, type WhereInterface } from "kysely";
-import type { StoreDialect } from "./dialect.js";
+import { QUEUE_KEYS, type QueueTable, type StoreDialect } from "./dialect.js";
 import { GroupCommit } from "./group-commit.js";
 import * as hooks from "./hooks-queries.js";
 import type { Database } from "./schema.js";
@@ -30,6 +30,14 @@ import type {
 } from "./types.js";
 import { NO_EXTRAS } from "./types.js";
 import { isStoreFull, isStoreUnavailable } from "./unavailable.js";
+import {
+  claimWebhookJobs,
+  nextWebhookDueAt,
+  recordWebhookAttempts,
+  type WebhookAttemptRecord,
+  type WebhookAttemptResult,
+  type WebhookJob,
+} from "./webhook-jobs.js";
 
 /**
  * The store: every query, written once with Kysely for both databases; the dialect (dialect.ts)
@@ -302,7 +310,15 @@ export class Store implements MailStore {
 
   async claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<EmailMessageRow[]> {
     const silentBefore = this.heartbeat ? now - this.heartbeat.timeoutMs : null;
-    const sids = await this.dialect.claimDue(this.db, owner, now, leaseMs, limit, silentBefore);
+    const sids = await this.dialect.claimDue(
+      this.db,
+      "delivery_queue",
+      owner,
+      now,
+      leaseMs,
+      limit,
+      silentBefore,
+    );
     if (sids.length === 0) return [];
     const rows = await this.db.selectFrom("email_messages").selectAll().where("sid", "in", sids).execute();
     return rows.map((row) => ({ ...row, status: "sending" }));
@@ -337,25 +353,30 @@ export class Store implements MailStore {
   }
 
   /** Gives back leases this process holds, so other processes (or the next start) deliver at once. */
-  async releaseLeases(owner: string, sids: readonly string[]): Promise<void> {
+  async releaseLeases(
+    owner: string,
+    sids: readonly string[],
+    queue: QueueTable = "delivery_queue",
+  ): Promise<void> {
     if (sids.length === 0) return;
     // Only what is still ours: a message whose lease ran out may be in another process's hands now.
     // Its status reads queued again as soon as no lease is held (see toView).
-    await this.db
-      .updateTable("delivery_queue")
-      .set({ lease_owner: null, lease_expires_at: null })
-      .where("lease_owner", "=", owner)
-      .where("message_sid", "in", sids)
-      .execute();
+    await sql`
+      update ${sql.table(queue)} set lease_owner = null, lease_expires_at = null
+      where lease_owner = ${owner} and ${sql.ref(QUEUE_KEYS[queue])} in (${sql.join(sids)})`.execute(this.db);
   }
 
   async reclaimLeases(): Promise<number> {
-    const result = await this.db
-      .updateTable("delivery_queue")
-      .set({ lease_owner: null, lease_expires_at: null })
-      .where("lease_owner", "is not", null)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows);
+    let reclaimed = 0;
+    for (const queue of ["delivery_queue", "webhook_queue"] as const) {
+      const result = await this.db
+        .updateTable(queue)
+        .set({ lease_owner: null, lease_expires_at: null })
+        .where("lease_owner", "is not", null)
+        .executeTakeFirst();
+      reclaimed += Number(result.numUpdatedRows);
+    }
+    return reclaimed;
   }
 
   /**
@@ -395,9 +416,29 @@ export class Store implements MailStore {
   }
 
   /** Extends leases this process still holds, so a long delivery is not claimed again meanwhile. */
-  async renewLeases(owner: string, sids: readonly string[], expiresAt: number): Promise<void> {
+  async renewLeases(
+    owner: string,
+    sids: readonly string[],
+    expiresAt: number,
+    queue: QueueTable = "delivery_queue",
+  ): Promise<void> {
     if (sids.length === 0) return;
-    await this.dialect.renewLeases(this.db, owner, sids, expiresAt);
+    await this.dialect.renewLeases(this.db, queue, owner, sids, expiresAt);
+  }
+
+  // ---- webhook deliveries (src/store/webhook-jobs.ts) ----
+
+  claimWebhookJobs(owner: string, now: number, leaseMs: number, limit: number): Promise<WebhookJob[]> {
+    const silentBefore = this.heartbeat ? now - this.heartbeat.timeoutMs : null;
+    return claimWebhookJobs(this.db, this.dialect, { owner, now, leaseMs, limit, silentBefore });
+  }
+
+  nextWebhookDueAt(): Promise<number | null> {
+    return nextWebhookDueAt(this.db);
+  }
+
+  recordWebhookAttempts(records: readonly WebhookAttemptRecord[]): Promise<WebhookAttemptResult[]> {
+    return recordWebhookAttempts(this.db, this.dialect.name, records);
   }
 
   async listAttempts(messageSid: string): Promise<EmailAttemptRow[]> {

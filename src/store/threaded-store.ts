@@ -151,6 +151,11 @@ export class ThreadedStore implements MailStore {
     this.thread.call("replayEventRange", ...args);
   claimSecretKeyCheck: MailStore["claimSecretKeyCheck"] = (...args) =>
     this.thread.call("claimSecretKeyCheck", ...args);
+  claimWebhookJobs: MailStore["claimWebhookJobs"] = (...args) =>
+    this.thread.call("claimWebhookJobs", ...args);
+  nextWebhookDueAt: MailStore["nextWebhookDueAt"] = () => this.thread.call("nextWebhookDueAt");
+  recordWebhookAttempts: MailStore["recordWebhookAttempts"] = (...args) =>
+    this.thread.call("recordWebhookAttempts", ...args);
 }
 
 /** The reads that run in SQLite's reader thread: the API's, not the delivery worker's or authentication's. */

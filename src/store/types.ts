@@ -1,5 +1,5 @@
 import type { Insertable, Selectable } from "kysely";
-import type { StoreDialect } from "./dialect.js";
+import type { QueueTable, StoreDialect } from "./dialect.js";
 import type {
   AccountsTable,
   AttachmentBlobsTable,
@@ -11,6 +11,9 @@ import type {
   WebhookQueueTable,
   WebhooksTable,
 } from "./schema.js";
+import type { WebhookAttemptRecord, WebhookAttemptResult, WebhookJob } from "./webhook-jobs.js";
+
+export type { WebhookAttemptRecord, WebhookAttemptResult, WebhookJob } from "./webhook-jobs.js";
 
 /** The store's rows and what the rest of Mailroom may ask of a store (MailStore). */
 export type AccountRow = Selectable<AccountsTable>;
@@ -180,7 +183,8 @@ export interface MailStore {
   claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<EmailMessageRow[]>;
   nextDueAt(): Promise<number | null>;
   recordAttempt(record: AttemptRecord): Promise<boolean>;
-  releaseLeases(owner: string, sids: readonly string[]): Promise<void>;
+  /** Gives back the leases `owner` still holds on these rows of `queue` (default delivery_queue). */
+  releaseLeases(owner: string, sids: readonly string[], queue?: QueueTable): Promise<void>;
   /**
    * Gives back every lease, whoever holds it, and returns how many. Only for a process that owns the
    * store alone: an SQLite server under its data dir lock (data-dir-lock.ts), at start, when any lease
@@ -195,7 +199,7 @@ export interface MailStore {
   startHeartbeat(owner: string, timeoutMs: number): Promise<void>;
   /** Stops the heartbeat and removes `owner`'s row. */
   stopHeartbeat(owner: string): Promise<void>;
-  renewLeases(owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
+  renewLeases(owner: string, sids: readonly string[], expiresAt: number, queue?: QueueTable): Promise<void>;
   listAttempts(messageSid: string): Promise<EmailAttemptRow[]>;
   findMime(messageSid: string): Promise<string | undefined>;
   /** The attachment bytes stored under these SHA-256 digests (missing ones are left out). */
@@ -242,4 +246,14 @@ export interface MailStore {
   replayEventRange(range: ReplayRange, now: number): Promise<{ queued: number } | { tooMany: true }>;
   /** The secret-key check value stored under `name`, storing `candidate` if there is none yet. */
   claimSecretKeyCheck(name: string, candidate: string, now: number): Promise<string>;
+  /**
+   * Leases up to `limit` due webhook_queue jobs to `owner` (the delivery worker's owner: the same
+   * heartbeat covers both) and returns them with what sending needs. Jobs with nothing left to send
+   * (their webhook deleted or disabled, their event or message gone) are deleted instead.
+   */
+  claimWebhookJobs(owner: string, now: number, leaseMs: number, limit: number): Promise<WebhookJob[]>;
+  /** The earliest due time of an unleased webhook job, or null if none waits. */
+  nextWebhookDueAt(): Promise<number | null>;
+  /** Writes webhook attempts (see WebhookAttemptRecord), all in one transaction. */
+  recordWebhookAttempts(records: readonly WebhookAttemptRecord[]): Promise<WebhookAttemptResult[]>;
 }

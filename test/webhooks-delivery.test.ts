@@ -1,0 +1,394 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { FAST_RETRIES, waitForFinal } from "./helpers/delivery.js";
+import { sendEmail, startMailroom, type TestServer } from "./helpers/mailroom.js";
+import { rawQuery } from "./helpers/raw-sql.js";
+import { SmtpSink } from "./helpers/smtp-sink.js";
+import { storeVariants } from "./helpers/stores.js";
+import { waitFor } from "./helpers/wait.js";
+import {
+  insertWebhook,
+  locationOf,
+  type Receiver,
+  startReceiver,
+  verifyDelivery,
+  type WebhookBody,
+} from "./helpers/webhooks.js";
+
+/** A relay that refuses bounce@… for good and takes everything else. */
+function startSink(): Promise<SmtpSink> {
+  return SmtpSink.start({
+    rules: {
+      recipient: (address) =>
+        address.startsWith("bounce@") ? { code: 550, message: "5.1.1 Unknown user" } : undefined,
+    },
+  });
+}
+
+interface EventRow {
+  sid: string;
+  type: string;
+  message_sid: string;
+  recipient: string | null;
+}
+
+function eventsOf(server: TestServer, accountSid: string): Promise<EventRow[]> {
+  return rawQuery<EventRow>(
+    locationOf(server),
+    "select sid, type, message_sid, recipient from email_events where account_sid = ? order by sid",
+    [accountSid],
+  );
+}
+
+for (const variant of await storeVariants()) {
+  describe(`webhook deliveries (${variant.kind})`, { skip: variant.skip }, () => {
+    let sink: SmtpSink;
+    let server: TestServer;
+    const receivers: Receiver[] = [];
+
+    before(async () => {
+      sink = await startSink();
+      server = await startMailroom({
+        store: variant.kind,
+        env: {
+          MAILROOM_SMTP_URL: sink.url,
+          ...FAST_RETRIES,
+          MAILROOM_WEBHOOK_RETRY_BASE_MS: "20",
+          MAILROOM_WEBHOOK_POLL_INTERVAL_MS: "100",
+          MAILROOM_SHUTDOWN_TIMEOUT_MS: "500",
+        },
+      });
+    });
+    after(async () => {
+      await server?.close();
+      await sink?.stop();
+      for (const receiver of receivers) await receiver.close();
+    });
+
+    async function receiver(answer?: Parameters<typeof startReceiver>[0]): Promise<Receiver> {
+      const started = await startReceiver(answer);
+      receivers.push(started);
+      return started;
+    }
+
+    test("a receiver verifying signatures gets every event, once or more, in order per message", async () => {
+      const account = await server.createAccount(`signed-${variant.kind}@test.example`);
+      const hooks = await receiver();
+      const hook = await insertWebhook(locationOf(server), account.sid, `${hooks.url}/events`);
+      const sids: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const to = i === 2 ? "bounce@rcpt.example" : `reader${i}@rcpt.example`;
+        const sent = await sendEmail(server, account, { To: to });
+        assert.equal(sent.status, 200, sent.text);
+        sids.push(sent.json.sid);
+      }
+      for (const sid of sids) await waitForFinal(server, account, sid);
+      const events = await eventsOf(server, account.sid);
+      // accepted and one final event (sent, or failed for bounce@) per message.
+      assert.equal(events.length, 12);
+      await waitFor("every event at the receiver", () =>
+        events.every((e) => hooks.received.some((r) => r.headers["webhook-id"] === e.sid)),
+      );
+
+      const bodies: WebhookBody[] = hooks.received.map((request) => verifyDelivery(hook.secret, request));
+      for (const [i, request] of hooks.received.entries()) {
+        const body = bodies[i] as WebhookBody;
+        assert.match(String(request.headers["content-type"]), /^application\/json/);
+        assert.equal(request.headers["webhook-id"], body.data.event_sid);
+        const event = events.find((e) => e.sid === body.data.event_sid);
+        assert.ok(event, `a delivered event is stored: ${body.data.event_sid}`);
+        assert.equal(body.type, event.type);
+        assert.equal(body.data.message_sid, event.message_sid);
+        assert.equal(body.data.account_sid, account.sid);
+        assert.match(body.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+        if (event.type === "email.accepted") assert.equal(body.data.recipient, undefined);
+        else assert.equal(body.data.recipient, event.recipient);
+      }
+      const failed = bodies.find((b) => b.type === "email.failed");
+      assert.equal(failed?.data.recipient, "bounce@rcpt.example");
+      assert.equal(failed?.data.error_code, 13101);
+      assert.equal(failed?.data.smtp_code, 550);
+      const sent = bodies.find((b) => b.type === "email.sent");
+      assert.equal(sent?.data.smtp_code, 250);
+
+      // In order per message: a message's accepted arrives before its final event.
+      for (const sid of sids) {
+        const order = bodies.filter((b) => b.data.message_sid === sid).map((b) => b.type);
+        assert.equal(order[0], "email.accepted", `${sid}: ${order.join(", ")}`);
+      }
+
+      // Each attempt is logged; nothing is left queued.
+      const deliveries = await rawQuery<{
+        event_sid: string;
+        outcome: string;
+        status_code: number;
+        attempt: number;
+      }>(
+        locationOf(server),
+        "select event_sid, outcome, status_code, attempt from webhook_deliveries where webhook_sid = ?",
+        [hook.sid],
+      );
+      assert.equal(deliveries.length, hooks.received.length);
+      assert.ok(
+        deliveries.every((d) => d.outcome === "delivered" && d.status_code === 204 && d.attempt === 1),
+      );
+      await waitFor("the webhook's queue to empty", async () => {
+        const left = await rawQuery(
+          locationOf(server),
+          "select sid from webhook_queue where webhook_sid = ?",
+          [hook.sid],
+        );
+        return left.length === 0;
+      });
+    });
+
+    test("a webhook that wants some types gets only those", async () => {
+      const account = await server.createAccount(`picky-${variant.kind}@test.example`);
+      const hooks = await receiver();
+      const hook = await insertWebhook(locationOf(server), account.sid, `${hooks.url}/sent-only`, {
+        events: "email.sent",
+      });
+      const sent = await sendEmail(server, account);
+      await waitForFinal(server, account, sent.json.sid);
+      const events = await eventsOf(server, account.sid);
+      const sentEvent = events.find((e) => e.type === "email.sent");
+      assert.ok(sentEvent);
+      await waitFor("the sent event", () => hooks.received.length >= 1);
+      // The accepted event was never queued for this webhook: only sent arrives.
+      assert.deepEqual(
+        hooks.received.map((r) => verifyDelivery(hook.secret, r).type),
+        ["email.sent"],
+      );
+    });
+
+    test("a receiver down for a while gets everything once it is back; the webhook's failing state and Notification", async () => {
+      const account = await server.createAccount(`down-${variant.kind}@test.example`);
+      let up = false;
+      const hooks = await receiver(() => (up ? 204 : { status: 503, body: "down for maintenance" }));
+      const hook = await insertWebhook(locationOf(server), account.sid, `${hooks.url}/down?token=s3cret`);
+      const sids: string[] = [];
+      for (let i = 0; i < 4; i++) sids.push((await sendEmail(server, account)).json.sid);
+      for (const sid of sids) await waitForFinal(server, account, sid);
+      const events = await eventsOf(server, account.sid);
+      // Every event refused at least twice (the first try and the first retry) while down.
+      await waitFor("two refusals of every event", () =>
+        events.every((e) => hooks.received.filter((r) => r.headers["webhook-id"] === e.sid).length >= 2),
+      );
+      const [webhookRow] = await rawQuery<{ failing_since: number | null; enabled: number }>(
+        locationOf(server),
+        "select failing_since, enabled from webhooks where sid = ?",
+        [hook.sid],
+      );
+      assert.ok(webhookRow?.failing_since, "failing_since is set by the first failure");
+      const notices = await rawQuery<{
+        log: number;
+        error_code: number;
+        message_text: string;
+        request_url: string;
+        request_method: string;
+        response_body: string;
+      }>(locationOf(server), "select * from notifications where account_sid = ? and error_code >= 14400", [
+        account.sid,
+      ]);
+      // One warning when it started failing, not one per failure.
+      assert.equal(notices.length, 1, JSON.stringify(notices));
+      const [notice] = notices;
+      assert.equal(notice?.log, 1);
+      assert.equal(notice?.error_code, 14430);
+      assert.equal(notice?.request_method, "POST");
+      assert.equal(notice?.request_url, `${hooks.url}/down`, "the query (a token) is left out");
+      assert.equal(notice?.response_body, "down for maintenance");
+      assert.match(notice?.message_text ?? "", /14420: HTTP 503/);
+      assert.doesNotMatch(notice?.message_text ?? "", /s3cret/);
+
+      up = true;
+      await waitFor(
+        "every event delivered once the receiver is back",
+        () =>
+          events.every((e) =>
+            hooks.received.some((r) => r.headers["webhook-id"] === e.sid && r.status === 204),
+          ),
+        20_000,
+      );
+      for (const request of hooks.received) verifyDelivery(hook.secret, request);
+      await waitFor("failing_since cleared by a success", async () => {
+        const [row] = await rawQuery<{ failing_since: number | null }>(
+          locationOf(server),
+          "select failing_since from webhooks where sid = ?",
+          [hook.sid],
+        );
+        return row?.failing_since === null;
+      });
+      const log = await rawQuery<{ outcome: string; error: string | null; response_body: string | null }>(
+        locationOf(server),
+        "select outcome, error, response_body from webhook_deliveries where webhook_sid = ? order by date_created, sid",
+        [hook.sid],
+      );
+      assert.ok(log.some((d) => d.outcome === "retrying" && d.error?.startsWith("14420: HTTP 503")));
+      assert.equal(log.filter((d) => d.outcome === "delivered").length, events.length);
+    });
+
+    test("a webhook failing longer than MAILROOM_WEBHOOK_DISABLE_AFTER_MS is disabled, with a Notification", async () => {
+      const server = await startMailroom({
+        store: variant.kind,
+        env: {
+          MAILROOM_SMTP_URL: sink.url,
+          ...FAST_RETRIES,
+          MAILROOM_WEBHOOK_RETRY_BASE_MS: "20",
+          MAILROOM_WEBHOOK_POLL_INTERVAL_MS: "100",
+          MAILROOM_WEBHOOK_DISABLE_AFTER_MS: "400",
+          MAILROOM_SHUTDOWN_TIMEOUT_MS: "500",
+        },
+      });
+      try {
+        await disabledAfterFailing(server);
+      } finally {
+        await server.close();
+      }
+    });
+
+    async function disabledAfterFailing(server: TestServer): Promise<void> {
+      const account = await server.createAccount(`dead-${variant.kind}@test.example`);
+      const hooks = await receiver(() => ({ status: 500, body: "broken" }));
+      const hook = await insertWebhook(locationOf(server), account.sid, `${hooks.url}/dead`);
+      const first = await sendEmail(server, account);
+      await waitForFinal(server, account, first.json.sid);
+      await waitFor("the webhook disabled", async () => {
+        const [row] = await rawQuery<{ enabled: number }>(
+          locationOf(server),
+          "select enabled from webhooks where sid = ?",
+          [hook.sid],
+        );
+        return row?.enabled === 0;
+      });
+      const notices = await rawQuery<{ log: number; error_code: number; message_text: string }>(
+        locationOf(server),
+        "select log, error_code, message_text from notifications where account_sid = ? and error_code >= 14400 order by sid",
+        [account.sid],
+      );
+      assert.deepEqual(
+        notices.map((n) => [n.log, n.error_code]),
+        [
+          [1, 14430],
+          [0, 14431],
+        ],
+      );
+      assert.match(notices[1]?.message_text ?? "", new RegExp(`Webhook ${hook.sid} was disabled`));
+      // Its queued jobs are gone, the events stay, and new events queue nothing for it.
+      const jobs = () =>
+        rawQuery(locationOf(server), "select sid from webhook_queue where webhook_sid = ?", [hook.sid]);
+      await waitFor("its queued jobs dropped", async () => (await jobs()).length === 0);
+      const second = await sendEmail(server, account);
+      await waitForFinal(server, account, second.json.sid);
+      assert.equal((await jobs()).length, 0);
+      assert.equal((await eventsOf(server, account.sid)).length, 4);
+    }
+
+    test("with MAILROOM_WEBHOOK_ALLOW_PRIVATE off, a webhook or callback reaching 127.0.0.1 is refused at delivery", async () => {
+      const receiver = await startReceiver();
+      const server = await startMailroom({
+        store: variant.kind,
+        env: {
+          MAILROOM_SMTP_URL: sink.url,
+          MAILROOM_WEBHOOK_ALLOW_PRIVATE: "0",
+          MAILROOM_WEBHOOK_RETRY_BASE_MS: "60000",
+          MAILROOM_WEBHOOK_POLL_INTERVAL_MS: "100",
+        },
+      });
+      try {
+        // Inserted directly: the Webhooks resource would refuse both URLs at creation.
+        const byName = await insertWebhook(
+          locationOf(server),
+          server.admin.sid,
+          `http://localhost:${receiver.port}/n`,
+        );
+        const byAddress = await insertWebhook(
+          locationOf(server),
+          server.admin.sid,
+          `http://[::ffff:127.0.0.1]:${receiver.port}/a`,
+        );
+        const sent = await sendEmail(server, server.admin, { StatusCallback: `${receiver.url}/callback` });
+        await waitForFinal(server, server.admin, sent.json.sid);
+        const refusals = await waitFor("a refused attempt per event and webhook", async () => {
+          const rows = await rawQuery<{
+            webhook_sid: string;
+            error: string;
+            outcome: string;
+            status_code: number | null;
+          }>(locationOf(server), "select webhook_sid, error, outcome, status_code from webhook_deliveries");
+          return rows.length >= 4 ? rows : undefined;
+        });
+        for (const row of refusals) {
+          assert.equal(row.outcome, "retrying");
+          assert.equal(row.status_code, null);
+          assert.match(row.error, /^14424: /);
+          assert.match(row.error, /loopback address/);
+        }
+        assert.ok(
+          refusals.some((r) => r.webhook_sid === byName.sid && /localhost resolves to/.test(r.error)),
+        );
+        assert.ok(refusals.some((r) => r.webhook_sid === byAddress.sid));
+        // The StatusCallback's attempt is not in the Deliveries log; it was rescheduled, not sent.
+        await waitFor("the callback's refused attempt rescheduled", async () => {
+          const [job] = await rawQuery<{ attempts: number }>(
+            locationOf(server),
+            "select attempts from webhook_queue where webhook_sid is null and message_sid = ?",
+            [sent.json.sid],
+          );
+          return job?.attempts === 1;
+        });
+        assert.equal(receiver.received.length, 0, "nothing reached the receiver");
+      } finally {
+        await server.close();
+        await receiver.close();
+      }
+    });
+
+    test("a receiver that never answers holds at most the per-host and per-process bounds of connections", async () => {
+      const receiver = await startReceiver(() => "hang");
+      const server = await startMailroom({
+        store: variant.kind,
+        env: {
+          MAILROOM_SMTP_URL: sink.url,
+          MAILROOM_WEBHOOK_CONCURRENCY: "5",
+          MAILROOM_WEBHOOK_HOST_CONCURRENCY: "3",
+          MAILROOM_WEBHOOK_TIMEOUT_MS: "300",
+          MAILROOM_WEBHOOK_RETRY_BASE_MS: "60000",
+          MAILROOM_WEBHOOK_POLL_INTERVAL_MS: "50",
+          MAILROOM_SHUTDOWN_TIMEOUT_MS: "200",
+        },
+      });
+      try {
+        // Two host names for one listener: each has its own per-host bound (3), so only the
+        // process bound (5) keeps them from holding 6 together.
+        await insertWebhook(locationOf(server), server.admin.sid, `http://127.0.0.1:${receiver.port}/a`);
+        await insertWebhook(locationOf(server), server.admin.sid, `http://localhost:${receiver.port}/b`);
+        const sids: string[] = [];
+        for (let i = 0; i < 15; i++) {
+          sids.push(
+            (
+              await sendEmail(server, server.admin, {
+                StatusCallback: `http://127.0.0.1:${receiver.port}/cb`,
+              })
+            ).json.sid,
+          );
+        }
+        // 15 messages: 60 webhook jobs and 15 callbacks. Two rounds of timeouts' worth of requests.
+        await waitFor("requests after several timeouts", () => receiver.received.length >= 20, 30_000);
+        assert.ok(receiver.maxOpen <= 5, `at most 5 open at once, saw ${receiver.maxOpen}`);
+        assert.equal(receiver.maxOpen, 5, "the process bound was reached (so the test can see it exceeded)");
+        for (const [host, max] of receiver.maxOpenPerHost) {
+          assert.ok(max <= 3, `at most 3 at once to ${host}, saw ${max}`);
+        }
+        const [queued] = await rawQuery<{ n: number }>(
+          locationOf(server),
+          "select count(*) as n from webhook_queue",
+        );
+        assert.ok(Number(queued?.n) > 0, "the rest waits in the queue");
+      } finally {
+        await server.close();
+        await receiver.close();
+      }
+    });
+  });
+}
