@@ -90,8 +90,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     {
       store,
       owner: worker.owner,
-      // Until the secret box (src/domain/secret-box.ts) is wired here, secret_sealed is the secret itself.
-      openSecret: (sealed) => sealed,
+      openSecret: (sealed) => secrets.open(sealed),
       logger,
     },
     {

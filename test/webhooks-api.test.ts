@@ -431,7 +431,8 @@ for (const variant of await storeVariants()) {
       });
 
     before(async () => {
-      server = await startMailroom({ store: variant.kind });
+      // Off explicitly: the default of test servers may allow private receivers.
+      server = await startMailroom({ store: variant.kind, env: { MAILROOM_WEBHOOK_ALLOW_PRIVATE: "0" } });
       account = await server.createAccount("ssrf@example.org", server.admin.sid);
     });
     after(async () => {
