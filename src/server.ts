@@ -3,10 +3,13 @@ import { pino } from "pino";
 import type { Config } from "./config/config.js";
 import { createDispatcher } from "./delivery/create-dispatcher.js";
 import { DeliveryWorker } from "./delivery/worker.js";
+import type { SecretBox } from "./domain/secret-box.js";
 import { createHttpApp } from "./http/app.js";
 import { AuthThrottle } from "./http/auth-throttle.js";
 import { AccountService } from "./services/accounts.js";
 import { EmailMessageService } from "./services/email-messages.js";
+import { openSecretBox } from "./services/secret-key.js";
+import { WebhookService } from "./services/webhooks.js";
 import { lockDataDir } from "./store/data-dir-lock.js";
 import { openStore } from "./store/open-store.js";
 import type { MailStore } from "./store/types.js";
@@ -16,6 +19,8 @@ export interface Mailroom {
   config: Config;
   store: MailStore;
   accounts: AccountService;
+  /** Seals and opens stored secrets (webhook signing secrets) with the installation's key. */
+  secrets: SecretBox;
   app: FastifyInstance;
   worker: DeliveryWorker;
   /** Sends webhook_queue's jobs: webhook deliveries and StatusCallbacks. */
@@ -43,8 +48,10 @@ export async function createMailroom(config: Config, logger = createLogger(confi
   // An SQLite file has one server: the second one to start stops here (the CLI takes no lock).
   const lock = config.databaseUrl ? undefined : await lockDataDir(config.dataDir);
   const store = openStore(config);
+  let secrets: SecretBox;
   try {
     await store.migrate();
+    secrets = await openSecretBox(config, store, logger);
     // Holding the lock, this server is the only owner of the file: any lease is a leftover of one
     // that died (kill -9, power loss), and waiting for it to run out would only delay its mail.
     if (lock) {
@@ -83,8 +90,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     {
       store,
       owner: worker.owner,
-      // Until the secret box (src/domain/secret-box.ts) is wired here, secret_sealed is the secret itself.
-      openSecret: (sealed) => sealed,
+      openSecret: (sealed) => secrets.open(sealed),
       logger,
     },
     {
@@ -120,6 +126,10 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       userLockoutMs: config.authUserLockoutMs,
     }),
     emails,
+    webhooks: new WebhookService(store, secrets, {
+      maxWebhooks: config.maxWebhooks,
+      allowPrivate: config.webhookAllowPrivate,
+    }),
     logger,
     trustProxy: config.trustProxy,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -146,6 +156,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     config,
     store,
     accounts,
+    secrets,
     app,
     worker,
     webhookWorker: webhookSender,

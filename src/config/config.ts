@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { parseSecretKey } from "../domain/secret-box.js";
 import { readRelayUrlOptions } from "./relay-url.js";
 
 export interface Config {
@@ -21,6 +22,10 @@ export interface Config {
   blockedAttachmentExtensions: readonly string[];
   publicUrl: string | undefined;
   maxSubAccounts: number;
+  /** MAILROOM_SECRET_KEY as given (checked at load; parsed by parseSecretKey); unset: secret.key in the data dir. */
+  secretKey: string | undefined;
+  /** The most webhooks one account may have (MAILROOM_MAX_WEBHOOKS). */
+  maxWebhooks: number;
   authMaxFailures: number;
   authFailureWindowMs: number;
   authLockoutMs: number;
@@ -215,6 +220,23 @@ export const SETTINGS = [
       "most accounts one account may have below it, all levels and closed ones counted (Administrators are not limited; 0: only they create sub-accounts)",
     defaultText: "1000",
     parse: (raw, name) => integer(raw, 1000, name, 0, 1_000_000),
+  }),
+  setting({
+    key: "secretKey",
+    env: "MAILROOM_SECRET_KEY",
+    flag: "--secret-key",
+    description:
+      "the key that seals stored secrets (webhook signing secrets): 64+ hex characters or base64 of 32+ random bytes; every process on one database needs the same one. Back it up",
+    defaultText: "(unset: secret.key in the data dir, generated at the first start)",
+    parse: (raw, name) => secretKey(raw, name),
+  }),
+  setting({
+    key: "maxWebhooks",
+    env: "MAILROOM_MAX_WEBHOOKS",
+    flag: "--max-webhooks",
+    description: "most webhooks one account may have",
+    defaultText: "20",
+    parse: (raw, name) => integer(raw, 20, name, 0, 10_000),
   }),
   setting({
     key: "authMaxFailures",
@@ -530,6 +552,17 @@ function caFile(raw: string | undefined, name: string): string | undefined {
     throw new ConfigError(`${name}: ${raw} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   }
   return text;
+}
+
+function secretKey(raw: string | undefined, name: string): string | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    parseSecretKey(raw);
+  } catch (error) {
+    // The message names the accepted forms; the value itself is never repeated.
+    throw new ConfigError(`${name} ${(error as Error).message}`);
+  }
+  return raw.trim();
 }
 
 function onOff(raw: string | undefined, fallback: boolean, name: string): boolean {

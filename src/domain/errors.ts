@@ -48,6 +48,18 @@ export const ErrorCodes = {
   AttachmentNotFound: { code: 13030, status: 404 },
   InvalidCharacter: { code: 13031, status: 400 },
 
+  // 140xx–141xx: webhooks, events, deliveries and replays (src/http/routes/webhooks.ts, events.ts)
+  WebhookNotFound: { code: 14001, status: 404 },
+  WebhookUrlMissing: { code: 14002, status: 400 },
+  InvalidEventType: { code: 14003, status: 400 },
+  InvalidWebhookField: { code: 14004, status: 400 },
+  WebhookLimitReached: { code: 14005, status: 403 },
+  EventNotFound: { code: 14006, status: 404 },
+  WebhookDeliveryNotFound: { code: 14010, status: 404 },
+  InvalidReplayRange: { code: 14011, status: 400 },
+  ReplayTooLarge: { code: 14012, status: 400 },
+  WebhookNotEnabled: { code: 14013, status: 409 },
+
   // 144xx: webhook and callback URLs (src/webhooks/address-guard.ts)
   WebhookUrlInvalid: { code: 14400, status: 400 },
   WebhookUrlCredentials: { code: 14401, status: 400 },

@@ -14,6 +14,7 @@ import { quoteInput } from "../domain/quote.js";
 import { API_VERSION } from "../model/paths.js";
 import type { AccountService } from "../services/accounts.js";
 import type { EmailMessageService } from "../services/email-messages.js";
+import type { WebhookService } from "../services/webhooks.js";
 import type { MailStore } from "../store/types.js";
 import { isQueryTimeout, isRejectedValue, isStoreFull, isStoreUnavailable } from "../store/unavailable.js";
 import { authenticate, TooManyFailedLogins, Unauthorized, WWW_AUTHENTICATE } from "./auth.js";
@@ -24,6 +25,8 @@ import { addJsonBodyParser } from "./json-body.js";
 import { rewriteJsonSuffix, sendError } from "./representation.js";
 import { accountRoutes } from "./routes/accounts.js";
 import { emailMessageRoutes } from "./routes/email-messages.js";
+import { eventRoutes } from "./routes/events.js";
+import { webhookRoutes } from "./routes/webhooks.js";
 import { drainUnreadBody } from "./unread-body.js";
 import { validationError } from "./validation-errors.js";
 
@@ -33,6 +36,7 @@ export interface HttpDeps {
   /** Failed authentications, counted per address and user name (auth-throttle.ts). */
   authThrottle: AuthThrottle;
   emails: EmailMessageService;
+  webhooks: WebhookService;
   logger: FastifyBaseLogger;
   bodyLimitBytes: number;
   bodyMemoryBytes: number;
@@ -146,6 +150,8 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
       limits: { maxMessageBytes: deps.maxMessageBytes, bodyLimitBytes: deps.bodyLimitBytes },
     });
     await api.register(accountRoutes, deps.accounts);
+    await api.register(webhookRoutes, { store: deps.store, webhooks: deps.webhooks });
+    await api.register(eventRoutes, { store: deps.store });
   });
 
   const status = Type.Object({

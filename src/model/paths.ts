@@ -9,3 +9,11 @@ export function accountUri(sid: string): string {
 export function emailMessagesPath(accountSid: string): string {
   return `${API_BASE}/Accounts/${accountSid}/Email/Messages`;
 }
+
+export function webhooksPath(accountSid: string): string {
+  return `${API_BASE}/Accounts/${accountSid}/Webhooks`;
+}
+
+export function eventsPath(accountSid: string): string {
+  return `${API_BASE}/Accounts/${accountSid}/Events`;
+}

@@ -1,6 +1,7 @@
 import { type Kysely, sql, type WhereInterface } from "kysely";
 import { QUEUE_KEYS, type QueueTable, type StoreDialect } from "./dialect.js";
 import { GroupCommit } from "./group-commit.js";
+import * as hooks from "./hooks-queries.js";
 import type { Database } from "./schema.js";
 import type {
   AcceptedEmail,
@@ -14,12 +15,18 @@ import type {
   EmailFilter,
   EmailMessageRow,
   EmailMessageView,
+  EventFilter,
   Lease,
   MailStore,
   NewAccount,
   NewEmailMessage,
+  NewWebhook,
+  NewWebhookJob,
   Page,
+  ReplayRange,
   RetryContext,
+  WebhookPatch,
+  WebhookRow,
 } from "./types.js";
 import { NO_EXTRAS } from "./types.js";
 import { isStoreFull, isStoreUnavailable } from "./unavailable.js";
@@ -488,6 +495,61 @@ export class Store implements MailStore {
       .where("message_sid", "=", messageSid)
       .executeTakeFirst();
     return row?.raw;
+  }
+
+  // ---- webhooks, events and their deliveries (the queries are in hooks-queries.ts) ----
+
+  insertWebhook(webhook: NewWebhook, limit: number): Promise<boolean> {
+    return hooks.insertWebhook(this.db, this.dialect, webhook, limit);
+  }
+
+  findWebhook(accountSid: string, sid: string): Promise<WebhookRow | undefined> {
+    return hooks.findWebhook(this.db, accountSid, sid);
+  }
+
+  listWebhooks(accountSid: string, offset: number, limit: number): Promise<Page<WebhookRow>> {
+    return hooks.listWebhooks(this.db, accountSid, offset, limit);
+  }
+
+  updateWebhook(
+    accountSid: string,
+    sid: string,
+    patch: WebhookPatch,
+    reenable: boolean,
+  ): Promise<WebhookRow | undefined> {
+    return hooks.updateWebhook(this.db, accountSid, sid, patch, reenable);
+  }
+
+  deleteWebhook(accountSid: string, sid: string): Promise<boolean> {
+    return hooks.deleteWebhook(this.db, accountSid, sid);
+  }
+
+  listEvents(filter: EventFilter, offset: number, limit: number, order: "asc" | "desc") {
+    return hooks.listEvents(this.db, filter, offset, limit, order);
+  }
+
+  findEvent(accountSid: string, sid: string) {
+    return hooks.findEvent(this.db, accountSid, sid);
+  }
+
+  listWebhookDeliveries(accountSid: string, webhookSid: string, offset: number, limit: number) {
+    return hooks.listDeliveries(this.db, accountSid, webhookSid, offset, limit);
+  }
+
+  findWebhookDelivery(accountSid: string, webhookSid: string, sid: string) {
+    return hooks.findDelivery(this.db, accountSid, webhookSid, sid);
+  }
+
+  enqueueWebhookJobs(jobs: readonly NewWebhookJob[]): Promise<void> {
+    return hooks.enqueueWebhookJobs(this.db, jobs);
+  }
+
+  replayEventRange(range: ReplayRange, now: number) {
+    return hooks.replayEventRange(this.db, range, now);
+  }
+
+  claimSecretKeyCheck(name: string, candidate: string, now: number): Promise<string> {
+    return hooks.claimSecretKeyCheck(this.db, name, candidate, now);
   }
 }
 

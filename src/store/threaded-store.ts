@@ -134,6 +134,23 @@ export class ThreadedStore implements MailStore {
   findBlobs: MailStore["findBlobs"] = (...args) => this.thread.call("findBlobs", ...args);
   findRetryContexts: MailStore["findRetryContexts"] = (...args) =>
     this.thread.call("findRetryContexts", ...args);
+  insertWebhook: MailStore["insertWebhook"] = (...args) => this.thread.call("insertWebhook", ...args);
+  findWebhook: MailStore["findWebhook"] = (...args) => this.thread.call("findWebhook", ...args);
+  listWebhooks: MailStore["listWebhooks"] = (...args) => this.thread.call("listWebhooks", ...args);
+  updateWebhook: MailStore["updateWebhook"] = (...args) => this.thread.call("updateWebhook", ...args);
+  deleteWebhook: MailStore["deleteWebhook"] = (...args) => this.thread.call("deleteWebhook", ...args);
+  listEvents: MailStore["listEvents"] = (...args) => this.read("listEvents", ...args);
+  findEvent: MailStore["findEvent"] = (...args) => this.read("findEvent", ...args);
+  listWebhookDeliveries: MailStore["listWebhookDeliveries"] = (...args) =>
+    this.read("listWebhookDeliveries", ...args);
+  findWebhookDelivery: MailStore["findWebhookDelivery"] = (...args) =>
+    this.read("findWebhookDelivery", ...args);
+  enqueueWebhookJobs: MailStore["enqueueWebhookJobs"] = (...args) =>
+    this.thread.call("enqueueWebhookJobs", ...args);
+  replayEventRange: MailStore["replayEventRange"] = (...args) =>
+    this.thread.call("replayEventRange", ...args);
+  claimSecretKeyCheck: MailStore["claimSecretKeyCheck"] = (...args) =>
+    this.thread.call("claimSecretKeyCheck", ...args);
   claimWebhookJobs: MailStore["claimWebhookJobs"] = (...args) =>
     this.thread.call("claimWebhookJobs", ...args);
   nextWebhookDueAt: MailStore["nextWebhookDueAt"] = () => this.thread.call("nextWebhookDueAt");
@@ -142,7 +159,15 @@ export class ThreadedStore implements MailStore {
 }
 
 /** The reads that run in SQLite's reader thread: the API's, not the delivery worker's or authentication's. */
-type ReadMethod = "findEmail" | "listEmails" | "listAttempts" | "findMime";
+type ReadMethod =
+  | "findEmail"
+  | "listEmails"
+  | "listAttempts"
+  | "findMime"
+  | "listEvents"
+  | "findEvent"
+  | "listWebhookDeliveries"
+  | "findWebhookDelivery";
 
 function startStoreThread(data: StoreThreadData, onQueued?: () => void): ThreadClient<StoreThreadApi> {
   const worker = new Worker(new URL("./store-thread.js", import.meta.url), {

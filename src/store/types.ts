@@ -4,8 +4,12 @@ import type {
   AccountsTable,
   AttachmentBlobsTable,
   EmailAttemptsTable,
+  EmailEventsTable,
   EmailMessagesTable,
   EmailTagsTable,
+  WebhookDeliveriesTable,
+  WebhookQueueTable,
+  WebhooksTable,
 } from "./schema.js";
 import type { WebhookAttemptRecord, WebhookAttemptResult, WebhookJob } from "./webhook-jobs.js";
 
@@ -95,6 +99,36 @@ export interface Page<T> {
   total: number;
 }
 
+export type EmailEventRow = Selectable<EmailEventsTable>;
+export type WebhookRow = Selectable<WebhooksTable>;
+export type NewWebhook = Insertable<WebhooksTable>;
+export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
+export type NewWebhookJob = Insertable<WebhookQueueTable>;
+export type WebhookPatch = Partial<
+  Pick<WebhookRow, "url" | "events" | "enabled" | "secret_sealed" | "date_updated">
+>;
+
+/** Which events of an account a list shows. */
+export interface EventFilter {
+  accountSid: string;
+  messageSid?: string;
+  /** Any of these types. */
+  types?: string[];
+  createdFrom?: number;
+  createdBefore?: number;
+}
+
+/** A replay by time range: the account's events of `types` created in [from, before), to one webhook. */
+export interface ReplayRange {
+  accountSid: string;
+  webhookSid: string;
+  types: string[];
+  from: number;
+  before: number;
+  /** The most events one replay queues; more and it queues none. */
+  max: number;
+}
+
 /** What one delivery attempt concluded, written in one transaction with the message's new state. */
 export interface AttemptRecord {
   /** The worker that held the lease for this attempt. */
@@ -172,6 +206,46 @@ export interface MailStore {
   findBlobs(sha256s: readonly string[]): Promise<Map<string, Uint8Array>>;
   /** What retrying these messages needs, for all of them at once (one entry per SID asked for). */
   findRetryContexts(messageSids: readonly string[]): Promise<Map<string, RetryContext>>;
+
+  // ---- webhooks, events and their deliveries (hooks-queries.ts) ----
+  /** Inserts the webhook unless its account has `limit` already (false then); serialised with other creates. */
+  insertWebhook(webhook: NewWebhook, limit: number): Promise<boolean>;
+  findWebhook(accountSid: string, sid: string): Promise<WebhookRow | undefined>;
+  listWebhooks(accountSid: string, offset: number, limit: number): Promise<Page<WebhookRow>>;
+  /** Applies `patch` (and with `reenable`, turns it on: see hooks-queries.ts); undefined if there is no such webhook. */
+  updateWebhook(
+    accountSid: string,
+    sid: string,
+    patch: WebhookPatch,
+    reenable: boolean,
+  ): Promise<WebhookRow | undefined>;
+  /** Deletes the webhook, its queued deliveries and its delivery log; false if there is no such webhook. */
+  deleteWebhook(accountSid: string, sid: string): Promise<boolean>;
+  /** Newest first, or oldest first with `order` "asc". */
+  listEvents(
+    filter: EventFilter,
+    offset: number,
+    limit: number,
+    order: "asc" | "desc",
+  ): Promise<Page<EmailEventRow>>;
+  findEvent(accountSid: string, sid: string): Promise<EmailEventRow | undefined>;
+  listWebhookDeliveries(
+    accountSid: string,
+    webhookSid: string,
+    offset: number,
+    limit: number,
+  ): Promise<Page<WebhookDeliveryRow>>;
+  findWebhookDelivery(
+    accountSid: string,
+    webhookSid: string,
+    sid: string,
+  ): Promise<WebhookDeliveryRow | undefined>;
+  /** Queues these webhook jobs (all or none). */
+  enqueueWebhookJobs(jobs: readonly NewWebhookJob[]): Promise<void>;
+  /** Queues the range's events for the webhook (see ReplayRange); none if there are more than `max`. */
+  replayEventRange(range: ReplayRange, now: number): Promise<{ queued: number } | { tooMany: true }>;
+  /** The secret-key check value stored under `name`, storing `candidate` if there is none yet. */
+  claimSecretKeyCheck(name: string, candidate: string, now: number): Promise<string>;
   /**
    * Leases up to `limit` due webhook_queue jobs to `owner` (the delivery worker's owner: the same
    * heartbeat covers both) and returns them with what sending needs. Jobs with nothing left to send

@@ -1,8 +1,12 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { join } from "node:path";
 import { Webhook } from "standardwebhooks";
 import { newSid } from "../../src/domain/ids.js";
+import { parseSecretKey, SecretBox } from "../../src/domain/secret-box.js";
+import { SECRET_KEY_FILE } from "../../src/services/secret-key.js";
 import type { StoreLocation } from "../../src/store/open-store.js";
 import { rawQuery } from "./raw-sql.js";
 
@@ -24,7 +28,8 @@ export interface InsertedWebhook {
 /**
  * Inserts a webhook row straight into the store (as the Webhooks resource would, past its URL check:
  * the SSRF tests need one the check would refuse). `sealSecret` turns the secret into what
- * `secret_sealed` holds; by default the secret itself (the server's openSecret then returns it as is).
+ * `secret_sealed` holds; by default it is sealed with the server's key, `secret.key` in its data dir
+ * (test servers leave MAILROOM_SECRET_KEY unset), as the resource would seal it.
  */
 export async function insertWebhook(
   location: StoreLocation,
@@ -49,12 +54,18 @@ export async function insertWebhook(
       url,
       options.events ?? null,
       options.enabled === false ? 0 : 1,
-      (options.sealSecret ?? ((s) => s))(secret),
+      (options.sealSecret ?? sealWithDataDirKey(location))(secret),
       now,
       now,
     ],
   );
   return { sid, secret };
+}
+
+/** Seals as a server on this data dir does, with its generated key (src/services/secret-key.ts). */
+function sealWithDataDirKey(location: StoreLocation): (secret: string) => string {
+  const box = new SecretBox(parseSecretKey(readFileSync(join(location.dataDir, SECRET_KEY_FILE), "utf8")));
+  return (secret) => box.seal(secret);
 }
 
 /** One request a receiver got. */
