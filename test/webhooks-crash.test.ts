@@ -12,7 +12,7 @@ import { rawQuery } from "./helpers/raw-sql.js";
 import { SmtpSink } from "./helpers/smtp-sink.js";
 import { storeVariants } from "./helpers/stores.js";
 import { waitFor } from "./helpers/wait.js";
-import { insertWebhook, startReceiver, verifyDelivery } from "./helpers/webhooks.js";
+import { createWebhook, startReceiver, verifyDelivery } from "./helpers/webhooks.js";
 
 for (const variant of await storeVariants()) {
   describe(`kill -9 with webhook deliveries and StatusCallbacks pending (${variant.kind})`, {
@@ -44,9 +44,8 @@ for (const variant of await storeVariants()) {
         assert.equal(created.code, 0, created.stderr);
         const account = JSON.parse(created.stdout) as { sid: string; auth_token: string };
         const auth: Credentials = { sid: account.sid, token: account.auth_token };
-        const hook = await insertWebhook(location, auth.sid, `${receiver.url}/events`);
-
         first = await startServeProcess(env);
+        const hook = await createWebhook({ url: first.url }, auth, `${receiver.url}/events`);
         const sids: string[] = [];
         for (let i = 0; i < 8; i++) {
           const sent = await sendEmail({ url: first.url }, auth, {

@@ -7,6 +7,7 @@ import { SmtpSink } from "./helpers/smtp-sink.js";
 import { storeVariants } from "./helpers/stores.js";
 import { waitFor } from "./helpers/wait.js";
 import {
+  createWebhook,
   insertWebhook,
   locationOf,
   type Receiver,
@@ -74,7 +75,7 @@ for (const variant of await storeVariants()) {
     test("a receiver verifying signatures gets every event, once or more, in order per message", async () => {
       const account = await server.createAccount(`signed-${variant.kind}@test.example`);
       const hooks = await receiver();
-      const hook = await insertWebhook(locationOf(server), account.sid, `${hooks.url}/events`);
+      const hook = await createWebhook(server, account, `${hooks.url}/events`);
       const sids: string[] = [];
       for (let i = 0; i < 6; i++) {
         const to = i === 2 ? "bounce@rcpt.example" : `reader${i}@rcpt.example`;
@@ -145,9 +146,7 @@ for (const variant of await storeVariants()) {
     test("a webhook that wants some types gets only those", async () => {
       const account = await server.createAccount(`picky-${variant.kind}@test.example`);
       const hooks = await receiver();
-      const hook = await insertWebhook(locationOf(server), account.sid, `${hooks.url}/sent-only`, {
-        events: "email.sent",
-      });
+      const hook = await createWebhook(server, account, `${hooks.url}/sent-only`, "email.sent");
       const sent = await sendEmail(server, account);
       await waitForFinal(server, account, sent.json.sid);
       const events = await eventsOf(server, account.sid);
