@@ -283,7 +283,7 @@ for (const variant of await storeVariants()) {
       assert.equal((await eventsOf(server, account.sid)).length, 4);
     }
 
-    test("with MAILROOM_WEBHOOK_ALLOW_PRIVATE off, a webhook or callback reaching 127.0.0.1 is refused at delivery", async () => {
+    test("with MAILROOM_WEBHOOK_ALLOW_PRIVATE off, a webhook or callback reaching 127.0.0.1 is refused at acceptance and at delivery", async () => {
       const receiver = await startReceiver();
       const server = await startMailroom({
         store: variant.kind,
@@ -306,8 +306,31 @@ for (const variant of await storeVariants()) {
           server.admin.sid,
           `http://[::ffff:127.0.0.1]:${receiver.port}/a`,
         );
-        const sent = await sendEmail(server, server.admin, { StatusCallback: `${receiver.url}/callback` });
+        // A StatusCallback is checked when the message is sent…
+        const refused = await sendEmail(server, server.admin, { StatusCallback: `${receiver.url}/callback` });
+        assert.equal(refused.status, 400);
+        assert.equal(refused.json.code, 14402);
+        assert.match(
+          refused.json.message,
+          /^StatusCallback's host "127\.0\.0\.1" resolves to 127\.0\.0\.1, a loopback address/,
+        );
+        const sent = await sendEmail(server, server.admin);
         await waitForFinal(server, server.admin, sent.json.sid);
+        // …and again at each POST: a callback job whose host now resolves to a refused address (DNS
+        // changed since) is refused then. Inserted directly, as the acceptance check would refuse it.
+        const now = Date.now();
+        await rawQuery(
+          locationOf(server),
+          "insert into webhook_queue (sid, account_sid, message_sid, callback_url, attempts, created_at, due_at) values (?, ?, ?, ?, 0, ?, ?)",
+          [
+            `${sent.json.sid}CB`,
+            server.admin.sid,
+            sent.json.sid,
+            `http://localhost:${receiver.port}/callback`,
+            now,
+            now,
+          ],
+        );
         const refusals = await waitFor("a refused attempt per event and webhook", async () => {
           const rows = await rawQuery<{
             webhook_sid: string;
