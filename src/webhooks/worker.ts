@@ -4,7 +4,7 @@ import type { MailStore, WebhookAttemptRecord, WebhookAttemptResult, WebhookJob 
 import { HostLimiter } from "./host-limiter.js";
 import { type PostResult, WebhookPoster } from "./http-post.js";
 import { eventBody, statusCallbackForm } from "./payload.js";
-import { retryDelayMs } from "./retry-schedule.js";
+import { nextRetryAt } from "./retry-schedule.js";
 import { signatureHeaders } from "./signer.js";
 
 /** What the accept service and the delivery worker call when they have recorded events. */
@@ -230,8 +230,10 @@ export class WebhookWorker implements WebhookNudge {
   private recordOf(job: WebhookJob, url: string, result: PostResult): WebhookAttemptRecord {
     const now = Date.now();
     const attempt = job.attempts + 1;
-    const delay = result.delivered ? null : retryDelayMs(attempt, this.settings.retryBaseMs);
-    const outcome = result.delivered ? "delivered" : delay !== null ? "retrying" : "failed";
+    const retryAt = result.delivered
+      ? null
+      : nextRetryAt(attempt, this.settings.retryBaseMs, job.created_at, now);
+    const outcome = result.delivered ? "delivered" : retryAt !== null ? "retrying" : "failed";
     const failure = result.failure;
     const failureText = failure ? `${failure.code}: ${failure.message}` : null;
     const requestUrl = withoutQuery(url);
@@ -245,7 +247,7 @@ export class WebhookWorker implements WebhookNudge {
       job,
       now,
       outcome,
-      retryAt: delay === null ? null : now + delay,
+      retryAt,
       delivery:
         job.webhook_sid !== null && job.event
           ? {
