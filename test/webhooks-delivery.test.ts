@@ -283,6 +283,145 @@ for (const variant of await storeVariants()) {
       assert.equal((await eventsOf(server, account.sid)).length, 4);
     }
 
+    test("the last retry's failure gives the job up with a Notification; a disabled webhook's job is dropped unsent", async () => {
+      const receiver = await startReceiver(() => ({ status: 500, body: "nope" }));
+      const server = await startMailroom({
+        store: variant.kind,
+        env: {
+          MAILROOM_SMTP_URL: sink.url,
+          // A failed job waits a minute: the test moves it forward itself.
+          MAILROOM_WEBHOOK_RETRY_BASE_MS: "60000",
+          MAILROOM_WEBHOOK_POLL_INTERVAL_MS: "100",
+          MAILROOM_SHUTDOWN_TIMEOUT_MS: "300",
+        },
+      });
+      try {
+        const at = locationOf(server);
+        const hook = await createWebhook(
+          server,
+          server.admin,
+          `${receiver.url}/hook?key=k1`,
+          "email.accepted",
+        );
+        const sent = await sendEmail(server, server.admin, { StatusCallback: `${receiver.url}/cb` });
+        await waitForFinal(server, server.admin, sent.json.sid);
+        const jobsOf = () =>
+          rawQuery<{ sid: string; attempts: number; lease_owner: string | null }>(
+            at,
+            "select sid, attempts, lease_owner from webhook_queue where message_sid = ? order by sid",
+            [sent.json.sid],
+          );
+        await waitFor("both jobs failed once and wait for their retry", async () => {
+          const jobs = await jobsOf();
+          return jobs.length === 2 && jobs.every((j) => j.attempts === 1 && j.lease_owner === null);
+        });
+        // As if six retries had failed already: the next failure is the last one.
+        await rawQuery(at, "update webhook_queue set attempts = 7, due_at = ? where message_sid = ?", [
+          Date.now(),
+          sent.json.sid,
+        ]);
+        await waitFor("both jobs given up", async () => (await jobsOf()).length === 0);
+        const notices = await rawQuery<{
+          log: number;
+          error_code: number;
+          message_sid: string;
+          message_text: string;
+          request_url: string;
+          response_body: string;
+        }>(at, "select * from notifications where account_sid = ? and error_code = 14432 order by sid", [
+          server.admin.sid,
+        ]);
+        assert.equal(notices.length, 2);
+        for (const notice of notices) {
+          assert.equal(notice.log, 0);
+          assert.equal(notice.message_sid, sent.json.sid);
+          assert.equal(notice.response_body, "nope");
+          assert.match(
+            notice.message_text,
+            /^Gave up delivering .* after 8 attempts; the last one \(POST .*\) failed with 14420: HTTP 500/,
+          );
+        }
+        assert.deepEqual(notices.map((n) => n.request_url).sort(), [
+          `${receiver.url}/cb`,
+          `${receiver.url}/hook`,
+        ]);
+        const [last] = await rawQuery<{ outcome: string; attempt: number }>(
+          at,
+          "select outcome, attempt from webhook_deliveries where webhook_sid = ? order by attempt desc",
+          [hook.sid],
+        );
+        assert.deepEqual(last, { outcome: "failed", attempt: 8 });
+
+        // A job whose webhook was disabled meanwhile is dropped when claimed, without a POST.
+        const second = await sendEmail(server, server.admin);
+        await waitFor("the second message's job failed once", async () => {
+          const [job] = await rawQuery<{ attempts: number; lease_owner: string | null }>(
+            at,
+            "select attempts, lease_owner from webhook_queue where message_sid = ?",
+            [second.json.sid],
+          );
+          return job?.attempts === 1 && job.lease_owner === null;
+        });
+        const posts = receiver.received.length;
+        await rawQuery(at, "update webhooks set enabled = 0 where sid = ?", [hook.sid]);
+        await rawQuery(at, "update webhook_queue set due_at = ? where message_sid = ?", [
+          Date.now(),
+          second.json.sid,
+        ]);
+        await waitFor(
+          "the job dropped",
+          async () =>
+            (await rawQuery(at, "select sid from webhook_queue where message_sid = ?", [second.json.sid]))
+              .length === 0,
+        );
+        assert.equal(receiver.received.length, posts, "no POST for a disabled webhook");
+      } finally {
+        await server.close();
+        await receiver.close();
+      }
+    });
+
+    test("a stop cuts POSTs still unanswered at the shutdown timeout, unrecorded, and releases their jobs", async () => {
+      const receiver = await startReceiver(() => "hang");
+      const server = await startMailroom({
+        store: variant.kind,
+        keepData: true,
+        env: {
+          MAILROOM_SMTP_URL: sink.url,
+          MAILROOM_WEBHOOK_TIMEOUT_MS: "60000",
+          MAILROOM_WEBHOOK_POLL_INTERVAL_MS: "100",
+          MAILROOM_SHUTDOWN_TIMEOUT_MS: "300",
+        },
+      });
+      try {
+        await createWebhook(server, server.admin, `${receiver.url}/hook`);
+        const sent = await sendEmail(server, server.admin, { StatusCallback: `${receiver.url}/cb` });
+        await waitForFinal(server, server.admin, sent.json.sid);
+        await waitFor("POSTs in flight", () => receiver.received.length >= 2);
+        const leased = await rawQuery(
+          locationOf(server),
+          "select sid from webhook_queue where lease_owner is not null",
+        );
+        assert.ok(leased.length >= 2);
+        await server.mailroom.close();
+        const jobs = await rawQuery<{ attempts: number; lease_owner: string | null }>(
+          locationOf(server),
+          "select attempts, lease_owner from webhook_queue",
+        );
+        assert.equal(jobs.length, 3, "accepted, sent and the callback are still queued");
+        assert.ok(
+          jobs.every((j) => j.lease_owner === null && j.attempts === 0),
+          JSON.stringify(jobs),
+        );
+        const logged = await rawQuery(locationOf(server), "select sid from webhook_deliveries");
+        assert.equal(logged.length, 0, "a cut POST is not an attempt");
+      } finally {
+        await server.close();
+        await server.removeData();
+        await receiver.close();
+      }
+    });
+
     test("with MAILROOM_WEBHOOK_ALLOW_PRIVATE off, a webhook or callback reaching 127.0.0.1 is refused at acceptance and at delivery", async () => {
       const receiver = await startReceiver();
       const server = await startMailroom({
