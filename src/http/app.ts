@@ -24,6 +24,8 @@ import { addJsonBodyParser } from "./json-body.js";
 import { rewriteJsonSuffix, sendError } from "./representation.js";
 import { accountRoutes } from "./routes/accounts.js";
 import { emailMessageRoutes } from "./routes/email-messages.js";
+import { notificationRoutes } from "./routes/notifications.js";
+import { usageRecordRoutes } from "./routes/usage-records.js";
 import { drainUnreadBody } from "./unread-body.js";
 import { validationError } from "./validation-errors.js";
 
@@ -146,6 +148,8 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
       limits: { maxMessageBytes: deps.maxMessageBytes, bodyLimitBytes: deps.bodyLimitBytes },
     });
     await api.register(accountRoutes, deps.accounts);
+    await api.register(notificationRoutes, { store: deps.store });
+    await api.register(usageRecordRoutes, { store: deps.store });
   });
 
   const status = Type.Object({

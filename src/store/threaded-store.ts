@@ -131,13 +131,23 @@ export class ThreadedStore implements MailStore {
   stopHeartbeat: MailStore["stopHeartbeat"] = (...args) => this.thread.call("stopHeartbeat", ...args);
   listAttempts: MailStore["listAttempts"] = (...args) => this.read("listAttempts", ...args);
   findMime: MailStore["findMime"] = (...args) => this.read("findMime", ...args);
+  listNotifications: MailStore["listNotifications"] = (...args) => this.read("listNotifications", ...args);
+  findNotification: MailStore["findNotification"] = (...args) => this.read("findNotification", ...args);
+  usageByDay: MailStore["usageByDay"] = (...args) => this.read("usageByDay", ...args);
   findBlobs: MailStore["findBlobs"] = (...args) => this.thread.call("findBlobs", ...args);
   findRetryContexts: MailStore["findRetryContexts"] = (...args) =>
     this.thread.call("findRetryContexts", ...args);
 }
 
 /** The reads that run in SQLite's reader thread: the API's, not the delivery worker's or authentication's. */
-type ReadMethod = "findEmail" | "listEmails" | "listAttempts" | "findMime";
+type ReadMethod =
+  | "findEmail"
+  | "listEmails"
+  | "listAttempts"
+  | "findMime"
+  | "listNotifications"
+  | "findNotification"
+  | "usageByDay";
 
 function startStoreThread(data: StoreThreadData, onQueued?: () => void): ThreadClient<StoreThreadApi> {
   const worker = new Worker(new URL("./store-thread.js", import.meta.url), {
