@@ -1,18 +1,20 @@
+import { USAGE_CATEGORIES, type UsageCategory } from "../events/types.js";
+
 /**
- * The Usage Records categories for email: each is a counter in `usage_counters.category`, added to in
- * the transaction that makes the change it counts (the write path), and summed per day when read.
- * Restcomm had no email category; the names follow its lower-case, hyphenated style (`sms-outbound`).
+ * What Usage Records say about each category (the names, and what counts them, are the write path's:
+ * src/events/types.ts, src/store/change-rows.ts). Restcomm had no email category; the names follow
+ * its lower-case, hyphenated style (`sms-outbound`).
  */
-export const USAGE_CATEGORIES = [
-  { name: "email", description: "Email messages accepted" },
-  { name: "email-sent", description: "Email messages sent (the relay took them)" },
-  { name: "email-failed", description: "Email messages failed" },
-  { name: "email-bounced", description: "Email messages bounced" },
-] as const;
+const DESCRIPTIONS: Record<UsageCategory, string> = {
+  email: "Email messages accepted",
+  "email-sent": "Email messages sent (the relay took them)",
+  "email-failed": "Email messages failed",
+  "email-bounced": "Email messages bounced",
+};
 
-export type UsageCategory = (typeof USAGE_CATEGORIES)[number]["name"];
+export type { UsageCategory };
 
-export const USAGE_CATEGORY_NAMES: readonly UsageCategory[] = USAGE_CATEGORIES.map((c) => c.name);
+export const USAGE_CATEGORY_NAMES: readonly UsageCategory[] = USAGE_CATEGORIES;
 
 /** Counts and usage are both in messages: one email is one unit, whatever its size. */
 export const USAGE_UNIT = "messages";
@@ -22,5 +24,5 @@ export function isUsageCategory(name: string): name is UsageCategory {
 }
 
 export function describeUsageCategory(name: UsageCategory): string {
-  return USAGE_CATEGORIES.find((c) => c.name === name)?.description ?? name;
+  return DESCRIPTIONS[name];
 }

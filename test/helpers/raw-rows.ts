@@ -1,8 +1,6 @@
-import { join } from "node:path";
-import BetterSqlite3 from "better-sqlite3";
-import pg from "pg";
 import { newSid } from "../../src/domain/ids.js";
 import type { NotificationsTable, UsageCountersTable } from "../../src/store/schema.js";
+import { rawQuery } from "./raw-sql.js";
 
 /** Where a test server keeps its data: its PostgreSQL schema's URL, else the SQLite file in its data dir. */
 export interface DataLocation {
@@ -13,44 +11,22 @@ export interface DataLocation {
 type Tables = { notifications: NotificationsTable; usage_counters: UsageCountersTable };
 
 /**
- * Writes rows straight into a running server's store, as another writer would: for rows the API reads
- * but that no request of the test can make (usage on days long past, a webhook's notification).
+ * Writes rows straight into a running server's store, as another writer would (rawQuery): for rows the
+ * API reads but that no request of the test can make (usage on days long past, a webhook's notification).
  */
 export async function insertRows<T extends keyof Tables>(
   where: DataLocation,
   table: T,
   rows: ReadonlyArray<Tables[T]>,
 ): Promise<void> {
-  if (rows.length === 0) return;
-  const columns = Object.keys(rows[0] as object);
-  const values = (row: Tables[T]) => columns.map((c) => (row as unknown as Record<string, unknown>)[c]);
-  if (where.databaseUrl) {
-    const client = new pg.Client({ connectionString: where.databaseUrl });
-    await client.connect();
-    try {
-      const placeholders = columns.map((_, i) => `$${i + 1}`).join(", ");
-      for (const row of rows) {
-        await client.query(
-          `insert into ${table} (${columns.join(", ")}) values (${placeholders})`,
-          values(row),
-        );
-      }
-    } finally {
-      await client.end();
-    }
-    return;
-  }
-  const db = new BetterSqlite3(join(where.dataDir, "mailroom.db"));
-  try {
-    db.pragma("busy_timeout = 5000");
-    const insert = db.prepare(
-      `insert into ${table} (${columns.join(", ")}) values (${columns.map(() => "?").join(", ")})`,
+  const location = { ...where, databasePoolSize: 1 };
+  for (const row of rows) {
+    const entries = Object.entries(row as object);
+    await rawQuery(
+      location,
+      `insert into ${table} (${entries.map(([column]) => column).join(", ")}) values (${entries.map(() => "?").join(", ")})`,
+      entries.map(([, value]) => value),
     );
-    db.transaction(() => {
-      for (const row of rows) insert.run(...values(row));
-    })();
-  } finally {
-    db.close();
   }
 }
 
