@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { Ajv } from "ajv";
+import { NotificationModel } from "../src/model/notification.js";
 import { API, type Credentials, request, startMailroom, type TestServer } from "./helpers/mailroom.js";
 import { insertRows, notificationRow } from "./helpers/raw-rows.js";
 import { storeVariants } from "./helpers/stores.js";
@@ -84,6 +86,9 @@ for (const variant of await storeVariants()) {
         uri: `${path(account.sid)}/${row.sid}.json`,
       });
       assert.equal(json.notifications[0].message_sid, rows[4]?.message_sid, "message_sid when there is one");
+      const validate = new Ajv({ strict: false }).compile(NotificationModel.schema);
+      for (const item of json.notifications)
+        assert.equal(validate(item), true, JSON.stringify(validate.errors));
     });
 
     test("Restcomm's Python client: ?ErrorCode=N and ?PageSize=N", async () => {
@@ -203,11 +208,16 @@ for (const variant of await storeVariants()) {
       assert.equal(twice.json.code, 20010);
     });
 
-    test("more_info leads to a page that explains the code", async () => {
+    test("more_info leads to the code's line of docs/errors.md, as HTML", async () => {
       const page = await request(server, "GET", "/restcomm/errors/13101.html");
       assert.equal(page.status, 200);
       assert.match(page.headers.get("content-type") ?? "", /text\/html/);
-      assert.match(page.text, /13101/);
+      assert.match(page.text, /<h1>13101: Message Rejected<\/h1>/);
+      // The code's line of docs/errors.md: what it means and what to do.
+      assert.match(page.text, /The relay refused the message, the sender or every recipient permanently/);
+      assert.match(page.text, /<h2>What to do<\/h2><p>Fix what the reply names/);
+      const mine = await request(server, "GET", "/restcomm/errors/14212.html");
+      assert.match(mine.text, /<code>EndDate<\/code> is before <code>StartDate<\/code>/);
     });
   });
 }

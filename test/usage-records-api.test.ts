@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { Ajv } from "ajv";
 import { addDays, type DayRange, fixedRange, utcDay } from "../src/domain/usage-periods.js";
+import { UsageRecordModel } from "../src/model/usage-record.js";
 import { API, type Credentials, request, startMailroom, type TestServer } from "./helpers/mailroom.js";
 import { insertRows } from "./helpers/raw-rows.js";
 import { storeVariants } from "./helpers/stores.js";
@@ -84,6 +86,13 @@ for (const variant of await storeVariants()) {
         price_unit: "USD",
         uri: `${records(account.sid)}.json?Category=email-sent&StartDate=2025-12-31&EndDate=2025-12-31`,
       });
+      const validate = new Ajv({ strict: false }).compile(UsageRecordModel.schema);
+      for (const item of response.json) assert.equal(validate(item), true, JSON.stringify(validate.errors));
+      assert.equal(
+        validate({ ...response.json[0], count: 3 }),
+        false,
+        "counts are decimal text, as Restcomm's",
+      );
       // A record's uri asks for exactly that record.
       const again = await request(server, "GET", response.json[1].uri, { auth: account });
       assert.deepEqual(again.json, [response.json[1]]);
