@@ -30,12 +30,12 @@ export type StoreThreadData = StoreLocation & { reader?: boolean };
  * Records) run in a second thread on a connection of their own (WAL lets it read beside the writer): a
  * list that scans a large account must not queue the accepts, claims and attempt records behind it
  * (issue 12, item 7). Each such read gives up after MAILROOM_QUERY_TIMEOUT_MS, waiting included (503,
- * code 20505). SQLite cannot stop a statement that is running (better-sqlite3 has no interrupt, and its
- * build leaves out the progress handler), so a read that overruns finishes in the reader thread,
- * unanswered, while the
- * reads queued behind it past their own deadline are skipped: one tenant's slow lists cost that
- * thread, never the writer. On PostgreSQL every query runs in the one store thread, side by side on
- * the pool's connections, and the server's statement_timeout stops a query that runs too long.
+ * code 20505). SQLite cannot stop a statement that is running (better-sqlite3 has no interrupt, and
+ * its build leaves out the progress handler), so a read that overruns finishes in the reader thread,
+ * unanswered, while the reads queued behind it past their own deadline are skipped: one tenant's slow
+ * lists cost that thread, never the writer. On PostgreSQL every query runs in the one store thread,
+ * side by side on the pool's connections, and the server's statement_timeout stops a query that runs
+ * too long.
  */
 export class ThreadedStore implements MailStore {
   readonly kind: MailStore["kind"];
