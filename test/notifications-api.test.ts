@@ -91,6 +91,13 @@ for (const variant of await storeVariants()) {
         assert.equal(validate(item), true, JSON.stringify(validate.errors));
     });
 
+    test("an account's subresource_uris lead to its notifications, as Restcomm's did", async () => {
+      const me = await request(server, "GET", `${API}/Accounts/${account.sid}.json`, { auth: account });
+      assert.equal(me.json.subresource_uris.notifications, `${path(account.sid)}.json`);
+      const listed = await request(server, "GET", me.json.subresource_uris.notifications, { auth: account });
+      assert.equal(listed.json.total, 5);
+    });
+
     test("Restcomm's Python client: ?ErrorCode=N and ?PageSize=N", async () => {
       const byCode = await list("?ErrorCode=13101");
       assert.equal(byCode.status, 200, byCode.text);
