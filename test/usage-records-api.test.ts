@@ -162,13 +162,20 @@ for (const variant of await storeVariants()) {
           assert.deepEqual(brief(response.json), [`${range.start}..${range.end} email-bounced=0`], sub);
         });
       }
-      const refused = await get("/Today", "?StartDate=2026-01-01");
-      assert.equal(refused.status, 400);
-      assert.equal(
-        refused.json.code,
-        20009,
-        "Today's range is fixed: a StartDate would be ignored, so it is refused",
-      );
+      // StartDate and EndDate narrow a fixed range (Restcomm documented them on every subresource).
+      await onOneDay(async (today) => {
+        const wide = await get("/Today", "?StartDate=2000-01-01&Category=email");
+        assert.deepEqual(brief(wide.json), [`${today}..${today} email=0`]);
+        const rest = await get("/ThisMonth", "?StartDate=-0days&Category=email");
+        assert.deepEqual(brief(rest.json), [`${today}..${fixedRange("this-month", today).end} email=0`]);
+        const outside = await get("/Today", "?EndDate=-1days");
+        assert.equal(outside.status, 400);
+        assert.equal(outside.json.code, 14212);
+        assert.match(
+          outside.json.message,
+          new RegExp(`^Today is ${today}\\.\\.${today}, and no day of it is in`),
+        );
+      });
     });
 
     test("StartDate and EndDate as offsets from today", async () => {

@@ -9,6 +9,7 @@ import {
   type FixedRange,
   fixedRange,
   type Granularity,
+  laterDay,
   parseUsageDate,
   summarise,
   utcDay,
@@ -33,9 +34,12 @@ const EndDate = Type.Optional(
     description: "Last day counted (UTC, included), yyyy-MM-dd, or an offset such as +1days. Default: today.",
   }),
 );
-const RangeQuery = Type.Object({ Category, StartDate, EndDate }, { additionalProperties: false });
-/** Today, Yesterday, ThisMonth and LastMonth name their range: a StartDate or EndDate would be dropped, so it is refused. */
-const FixedQuery = Type.Object({ Category }, { additionalProperties: false });
+/**
+ * Every subresource takes the same filters, as Restcomm documents them. On Today, Yesterday, ThisMonth
+ * and LastMonth, StartDate and EndDate narrow the fixed range (Restcomm's code ignored them: dropping a
+ * parameter silently is what Mailroom never does).
+ */
+const UsageQuery = Type.Object({ Category, StartDate, EndDate }, { additionalProperties: false });
 
 interface Subresource {
   /** After /Usage/Records; "" for the list itself. */
@@ -73,7 +77,7 @@ export async function usageRecordRoutes(app: FastifyInstance, deps: { store: Mai
           tags: ["Usage Records"],
           summary: sub.summary,
           params: AccountParams,
-          querystring: sub.fixed ? FixedQuery : RangeQuery,
+          querystring: UsageQuery,
           produces: JSON_AND_XML,
           response: { 200: Type.Array(UsageRecordModel.schema), ...errorResponses },
         },
@@ -83,7 +87,7 @@ export async function usageRecordRoutes(app: FastifyInstance, deps: { store: Mai
         const query = request.query as Record<string, string | undefined>;
         const categories = parseCategories(query.Category);
         const today = utcDay(Date.now());
-        const range = sub.fixed ? fixedRange(sub.fixed, today) : requestedRange(query, account, today);
+        const range = requestedRange(query, account, today, sub);
         const counts = await deps.store.usageByDay({
           accountSid: account.sid,
           firstDay: range.start,
@@ -119,27 +123,51 @@ function parseCategories(raw: string | undefined): UsageCategory[] {
   return [name];
 }
 
-/** StartDate..EndDate, both included: by default from the day the account was created to today. */
+/**
+ * StartDate..EndDate, both included: by default from the day the account was created to today. On a
+ * subresource with a fixed range (Today…), they narrow it.
+ */
 function requestedRange(
   query: Record<string, string | undefined>,
   account: AccountRow,
   today: string,
+  sub: Subresource,
 ): DayRange {
-  const end = query.EndDate ? usageDate("EndDate", query.EndDate, today) : today;
-  let start: string;
-  if (query.StartDate) start = usageDate("StartDate", query.StartDate, today);
-  else {
-    // Nothing is counted before an account exists; an EndDate before that is an empty range, not an error.
-    const created = utcDay(Number(account.date_created));
-    start = earlierDay(created, end);
-  }
-  if (end < start) {
+  const start = query.StartDate ? usageDate("StartDate", query.StartDate, today) : undefined;
+  const end = query.EndDate ? usageDate("EndDate", query.EndDate, today) : undefined;
+  if (start !== undefined && end !== undefined && end < start) {
     throw new ApiError(
       "UsageDatesReversed",
-      `EndDate ${end}${query.EndDate ? "" : " (today, by default)"} is before StartDate ${start}; both days are included, so give an EndDate on or after the StartDate.`,
+      `EndDate ${end} is before StartDate ${start}; both days are included, so give an EndDate on or after the StartDate.`,
     );
   }
-  return { start, end };
+  if (sub.fixed) {
+    const fixed = fixedRange(sub.fixed, today);
+    const narrowed = {
+      start: laterDay(fixed.start, start ?? fixed.start),
+      end: earlierDay(fixed.end, end ?? fixed.end),
+    };
+    if (narrowed.end < narrowed.start) {
+      throw new ApiError(
+        "UsageDatesReversed",
+        `${sub.path.slice(1)} is ${fixed.start}..${fixed.end}, and no day of it is in StartDate..EndDate (${start ?? "…"}..${end ?? "…"}); leave them out, or ask /Usage/Records for another range.`,
+      );
+    }
+    return narrowed;
+  }
+  if (start !== undefined && end !== undefined) return { start, end };
+  if (start !== undefined) {
+    if (today < start) {
+      throw new ApiError(
+        "UsageDatesReversed",
+        `EndDate ${today} (today, by default) is before StartDate ${start}; give an EndDate on or after the StartDate.`,
+      );
+    }
+    return { start, end: today };
+  }
+  const last = end ?? today;
+  // Nothing is counted before an account exists; an EndDate before that is an empty range, not an error.
+  return { start: earlierDay(utcDay(Number(account.date_created)), last), end: last };
 }
 
 function usageDate(name: string, value: string, today: string): string {
