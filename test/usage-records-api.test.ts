@@ -256,6 +256,13 @@ for (const variant of await storeVariants()) {
         assert.equal(response.status, 400, `${sub}${query}`);
         assert.equal(response.json.code, code, `${sub}${query}: ${response.text}`);
       }
+      const weekly = await get("/Weekly");
+      assert.equal(weekly.status, 404);
+      assert.equal(
+        weekly.json.code,
+        20004,
+        "Restcomm answered any other name as AllTime; Mailroom says there is none",
+      );
       const reversed = await get("/AllTime", "?StartDate=%2B10days");
       assert.match(reversed.json.message, /today, by default/);
     });
