@@ -10,6 +10,7 @@ import {
   createWebhook,
   insertWebhook,
   locationOf,
+  type ReceivedRequest,
   type Receiver,
   startReceiver,
   verifyDelivery,
@@ -553,6 +554,57 @@ for (const variant of await storeVariants()) {
         await receiver.close();
       }
     }
+
+    test("a receiver that never answers, with many jobs queued, does not hold up another webhook's", async () => {
+      const dead = await startReceiver(() => "hang");
+      const healthy = await startReceiver();
+      const server = await startMailroom({
+        store: variant.kind,
+        env: {
+          MAILROOM_SMTP_URL: sink.url,
+          // 8 slots; 2 connections per host, so at most 4 jobs of one target in hand.
+          MAILROOM_WEBHOOK_CONCURRENCY: "8",
+          MAILROOM_WEBHOOK_HOST_CONCURRENCY: "2",
+          MAILROOM_WEBHOOK_TIMEOUT_MS: "60000",
+          MAILROOM_WEBHOOK_POLL_INTERVAL_MS: "50",
+          MAILROOM_SHUTDOWN_TIMEOUT_MS: "200",
+        },
+      });
+      try {
+        const at = locationOf(server);
+        const stuck = await insertWebhook(at, server.admin.sid, `http://localhost:${dead.port}/dead`, {
+          events: "email.accepted",
+        });
+        for (let i = 0; i < 10; i++) assert.equal((await sendEmail(server, server.admin)).status, 200);
+        await waitFor("the dead receiver's connections taken", () => dead.open() === 2);
+        // Due after the ten stuck jobs: it must not wait for their minute-long timeouts.
+        const hook = await createWebhook(server, server.admin, `${healthy.url}/ok`, "email.accepted");
+        const sent = await sendEmail(server, server.admin);
+        const [event] = await rawQuery<{ sid: string }>(
+          at,
+          "select sid from email_events where message_sid = ? and type = 'email.accepted'",
+          [sent.json.sid],
+        );
+        await waitFor("the healthy webhook's event", () =>
+          healthy.received.some((r) => r.headers["webhook-id"] === event?.sid),
+        );
+        verifyDelivery(hook.secret, healthy.received[0] as ReceivedRequest);
+        const waiting = await rawQuery(
+          at,
+          "select sid from webhook_queue where webhook_sid = ? and attempts = 0 and lease_owner is null",
+          [stuck.sid],
+        );
+        assert.ok(
+          waiting.length >= 6,
+          `the stuck webhook's other jobs wait in the queue (${waiting.length})`,
+        );
+        assert.ok(dead.maxOpen <= 2);
+      } finally {
+        await server.close();
+        await dead.close();
+        await healthy.close();
+      }
+    });
 
     test("a receiver that never answers holds at most MAILROOM_WEBHOOK_CONCURRENCY connections", async () => {
       // One host, whose own bound is out of the way: only the process bound (5) limits.

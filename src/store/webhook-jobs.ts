@@ -1,4 +1,11 @@
-import { type Insertable, type Kysely, type Selectable, sql, type Transaction } from "kysely";
+import {
+  type Insertable,
+  type Kysely,
+  type RawBuilder,
+  type Selectable,
+  sql,
+  type Transaction,
+} from "kysely";
 import { WebhookErrorCodes } from "../domain/errors.js";
 import { newSid } from "../domain/ids.js";
 import type { StoreDialect } from "./dialect.js";
@@ -81,6 +88,14 @@ export interface ClaimOptions {
   leaseMs: number;
   limit: number;
   silentBefore: number | null;
+  /** Targets to leave alone this time: the sender has as many of their jobs in hand as it takes. */
+  skip?: WebhookTargets | undefined;
+}
+
+/** Where jobs go: webhooks by SID, StatusCallbacks by URL. */
+export interface WebhookTargets {
+  webhookSids: string[];
+  callbackUrls: string[];
 }
 
 export async function claimWebhookJobs(
@@ -88,8 +103,17 @@ export async function claimWebhookJobs(
   dialect: StoreDialect,
   options: ClaimOptions,
 ): Promise<WebhookJob[]> {
-  const { owner, now, leaseMs, limit, silentBefore } = options;
-  const sids = await dialect.claimDue(db, "webhook_queue", owner, now, leaseMs, limit, silentBefore);
+  const { owner, now, leaseMs, limit, silentBefore, skip } = options;
+  const sids = await dialect.claimDue(
+    db,
+    "webhook_queue",
+    owner,
+    now,
+    leaseMs,
+    limit,
+    silentBefore,
+    skip ? skipFilter(skip) : undefined,
+  );
   if (sids.length === 0) return [];
   const rows = await db
     .selectFrom("webhook_queue as q")
@@ -205,14 +229,25 @@ export async function claimWebhookJobs(
   return jobs;
 }
 
-export async function nextWebhookDueAt(db: Kysely<Database>): Promise<number | null> {
-  const row = await db
-    .selectFrom("webhook_queue")
-    .select("due_at")
-    .where("lease_owner", "is", null)
-    .orderBy("due_at")
-    .limit(1)
-    .executeTakeFirst();
+/** Leaves out the jobs of these targets (a webhook's have webhook_sid set; a callback's, callback_url). */
+function skipFilter(skip: WebhookTargets): RawBuilder<boolean> {
+  const notWebhooks =
+    skip.webhookSids.length === 0
+      ? sql`1 = 1`
+      : sql`(webhook_sid is null or webhook_sid not in (${sql.join(skip.webhookSids)}))`;
+  const notCallbacks =
+    skip.callbackUrls.length === 0
+      ? sql`1 = 1`
+      : sql`(callback_url is null or callback_url not in (${sql.join(skip.callbackUrls)}))`;
+  return sql<boolean>`${notWebhooks} and ${notCallbacks}`;
+}
+
+export async function nextWebhookDueAt(db: Kysely<Database>, skip?: WebhookTargets): Promise<number | null> {
+  const result = await sql<{ due_at: number | string }>`
+    select due_at from webhook_queue
+    where lease_owner is null and ${skip ? skipFilter(skip) : sql`1 = 1`}
+    order by due_at limit 1`.execute(db);
+  const row = result.rows[0];
   return row ? Number(row.due_at) : null;
 }
 
