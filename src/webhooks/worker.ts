@@ -342,6 +342,7 @@ export class WebhookWorker implements WebhookNudge {
     else if (outcome.disabled)
       logger.warn({ ...fields, dropped: outcome.dropped }, "webhooks: webhook disabled");
     else if (record.outcome === "failed") logger.warn(fields, "webhooks: delivery given up");
+    else if (outcome.startedFailing) logger.info(fields, "webhooks: webhook started failing; retrying");
     else if (record.outcome === "retrying") logger.debug(fields, "webhooks: delivery failed; retrying");
     else logger.debug(fields, "webhooks: delivered");
     // An early retry (tests' short base delay) is due before the next poll: wake for it.
