@@ -268,12 +268,56 @@ export async function recordWebhookAttempts(
     const results: WebhookAttemptResult[] = new Array(records.length);
     const deliveries = records.flatMap((record) => (record.delivery ? [record.delivery] : []));
     if (deliveries.length > 0) await trx.insertInto("webhook_deliveries").values(deliveries).execute();
-    for (const { record, index } of order) results[index] = await recordOne(trx, dialect, record);
+    // Delivered jobs, nearly all of them while receivers answer, settle together: a statement or two
+    // for the batch rather than two per job.
+    const delivered = order.filter(({ record }) => record.outcome === "delivered");
+    for (const owner of new Set(delivered.map(({ record }) => record.owner))) {
+      const mine = delivered.filter(({ record }) => record.owner === owner);
+      const deleted = await trx
+        .deleteFrom("webhook_queue")
+        .where(
+          "sid",
+          "in",
+          mine.map(({ record }) => record.job.sid),
+        )
+        .where("lease_owner", "=", owner)
+        .returning("sid")
+        .execute();
+      const held = new Set(deleted.map((row) => row.sid));
+      const succeeded = [
+        ...new Set(
+          mine.flatMap(({ record }) =>
+            held.has(record.job.sid) && record.job.webhook_sid !== null ? [record.job.webhook_sid] : [],
+          ),
+        ),
+      ].sort(compare);
+      // A success ends a webhook's failing spell (the row changes only if it was failing).
+      if (succeeded.length > 0) {
+        await trx
+          .updateTable("webhooks")
+          .set({ failing_since: null })
+          .where("sid", "in", succeeded)
+          .where("failing_since", "is not", null)
+          .execute();
+      }
+      for (const { record, index } of mine) {
+        results[index] = {
+          held: held.has(record.job.sid),
+          startedFailing: false,
+          disabled: false,
+          dropped: 0,
+        };
+      }
+    }
+    for (const { record, index } of order) {
+      if (record.outcome !== "delivered") results[index] = await recordFailure(trx, dialect, record);
+    }
     return results;
   });
 }
 
-async function recordOne(
+/** A failed attempt: the job rescheduled or given up, the webhook's failing state, its Notifications. */
+async function recordFailure(
   trx: Transaction<Database>,
   dialect: StoreDialect["name"],
   record: WebhookAttemptRecord,
@@ -310,14 +354,7 @@ async function recordOne(
       .execute();
 
   if (job.webhook_sid !== null) {
-    if (record.outcome === "delivered") {
-      await trx
-        .updateTable("webhooks")
-        .set({ failing_since: null })
-        .where("sid", "=", job.webhook_sid)
-        .where("failing_since", "is not", null)
-        .execute();
-    } else if (record.failure) {
+    if (record.failure) {
       const started = await trx
         .updateTable("webhooks")
         .set({ failing_since: now })
