@@ -61,8 +61,7 @@ export class WebhookWorker implements WebhookNudge {
   private readonly inFlight = new Map<string, Promise<void>>();
   /**
    * Jobs in hand per target (a webhook, or a callback URL). A target with `perTargetLimit` of them is
-   * left out of claims: a receiver that never answers, with thousands of jobs queued, then holds a
-   * few slots, not all of them, and the other targets' jobs keep going.
+   * left out of claims until some finish (see claimAndStart).
    */
   private readonly inHand = new Map<string, number>();
   private readonly perTargetLimit: number;
@@ -158,20 +157,22 @@ export class WebhookWorker implements WebhookNudge {
       this.backlog = true;
       return pollIntervalMs;
     }
-    const skip = this.saturatedTargets();
-    const claimed = await this.deps.store.claimWebhookJobs(this.deps.owner, Date.now(), leaseMs, free, skip);
-    const surplus: string[] = [];
+    // A claim is at most one target's allowance, and targets holding theirs are left out: one target
+    // (a receiver that never answers, thousands of jobs queued) then never has more than twice its
+    // allowance in hand, and the others' jobs keep going. Nothing claimed is handed back.
+    const limit = Math.min(free, this.perTargetLimit);
+    const claimed = await this.deps.store.claimWebhookJobs(
+      this.deps.owner,
+      Date.now(),
+      leaseMs,
+      limit,
+      this.saturatedTargets(),
+    );
     for (const job of claimed) {
       // Still in hand here only if its lease ran out meanwhile: the claim merely extended it.
-      if (this.inFlight.has(job.sid)) continue;
-      // One claim may bring more of a target's jobs than it takes: the rest go back, unattempted.
-      if ((this.inHand.get(targetOf(job)) ?? 0) >= this.perTargetLimit) surplus.push(job.sid);
-      else this.begin(job);
+      if (!this.inFlight.has(job.sid)) this.begin(job);
     }
-    if (surplus.length > 0) {
-      await this.deps.store.releaseLeases(this.deps.owner, surplus, "webhook_queue");
-    }
-    this.backlog = claimed.length === free;
+    this.backlog = claimed.length === limit;
     if (this.backlog) return 0;
     const next = await this.deps.store.nextWebhookDueAt(this.saturatedTargets());
     if (next === null) return pollIntervalMs;
