@@ -278,15 +278,15 @@ export class WebhookWorker implements WebhookNudge {
     const outcome = result.delivered ? "delivered" : retryAt !== null ? "retrying" : "failed";
     const failure = result.failure;
     const failureText = failure ? `${failure.code}: ${failure.message}` : null;
-    const requestUrl = withoutQuery(url);
-    const disableAfter = formatDuration(this.settings.disableAfterMs);
-    const what =
-      job.webhook_sid !== null
-        ? `event ${job.event_sid} (${job.event?.type}) to webhook ${job.webhook_sid}`
-        : `the StatusCallback of message ${job.message_sid}`;
     return {
       owner: this.deps.owner,
-      job,
+      // Only what the store needs: the job's event and webhook (its sealed secret) stay here.
+      job: {
+        sid: job.sid,
+        account_sid: job.account_sid,
+        webhook_sid: job.webhook_sid,
+        message_sid: job.message_sid,
+      },
       now,
       outcome,
       retryAt,
@@ -308,16 +308,31 @@ export class WebhookWorker implements WebhookNudge {
               response_body: result.responseBody,
             }
           : null,
-      failure: failure
-        ? {
-            requestUrl,
-            responseBody: result.responseBody,
-            startedFailing: `Webhook ${job.webhook_sid} started failing: POST ${requestUrl} failed with ${failureText}. Its deliveries are retried; if it keeps failing for ${disableAfter} it is disabled.`,
-            disabled: `Webhook ${job.webhook_sid} was disabled: its deliveries failed for more than ${disableAfter}, the last one (POST ${requestUrl}) with ${failureText}. Its queued deliveries were dropped and its events kept: fix the receiver, enable the webhook again and replay the events.`,
-            givenUp: `Gave up delivering ${what} after ${attempt} attempts; the last one (POST ${requestUrl}) failed with ${failureText}.`,
-          }
-        : null,
+      failure: failure ? this.failureNotices(job, url, result, failureText as string, attempt) : null,
       disableIfFailingSince: job.webhook_sid !== null && failure ? now - this.settings.disableAfterMs : null,
+    };
+  }
+
+  /** What the Notifications about a failed attempt say, should the store find one due. */
+  private failureNotices(
+    job: WebhookJob,
+    url: string,
+    result: PostResult,
+    failureText: string,
+    attempt: number,
+  ): NonNullable<WebhookAttemptRecord["failure"]> {
+    const requestUrl = withoutQuery(url);
+    const disableAfter = formatDuration(this.settings.disableAfterMs);
+    const what =
+      job.webhook_sid !== null
+        ? `event ${job.event_sid} (${job.event?.type}) to webhook ${job.webhook_sid}`
+        : `the StatusCallback of message ${job.message_sid}`;
+    return {
+      requestUrl,
+      responseBody: result.responseBody,
+      startedFailing: `Webhook ${job.webhook_sid} started failing: POST ${requestUrl} failed with ${failureText}. Its deliveries are retried; if it keeps failing for ${disableAfter} it is disabled.`,
+      disabled: `Webhook ${job.webhook_sid} was disabled: its deliveries failed for more than ${disableAfter}, the last one (POST ${requestUrl}) with ${failureText}. Its queued deliveries were dropped and its events kept: fix the receiver, enable the webhook again and replay the events.`,
+      givenUp: `Gave up delivering ${what} after ${attempt} attempts; the last one (POST ${requestUrl}) failed with ${failureText}.`,
     };
   }
 
@@ -328,6 +343,14 @@ export class WebhookWorker implements WebhookNudge {
     outcome: WebhookAttemptResult,
   ): void {
     const { logger } = this.deps;
+    if (record.outcome === "delivered" && outcome.held) {
+      // The common case, kept cheap: no URL to parse.
+      logger.debug(
+        { sid: job.sid, attempt: job.attempts + 1, status: result.statusCode },
+        "webhooks: delivered",
+      );
+      return;
+    }
     // Only the host: a URL's path or query may carry the application's own secret.
     const fields = {
       sid: job.sid,
@@ -344,8 +367,7 @@ export class WebhookWorker implements WebhookNudge {
       logger.warn({ ...fields, dropped: outcome.dropped }, "webhooks: webhook disabled");
     else if (record.outcome === "failed") logger.warn(fields, "webhooks: delivery given up");
     else if (outcome.startedFailing) logger.info(fields, "webhooks: webhook started failing; retrying");
-    else if (record.outcome === "retrying") logger.debug(fields, "webhooks: delivery failed; retrying");
-    else logger.debug(fields, "webhooks: delivered");
+    else logger.debug(fields, "webhooks: delivery failed; retrying");
     // An early retry (tests' short base delay) is due before the next poll: wake for it.
     if (record.retryAt !== null && record.retryAt - Date.now() < this.settings.pollIntervalMs) {
       setTimeout(() => this.signal.wake(), Math.max(0, record.retryAt - Date.now())).unref();
