@@ -5,6 +5,7 @@ import { after, before, describe, test } from "node:test";
 import { FAST_RETRIES, getMessage, waitForFinal } from "./helpers/delivery.js";
 import { sendEmail, startMailroom, type TestServer } from "./helpers/mailroom.js";
 import { SmtpSink } from "./helpers/smtp-sink.js";
+import { storeVariants } from "./helpers/stores.js";
 import { waitFor } from "./helpers/wait.js";
 
 interface Callback {
@@ -125,3 +126,44 @@ describe("status callbacks", () => {
     assert.equal((await getMessage(server, server.admin, unreachable.sid)).error_code, undefined);
   });
 });
+
+for (const variant of await storeVariants()) {
+  describe(`status callbacks are durable (${variant.kind})`, { skip: variant.skip }, () => {
+    test("a callback still failing when the server stops is POSTed by the next start", async () => {
+      let up = false;
+      const receiver = await startReceiver(() => (up ? 204 : 503));
+      const sink = await SmtpSink.start();
+      const env = {
+        MAILROOM_SMTP_URL: sink.url,
+        MAILROOM_WEBHOOK_RETRY_BASE_MS: "50",
+        MAILROOM_WEBHOOK_POLL_INTERVAL_MS: "100",
+      };
+      const first = await startMailroom({ store: variant.kind, keepData: true, env });
+      let second: TestServer | undefined;
+      try {
+        const sent = (await sendEmail(first, first.admin, { StatusCallback: `${receiver.url}/later` })).json;
+        await waitForFinal(first, first.admin, sent.sid);
+        await waitFor("the callback refused once", () => receiver.received.length >= 1);
+        await first.mailroom.close();
+        up = true;
+        second = await startMailroom({
+          dataDir: first.dataDir,
+          databaseUrl: first.databaseUrl,
+          admin: first.admin,
+          keepData: true,
+          env,
+        });
+        const callback = await waitFor("the callback after the restart", () =>
+          receiver.received.find((c, i) => i > 0 && c.form.get("MessageSid") === sent.sid),
+        );
+        assert.equal(callback.form.get("MessageStatus"), "sent");
+      } finally {
+        await second?.close();
+        await first.close();
+        await first.removeData();
+        await receiver.close();
+        await sink.stop();
+      }
+    });
+  });
+}
