@@ -272,7 +272,11 @@ const migrations: Record<string, Migration> = {
         .on("webhook_queue")
         .columns(["due_at", "sid"])
         .execute();
-      await db.schema.createIndex("webhook_queue_webhook").on("webhook_queue").column("webhook_sid").execute();
+      await db.schema
+        .createIndex("webhook_queue_webhook")
+        .on("webhook_queue")
+        .column("webhook_sid")
+        .execute();
 
       await db.schema
         .createTable("webhook_deliveries")
