@@ -1,11 +1,12 @@
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
-import { pino } from "pino";
+import { type DestinationStream, pino } from "pino";
 import type { Config } from "./config/config.js";
 import { StatusCallbacks } from "./delivery/callbacks.js";
 import { createDispatcher } from "./delivery/create-dispatcher.js";
 import { DeliveryWorker } from "./delivery/worker.js";
 import { createHttpApp } from "./http/app.js";
 import { AuthThrottle } from "./http/auth-throttle.js";
+import { MailroomMetrics } from "./metrics/metrics.js";
 import { AccountService } from "./services/accounts.js";
 import { EmailMessageService } from "./services/email-messages.js";
 import { lockDataDir } from "./store/data-dir-lock.js";
@@ -19,18 +20,45 @@ export interface Mailroom {
   app: FastifyInstance;
   worker: DeliveryWorker;
   logger: FastifyBaseLogger;
+  /** This instance's Prometheus metrics (GET /metrics); the webhook sender reports failures to it. */
+  metrics: MailroomMetrics;
   /** Starts listening and delivering; resolves with the base URL actually bound (useful with port 0). */
   listen(): Promise<string>;
   /** Stops taking requests, finishes or releases in-flight work, and closes the store. */
   close(): Promise<void>;
 }
 
-export function createLogger(config: Config): FastifyBaseLogger {
-  return pino({
-    level: config.logLevel,
-    // Credentials never reach the log, whatever a future log line includes.
-    redact: ["req.headers.authorization", "authToken", "auth_token", "password"],
-  });
+/**
+ * Credentials never reach the log, whatever a future log line includes: the paths where they could
+ * appear (a request's headers, a field named after a secret, one level down too) are censored.
+ */
+export const LOG_REDACT_PATHS = [
+  "req.headers.authorization",
+  "req.headers.cookie",
+  "headers.authorization",
+  "authorization",
+  "authToken",
+  "auth_token",
+  "AuthToken",
+  "password",
+  "Password",
+  "secret",
+  "token",
+  "metricsToken",
+  "*.authorization",
+  "*.authToken",
+  "*.auth_token",
+  "*.AuthToken",
+  "*.password",
+  "*.Password",
+  "*.secret",
+  "*.token",
+];
+
+/** The server's logger: JSON lines to stdout, or to `destination` (tests read them). */
+export function createLogger(config: Config, destination?: DestinationStream): FastifyBaseLogger {
+  const options = { level: config.logLevel, redact: LOG_REDACT_PATHS };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /**
@@ -40,7 +68,10 @@ export function createLogger(config: Config): FastifyBaseLogger {
 export async function createMailroom(config: Config, logger = createLogger(config)): Promise<Mailroom> {
   // An SQLite file has one server: the second one to start stops here (the CLI takes no lock).
   const lock = config.databaseUrl ? undefined : await lockDataDir(config.dataDir);
-  const store = openStore(config);
+  const metrics = new MailroomMetrics();
+  const store = openStore(config, {
+    onCallLatency: (thread, _method, ms) => metrics.storeCall(thread, ms),
+  });
   try {
     await store.migrate();
     // Holding the lock, this server is the only owner of the file: any lease is a leftover of one
@@ -58,7 +89,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
   const dispatcher = createDispatcher(config, logger);
   const callbacks = new StatusCallbacks(logger);
   const worker = new DeliveryWorker(
-    { store, dispatcher, callbacks, logger },
+    { store, dispatcher, callbacks, logger, metrics },
     {
       concurrency: config.deliveryConcurrency,
       leaseMs: config.leaseMs,
@@ -75,10 +106,15 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     },
   );
   // A message accepted here is delivered at once, not at the worker's next poll.
-  const emails = new EmailMessageService(store, worker, {
-    maxMessageBytes: config.maxMessageBytes,
-    blockedExtensions: config.blockedAttachmentExtensions,
-  });
+  const emails = new EmailMessageService(
+    store,
+    worker,
+    {
+      maxMessageBytes: config.maxMessageBytes,
+      blockedExtensions: config.blockedAttachmentExtensions,
+    },
+    metrics,
+  );
   const app = await createHttpApp({
     store,
     accounts,
@@ -96,6 +132,12 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     bodyWaitMs: config.bodyWaitMs,
     maxMessageBytes: config.maxMessageBytes,
     logRequests: config.logLevel === "debug" || config.logLevel === "trace",
+    metrics,
+    scrapeSources: {
+      queueStats: () => store.queueStats(),
+      relayConnections: () => dispatcher.connections(),
+    },
+    metricsToken: config.metricsToken,
   });
 
   let closing: Promise<void> | undefined;
@@ -118,6 +160,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     app,
     worker,
     logger,
+    metrics,
     async listen() {
       try {
         const address = await app.listen({ host: config.host, port: config.port });
