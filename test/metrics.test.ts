@@ -5,6 +5,7 @@ import { newSid } from "../src/domain/ids.js";
 import { waitForFinal } from "./helpers/delivery.js";
 import { API, request, sendEmail, startMailroom, type TestServer } from "./helpers/mailroom.js";
 import { type Scrape, scrape } from "./helpers/metrics.js";
+import { createTestSchema, startPostgresProxy } from "./helpers/postgres.js";
 import { execSql } from "./helpers/raw-sql.js";
 import { SmtpSink } from "./helpers/smtp-sink.js";
 import { storeVariants } from "./helpers/stores.js";
@@ -234,5 +235,37 @@ describe("GET /metrics with MAILROOM_METRICS_TOKEN", () => {
     }
     assert.equal(loadConfig({ MAILROOM_METRICS_TOKEN: token }).metricsToken, token);
     assert.equal(loadConfig({}).metricsToken, undefined);
+  });
+});
+
+const [, postgres] = await storeVariants();
+describe("GET /metrics while the database is unreachable", {
+  skip: postgres?.skip ?? "no PostgreSQL",
+}, () => {
+  test("answers 200: the store's gauges read NaN, the rest is still there; numbers come back with the database", async () => {
+    const schema = await createTestSchema();
+    const proxy = await startPostgresProxy(schema.url);
+    // The server did not create the schema, so closing it removes only its temp data dir.
+    const server = await startMailroom({ databaseUrl: proxy.url });
+    try {
+      assert.equal((await scrape(server)).value("mailroom_queue_depth"), 0);
+      proxy.cut();
+      const during = await scrape(server);
+      for (const name of [
+        "mailroom_queue_depth",
+        "mailroom_queue_oldest_due_age_seconds",
+        "mailroom_webhook_backlog",
+      ]) {
+        assert.ok(Number.isNaN(during.value(name)), `${name} is NaN while the store does not answer`);
+      }
+      assert.equal(during.value("mailroom_messages_accepted_total"), 0);
+      assert.ok(during.family("nodejs_eventloop_lag_seconds"));
+      proxy.restore();
+      await scrapeUntil(server, "the queue depth back", (now) => now.value("mailroom_queue_depth") === 0);
+    } finally {
+      await server.close();
+      await proxy.close();
+      await schema.drop();
+    }
   });
 });
