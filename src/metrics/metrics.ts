@@ -122,7 +122,7 @@ export class MailroomMetrics implements WebhookMetrics, DeliveryMetrics {
     // Process metrics (CPU, memory, GC, event-loop lag: nodejs_eventloop_lag_*), in this registry.
     collectDefaultMetrics({ register: this.registry });
     // Every series exists from the start, so a rate over it is defined before the first event.
-    for (const replyClass of ["2xx", "4xx", "5xx", "none"]) this.smtpReplies.inc({ class: replyClass }, 0);
+    for (const labels of Object.values(REPLY_CLASS)) this.smtpReplies.inc(labels, 0);
     for (const target of ["webhook", "status_callback"]) this.webhookFailures.inc({ target }, 0);
   }
 
@@ -131,7 +131,7 @@ export class MailroomMetrics implements WebhookMetrics, DeliveryMetrics {
   }
 
   attemptRecorded(status: "queued" | "sent" | "failed", smtpCode: number | null, acceptedAt: number): void {
-    this.smtpReplies.inc({ class: replyClass(smtpCode) });
+    this.smtpReplies.inc(replyClass(smtpCode));
     if (status === "sent") {
       this.sent.inc();
       this.latency.observe(Math.max(0, Date.now() - acceptedAt) / SECONDS);
@@ -182,9 +182,18 @@ export class MailroomMetrics implements WebhookMetrics, DeliveryMetrics {
   }
 }
 
-function replyClass(code: number | null): "2xx" | "4xx" | "5xx" | "none" {
-  if (code === null) return "none";
-  if (code >= 500) return "5xx";
-  if (code >= 400) return "4xx";
-  return "2xx";
+/** The label sets of mailroom_smtp_replies_total, made once: an attempt allocates none. */
+const REPLY_CLASS = {
+  "2xx": { class: "2xx" },
+  "4xx": { class: "4xx" },
+  "5xx": { class: "5xx" },
+  none: { class: "none" },
+} as const;
+
+/** A concluding SMTP reply is 2xx, 4xx or 5xx (3xx, such as 354, never ends an attempt). */
+function replyClass(code: number | null): (typeof REPLY_CLASS)[keyof typeof REPLY_CLASS] {
+  if (code === null) return REPLY_CLASS.none;
+  if (code >= 500) return REPLY_CLASS["5xx"];
+  if (code >= 400) return REPLY_CLASS["4xx"];
+  return REPLY_CLASS["2xx"];
 }
