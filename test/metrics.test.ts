@@ -95,6 +95,9 @@ for (const variant of await storeVariants()) {
       assert.ok(!end.text.includes(server.admin.sid), "no label carries an account SID");
       for (const sid of sids) assert.ok(!end.text.includes(sid), "no label carries a message SID");
       assert.ok(end.count("mailroom_store_call_seconds", { thread: "store" }) > 0);
+      // On SQLite the scrape's own store read runs in the reader thread.
+      if (variant.kind === "sqlite")
+        assert.ok(end.count("mailroom_store_call_seconds", { thread: "reader" }) > 0);
     });
 
     test("deferred and refused attempts are counted by reply class, and a deferred message stays in the queue", async () => {
@@ -166,6 +169,11 @@ for (const variant of await storeVariants()) {
         "the backlog back to 0",
         (now) => now.value("mailroom_webhook_backlog") === 0,
       );
+      // The webhook sender reports each failed attempt through Mailroom.metrics.
+      server.mailroom.metrics.webhookAttemptFailed("status_callback");
+      const after = await scrape(server);
+      assert.equal(after.value("mailroom_webhook_failures_total", { target: "status_callback" }), 1);
+      assert.equal(after.value("mailroom_webhook_failures_total", { target: "webhook" }), 0);
     });
   });
 }
