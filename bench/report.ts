@@ -33,7 +33,7 @@ export interface Report {
 }
 
 /** The ratios and targets are about the plain load: the rich rows are shown, not compared. */
-const isPlainMailroom = (row: Row) => row.payload === "plain";
+const isPlainMailroom = (row: Row) => row.payload === "plain" && !row.webhook;
 
 export function ratios(rows: Row[]): Ratio[] {
   const out: Ratio[] = [];
@@ -85,6 +85,20 @@ export function targets(rows: Row[], found: Ratio[]): Target[] {
         met: row.backlog.ratio >= 0.9,
       });
     }
+  }
+  // Issue 13: one webhook on every event costs the plain SQLite row at most 15% of its delivered/s.
+  const hooked = rows.find((r) => r.webhook && r.status === "ok" && r.deliveredPerSec);
+  const plain = rows.find(
+    (r) => isPlainMailroom(r) && r.status === "ok" && r.name === hooked?.name.split(",")[0],
+  );
+  if (hooked?.deliveredPerSec && plain?.deliveredPerSec) {
+    const ratio = hooked.deliveredPerSec / plain.deliveredPerSec;
+    out.push({
+      what: `delivered/s within 15% of ${plain.name} with a webhook on every event`,
+      row: hooked.name,
+      measured: `${(ratio * 100).toFixed(0)}% of it`,
+      met: ratio >= 0.85 && hooked.webhooks?.events === hooked.webhooks?.expected,
+    });
   }
   return out;
 }
@@ -139,6 +153,13 @@ function notes(row: Row): string[] {
     out.push(
       `${row.name}: latency run offered ${l.offeredRate} req/s, completed ${fmt(l.achievedRate)} req/s, ` +
         `max ${fmt(l.maxMs, 1)} ms, ${l.non2xx} non-2xx, ${l.errors} errors, generator lag ≤ ${fmt(l.maxStartLagMs, 1)} ms`,
+    );
+  }
+  if (row.webhooks) {
+    const w = row.webhooks;
+    out.push(
+      `${row.name}: webhook received ${fmt(w.events)} of ${fmt(w.expected)} events (${fmt(w.posts)} POSTs) ` +
+        `in ${fmt(w.seconds, 1)} s from the first submission: ${fmt(w.eventsPerSec)} events/s`,
     );
   }
   if (row.latencyNotRun) out.push(`${row.name}: no latency run (${row.latencyNotRun})`);

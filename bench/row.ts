@@ -12,6 +12,8 @@ export interface Row {
   status: "ok" | "skipped" | "failed";
   /** Mailroom rows: what each request carried. */
   payload?: Payload;
+  /** A Mailroom row run with a webhook subscribed to every event (not in the ratios). */
+  webhook?: boolean;
   /** Why it was skipped or failed. */
   reason?: string;
   /** Messages submitted in the throughput run. */
@@ -54,6 +56,17 @@ export interface Row {
     ratio: number;
     non2xx: number;
     errors: number;
+  };
+  /** The webhook row: every event's delivery to a receiver subscribed to all types. */
+  webhooks?: {
+    /** Events the throughput run should produce (accepted and sent per message). */
+    expected: number;
+    /** Distinct events received, and POSTs in all (a retried event is posted again). */
+    events: number;
+    posts: number;
+    /** From the first submission to the last event received. */
+    seconds: number;
+    eventsPerSec: number;
   };
   logs?: LogTally;
   details?: Record<string, string | number | boolean>;

@@ -8,6 +8,8 @@
  *   Mailroom (PostgreSQL) the same on a throwaway database         (needs PostgreSQL reachable)
  *   Mailroom (SQLite), HTML+text           the SQLite row with JSON bodies: Html (~1 KB) and Text
  *   Mailroom (SQLite), 100 KB attachment   the SQLite row with JSON bodies: Text and a 100 KB attachment
+ *   Mailroom (SQLite), webhook on every event  the SQLite row with one webhook subscribed to every event
+ *                                          type, answered by a receiver in this process
  *                                          whose bytes differ in every request; throughput only
  * Everything listens on 127.0.0.1 only; every process, temp dir and database the bench creates is removed
  * at the end, on errors and on Ctrl-C. Results: a table on stdout, and bench/results/latest.json.
@@ -29,7 +31,7 @@
  *   BENCH_SKIP_POSTFIX=1         skip the SMTP ceiling and Postfix rows
  *   BENCH_SKIP_MAILROOM=1        skip the Mailroom rows
  *   BENCH_SKIP_POSTGRES=1        skip the Mailroom (PostgreSQL) row
- *   BENCH_SKIP_RICH=1            skip the HTML+text and 100 KB attachment rows
+ *   BENCH_SKIP_RICH=1            skip the HTML+text, 100 KB attachment and webhook rows
  *   BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres
  *                                admin connection used to create and drop the throwaway database
  *   BENCH_TIME_LIMIT=20          minutes; past it the bench cleans up and exits with code 124
@@ -61,7 +63,8 @@ const SQLITE = "Mailroom (SQLite)";
 const POSTGRES = "Mailroom (PostgreSQL)";
 const SQLITE_HTML = "Mailroom (SQLite), HTML+text";
 const SQLITE_ATTACHMENT = "Mailroom (SQLite), 100 KB attachment";
-const RICH = [SQLITE_HTML, SQLITE_ATTACHMENT];
+const SQLITE_WEBHOOK = "Mailroom (SQLite), webhook on every event";
+const RICH = [SQLITE_HTML, SQLITE_ATTACHMENT, SQLITE_WEBHOOK];
 
 function say(line: string): void {
   console.error(line);
@@ -152,6 +155,7 @@ async function richRows(sink: Sink, config: BenchConfig, baseDir: string): Promi
   const scenarios: MailroomScenario[] = [
     { name: SQLITE_HTML, payload: "html+text", target: sqliteTarget },
     { name: SQLITE_ATTACHMENT, payload: "attachment", target: sqliteTarget },
+    { name: SQLITE_WEBHOOK, payload: "plain", target: sqliteTarget, webhook: true },
   ];
   const rows: Row[] = [];
   for (const scenario of scenarios) {

@@ -22,6 +22,7 @@ import { freePort } from "./ports.js";
 import { cpuSecondsOfCommand } from "./procfs.js";
 import type { Payload, Row } from "./row.js";
 import { awaitDelivery, type Sink, waitForMessages } from "./sink.js";
+import { startWebhookReceiver, type WebhookReceiver } from "./webhook-receiver.js";
 
 const log = (line: string) => console.error(`  ${line}`);
 
@@ -30,6 +31,11 @@ export interface MailroomScenario {
   payload: Payload;
   /** Builds the store target inside `dir` (and may register cleanup for it). */
   target(dir: string): Promise<StoreTarget>;
+  /**
+   * With a webhook subscribed to every event type (issue 13), answered by a receiver in this process:
+   * the row then also says how long every event took to arrive.
+   */
+  webhook?: boolean;
 }
 
 function requestFor(payload: Payload, credentials: Credentials, config: BenchConfig): HttpRequestSpec {
@@ -81,6 +87,7 @@ export async function mailroomRow(
   const timeoutMs = config.deliveryTimeoutSeconds * 1000;
   const shape = shapeFor(scenario.payload, config);
   const row: Row = { name: scenario.name, status: "ok", payload: scenario.payload, messages: shape.messages };
+  if (scenario.webhook) row.webhook = true;
 
   let duplicates = 0;
   /** Starts a new phase at the sink, keeping the duplicate count of the phase that ends. */
@@ -100,10 +107,14 @@ export async function mailroomRow(
   const profile = config.profileDir
     ? path.join(config.profileDir, `${path.basename(dir)}-${new Date().toISOString().replace(/[:.]/g, "-")}`)
     : undefined;
-  let mailroom: MailroomProcess | undefined = await startMailroom(target, sink.port, profile);
+  const receiver = scenario.webhook ? await startWebhookReceiver() : undefined;
+  // The receiver listens on loopback, which webhooks may reach only when allowed.
+  const settings: Record<string, string> = receiver ? { MAILROOM_WEBHOOK_ALLOW_PRIVATE: "1" } : {};
+  let mailroom: MailroomProcess | undefined = await startMailroom(target, sink.port, profile, settings);
   if (profile) log(`the server's CPU profiles (one per thread) go to ${profile}`);
   try {
     log(`Mailroom pid ${mailroom.pid} at ${mailroom.baseUrl}`);
+    if (receiver) await subscribe(mailroom.baseUrl, credentials, receiver);
     if (shape.warmup > 0) {
       log(`warm-up: ${shape.warmup} requests`);
       const warm = await postEmails(mailroom.baseUrl, request, {
@@ -180,6 +191,7 @@ export async function mailroomRow(
         row.details.serverIoSyscallsPerMessage = perMessage(syscallsAfter - syscallsBefore);
       }
     }
+    if (receiver) row.webhooks = await awaitEvents(receiver, load.startedAt, delivery.delivered, timeoutMs);
     const counts = sink.counts();
     if (sink.inspectsMessages && counts.messages > 0) {
       row.avgMessageBytes = Math.round(counts.bytes / counts.messages);
@@ -213,6 +225,7 @@ export async function mailroomRow(
     }
   } finally {
     if (mailroom) await retire(mailroom);
+    await receiver?.close();
   }
   row.rssNote = "VmHWM of the Mailroom process";
   return row;
@@ -309,4 +322,45 @@ function threadSplit(pid: number, before: Map<number, number>, after: Map<number
   const busiestOthers = others.slice(0, 2).map((t) => t.seconds);
   const rest = others.slice(2).reduce((sum, t) => sum + t.seconds, 0);
   return { main, busiestOthers, rest };
+}
+
+/** Subscribes the receiver to every event type of the bench account, through the API. */
+async function subscribe(
+  baseUrl: string,
+  credentials: Credentials,
+  receiver: WebhookReceiver,
+): Promise<void> {
+  const response = await fetch(`${baseUrl}/restcomm/2012-04-24/Accounts/${credentials.sid}/Webhooks.json`, {
+    method: "POST",
+    headers: {
+      authorization: `Basic ${Buffer.from(`${credentials.sid}:${credentials.authToken}`).toString("base64")}`,
+      "content-type": "application/x-www-form-urlencoded",
+    },
+    body: new URLSearchParams({ Url: receiver.url }),
+  });
+  if (!response.ok)
+    throw new Error(`creating the webhook failed: ${response.status} ${await response.text()}`);
+  log(`webhook on every event type to ${receiver.url}`);
+}
+
+/**
+ * Waits until the receiver has every event of the throughput run (accepted and sent: two per message
+ * with one recipient), counting from the first submission as delivered/s does.
+ */
+async function awaitEvents(
+  receiver: WebhookReceiver,
+  startedAt: number,
+  messages: number,
+  timeoutMs: number,
+): Promise<NonNullable<Row["webhooks"]>> {
+  const expected = messages * 2;
+  const deadline = Date.now() + timeoutMs;
+  while (receiver.counts().events < expected && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const { events, posts, lastAt } = receiver.counts();
+  const seconds = ((lastAt || Date.now()) - startedAt) / 1000;
+  if (events < expected) log(`only ${events} of ${expected} webhook events arrived within the timeout`);
+  receiver.reset();
+  return { expected, events, posts, seconds, eventsPerSec: events / seconds };
 }

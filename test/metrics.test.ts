@@ -6,10 +6,17 @@ import { waitForFinal } from "./helpers/delivery.js";
 import { API, request, sendEmail, startMailroom, type TestServer } from "./helpers/mailroom.js";
 import { type Scrape, scrape } from "./helpers/metrics.js";
 import { createTestSchema, startPostgresProxy } from "./helpers/postgres.js";
-import { execSql } from "./helpers/raw-sql.js";
+import { rawQuery } from "./helpers/raw-sql.js";
 import { SmtpSink } from "./helpers/smtp-sink.js";
 import { storeVariants } from "./helpers/stores.js";
 import { waitFor } from "./helpers/wait.js";
+
+/** Where a test server's data is, for rawQuery. */
+const location = (server: TestServer) => ({
+  dataDir: server.dataDir,
+  databaseUrl: server.databaseUrl,
+  databasePoolSize: 1,
+});
 
 const SEND_ROUTE = `${API}/Accounts/:accountSid/Email/Messages`;
 const HOUR = "3600000";
@@ -156,14 +163,14 @@ for (const variant of await storeVariants()) {
       // A job due in the far future, so that no webhook sender ever takes it.
       const farFuture = Date.UTC(2100, 0, 1);
       for (let i = 0; i < 2; i++) {
-        await execSql(
-          server,
+        await rawQuery(
+          location(server),
           "insert into webhook_queue (sid, account_sid, webhook_sid, event_sid, message_sid, callback_url, attempts, created_at, due_at) values (?, ?, null, null, null, ?, 0, ?, ?)",
           [newSid("EV"), server.admin.sid, "http://127.0.0.1:9/never", Date.now(), farFuture],
         );
       }
       await scrapeUntil(server, "a backlog of two", (now) => now.value("mailroom_webhook_backlog") === 2);
-      await execSql(server, "delete from webhook_queue where due_at = ?", [farFuture]);
+      await rawQuery(location(server), "delete from webhook_queue where due_at = ?", [farFuture]);
       await scrapeUntil(
         server,
         "the backlog back to 0",

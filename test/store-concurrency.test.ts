@@ -3,11 +3,15 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
+import { migrationProvider } from "../src/store/migrations.js";
 import type { MailStore } from "../src/store/types.js";
 import { runCli } from "./helpers/cli.js";
 import { adminQuery } from "./helpers/postgres.js";
 import { acceptMany, attemptRecord, emailRow, insertAccount, T0 } from "./helpers/store-rows.js";
 import { openTestStore, storeVariants, type TestStore } from "./helpers/stores.js";
+
+/** Every migration, in order: each must be recorded exactly once. */
+const ALL_MIGRATIONS = Object.keys(await migrationProvider.getMigrations()).sort();
 
 /** Runs `loops` claim loops on each store at once until the queue looks empty; returns every SID claimed. */
 async function claimEverything(
@@ -98,19 +102,9 @@ for (const variant of await storeVariants()) {
         const sids = results.map((result) => JSON.parse(result.stdout).sid as string);
         assert.equal(new Set(sids).size, 6);
         assert.equal(await env.store.countAccounts(), 6);
-        assert.deepEqual(await recordedMigrations(env), [
-          "0001_initial",
-          "0002_message_content",
-          "0003_owner_heartbeats",
-          "0004_list_indexes",
-        ]);
+        assert.deepEqual(await recordedMigrations(env), ALL_MIGRATIONS);
         await env.store.migrate(); // and once more is a no-op
-        assert.deepEqual(await recordedMigrations(env), [
-          "0001_initial",
-          "0002_message_content",
-          "0003_owner_heartbeats",
-          "0004_list_indexes",
-        ]);
+        assert.deepEqual(await recordedMigrations(env), ALL_MIGRATIONS);
       } finally {
         await env.cleanup();
       }
@@ -129,12 +123,7 @@ describe("PostgreSQL migrations", { skip: postgres?.skip ?? "no PostgreSQL varia
         results.map((r) => (r.status === "rejected" ? String(r.reason) : "ok")),
         Array(6).fill("ok"),
       );
-      assert.deepEqual(await recordedMigrations(env), [
-        "0001_initial",
-        "0002_message_content",
-        "0003_owner_heartbeats",
-        "0004_list_indexes",
-      ]);
+      assert.deepEqual(await recordedMigrations(env), ALL_MIGRATIONS);
     } finally {
       await env.cleanup();
     }

@@ -141,7 +141,14 @@ for (const variant of await storeVariants()) {
           outcome: sent ? "delivered" : "deferred",
           smtp_code: sent ? 250 : 451,
           response: sent ? "250 OK" : "451 try later",
-          recipients: "john.doe@example.com",
+          recipients: JSON.stringify([
+            {
+              address: "john.doe@example.com",
+              state: sent ? "accepted" : "deferred",
+              smtp_code: sent ? 250 : 451,
+              response: sent ? "250 OK" : "451 try later",
+            },
+          ]),
         },
       );
     }

@@ -26,6 +26,28 @@ export function newSid(prefix: SidPrefix, now = Date.now()): string {
   return prefix + now.toString(16).padStart(12, "0") + randomHex(SID_RANDOM_BYTES);
 }
 
+/**
+ * A SID that sorts after every other this process made with `newOrderedSid` (for any prefix): in the
+ * same millisecond (or if the clock stepped back) it takes the last one's time and random part plus one,
+ * as ULID's monotonic mode does. Events are listed in SID order, and one attempt writes several in
+ * the same millisecond: their order must be the order they happened in.
+ */
+export function newOrderedSid(prefix: SidPrefix, now = Date.now()): string {
+  if (now > lastOrdered.time) {
+    lastOrdered = { time: now, random: BigInt(`0x${randomHex(SID_RANDOM_BYTES)}`) >> 1n };
+  } else {
+    lastOrdered.random += 1n;
+  }
+  return (
+    prefix +
+    lastOrdered.time.toString(16).padStart(12, "0") +
+    lastOrdered.random.toString(16).padStart(20, "0")
+  );
+}
+
+// Half the random range is left above the first SID of a millisecond, so incrementing cannot overflow.
+let lastOrdered = { time: 0, random: 0n };
+
 const SID_RANDOM_BYTES = 10;
 // Random bytes drawn in bulk: one getrandom call per 409 SIDs rather than one per SID.
 const pool = Buffer.alloc(4096);

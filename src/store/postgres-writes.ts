@@ -1,10 +1,13 @@
 import { type CompiledQuery, type Kysely, type RawBuilder, sql } from "kysely";
+import { acceptedEvent, attemptChanges, type EventRow, type NotificationRow, utcDay } from "./change-rows.js";
 import {
   ATTEMPT_COLUMNS,
   BLOB_COLUMNS,
   columnValue,
   type Database,
+  EVENT_COLUMNS,
   MESSAGE_COLUMNS,
+  NOTIFICATION_COLUMNS,
   TAG_COLUMNS,
 } from "./schema.js";
 import type { AcceptedEmail, AttemptRecord } from "./types.js";
@@ -91,8 +94,9 @@ function acceptStatement(db: Kysely<Database>, batch: AcceptedEmail[], wakeUp: W
       select * from unnest(
         ${columnsOf(messages, MESSAGE_COLUMNS)},
         ${batch.map((accepted) => accepted.lease?.owner ?? null)}::text[],
-        ${batch.map((accepted) => accepted.lease?.expiresAt ?? null)}::bigint[]
-      ) as t(${columnNames(MESSAGE_COLUMNS)}, lease_owner, lease_expires_at)
+        ${batch.map((accepted) => accepted.lease?.expiresAt ?? null)}::bigint[],
+        ${messages.map((message) => utcDay(message.date_created))}::text[]
+      ) as t(${columnNames(MESSAGE_COLUMNS)}, lease_owner, lease_expires_at, usage_day)
     ),
     accepted as (
       insert into email_messages (${columnNames(MESSAGE_COLUMNS)})
@@ -103,11 +107,49 @@ function acceptStatement(db: Kysely<Database>, batch: AcceptedEmail[], wakeUp: W
       insert into delivery_queue (message_sid, due_at, lease_owner, lease_expires_at)
       select input.sid, input.date_created, input.lease_owner, input.lease_expires_at
       from accepted join input on input.sid = accepted.sid
+    ),
+    ${eventInserts(messages.map(acceptedEvent), sql`true`)},
+    usage as (
+      insert into usage_counters (account_sid, day, category, shard, count)
+      select account_sid, usage_day, 'email', ${usageShard()}, count(*) from input
+      group by account_sid, usage_day order by account_sid, usage_day
+      on conflict (account_sid, day, category, shard)
+        do update set count = usage_counters.count + excluded.count
     )${rich ? richInserts(tags, blobs) : sql``}
     select ${notify ? sql`pg_notify(${sql.raw(wakeUp.channelSql)}, ${wakeUp.origin})` : sql`null`} as notified`;
   const name = `mailroom_accept${notify ? "_notify" : ""}${rich ? "_rich" : ""}`;
   return { name, query: query.compile(db) };
 }
+
+/**
+ * Events, as parts of a statement (`events`, `event_jobs`): the events whose message the statement
+ * changed (`kept`: a condition on e.message_sid), and for each a job for every enabled webhook of its
+ * account that wants its type (`events` lists types between commas; null is every type).
+ */
+function eventInserts(events: readonly EventRow[], kept: RawBuilder<unknown>): RawBuilder<unknown> {
+  return sql`events as (
+      insert into email_events (${columnNames(EVENT_COLUMNS)})
+      select e.* from unnest(${columnsOf(events, EVENT_COLUMNS)}) as e(${columnNames(EVENT_COLUMNS)})
+      where ${kept}
+      returning sid, account_sid, message_sid, type, date_created
+    ),
+    event_jobs as (
+      insert into webhook_queue (sid, account_sid, webhook_sid, event_sid, message_sid, created_at, due_at)
+      select e.sid || w.sid, e.account_sid, w.sid, e.sid, e.message_sid, e.date_created, e.date_created
+      from events e join webhooks w on w.account_sid = e.account_sid and w.enabled = 1
+        and (w.events is null or position(',' || e.type || ',' in ',' || w.events || ',') > 0)
+    )`;
+}
+
+/**
+ * Which of a usage row's shards a statement adds to: concurrent statements (two accept lanes, other
+ * processes) then rarely wait on one another's row lock, and rows are locked in key order (no deadlock).
+ */
+function usageShard(): number {
+  return Math.floor(Math.random() * USAGE_SHARDS);
+}
+
+const USAGE_SHARDS = 16;
 
 /**
  * Tags and attachment bytes, as two more parts of the accept statement. Tags reference their
@@ -144,6 +186,10 @@ function richInserts(tags: AcceptedEmail["tags"], blobs: AcceptedEmail["blobs"])
 function attemptStatement(db: Kysely<Database>, records: AttemptRecord[]): Statement {
   const column = <T>(value: (record: AttemptRecord) => T) => records.map(value);
   const mimes = records.filter((record) => record.mime !== undefined);
+  const changes = records.map(attemptChanges);
+  const events = changes.flatMap((change) => change.events);
+  const notifications = changes.flatMap((change) => (change.notification ? [change.notification] : []));
+  const usage = changes.map((change) => change.usage);
   const query = sql<{ message_sid: string }>`
     with input as (
       select * from unnest(
@@ -154,8 +200,12 @@ function attemptStatement(db: Kysely<Database>, records: AttemptRecord[]): State
         ${column((r) => r.errorCode)}::integer[],
         ${column((r) => r.errorMessage)}::text[],
         ${column((r) => r.attempt.date_finished)}::bigint[],
-        ${column((r) => r.dateDelivered)}::bigint[]
-      ) as t(sid, owner, retry_at, status, error_code, error_message, finished, delivered)
+        ${column((r) => r.dateDelivered)}::bigint[],
+        ${column((r) => r.attempt.account_sid)}::text[],
+        ${usage}::text[],
+        ${column((r) => utcDay(r.attempt.date_finished))}::text[]
+      ) as t(sid, owner, retry_at, status, error_code, error_message, finished, delivered,
+             account_sid, usage_category, usage_day)
     ),
     locked as materialized (
       select q.message_sid from delivery_queue q
@@ -198,9 +248,36 @@ function attemptStatement(db: Kysely<Database>, records: AttemptRecord[]): State
         records.map((record) => record.attempt),
         ATTEMPT_COLUMNS,
       )})
+    ),
+    ${eventInserts(events, sql`e.message_sid in (select message_sid from owned)`)},
+    ${notificationInsert(notifications)},
+    usage as (
+      insert into usage_counters (account_sid, day, category, shard, count)
+      select account_sid, usage_day, usage_category, ${usageShard()}, count(*) from input
+      where usage_category is not null and sid in (select message_sid from owned)
+      group by account_sid, usage_day, usage_category order by account_sid, usage_day, usage_category
+      on conflict (account_sid, day, category, shard)
+        do update set count = usage_counters.count + excluded.count
+    ),
+    callbacks as (
+      insert into webhook_queue (sid, account_sid, message_sid, callback_url, created_at, due_at)
+      select m.sid || 'CB', m.account_sid, m.sid, m.status_callback, input.finished, input.finished
+      from email_messages m join input on input.sid = m.sid
+      where input.retry_at is null and m.status_callback is not null
+        and m.sid in (select message_sid from owned)
+      on conflict (sid) do nothing
     )
     select message_sid from owned`;
   return { name: "mailroom_attempts", query: query.compile(db) };
+}
+
+/** The notifications of settled messages (a part of the attempt statement). */
+function notificationInsert(rows: readonly NotificationRow[]): RawBuilder<unknown> {
+  return sql`notes as (
+      insert into notifications (${columnNames(NOTIFICATION_COLUMNS)})
+      select n.* from unnest(${columnsOf(rows, NOTIFICATION_COLUMNS)}) as n(${columnNames(NOTIFICATION_COLUMNS)})
+      where n.message_sid in (select message_sid from owned)
+    )`;
 }
 
 /** The records whose messages the attempt statement settled (it returns their SIDs). */

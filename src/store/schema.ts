@@ -273,6 +273,32 @@ export const BLOB_COLUMNS: readonly WrittenColumn<AttachmentBlobsTable>[] = [
   { name: "content", pgType: "bytea" },
 ];
 
+/** Every column of email_events in one order (see MESSAGE_COLUMNS). */
+export const EVENT_COLUMNS: readonly WrittenColumn<EmailEventsTable>[] = [
+  { name: "sid", pgType: "text" },
+  { name: "account_sid", pgType: "text" },
+  { name: "message_sid", pgType: "text" },
+  { name: "type", pgType: "text" },
+  { name: "recipient", pgType: "text" },
+  { name: "date_created", pgType: "bigint" },
+  { name: "smtp_code", pgType: "integer" },
+  { name: "response", pgType: "text" },
+  { name: "error_code", pgType: "integer" },
+  { name: "error_message", pgType: "text" },
+  { name: "retry_at", pgType: "bigint" },
+];
+
+/** The columns of notifications the group commit writes (message notifications). */
+export const NOTIFICATION_COLUMNS: readonly WrittenColumn<NotificationsTable>[] = [
+  { name: "sid", pgType: "text" },
+  { name: "account_sid", pgType: "text" },
+  { name: "date_created", pgType: "bigint" },
+  { name: "log", pgType: "integer" },
+  { name: "error_code", pgType: "integer" },
+  { name: "message_text", pgType: "text" },
+  { name: "message_sid", pgType: "text" },
+];
+
 /** A row's value for a written column; where the row leaves it out, the column's default or null. */
 export function columnValue(row: object, column: { name: string; default?: number }): unknown {
   return (row as Record<string, unknown>)[column.name] ?? column.default ?? null;

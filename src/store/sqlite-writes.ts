@@ -1,5 +1,14 @@
 import type { Database as Connection, Statement } from "better-sqlite3";
-import { ATTEMPT_COLUMNS, BLOB_COLUMNS, columnValue, MESSAGE_COLUMNS, TAG_COLUMNS } from "./schema.js";
+import { acceptedEvent, attemptChanges, type EventRow, UsageTally } from "./change-rows.js";
+import {
+  ATTEMPT_COLUMNS,
+  BLOB_COLUMNS,
+  columnValue,
+  EVENT_COLUMNS,
+  MESSAGE_COLUMNS,
+  NOTIFICATION_COLUMNS,
+  TAG_COLUMNS,
+} from "./schema.js";
 import type { AcceptedEmail, AttemptRecord } from "./types.js";
 
 /**
@@ -33,12 +42,28 @@ export class SqliteWrites {
     // Prepared on first use: the tables exist only once the migrations have run.
     this.statements ??= prepare(this.connection);
     const s = this.statements;
+    const usage = new UsageTally();
+    // An event, and a job for each webhook of its account that wants it (webhook_queue), together.
+    const recordEvent = (event: EventRow) => {
+      s.insertEvent.run(EVENT_COLUMNS.map((column) => columnValue(event, column)));
+      s.queueWebhookJobs.run(
+        event.sid,
+        event.sid,
+        event.message_sid,
+        event.date_created,
+        event.date_created,
+        event.account_sid,
+        `,${event.type},`,
+      );
+    };
     for (const { message, lease, tags, blobs } of accepted) {
       // Bytes that crossed from another thread arrive as a Uint8Array; better-sqlite3 binds Buffers.
       for (const blob of blobs) s.insertBlob.run(blob.sha256, blob.size, asBuffer(blob.content));
       s.insertMessage.run(MESSAGE_COLUMNS.map((column) => columnValue(message, column)));
       for (const tag of tags) s.insertTag.run(TAG_COLUMNS.map((column) => columnValue(tag, column)));
       s.insertQueued.run(message.sid, message.date_created, lease?.owner ?? null, lease?.expiresAt ?? null);
+      recordEvent(acceptedEvent(message));
+      usage.add(message.account_sid, message.date_created, "email");
     }
     const owned = new Set<AttemptRecord>();
     // No lock order to keep: SQLite has one writer at a time.
@@ -59,9 +84,18 @@ export class SqliteWrites {
           record.dateDelivered,
           sid,
         );
+        const changes = attemptChanges(record);
+        for (const event of changes.events) recordEvent(event);
+        const { notification } = changes;
+        if (notification)
+          s.insertNotification.run(NOTIFICATION_COLUMNS.map((c) => columnValue(notification, c)));
+        if (changes.usage) usage.add(record.attempt.account_sid, record.attempt.date_finished, changes.usage);
+        const finished = record.attempt.date_finished;
+        if (record.retryAt === null) s.queueStatusCallback.run(finished, finished, sid);
       }
       s.insertAttempt.run(ATTEMPT_COLUMNS.map((column) => columnValue(record.attempt, column)));
     }
+    for (const row of usage.rows()) s.addUsage.run(row.account, row.day, row.category, row.count);
     return owned;
   }
 }
@@ -92,6 +126,26 @@ function prepare(connection: Connection) {
     ),
     insertAttempt: statement(insertAll("email_attempts", ATTEMPT_COLUMNS)),
     insertTag: statement(insertAll("email_tags", TAG_COLUMNS)),
+    insertEvent: statement(insertAll("email_events", EVENT_COLUMNS)),
+    insertNotification: statement(insertAll("notifications", NOTIFICATION_COLUMNS)),
+    // The last parameter is the event type between commas: `events` lists types separated by commas.
+    queueWebhookJobs: statement(
+      `insert into webhook_queue (sid, account_sid, webhook_sid, event_sid, message_sid, created_at, due_at)
+       select ? || w.sid, w.account_sid, w.sid, ?, ?, ?, ? from webhooks w
+       where w.account_sid = ? and w.enabled = 1
+         and (w.events is null or instr(',' || w.events || ',', ?) > 0)`,
+    ),
+    queueStatusCallback: statement(
+      `insert into webhook_queue (sid, account_sid, message_sid, callback_url, created_at, due_at)
+       select m.sid || 'CB', m.account_sid, m.sid, m.status_callback, ?, ? from email_messages m
+       where m.sid = ? and m.status_callback is not null
+       on conflict (sid) do nothing`,
+    ),
+    // One writer: shard 0 always (the shards are for PostgreSQL's concurrent writers).
+    addUsage: statement(
+      `insert into usage_counters (account_sid, day, category, shard, count) values (?, ?, ?, 0, ?)
+       on conflict (account_sid, day, category, shard) do update set count = count + excluded.count`,
+    ),
     // The same bytes may already be stored for another message: stored once.
     insertBlob: statement(`${insertAll("attachment_blobs", BLOB_COLUMNS)} on conflict (sha256) do nothing`),
   };

@@ -1,35 +1,45 @@
-import { join } from "node:path";
-import Database from "better-sqlite3";
+import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
+import { type StoreLocation, sqliteFile } from "../../src/store/open-store.js";
 
 /**
- * Runs one statement on a test server's store behind its back, as another program sharing the
- * database would (`?` placeholders, on either store): for rows no API call makes yet.
+ * Runs one SQL statement straight on a store's database, beside whatever has it open: for tests that
+ * look at rows no API shows yet, or set up rows the API would refuse. `?` placeholders on both databases.
+ * Numbers come back as numbers (PostgreSQL's bigint and count too).
  */
-export async function execSql(
-  server: { dataDir: string; databaseUrl: string | undefined },
+export async function rawQuery<R = Record<string, unknown>>(
+  location: StoreLocation,
   text: string,
   values: unknown[] = [],
-): Promise<void> {
-  if (server.databaseUrl) {
-    let n = 0;
-    const client = new pg.Client({ connectionString: server.databaseUrl });
-    await client.connect();
+): Promise<R[]> {
+  if (!location.databaseUrl) {
+    const connection = new BetterSqlite3(sqliteFile(location));
     try {
-      await client.query(
-        text.replace(/\?/g, () => `$${++n}`),
-        values,
-      );
+      connection.pragma("busy_timeout = 5000");
+      const statement = connection.prepare(text);
+      if (statement.reader) return statement.all(...values) as R[];
+      statement.run(...values);
+      return [];
     } finally {
-      await client.end();
+      connection.close();
     }
-    return;
   }
-  const db = new Database(join(server.dataDir, "mailroom.db"));
+  const client = new pg.Client({ connectionString: location.databaseUrl });
+  await client.connect();
   try {
-    db.pragma("busy_timeout = 5000");
-    db.prepare(text).run(...values);
+    let n = 0;
+    const result = await client.query(
+      text.replace(/\?/g, () => `$${++n}`),
+      values,
+    );
+    // bigint (int8) and numeric (sums, counts) arrive as strings; tests compare numbers.
+    const numeric = result.fields
+      .filter((f) => f.dataTypeID === 20 || f.dataTypeID === 1700)
+      .map((f) => f.name);
+    for (const row of result.rows)
+      for (const name of numeric) if (row[name] !== null) row[name] = Number(row[name]);
+    return result.rows as R[];
   } finally {
-    db.close();
+    await client.end();
   }
 }

@@ -1,0 +1,27 @@
+/**
+ * The event types, exactly as they go on the wire (webhook bodies, the Events lists, webhook
+ * subscriptions). bounced, complained and suppressed are reserved for bounce processing, scheduled and
+ * canceled for scheduled send: nothing writes them yet, but a webhook may already subscribe to them.
+ */
+export const EVENT_TYPES = [
+  "email.accepted",
+  "email.scheduled",
+  "email.canceled",
+  "email.sent",
+  "email.deferred",
+  "email.failed",
+  "email.bounced",
+  "email.complained",
+  "email.suppressed",
+] as const;
+
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export function isEventType(value: string): value is EventType {
+  return (EVENT_TYPES as readonly string[]).includes(value);
+}
+
+/** Usage Records categories for email, as Restcomm clients see them. */
+export const USAGE_CATEGORIES = ["email", "email-sent", "email-failed", "email-bounced"] as const;
+
+export type UsageCategory = (typeof USAGE_CATEGORIES)[number];
