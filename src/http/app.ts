@@ -24,7 +24,7 @@ import { BodyBudget } from "./body-budget.js";
 import { parseFormBody } from "./form.js";
 import { addJsonBodyParser } from "./json-body.js";
 import { rewriteJsonSuffix, sendError } from "./representation.js";
-import { requestIdOf, trackRequests } from "./request-log.js";
+import { requestIds, trackRequests } from "./request-log.js";
 import { accountRoutes } from "./routes/accounts.js";
 import { emailMessageRoutes } from "./routes/email-messages.js";
 import { drainUnreadBody } from "./unread-body.js";
@@ -63,7 +63,7 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     trustProxy: deps.trustProxy,
     // Fastify's own request logging writes two lines per request at info; trackRequests writes one at debug.
     logController: new LogController({ disableRequestLogging: true }),
-    genReqId: requestIdOf,
+    genReqId: requestIds(),
     // Fastify's own answer while closing is a bare 503 without a Mailroom code: see refuseWhileClosing.
     return503OnClosing: false,
     rewriteUrl: (raw) => rewriteJsonSuffix(raw),

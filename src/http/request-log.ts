@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { FastifyInstance } from "fastify";
 
@@ -10,12 +10,19 @@ const VALID_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
  * Fastify's genReqId: the X-Request-Id a client or load balancer sent, when it is a plain token (so a
- * request can be followed across the proxy's log and Mailroom's), else a new UUID (unique across
- * processes and restarts, unlike Fastify's per-process counter).
+ * request can be followed across the proxy's log and Mailroom's), else a new one: 12 random hex digits
+ * chosen when the server starts, a dash and a counter in base 36 (`5f0c2a9e13b7-1k3`). Unique across
+ * processes and restarts, unlike Fastify's own `req-1`, and cheaper per request than a UUID.
  */
-export function requestIdOf(raw: IncomingMessage): string {
-  const given = raw.headers[REQUEST_ID_HEADER];
-  return typeof given === "string" && VALID_REQUEST_ID.test(given) ? given : randomUUID();
+export function requestIds(): (raw: IncomingMessage) => string {
+  const prefix = `${randomBytes(6).toString("hex")}-`;
+  let count = 0;
+  return (raw) => {
+    const given = raw.headers[REQUEST_ID_HEADER];
+    if (typeof given === "string" && VALID_REQUEST_ID.test(given)) return given;
+    count += 1;
+    return prefix + count.toString(36);
+  };
 }
 
 export interface RequestTrackingOptions {

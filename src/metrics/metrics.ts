@@ -29,6 +29,8 @@ export interface DeliveryMetrics {
 
 export type StoreThreadName = "store" | "reader";
 
+type HttpLabels = { method: string; route: string; status_code: number };
+
 const SECONDS = 1000;
 
 /**
@@ -118,6 +120,9 @@ export class MailroomMetrics implements WebhookMetrics, DeliveryMetrics {
     registers: [this.registry],
   });
 
+  /** By route, method and status code. */
+  private readonly httpLabelSets = new Map<string, Map<string, Map<number, HttpLabels>>>();
+
   constructor() {
     // Process metrics (CPU, memory, GC, event-loop lag: nodejs_eventloop_lag_*), in this registry.
     collectDefaultMetrics({ register: this.registry });
@@ -144,7 +149,23 @@ export class MailroomMetrics implements WebhookMetrics, DeliveryMetrics {
   }
 
   httpRequest(method: string, route: string, statusCode: number, ms: number): void {
-    this.httpDuration.observe({ method, route, status_code: statusCode }, ms / SECONDS);
+    this.httpDuration.observe(this.httpLabels(method, route, statusCode), ms / SECONDS);
+  }
+
+  /** The label set of a route, method and status: made once, so a request allocates none. */
+  private httpLabels(method: string, route: string, statusCode: number): HttpLabels {
+    const labels = this.httpLabelSets.get(route)?.get(method)?.get(statusCode);
+    return labels ?? this.addHttpLabels(method, route, statusCode);
+  }
+
+  private addHttpLabels(method: string, route: string, statusCode: number): HttpLabels {
+    const labels = { method, route, status_code: statusCode };
+    const byMethod = this.httpLabelSets.get(route) ?? new Map<string, Map<number, HttpLabels>>();
+    const byStatus = byMethod.get(method) ?? new Map<number, HttpLabels>();
+    byStatus.set(statusCode, labels);
+    byMethod.set(method, byStatus);
+    this.httpLabelSets.set(route, byMethod);
+    return labels;
   }
 
   /** ThreadClientOptions.onLatency of the store threads. */
