@@ -1,6 +1,7 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { TransportConnections } from "../delivery/transports/transport.js";
 import type { QueueStats } from "../store/types.js";
+import { processMetrics } from "./process-metrics.js";
 
 /** Where the scrape-time numbers come from; each may fail (the store down): its metrics then read NaN. */
 export interface ScrapeSources {
@@ -35,12 +36,14 @@ const SECONDS = 1000;
 
 /**
  * Mailroom's Prometheus metrics, in a registry of this instance's own (tests run many servers in one
- * process; prom-client's global registry would mix them). Nothing here has a label per account or
+ * process; prom-client's global registry would mix them), exposed with the process's (processMetrics). Nothing here has a label per account or
  * recipient, so per-message work is a few increments on the main thread where the event already
  * happens. Gauges that describe the store or the relay thread are read once per scrape (render).
  */
 export class MailroomMetrics implements WebhookMetrics, DeliveryMetrics {
   readonly registry = new Registry();
+  /** This instance's metrics and the process's, as one scrape shows them (made once all are registered). */
+  private readonly exposed: Registry;
 
   private readonly accepted = new Counter({
     name: "mailroom_messages_accepted_total",
@@ -124,8 +127,7 @@ export class MailroomMetrics implements WebhookMetrics, DeliveryMetrics {
   private readonly httpLabelSets = new Map<string, Map<string, Map<number, HttpLabels>>>();
 
   constructor() {
-    // Process metrics (CPU, memory, GC, event-loop lag: nodejs_eventloop_lag_*), in this registry.
-    collectDefaultMetrics({ register: this.registry });
+    this.exposed = Registry.merge([this.registry, processMetrics()]);
     // Every series exists from the start, so a rate over it is defined before the first event.
     for (const labels of Object.values(REPLY_CLASS)) this.smtpReplies.inc(labels, 0);
     for (const target of ["webhook", "status_callback"]) this.webhookFailures.inc({ target }, 0);
@@ -195,11 +197,11 @@ export class MailroomMetrics implements WebhookMetrics, DeliveryMetrics {
     // A counter kept by the relay thread: its value is copied, not incremented, here.
     this.relayOpened.reset();
     if (pool) this.relayOpened.inc(pool.opened);
-    return this.registry.metrics();
+    return this.exposed.metrics();
   }
 
   get contentType(): string {
-    return this.registry.contentType;
+    return this.exposed.contentType;
   }
 }
 
