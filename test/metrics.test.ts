@@ -3,7 +3,7 @@ import { after, before, describe, test } from "node:test";
 import { ConfigError, loadConfig } from "../src/config/config.js";
 import { newSid } from "../src/domain/ids.js";
 import { waitForFinal } from "./helpers/delivery.js";
-import { API, request, sendEmail, startMailroom, type TestServer } from "./helpers/mailroom.js";
+import { API, request, sendEmail, startMailroom, startPeer, type TestServer } from "./helpers/mailroom.js";
 import { type Scrape, scrape } from "./helpers/metrics.js";
 import { createTestSchema, startPostgresProxy } from "./helpers/postgres.js";
 import { rawQuery } from "./helpers/raw-sql.js";
@@ -153,6 +153,39 @@ for (const variant of await storeVariants()) {
         "the held attempt to be recorded as deferred",
         (now) => now.value("mailroom_messages_deferred_total") === deferredBefore + 1,
       );
+    });
+
+    test("two processes on one PostgreSQL: counters are each process's own, queue gauges the shared store's", {
+      skip: variant.kind === "sqlite" ? "an SQLite file has one server" : false,
+    }, async () => {
+      const peer = await startPeer(server);
+      try {
+        const mine = await scrape(server);
+        const before = await scrape(peer);
+        // The peer accepts and delivers (it captures: no relay); the first server does nothing.
+        const sent = await sendEmail(peer, server.admin, { To: "peer@example.org" });
+        assert.equal((await waitForFinal(peer, server.admin, sent.json.sid)).status, "sent");
+        const after = await scrapeUntil(
+          peer,
+          "the peer's sent counter",
+          (now) =>
+            now.value("mailroom_messages_sent_total") === before.value("mailroom_messages_sent_total") + 1,
+        );
+        assert.equal(
+          after.value("mailroom_messages_accepted_total"),
+          before.value("mailroom_messages_accepted_total") + 1,
+        );
+        const unchanged = await scrape(server);
+        assert.equal(
+          unchanged.value("mailroom_messages_accepted_total"),
+          mine.value("mailroom_messages_accepted_total"),
+        );
+        // Both read the one queue: the deferred message of an earlier test waits there for each of them.
+        assert.equal(after.value("mailroom_queue_depth"), unchanged.value("mailroom_queue_depth"));
+        assert.ok(after.value("mailroom_queue_depth") >= 1);
+      } finally {
+        await peer.close();
+      }
     });
 
     test("the webhook backlog is the number of rows in webhook_queue", async () => {
