@@ -48,6 +48,13 @@ export const ErrorCodes = {
   AttachmentNotFound: { code: 13030, status: 404 },
   InvalidCharacter: { code: 13031, status: 400 },
 
+  // 142xx–143xx: Restcomm Notifications and Usage Records
+  NotificationNotFound: { code: 14200, status: 404 },
+  InvalidNotificationFilter: { code: 14201, status: 400 },
+  InvalidUsageDate: { code: 14210, status: 400 },
+  UnknownUsageCategory: { code: 14211, status: 400 },
+  UsageDatesReversed: { code: 14212, status: 400 },
+
   // 20xxx: the request itself
   MalformedBody: { code: 20001, status: 400 },
   PayloadTooLarge: { code: 20002, status: 413 },

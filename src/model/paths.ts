@@ -9,3 +9,11 @@ export function accountUri(sid: string): string {
 export function emailMessagesPath(accountSid: string): string {
   return `${API_BASE}/Accounts/${accountSid}/Email/Messages`;
 }
+
+export function notificationsPath(accountSid: string): string {
+  return `${API_BASE}/Accounts/${accountSid}/Notifications`;
+}
+
+export function usageRecordsPath(accountSid: string): string {
+  return `${API_BASE}/Accounts/${accountSid}/Usage/Records`;
+}
