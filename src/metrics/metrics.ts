@@ -172,7 +172,7 @@ export class MailroomMetrics implements WebhookMetrics, DeliveryMetrics {
 
   /** ThreadClientOptions.onLatency of the store threads. */
   storeCall(thread: StoreThreadName, ms: number): void {
-    this.storeCalls.observe({ thread }, ms / SECONDS);
+    this.storeCalls.observe(THREAD_LABELS[thread], ms / SECONDS);
   }
 
   /**
@@ -204,6 +204,8 @@ export class MailroomMetrics implements WebhookMetrics, DeliveryMetrics {
     return this.exposed.contentType;
   }
 }
+
+const THREAD_LABELS = { store: { thread: "store" }, reader: { thread: "reader" } } as const;
 
 /** The label sets of mailroom_smtp_replies_total, made once: an attempt allocates none. */
 const REPLY_CLASS = {
