@@ -1,11 +1,12 @@
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
-import { pino } from "pino";
+import { type DestinationStream, pino } from "pino";
 import type { Config } from "./config/config.js";
 import { createDispatcher } from "./delivery/create-dispatcher.js";
 import { DeliveryWorker } from "./delivery/worker.js";
 import type { SecretBox } from "./domain/secret-box.js";
 import { createHttpApp } from "./http/app.js";
 import { AuthThrottle } from "./http/auth-throttle.js";
+import { MailroomMetrics } from "./metrics/metrics.js";
 import { AccountService } from "./services/accounts.js";
 import { EmailMessageService } from "./services/email-messages.js";
 import { openSecretBox } from "./services/secret-key.js";
@@ -26,18 +27,42 @@ export interface Mailroom {
   /** Sends webhook_queue's jobs: webhook deliveries and StatusCallbacks. */
   webhookWorker: WebhookWorker;
   logger: FastifyBaseLogger;
+  /** This instance's Prometheus metrics (GET /metrics); the webhook sender reports failures to it. */
+  metrics: MailroomMetrics;
   /** Starts listening and delivering; resolves with the base URL actually bound (useful with port 0). */
   listen(): Promise<string>;
   /** Stops taking requests, finishes or releases in-flight work, and closes the store. */
   close(): Promise<void>;
 }
 
-export function createLogger(config: Config): FastifyBaseLogger {
-  return pino({
-    level: config.logLevel,
-    // Credentials never reach the log, whatever a future log line includes.
-    redact: ["req.headers.authorization", "authToken", "auth_token", "password"],
-  });
+/**
+ * Credentials never reach the log, whatever a future log line includes: the fields where they could
+ * appear (a request's headers, a field named after a secret, a webhook's secret) are censored. Named
+ * paths only: a path that starts with a wildcard (`*.secret`) makes pino run the censor over every
+ * child logger's bindings, and Fastify makes a child logger per request (2.8 KB more allocated per
+ * message in `npm run bench:send-path`).
+ */
+export const LOG_REDACT_PATHS = [
+  "req.headers.authorization",
+  "req.headers.cookie",
+  "headers.authorization",
+  "authorization",
+  "authToken",
+  "auth_token",
+  "AuthToken",
+  "password",
+  "Password",
+  "secret",
+  "token",
+  "metricsToken",
+  "webhook.secret",
+  "account.auth_token",
+];
+
+/** The server's logger: JSON lines to stdout, or to `destination` (tests read them). */
+export function createLogger(config: Config, destination?: DestinationStream): FastifyBaseLogger {
+  const options = { level: config.logLevel, redact: LOG_REDACT_PATHS };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /**
@@ -47,7 +72,10 @@ export function createLogger(config: Config): FastifyBaseLogger {
 export async function createMailroom(config: Config, logger = createLogger(config)): Promise<Mailroom> {
   // An SQLite file has one server: the second one to start stops here (the CLI takes no lock).
   const lock = config.databaseUrl ? undefined : await lockDataDir(config.dataDir);
-  const store = openStore(config);
+  const metrics = new MailroomMetrics();
+  const store = openStore(config, {
+    onCallLatency: (thread, _method, ms) => metrics.storeCall(thread, ms),
+  });
   let secrets: SecretBox;
   try {
     await store.migrate();
@@ -70,7 +98,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
   let webhookWorker: WebhookWorker | undefined;
   const webhooks: WebhookNudge = { nudge: () => webhookWorker?.nudge() };
   const worker = new DeliveryWorker(
-    { store, dispatcher, webhooks, logger },
+    { store, dispatcher, webhooks, logger, metrics },
     {
       concurrency: config.deliveryConcurrency,
       leaseMs: config.leaseMs,
@@ -92,6 +120,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       owner: worker.owner,
       openSecret: (sealed) => secrets.open(sealed),
       logger,
+      metrics,
     },
     {
       concurrency: config.webhookConcurrency,
@@ -114,6 +143,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       maxMessageBytes: config.maxMessageBytes,
       blockedExtensions: config.blockedAttachmentExtensions,
     },
+    metrics,
     { webhooks, callbackGuard: { allowPrivate: config.webhookAllowPrivate } },
   );
   const app = await createHttpApp({
@@ -137,6 +167,12 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     bodyWaitMs: config.bodyWaitMs,
     maxMessageBytes: config.maxMessageBytes,
     logRequests: config.logLevel === "debug" || config.logLevel === "trace",
+    metrics,
+    scrapeSources: {
+      queueStats: () => store.queueStats(),
+      relayConnections: () => dispatcher.connections(),
+    },
+    metricsToken: config.metricsToken,
   });
 
   let closing: Promise<void> | undefined;
@@ -161,6 +197,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     worker,
     webhookWorker: webhookSender,
     logger,
+    metrics,
     async listen() {
       try {
         const address = await app.listen({ host: config.host, port: config.port });

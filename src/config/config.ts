@@ -31,6 +31,8 @@ export interface Config {
   authLockoutMs: number;
   authUserLockoutMs: number;
   trustProxy: string[] | false;
+  /** MAILROOM_METRICS_TOKEN: when set, GET /metrics needs it as a Bearer token. Never logged. */
+  metricsToken: string | undefined;
   smtpUrl: string | undefined;
   /** The PEM text of MAILROOM_SMTP_CA_FILE, read at start. */
   smtpCa: string | undefined;
@@ -282,6 +284,15 @@ export const SETTINGS = [
     parse: (raw, name) => proxyList(raw, name),
   }),
   setting({
+    key: "metricsToken",
+    env: "MAILROOM_METRICS_TOKEN",
+    flag: "--metrics-token",
+    description:
+      "when set, GET /metrics (Prometheus) needs Authorization: Bearer <this token>; at least 16 visible ASCII characters",
+    defaultText: "(unset: /metrics is open)",
+    parse: (raw, name) => bearerToken(raw, name),
+  }),
+  setting({
     key: "smtpUrl",
     env: "MAILROOM_SMTP_URL",
     flag: "--smtp-url",
@@ -525,6 +536,19 @@ function proxyList(raw: string | undefined, name: string): string[] | false {
     }
   }
   return list;
+}
+
+/** A token Prometheus sends as `Authorization: Bearer …`: what a header carries unchanged, long enough not to guess. */
+function bearerToken(raw: string | undefined, name: string): string | undefined {
+  if (raw === undefined) return undefined;
+  // The value itself is never quoted back: a message naming it would put the secret in a log.
+  if (!/^[\x21-\x7e]+$/.test(raw))
+    throw new ConfigError(`${name} must be visible ASCII characters only (no spaces or control characters)`);
+  if (raw.length < 16 || raw.length > 1024)
+    throw new ConfigError(
+      `${name} must be 16 to 1024 characters long (got ${raw.length}); for example: openssl rand -hex 32`,
+    );
+  return raw;
 }
 
 function relayUrl(raw: string | undefined, name: string): string | undefined {

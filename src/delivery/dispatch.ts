@@ -1,7 +1,7 @@
 import { readStoredContent, type StoredContent } from "../model/email-message.js";
 import { type ComposeInput, composeMime } from "./compose.js";
 import type { Envelope } from "./envelope.js";
-import type { SendReport, Transport } from "./transports/transport.js";
+import type { SendReport, Transport, TransportConnections } from "./transports/transport.js";
 
 /** What one attempt came to, and the MIME it composed (set only on the attempt that composed it). */
 export interface DispatchResult {
@@ -39,6 +39,8 @@ export interface Dispatcher {
   dispatch(job: DispatchJob): Promise<DispatchResult>;
   /** Cuts the transport's connections: called once nothing still in flight is wanted. */
   close(): Promise<void>;
+  /** The transport's connections to the relay, for /metrics; undefined without a relay (capture). */
+  connections(): Promise<TransportConnections | undefined>;
 }
 
 /** Composes and sends on the calling thread (capture, tests, and inside the relay thread itself). */
@@ -58,6 +60,10 @@ export class LocalDispatcher implements Dispatcher {
 
   close(): Promise<void> {
     return this.transport.close();
+  }
+
+  async connections(): Promise<TransportConnections | undefined> {
+    return this.transport.connections?.();
   }
 }
 

@@ -11,9 +11,10 @@ const port = parentPort;
 if (!port) throw new Error("relay-thread.ts runs as a worker thread (see threaded-dispatcher.ts)");
 
 // Replies are gathered per turn of the event loop: the SMTP replies read in one turn cross in one message.
-// The API is the dispatcher itself: dispatch and close.
+// The API is the dispatcher itself: dispatch, connections (for /metrics) and close.
 const thread = serveCalls<RelayThreadApi>(port, {
   dispatch: (job) => dispatcher.dispatch(job),
+  connections: () => dispatcher.connections(),
   close: () => dispatcher.close(),
 });
 // Failures are counted here and only the log lines cross (see relayFailureLog).

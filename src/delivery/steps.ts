@@ -1,5 +1,6 @@
 import { DeliveryErrorCodes } from "../domain/errors.js";
 import { newSid } from "../domain/ids.js";
+import type { DeliveryMetrics } from "../metrics/metrics.js";
 import { type EmailContent, readStoredContent, storedContentOf } from "../model/email-message.js";
 import type { DeliveryJob } from "../services/email-messages.js";
 import type { AttemptRecord, EmailMessageRow, MailStore, RetryContext } from "../store/types.js";
@@ -20,6 +21,8 @@ export interface StepContext {
   /** Wakes the webhook sender: each recorded attempt recorded events (and queued their webhook jobs). */
   webhooks: WebhookNudge;
   logger: DeliveryLogger;
+  /** Told of each recorded attempt (/metrics). */
+  metrics?: DeliveryMetrics | undefined;
   policy: RetryPolicy;
   /** The lease holder: only its records settle the message. */
   owner: string;
@@ -251,8 +254,13 @@ async function recordUntilStored(context: StepContext, record: AttemptRecord): P
  */
 const notify: DeliveryStep = {
   name: "notify",
-  run(state, { logger, webhooks, retryDueAt }) {
+  run(state, { logger, webhooks, retryDueAt, metrics }) {
     const verdict = state.verdict as Verdict;
+    metrics?.attemptRecorded(
+      verdict.status,
+      (state.result as DispatchResult).report.smtpCode,
+      state.message.date_created,
+    );
     const fields = {
       sid: state.message.sid,
       attempt: state.attempt,

@@ -5,10 +5,13 @@ import type { Dispatcher, DispatchJob, DispatchResult } from "./dispatch.js";
 import type { DeliveryLogger } from "./logger.js";
 import { RELAY_FAILURE_MESSAGE } from "./relay-failure-log.js";
 import { describeRelay, type SmtpSettings } from "./transports/smtp.js";
+import type { TransportConnections } from "./transports/transport.js";
 
 /** What the relay thread answers (relay-thread.ts). */
 export interface RelayThreadApi {
   dispatch(job: DispatchJob): Promise<DispatchResult>;
+  /** The SMTP pool's connections (read per /metrics scrape). */
+  connections(): Promise<TransportConnections | undefined>;
   close(): Promise<void>;
 }
 
@@ -40,6 +43,12 @@ export class ThreadedDispatcher implements Dispatcher {
   close(): Promise<void> {
     this.closing = true;
     return this.thread.close();
+  }
+
+  /** Asked of the thread running now; a thread that died has no connections (none is started to ask). */
+  async connections(): Promise<TransportConnections | undefined> {
+    if (this.thread.gone || this.closing) return { open: 0, opened: 0 };
+    return this.thread.call("connections");
   }
 
   private start(): ThreadClient<RelayThreadApi> {

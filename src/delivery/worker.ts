@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { ByteGate } from "../domain/byte-gate.js";
+import type { DeliveryMetrics } from "../metrics/metrics.js";
 import { readStoredContent, storedContentOf } from "../model/email-message.js";
 import type { DeliveryJob } from "../services/email-messages.js";
 import type { Lease, MailStore, RetryContext } from "../store/types.js";
@@ -28,6 +29,8 @@ export interface WorkerDeps {
   dispatcher: Dispatcher;
   webhooks: WebhookNudge;
   logger: DeliveryLogger;
+  /** Told of each recorded attempt (/metrics); left out in tests that build a worker alone. */
+  metrics?: DeliveryMetrics;
 }
 
 // When the queue says something is due but nothing could be claimed (a race with another worker),

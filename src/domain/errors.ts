@@ -87,6 +87,8 @@ export const ErrorCodes = {
   DuplicateKey: { code: 20012, status: 400 },
   ServerBusy: { code: 20020, status: 503 },
   ShuttingDown: { code: 20021, status: 503 },
+  MetricsTokenMissing: { code: 20030, status: 401 },
+  MetricsTokenWrong: { code: 20031, status: 401 },
   InternalError: { code: 20500, status: 500 },
   StoreUnavailable: { code: 20503, status: 503 },
   StoreFull: { code: 20504, status: 507 },

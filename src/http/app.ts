@@ -11,6 +11,8 @@ import Fastify, {
 import Type from "typebox";
 import { ApiError, describeErrorCode, moreInfoPath } from "../domain/errors.js";
 import { quoteInput } from "../domain/quote.js";
+import type { MailroomMetrics, ScrapeSources } from "../metrics/metrics.js";
+import { metricsRoute } from "../metrics/metrics-route.js";
 import { API_VERSION } from "../model/paths.js";
 import type { AccountService } from "../services/accounts.js";
 import type { EmailMessageService } from "../services/email-messages.js";
@@ -24,6 +26,7 @@ import { errorPage } from "./error-pages.js";
 import { parseFormBody } from "./form.js";
 import { addJsonBodyParser } from "./json-body.js";
 import { rewriteJsonSuffix, sendError } from "./representation.js";
+import { requestIds, trackRequests } from "./request-log.js";
 import { accountRoutes } from "./routes/accounts.js";
 import { emailMessageRoutes } from "./routes/email-messages.js";
 import { eventRoutes } from "./routes/events.js";
@@ -48,6 +51,11 @@ export interface HttpDeps {
   logRequests: boolean;
   /** Fastify's trustProxy: the proxies whose X-Forwarded-For names the client (false: none). */
   trustProxy: string[] | false;
+  metrics: MailroomMetrics;
+  /** Where /metrics reads the store's queues and the relay's connections at scrape time. */
+  scrapeSources: ScrapeSources;
+  /** MAILROOM_METRICS_TOKEN. */
+  metricsToken: string | undefined;
 }
 
 /**
@@ -60,7 +68,9 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     bodyLimit: deps.bodyLimitBytes,
     // The client address (throttling) comes from X-Forwarded-For only when a trusted proxy sent it.
     trustProxy: deps.trustProxy,
-    logController: new LogController({ disableRequestLogging: !deps.logRequests }),
+    // Fastify's own request logging writes two lines per request at info; trackRequests writes one at debug.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: requestIds(),
     // Fastify's own answer while closing is a bare 503 without a Mailroom code: see refuseWhileClosing.
     return503OnClosing: false,
     rewriteUrl: (raw) => rewriteJsonSuffix(raw),
@@ -96,6 +106,11 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   );
   // Only form, JSON and (for sends) multipart bodies carry parameters; anything else gets a clear 415.
   app.removeContentTypeParser("text/plain");
+  // First, so that every answer (a refusal while closing, a 401) carries the request id.
+  trackRequests(app, {
+    logRequests: deps.logRequests,
+    observe: (method, route, statusCode, ms) => deps.metrics.httpRequest(method, route, statusCode, ms),
+  });
   refuseWhileClosing(app);
   // Before any body is read, and after authentication (the onRequest hook of the API's context).
   const budget = new BodyBudget({
@@ -138,7 +153,12 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
         description:
           "The Restcomm Email API and Mailroom's additions. XML is the default answer; add .json to a resource's path (or send Accept: application/json) for JSON. Authenticate with HTTP Basic: Account SID (or email address) and AuthToken.",
       },
-      components: { securitySchemes: { basicAuth: { type: "http", scheme: "basic" } } },
+      components: {
+        securitySchemes: {
+          basicAuth: { type: "http", scheme: "basic" },
+          metricsBearer: { type: "http", scheme: "bearer", description: "MAILROOM_METRICS_TOKEN" },
+        },
+      },
       security: [{ basicAuth: [] }],
     },
   });
@@ -157,6 +177,12 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     await api.register(eventRoutes, { store: deps.store });
     await api.register(notificationRoutes, { store: deps.store });
     await api.register(usageRecordRoutes, { store: deps.store });
+  });
+
+  await app.register(metricsRoute, {
+    metrics: deps.metrics,
+    sources: deps.scrapeSources,
+    token: deps.metricsToken,
   });
 
   const status = Type.Object({

@@ -1,6 +1,7 @@
 import { formatMailboxList } from "../domain/addresses.js";
 import { type AttachmentPolicy, checkAttachments } from "../domain/attachments.js";
 import { newSid } from "../domain/ids.js";
+import type { MailroomMetrics } from "../metrics/metrics.js";
 import {
   type EmailContent,
   type EmailMessageSource,
@@ -41,6 +42,7 @@ export class EmailMessageService {
     private readonly store: MailStore,
     private readonly delivery: AcceptedMailSink,
     private readonly attachmentPolicy: AttachmentPolicy,
+    private readonly metrics?: Pick<MailroomMetrics, "messageAccepted">,
     private readonly events: {
       /** Told when an accept recorded its event (and queued webhook jobs for it). */
       webhooks?: WebhookNudge;
@@ -102,6 +104,7 @@ export class EmailMessageService {
       if (lease) this.delivery.cancel();
       throw error;
     }
+    this.metrics?.messageAccepted();
     if (lease) {
       const bytes =
         attachments.length === 0

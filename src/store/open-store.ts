@@ -20,8 +20,13 @@ export const DEFAULT_QUERY_TIMEOUT_MS = 5000;
  * Measured in `npm run bench`: delivered/s +40% on SQLite, +65% on PostgreSQL (docs/performance.md).
  * This module loads no database driver: those live in the store thread only (store-thread.ts).
  */
-export function openStore(location: StoreLocation): MailStore {
-  return new ThreadedStore(location);
+export function openStore(location: StoreLocation, options: StoreOptions = {}): MailStore {
+  return new ThreadedStore(location, options);
+}
+
+export interface StoreOptions {
+  /** Told how long calls to the store threads take (timed per batch: ThreadClientOptions.onLatency). */
+  onCallLatency?: (thread: "store" | "reader", method: string, ms: number) => void;
 }
 
 export function sqliteFile(location: StoreLocation): string {

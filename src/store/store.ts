@@ -27,6 +27,7 @@ import type {
   NotificationFilter,
   NotificationRow,
   Page,
+  QueueStats,
   ReplayRange,
   RetryContext,
   UsageDayCount,
@@ -347,6 +348,34 @@ export class Store implements MailStore {
       .limit(1)
       .executeTakeFirst();
     return row ? Number(row.due_at) : null;
+  }
+
+  /**
+   * One statement for /metrics: the queue's length and earliest due time, and the webhook backlog.
+   * The counts scan the queue tables, which hold only what is still to deliver; run once per scrape.
+   */
+  async queueStats(): Promise<QueueStats> {
+    const row = await this.db
+      .selectNoFrom((eb) => [
+        eb
+          .selectFrom("delivery_queue")
+          .select((q) => q.fn.countAll().as("n"))
+          .as("depth"),
+        eb
+          .selectFrom("delivery_queue")
+          .select((q) => q.fn.min("due_at").as("d"))
+          .as("oldest_due_at"),
+        eb
+          .selectFrom("webhook_queue")
+          .select((q) => q.fn.countAll().as("n"))
+          .as("webhook_backlog"),
+      ])
+      .executeTakeFirstOrThrow();
+    return {
+      depth: Number(row.depth ?? 0),
+      oldestDueAt: row.oldest_due_at === null ? null : Number(row.oldest_due_at),
+      webhookBacklog: Number(row.webhook_backlog ?? 0),
+    };
   }
 
   /**

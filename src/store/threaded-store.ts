@@ -1,6 +1,6 @@
 import { Worker } from "node:worker_threads";
 import { THREAD_RESOURCE_LIMITS, ThreadClient } from "../threads/thread-client.js";
-import { DEFAULT_QUERY_TIMEOUT_MS, type StoreLocation } from "./open-store.js";
+import { DEFAULT_QUERY_TIMEOUT_MS, type StoreLocation, type StoreOptions } from "./open-store.js";
 import type { MailStore } from "./types.js";
 import { QUERY_TIMEOUT } from "./unavailable.js";
 
@@ -44,10 +44,13 @@ export class ThreadedStore implements MailStore {
   private readonly queuedListeners = new Set<() => void>();
   private readonly queryTimeoutMs: number;
 
-  constructor(private readonly location: StoreLocation) {
+  constructor(
+    private readonly location: StoreLocation,
+    private readonly options: StoreOptions = {},
+  ) {
     this.kind = location.databaseUrl ? "postgres" : "sqlite";
     this.queryTimeoutMs = location.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
-    this.thread = startStoreThread(location, () => {
+    this.thread = startStoreThread(location, latencyOf(options, "store"), () => {
       for (const listener of this.queuedListeners) listener();
     });
   }
@@ -59,7 +62,7 @@ export class ThreadedStore implements MailStore {
    */
   private reader(): { thread: ThreadClient<StoreThreadApi>; ready: Promise<void> } {
     if (!this.readerThread || this.readerThread.thread.gone) {
-      const thread = startStoreThread({ ...this.location, reader: true });
+      const thread = startStoreThread({ ...this.location, reader: true }, latencyOf(this.options, "reader"));
       this.readerThread = { thread, ready: thread.call("ping") };
     }
     return this.readerThread;
@@ -124,6 +127,7 @@ export class ThreadedStore implements MailStore {
   listEmails: MailStore["listEmails"] = (...args) => this.read("listEmails", ...args);
   claimDue: MailStore["claimDue"] = (...args) => this.thread.call("claimDue", ...args);
   nextDueAt: MailStore["nextDueAt"] = () => this.thread.call("nextDueAt");
+  queueStats: MailStore["queueStats"] = () => this.read("queueStats");
   recordAttempt: MailStore["recordAttempt"] = (...args) => this.thread.call("recordAttempt", ...args);
   releaseLeases: MailStore["releaseLeases"] = (...args) => this.thread.call("releaseLeases", ...args);
   renewLeases: MailStore["renewLeases"] = (...args) => this.thread.call("renewLeases", ...args);
@@ -163,7 +167,10 @@ export class ThreadedStore implements MailStore {
     this.thread.call("recordWebhookAttempts", ...args);
 }
 
-/** The reads that run in SQLite's reader thread: the API's, not the delivery worker's or authentication's. */
+/**
+ * The reads that run in SQLite's reader thread: the API's (and /metrics'), not the delivery worker's
+ * or authentication's.
+ */
 type ReadMethod =
   | "findEmail"
   | "listEmails"
@@ -175,15 +182,30 @@ type ReadMethod =
   | "findWebhookDelivery"
   | "listNotifications"
   | "findNotification"
-  | "usageByDay";
+  | "usageByDay"
+  | "queueStats";
 
-function startStoreThread(data: StoreThreadData, onQueued?: () => void): ThreadClient<StoreThreadApi> {
+/** The thread's latency observer, named after it (undefined: calls are not timed at all). */
+function latencyOf(
+  options: StoreOptions,
+  thread: "store" | "reader",
+): ((method: string, ms: number) => void) | undefined {
+  const observe = options.onCallLatency;
+  return observe && ((method, ms) => observe(thread, method, ms));
+}
+
+function startStoreThread(
+  data: StoreThreadData,
+  onLatency: ((method: string, ms: number) => void) | undefined,
+  onQueued?: () => void,
+): ThreadClient<StoreThreadApi> {
   const worker = new Worker(new URL("./store-thread.js", import.meta.url), {
     workerData: data,
     resourceLimits: THREAD_RESOURCE_LIMITS,
   });
   return new ThreadClient(worker, {
     onEvent: () => onQueued?.(),
+    onLatency,
     goneError: (cause) =>
       Object.assign(new Error(`The store is unavailable: ${cause.message}`), {
         code: STORE_THREAD_GONE,

@@ -171,6 +171,16 @@ export interface ReplayRange {
   max: number;
 }
 
+/** What /metrics reports about the queues (all processes sharing the store). */
+export interface QueueStats {
+  /** Rows in delivery_queue: messages waiting, retrying or being delivered. */
+  depth: number;
+  /** The earliest due_at among them (ms since the epoch); null when the queue is empty. */
+  oldestDueAt: number | null;
+  /** Rows in webhook_queue: webhook deliveries and status callbacks still to make. */
+  webhookBacklog: number;
+}
+
 /** What one delivery attempt concluded, written in one transaction with the message's new state. */
 export interface AttemptRecord {
   /** The worker that held the lease for this attempt. */
@@ -224,6 +234,8 @@ export interface MailStore {
   listEmails(filter: EmailFilter, offset: number, limit: number): Promise<Page<EmailMessageView>>;
   claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<EmailMessageRow[]>;
   nextDueAt(): Promise<number | null>;
+  /** How full the queues are, for /metrics (read at scrape time, never per message). */
+  queueStats(): Promise<QueueStats>;
   recordAttempt(record: AttemptRecord): Promise<boolean>;
   /** Gives back the leases `owner` still holds on these rows of `queue` (default delivery_queue). */
   releaseLeases(owner: string, sids: readonly string[], queue?: QueueTable): Promise<void>;

@@ -13,6 +13,11 @@ export class Outbox<T> {
     private readonly schedule: (flush: () => void) => void = setImmediate,
   ) {}
 
+  /** True when nothing waits: the next push starts a batch. */
+  get empty(): boolean {
+    return this.items.length === 0;
+  }
+
   push(item: T): void {
     if (this.items.length === 0) this.schedule(this.flush);
     this.items.push(item);

@@ -22,13 +22,25 @@ export const THREAD_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 8 };
 type Args<F> = F extends (...args: infer A) => unknown ? A : never;
 type Result<F> = F extends (...args: never[]) => infer R ? Awaited<R> : never;
 
-type Pending = { resolve: (value: unknown) => void; reject: (error: unknown) => void };
+type Pending = {
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  method: string;
+  /** performance.now() when the call was made, if it is timed (see onLatency); else 0. */
+  started: number;
+};
 
 export interface ThreadClientOptions {
   /** Called for each event the thread raises by itself. */
   onEvent?: (event: ThreadEvent) => void;
   /** The error every call gets once the thread has died (a crash inside it, or it was stopped). */
   goneError: (cause: Error) => Error;
+  /**
+   * Told how long a call took, from the call to its answer here (ms). Timed per batch, not per call:
+   * only the first call of each batch that crosses to the thread, so under load, when a batch carries
+   * many calls, the cost is a clock read per batch (metrics: mailroom_store_call_seconds).
+   */
+  onLatency?: (method: string, ms: number) => void;
 }
 
 /**
@@ -99,9 +111,15 @@ export class ThreadClient<Api extends ThreadApi> {
   private send<R>(call: ThreadCall): Promise<R> {
     if (this.goneWith) return Promise.reject(this.goneWith);
     if (this.pending.size === 0) this.worker.ref();
+    const started = this.options.onLatency !== undefined && this.outbox.empty ? performance.now() : 0;
     this.outbox.push(call);
     return new Promise((resolve, reject) => {
-      this.pending.set(call.id, { resolve: resolve as (value: unknown) => void, reject });
+      this.pending.set(call.id, {
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        method: call.method,
+        started,
+      });
     });
   }
 
@@ -129,6 +147,7 @@ export class ThreadClient<Api extends ThreadApi> {
     if (!call) return;
     this.pending.delete(reply.id);
     if (this.pending.size === 0 && !this.closing) this.worker.unref();
+    if (call.started !== 0) this.options.onLatency?.(call.method, performance.now() - call.started);
     if (reply.error) call.reject(fromWire(reply.error));
     else call.resolve(reply.value);
   }

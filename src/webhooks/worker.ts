@@ -1,5 +1,6 @@
 import { WakeSignal } from "../delivery/wake-signal.js";
 import { newSid } from "../domain/ids.js";
+import type { WebhookMetrics } from "../metrics/metrics.js";
 import type {
   MailStore,
   WebhookAttemptRecord,
@@ -41,6 +42,8 @@ export interface WebhookWorkerDeps {
   /** The signing secret (`whsec_…`) from a webhook's `secret_sealed` (src/domain/secret-box.ts). */
   openSecret: (sealed: string, webhookSid: string) => string;
   logger: Pick<import("pino").BaseLogger, "debug" | "info" | "warn" | "error">;
+  /** Told of each attempt that did not get a 2xx answer (/metrics). */
+  metrics?: WebhookMetrics | undefined;
 }
 
 // A nudge wakes the loop after this long, so a burst of events costs one claim, not one each.
@@ -226,6 +229,8 @@ export class WebhookWorker implements WebhookNudge {
     );
     // Cut by the shutdown: not an attempt of the receiver's; the lease is released for the next start.
     if (result === null || this.abandon.signal.aborted) return;
+    if (!result.delivered)
+      this.deps.metrics?.webhookAttemptFailed(job.webhook_sid ? "webhook" : "status_callback");
     const record = this.recordOf(job, request.url, result);
     const outcome = await this.recorder.add(record);
     this.report(job, record, result, outcome);

@@ -2,10 +2,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyBaseLogger } from "fastify";
-import { pino } from "pino";
 import { type Config, loadConfig } from "../../src/config/config.js";
 import { ROOT_ROLE } from "../../src/domain/accounts.js";
-import { createMailroom, type Mailroom } from "../../src/server.js";
+import { createLogger, createMailroom, type Mailroom } from "../../src/server.js";
 import { createTestSchema } from "./postgres.js";
 import type { StoreKind } from "./stores.js";
 
@@ -99,7 +98,7 @@ export async function startMailroom(options: StartOptions = {}): Promise<TestSer
     const config: Config = loadConfig(env);
     mailroom = await createMailroom(
       config,
-      options.logLines ? collectingLogger(options.logLines) : undefined,
+      options.logLines ? collectingLogger(config, options.logLines) : undefined,
     );
     url = await mailroom.listen();
     admin = options.admin ?? (await createAccount("admin@test.example", undefined, ROOT_ROLE));
@@ -126,10 +125,10 @@ export async function startMailroom(options: StartOptions = {}): Promise<TestSer
   };
 }
 
-/** A pino logger at debug level whose lines land in `lines`. */
-function collectingLogger(lines: Array<Record<string, unknown>>): FastifyBaseLogger {
-  return pino(
-    { level: "debug" },
+/** The server's own logger (createLogger), at debug level, whose lines land in `lines`. */
+function collectingLogger(config: Config, lines: Array<Record<string, unknown>>): FastifyBaseLogger {
+  return createLogger(
+    { ...config, logLevel: "debug" },
     {
       write(line: string) {
         lines.push(JSON.parse(line) as Record<string, unknown>);

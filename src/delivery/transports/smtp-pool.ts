@@ -7,6 +7,7 @@ import {
   type SmtpSendResult,
   type SmtpTransaction,
 } from "./smtp-connection.js";
+import type { TransportConnections } from "./transport.js";
 
 export interface SmtpPoolOptions extends SmtpConnectionOptions {
   /** At most this many connections, opened when needed and kept for the next messages. */
@@ -33,6 +34,8 @@ export class SmtpPool {
   private readonly connections = new Set<SmtpConnection>();
   /** Connections that count against poolSize: opening, busy or idle. */
   private open = 0;
+  /** Connections opened since the pool was made (/metrics). */
+  private opened = 0;
   private closed = false;
   private allClosed: (() => void) | undefined;
   private readonly events: SmtpConnectionEvents = {
@@ -51,6 +54,11 @@ export class SmtpPool {
     private readonly options: SmtpPoolOptions,
     private readonly onError: (error: Error) => void,
   ) {}
+
+  /** How many connections are open now and were ever opened: read by /metrics, per scrape. */
+  counts(): TransportConnections {
+    return { open: this.open, opened: this.opened };
+  }
 
   /** Resolves with the relay's final reply; rejects with an SmtpError (a refusal or a failure). */
   send(envelope: SmtpEnvelope, raw: string): Promise<SmtpSendResult> {
@@ -89,6 +97,7 @@ export class SmtpPool {
   private async connect(job: Job): Promise<void> {
     const connection = new SmtpConnection(this.options, this.events);
     this.open++;
+    this.opened++;
     this.connections.add(connection);
     try {
       await connection.opened();

@@ -11,6 +11,7 @@ import {
   type SendReport,
   sameForAll,
   type Transport,
+  type TransportConnections,
 } from "./transport.js";
 
 export interface SmtpSettings {
@@ -52,6 +53,10 @@ export class SmtpTransport implements Transport {
     } catch (error) {
       return reportError(message.envelope.to, error as SmtpError, this.relay, this.hasAuth);
     }
+  }
+
+  connections(): TransportConnections {
+    return this.pool.counts();
   }
 
   /** Called after the worker finished or gave up on every delivery, so nothing still in flight is wanted. */

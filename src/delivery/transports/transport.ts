@@ -32,12 +32,22 @@ export interface SendReport {
   failure: SendFailure | null;
 }
 
+/** A transport's connections to its relay, for /metrics. */
+export interface TransportConnections {
+  /** Open now (opening, busy or idle). */
+  open: number;
+  /** Opened since the transport was made. */
+  opened: number;
+}
+
 /** Where mail goes: a relay over SMTP, or the store (capture). */
 export interface Transport {
   /** One sentence for the start-up log saying what happens to mail. */
   readonly description: string;
   send(message: OutgoingMessage): Promise<SendReport>;
   close(): Promise<void>;
+  /** Its connections, when it has any (a relay; capture has none). */
+  connections?(): TransportConnections;
 }
 
 /** Every recipient in the same state, with the same reply (a whole-message answer). */
