@@ -201,6 +201,16 @@ for (const variant of await storeVariants()) {
       assert.match(notice?.message_text ?? "", /14420: HTTP 503/);
       assert.doesNotMatch(notice?.message_text ?? "", /s3cret/);
 
+      // Each refused attempt is counted in /metrics.
+      const scrape = await (await fetch(`${server.url}/metrics`)).text();
+      const failures = Number(
+        /^mailroom_webhook_failures_total\{target="webhook"\} (\d+)$/m.exec(scrape)?.[1],
+      );
+      assert.ok(
+        failures >= 2 * events.length,
+        `mailroom_webhook_failures_total counts the refusals (${failures})`,
+      );
+
       up = true;
       await waitFor(
         "every event delivered once the receiver is back",
