@@ -220,18 +220,18 @@ export class WebhookWorker implements WebhookNudge {
 
   private async attempt(job: WebhookJob): Promise<void> {
     if (this.abandon.signal.aborted) return;
-    const request = this.request(job);
-    const host = hostOf(request.url);
-    const result = await this.hosts.run(host, () =>
-      this.abandon.signal.aborted
-        ? Promise.resolve(null)
-        : this.poster.post(request.url, request.headers, request.body, this.abandon.signal),
-    );
+    const url = (job.webhook?.url ?? job.callback_url) as string;
+    const result = await this.hosts.run(hostOf(url), () => {
+      if (this.abandon.signal.aborted) return Promise.resolve(null);
+      // Signed once its turn has come: the timestamp is the POST's, however long it waited.
+      const request = this.request(job);
+      return this.poster.post(request.url, request.headers, request.body, this.abandon.signal);
+    });
     // Cut by the shutdown: not an attempt of the receiver's; the lease is released for the next start.
     if (result === null || this.abandon.signal.aborted) return;
     if (!result.delivered)
       this.deps.metrics?.webhookAttemptFailed(job.webhook_sid ? "webhook" : "status_callback");
-    const record = this.recordOf(job, request.url, result);
+    const record = this.recordOf(job, url, result);
     const outcome = await this.recorder.add(record);
     this.report(job, record, result, outcome);
   }
