@@ -392,6 +392,61 @@ for (const variant of await storeVariants()) {
       }
     });
 
+    test("each kind of failure is logged as such: a redirect not followed, a timeout, a long answer cut to 1 KiB", async () => {
+      const receiver = await startReceiver((request) => {
+        if (request.path === "/moved") return { status: 302, body: "see elsewhere" };
+        if (request.path === "/slow") return "hang";
+        return { status: 500, body: `${"é".repeat(600)}${"x".repeat(5000)}` };
+      });
+      const server = await startMailroom({
+        store: variant.kind,
+        env: {
+          MAILROOM_SMTP_URL: sink.url,
+          MAILROOM_WEBHOOK_TIMEOUT_MS: "300",
+          MAILROOM_WEBHOOK_RETRY_BASE_MS: "60000",
+          MAILROOM_WEBHOOK_POLL_INTERVAL_MS: "100",
+          MAILROOM_SHUTDOWN_TIMEOUT_MS: "300",
+        },
+      });
+      try {
+        const at = locationOf(server);
+        const hooks = {
+          moved: await createWebhook(server, server.admin, `${receiver.url}/moved`, "email.accepted"),
+          slow: await createWebhook(server, server.admin, `${receiver.url}/slow`, "email.accepted"),
+          long: await createWebhook(server, server.admin, `${receiver.url}/long`, "email.accepted"),
+        };
+        await sendEmail(server, server.admin);
+        const rows = await waitFor("an attempt of each", async () => {
+          const found = await rawQuery<{
+            webhook_sid: string;
+            status_code: number | null;
+            error: string;
+            outcome: string;
+            response_body: string | null;
+          }>(at, "select webhook_sid, status_code, error, outcome, response_body from webhook_deliveries");
+          return found.length === 3 ? found : undefined;
+        });
+        const of = (sid: string) => rows.find((r) => r.webhook_sid === sid);
+        assert.equal(of(hooks.moved.sid)?.status_code, 302);
+        assert.match(of(hooks.moved.sid)?.error ?? "", /^14421: HTTP 302: redirects are not followed/);
+        assert.equal(of(hooks.moved.sid)?.response_body, "see elsewhere");
+        assert.equal(of(hooks.slow.sid)?.status_code, null);
+        assert.match(of(hooks.slow.sid)?.error ?? "", /^14422: no complete answer within 300 ms/);
+        const long = of(hooks.long.sid);
+        assert.equal(long?.status_code, 500);
+        assert.match(long?.error ?? "", /^14420: HTTP 500/);
+        // The first 1 KiB of the answer (512 two-byte characters), not the 6 KB sent.
+        assert.equal(Buffer.byteLength(long?.response_body ?? ""), 1024);
+        assert.equal(long?.response_body, "é".repeat(512));
+        assert.ok(rows.every((r) => r.outcome === "retrying"));
+        // Only one request each: no redirect was followed.
+        assert.equal(receiver.received.length, 3);
+      } finally {
+        await server.close();
+        await receiver.close();
+      }
+    });
+
     test("a stop cuts POSTs still unanswered at the shutdown timeout, unrecorded, and releases their jobs", async () => {
       const receiver = await startReceiver(() => "hang");
       const server = await startMailroom({
