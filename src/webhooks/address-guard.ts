@@ -186,6 +186,8 @@ export async function checkUrlHost(url: URL, options: AddressGuardOptions, param
   let addresses: string[];
   if (isIP(host) !== 0) {
     addresses = [host];
+  } else if ((allowedNames.get(host) ?? 0) > Date.now()) {
+    return;
   } else {
     try {
       addresses = (await dnsLookupAsync(host, { all: true })).map((a) => a.address);
@@ -206,4 +208,17 @@ export async function checkUrlHost(url: URL, options: AddressGuardOptions, param
       `${parameter}'s host ${quoteInput(host)} resolves to ${refused.address}, a ${refused.reason} address; webhooks may only reach public addresses (the operator can allow private ones with MAILROOM_WEBHOOK_ALLOW_PRIVATE=1).`,
     );
   }
+  if (isIP(host) === 0) {
+    if (allowedNames.size >= ALLOWED_NAMES_KEPT) allowedNames.clear();
+    allowedNames.set(host, Date.now() + ALLOWED_NAME_MS);
+  }
 }
+
+/**
+ * Host names found public lately, and until when that is trusted: a busy sender whose messages all
+ * name one StatusCallback host costs one lookup every few seconds, not one per message. A refusal is
+ * never kept, and every POST checks its addresses again as it connects.
+ */
+const allowedNames = new Map<string, number>();
+const ALLOWED_NAME_MS = 10_000;
+const ALLOWED_NAMES_KEPT = 1000;
