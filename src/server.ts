@@ -126,10 +126,12 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       userLockoutMs: config.authUserLockoutMs,
     }),
     emails,
-    webhooks: new WebhookService(store, secrets, {
-      maxWebhooks: config.maxWebhooks,
-      allowPrivate: config.webhookAllowPrivate,
-    }),
+    webhooks: new WebhookService(
+      store,
+      secrets,
+      { maxWebhooks: config.maxWebhooks, allowPrivate: config.webhookAllowPrivate },
+      webhooks,
+    ),
     logger,
     trustProxy: config.trustProxy,
     bodyLimitBytes: config.bodyLimitBytes,

@@ -14,6 +14,7 @@ import type {
   WebhookRow,
 } from "../store/types.js";
 import { checkWebhookUrl } from "../webhooks/address-guard.js";
+import type { WebhookNudge } from "../webhooks/worker.js";
 
 /** The most events one replay by time range queues (docs/events.md); more is refused (14012). */
 export const MAX_REPLAY_EVENTS = 10_000;
@@ -58,6 +59,8 @@ export class WebhookService {
     private readonly store: MailStore,
     private readonly secrets: SecretBox,
     private readonly options: WebhookServiceOptions,
+    /** The webhook sender, woken when a replay has queued jobs that are due now. */
+    private readonly sender?: WebhookNudge,
   ) {}
 
   async create(accountSid: string, input: WebhookInput): Promise<IssuedWebhook> {
@@ -160,6 +163,7 @@ export class WebhookService {
       lease_expires_at: null,
     };
     await this.store.enqueueWebhookJobs([job]);
+    this.sender?.nudge();
     return { webhook, queued: 1, eventSid: delivery.event_sid };
   }
 
@@ -192,6 +196,7 @@ export class WebhookService {
         `More than ${MAX_REPLAY_EVENTS} events match; nothing was queued. Replay a shorter time range (StartTime, EndTime) or fewer types (Type), in several calls.`,
       );
     }
+    if (result.queued > 0) this.sender?.nudge();
     return { webhook, queued: result.queued, from: range.from, before: range.before, types };
   }
 
