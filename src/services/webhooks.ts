@@ -4,7 +4,8 @@ import { containsControl, describeUnsafeCharacter } from "../domain/header-rules
 import { isSid, newSid } from "../domain/ids.js";
 import { quoteInput } from "../domain/quote.js";
 import type { SecretBox } from "../domain/secret-box.js";
-import { EVENT_TYPES, isEventType } from "../events/types.js";
+import { parseEventTypeList } from "../events/type-list.js";
+import { EVENT_TYPES } from "../events/types.js";
 import { ALL_EVENTS } from "../model/webhook.js";
 import type {
   MailStore,
@@ -241,20 +242,9 @@ export function newWebhookSecret(): string {
  * each, in EVENT_TYPES order. An unknown type is refused by name.
  */
 export function parseEventTypes(text: string): string | null {
-  const names = text
-    .split(",")
-    .map((name) => name.trim())
-    .filter((name) => name !== "");
-  if (names.length === 0 || (names.length === 1 && names[0] === ALL_EVENTS)) return null;
-  for (const name of names) {
-    if (!isEventType(name)) {
-      throw new ApiError(
-        "InvalidEventType",
-        `Events names ${quoteInput(name)}, which is not an event type; use any of ${EVENT_TYPES.join(", ")} (comma-separated), or * for all.`,
-      );
-    }
-  }
-  return EVENT_TYPES.filter((type) => names.includes(type)).join(",");
+  if (text.trim() === ALL_EVENTS) return null;
+  const types = parseEventTypeList(text, "Events", "InvalidEventType");
+  return types.length === 0 ? null : types.join(",");
 }
 
 function parseEnabled(value: string | boolean): boolean {
