@@ -9,7 +9,7 @@ import Fastify, {
   LogController,
 } from "fastify";
 import Type from "typebox";
-import { ApiError, describeErrorCode, type ErrorCodeInfo, moreInfoPath } from "../domain/errors.js";
+import { ApiError, describeErrorCode, moreInfoPath } from "../domain/errors.js";
 import { quoteInput } from "../domain/quote.js";
 import { API_VERSION } from "../model/paths.js";
 import type { AccountService } from "../services/accounts.js";
@@ -20,12 +20,15 @@ import { isQueryTimeout, isRejectedValue, isStoreFull, isStoreUnavailable } from
 import { authenticate, TooManyFailedLogins, Unauthorized, WWW_AUTHENTICATE } from "./auth.js";
 import type { AuthThrottle } from "./auth-throttle.js";
 import { BodyBudget } from "./body-budget.js";
+import { errorPage } from "./error-pages.js";
 import { parseFormBody } from "./form.js";
 import { addJsonBodyParser } from "./json-body.js";
 import { rewriteJsonSuffix, sendError } from "./representation.js";
 import { accountRoutes } from "./routes/accounts.js";
 import { emailMessageRoutes } from "./routes/email-messages.js";
 import { eventRoutes } from "./routes/events.js";
+import { notificationRoutes } from "./routes/notifications.js";
+import { usageRecordRoutes } from "./routes/usage-records.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 import { drainUnreadBody } from "./unread-body.js";
 import { validationError } from "./validation-errors.js";
@@ -152,6 +155,8 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     await api.register(accountRoutes, deps.accounts);
     await api.register(webhookRoutes, { store: deps.store, webhooks: deps.webhooks });
     await api.register(eventRoutes, { store: deps.store });
+    await api.register(notificationRoutes, { store: deps.store });
+    await api.register(usageRecordRoutes, { store: deps.store });
   });
 
   const status = Type.Object({
@@ -188,7 +193,7 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     reply.type("application/json; charset=utf-8").send(app.swagger()),
   );
 
-  // Every error code's `more_info` link resolves here.
+  // Every error code's `more_info` link resolves here (error-pages.ts: the code's line of docs/errors.md).
   app.get<{ Params: { page: string } }>(
     "/restcomm/errors/:page",
     {
@@ -309,13 +314,4 @@ function toApiError(error: FastifyError, request: FastifyRequest): ApiError {
   }
   log.error({ err: error }, "unexpected error");
   return new ApiError("InternalError", "Mailroom hit an unexpected error; it has been logged.");
-}
-
-function errorPage(code: number, info: ErrorCodeInfo): string {
-  const words = info.name.replace(/([a-z])([A-Z])/g, "$1 $2");
-  const status =
-    info.status === null
-      ? "A delivery outcome, shown in a message's error_code."
-      : `HTTP status ${info.status}.`;
-  return `<!doctype html><html><head><meta charset="utf-8"><title>Mailroom error ${code}</title></head><body><h1>${code}: ${words}</h1><p>${status} See docs/errors.md in the Mailroom repository for what causes it and how to fix it.</p></body></html>`;
 }

@@ -1,7 +1,7 @@
 import Type from "typebox";
 import { rfc2822 } from "../http/dates.js";
 import type { AccountRow } from "../store/types.js";
-import { API_BASE, accountUri, emailMessagesPath } from "./paths.js";
+import { API_BASE, accountUri, emailMessagesPath, notificationsPath } from "./paths.js";
 import { field, ResourceModel, Schemas } from "./resource.js";
 
 /** An account as shown, with its AuthToken only right after it was issued (it is never stored in the clear). */
@@ -75,11 +75,12 @@ export const AccountModel = new ResourceModel<AccountSource>(
     field("uri", Schemas.text, "This resource.", ({ account }) => accountUri(account.sid)),
     field(
       "subresource_uris",
-      Type.Object({ email_messages: Type.String(), accounts: Type.String() }),
+      Type.Object({ email_messages: Type.String(), accounts: Type.String(), notifications: Type.String() }),
       "Related resources.",
       ({ account }) => ({
         email_messages: `${emailMessagesPath(account.sid)}.json`,
         accounts: `${API_BASE}/Accounts.json`,
+        notifications: `${notificationsPath(account.sid)}.json`,
       }),
     ),
     field(

@@ -17,3 +17,11 @@ export function webhooksPath(accountSid: string): string {
 export function eventsPath(accountSid: string): string {
   return `${API_BASE}/Accounts/${accountSid}/Events`;
 }
+
+export function notificationsPath(accountSid: string): string {
+  return `${API_BASE}/Accounts/${accountSid}/Notifications`;
+}
+
+export function usageRecordsPath(accountSid: string): string {
+  return `${API_BASE}/Accounts/${accountSid}/Usage/Records`;
+}

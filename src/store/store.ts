@@ -2,6 +2,8 @@ import { type Kysely, sql, type WhereInterface } from "kysely";
 import { QUEUE_KEYS, type QueueTable, type StoreDialect } from "./dialect.js";
 import { GroupCommit } from "./group-commit.js";
 import * as hooks from "./hooks-queries.js";
+import { containsPattern } from "./like-pattern.js";
+import { findNotification, listNotifications, usageByDay } from "./restcomm-reads.js";
 import type { Database } from "./schema.js";
 import type {
   AcceptedEmail,
@@ -22,9 +24,13 @@ import type {
   NewEmailMessage,
   NewWebhook,
   NewWebhookJob,
+  NotificationFilter,
+  NotificationRow,
   Page,
   ReplayRange,
   RetryContext,
+  UsageDayCount,
+  UsageQuery,
   WebhookPatch,
   WebhookRow,
 } from "./types.js";
@@ -488,6 +494,24 @@ export class Store implements MailStore {
     return blobs;
   }
 
+  // ---- Restcomm Notifications and Usage Records (restcomm-reads.ts) ----
+
+  listNotifications(
+    filter: NotificationFilter,
+    offset: number,
+    limit: number,
+  ): Promise<Page<NotificationRow>> {
+    return listNotifications(this.db, filter, offset, limit);
+  }
+
+  findNotification(accountSid: string, sid: string): Promise<NotificationRow | undefined> {
+    return findNotification(this.db, accountSid, sid);
+  }
+
+  usageByDay(query: UsageQuery): Promise<UsageDayCount[]> {
+    return usageByDay(this.db, query);
+  }
+
   async findMime(messageSid: string): Promise<string | undefined> {
     const row = await this.db
       .selectFrom("email_mime")
@@ -575,11 +599,6 @@ function toView(row: EmailMessageRow & { next_attempt_at: number | null; lease_o
   const { lease_owner, ...view } = row;
   if (UNFINISHED.includes(view.status)) view.status = lease_owner === null ? "queued" : "sending";
   return view;
-}
-
-/** A LIKE pattern matching `text` anywhere, case-insensitively, with LIKE's wildcards escaped. */
-function containsPattern(text: string): string {
-  return `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
 // ---- account queries run both inside and outside the account-tree transaction ----

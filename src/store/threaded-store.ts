@@ -26,15 +26,16 @@ export type StoreThreadData = StoreLocation & { reader?: boolean };
  * Calls made in one turn of the event loop cross in one message, and so do their replies; concurrent
  * calls still meet in the thread's group commits.
  *
- * On SQLite the API's reads of messages (lists, one message, its attempts, its MIME) run in a second
- * thread on a connection of their own (WAL lets it read beside the writer): a list that scans a large
- * account must not queue the accepts, claims and attempt records behind it (issue 12, item 7). Each
- * such read gives up after MAILROOM_QUERY_TIMEOUT_MS, waiting included (503, code 20505). SQLite
- * cannot stop a statement that is running (better-sqlite3 has no interrupt, and its build leaves out
- * the progress handler), so a read that overruns finishes in the reader thread, unanswered, while the
- * reads queued behind it past their own deadline are skipped: one tenant's slow lists cost that
- * thread, never the writer. On PostgreSQL every query runs in the one store thread, side by side on
- * the pool's connections, and the server's statement_timeout stops a query that runs too long.
+ * On SQLite the API's reads (message lists, one message, its attempts, its MIME, Notifications, Usage
+ * Records) run in a second thread on a connection of their own (WAL lets it read beside the writer): a
+ * list that scans a large account must not queue the accepts, claims and attempt records behind it
+ * (issue 12, item 7). Each such read gives up after MAILROOM_QUERY_TIMEOUT_MS, waiting included (503,
+ * code 20505). SQLite cannot stop a statement that is running (better-sqlite3 has no interrupt, and
+ * its build leaves out the progress handler), so a read that overruns finishes in the reader thread,
+ * unanswered, while the reads queued behind it past their own deadline are skipped: one tenant's slow
+ * lists cost that thread, never the writer. On PostgreSQL every query runs in the one store thread,
+ * side by side on the pool's connections, and the server's statement_timeout stops a query that runs
+ * too long.
  */
 export class ThreadedStore implements MailStore {
   readonly kind: MailStore["kind"];
@@ -131,6 +132,9 @@ export class ThreadedStore implements MailStore {
   stopHeartbeat: MailStore["stopHeartbeat"] = (...args) => this.thread.call("stopHeartbeat", ...args);
   listAttempts: MailStore["listAttempts"] = (...args) => this.read("listAttempts", ...args);
   findMime: MailStore["findMime"] = (...args) => this.read("findMime", ...args);
+  listNotifications: MailStore["listNotifications"] = (...args) => this.read("listNotifications", ...args);
+  findNotification: MailStore["findNotification"] = (...args) => this.read("findNotification", ...args);
+  usageByDay: MailStore["usageByDay"] = (...args) => this.read("usageByDay", ...args);
   findBlobs: MailStore["findBlobs"] = (...args) => this.thread.call("findBlobs", ...args);
   findRetryContexts: MailStore["findRetryContexts"] = (...args) =>
     this.thread.call("findRetryContexts", ...args);
@@ -167,7 +171,10 @@ type ReadMethod =
   | "listEvents"
   | "findEvent"
   | "listWebhookDeliveries"
-  | "findWebhookDelivery";
+  | "findWebhookDelivery"
+  | "listNotifications"
+  | "findNotification"
+  | "usageByDay";
 
 function startStoreThread(data: StoreThreadData, onQueued?: () => void): ThreadClient<StoreThreadApi> {
   const worker = new Worker(new URL("./store-thread.js", import.meta.url), {

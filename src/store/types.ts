@@ -7,6 +7,7 @@ import type {
   EmailEventsTable,
   EmailMessagesTable,
   EmailTagsTable,
+  NotificationsTable,
   WebhookDeliveriesTable,
   WebhookQueueTable,
   WebhooksTable,
@@ -92,6 +93,37 @@ export interface EmailFilter {
   tags?: Array<readonly [string, string]>;
   createdFrom?: number;
   createdBefore?: number;
+}
+
+/** Restcomm Notifications (notifications.ts reads them): an account's, narrowed by Restcomm's filters. */
+export type NotificationRow = Selectable<NotificationsTable>;
+
+export interface NotificationFilter {
+  accountSid: string;
+  errorCode?: number;
+  /** 0 error, 1 warning. */
+  log?: number;
+  createdFrom?: number;
+  createdBefore?: number;
+  /** Contained in message_text, case-insensitively. */
+  messageText?: string;
+  /** Equal to request_url. */
+  requestUrl?: string;
+}
+
+/** An account's usage counters over a range of UTC days (both ends included, `yyyy-MM-dd`). */
+export interface UsageQuery {
+  accountSid: string;
+  firstDay: string;
+  lastDay: string;
+  categories: readonly string[];
+}
+
+/** One day's count of one category: the sum of its shards' rows. */
+export interface UsageDayCount {
+  day: string;
+  category: string;
+  count: number;
 }
 
 export interface Page<T> {
@@ -202,6 +234,15 @@ export interface MailStore {
   renewLeases(owner: string, sids: readonly string[], expiresAt: number, queue?: QueueTable): Promise<void>;
   listAttempts(messageSid: string): Promise<EmailAttemptRow[]>;
   findMime(messageSid: string): Promise<string | undefined>;
+  /** An account's notifications, newest first, with the total matching. */
+  listNotifications(
+    filter: NotificationFilter,
+    offset: number,
+    limit: number,
+  ): Promise<Page<NotificationRow>>;
+  findNotification(accountSid: string, sid: string): Promise<NotificationRow | undefined>;
+  /** Per-day usage counts, summed over shards; days and categories with no rows are left out. */
+  usageByDay(query: UsageQuery): Promise<UsageDayCount[]>;
   /** The attachment bytes stored under these SHA-256 digests (missing ones are left out). */
   findBlobs(sha256s: readonly string[]): Promise<Map<string, Uint8Array>>;
   /** What retrying these messages needs, for all of them at once (one entry per SID asked for). */
