@@ -114,7 +114,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       maxMessageBytes: config.maxMessageBytes,
       blockedExtensions: config.blockedAttachmentExtensions,
     },
-    webhooks,
+    { webhooks, callbackGuard: { allowPrivate: config.webhookAllowPrivate } },
   );
   const app = await createHttpApp({
     store,

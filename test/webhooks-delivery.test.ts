@@ -7,8 +7,10 @@ import { SmtpSink } from "./helpers/smtp-sink.js";
 import { storeVariants } from "./helpers/stores.js";
 import { waitFor } from "./helpers/wait.js";
 import {
+  createWebhook,
   insertWebhook,
   locationOf,
+  type ReceivedRequest,
   type Receiver,
   startReceiver,
   verifyDelivery,
@@ -74,7 +76,7 @@ for (const variant of await storeVariants()) {
     test("a receiver verifying signatures gets every event, once or more, in order per message", async () => {
       const account = await server.createAccount(`signed-${variant.kind}@test.example`);
       const hooks = await receiver();
-      const hook = await insertWebhook(locationOf(server), account.sid, `${hooks.url}/events`);
+      const hook = await createWebhook(server, account, `${hooks.url}/events`);
       const sids: string[] = [];
       for (let i = 0; i < 6; i++) {
         const to = i === 2 ? "bounce@rcpt.example" : `reader${i}@rcpt.example`;
@@ -145,9 +147,7 @@ for (const variant of await storeVariants()) {
     test("a webhook that wants some types gets only those", async () => {
       const account = await server.createAccount(`picky-${variant.kind}@test.example`);
       const hooks = await receiver();
-      const hook = await insertWebhook(locationOf(server), account.sid, `${hooks.url}/sent-only`, {
-        events: "email.sent",
-      });
+      const hook = await createWebhook(server, account, `${hooks.url}/sent-only`, "email.sent");
       const sent = await sendEmail(server, account);
       await waitForFinal(server, account, sent.json.sid);
       const events = await eventsOf(server, account.sid);
@@ -284,7 +284,146 @@ for (const variant of await storeVariants()) {
       assert.equal((await eventsOf(server, account.sid)).length, 4);
     }
 
-    test("with MAILROOM_WEBHOOK_ALLOW_PRIVATE off, a webhook or callback reaching 127.0.0.1 is refused at delivery", async () => {
+    test("the last retry's failure gives the job up with a Notification; a disabled webhook's job is dropped unsent", async () => {
+      const receiver = await startReceiver(() => ({ status: 500, body: "nope" }));
+      const server = await startMailroom({
+        store: variant.kind,
+        env: {
+          MAILROOM_SMTP_URL: sink.url,
+          // A failed job waits a minute: the test moves it forward itself.
+          MAILROOM_WEBHOOK_RETRY_BASE_MS: "60000",
+          MAILROOM_WEBHOOK_POLL_INTERVAL_MS: "100",
+          MAILROOM_SHUTDOWN_TIMEOUT_MS: "300",
+        },
+      });
+      try {
+        const at = locationOf(server);
+        const hook = await createWebhook(
+          server,
+          server.admin,
+          `${receiver.url}/hook?key=k1`,
+          "email.accepted",
+        );
+        const sent = await sendEmail(server, server.admin, { StatusCallback: `${receiver.url}/cb` });
+        await waitForFinal(server, server.admin, sent.json.sid);
+        const jobsOf = () =>
+          rawQuery<{ sid: string; attempts: number; lease_owner: string | null }>(
+            at,
+            "select sid, attempts, lease_owner from webhook_queue where message_sid = ? order by sid",
+            [sent.json.sid],
+          );
+        await waitFor("both jobs failed once and wait for their retry", async () => {
+          const jobs = await jobsOf();
+          return jobs.length === 2 && jobs.every((j) => j.attempts === 1 && j.lease_owner === null);
+        });
+        // As if six retries had failed already: the next failure is the last one.
+        await rawQuery(at, "update webhook_queue set attempts = 7, due_at = ? where message_sid = ?", [
+          Date.now(),
+          sent.json.sid,
+        ]);
+        await waitFor("both jobs given up", async () => (await jobsOf()).length === 0);
+        const notices = await rawQuery<{
+          log: number;
+          error_code: number;
+          message_sid: string;
+          message_text: string;
+          request_url: string;
+          response_body: string;
+        }>(at, "select * from notifications where account_sid = ? and error_code = 14432 order by sid", [
+          server.admin.sid,
+        ]);
+        assert.equal(notices.length, 2);
+        for (const notice of notices) {
+          assert.equal(notice.log, 0);
+          assert.equal(notice.message_sid, sent.json.sid);
+          assert.equal(notice.response_body, "nope");
+          assert.match(
+            notice.message_text,
+            /^Gave up delivering .* after 8 attempts; the last one \(POST .*\) failed with 14420: HTTP 500/,
+          );
+        }
+        assert.deepEqual(notices.map((n) => n.request_url).sort(), [
+          `${receiver.url}/cb`,
+          `${receiver.url}/hook`,
+        ]);
+        const [last] = await rawQuery<{ outcome: string; attempt: number }>(
+          at,
+          "select outcome, attempt from webhook_deliveries where webhook_sid = ? order by attempt desc",
+          [hook.sid],
+        );
+        assert.deepEqual(last, { outcome: "failed", attempt: 8 });
+
+        // A job whose webhook was disabled meanwhile is dropped when claimed, without a POST.
+        const second = await sendEmail(server, server.admin);
+        await waitFor("the second message's job failed once", async () => {
+          const [job] = await rawQuery<{ attempts: number; lease_owner: string | null }>(
+            at,
+            "select attempts, lease_owner from webhook_queue where message_sid = ?",
+            [second.json.sid],
+          );
+          return job?.attempts === 1 && job.lease_owner === null;
+        });
+        const posts = receiver.received.length;
+        await rawQuery(at, "update webhooks set enabled = 0 where sid = ?", [hook.sid]);
+        await rawQuery(at, "update webhook_queue set due_at = ? where message_sid = ?", [
+          Date.now(),
+          second.json.sid,
+        ]);
+        await waitFor(
+          "the job dropped",
+          async () =>
+            (await rawQuery(at, "select sid from webhook_queue where message_sid = ?", [second.json.sid]))
+              .length === 0,
+        );
+        assert.equal(receiver.received.length, posts, "no POST for a disabled webhook");
+      } finally {
+        await server.close();
+        await receiver.close();
+      }
+    });
+
+    test("a stop cuts POSTs still unanswered at the shutdown timeout, unrecorded, and releases their jobs", async () => {
+      const receiver = await startReceiver(() => "hang");
+      const server = await startMailroom({
+        store: variant.kind,
+        keepData: true,
+        env: {
+          MAILROOM_SMTP_URL: sink.url,
+          MAILROOM_WEBHOOK_TIMEOUT_MS: "60000",
+          MAILROOM_WEBHOOK_POLL_INTERVAL_MS: "100",
+          MAILROOM_SHUTDOWN_TIMEOUT_MS: "300",
+        },
+      });
+      try {
+        await createWebhook(server, server.admin, `${receiver.url}/hook`);
+        const sent = await sendEmail(server, server.admin, { StatusCallback: `${receiver.url}/cb` });
+        await waitForFinal(server, server.admin, sent.json.sid);
+        await waitFor("POSTs in flight", () => receiver.received.length >= 2);
+        const leased = await rawQuery(
+          locationOf(server),
+          "select sid from webhook_queue where lease_owner is not null",
+        );
+        assert.ok(leased.length >= 2);
+        await server.mailroom.close();
+        const jobs = await rawQuery<{ attempts: number; lease_owner: string | null }>(
+          locationOf(server),
+          "select attempts, lease_owner from webhook_queue",
+        );
+        assert.equal(jobs.length, 3, "accepted, sent and the callback are still queued");
+        assert.ok(
+          jobs.every((j) => j.lease_owner === null && j.attempts === 0),
+          JSON.stringify(jobs),
+        );
+        const logged = await rawQuery(locationOf(server), "select sid from webhook_deliveries");
+        assert.equal(logged.length, 0, "a cut POST is not an attempt");
+      } finally {
+        await server.close();
+        await server.removeData();
+        await receiver.close();
+      }
+    });
+
+    test("with MAILROOM_WEBHOOK_ALLOW_PRIVATE off, a webhook or callback reaching 127.0.0.1 is refused at acceptance and at delivery", async () => {
       const receiver = await startReceiver();
       const server = await startMailroom({
         store: variant.kind,
@@ -307,8 +446,31 @@ for (const variant of await storeVariants()) {
           server.admin.sid,
           `http://[::ffff:127.0.0.1]:${receiver.port}/a`,
         );
-        const sent = await sendEmail(server, server.admin, { StatusCallback: `${receiver.url}/callback` });
+        // A StatusCallback is checked when the message is sent…
+        const refused = await sendEmail(server, server.admin, { StatusCallback: `${receiver.url}/callback` });
+        assert.equal(refused.status, 400);
+        assert.equal(refused.json.code, 14402);
+        assert.match(
+          refused.json.message,
+          /^StatusCallback's host "127\.0\.0\.1" resolves to 127\.0\.0\.1, a loopback address/,
+        );
+        const sent = await sendEmail(server, server.admin);
         await waitForFinal(server, server.admin, sent.json.sid);
+        // …and again at each POST: a callback job whose host now resolves to a refused address (DNS
+        // changed since) is refused then. Inserted directly, as the acceptance check would refuse it.
+        const now = Date.now();
+        await rawQuery(
+          locationOf(server),
+          "insert into webhook_queue (sid, account_sid, message_sid, callback_url, attempts, created_at, due_at) values (?, ?, ?, ?, 0, ?, ?)",
+          [
+            `${sent.json.sid}CB`,
+            server.admin.sid,
+            sent.json.sid,
+            `http://localhost:${receiver.port}/callback`,
+            now,
+            now,
+          ],
+        );
         const refusals = await waitFor("a refused attempt per event and webhook", async () => {
           const rows = await rawQuery<{
             webhook_sid: string;
@@ -344,51 +506,140 @@ for (const variant of await storeVariants()) {
       }
     });
 
-    test("a receiver that never answers holds at most the per-host and per-process bounds of connections", async () => {
+    /**
+     * Sends `messages` messages to a server whose webhooks and callbacks all go to one receiver
+     * that never answers, and returns the receiver once `requests` requests have reached it.
+     */
+    async function neverAnswering(
+      settings: { concurrency: number; hostConcurrency: number },
+      hooks: (server: TestServer, port: number) => Promise<void>,
+      callbackHost: string,
+      requests: number,
+    ): Promise<Receiver> {
       const receiver = await startReceiver(() => "hang");
       const server = await startMailroom({
         store: variant.kind,
         env: {
           MAILROOM_SMTP_URL: sink.url,
-          MAILROOM_WEBHOOK_CONCURRENCY: "5",
-          MAILROOM_WEBHOOK_HOST_CONCURRENCY: "3",
+          MAILROOM_WEBHOOK_CONCURRENCY: String(settings.concurrency),
+          MAILROOM_WEBHOOK_HOST_CONCURRENCY: String(settings.hostConcurrency),
           MAILROOM_WEBHOOK_TIMEOUT_MS: "300",
+          // Each job is tried once here: its retry is a minute away.
           MAILROOM_WEBHOOK_RETRY_BASE_MS: "60000",
           MAILROOM_WEBHOOK_POLL_INTERVAL_MS: "50",
           MAILROOM_SHUTDOWN_TIMEOUT_MS: "200",
         },
       });
       try {
-        // Two host names for one listener: each has its own per-host bound (3), so only the
-        // process bound (5) keeps them from holding 6 together.
-        await insertWebhook(locationOf(server), server.admin.sid, `http://127.0.0.1:${receiver.port}/a`);
-        await insertWebhook(locationOf(server), server.admin.sid, `http://localhost:${receiver.port}/b`);
-        const sids: string[] = [];
+        await hooks(server, receiver.port);
         for (let i = 0; i < 15; i++) {
-          sids.push(
-            (
-              await sendEmail(server, server.admin, {
-                StatusCallback: `http://127.0.0.1:${receiver.port}/cb`,
-              })
-            ).json.sid,
-          );
+          const sent = await sendEmail(server, server.admin, {
+            StatusCallback: `http://${callbackHost}:${receiver.port}/cb`,
+          });
+          assert.equal(sent.status, 200);
         }
-        // 15 messages: 60 webhook jobs and 15 callbacks. Two rounds of timeouts' worth of requests.
-        await waitFor("requests after several timeouts", () => receiver.received.length >= 20, 30_000);
-        assert.ok(receiver.maxOpen <= 5, `at most 5 open at once, saw ${receiver.maxOpen}`);
-        assert.equal(receiver.maxOpen, 5, "the process bound was reached (so the test can see it exceeded)");
-        for (const [host, max] of receiver.maxOpenPerHost) {
-          assert.ok(max <= 3, `at most 3 at once to ${host}, saw ${max}`);
-        }
+        await waitFor(
+          `${requests} requests, timed out in turn`,
+          () => receiver.received.length >= requests,
+          30_000,
+        );
         const [queued] = await rawQuery<{ n: number }>(
           locationOf(server),
           "select count(*) as n from webhook_queue",
         );
         assert.ok(Number(queued?.n) > 0, "the rest waits in the queue");
+        return receiver;
       } finally {
         await server.close();
         await receiver.close();
       }
+    }
+
+    test("a receiver that never answers, with many jobs queued, does not hold up another webhook's", async () => {
+      const dead = await startReceiver(() => "hang");
+      const healthy = await startReceiver();
+      const server = await startMailroom({
+        store: variant.kind,
+        env: {
+          MAILROOM_SMTP_URL: sink.url,
+          // 8 slots; 2 connections per host, so at most 4 jobs of one target in hand.
+          MAILROOM_WEBHOOK_CONCURRENCY: "8",
+          MAILROOM_WEBHOOK_HOST_CONCURRENCY: "2",
+          MAILROOM_WEBHOOK_TIMEOUT_MS: "60000",
+          MAILROOM_WEBHOOK_POLL_INTERVAL_MS: "50",
+          MAILROOM_SHUTDOWN_TIMEOUT_MS: "200",
+        },
+      });
+      try {
+        const at = locationOf(server);
+        const stuck = await insertWebhook(at, server.admin.sid, `http://localhost:${dead.port}/dead`, {
+          events: "email.accepted",
+        });
+        for (let i = 0; i < 10; i++) assert.equal((await sendEmail(server, server.admin)).status, 200);
+        await waitFor("the dead receiver's connections taken", () => dead.open() === 2);
+        // Due after the ten stuck jobs: it must not wait for their minute-long timeouts.
+        const hook = await createWebhook(server, server.admin, `${healthy.url}/ok`, "email.accepted");
+        const sent = await sendEmail(server, server.admin);
+        const [event] = await rawQuery<{ sid: string }>(
+          at,
+          "select sid from email_events where message_sid = ? and type = 'email.accepted'",
+          [sent.json.sid],
+        );
+        await waitFor("the healthy webhook's event", () =>
+          healthy.received.some((r) => r.headers["webhook-id"] === event?.sid),
+        );
+        verifyDelivery(hook.secret, healthy.received[0] as ReceivedRequest);
+        const waiting = await rawQuery(
+          at,
+          "select sid from webhook_queue where webhook_sid = ? and attempts = 0 and lease_owner is null",
+          [stuck.sid],
+        );
+        assert.ok(
+          waiting.length >= 6,
+          `the stuck webhook's other jobs wait in the queue (${waiting.length})`,
+        );
+        assert.ok(dead.maxOpen <= 2);
+      } finally {
+        await server.close();
+        await dead.close();
+        await healthy.close();
+      }
+    });
+
+    test("a receiver that never answers holds at most MAILROOM_WEBHOOK_CONCURRENCY connections", async () => {
+      // One host, whose own bound is out of the way: only the process bound (5) limits.
+      const receiver = await neverAnswering(
+        { concurrency: 5, hostConcurrency: 100 },
+        async (server, port) => {
+          await insertWebhook(locationOf(server), server.admin.sid, `http://127.0.0.1:${port}/a`);
+        },
+        "127.0.0.1",
+        20,
+      );
+      assert.equal(receiver.maxOpen, 5, "at most 5 at once, and the bound was reached");
+    });
+
+    test("a receiver that never answers holds at most MAILROOM_WEBHOOK_HOST_CONCURRENCY connections per host", async () => {
+      // Two host names for one listener: webhook jobs to localhost, callbacks to 127.0.0.1. The
+      // first claim takes all 30 jobs (64 slots); each host then has 3 open, not 15.
+      const receiver = await neverAnswering(
+        { concurrency: 64, hostConcurrency: 3 },
+        async (server, port) => {
+          await insertWebhook(locationOf(server), server.admin.sid, `http://localhost:${port}/b`, {
+            events: "email.accepted",
+          });
+        },
+        "127.0.0.1",
+        12,
+      );
+      assert.deepEqual(
+        [...receiver.maxOpenPerHost.entries()].sort(),
+        [
+          ["127.0.0.1", 3],
+          ["localhost", 3],
+        ],
+        "3 at once per host, and each host reached it",
+      );
     });
   });
 }

@@ -1,4 +1,4 @@
-import type { Kysely } from "kysely";
+import type { Kysely, RawBuilder } from "kysely";
 import type { Database } from "./schema.js";
 import type { AcceptedEmail, AttemptRecord } from "./types.js";
 
@@ -38,6 +38,8 @@ export interface StoreDialect {
     leaseMs: number,
     limit: number,
     silentBefore: number | null,
+    /** A further condition on the rows claimed (the webhook sender skips targets it has enough of). */
+    filter?: RawBuilder<boolean>,
   ): Promise<string[]>;
   /**
    * Writes one group commit's batch in one transaction: the accepted messages with their queue rows

@@ -78,7 +78,7 @@ export function openPostgresStore(options: PostgresOptions): Store {
   const dialect: StoreDialect = {
     name: "postgres",
 
-    async claimDue(kysely, queue, owner, now, leaseMs, limit, silentBefore) {
+    async claimDue(kysely, queue, owner, now, leaseMs, limit, silentBefore, filter = sql<boolean>`true`) {
       // One statement, so the row locks last only as long as it runs. SKIP LOCKED lets several
       // processes claim side by side: each skips rows another is claiming right now, and PostgreSQL
       // re-checks the lease condition on rows changed since the statement's snapshot, so a row another
@@ -94,6 +94,7 @@ export function openPostgresStore(options: PostgresOptions): Store {
         with due as (
           select ${key} as key from ${table}
           where due_at <= ${now} and (lease_expires_at is null or lease_expires_at < ${now} or ${silent})
+            and ${filter}
           order by ${sql.join(QUEUE_ORDER[queue].map((column) => sql.ref(column)))}
           limit ${limit}
           for update skip locked

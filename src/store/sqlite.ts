@@ -61,14 +61,14 @@ const sqliteDialect = (writes: SqliteWrites): StoreDialect => ({
     return db.connection().execute(async () => writes.write(accepted, records));
   },
 
-  async claimDue(db, queue, owner, now, leaseMs, limit) {
+  async claimDue(db, queue, owner, now, leaseMs, limit, _silentBefore, filter = sql<boolean>`1 = 1`) {
     // SQLite has one writer at a time, so select-then-update inside a transaction is atomic. No
     // heartbeats: a server holds its data dir alone, and reclaims every lease when it starts.
     const key = QUEUE_KEYS[queue];
     return db.transaction().execute(async (trx) => {
       const due = await sql<{ key: string }>`
         select ${sql.ref(key)} as key from ${sql.table(queue)}
-        where due_at <= ${now} and (lease_expires_at is null or lease_expires_at < ${now})
+        where due_at <= ${now} and (lease_expires_at is null or lease_expires_at < ${now}) and ${filter}
         order by ${sql.join(QUEUE_ORDER[queue].map((column) => sql.ref(column)))}
         limit ${limit}`.execute(trx);
       const sids = due.rows.map((row) => row.key);

@@ -43,6 +43,7 @@ import {
   type WebhookAttemptRecord,
   type WebhookAttemptResult,
   type WebhookJob,
+  type WebhookTargets,
 } from "./webhook-jobs.js";
 
 /**
@@ -434,13 +435,19 @@ export class Store implements MailStore {
 
   // ---- webhook deliveries (src/store/webhook-jobs.ts) ----
 
-  claimWebhookJobs(owner: string, now: number, leaseMs: number, limit: number): Promise<WebhookJob[]> {
+  claimWebhookJobs(
+    owner: string,
+    now: number,
+    leaseMs: number,
+    limit: number,
+    skip?: WebhookTargets,
+  ): Promise<WebhookJob[]> {
     const silentBefore = this.heartbeat ? now - this.heartbeat.timeoutMs : null;
-    return claimWebhookJobs(this.db, this.dialect, { owner, now, leaseMs, limit, silentBefore });
+    return claimWebhookJobs(this.db, this.dialect, { owner, now, leaseMs, limit, silentBefore, skip });
   }
 
-  nextWebhookDueAt(): Promise<number | null> {
-    return nextWebhookDueAt(this.db);
+  nextWebhookDueAt(skip?: WebhookTargets): Promise<number | null> {
+    return nextWebhookDueAt(this.db, skip);
   }
 
   recordWebhookAttempts(records: readonly WebhookAttemptRecord[]): Promise<WebhookAttemptResult[]> {

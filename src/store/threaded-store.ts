@@ -157,7 +157,8 @@ export class ThreadedStore implements MailStore {
     this.thread.call("claimSecretKeyCheck", ...args);
   claimWebhookJobs: MailStore["claimWebhookJobs"] = (...args) =>
     this.thread.call("claimWebhookJobs", ...args);
-  nextWebhookDueAt: MailStore["nextWebhookDueAt"] = () => this.thread.call("nextWebhookDueAt");
+  nextWebhookDueAt: MailStore["nextWebhookDueAt"] = (...args) =>
+    this.thread.call("nextWebhookDueAt", ...args);
   recordWebhookAttempts: MailStore["recordWebhookAttempts"] = (...args) =>
     this.thread.call("recordWebhookAttempts", ...args);
 }

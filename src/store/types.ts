@@ -12,9 +12,19 @@ import type {
   WebhookQueueTable,
   WebhooksTable,
 } from "./schema.js";
-import type { WebhookAttemptRecord, WebhookAttemptResult, WebhookJob } from "./webhook-jobs.js";
+import type {
+  WebhookAttemptRecord,
+  WebhookAttemptResult,
+  WebhookJob,
+  WebhookTargets,
+} from "./webhook-jobs.js";
 
-export type { WebhookAttemptRecord, WebhookAttemptResult, WebhookJob } from "./webhook-jobs.js";
+export type {
+  WebhookAttemptRecord,
+  WebhookAttemptResult,
+  WebhookJob,
+  WebhookTargets,
+} from "./webhook-jobs.js";
 
 /** The store's rows and what the rest of Mailroom may ask of a store (MailStore). */
 export type AccountRow = Selectable<AccountsTable>;
@@ -292,9 +302,15 @@ export interface MailStore {
    * heartbeat covers both) and returns them with what sending needs. Jobs with nothing left to send
    * (their webhook deleted or disabled, their event or message gone) are deleted instead.
    */
-  claimWebhookJobs(owner: string, now: number, leaseMs: number, limit: number): Promise<WebhookJob[]>;
-  /** The earliest due time of an unleased webhook job, or null if none waits. */
-  nextWebhookDueAt(): Promise<number | null>;
+  claimWebhookJobs(
+    owner: string,
+    now: number,
+    leaseMs: number,
+    limit: number,
+    skip?: WebhookTargets,
+  ): Promise<WebhookJob[]>;
+  /** The earliest due time of an unleased webhook job (not of the targets in `skip`), or null if none waits. */
+  nextWebhookDueAt(skip?: WebhookTargets): Promise<number | null>;
   /** Writes webhook attempts (see WebhookAttemptRecord), all in one transaction. */
   recordWebhookAttempts(records: readonly WebhookAttemptRecord[]): Promise<WebhookAttemptResult[]>;
 }

@@ -1,4 +1,11 @@
-import { type Insertable, type Kysely, type Selectable, sql, type Transaction } from "kysely";
+import {
+  type Insertable,
+  type Kysely,
+  type RawBuilder,
+  type Selectable,
+  sql,
+  type Transaction,
+} from "kysely";
 import { WebhookErrorCodes } from "../domain/errors.js";
 import { newSid } from "../domain/ids.js";
 import type { StoreDialect } from "./dialect.js";
@@ -81,6 +88,14 @@ export interface ClaimOptions {
   leaseMs: number;
   limit: number;
   silentBefore: number | null;
+  /** Targets to leave alone this time: the sender has as many of their jobs in hand as it takes. */
+  skip?: WebhookTargets | undefined;
+}
+
+/** Where jobs go: webhooks by SID, StatusCallbacks by URL. */
+export interface WebhookTargets {
+  webhookSids: string[];
+  callbackUrls: string[];
 }
 
 export async function claimWebhookJobs(
@@ -88,8 +103,17 @@ export async function claimWebhookJobs(
   dialect: StoreDialect,
   options: ClaimOptions,
 ): Promise<WebhookJob[]> {
-  const { owner, now, leaseMs, limit, silentBefore } = options;
-  const sids = await dialect.claimDue(db, "webhook_queue", owner, now, leaseMs, limit, silentBefore);
+  const { owner, now, leaseMs, limit, silentBefore, skip } = options;
+  const sids = await dialect.claimDue(
+    db,
+    "webhook_queue",
+    owner,
+    now,
+    leaseMs,
+    limit,
+    silentBefore,
+    skip ? skipFilter(skip) : undefined,
+  );
   if (sids.length === 0) return [];
   const rows = await db
     .selectFrom("webhook_queue as q")
@@ -205,14 +229,25 @@ export async function claimWebhookJobs(
   return jobs;
 }
 
-export async function nextWebhookDueAt(db: Kysely<Database>): Promise<number | null> {
-  const row = await db
-    .selectFrom("webhook_queue")
-    .select("due_at")
-    .where("lease_owner", "is", null)
-    .orderBy("due_at")
-    .limit(1)
-    .executeTakeFirst();
+/** Leaves out the jobs of these targets (a webhook's have webhook_sid set; a callback's, callback_url). */
+function skipFilter(skip: WebhookTargets): RawBuilder<boolean> {
+  const notWebhooks =
+    skip.webhookSids.length === 0
+      ? sql`1 = 1`
+      : sql`(webhook_sid is null or webhook_sid not in (${sql.join(skip.webhookSids)}))`;
+  const notCallbacks =
+    skip.callbackUrls.length === 0
+      ? sql`1 = 1`
+      : sql`(callback_url is null or callback_url not in (${sql.join(skip.callbackUrls)}))`;
+  return sql<boolean>`${notWebhooks} and ${notCallbacks}`;
+}
+
+export async function nextWebhookDueAt(db: Kysely<Database>, skip?: WebhookTargets): Promise<number | null> {
+  const result = await sql<{ due_at: number | string }>`
+    select due_at from webhook_queue
+    where lease_owner is null and ${skip ? skipFilter(skip) : sql`1 = 1`}
+    order by due_at limit 1`.execute(db);
+  const row = result.rows[0];
   return row ? Number(row.due_at) : null;
 }
 
@@ -233,12 +268,56 @@ export async function recordWebhookAttempts(
     const results: WebhookAttemptResult[] = new Array(records.length);
     const deliveries = records.flatMap((record) => (record.delivery ? [record.delivery] : []));
     if (deliveries.length > 0) await trx.insertInto("webhook_deliveries").values(deliveries).execute();
-    for (const { record, index } of order) results[index] = await recordOne(trx, dialect, record);
+    // Delivered jobs, nearly all of them while receivers answer, settle together: a statement or two
+    // for the batch rather than two per job.
+    const delivered = order.filter(({ record }) => record.outcome === "delivered");
+    for (const owner of new Set(delivered.map(({ record }) => record.owner))) {
+      const mine = delivered.filter(({ record }) => record.owner === owner);
+      const deleted = await trx
+        .deleteFrom("webhook_queue")
+        .where(
+          "sid",
+          "in",
+          mine.map(({ record }) => record.job.sid),
+        )
+        .where("lease_owner", "=", owner)
+        .returning("sid")
+        .execute();
+      const held = new Set(deleted.map((row) => row.sid));
+      const succeeded = [
+        ...new Set(
+          mine.flatMap(({ record }) =>
+            held.has(record.job.sid) && record.job.webhook_sid !== null ? [record.job.webhook_sid] : [],
+          ),
+        ),
+      ].sort(compare);
+      // A success ends a webhook's failing spell (the row changes only if it was failing).
+      if (succeeded.length > 0) {
+        await trx
+          .updateTable("webhooks")
+          .set({ failing_since: null })
+          .where("sid", "in", succeeded)
+          .where("failing_since", "is not", null)
+          .execute();
+      }
+      for (const { record, index } of mine) {
+        results[index] = {
+          held: held.has(record.job.sid),
+          startedFailing: false,
+          disabled: false,
+          dropped: 0,
+        };
+      }
+    }
+    for (const { record, index } of order) {
+      if (record.outcome !== "delivered") results[index] = await recordFailure(trx, dialect, record);
+    }
     return results;
   });
 }
 
-async function recordOne(
+/** A failed attempt: the job rescheduled or given up, the webhook's failing state, its Notifications. */
+async function recordFailure(
   trx: Transaction<Database>,
   dialect: StoreDialect["name"],
   record: WebhookAttemptRecord,
@@ -275,14 +354,7 @@ async function recordOne(
       .execute();
 
   if (job.webhook_sid !== null) {
-    if (record.outcome === "delivered") {
-      await trx
-        .updateTable("webhooks")
-        .set({ failing_since: null })
-        .where("sid", "=", job.webhook_sid)
-        .where("failing_since", "is not", null)
-        .execute();
-    } else if (record.failure) {
+    if (record.failure) {
       const started = await trx
         .updateTable("webhooks")
         .set({ failing_since: now })

@@ -152,26 +152,37 @@ export function guardedLookup(allowPrivate: boolean): LookupFunction {
  * host that resolves, only to addresses the guard allows. Throws a coded client error saying what to fix.
  */
 export async function checkWebhookUrl(url: string, options: AddressGuardOptions): Promise<void> {
+  const parameter = "Url";
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new ApiError("WebhookUrlInvalid", `Url ${quoteInput(url)} is not a valid URL.`);
+    throw new ApiError("WebhookUrlInvalid", `${parameter} ${quoteInput(url)} is not a valid URL.`);
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
     throw new ApiError(
       "WebhookUrlInvalid",
-      `Url must be an http:// or https:// URL, not ${quoteInput(parsed.protocol.slice(0, -1))}.`,
+      `${parameter} must be an http:// or https:// URL, not ${quoteInput(parsed.protocol.slice(0, -1))}.`,
     );
   }
   if (parsed.username !== "" || parsed.password !== "") {
     throw new ApiError(
       "WebhookUrlCredentials",
-      "Url carries a user name or password; Mailroom does not send credentials in URLs. Remove them and verify deliveries by their webhook-signature instead.",
+      `${parameter} carries a user name or password; Mailroom does not send credentials in URLs. Remove them and verify deliveries by their webhook-signature instead.`,
     );
   }
-  const host = parsed.hostname.replace(/^\[|\]$/g, "");
+  await checkUrlHost(parsed, options, parameter);
+}
+
+/**
+ * Checks only where a URL leads: a host that resolves, only to addresses the guard allows (nothing to
+ * check with allowPrivate). `parameter` names the URL's parameter in the error. For a message's
+ * StatusCallback, whose form the message model has checked already (credentials in it are sent as
+ * Basic authentication, as Restcomm's and Twilio's callbacks allow).
+ */
+export async function checkUrlHost(url: URL, options: AddressGuardOptions, parameter: string): Promise<void> {
   if (options.allowPrivate) return;
+  const host = url.hostname.replace(/^\[|\]$/g, "");
   let addresses: string[];
   if (isIP(host) !== 0) {
     addresses = [host];
@@ -184,7 +195,7 @@ export async function checkWebhookUrl(url: string, options: AddressGuardOptions)
         code === "ENOTFOUND" || code === "ENODATA" ? "does not resolve" : `could not be resolved (${code})`;
       throw new ApiError(
         "WebhookHostNotFound",
-        `Url's host ${quoteInput(host)} ${why}; use a host name with a public address.`,
+        `${parameter}'s host ${quoteInput(host)} ${why}; use a host name with a public address.`,
       );
     }
   }
@@ -192,7 +203,7 @@ export async function checkWebhookUrl(url: string, options: AddressGuardOptions)
   if (refused) {
     throw new ApiError(
       "WebhookAddressRefused",
-      `Url's host ${quoteInput(host)} resolves to ${refused.address}, a ${refused.reason} address; webhooks may only reach public addresses (the operator can allow private ones with MAILROOM_WEBHOOK_ALLOW_PRIVATE=1).`,
+      `${parameter}'s host ${quoteInput(host)} resolves to ${refused.address}, a ${refused.reason} address; webhooks may only reach public addresses (the operator can allow private ones with MAILROOM_WEBHOOK_ALLOW_PRIVATE=1).`,
     );
   }
 }

@@ -25,3 +25,27 @@ export function retryDelayMs(
 
 /** The attempts a job gets in all: the first and one per retry. */
 export const MAX_ATTEMPTS = RETRY_MULTIPLIERS.length + 1;
+
+/** The whole schedule without jitter: about 27.6 hours with the default base. */
+export function nominalSpanMs(baseMs: number): number {
+  return RETRY_MULTIPLIERS.reduce((sum, multiplier) => sum + baseMs * multiplier, 0);
+}
+
+/**
+ * When to try a job again after `attemptsMade` failed attempts, or null to give it up. Each delay is
+ * jittered, but the last retry is never earlier than the whole nominal schedule after the job was
+ * created: jitter spreads retries out, it never shortens how long a receiver has to come back
+ * (Resend's schedule less 20% would be 22 hours; this keeps it over 24).
+ */
+export function nextRetryAt(
+  attemptsMade: number,
+  baseMs: number,
+  createdAt: number,
+  now: number,
+  random: number = Math.random(),
+): number | null {
+  const delay = retryDelayMs(attemptsMade, baseMs, random);
+  if (delay === null) return null;
+  const at = now + delay;
+  return attemptsMade === RETRY_MULTIPLIERS.length ? Math.max(at, createdAt + nominalSpanMs(baseMs)) : at;
+}

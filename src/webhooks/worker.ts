@@ -1,10 +1,16 @@
 import { WakeSignal } from "../delivery/wake-signal.js";
 import { newSid } from "../domain/ids.js";
-import type { MailStore, WebhookAttemptRecord, WebhookAttemptResult, WebhookJob } from "../store/types.js";
+import type {
+  MailStore,
+  WebhookAttemptRecord,
+  WebhookAttemptResult,
+  WebhookJob,
+  WebhookTargets,
+} from "../store/types.js";
 import { HostLimiter } from "./host-limiter.js";
 import { type PostResult, WebhookPoster } from "./http-post.js";
 import { eventBody, statusCallbackForm } from "./payload.js";
-import { retryDelayMs } from "./retry-schedule.js";
+import { nextRetryAt } from "./retry-schedule.js";
 import { signatureHeaders } from "./signer.js";
 
 /** What the accept service and the delivery worker call when they have recorded events. */
@@ -53,6 +59,13 @@ const MIN_WAIT_MS = 10;
  */
 export class WebhookWorker implements WebhookNudge {
   private readonly inFlight = new Map<string, Promise<void>>();
+  /**
+   * Jobs in hand per target (a webhook, or a callback URL). A target with `perTargetLimit` of them is
+   * left out of claims: a receiver that never answers, with thousands of jobs queued, then holds a
+   * few slots, not all of them, and the other targets' jobs keep going.
+   */
+  private readonly inHand = new Map<string, number>();
+  private readonly perTargetLimit: number;
   /** The last job started per (target, message): the next one of that pair waits for it. */
   private readonly chains = new Map<string, Promise<void>>();
   private readonly signal = new WakeSignal();
@@ -72,6 +85,8 @@ export class WebhookWorker implements WebhookNudge {
     private readonly settings: WebhookWorkerSettings,
   ) {
     this.hosts = new HostLimiter(settings.hostConcurrency);
+    // Twice what may be sent to one host at once: enough to keep its connections busy.
+    this.perTargetLimit = 2 * settings.hostConcurrency;
     this.poster = new WebhookPoster({
       timeoutMs: settings.timeoutMs,
       allowPrivate: settings.allowPrivate,
@@ -143,20 +158,42 @@ export class WebhookWorker implements WebhookNudge {
       this.backlog = true;
       return pollIntervalMs;
     }
-    const claimed = await this.deps.store.claimWebhookJobs(this.deps.owner, Date.now(), leaseMs, free);
+    const skip = this.saturatedTargets();
+    const claimed = await this.deps.store.claimWebhookJobs(this.deps.owner, Date.now(), leaseMs, free, skip);
+    const surplus: string[] = [];
     for (const job of claimed) {
       // Still in hand here only if its lease ran out meanwhile: the claim merely extended it.
-      if (!this.inFlight.has(job.sid)) this.begin(job);
+      if (this.inFlight.has(job.sid)) continue;
+      // One claim may bring more of a target's jobs than it takes: the rest go back, unattempted.
+      if ((this.inHand.get(targetOf(job)) ?? 0) >= this.perTargetLimit) surplus.push(job.sid);
+      else this.begin(job);
+    }
+    if (surplus.length > 0) {
+      await this.deps.store.releaseLeases(this.deps.owner, surplus, "webhook_queue");
     }
     this.backlog = claimed.length === free;
     if (this.backlog) return 0;
-    const next = await this.deps.store.nextWebhookDueAt();
+    const next = await this.deps.store.nextWebhookDueAt(this.saturatedTargets());
     if (next === null) return pollIntervalMs;
     return Math.min(pollIntervalMs, Math.max(MIN_WAIT_MS, next - Date.now()));
   }
 
+  /** The targets with as many jobs in hand as they may have, as claims leave them out. */
+  private saturatedTargets(): WebhookTargets | undefined {
+    let skip: WebhookTargets | undefined;
+    for (const [target, count] of this.inHand) {
+      if (count < this.perTargetLimit) continue;
+      skip ??= { webhookSids: [], callbackUrls: [] };
+      if (target.startsWith("W")) skip.webhookSids.push(target.slice(1));
+      else skip.callbackUrls.push(target.slice(1));
+    }
+    return skip;
+  }
+
   private begin(job: WebhookJob): void {
-    const key = `${job.webhook_sid ?? job.callback_url}\u0000${job.message_sid ?? job.sid}`;
+    const target = targetOf(job);
+    this.inHand.set(target, (this.inHand.get(target) ?? 0) + 1);
+    const key = `${target}\u0000${job.message_sid ?? job.sid}`;
     const before = this.chains.get(key);
     const task = (before ? before.then(() => this.attempt(job)) : this.attempt(job))
       .catch((error: unknown) => {
@@ -166,8 +203,12 @@ export class WebhookWorker implements WebhookNudge {
       .finally(() => {
         this.inFlight.delete(job.sid);
         if (this.chains.get(key) === task) this.chains.delete(key);
-        // A freed slot matters to the loop only when jobs wait; new ones arrive with a nudge.
-        if (this.backlog || this.stopping) this.signal.wake();
+        const left = (this.inHand.get(target) ?? 1) - 1;
+        if (left === 0) this.inHand.delete(target);
+        else this.inHand.set(target, left);
+        // A freed slot matters to the loop only when jobs wait (a target left out of claims may have
+        // some); new ones arrive with a nudge.
+        if (this.backlog || this.stopping || left === this.perTargetLimit - 1) this.signal.wake();
       });
     this.chains.set(key, task);
     this.inFlight.set(job.sid, task);
@@ -230,8 +271,10 @@ export class WebhookWorker implements WebhookNudge {
   private recordOf(job: WebhookJob, url: string, result: PostResult): WebhookAttemptRecord {
     const now = Date.now();
     const attempt = job.attempts + 1;
-    const delay = result.delivered ? null : retryDelayMs(attempt, this.settings.retryBaseMs);
-    const outcome = result.delivered ? "delivered" : delay !== null ? "retrying" : "failed";
+    const retryAt = result.delivered
+      ? null
+      : nextRetryAt(attempt, this.settings.retryBaseMs, job.created_at, now);
+    const outcome = result.delivered ? "delivered" : retryAt !== null ? "retrying" : "failed";
     const failure = result.failure;
     const failureText = failure ? `${failure.code}: ${failure.message}` : null;
     const requestUrl = withoutQuery(url);
@@ -245,7 +288,7 @@ export class WebhookWorker implements WebhookNudge {
       job,
       now,
       outcome,
-      retryAt: delay === null ? null : now + delay,
+      retryAt,
       delivery:
         job.webhook_sid !== null && job.event
           ? {
@@ -299,6 +342,7 @@ export class WebhookWorker implements WebhookNudge {
     else if (outcome.disabled)
       logger.warn({ ...fields, dropped: outcome.dropped }, "webhooks: webhook disabled");
     else if (record.outcome === "failed") logger.warn(fields, "webhooks: delivery given up");
+    else if (outcome.startedFailing) logger.info(fields, "webhooks: webhook started failing; retrying");
     else if (record.outcome === "retrying") logger.debug(fields, "webhooks: delivery failed; retrying");
     else logger.debug(fields, "webhooks: delivered");
     // An early retry (tests' short base delay) is due before the next poll: wake for it.
@@ -363,6 +407,11 @@ class BatchedRecorder {
     }
     this.writing = false;
   }
+}
+
+/** A job's target: `W` + the webhook SID, or `C` + the callback URL. */
+function targetOf(job: WebhookJob): string {
+  return job.webhook_sid !== null ? `W${job.webhook_sid}` : `C${job.callback_url}`;
 }
 
 function hostOf(url: string): string {

@@ -8,6 +8,7 @@ import { newSid } from "../../src/domain/ids.js";
 import { parseSecretKey, SecretBox } from "../../src/domain/secret-box.js";
 import { SECRET_KEY_FILE } from "../../src/services/secret-key.js";
 import type { StoreLocation } from "../../src/store/open-store.js";
+import { API, type Credentials, request } from "./mailroom.js";
 import { rawQuery } from "./raw-sql.js";
 
 /** A signing secret as Mailroom issues them: `whsec_` + base64 of 24 random bytes. */
@@ -66,6 +67,23 @@ export async function insertWebhook(
 function sealWithDataDirKey(location: StoreLocation): (secret: string) => string {
   const box = new SecretBox(parseSecretKey(readFileSync(join(location.dataDir, SECRET_KEY_FILE), "utf8")));
   return (secret) => box.seal(secret);
+}
+
+/** Creates a webhook through the Webhooks resource, as an application would; returns its SID and secret. */
+export async function createWebhook(
+  server: { url: string },
+  auth: Credentials,
+  url: string,
+  events?: string,
+): Promise<InsertedWebhook> {
+  const created = await request(server, "POST", `${API}/Accounts/${auth.sid}/Webhooks.json`, {
+    auth,
+    form: { Url: url, ...(events ? { Events: events } : {}) },
+  });
+  if (created.status !== 200 && created.status !== 201) {
+    throw new Error(`POST Webhooks: ${created.status} ${created.text}`);
+  }
+  return { sid: created.json.sid, secret: created.json.secret };
 }
 
 /** One request a receiver got. */
