@@ -1,24 +1,31 @@
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { type DestinationStream, pino } from "pino";
 import type { Config } from "./config/config.js";
-import { StatusCallbacks } from "./delivery/callbacks.js";
 import { createDispatcher } from "./delivery/create-dispatcher.js";
 import { DeliveryWorker } from "./delivery/worker.js";
+import type { SecretBox } from "./domain/secret-box.js";
 import { createHttpApp } from "./http/app.js";
 import { AuthThrottle } from "./http/auth-throttle.js";
 import { MailroomMetrics } from "./metrics/metrics.js";
 import { AccountService } from "./services/accounts.js";
 import { EmailMessageService } from "./services/email-messages.js";
+import { openSecretBox } from "./services/secret-key.js";
+import { WebhookService } from "./services/webhooks.js";
 import { lockDataDir } from "./store/data-dir-lock.js";
 import { openStore } from "./store/open-store.js";
 import type { MailStore } from "./store/types.js";
+import { type WebhookNudge, WebhookWorker } from "./webhooks/worker.js";
 
 export interface Mailroom {
   config: Config;
   store: MailStore;
   accounts: AccountService;
+  /** Seals and opens stored secrets (webhook signing secrets) with the installation's key. */
+  secrets: SecretBox;
   app: FastifyInstance;
   worker: DeliveryWorker;
+  /** Sends webhook_queue's jobs: webhook deliveries and StatusCallbacks. */
+  webhookWorker: WebhookWorker;
   logger: FastifyBaseLogger;
   /** This instance's Prometheus metrics (GET /metrics); the webhook sender reports failures to it. */
   metrics: MailroomMetrics;
@@ -69,8 +76,10 @@ export async function createMailroom(config: Config, logger = createLogger(confi
   const store = openStore(config, {
     onCallLatency: (thread, _method, ms) => metrics.storeCall(thread, ms),
   });
+  let secrets: SecretBox;
   try {
     await store.migrate();
+    secrets = await openSecretBox(config, store, logger);
     // Holding the lock, this server is the only owner of the file: any lease is a leftover of one
     // that died (kill -9, power loss), and waiting for it to run out would only delay its mail.
     if (lock) {
@@ -84,9 +93,12 @@ export async function createMailroom(config: Config, logger = createLogger(confi
   }
   const accounts = new AccountService(store, { maxSubAccounts: config.maxSubAccounts });
   const dispatcher = createDispatcher(config, logger);
-  const callbacks = new StatusCallbacks(logger);
+  // The webhook sender shares the delivery worker's owner (one heartbeat, one takeover), so it is
+  // made second; the delivery worker reaches it through this nudge.
+  let webhookWorker: WebhookWorker | undefined;
+  const webhooks: WebhookNudge = { nudge: () => webhookWorker?.nudge() };
   const worker = new DeliveryWorker(
-    { store, dispatcher, callbacks, logger, metrics },
+    { store, dispatcher, webhooks, logger, metrics },
     {
       concurrency: config.deliveryConcurrency,
       leaseMs: config.leaseMs,
@@ -102,6 +114,26 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       },
     },
   );
+  webhookWorker = new WebhookWorker(
+    {
+      store,
+      owner: worker.owner,
+      openSecret: (sealed) => secrets.open(sealed),
+      logger,
+    },
+    {
+      concurrency: config.webhookConcurrency,
+      hostConcurrency: config.webhookHostConcurrency,
+      timeoutMs: config.webhookTimeoutMs,
+      allowPrivate: config.webhookAllowPrivate,
+      retryBaseMs: config.webhookRetryBaseMs,
+      disableAfterMs: config.webhookDisableAfterMs,
+      pollIntervalMs: config.webhookPollIntervalMs,
+      leaseMs: config.leaseMs,
+      shutdownTimeoutMs: config.shutdownTimeoutMs,
+    },
+  );
+  const webhookSender = webhookWorker;
   // A message accepted here is delivered at once, not at the worker's next poll.
   const emails = new EmailMessageService(
     store,
@@ -110,7 +142,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       maxMessageBytes: config.maxMessageBytes,
       blockedExtensions: config.blockedAttachmentExtensions,
     },
-    metrics,
+    { webhooks, callbackGuard: { allowPrivate: config.webhookAllowPrivate }, metrics },
   );
   const app = await createHttpApp({
     store,
@@ -122,6 +154,12 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       userLockoutMs: config.authUserLockoutMs,
     }),
     emails,
+    webhooks: new WebhookService(
+      store,
+      secrets,
+      { maxWebhooks: config.maxWebhooks, allowPrivate: config.webhookAllowPrivate },
+      webhooks,
+    ),
     logger,
     trustProxy: config.trustProxy,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -140,10 +178,10 @@ export async function createMailroom(config: Config, logger = createLogger(confi
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      const deadline = Date.now() + config.shutdownTimeoutMs;
       await app.close();
-      await worker.stop();
-      await callbacks.drain(Math.max(0, deadline - Date.now()));
+      // Side by side: each gives its work in flight up to MAILROOM_SHUTDOWN_TIMEOUT_MS, then
+      // releases what is left for the next start (or another process).
+      await Promise.all([worker.stop(), webhookSender.stop()]);
       await dispatcher.close();
       await store.close();
       lock?.release();
@@ -154,8 +192,10 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     config,
     store,
     accounts,
+    secrets,
     app,
     worker,
+    webhookWorker: webhookSender,
     logger,
     metrics,
     async listen() {
@@ -163,6 +203,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
         const address = await app.listen({ host: config.host, port: config.port });
         logger.info({ transport: dispatcher.description }, `delivery: ${dispatcher.description}`);
         await worker.start();
+        webhookSender.start();
         return address;
       } catch (error) {
         // Half started (port taken, database refusing LISTEN): leave nothing running behind.

@@ -56,7 +56,12 @@ describe("status callbacks", () => {
     });
     // The /broken callback is still retrying at the end: stop waiting for it quickly.
     server = await startMailroom({
-      env: { MAILROOM_SMTP_URL: sink.url, MAILROOM_SHUTDOWN_TIMEOUT_MS: "300", ...FAST_RETRIES },
+      env: {
+        MAILROOM_SMTP_URL: sink.url,
+        MAILROOM_SHUTDOWN_TIMEOUT_MS: "300",
+        ...FAST_RETRIES,
+        MAILROOM_WEBHOOK_RETRY_BASE_MS: "50",
+      },
     });
   });
   after(async () => {

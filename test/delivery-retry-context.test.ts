@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { StatusCallbacks } from "../src/delivery/callbacks.js";
 import { LocalDispatcher } from "../src/delivery/dispatch.js";
 import type { DeliveryLogger } from "../src/delivery/logger.js";
 import type { OutgoingMessage, SendReport, Transport } from "../src/delivery/transports/transport.js";
@@ -61,7 +60,7 @@ describe("delivery: what retries need, read per claim", () => {
         {
           store,
           dispatcher: new LocalDispatcher(recordingTransport(sent)),
-          callbacks: new StatusCallbacks(quiet),
+          webhooks: { nudge() {} },
           logger: quiet,
         },
         {

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { parseSecretKey } from "../domain/secret-box.js";
 import { readRelayUrlOptions } from "./relay-url.js";
 
 export interface Config {
@@ -21,6 +22,10 @@ export interface Config {
   blockedAttachmentExtensions: readonly string[];
   publicUrl: string | undefined;
   maxSubAccounts: number;
+  /** MAILROOM_SECRET_KEY as given (checked at load; parsed by parseSecretKey); unset: secret.key in the data dir. */
+  secretKey: string | undefined;
+  /** The most webhooks one account may have (MAILROOM_MAX_WEBHOOKS). */
+  maxWebhooks: number;
   authMaxFailures: number;
   authFailureWindowMs: number;
   authLockoutMs: number;
@@ -46,6 +51,14 @@ export interface Config {
   heartbeatTimeoutMs: number;
   pollIntervalMs: number;
   shutdownTimeoutMs: number;
+  /** MAILROOM_WEBHOOK_ALLOW_PRIVATE: webhooks and callbacks may reach loopback, private, … addresses. */
+  webhookAllowPrivate: boolean;
+  webhookRetryBaseMs: number;
+  webhookTimeoutMs: number;
+  webhookConcurrency: number;
+  webhookHostConcurrency: number;
+  webhookDisableAfterMs: number;
+  webhookPollIntervalMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -209,6 +222,23 @@ export const SETTINGS = [
       "most accounts one account may have below it, all levels and closed ones counted (Administrators are not limited; 0: only they create sub-accounts)",
     defaultText: "1000",
     parse: (raw, name) => integer(raw, 1000, name, 0, 1_000_000),
+  }),
+  setting({
+    key: "secretKey",
+    env: "MAILROOM_SECRET_KEY",
+    flag: "--secret-key",
+    description:
+      "the key that seals stored secrets (webhook signing secrets): 64+ hex characters or base64 of 32+ random bytes; every process on one database needs the same one. Back it up",
+    defaultText: "(unset: secret.key in the data dir, generated at the first start)",
+    parse: (raw, name) => secretKey(raw, name),
+  }),
+  setting({
+    key: "maxWebhooks",
+    env: "MAILROOM_MAX_WEBHOOKS",
+    flag: "--max-webhooks",
+    description: "most webhooks one account may have",
+    defaultText: "20",
+    parse: (raw, name) => integer(raw, 20, name, 0, 10_000),
   }),
   setting({
     key: "authMaxFailures",
@@ -393,6 +423,66 @@ export const SETTINGS = [
     defaultText: "10000",
     parse: (raw, name) => integer(raw, 10_000, name, 0, 600_000),
   }),
+  setting({
+    key: "webhookAllowPrivate",
+    env: "MAILROOM_WEBHOOK_ALLOW_PRIVATE",
+    flag: "--webhook-allow-private",
+    description:
+      "1: webhook and StatusCallback URLs may reach loopback, private, link-local and metadata addresses (refused by default, at creation and at delivery)",
+    defaultText: "0",
+    parse: (raw, name) => onOff(raw, false, name),
+  }),
+  setting({
+    key: "webhookRetryBaseMs",
+    env: "MAILROOM_WEBHOOK_RETRY_BASE_MS",
+    flag: "--webhook-retry-base-ms",
+    description:
+      "first webhook retry delay; the later ones are 60, 360, 1440, 3600, 7200 and 7200 times it (±20%), then the delivery is given up",
+    defaultText: "5000 (retries over about 28 hours)",
+    parse: (raw, name) => integer(raw, 5000, name, 1, 3_600_000),
+  }),
+  setting({
+    key: "webhookTimeoutMs",
+    env: "MAILROOM_WEBHOOK_TIMEOUT_MS",
+    flag: "--webhook-timeout-ms",
+    description: "a webhook or StatusCallback POST without a complete answer after this long has failed",
+    defaultText: "10000",
+    parse: (raw, name) => integer(raw, 10_000, name, 100, 600_000),
+  }),
+  setting({
+    key: "webhookConcurrency",
+    env: "MAILROOM_WEBHOOK_CONCURRENCY",
+    flag: "--webhook-concurrency",
+    description: "webhook and StatusCallback POSTs in flight at once per process; more wait in the queue",
+    defaultText: "64",
+    parse: (raw, name) => integer(raw, 64, name, 1, 10_000),
+  }),
+  setting({
+    key: "webhookHostConcurrency",
+    env: "MAILROOM_WEBHOOK_HOST_CONCURRENCY",
+    flag: "--webhook-host-concurrency",
+    description: "webhook and StatusCallback connections per destination host at once, per process",
+    defaultText: "8",
+    parse: (raw, name) => integer(raw, 8, name, 1, 10_000),
+  }),
+  setting({
+    key: "webhookDisableAfterMs",
+    env: "MAILROOM_WEBHOOK_DISABLE_AFTER_MS",
+    flag: "--webhook-disable-after-ms",
+    description:
+      "a webhook failing without a success for longer than this is disabled (with a Notification) and its queued deliveries dropped",
+    defaultText: "259200000 (3 days)",
+    parse: (raw, name) => integer(raw, 259_200_000, name, 100, 365 * 86_400_000),
+  }),
+  setting({
+    key: "webhookPollIntervalMs",
+    env: "MAILROOM_WEBHOOK_POLL_INTERVAL_MS",
+    flag: "--webhook-poll-interval-ms",
+    description:
+      "longest sleep of an idle webhook sender between checks of its queue (events of this process wake it at once)",
+    defaultText: "1000",
+    parse: (raw, name) => integer(raw, 1000, name, 10, 600_000),
+  }),
 ] as const;
 
 /**
@@ -486,6 +576,25 @@ function caFile(raw: string | undefined, name: string): string | undefined {
     throw new ConfigError(`${name}: ${raw} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   }
   return text;
+}
+
+function secretKey(raw: string | undefined, name: string): string | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    parseSecretKey(raw);
+  } catch (error) {
+    // The message names the accepted forms; the value itself is never repeated.
+    throw new ConfigError(`${name} ${(error as Error).message}`);
+  }
+  return raw.trim();
+}
+
+function onOff(raw: string | undefined, fallback: boolean, name: string): boolean {
+  if (raw === undefined) return fallback;
+  const value = raw.trim().toLowerCase();
+  if (value === "1" || value === "true") return true;
+  if (value === "0" || value === "false") return false;
+  throw new ConfigError(`${name} must be 1 or 0 (true or false), got "${raw}"`);
 }
 
 function nonEmpty(raw: string | undefined, fallback: string): string {

@@ -5,7 +5,7 @@ import { type EmailContent, readStoredContent, storedContentOf } from "../model/
 import type { DeliveryJob } from "../services/email-messages.js";
 import type { AttemptRecord, EmailMessageRow, MailStore, RetryContext } from "../store/types.js";
 import { isStoreFull, isStoreUnavailable } from "../store/unavailable.js";
-import type { StatusCallbacks } from "./callbacks.js";
+import type { WebhookNudge } from "../webhooks/worker.js";
 import type { Dispatcher, DispatchJob, DispatchResult } from "./dispatch.js";
 import { type Envelope, envelopeFor } from "./envelope.js";
 import { type AttemptHistory, NO_HISTORY, readHistory } from "./history.js";
@@ -18,7 +18,8 @@ import { type SendReport, sameForAll } from "./transports/transport.js";
 export interface StepContext {
   store: MailStore;
   dispatcher: Dispatcher;
-  callbacks: StatusCallbacks;
+  /** Wakes the webhook sender: each recorded attempt recorded events (and queued their webhook jobs). */
+  webhooks: WebhookNudge;
   logger: DeliveryLogger;
   /** Told of each recorded attempt (/metrics). */
   metrics?: DeliveryMetrics | undefined;
@@ -247,10 +248,13 @@ async function recordUntilStored(context: StepContext, record: AttemptRecord): P
   }
 }
 
-/** Logs the outcome, wakes the worker for an early retry, and tells the StatusCallback of a final status. */
+/**
+ * Logs the outcome, wakes the worker for an early retry, and the webhook sender: the attempt's events,
+ * and a final status's StatusCallback, were queued with the record (src/webhooks/worker.ts sends them).
+ */
 const notify: DeliveryStep = {
   name: "notify",
-  run(state, { logger, callbacks, retryDueAt, metrics }) {
+  run(state, { logger, webhooks, retryDueAt, metrics }) {
     const verdict = state.verdict as Verdict;
     metrics?.attemptRecorded(
       verdict.status,
@@ -269,7 +273,7 @@ const notify: DeliveryStep = {
       logger.warn({ ...fields, error: verdict.errorMessage }, "delivery failed");
     else logger.debug(fields, "delivered");
     if (verdict.retryAt !== null) retryDueAt(verdict.retryAt);
-    if (verdict.status !== "queued") callbacks.notify(state.message, { ...verdict, status: verdict.status });
+    webhooks.nudge();
   },
 };
 

@@ -48,12 +48,30 @@ export const ErrorCodes = {
   AttachmentNotFound: { code: 13030, status: 404 },
   InvalidCharacter: { code: 13031, status: 400 },
 
+  // 140xx–141xx: webhooks, events, deliveries and replays (src/http/routes/webhooks.ts, events.ts)
+  WebhookNotFound: { code: 14001, status: 404 },
+  WebhookUrlMissing: { code: 14002, status: 400 },
+  InvalidEventType: { code: 14003, status: 400 },
+  InvalidWebhookField: { code: 14004, status: 400 },
+  WebhookLimitReached: { code: 14005, status: 403 },
+  EventNotFound: { code: 14006, status: 404 },
+  WebhookDeliveryNotFound: { code: 14010, status: 404 },
+  InvalidReplayRange: { code: 14011, status: 400 },
+  ReplayTooLarge: { code: 14012, status: 400 },
+  WebhookNotEnabled: { code: 14013, status: 409 },
+
   // 142xx–143xx: Restcomm Notifications and Usage Records
   NotificationNotFound: { code: 14200, status: 404 },
   InvalidNotificationFilter: { code: 14201, status: 400 },
   InvalidUsageDate: { code: 14210, status: 400 },
   UnknownUsageCategory: { code: 14211, status: 400 },
   UsageDatesReversed: { code: 14212, status: 400 },
+
+  // 144xx: webhook and callback URLs (src/webhooks/address-guard.ts)
+  WebhookUrlInvalid: { code: 14400, status: 400 },
+  WebhookUrlCredentials: { code: 14401, status: 400 },
+  WebhookAddressRefused: { code: 14402, status: 400 },
+  WebhookHostNotFound: { code: 14403, status: 400 },
 
   // 20xxx: the request itself
   MalformedBody: { code: 20001, status: 400 },
@@ -112,6 +130,34 @@ export const DeliveryErrorCodes = {
 
 export type DeliveryErrorCode = (typeof DeliveryErrorCodes)[keyof typeof DeliveryErrorCodes];
 
+/**
+ * Codes the webhook sender writes (14420–14499): why one delivery attempt failed (a Deliveries row's
+ * `error` starts with it) and the Notifications about a webhook or callback (`error_code`). Never HTTP
+ * errors. Each one has a line in docs/errors.md.
+ */
+export const WebhookErrorCodes = {
+  /** The receiver answered with a status other than 2xx or 3xx. Retried. */
+  ReceiverError: 14420,
+  /** The receiver answered with a redirect (3xx); redirects are not followed. Retried. */
+  ReceiverRedirected: 14421,
+  /** No complete answer within MAILROOM_WEBHOOK_TIMEOUT_MS. Retried. */
+  ReceiverTimeout: 14422,
+  /** The connection could not be made or broke (refused, reset, TLS). Retried. */
+  ReceiverUnreachable: 14423,
+  /** The host resolved to an address the guard refuses (MAILROOM_WEBHOOK_ALLOW_PRIVATE is off). Retried. */
+  ReceiverAddressRefused: 14424,
+  /** The host name does not resolve. Retried. */
+  ReceiverHostNotFound: 14425,
+  /** Notification (log 1): a webhook that was succeeding failed. */
+  WebhookFailing: 14430,
+  /** Notification (log 0): a webhook failing for MAILROOM_WEBHOOK_DISABLE_AFTER_MS was disabled. */
+  WebhookDisabled: 14431,
+  /** Notification (log 0): one event (or StatusCallback) was given up after the last retry. */
+  DeliveryGivenUp: 14432,
+} as const;
+
+export type WebhookErrorCode = (typeof WebhookErrorCodes)[keyof typeof WebhookErrorCodes];
+
 /** An error that is meant for the API client: it carries its HTTP status and stable code. */
 export class ApiError extends Error {
   readonly kind: ErrorKind;
@@ -143,6 +189,7 @@ const infoByCode = new Map<number, ErrorCodeInfo>([
     (kind) => [ErrorCodes[kind].code, { name: kind, status: ErrorCodes[kind].status }] as const,
   ),
   ...Object.entries(DeliveryErrorCodes).map(([name, code]) => [code, { name, status: null }] as const),
+  ...Object.entries(WebhookErrorCodes).map(([name, code]) => [code, { name, status: null }] as const),
 ]);
 
 export function describeErrorCode(code: number): ErrorCodeInfo | undefined {

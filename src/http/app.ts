@@ -16,6 +16,7 @@ import { metricsRoute } from "../metrics/metrics-route.js";
 import { API_VERSION } from "../model/paths.js";
 import type { AccountService } from "../services/accounts.js";
 import type { EmailMessageService } from "../services/email-messages.js";
+import type { WebhookService } from "../services/webhooks.js";
 import type { MailStore } from "../store/types.js";
 import { isQueryTimeout, isRejectedValue, isStoreFull, isStoreUnavailable } from "../store/unavailable.js";
 import { authenticate, TooManyFailedLogins, Unauthorized, WWW_AUTHENTICATE } from "./auth.js";
@@ -28,8 +29,10 @@ import { rewriteJsonSuffix, sendError } from "./representation.js";
 import { requestIds, trackRequests } from "./request-log.js";
 import { accountRoutes } from "./routes/accounts.js";
 import { emailMessageRoutes } from "./routes/email-messages.js";
+import { eventRoutes } from "./routes/events.js";
 import { notificationRoutes } from "./routes/notifications.js";
 import { usageRecordRoutes } from "./routes/usage-records.js";
+import { webhookRoutes } from "./routes/webhooks.js";
 import { drainUnreadBody } from "./unread-body.js";
 import { validationError } from "./validation-errors.js";
 
@@ -39,6 +42,7 @@ export interface HttpDeps {
   /** Failed authentications, counted per address and user name (auth-throttle.ts). */
   authThrottle: AuthThrottle;
   emails: EmailMessageService;
+  webhooks: WebhookService;
   logger: FastifyBaseLogger;
   bodyLimitBytes: number;
   bodyMemoryBytes: number;
@@ -169,6 +173,8 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
       limits: { maxMessageBytes: deps.maxMessageBytes, bodyLimitBytes: deps.bodyLimitBytes },
     });
     await api.register(accountRoutes, deps.accounts);
+    await api.register(webhookRoutes, { store: deps.store, webhooks: deps.webhooks });
+    await api.register(eventRoutes, { store: deps.store });
     await api.register(notificationRoutes, { store: deps.store });
     await api.register(usageRecordRoutes, { store: deps.store });
   });

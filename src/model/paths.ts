@@ -10,6 +10,14 @@ export function emailMessagesPath(accountSid: string): string {
   return `${API_BASE}/Accounts/${accountSid}/Email/Messages`;
 }
 
+export function webhooksPath(accountSid: string): string {
+  return `${API_BASE}/Accounts/${accountSid}/Webhooks`;
+}
+
+export function eventsPath(accountSid: string): string {
+  return `${API_BASE}/Accounts/${accountSid}/Events`;
+}
+
 export function notificationsPath(accountSid: string): string {
   return `${API_BASE}/Accounts/${accountSid}/Notifications`;
 }

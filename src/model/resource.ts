@@ -6,7 +6,7 @@ import Type, { type TObject, type TSchema } from "typebox";
  * renderings (src/http/representation.ts) and the OpenAPI document (the `schema`) all come from
  * that one declaration. JSON leaves null fields out; XML writes them as empty elements, as Restcomm did.
  */
-export type Scalar = string | number | null;
+export type Scalar = string | number | boolean | null;
 
 /** Names mapped to text (custom headers, tags): a JSON object; in XML `<Headers><Header><Name>…<Value>…`. */
 export class NamedValues {
@@ -109,4 +109,5 @@ export const Schemas = {
   rfc2822: Type.String({ examples: ["Wed, 05 Feb 2014 10:12:32 +0000"] }),
   iso8601: Type.String({ format: "date-time" }),
   namedValues: Type.Record(Type.String(), Type.String()),
+  boolean: Type.Boolean(),
 };

@@ -9,6 +9,8 @@ import {
   type ValidatedEmail,
 } from "../model/email-message.js";
 import type { EmailMessageRow, Lease, MailStore } from "../store/types.js";
+import { type AddressGuardOptions, checkUrlHost } from "../webhooks/address-guard.js";
+import type { WebhookNudge } from "../webhooks/worker.js";
 
 /** A message for the delivery worker: its row, and what the accepting process already has in memory. */
 export interface DeliveryJob {
@@ -40,10 +42,22 @@ export class EmailMessageService {
     private readonly store: MailStore,
     private readonly delivery: AcceptedMailSink,
     private readonly attachmentPolicy: AttachmentPolicy,
-    private readonly metrics?: Pick<MailroomMetrics, "messageAccepted">,
+    private readonly events: {
+      /** Told when an accept recorded its event (and queued webhook jobs for it). */
+      webhooks?: WebhookNudge;
+      /** How a StatusCallback URL is checked (MAILROOM_WEBHOOK_ALLOW_PRIVATE); unchecked when absent. */
+      callbackGuard?: AddressGuardOptions;
+      /** Counts accepted messages (/metrics). */
+      metrics?: Pick<MailroomMetrics, "messageAccepted">;
+    } = {},
   ) {}
 
   async accept(accountSid: string, email: ValidatedEmail): Promise<EmailMessageSource> {
+    // Where the callback will be POSTed must be allowed now (and is checked again at each POST).
+    const { callbackGuard } = this.events;
+    if (email.statusCallback !== null && callbackGuard) {
+      await checkUrlHost(new URL(email.statusCallback), callbackGuard, "StatusCallback");
+    }
     const attachments =
       email.uploads.length > 0 ? await checkAttachments(email.uploads, this.attachmentPolicy) : [];
     const content: EmailContent =
@@ -91,7 +105,7 @@ export class EmailMessageService {
       if (lease) this.delivery.cancel();
       throw error;
     }
-    this.metrics?.messageAccepted();
+    this.events.metrics?.messageAccepted();
     if (lease) {
       const bytes =
         attachments.length === 0
@@ -99,6 +113,7 @@ export class EmailMessageService {
           : new Map(attachments.map((a) => [a.ref.sha256, a.content as Uint8Array]));
       this.delivery.handOff({ message, content, attachments: bytes });
     } else this.delivery.wake();
+    this.events.webhooks?.nudge();
     // The answer shows the message as accepted (queued), even when its delivery has just begun.
     return { ...message, content, next_attempt_at: now };
   }

@@ -1,6 +1,22 @@
-import type { Kysely } from "kysely";
+import type { Kysely, RawBuilder } from "kysely";
 import type { Database } from "./schema.js";
 import type { AcceptedEmail, AttemptRecord } from "./types.js";
+
+/**
+ * The tables of leased jobs: messages to deliver, and webhook deliveries (and StatusCallbacks) to make.
+ * Both are claimed, renewed and taken over the same way; only their key column differs.
+ */
+export type QueueTable = "delivery_queue" | "webhook_queue";
+
+/** Each queue's key column: the message SID, or the job's own SID. */
+export const QUEUE_KEYS = { delivery_queue: "message_sid", webhook_queue: "sid" } as const;
+
+/**
+ * The order in which each queue's due rows are claimed, as its index gives it: delivery_queue's index
+ * is on due_at alone; webhook_queue's on (due_at, sid), so webhook jobs due together go in SID order
+ * (SIDs are time-ordered: event order).
+ */
+export const QUEUE_ORDER = { delivery_queue: ["due_at"], webhook_queue: ["due_at", "sid"] } as const;
 
 /**
  * The dialect-specific pieces (how due messages are claimed, how other processes are woken).
@@ -9,17 +25,21 @@ import type { AcceptedEmail, AttemptRecord } from "./types.js";
 export interface StoreDialect {
   readonly name: "sqlite" | "postgres";
   /**
-   * Leases up to `limit` due queue entries to `owner`; their messages read `sending` from then on.
-   * Entries leased to an owner whose last heartbeat is older than `silentBefore` count as free (when
-   * given: PostgreSQL; see MailStore.startHeartbeat).
+   * Leases up to `limit` due entries of `queue` to `owner` (a message's then reads `sending`), in
+   * QUEUE_ORDER, and returns their keys. Entries leased to an owner whose
+   * last heartbeat is older than `silentBefore` count as free (when given: PostgreSQL; see
+   * MailStore.startHeartbeat).
    */
   claimDue(
     db: Kysely<Database>,
+    queue: QueueTable,
     owner: string,
     now: number,
     leaseMs: number,
     limit: number,
     silentBefore: number | null,
+    /** A further condition on the rows claimed (the webhook sender skips targets it has enough of). */
+    filter?: RawBuilder<boolean>,
   ): Promise<string[]>;
   /**
    * Writes one group commit's batch in one transaction: the accepted messages with their queue rows
@@ -42,8 +62,14 @@ export interface StoreDialect {
    * commit of their own beside the accepts'.
    */
   readonly acceptLanes: number;
-  /** Extends the leases `owner` holds on these queue rows. */
-  renewLeases(db: Kysely<Database>, owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
+  /** Extends the leases `owner` holds on these rows of `queue`. */
+  renewLeases(
+    db: Kysely<Database>,
+    queue: QueueTable,
+    owner: string,
+    sids: readonly string[],
+    expiresAt: number,
+  ): Promise<void>;
   /** Calls `listener` when another process queued work; returns a function that stops listening. */
   listenQueued(listener: () => void): Promise<() => Promise<void>>;
   /**

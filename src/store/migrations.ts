@@ -301,6 +301,18 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  "0006_h13-hooks": {
+    async up(db: Kysely<unknown>) {
+      // A value sealed with the installation's secret key (src/services/secret-key.ts): a process
+      // whose key cannot open it refuses to start, instead of sealing secrets others cannot read.
+      await db.schema
+        .createTable("secret_key_checks")
+        .addColumn("name", "text", (c) => c.primaryKey())
+        .addColumn("sealed", "text", (c) => c.notNull())
+        .addColumn("date_created", "bigint", (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 interface LegacyDatabase {

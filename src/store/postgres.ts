@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
-import type { StoreDialect } from "./dialect.js";
+import { QUEUE_KEYS, QUEUE_ORDER, type StoreDialect } from "./dialect.js";
 import { migrateToLatest } from "./migrations.js";
 import { NotificationListener } from "./postgres-listener.js";
 import { type RunNamed, type WakeUp, writePostgresBatch } from "./postgres-writes.js";
@@ -78,47 +78,46 @@ export function openPostgresStore(options: PostgresOptions): Store {
   const dialect: StoreDialect = {
     name: "postgres",
 
-    async claimDue(kysely, owner, now, leaseMs, limit, silentBefore) {
+    async claimDue(kysely, queue, owner, now, leaseMs, limit, silentBefore, filter = sql<boolean>`true`) {
       // One statement, so the row locks last only as long as it runs. SKIP LOCKED lets several
       // processes claim side by side: each skips rows another is claiming right now, and PostgreSQL
       // re-checks the lease condition on rows changed since the statement's snapshot, so a row another
       // process has just leased is not taken again. An expired lease is claimable, and so is one whose
       // owner stopped its heartbeat (it died): within seconds instead of when the lease runs out.
+      const key = sql.ref(QUEUE_KEYS[queue]);
+      const table = sql.table(queue);
       const silent =
         silentBefore === null
           ? sql`false`
           : sql`lease_owner in (select owner from delivery_owners where heartbeat_at < ${silentBefore})`;
-      const result = await sql<{ message_sid: string }>`
+      const result = await sql<{ key: string }>`
         with due as (
-          select message_sid from delivery_queue
+          select ${key} as key from ${table}
           where due_at <= ${now} and (lease_expires_at is null or lease_expires_at < ${now} or ${silent})
-          order by due_at
+            and ${filter}
+          order by ${sql.join(QUEUE_ORDER[queue].map((column) => sql.ref(column)))}
           limit ${limit}
           for update skip locked
         )
-        update delivery_queue q set lease_owner = ${owner}, lease_expires_at = ${now + leaseMs}
-        from due where q.message_sid = due.message_sid
-        returning q.message_sid`.execute(kysely);
-      return result.rows.map((row) => row.message_sid);
+        update ${table} q set lease_owner = ${owner}, lease_expires_at = ${now + leaseMs}
+        from due where q.${key} = due.key
+        returning q.${key} as key`.execute(kysely);
+      return result.rows.map((row) => row.key);
     },
 
-    async renewLeases(kysely, owner, sids, expiresAt) {
+    async renewLeases(kysely, queue, owner, sids, expiresAt) {
       // SKIP LOCKED: a row locked right now is being settled by this process's own attempt batch (or
       // claimed elsewhere after its lease ran out); waiting on it could deadlock with that batch, and
       // renewing it is pointless anyway.
-      await kysely
-        .updateTable("delivery_queue")
-        .set({ lease_expires_at: expiresAt })
-        .where("message_sid", "in", (eb) =>
-          eb
-            .selectFrom("delivery_queue")
-            .select("message_sid")
-            .where("lease_owner", "=", owner)
-            .where("message_sid", "in", sids)
-            .forUpdate()
-            .skipLocked(),
-        )
-        .execute();
+      const key = sql.ref(QUEUE_KEYS[queue]);
+      const table = sql.table(queue);
+      await sql`
+        update ${table} set lease_expires_at = ${expiresAt}
+        where ${key} in (
+          select ${key} from ${table}
+          where lease_owner = ${owner} and ${key} = any(${[...sids]}::text[])
+          for update skip locked
+        )`.execute(kysely);
     },
 
     // Two accepts in flight on separate connections (an accept arriving during a commit starts its

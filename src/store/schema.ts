@@ -193,6 +193,16 @@ export interface WebhookDeliveriesTable {
   response_body: string | null;
 }
 
+/**
+ * A known text sealed with the installation's secret key: every process checks at start that its
+ * key opens it (src/services/secret-key.ts). One row per key use (`secret-box`).
+ */
+export interface SecretKeyChecksTable {
+  name: string;
+  sealed: string;
+  date_created: number;
+}
+
 export interface Database {
   accounts: AccountsTable;
   email_messages: EmailMessagesTable;
@@ -208,6 +218,7 @@ export interface Database {
   webhooks: WebhooksTable;
   webhook_queue: WebhookQueueTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  secret_key_checks: SecretKeyChecksTable;
 }
 
 /** A column as the hand-written writers list it: its name, and its type for PostgreSQL's unnest(). */

@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
-import type { StoreDialect } from "./dialect.js";
+import { QUEUE_KEYS, QUEUE_ORDER, type StoreDialect } from "./dialect.js";
 import { migrateToLatest } from "./migrations.js";
 import type { Database } from "./schema.js";
 import { SqliteWrites } from "./sqlite-writes.js";
@@ -61,36 +61,30 @@ const sqliteDialect = (writes: SqliteWrites): StoreDialect => ({
     return db.connection().execute(async () => writes.write(accepted, records));
   },
 
-  async claimDue(db, owner, now, leaseMs, limit) {
+  async claimDue(db, queue, owner, now, leaseMs, limit, _silentBefore, filter = sql<boolean>`1 = 1`) {
     // SQLite has one writer at a time, so select-then-update inside a transaction is atomic. No
     // heartbeats: a server holds its data dir alone, and reclaims every lease when it starts.
+    const key = QUEUE_KEYS[queue];
     return db.transaction().execute(async (trx) => {
-      const due = await trx
-        .selectFrom("delivery_queue")
-        .select("message_sid")
-        .where("due_at", "<=", now)
-        .where((eb) => eb.or([eb("lease_expires_at", "is", null), eb("lease_expires_at", "<", now)]))
-        .orderBy("due_at")
-        .limit(limit)
-        .execute();
-      const sids = due.map((row) => row.message_sid);
+      const due = await sql<{ key: string }>`
+        select ${sql.ref(key)} as key from ${sql.table(queue)}
+        where due_at <= ${now} and (lease_expires_at is null or lease_expires_at < ${now}) and ${filter}
+        order by ${sql.join(QUEUE_ORDER[queue].map((column) => sql.ref(column)))}
+        limit ${limit}`.execute(trx);
+      const sids = due.rows.map((row) => row.key);
       if (sids.length === 0) return sids;
-      await trx
-        .updateTable("delivery_queue")
-        .set({ lease_owner: owner, lease_expires_at: now + leaseMs })
-        .where("message_sid", "in", sids)
-        .execute();
+      await sql`
+        update ${sql.table(queue)} set lease_owner = ${owner}, lease_expires_at = ${now + leaseMs}
+        where ${sql.ref(key)} in (${sql.join(sids)})`.execute(trx);
       return sids;
     });
   },
 
-  async renewLeases(db, owner, sids, expiresAt) {
-    await db
-      .updateTable("delivery_queue")
-      .set({ lease_expires_at: expiresAt })
-      .where("lease_owner", "=", owner)
-      .where("message_sid", "in", sids)
-      .execute();
+  async renewLeases(db, queue, owner, sids, expiresAt) {
+    const key = QUEUE_KEYS[queue];
+    await sql`
+      update ${sql.table(queue)} set lease_expires_at = ${expiresAt}
+      where lease_owner = ${owner} and ${sql.ref(key)} in (${sql.join(sids)})`.execute(db);
   },
 
   async migrate(db) {

@@ -1,6 +1,7 @@
 import { type Kysely, sql, type WhereInterface } from "kysely";
-import type { StoreDialect } from "./dialect.js";
+import { QUEUE_KEYS, type QueueTable, type StoreDialect } from "./dialect.js";
 import { GroupCommit } from "./group-commit.js";
+import * as hooks from "./hooks-queries.js";
 import { containsPattern } from "./like-pattern.js";
 import { findNotification, listNotifications, usageByDay } from "./restcomm-reads.js";
 import type { Database } from "./schema.js";
@@ -16,20 +17,35 @@ import type {
   EmailFilter,
   EmailMessageRow,
   EmailMessageView,
+  EventFilter,
   Lease,
   MailStore,
   NewAccount,
   NewEmailMessage,
+  NewWebhook,
+  NewWebhookJob,
   NotificationFilter,
   NotificationRow,
   Page,
   QueueStats,
+  ReplayRange,
   RetryContext,
   UsageDayCount,
   UsageQuery,
+  WebhookPatch,
+  WebhookRow,
 } from "./types.js";
 import { NO_EXTRAS } from "./types.js";
 import { isStoreFull, isStoreUnavailable } from "./unavailable.js";
+import {
+  claimWebhookJobs,
+  nextWebhookDueAt,
+  recordWebhookAttempts,
+  type WebhookAttemptRecord,
+  type WebhookAttemptResult,
+  type WebhookJob,
+  type WebhookTargets,
+} from "./webhook-jobs.js";
 
 /**
  * The store: every query, written once with Kysely for both databases; the dialect (dialect.ts)
@@ -302,7 +318,15 @@ export class Store implements MailStore {
 
   async claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<EmailMessageRow[]> {
     const silentBefore = this.heartbeat ? now - this.heartbeat.timeoutMs : null;
-    const sids = await this.dialect.claimDue(this.db, owner, now, leaseMs, limit, silentBefore);
+    const sids = await this.dialect.claimDue(
+      this.db,
+      "delivery_queue",
+      owner,
+      now,
+      leaseMs,
+      limit,
+      silentBefore,
+    );
     if (sids.length === 0) return [];
     const rows = await this.db.selectFrom("email_messages").selectAll().where("sid", "in", sids).execute();
     return rows.map((row) => ({ ...row, status: "sending" }));
@@ -365,25 +389,30 @@ export class Store implements MailStore {
   }
 
   /** Gives back leases this process holds, so other processes (or the next start) deliver at once. */
-  async releaseLeases(owner: string, sids: readonly string[]): Promise<void> {
+  async releaseLeases(
+    owner: string,
+    sids: readonly string[],
+    queue: QueueTable = "delivery_queue",
+  ): Promise<void> {
     if (sids.length === 0) return;
     // Only what is still ours: a message whose lease ran out may be in another process's hands now.
     // Its status reads queued again as soon as no lease is held (see toView).
-    await this.db
-      .updateTable("delivery_queue")
-      .set({ lease_owner: null, lease_expires_at: null })
-      .where("lease_owner", "=", owner)
-      .where("message_sid", "in", sids)
-      .execute();
+    await sql`
+      update ${sql.table(queue)} set lease_owner = null, lease_expires_at = null
+      where lease_owner = ${owner} and ${sql.ref(QUEUE_KEYS[queue])} in (${sql.join(sids)})`.execute(this.db);
   }
 
   async reclaimLeases(): Promise<number> {
-    const result = await this.db
-      .updateTable("delivery_queue")
-      .set({ lease_owner: null, lease_expires_at: null })
-      .where("lease_owner", "is not", null)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows);
+    let reclaimed = 0;
+    for (const queue of ["delivery_queue", "webhook_queue"] as const) {
+      const result = await this.db
+        .updateTable(queue)
+        .set({ lease_owner: null, lease_expires_at: null })
+        .where("lease_owner", "is not", null)
+        .executeTakeFirst();
+      reclaimed += Number(result.numUpdatedRows);
+    }
+    return reclaimed;
   }
 
   /**
@@ -423,9 +452,35 @@ export class Store implements MailStore {
   }
 
   /** Extends leases this process still holds, so a long delivery is not claimed again meanwhile. */
-  async renewLeases(owner: string, sids: readonly string[], expiresAt: number): Promise<void> {
+  async renewLeases(
+    owner: string,
+    sids: readonly string[],
+    expiresAt: number,
+    queue: QueueTable = "delivery_queue",
+  ): Promise<void> {
     if (sids.length === 0) return;
-    await this.dialect.renewLeases(this.db, owner, sids, expiresAt);
+    await this.dialect.renewLeases(this.db, queue, owner, sids, expiresAt);
+  }
+
+  // ---- webhook deliveries (src/store/webhook-jobs.ts) ----
+
+  claimWebhookJobs(
+    owner: string,
+    now: number,
+    leaseMs: number,
+    limit: number,
+    skip?: WebhookTargets,
+  ): Promise<WebhookJob[]> {
+    const silentBefore = this.heartbeat ? now - this.heartbeat.timeoutMs : null;
+    return claimWebhookJobs(this.db, this.dialect, { owner, now, leaseMs, limit, silentBefore, skip });
+  }
+
+  nextWebhookDueAt(skip?: WebhookTargets): Promise<number | null> {
+    return nextWebhookDueAt(this.db, skip);
+  }
+
+  recordWebhookAttempts(records: readonly WebhookAttemptRecord[]): Promise<WebhookAttemptResult[]> {
+    return recordWebhookAttempts(this.db, this.dialect.name, records);
   }
 
   async listAttempts(messageSid: string): Promise<EmailAttemptRow[]> {
@@ -500,6 +555,61 @@ export class Store implements MailStore {
       .where("message_sid", "=", messageSid)
       .executeTakeFirst();
     return row?.raw;
+  }
+
+  // ---- webhooks, events and their deliveries (the queries are in hooks-queries.ts) ----
+
+  insertWebhook(webhook: NewWebhook, limit: number): Promise<boolean> {
+    return hooks.insertWebhook(this.db, this.dialect, webhook, limit);
+  }
+
+  findWebhook(accountSid: string, sid: string): Promise<WebhookRow | undefined> {
+    return hooks.findWebhook(this.db, accountSid, sid);
+  }
+
+  listWebhooks(accountSid: string, offset: number, limit: number): Promise<Page<WebhookRow>> {
+    return hooks.listWebhooks(this.db, accountSid, offset, limit);
+  }
+
+  updateWebhook(
+    accountSid: string,
+    sid: string,
+    patch: WebhookPatch,
+    reenable: boolean,
+  ): Promise<WebhookRow | undefined> {
+    return hooks.updateWebhook(this.db, accountSid, sid, patch, reenable);
+  }
+
+  deleteWebhook(accountSid: string, sid: string): Promise<boolean> {
+    return hooks.deleteWebhook(this.db, accountSid, sid);
+  }
+
+  listEvents(filter: EventFilter, offset: number, limit: number, order: "asc" | "desc") {
+    return hooks.listEvents(this.db, filter, offset, limit, order);
+  }
+
+  findEvent(accountSid: string, sid: string) {
+    return hooks.findEvent(this.db, accountSid, sid);
+  }
+
+  listWebhookDeliveries(accountSid: string, webhookSid: string, offset: number, limit: number) {
+    return hooks.listDeliveries(this.db, accountSid, webhookSid, offset, limit);
+  }
+
+  findWebhookDelivery(accountSid: string, webhookSid: string, sid: string) {
+    return hooks.findDelivery(this.db, accountSid, webhookSid, sid);
+  }
+
+  enqueueWebhookJobs(jobs: readonly NewWebhookJob[]): Promise<void> {
+    return hooks.enqueueWebhookJobs(this.db, jobs);
+  }
+
+  replayEventRange(range: ReplayRange, now: number) {
+    return hooks.replayEventRange(this.db, range, now);
+  }
+
+  claimSecretKeyCheck(name: string, candidate: string, now: number): Promise<string> {
+    return hooks.claimSecretKeyCheck(this.db, name, candidate, now);
   }
 }
 

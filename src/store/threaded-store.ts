@@ -142,6 +142,29 @@ export class ThreadedStore implements MailStore {
   findBlobs: MailStore["findBlobs"] = (...args) => this.thread.call("findBlobs", ...args);
   findRetryContexts: MailStore["findRetryContexts"] = (...args) =>
     this.thread.call("findRetryContexts", ...args);
+  insertWebhook: MailStore["insertWebhook"] = (...args) => this.thread.call("insertWebhook", ...args);
+  findWebhook: MailStore["findWebhook"] = (...args) => this.thread.call("findWebhook", ...args);
+  listWebhooks: MailStore["listWebhooks"] = (...args) => this.thread.call("listWebhooks", ...args);
+  updateWebhook: MailStore["updateWebhook"] = (...args) => this.thread.call("updateWebhook", ...args);
+  deleteWebhook: MailStore["deleteWebhook"] = (...args) => this.thread.call("deleteWebhook", ...args);
+  listEvents: MailStore["listEvents"] = (...args) => this.read("listEvents", ...args);
+  findEvent: MailStore["findEvent"] = (...args) => this.read("findEvent", ...args);
+  listWebhookDeliveries: MailStore["listWebhookDeliveries"] = (...args) =>
+    this.read("listWebhookDeliveries", ...args);
+  findWebhookDelivery: MailStore["findWebhookDelivery"] = (...args) =>
+    this.read("findWebhookDelivery", ...args);
+  enqueueWebhookJobs: MailStore["enqueueWebhookJobs"] = (...args) =>
+    this.thread.call("enqueueWebhookJobs", ...args);
+  replayEventRange: MailStore["replayEventRange"] = (...args) =>
+    this.thread.call("replayEventRange", ...args);
+  claimSecretKeyCheck: MailStore["claimSecretKeyCheck"] = (...args) =>
+    this.thread.call("claimSecretKeyCheck", ...args);
+  claimWebhookJobs: MailStore["claimWebhookJobs"] = (...args) =>
+    this.thread.call("claimWebhookJobs", ...args);
+  nextWebhookDueAt: MailStore["nextWebhookDueAt"] = (...args) =>
+    this.thread.call("nextWebhookDueAt", ...args);
+  recordWebhookAttempts: MailStore["recordWebhookAttempts"] = (...args) =>
+    this.thread.call("recordWebhookAttempts", ...args);
 }
 
 /**
@@ -153,6 +176,10 @@ type ReadMethod =
   | "listEmails"
   | "listAttempts"
   | "findMime"
+  | "listEvents"
+  | "findEvent"
+  | "listWebhookDeliveries"
+  | "findWebhookDelivery"
   | "listNotifications"
   | "findNotification"
   | "usageByDay"

@@ -1,13 +1,30 @@
 import type { Insertable, Selectable } from "kysely";
-import type { StoreDialect } from "./dialect.js";
+import type { QueueTable, StoreDialect } from "./dialect.js";
 import type {
   AccountsTable,
   AttachmentBlobsTable,
   EmailAttemptsTable,
+  EmailEventsTable,
   EmailMessagesTable,
   EmailTagsTable,
   NotificationsTable,
+  WebhookDeliveriesTable,
+  WebhookQueueTable,
+  WebhooksTable,
 } from "./schema.js";
+import type {
+  WebhookAttemptRecord,
+  WebhookAttemptResult,
+  WebhookJob,
+  WebhookTargets,
+} from "./webhook-jobs.js";
+
+export type {
+  WebhookAttemptRecord,
+  WebhookAttemptResult,
+  WebhookJob,
+  WebhookTargets,
+} from "./webhook-jobs.js";
 
 /** The store's rows and what the rest of Mailroom may ask of a store (MailStore). */
 export type AccountRow = Selectable<AccountsTable>;
@@ -134,6 +151,36 @@ export interface QueueStats {
   webhookBacklog: number;
 }
 
+export type EmailEventRow = Selectable<EmailEventsTable>;
+export type WebhookRow = Selectable<WebhooksTable>;
+export type NewWebhook = Insertable<WebhooksTable>;
+export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
+export type NewWebhookJob = Insertable<WebhookQueueTable>;
+export type WebhookPatch = Partial<
+  Pick<WebhookRow, "url" | "events" | "enabled" | "secret_sealed" | "date_updated">
+>;
+
+/** Which events of an account a list shows. */
+export interface EventFilter {
+  accountSid: string;
+  messageSid?: string;
+  /** Any of these types. */
+  types?: string[];
+  createdFrom?: number;
+  createdBefore?: number;
+}
+
+/** A replay by time range: the account's events of `types` created in [from, before), to one webhook. */
+export interface ReplayRange {
+  accountSid: string;
+  webhookSid: string;
+  types: string[];
+  from: number;
+  before: number;
+  /** The most events one replay queues; more and it queues none. */
+  max: number;
+}
+
 /** What one delivery attempt concluded, written in one transaction with the message's new state. */
 export interface AttemptRecord {
   /** The worker that held the lease for this attempt. */
@@ -190,7 +237,8 @@ export interface MailStore {
   /** How full the queues are, for /metrics (read at scrape time, never per message). */
   queueStats(): Promise<QueueStats>;
   recordAttempt(record: AttemptRecord): Promise<boolean>;
-  releaseLeases(owner: string, sids: readonly string[]): Promise<void>;
+  /** Gives back the leases `owner` still holds on these rows of `queue` (default delivery_queue). */
+  releaseLeases(owner: string, sids: readonly string[], queue?: QueueTable): Promise<void>;
   /**
    * Gives back every lease, whoever holds it, and returns how many. Only for a process that owns the
    * store alone: an SQLite server under its data dir lock (data-dir-lock.ts), at start, when any lease
@@ -205,7 +253,7 @@ export interface MailStore {
   startHeartbeat(owner: string, timeoutMs: number): Promise<void>;
   /** Stops the heartbeat and removes `owner`'s row. */
   stopHeartbeat(owner: string): Promise<void>;
-  renewLeases(owner: string, sids: readonly string[], expiresAt: number): Promise<void>;
+  renewLeases(owner: string, sids: readonly string[], expiresAt: number, queue?: QueueTable): Promise<void>;
   listAttempts(messageSid: string): Promise<EmailAttemptRow[]>;
   findMime(messageSid: string): Promise<string | undefined>;
   /** An account's notifications, newest first, with the total matching. */
@@ -221,4 +269,60 @@ export interface MailStore {
   findBlobs(sha256s: readonly string[]): Promise<Map<string, Uint8Array>>;
   /** What retrying these messages needs, for all of them at once (one entry per SID asked for). */
   findRetryContexts(messageSids: readonly string[]): Promise<Map<string, RetryContext>>;
+
+  // ---- webhooks, events and their deliveries (hooks-queries.ts) ----
+  /** Inserts the webhook unless its account has `limit` already (false then); serialised with other creates. */
+  insertWebhook(webhook: NewWebhook, limit: number): Promise<boolean>;
+  findWebhook(accountSid: string, sid: string): Promise<WebhookRow | undefined>;
+  listWebhooks(accountSid: string, offset: number, limit: number): Promise<Page<WebhookRow>>;
+  /** Applies `patch` (and with `reenable`, turns it on: see hooks-queries.ts); undefined if there is no such webhook. */
+  updateWebhook(
+    accountSid: string,
+    sid: string,
+    patch: WebhookPatch,
+    reenable: boolean,
+  ): Promise<WebhookRow | undefined>;
+  /** Deletes the webhook, its queued deliveries and its delivery log; false if there is no such webhook. */
+  deleteWebhook(accountSid: string, sid: string): Promise<boolean>;
+  /** Newest first, or oldest first with `order` "asc". */
+  listEvents(
+    filter: EventFilter,
+    offset: number,
+    limit: number,
+    order: "asc" | "desc",
+  ): Promise<Page<EmailEventRow>>;
+  findEvent(accountSid: string, sid: string): Promise<EmailEventRow | undefined>;
+  listWebhookDeliveries(
+    accountSid: string,
+    webhookSid: string,
+    offset: number,
+    limit: number,
+  ): Promise<Page<WebhookDeliveryRow>>;
+  findWebhookDelivery(
+    accountSid: string,
+    webhookSid: string,
+    sid: string,
+  ): Promise<WebhookDeliveryRow | undefined>;
+  /** Queues these webhook jobs (all or none). */
+  enqueueWebhookJobs(jobs: readonly NewWebhookJob[]): Promise<void>;
+  /** Queues the range's events for the webhook (see ReplayRange); none if there are more than `max`. */
+  replayEventRange(range: ReplayRange, now: number): Promise<{ queued: number } | { tooMany: true }>;
+  /** The secret-key check value stored under `name`, storing `candidate` if there is none yet. */
+  claimSecretKeyCheck(name: string, candidate: string, now: number): Promise<string>;
+  /**
+   * Leases up to `limit` due webhook_queue jobs to `owner` (the delivery worker's owner: the same
+   * heartbeat covers both) and returns them with what sending needs. Jobs with nothing left to send
+   * (their webhook deleted or disabled, their event or message gone) are deleted instead.
+   */
+  claimWebhookJobs(
+    owner: string,
+    now: number,
+    leaseMs: number,
+    limit: number,
+    skip?: WebhookTargets,
+  ): Promise<WebhookJob[]>;
+  /** The earliest due time of an unleased webhook job (not of the targets in `skip`), or null if none waits. */
+  nextWebhookDueAt(skip?: WebhookTargets): Promise<number | null>;
+  /** Writes webhook attempts (see WebhookAttemptRecord), all in one transaction. */
+  recordWebhookAttempts(records: readonly WebhookAttemptRecord[]): Promise<WebhookAttemptResult[]>;
 }

@@ -74,6 +74,8 @@ export async function startMailroom(options: StartOptions = {}): Promise<TestSer
     MAILROOM_PORT: "0",
     MAILROOM_DATA_DIR: dataDir,
     MAILROOM_LOG_LEVEL: process.env.MAILROOM_TEST_LOG_LEVEL ?? "silent",
+    // Test receivers listen on 127.0.0.1; the SSRF tests turn this off to see the refusal.
+    MAILROOM_WEBHOOK_ALLOW_PRIVATE: "1",
     ...(databaseUrl ? { MAILROOM_DATABASE_URL: databaseUrl } : {}),
     ...options.env,
   };

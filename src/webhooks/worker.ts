@@ -1,0 +1,456 @@
+import { WakeSignal } from "../delivery/wake-signal.js";
+import { newSid } from "../domain/ids.js";
+import type {
+  MailStore,
+  WebhookAttemptRecord,
+  WebhookAttemptResult,
+  WebhookJob,
+  WebhookTargets,
+} from "../store/types.js";
+import { HostLimiter } from "./host-limiter.js";
+import { type PostResult, WebhookPoster } from "./http-post.js";
+import { eventBody, statusCallbackForm } from "./payload.js";
+import { nextRetryAt } from "./retry-schedule.js";
+import { signatureHeaders } from "./signer.js";
+
+/** What the accept service and the delivery worker call when they have recorded events. */
+export interface WebhookNudge {
+  nudge(): void;
+}
+
+export interface WebhookWorkerSettings {
+  /** MAILROOM_WEBHOOK_CONCURRENCY: jobs in hand at once (never more claimed than free slots). */
+  concurrency: number;
+  /** MAILROOM_WEBHOOK_HOST_CONCURRENCY: POSTs at once per destination host. */
+  hostConcurrency: number;
+  timeoutMs: number;
+  allowPrivate: boolean;
+  retryBaseMs: number;
+  disableAfterMs: number;
+  /** MAILROOM_WEBHOOK_POLL_INTERVAL_MS: longest sleep while idle. */
+  pollIntervalMs: number;
+  /** MAILROOM_LEASE_MS, as for messages. */
+  leaseMs: number;
+  shutdownTimeoutMs: number;
+}
+
+export interface WebhookWorkerDeps {
+  store: MailStore;
+  /** The delivery worker's owner: its heartbeat covers these leases too. */
+  owner: string;
+  /** The signing secret (`whsec_…`) from a webhook's `secret_sealed` (src/domain/secret-box.ts). */
+  openSecret: (sealed: string, webhookSid: string) => string;
+  logger: Pick<import("pino").BaseLogger, "debug" | "info" | "warn" | "error">;
+}
+
+// A nudge wakes the loop after this long, so a burst of events costs one claim, not one each.
+const NUDGE_DEBOUNCE_MS = 5;
+// When the queue says something is due but nothing could be claimed, look again shortly, not at once.
+const MIN_WAIT_MS = 10;
+
+/**
+ * Delivers webhook_queue's jobs, durably and at least once: signed event POSTs to webhooks, and the
+ * form POST of a message's StatusCallback. Jobs are claimed with a lease like messages
+ * (StoreDialect.claimDue) under the delivery worker's owner, so a process that dies has its jobs
+ * taken over with its messages. At most `concurrency` jobs are in hand, at most `hostConcurrency` per
+ * destination host. Jobs of one target and message go one after another, in SID (event) order.
+ * Every attempt is recorded (a Deliveries row for webhooks) with the job deleted or rescheduled, in
+ * one transaction, while the lease is still held.
+ */
+export class WebhookWorker implements WebhookNudge {
+  private readonly inFlight = new Map<string, Promise<void>>();
+  /**
+   * Jobs in hand per target (a webhook, or a callback URL). A target with `perTargetLimit` of them is
+   * left out of claims: a receiver that never answers, with thousands of jobs queued, then holds a
+   * few slots, not all of them, and the other targets' jobs keep going.
+   */
+  private readonly inHand = new Map<string, number>();
+  private readonly perTargetLimit: number;
+  /** The last job started per (target, message): the next one of that pair waits for it. */
+  private readonly chains = new Map<string, Promise<void>>();
+  private readonly signal = new WakeSignal();
+  private readonly hosts: HostLimiter;
+  private readonly poster: WebhookPoster;
+  private readonly abandon = new AbortController();
+  private readonly secrets = new Map<string, string>();
+  private readonly recorder: BatchedRecorder;
+  private running: Promise<void> | undefined;
+  private stopping = false;
+  private backlog = false;
+  private nudged = false;
+  private renewTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly deps: WebhookWorkerDeps,
+    private readonly settings: WebhookWorkerSettings,
+  ) {
+    this.hosts = new HostLimiter(settings.hostConcurrency);
+    // Twice what may be sent to one host at once: enough to keep its connections busy.
+    this.perTargetLimit = 2 * settings.hostConcurrency;
+    this.poster = new WebhookPoster({
+      timeoutMs: settings.timeoutMs,
+      allowPrivate: settings.allowPrivate,
+      hostConcurrency: settings.hostConcurrency,
+    });
+    this.recorder = new BatchedRecorder((records) => deps.store.recordWebhookAttempts(records));
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(50, this.settings.leaseMs / 3));
+    this.running = this.run();
+  }
+
+  /** Events were recorded in this process: look at the queue soon (debounced). */
+  nudge(): void {
+    if (this.nudged || this.stopping) return;
+    this.nudged = true;
+    setTimeout(() => {
+      this.nudged = false;
+      this.signal.wake();
+    }, NUDGE_DEBOUNCE_MS).unref();
+  }
+
+  /**
+   * Stops claiming, gives the POSTs in flight up to shutdownTimeoutMs, then cuts the rest and releases
+   * their leases (unrecorded: the next start, or another process, sends them again).
+   */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.stopping = true;
+    this.signal.wake();
+    await this.running;
+    const finished = await settledWithin([...this.inFlight.values()], this.settings.shutdownTimeoutMs);
+    clearInterval(this.renewTimer);
+    if (!finished) {
+      const sids = [...this.inFlight.keys()];
+      this.abandon.abort();
+      await Promise.allSettled(this.inFlight.values());
+      await this.deps.store.releaseLeases(this.deps.owner, sids, "webhook_queue").catch(() => {});
+      this.deps.logger.info(
+        { released: sids.length },
+        "webhooks: deliveries still in flight at the shutdown timeout were released for the next start",
+      );
+    }
+    this.poster.close();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      let waitMs: number;
+      try {
+        waitMs = await this.claimAndStart();
+      } catch (error) {
+        this.deps.logger.error({ err: error }, "webhooks: could not read the queue; trying again shortly");
+        waitMs = this.settings.pollIntervalMs;
+      }
+      if (waitMs > 0 && !this.stopping) await this.signal.wait(waitMs);
+    }
+  }
+
+  /** Fills free slots from the queue; returns how long to sleep (0: look again now). */
+  private async claimAndStart(): Promise<number> {
+    const { concurrency, leaseMs, pollIntervalMs } = this.settings;
+    const free = concurrency - this.inFlight.size;
+    // Claim in batches (a claim is a commit): once half the slots are free, or when idle.
+    if (free <= 0 || (this.inFlight.size > 0 && free < Math.ceil(concurrency / 2))) {
+      // Jobs may be waiting (this was a nudge or a retry due): the next slots freed wake the loop.
+      this.backlog = true;
+      return pollIntervalMs;
+    }
+    const skip = this.saturatedTargets();
+    const claimed = await this.deps.store.claimWebhookJobs(this.deps.owner, Date.now(), leaseMs, free, skip);
+    const surplus: string[] = [];
+    for (const job of claimed) {
+      // Still in hand here only if its lease ran out meanwhile: the claim merely extended it.
+      if (this.inFlight.has(job.sid)) continue;
+      // One claim may bring more of a target's jobs than it takes: the rest go back, unattempted.
+      if ((this.inHand.get(targetOf(job)) ?? 0) >= this.perTargetLimit) surplus.push(job.sid);
+      else this.begin(job);
+    }
+    if (surplus.length > 0) {
+      await this.deps.store.releaseLeases(this.deps.owner, surplus, "webhook_queue");
+    }
+    this.backlog = claimed.length === free;
+    if (this.backlog) return 0;
+    const next = await this.deps.store.nextWebhookDueAt(this.saturatedTargets());
+    if (next === null) return pollIntervalMs;
+    return Math.min(pollIntervalMs, Math.max(MIN_WAIT_MS, next - Date.now()));
+  }
+
+  /** The targets with as many jobs in hand as they may have, as claims leave them out. */
+  private saturatedTargets(): WebhookTargets | undefined {
+    let skip: WebhookTargets | undefined;
+    for (const [target, count] of this.inHand) {
+      if (count < this.perTargetLimit) continue;
+      skip ??= { webhookSids: [], callbackUrls: [] };
+      if (target.startsWith("W")) skip.webhookSids.push(target.slice(1));
+      else skip.callbackUrls.push(target.slice(1));
+    }
+    return skip;
+  }
+
+  private begin(job: WebhookJob): void {
+    const target = targetOf(job);
+    this.inHand.set(target, (this.inHand.get(target) ?? 0) + 1);
+    const key = `${target}\u0000${job.message_sid ?? job.sid}`;
+    const before = this.chains.get(key);
+    const task = (before ? before.then(() => this.attempt(job)) : this.attempt(job))
+      .catch((error: unknown) => {
+        // Not recorded: the lease runs out and the job is tried again.
+        this.deps.logger.error({ err: error, sid: job.sid }, "webhooks: an attempt failed unrecorded");
+      })
+      .finally(() => {
+        this.inFlight.delete(job.sid);
+        if (this.chains.get(key) === task) this.chains.delete(key);
+        const left = (this.inHand.get(target) ?? 1) - 1;
+        if (left === 0) this.inHand.delete(target);
+        else this.inHand.set(target, left);
+        // A freed slot matters to the loop only when jobs wait (a target left out of claims may have
+        // some); new ones arrive with a nudge.
+        if (this.backlog || this.stopping || left === this.perTargetLimit - 1) this.signal.wake();
+      });
+    this.chains.set(key, task);
+    this.inFlight.set(job.sid, task);
+  }
+
+  private async attempt(job: WebhookJob): Promise<void> {
+    if (this.abandon.signal.aborted) return;
+    const request = this.request(job);
+    const host = hostOf(request.url);
+    const result = await this.hosts.run(host, () =>
+      this.abandon.signal.aborted
+        ? Promise.resolve(null)
+        : this.poster.post(request.url, request.headers, request.body, this.abandon.signal),
+    );
+    // Cut by the shutdown: not an attempt of the receiver's; the lease is released for the next start.
+    if (result === null || this.abandon.signal.aborted) return;
+    const record = this.recordOf(job, request.url, result);
+    const outcome = await this.recorder.add(record);
+    this.report(job, record, result, outcome);
+  }
+
+  private request(job: WebhookJob): { url: string; headers: Record<string, string>; body: string } {
+    if (job.webhook && job.event) {
+      const body = eventBody(job.event);
+      return {
+        url: job.webhook.url,
+        body,
+        headers: {
+          "content-type": "application/json",
+          ...signatureHeaders(
+            this.secret(job.webhook.secret_sealed, job.webhook_sid as string),
+            job.event.sid,
+            body,
+            new Date(),
+          ),
+        },
+      };
+    }
+    if (job.message && job.callback_url) {
+      return {
+        url: job.callback_url,
+        body: statusCallbackForm(job.message),
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      };
+    }
+    throw new Error(`webhook job ${job.sid} has nothing to send`);
+  }
+
+  private secret(sealed: string, webhookSid: string): string {
+    let secret = this.secrets.get(sealed);
+    if (secret === undefined) {
+      secret = this.deps.openSecret(sealed, webhookSid);
+      // Opened secrets are kept for reuse, a bounded number: a rotated secret's old entry ages out.
+      if (this.secrets.size >= 1000) this.secrets.clear();
+      this.secrets.set(sealed, secret);
+    }
+    return secret;
+  }
+
+  private recordOf(job: WebhookJob, url: string, result: PostResult): WebhookAttemptRecord {
+    const now = Date.now();
+    const attempt = job.attempts + 1;
+    const retryAt = result.delivered
+      ? null
+      : nextRetryAt(attempt, this.settings.retryBaseMs, job.created_at, now);
+    const outcome = result.delivered ? "delivered" : retryAt !== null ? "retrying" : "failed";
+    const failure = result.failure;
+    const failureText = failure ? `${failure.code}: ${failure.message}` : null;
+    const requestUrl = withoutQuery(url);
+    const disableAfter = formatDuration(this.settings.disableAfterMs);
+    const what =
+      job.webhook_sid !== null
+        ? `event ${job.event_sid} (${job.event?.type}) to webhook ${job.webhook_sid}`
+        : `the StatusCallback of message ${job.message_sid}`;
+    return {
+      owner: this.deps.owner,
+      job,
+      now,
+      outcome,
+      retryAt,
+      delivery:
+        job.webhook_sid !== null && job.event
+          ? {
+              sid: newSid("DL", now),
+              account_sid: job.account_sid,
+              webhook_sid: job.webhook_sid,
+              event_sid: job.event.sid,
+              event_type: job.event.type,
+              message_sid: job.message_sid,
+              attempt,
+              date_created: now,
+              status_code: result.statusCode,
+              latency_ms: result.latencyMs,
+              outcome,
+              error: failureText,
+              response_body: result.responseBody,
+            }
+          : null,
+      failure: failure
+        ? {
+            requestUrl,
+            responseBody: result.responseBody,
+            startedFailing: `Webhook ${job.webhook_sid} started failing: POST ${requestUrl} failed with ${failureText}. Its deliveries are retried; if it keeps failing for ${disableAfter} it is disabled.`,
+            disabled: `Webhook ${job.webhook_sid} was disabled: its deliveries failed for more than ${disableAfter}, the last one (POST ${requestUrl}) with ${failureText}. Its queued deliveries were dropped and its events kept: fix the receiver, enable the webhook again and replay the events.`,
+            givenUp: `Gave up delivering ${what} after ${attempt} attempts; the last one (POST ${requestUrl}) failed with ${failureText}.`,
+          }
+        : null,
+      disableIfFailingSince: job.webhook_sid !== null && failure ? now - this.settings.disableAfterMs : null,
+    };
+  }
+
+  private report(
+    job: WebhookJob,
+    record: WebhookAttemptRecord,
+    result: PostResult,
+    outcome: WebhookAttemptResult,
+  ): void {
+    const { logger } = this.deps;
+    // Only the host: a URL's path or query may carry the application's own secret.
+    const fields = {
+      sid: job.sid,
+      webhook: job.webhook_sid,
+      message: job.message_sid,
+      host: hostOf(job.webhook?.url ?? job.callback_url ?? ""),
+      attempt: job.attempts + 1,
+      outcome: record.outcome,
+      status: result.statusCode,
+      error: result.failure?.message,
+    };
+    if (!outcome.held) logger.debug(fields, "webhooks: job taken over by another process meanwhile");
+    else if (outcome.disabled)
+      logger.warn({ ...fields, dropped: outcome.dropped }, "webhooks: webhook disabled");
+    else if (record.outcome === "failed") logger.warn(fields, "webhooks: delivery given up");
+    else if (outcome.startedFailing) logger.info(fields, "webhooks: webhook started failing; retrying");
+    else if (record.outcome === "retrying") logger.debug(fields, "webhooks: delivery failed; retrying");
+    else logger.debug(fields, "webhooks: delivered");
+    // An early retry (tests' short base delay) is due before the next poll: wake for it.
+    if (record.retryAt !== null && record.retryAt - Date.now() < this.settings.pollIntervalMs) {
+      setTimeout(() => this.signal.wake(), Math.max(0, record.retryAt - Date.now())).unref();
+    }
+  }
+
+  private async renewLeases(): Promise<void> {
+    if (this.inFlight.size === 0) return;
+    try {
+      await this.deps.store.renewLeases(
+        this.deps.owner,
+        [...this.inFlight.keys()],
+        Date.now() + this.settings.leaseMs,
+        "webhook_queue",
+      );
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, "webhooks: could not renew leases");
+    }
+  }
+}
+
+/**
+ * Attempts finishing together are written in one store call (one transaction, one commit): with a
+ * webhook on every event, a commit per attempt would cost a fsync per event on SQLite.
+ */
+class BatchedRecorder {
+  private pending: Array<{
+    record: WebhookAttemptRecord;
+    resolve: (result: WebhookAttemptResult) => void;
+    reject: (error: unknown) => void;
+  }> = [];
+  private writing = false;
+
+  constructor(private readonly write: (records: WebhookAttemptRecord[]) => Promise<WebhookAttemptResult[]>) {}
+
+  add(record: WebhookAttemptRecord): Promise<WebhookAttemptResult> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ record, resolve, reject });
+      if (!this.writing) {
+        this.writing = true;
+        // The attempts finishing in this turn of the event loop join the batch; those finishing
+        // while it is written join the next one.
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending;
+      this.pending = [];
+      try {
+        const results = await this.write(batch.map((entry) => entry.record));
+        batch.forEach((entry, i) => {
+          entry.resolve(results[i] ?? { held: false, startedFailing: false, disabled: false, dropped: 0 });
+        });
+      } catch (error) {
+        for (const entry of batch) entry.reject(error);
+      }
+    }
+    this.writing = false;
+  }
+}
+
+/** A job's target: `W` + the webhook SID, or `C` + the callback URL. */
+function targetOf(job: WebhookJob): string {
+  return job.webhook_sid !== null ? `W${job.webhook_sid}` : `C${job.callback_url}`;
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return "";
+  }
+}
+
+/** A URL as Notifications show it: without its query and fragment, which may carry a token. */
+function withoutQuery(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.search = "";
+    parsed.hash = "";
+    parsed.username = "";
+    parsed.password = "";
+    return parsed.toString();
+  } catch {
+    return "";
+  }
+}
+
+function formatDuration(ms: number): string {
+  if (ms % 86_400_000 === 0) return `${ms / 86_400_000} day${ms === 86_400_000 ? "" : "s"}`;
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 1000 === 0) return `${ms / 1000} s`;
+  return `${ms} ms`;
+}
+
+/** True when every promise settled within `timeoutMs`. */
+async function settledWithin(promises: Promise<unknown>[], timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  const settled = Promise.allSettled(promises).then(() => true as const);
+  const result = await Promise.race([settled, timeout]);
+  clearTimeout(timer);
+  return result;
+}
