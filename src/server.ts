@@ -143,8 +143,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       maxMessageBytes: config.maxMessageBytes,
       blockedExtensions: config.blockedAttachmentExtensions,
     },
-    metrics,
-    { webhooks, callbackGuard: { allowPrivate: config.webhookAllowPrivate } },
+    { webhooks, callbackGuard: { allowPrivate: config.webhookAllowPrivate }, metrics },
   );
   const app = await createHttpApp({
     store,
@@ -156,10 +155,12 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       userLockoutMs: config.authUserLockoutMs,
     }),
     emails,
-    webhooks: new WebhookService(store, secrets, {
-      maxWebhooks: config.maxWebhooks,
-      allowPrivate: config.webhookAllowPrivate,
-    }),
+    webhooks: new WebhookService(
+      store,
+      secrets,
+      { maxWebhooks: config.maxWebhooks, allowPrivate: config.webhookAllowPrivate },
+      webhooks,
+    ),
     logger,
     trustProxy: config.trustProxy,
     bodyLimitBytes: config.bodyLimitBytes,

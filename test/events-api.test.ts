@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { newSid } from "../src/domain/ids.js";
 import type { EmailEventRow } from "../src/store/types.js";
+import { FAST_RETRIES, waitForFinal } from "./helpers/delivery.js";
 import {
   API,
   type Credentials,
@@ -11,6 +12,7 @@ import {
   type TestServer,
 } from "./helpers/mailroom.js";
 import { eventRow, openRawDb } from "./helpers/raw-db.js";
+import { SmtpSink } from "./helpers/smtp-sink.js";
 import { storeVariants } from "./helpers/stores.js";
 
 /** 2024-01-15 10:00:00 UTC: the events below happen within the next two minutes. */
@@ -228,6 +230,89 @@ for (const variant of await storeVariants()) {
       assert.equal(foreign.status, 404);
       const unknown = await request(server, "GET", `${path}?Type=email.sent`, { auth: evan });
       assert.equal(unknown.json.code, 20009);
+    });
+  });
+
+  describe(`events recorded by real deliveries (${variant.kind})`, { skip: variant.skip }, () => {
+    let sink: SmtpSink;
+    let server: TestServer;
+    let account: Credentials;
+
+    before(async () => {
+      // later@ is deferred once, never@ refused for good, now@ accepted at once.
+      const deferredOnce = new Set<string>();
+      sink = await SmtpSink.start({
+        rules: {
+          recipient(address) {
+            if (address === "never@example.com") return { code: 550, message: "5.1.1 No such user" };
+            if (address === "later@example.com" && !deferredOnce.has(address)) {
+              deferredOnce.add(address);
+              return { code: 451, message: "4.7.1 Greylisted, try again" };
+            }
+            return undefined;
+          },
+        },
+      });
+      server = await startMailroom({
+        store: variant.kind,
+        env: { ...FAST_RETRIES, MAILROOM_SMTP_URL: sink.url },
+      });
+      account = await server.createAccount("real@example.org", server.admin.sid);
+    });
+    after(async () => {
+      await server?.close();
+      await sink?.stop();
+    });
+
+    test("a message's events tell its story in order: accepted, then per recipient sent, deferred, failed, sent", async () => {
+      const sent = await sendEmail(server, account, {
+        To: "now@example.com, later@example.com, never@example.com",
+      });
+      assert.equal(sent.status, 200, sent.text);
+      const sid = sent.json.sid;
+      const final = await waitForFinal(server, account, sid);
+      assert.equal(final.status, "sent");
+      const path = `${API}/Accounts/${account.sid}/Email/Messages/${sid}/Events.json`;
+      const listed = await request(server, "GET", path, { auth: account });
+      assert.equal(listed.status, 200, listed.text);
+      const story = listed.json.events.map(
+        (e: { type: string; recipient?: string }) => `${e.type} ${e.recipient ?? "-"}`,
+      );
+      assert.equal(story[0], "email.accepted -");
+      assert.deepEqual(story.slice(1, 4).sort(), [
+        "email.deferred later@example.com",
+        "email.failed never@example.com",
+        "email.sent now@example.com",
+      ]);
+      assert.deepEqual(story.slice(4), ["email.sent later@example.com"]);
+      const deferred = listed.json.events.find((e: { type: string }) => e.type === "email.deferred");
+      assert.equal(deferred.smtp_code, 451);
+      assert.equal(deferred.error_code, 13103);
+      assert.ok(deferred.retry_at, "a deferral says when the next attempt is due");
+      const failed = listed.json.events.find((e: { type: string }) => e.type === "email.failed");
+      assert.equal(failed.smtp_code, 550);
+      assert.match(failed.response, /No such user/);
+
+      // The account's list has the same events, newest first, and filters them.
+      const accountList = await request(
+        server,
+        "GET",
+        `${API}/Accounts/${account.sid}/Events.json?MessageSid=${sid}`,
+        {
+          auth: account,
+        },
+      );
+      assert.deepEqual(
+        accountList.json.events.map((e: { sid: string }) => e.sid),
+        listed.json.events.map((e: { sid: string }) => e.sid).reverse(),
+      );
+      const sentOnly = await request(
+        server,
+        "GET",
+        `${API}/Accounts/${account.sid}/Events.json?MessageSid=${sid}&Type=email.sent`,
+        { auth: account },
+      );
+      assert.equal(sentOnly.json.total, 2);
     });
   });
 }

@@ -1,44 +1,45 @@
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { newSid } from "../src/domain/ids.js";
 import { MAX_REPLAY_EVENTS } from "../src/services/webhooks.js";
 import type { EmailEventRow, WebhookDeliveryRow } from "../src/store/types.js";
-import { API, type Credentials, request, startMailroom, type TestServer } from "./helpers/mailroom.js";
+import { waitForFinal } from "./helpers/delivery.js";
+import {
+  API,
+  type Credentials,
+  request,
+  sendEmail,
+  startMailroom,
+  type TestServer,
+} from "./helpers/mailroom.js";
 import { deliveryRow, eventRow, openRawDb } from "./helpers/raw-db.js";
 import { storeVariants } from "./helpers/stores.js";
+import { waitFor } from "./helpers/wait.js";
+import { type Receiver, startReceiver, verifyDelivery } from "./helpers/webhooks.js";
 
 /** 2024-03-01 00:00 UTC; the events below fall on that day, one outside it. */
 const DAY = Date.UTC(2024, 2, 1);
 
-/**
- * A receiver that takes connections and never answers: a job handed to it stays in the queue, as
- * queued (attempts 0, due when it was queued), for as long as these tests look at it.
- */
-async function startSilentReceiver(): Promise<{ url: string; close(): Promise<void> }> {
-  const server: Server = createServer(() => {});
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/hook`,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+/** Sends one email (captured: no relay) and waits until it is sent: its events are real. */
+async function sentMessage(server: TestServer, account: Credentials): Promise<string> {
+  const sent = await sendEmail(server, account);
+  assert.equal(sent.status, 200, sent.text);
+  await waitForFinal(server, account, sent.json.sid);
+  return sent.json.sid;
 }
 
 for (const variant of await storeVariants()) {
   describe(`webhook deliveries and replay (${variant.kind})`, { skip: variant.skip }, () => {
     let server: TestServer;
-    let receiver: Awaited<ReturnType<typeof startSilentReceiver>>;
+    /** Never answers: a job handed to it stays in the queue, leased, for as long as these tests look. */
+    let receiver: Receiver;
     let rita: Credentials;
     let other: Credentials;
     let hook: string;
     let otherHook: string;
     let events: EmailEventRow[];
     let deliveries: WebhookDeliveryRow[];
+    const startedAt = new Date().toISOString();
     const base = () => `${API}/Accounts/${rita.sid}/Webhooks/${hook}`;
     const post = (path: string, form?: Record<string, string>) =>
       request(server, "POST", path, { auth: rita, form });
@@ -49,7 +50,6 @@ for (const variant of await storeVariants()) {
           .selectFrom("webhook_queue")
           .selectAll()
           .where("webhook_sid", "=", webhookSid)
-          .orderBy("due_at")
           .orderBy("sid")
           .execute();
       } finally {
@@ -66,22 +66,26 @@ for (const variant of await storeVariants()) {
     };
 
     before(async () => {
-      receiver = await startSilentReceiver();
-      server = await startMailroom({ store: variant.kind, env: { MAILROOM_WEBHOOK_ALLOW_PRIVATE: "1" } });
+      receiver = await startReceiver(() => "hang");
+      server = await startMailroom({
+        store: variant.kind,
+        env: { MAILROOM_WEBHOOK_ALLOW_PRIVATE: "1", MAILROOM_WEBHOOK_TIMEOUT_MS: "60000" },
+      });
       rita = await server.createAccount("rita@example.org", server.admin.sid);
       other = await server.createAccount("otto@example.org", server.admin.sid);
       const create = async (account: Credentials, form: Record<string, string>) => {
         const created = await request(server, "POST", `${API}/Accounts/${account.sid}/Webhooks.json`, {
           auth: account,
-          form: { Url: receiver.url, ...form },
+          form: { Url: `${receiver.url}/hook`, ...form },
         });
         assert.equal(created.status, 200, created.text);
         return created.json.sid as string;
       };
+      // Real messages, sent before the webhooks exist: no delivery of their own events is queued.
+      const m1 = await sentMessage(server, rita);
+      const m2 = await sentMessage(server, rita);
       hook = await create(rita, { Events: "email.sent,email.failed" });
       otherHook = await create(other, {});
-      const m1 = newSid("EM", DAY);
-      const m2 = newSid("EM", DAY);
       events = [
         eventRow(rita.sid, m1, DAY + 1000),
         eventRow(rita.sid, m1, DAY + 2000, {
@@ -127,8 +131,9 @@ for (const variant of await storeVariants()) {
       }
     });
     after(async () => {
-      await server?.close();
+      // The receiver first: requests it holds fail at once, and the server stops without waiting on them.
       await receiver?.close();
+      await server?.close();
     });
 
     test("a webhook's deliveries, newest first, and one by its SID", async () => {
@@ -194,7 +199,9 @@ for (const variant of await storeVariants()) {
       assert.equal(job?.event_sid, first.event_sid);
       assert.equal(job?.message_sid, first.message_sid);
       assert.equal(job?.callback_url, null);
+      // Queued due now (the sender may already hold it: the receiver never answers, so nothing else moves).
       assert.equal(Number(job?.attempts), 0);
+      assert.ok(Number(job?.created_at) >= before && Number(job?.created_at) <= afterwards);
       assert.ok(Number(job?.due_at) >= before && Number(job?.due_at) <= afterwards);
       const unknown = await post(`${base()}/Deliveries/${first.sid}/Replay.json`, { Force: "true" });
       assert.equal(unknown.json.code, 20009);
@@ -280,14 +287,74 @@ for (const variant of await storeVariants()) {
       }
     });
 
+    test("replayed events reach the receiver signed with the webhook's secret, with the event's SID as webhook-id", async () => {
+      const answering = await startReceiver(() => 204);
+      try {
+        const created = await request(server, "POST", `${API}/Accounts/${rita.sid}/Webhooks.json`, {
+          auth: rita,
+          form: { Url: `${answering.url}/all` },
+        });
+        assert.equal(created.status, 200, created.text);
+        const { sid, secret } = created.json;
+        const path = `${API}/Accounts/${rita.sid}/Webhooks/${sid}`;
+        // The real events of this test's two messages (accepted and sent, each), not the 2024 ones.
+        const real = await request(
+          server,
+          "GET",
+          `${API}/Accounts/${rita.sid}/Events.json?StartTime=${startedAt}`,
+          {
+            auth: rita,
+          },
+        );
+        assert.equal(real.json.total, 4);
+        const replayed = await post(`${path}/Replay.json`, {
+          StartTime: startedAt,
+          EndTime: new Date().toISOString(),
+        });
+        assert.equal(replayed.json.queued, 4, replayed.text);
+        await waitFor("the replayed events at the receiver", () => answering.received.length >= 4);
+        const bodies = answering.received.map((received) => verifyDelivery(secret, received));
+        assert.deepEqual(
+          answering.received.map((received) => received.headers["webhook-id"]).sort(),
+          real.json.events.map((e: { sid: string }) => e.sid).sort(),
+        );
+        assert.deepEqual(bodies.map((b) => b.type).sort(), [
+          "email.accepted",
+          "email.accepted",
+          "email.sent",
+          "email.sent",
+        ]);
+
+        // The sender logged each delivery; replaying one sends that event once more.
+        const log = await waitFor("the delivery log", async () => {
+          const listed = await request(server, "GET", `${path}/Deliveries.json`, { auth: rita });
+          return listed.json.total >= 4 ? listed.json.deliveries : undefined;
+        });
+        const again = log[0];
+        assert.equal(again.outcome, "delivered");
+        const one = await post(`${path}/Deliveries/${again.sid}/Replay.json`);
+        assert.equal(one.json.event_sid, again.event_sid);
+        await waitFor("the replayed delivery", () => answering.received.length >= 5);
+        const fifth = answering.received[4];
+        assert.equal(fifth?.headers["webhook-id"], again.event_sid);
+        assert.equal(
+          verifyDelivery(secret, fifth as (typeof answering.received)[number]).type,
+          again.event_type,
+        );
+      } finally {
+        await answering.close();
+      }
+    });
+
     test(`a range of more than ${MAX_REPLAY_EVENTS} events is refused, and nothing is queued`, async () => {
       const busy = await server.createAccount("busy@example.org", server.admin.sid);
+      // Sent before the webhook exists, so none of its own events is queued to it.
+      const message = await sentMessage(server, busy);
       const created = await request(server, "POST", `${API}/Accounts/${busy.sid}/Webhooks.json`, {
         auth: busy,
-        form: { Url: receiver.url },
+        form: { Url: `${receiver.url}/busy` },
       });
       const busyHook = created.json.sid as string;
-      const message = newSid("EM", DAY);
       const rows = Array.from({ length: MAX_REPLAY_EVENTS + 1 }, (_, i) =>
         eventRow(busy.sid, message, DAY + i),
       );

@@ -60,18 +60,18 @@ export const ErrorCodes = {
   ReplayTooLarge: { code: 14012, status: 400 },
   WebhookNotEnabled: { code: 14013, status: 409 },
 
-  // 144xx: webhook and callback URLs (src/webhooks/address-guard.ts)
-  WebhookUrlInvalid: { code: 14400, status: 400 },
-  WebhookUrlCredentials: { code: 14401, status: 400 },
-  WebhookAddressRefused: { code: 14402, status: 400 },
-  WebhookHostNotFound: { code: 14403, status: 400 },
-
   // 142xx–143xx: Restcomm Notifications and Usage Records
   NotificationNotFound: { code: 14200, status: 404 },
   InvalidNotificationFilter: { code: 14201, status: 400 },
   InvalidUsageDate: { code: 14210, status: 400 },
   UnknownUsageCategory: { code: 14211, status: 400 },
   UsageDatesReversed: { code: 14212, status: 400 },
+
+  // 144xx: webhook and callback URLs (src/webhooks/address-guard.ts)
+  WebhookUrlInvalid: { code: 14400, status: 400 },
+  WebhookUrlCredentials: { code: 14401, status: 400 },
+  WebhookAddressRefused: { code: 14402, status: 400 },
+  WebhookHostNotFound: { code: 14403, status: 400 },
 
   // 20xxx: the request itself
   MalformedBody: { code: 20001, status: 400 },

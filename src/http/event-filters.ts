@@ -1,7 +1,8 @@
 import { ApiError, type ErrorKind } from "../domain/errors.js";
 import { containsControl, describeUnsafeCharacter } from "../domain/header-rules.js";
 import { quoteInput } from "../domain/quote.js";
-import { EVENT_TYPES, isEventType } from "../events/types.js";
+import { parseEventTypeList } from "../events/type-list.js";
+import { EVENT_TYPES } from "../events/types.js";
 import { parseFilterDate } from "./dates.js";
 
 /**
@@ -56,21 +57,10 @@ function filterDate(kind: ErrorKind, name: string, value: string) {
   return parsed;
 }
 
-/** Comma-separated event types, each known (an unknown one is refused by name), once each. */
+/** A `Type` parameter: comma-separated event types, each known (an unknown one is refused by name). */
 export function eventTypeList(kind: ErrorKind, text: string): string[] {
-  const names = text
-    .split(",")
-    .map((name) => name.trim())
-    .filter((name) => name !== "");
-  for (const name of names) {
-    if (!isEventType(name)) {
-      throw new ApiError(
-        kind,
-        `Type ${quoteInput(name)} is not an event type; use any of ${EVENT_TYPES.join(", ")} (comma-separated).`,
-      );
-    }
-  }
-  if (names.length === 0)
+  const types = parseEventTypeList(text, "Type", kind);
+  if (types.length === 0)
     throw new ApiError(kind, `Type names no event type; use any of ${EVENT_TYPES.join(", ")}.`);
-  return [...new Set(names)];
+  return types;
 }

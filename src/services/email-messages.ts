@@ -42,12 +42,13 @@ export class EmailMessageService {
     private readonly store: MailStore,
     private readonly delivery: AcceptedMailSink,
     private readonly attachmentPolicy: AttachmentPolicy,
-    private readonly metrics?: Pick<MailroomMetrics, "messageAccepted">,
     private readonly events: {
       /** Told when an accept recorded its event (and queued webhook jobs for it). */
       webhooks?: WebhookNudge;
       /** How a StatusCallback URL is checked (MAILROOM_WEBHOOK_ALLOW_PRIVATE); unchecked when absent. */
       callbackGuard?: AddressGuardOptions;
+      /** Counts accepted messages (/metrics). */
+      metrics?: Pick<MailroomMetrics, "messageAccepted">;
     } = {},
   ) {}
 
@@ -104,7 +105,7 @@ export class EmailMessageService {
       if (lease) this.delivery.cancel();
       throw error;
     }
-    this.metrics?.messageAccepted();
+    this.events.metrics?.messageAccepted();
     if (lease) {
       const bytes =
         attachments.length === 0

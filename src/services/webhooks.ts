@@ -4,7 +4,8 @@ import { containsControl, describeUnsafeCharacter } from "../domain/header-rules
 import { isSid, newSid } from "../domain/ids.js";
 import { quoteInput } from "../domain/quote.js";
 import type { SecretBox } from "../domain/secret-box.js";
-import { EVENT_TYPES, isEventType } from "../events/types.js";
+import { parseEventTypeList } from "../events/type-list.js";
+import { EVENT_TYPES } from "../events/types.js";
 import { ALL_EVENTS } from "../model/webhook.js";
 import type {
   MailStore,
@@ -14,6 +15,7 @@ import type {
   WebhookRow,
 } from "../store/types.js";
 import { checkWebhookUrl } from "../webhooks/address-guard.js";
+import type { WebhookNudge } from "../webhooks/worker.js";
 
 /** The most events one replay by time range queues (docs/events.md); more is refused (14012). */
 export const MAX_REPLAY_EVENTS = 10_000;
@@ -58,6 +60,8 @@ export class WebhookService {
     private readonly store: MailStore,
     private readonly secrets: SecretBox,
     private readonly options: WebhookServiceOptions,
+    /** The webhook sender, woken when a replay has queued jobs that are due now. */
+    private readonly sender?: WebhookNudge,
   ) {}
 
   async create(accountSid: string, input: WebhookInput): Promise<IssuedWebhook> {
@@ -160,6 +164,7 @@ export class WebhookService {
       lease_expires_at: null,
     };
     await this.store.enqueueWebhookJobs([job]);
+    this.sender?.nudge();
     return { webhook, queued: 1, eventSid: delivery.event_sid };
   }
 
@@ -192,6 +197,7 @@ export class WebhookService {
         `More than ${MAX_REPLAY_EVENTS} events match; nothing was queued. Replay a shorter time range (StartTime, EndTime) or fewer types (Type), in several calls.`,
       );
     }
+    if (result.queued > 0) this.sender?.nudge();
     return { webhook, queued: result.queued, from: range.from, before: range.before, types };
   }
 
@@ -236,20 +242,9 @@ export function newWebhookSecret(): string {
  * each, in EVENT_TYPES order. An unknown type is refused by name.
  */
 export function parseEventTypes(text: string): string | null {
-  const names = text
-    .split(",")
-    .map((name) => name.trim())
-    .filter((name) => name !== "");
-  if (names.length === 0 || (names.length === 1 && names[0] === ALL_EVENTS)) return null;
-  for (const name of names) {
-    if (!isEventType(name)) {
-      throw new ApiError(
-        "InvalidEventType",
-        `Events names ${quoteInput(name)}, which is not an event type; use any of ${EVENT_TYPES.join(", ")} (comma-separated), or * for all.`,
-      );
-    }
-  }
-  return EVENT_TYPES.filter((type) => names.includes(type)).join(",");
+  if (text.trim() === ALL_EVENTS) return null;
+  const types = parseEventTypeList(text, "Events", "InvalidEventType");
+  return types.length === 0 ? null : types.join(",");
 }
 
 function parseEnabled(value: string | boolean): boolean {

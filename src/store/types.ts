@@ -141,6 +141,16 @@ export interface Page<T> {
   total: number;
 }
 
+/** What /metrics reports about the queues (all processes sharing the store). */
+export interface QueueStats {
+  /** Rows in delivery_queue: messages waiting, retrying or being delivered. */
+  depth: number;
+  /** The earliest due_at among them (ms since the epoch); null when the queue is empty. */
+  oldestDueAt: number | null;
+  /** Rows in webhook_queue: webhook deliveries and status callbacks still to make. */
+  webhookBacklog: number;
+}
+
 export type EmailEventRow = Selectable<EmailEventsTable>;
 export type WebhookRow = Selectable<WebhooksTable>;
 export type NewWebhook = Insertable<WebhooksTable>;
@@ -169,16 +179,6 @@ export interface ReplayRange {
   before: number;
   /** The most events one replay queues; more and it queues none. */
   max: number;
-}
-
-/** What /metrics reports about the queues (all processes sharing the store). */
-export interface QueueStats {
-  /** Rows in delivery_queue: messages waiting, retrying or being delivered. */
-  depth: number;
-  /** The earliest due_at among them (ms since the epoch); null when the queue is empty. */
-  oldestDueAt: number | null;
-  /** Rows in webhook_queue: webhook deliveries and status callbacks still to make. */
-  webhookBacklog: number;
 }
 
 /** What one delivery attempt concluded, written in one transaction with the message's new state. */

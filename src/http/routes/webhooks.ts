@@ -312,14 +312,18 @@ export async function webhookRoutes(app: FastifyInstance, deps: Deps): Promise<v
     async (request, reply) => {
       assertMayAct(request, "manage webhooks");
       const body = request.body;
-      const range = timeRange("InvalidReplayRange", queryText(body, "StartTime"), queryText(body, "EndTime"));
+      const range = timeRange(
+        "InvalidReplayRange",
+        queryText(body, "StartTime", "InvalidReplayRange"),
+        queryText(body, "EndTime", "InvalidReplayRange"),
+      );
       if (range.from === undefined || range.before === undefined) {
         throw new ApiError(
           "InvalidReplayRange",
           "StartTime and EndTime can not be empty: a replay needs a time range.",
         );
       }
-      const typeText = queryText(body, "Type");
+      const typeText = queryText(body, "Type", "InvalidEventType");
       const types = typeText === undefined ? undefined : eventTypeList("InvalidEventType", typeText);
       const result = await webhooks.replayRange(request.account.sid, request.params.sid, {
         from: range.from,
