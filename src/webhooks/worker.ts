@@ -8,6 +8,7 @@ import type {
   WebhookJob,
   WebhookTargets,
 } from "../store/types.js";
+import { isStoreFull, isStoreUnavailable } from "../store/unavailable.js";
 import { HostLimiter } from "./host-limiter.js";
 import { type PostResult, WebhookPoster } from "./http-post.js";
 import { eventBody, statusCallbackForm } from "./payload.js";
@@ -425,7 +426,7 @@ class BatchedRecorder {
       const batch = this.pending;
       this.pending = [];
       try {
-        const results = await this.write(batch.map((entry) => entry.record));
+        const results = await this.writeWhileTransient(batch.map((entry) => entry.record));
         batch.forEach((entry, i) => {
           entry.resolve(results[i] ?? { held: false, startedFailing: false, disabled: false, dropped: 0 });
         });
@@ -434,6 +435,22 @@ class BatchedRecorder {
       }
     }
     this.writing = false;
+  }
+
+  /**
+   * Writes, trying again a few times while the store is unreachable or its disk full: a POST made and
+   * not recorded is made again once its lease runs out, a duplicate the receiver must then recognise.
+   */
+  private async writeWhileTransient(records: WebhookAttemptRecord[]): Promise<WebhookAttemptResult[]> {
+    for (const pause of [250, 1000, 4000, undefined]) {
+      try {
+        return await this.write(records);
+      } catch (error) {
+        if (pause === undefined || !(isStoreUnavailable(error) || isStoreFull(error))) throw error;
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+    }
+    throw new Error("unreachable");
   }
 }
 
