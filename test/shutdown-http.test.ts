@@ -71,8 +71,10 @@ for (const variant of await storeVariants()) {
       try {
         for (let i = 0; i < 5; i++) assert.equal((await sendEmail(server, server.admin)).status, 200);
         await waitFor("deliveries in flight", () => sink.unanswered >= 5);
+        // Only the stop's lines: a first start warns about the secret key it generated.
+        const stopLines = logLines.length;
         await server.close();
-        const loud = logLines.filter((line) => (line.level as number) >= 40);
+        const loud = logLines.slice(stopLines).filter((line) => (line.level as number) >= 40);
         assert.deepEqual(
           loud.map((line) => line.msg),
           [],
