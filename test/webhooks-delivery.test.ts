@@ -119,7 +119,15 @@ for (const variant of await storeVariants()) {
         assert.equal(order[0], "email.accepted", `${sid}: ${order.join(", ")}`);
       }
 
-      // Each attempt is logged; nothing is left queued.
+      // Nothing is left queued, and each attempt is logged (in the transaction that removed its job).
+      await waitFor("the webhook's queue to empty", async () => {
+        const left = await rawQuery(
+          locationOf(server),
+          "select sid from webhook_queue where webhook_sid = ?",
+          [hook.sid],
+        );
+        return left.length === 0;
+      });
       const deliveries = await rawQuery<{
         event_sid: string;
         outcome: string;
@@ -134,14 +142,6 @@ for (const variant of await storeVariants()) {
       assert.ok(
         deliveries.every((d) => d.outcome === "delivered" && d.status_code === 204 && d.attempt === 1),
       );
-      await waitFor("the webhook's queue to empty", async () => {
-        const left = await rawQuery(
-          locationOf(server),
-          "select sid from webhook_queue where webhook_sid = ?",
-          [hook.sid],
-        );
-        return left.length === 0;
-      });
     });
 
     test("a webhook that wants some types gets only those", async () => {
@@ -229,11 +229,18 @@ for (const variant of await storeVariants()) {
         );
         return row?.failing_since === null;
       });
-      const log = await rawQuery<{ outcome: string; error: string | null; response_body: string | null }>(
-        locationOf(server),
-        "select outcome, error, response_body from webhook_deliveries where webhook_sid = ? order by date_created, sid",
-        [hook.sid],
+      const readLog = () =>
+        rawQuery<{ outcome: string; error: string | null; response_body: string | null }>(
+          locationOf(server),
+          "select outcome, error, response_body from webhook_deliveries where webhook_sid = ? order by date_created, sid",
+          [hook.sid],
+        );
+      // Attempts are recorded in batches, a moment after the receiver answered.
+      await waitFor(
+        "a delivered attempt logged per event",
+        async () => (await readLog()).filter((d) => d.outcome === "delivered").length >= events.length,
       );
+      const log = await readLog();
       assert.ok(log.some((d) => d.outcome === "retrying" && d.error?.startsWith("14420: HTTP 503")));
       assert.equal(log.filter((d) => d.outcome === "delivered").length, events.length);
     });
@@ -588,7 +595,8 @@ for (const variant of await storeVariants()) {
           MAILROOM_SMTP_URL: sink.url,
           MAILROOM_WEBHOOK_CONCURRENCY: String(settings.concurrency),
           MAILROOM_WEBHOOK_HOST_CONCURRENCY: String(settings.hostConcurrency),
-          MAILROOM_WEBHOOK_TIMEOUT_MS: "300",
+          // Long enough that every slot fills before the first POST times out, even on a loaded machine.
+          MAILROOM_WEBHOOK_TIMEOUT_MS: "1500",
           // Each job is tried once here: its retry is a minute away.
           MAILROOM_WEBHOOK_RETRY_BASE_MS: "60000",
           MAILROOM_WEBHOOK_POLL_INTERVAL_MS: "50",
@@ -627,7 +635,8 @@ for (const variant of await storeVariants()) {
         store: variant.kind,
         env: {
           MAILROOM_SMTP_URL: sink.url,
-          // 8 slots; 2 connections per host, so at most 4 jobs of one target in hand.
+          // 8 slots; 2 connections per host, so at most 4 jobs of one target in hand, whatever the order
+          // they are claimed in.
           MAILROOM_WEBHOOK_CONCURRENCY: "8",
           MAILROOM_WEBHOOK_HOST_CONCURRENCY: "2",
           MAILROOM_WEBHOOK_TIMEOUT_MS: "60000",
@@ -664,6 +673,12 @@ for (const variant of await storeVariants()) {
           `the stuck webhook's other jobs wait in the queue (${waiting.length})`,
         );
         assert.ok(dead.maxOpen <= 2);
+        const [inHand] = await rawQuery<{ n: number }>(
+          at,
+          "select count(*) as n from webhook_queue where webhook_sid = ? and lease_owner is not null",
+          [stuck.sid],
+        );
+        assert.ok(Number(inHand?.n) <= 4, `at most 4 of the stuck webhook's jobs in hand (${inHand?.n})`);
       } finally {
         await server.close();
         await dead.close();
@@ -679,9 +694,11 @@ for (const variant of await storeVariants()) {
           await insertWebhook(locationOf(server), server.admin.sid, `http://127.0.0.1:${port}/a`);
         },
         "127.0.0.1",
-        20,
+        10,
       );
-      assert.equal(receiver.maxOpen, 5, "at most 5 at once, and the bound was reached");
+      // Two targets (the webhook, the callback URL), each allowed half the slots: 4 at most here, and
+      // jobs claimed in batches may not fill every slot, so only the bound is certain.
+      assert.ok(receiver.maxOpen <= 5 && receiver.maxOpen >= 2, `at most 5 at once (${receiver.maxOpen})`);
     });
 
     test("a receiver that never answers holds at most MAILROOM_WEBHOOK_HOST_CONCURRENCY connections per host", async () => {

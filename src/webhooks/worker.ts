@@ -88,8 +88,12 @@ export class WebhookWorker implements WebhookNudge {
     private readonly settings: WebhookWorkerSettings,
   ) {
     this.hosts = new HostLimiter(settings.hostConcurrency);
-    // Twice what may be sent to one host at once: enough to keep its connections busy.
-    this.perTargetLimit = 2 * settings.hostConcurrency;
+    // Twice what may be sent to one host at once (enough to keep its connections busy), and at most
+    // half the slots: one target that never answers leaves the other half to everyone else.
+    this.perTargetLimit = Math.min(
+      2 * settings.hostConcurrency,
+      Math.max(1, Math.floor(settings.concurrency / 2)),
+    );
     this.poster = new WebhookPoster({
       timeoutMs: settings.timeoutMs,
       allowPrivate: settings.allowPrivate,
@@ -161,10 +165,15 @@ export class WebhookWorker implements WebhookNudge {
       this.backlog = true;
       return pollIntervalMs;
     }
-    // A claim is at most one target's allowance, and targets holding theirs are left out: one target
-    // (a receiver that never answers, thousands of jobs queued) then never has more than twice its
-    // allowance in hand, and the others' jobs keep going. Nothing claimed is handed back.
-    const limit = Math.min(free, this.perTargetLimit);
+    // Targets holding their allowance are left out, and a claim is at most what the fullest of the
+    // others may still take: whichever target the claimed jobs are for, none ends up with more than its
+    // allowance (a receiver that never answers, thousands of jobs queued, holds at most that many
+    // slots), and the others' jobs keep going. Nothing claimed is handed back.
+    let fullest = 0;
+    for (const count of this.inHand.values()) {
+      if (count < this.perTargetLimit && count > fullest) fullest = count;
+    }
+    const limit = Math.min(free, this.perTargetLimit - fullest);
     const claimed = await this.deps.store.claimWebhookJobs(
       this.deps.owner,
       Date.now(),
