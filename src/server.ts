@@ -14,7 +14,7 @@ import { WebhookService } from "./services/webhooks.js";
 import { lockDataDir } from "./store/data-dir-lock.js";
 import { openStore } from "./store/open-store.js";
 import type { MailStore } from "./store/types.js";
-import { type WebhookNudge, WebhookWorker } from "./webhooks/worker.js";
+import { WebhookWorker } from "./webhooks/worker.js";
 
 export interface Mailroom {
   config: Config;
@@ -93,12 +93,8 @@ export async function createMailroom(config: Config, logger = createLogger(confi
   }
   const accounts = new AccountService(store, { maxSubAccounts: config.maxSubAccounts });
   const dispatcher = createDispatcher(config, logger);
-  // The webhook sender shares the delivery worker's owner (one heartbeat, one takeover), so it is
-  // made second; the delivery worker reaches it through this nudge.
-  let webhookWorker: WebhookWorker | undefined;
-  const webhooks: WebhookNudge = { nudge: () => webhookWorker?.nudge() };
   const worker = new DeliveryWorker(
-    { store, dispatcher, webhooks, logger, metrics },
+    { store, dispatcher, logger, metrics },
     {
       concurrency: config.deliveryConcurrency,
       leaseMs: config.leaseMs,
@@ -114,7 +110,9 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       },
     },
   );
-  webhookWorker = new WebhookWorker(
+  // The webhook sender shares the delivery worker's owner (one heartbeat, one takeover). The store
+  // tells it when a write queued jobs (listenWebhookJobs); replays nudge it themselves.
+  const webhookWorker = new WebhookWorker(
     {
       store,
       owner: worker.owner,
@@ -134,7 +132,6 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       shutdownTimeoutMs: config.shutdownTimeoutMs,
     },
   );
-  const webhookSender = webhookWorker;
   // A message accepted here is delivered at once, not at the worker's next poll.
   const emails = new EmailMessageService(
     store,
@@ -143,7 +140,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       maxMessageBytes: config.maxMessageBytes,
       blockedExtensions: config.blockedAttachmentExtensions,
     },
-    { webhooks, callbackGuard: { allowPrivate: config.webhookAllowPrivate }, metrics },
+    { callbackGuard: { allowPrivate: config.webhookAllowPrivate }, metrics },
   );
   const app = await createHttpApp({
     store,
@@ -159,7 +156,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       store,
       secrets,
       { maxWebhooks: config.maxWebhooks, allowPrivate: config.webhookAllowPrivate },
-      webhooks,
+      webhookWorker,
     ),
     logger,
     trustProxy: config.trustProxy,
@@ -182,7 +179,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       await app.close();
       // Side by side: each gives its work in flight up to MAILROOM_SHUTDOWN_TIMEOUT_MS, then
       // releases what is left for the next start (or another process).
-      await Promise.all([worker.stop(), webhookSender.stop()]);
+      await Promise.all([worker.stop(), webhookWorker.stop()]);
       await dispatcher.close();
       await store.close();
       lock?.release();
@@ -196,7 +193,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     secrets,
     app,
     worker,
-    webhookWorker: webhookSender,
+    webhookWorker,
     logger,
     metrics,
     async listen() {
@@ -204,7 +201,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
         const address = await app.listen({ host: config.host, port: config.port });
         logger.info({ transport: dispatcher.description }, `delivery: ${dispatcher.description}`);
         await worker.start();
-        webhookSender.start();
+        webhookWorker.start();
         return address;
       } catch (error) {
         // Half started (port taken, database refusing LISTEN): leave nothing running behind.

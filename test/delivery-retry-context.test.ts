@@ -60,7 +60,6 @@ describe("delivery: what retries need, read per claim", () => {
         {
           store,
           dispatcher: new LocalDispatcher(recordingTransport(sent)),
-          webhooks: { nudge() {} },
           logger: quiet,
         },
         {

@@ -220,6 +220,29 @@ for (const variant of await storeVariants()) {
       );
     });
 
+    test("a write that queued webhook jobs is announced (listenWebhookJobs); one that queued none is not", async () => {
+      const account = await insertAccount(store, "announced@example.org");
+      let announced = 0;
+      const stop = store.listenWebhookJobs(() => {
+        announced += 1;
+      });
+      try {
+        await store.acceptEmail(emailRow(account));
+        // The announcement crosses from the store's thread with the write's answer: give it a turn.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.equal(announced, 0, "no webhook, no StatusCallback: nothing queued");
+        await rows(
+          "insert into webhooks (sid, account_sid, url, events, enabled, secret_sealed, date_created, date_updated) values (?, ?, ?, ?, ?, ?, ?, ?)",
+          [newSid("WH"), account, "https://hooks.example.net/", null, 1, "sealed", T0, T0],
+        );
+        await store.acceptEmail(emailRow(account));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.equal(announced, 1);
+      } finally {
+        stop();
+      }
+    });
+
     test("usage counts add up across concurrent accepts (group commits, and a second store on PostgreSQL)", async () => {
       const account = await insertAccount(store, "busy@example.org");
       const second = variant.kind === "postgres" ? env.openAnother() : store;

@@ -5,7 +5,6 @@ import { type EmailContent, readStoredContent, storedContentOf } from "../model/
 import type { DeliveryJob } from "../services/email-messages.js";
 import type { AttemptRecord, EmailMessageRow, MailStore, RetryContext } from "../store/types.js";
 import { isStoreFull, isStoreUnavailable } from "../store/unavailable.js";
-import type { WebhookNudge } from "../webhooks/worker.js";
 import type { Dispatcher, DispatchJob, DispatchResult } from "./dispatch.js";
 import { type Envelope, envelopeFor } from "./envelope.js";
 import { type AttemptHistory, NO_HISTORY, readHistory } from "./history.js";
@@ -18,8 +17,6 @@ import { type SendReport, sameForAll } from "./transports/transport.js";
 export interface StepContext {
   store: MailStore;
   dispatcher: Dispatcher;
-  /** Wakes the webhook sender: each recorded attempt recorded events (and queued their webhook jobs). */
-  webhooks: WebhookNudge;
   logger: DeliveryLogger;
   /** Told of each recorded attempt (/metrics). */
   metrics?: DeliveryMetrics | undefined;
@@ -200,6 +197,7 @@ const record: DeliveryStep = {
     const now = Date.now();
     const applied = await recordUntilStored(context, {
       owner,
+      hasStatusCallback: message.status_callback !== null,
       mime,
       attempt: {
         sid: newSid("EA"),
@@ -249,12 +247,12 @@ async function recordUntilStored(context: StepContext, record: AttemptRecord): P
 }
 
 /**
- * Logs the outcome, wakes the worker for an early retry, and the webhook sender: the attempt's events,
- * and a final status's StatusCallback, were queued with the record (src/webhooks/worker.ts sends them).
+ * Logs the outcome and wakes the worker for an early retry. The attempt's events, and a final status's
+ * StatusCallback, were queued with the record; the store tells the webhook sender (listenWebhookJobs).
  */
 const notify: DeliveryStep = {
   name: "notify",
-  run(state, { logger, webhooks, retryDueAt, metrics }) {
+  run(state, { logger, retryDueAt, metrics }) {
     const verdict = state.verdict as Verdict;
     metrics?.attemptRecorded(
       verdict.status,
@@ -273,7 +271,6 @@ const notify: DeliveryStep = {
       logger.warn({ ...fields, error: verdict.errorMessage }, "delivery failed");
     else logger.debug(fields, "delivered");
     if (verdict.retryAt !== null) retryDueAt(verdict.retryAt);
-    webhooks.nudge();
   },
 };
 

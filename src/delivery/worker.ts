@@ -5,7 +5,6 @@ import type { DeliveryMetrics } from "../metrics/metrics.js";
 import { readStoredContent, storedContentOf } from "../model/email-message.js";
 import type { DeliveryJob } from "../services/email-messages.js";
 import type { Lease, MailStore, RetryContext } from "../store/types.js";
-import type { WebhookNudge } from "../webhooks/worker.js";
 import type { Dispatcher } from "./dispatch.js";
 import type { DeliveryLogger } from "./logger.js";
 import type { RetryPolicy } from "./retry-policy.js";
@@ -27,7 +26,6 @@ export interface WorkerSettings {
 export interface WorkerDeps {
   store: MailStore;
   dispatcher: Dispatcher;
-  webhooks: WebhookNudge;
   logger: DeliveryLogger;
   /** Told of each recorded attempt (/metrics); left out in tests that build a worker alone. */
   metrics?: DeliveryMetrics;

@@ -10,7 +10,6 @@ import {
 } from "../model/email-message.js";
 import type { EmailMessageRow, Lease, MailStore } from "../store/types.js";
 import { type AddressGuardOptions, checkUrlHost } from "../webhooks/address-guard.js";
-import type { WebhookNudge } from "../webhooks/worker.js";
 
 /** A message for the delivery worker: its row, and what the accepting process already has in memory. */
 export interface DeliveryJob {
@@ -43,8 +42,6 @@ export class EmailMessageService {
     private readonly delivery: AcceptedMailSink,
     private readonly attachmentPolicy: AttachmentPolicy,
     private readonly events: {
-      /** Told when an accept recorded its event (and queued webhook jobs for it). */
-      webhooks?: WebhookNudge;
       /** How a StatusCallback URL is checked (MAILROOM_WEBHOOK_ALLOW_PRIVATE); unchecked when absent. */
       callbackGuard?: AddressGuardOptions;
       /** Counts accepted messages (/metrics). */
@@ -113,7 +110,6 @@ export class EmailMessageService {
           : new Map(attachments.map((a) => [a.ref.sha256, a.content as Uint8Array]));
       this.delivery.handOff({ message, content, attachments: bytes });
     } else this.delivery.wake();
-    this.events.webhooks?.nudge();
     // The answer shows the message as accepted (queued), even when its delivery has just begun.
     return { ...message, content, next_attempt_at: now };
   }

@@ -2,6 +2,13 @@ import type { Kysely, RawBuilder } from "kysely";
 import type { Database } from "./schema.js";
 import type { AcceptedEmail, AttemptRecord } from "./types.js";
 
+/** What a group commit's batch did: the records whose messages it settled, and whether it queued webhook jobs. */
+export interface BatchOutcome {
+  owned: Set<AttemptRecord>;
+  /** True when it put rows in webhook_queue (the webhook sender is told: MailStore.listenWebhookJobs). */
+  jobsQueued: boolean;
+}
+
 /**
  * The tables of leased jobs: messages to deliver, and webhook deliveries (and StatusCallbacks) to make.
  * Both are claimed, renewed and taken over the same way; only their key column differs.
@@ -54,7 +61,7 @@ export interface StoreDialect {
     db: Kysely<Database>,
     accepted: AcceptedEmail[],
     records: AttemptRecord[],
-  ): Promise<Set<AttemptRecord>>;
+  ): Promise<BatchOutcome>;
   /**
    * How many accept transactions may be in flight at once (GroupCommitOptions.lanes). One means a
    * single writer (SQLite): accepts and attempt records then share one group commit. More means

@@ -1,5 +1,6 @@
 import { type CompiledQuery, type Kysely, type RawBuilder, sql } from "kysely";
 import { acceptedEvent, attemptChanges, type EventRow, type NotificationRow, utcDay } from "./change-rows.js";
+import type { BatchOutcome } from "./dialect.js";
 import {
   ATTEMPT_COLUMNS,
   BLOB_COLUMNS,
@@ -27,20 +28,27 @@ export async function writePostgresBatch(
   accepted: AcceptedEmail[],
   records: AttemptRecord[],
   wakeUp: WakeUp,
-): Promise<Set<AttemptRecord>> {
+): Promise<BatchOutcome> {
   const accepts = accepted.length > 0 ? acceptStatement(db, accepted, wakeUp) : undefined;
   const attempts = records.length > 0 ? attemptStatement(db, records) : undefined;
   // Accepts and attempts commit in batches of their own on PostgreSQL (see Store), so each batch is
   // one statement, its own transaction; the two meet in one batch only if a caller groups them.
   if (accepts && attempts) {
     return db.transaction().execute(async (trx) => {
-      await trx.executeQuery(accepts.query);
-      return settledBy(records, (await trx.executeQuery(attempts.query)).rows);
+      const accept = await trx.executeQuery(accepts.query);
+      const outcome = outcomeOf(records, (await trx.executeQuery(attempts.query)).rows);
+      return { ...outcome, jobsQueued: outcome.jobsQueued || queuedJobs(accept.rows) };
     });
   }
-  if (accepts) await runNamed(accepts.name, accepts.query);
-  if (attempts) return settledBy(records, await runNamed(attempts.name, attempts.query));
-  return new Set();
+  const acceptQueued = accepts ? queuedJobs(await runNamed(accepts.name, accepts.query)) : false;
+  if (!attempts) return { owned: new Set(), jobsQueued: acceptQueued };
+  const outcome = outcomeOf(records, await runNamed(attempts.name, attempts.query));
+  return { ...outcome, jobsQueued: outcome.jobsQueued || acceptQueued };
+}
+
+/** Whether a statement's answer (a `jobs` count on its rows) says it queued webhook jobs. */
+function queuedJobs(rows: unknown[]): boolean {
+  return (rows as Array<{ jobs: number | string | null }>).some((row) => Number(row.jobs) > 0);
 }
 
 /** Runs a query as the named prepared statement `name` (its text must always be the same). */
@@ -116,7 +124,8 @@ function acceptStatement(db: Kysely<Database>, batch: AcceptedEmail[], wakeUp: W
       on conflict (account_sid, day, category, shard)
         do update set count = usage_counters.count + excluded.count
     )${rich ? richInserts(tags, blobs) : sql``}
-    select ${notify ? sql`pg_notify(${sql.raw(wakeUp.channelSql)}, ${wakeUp.origin})` : sql`null`} as notified`;
+    select ${notify ? sql`pg_notify(${sql.raw(wakeUp.channelSql)}, ${wakeUp.origin})` : sql`null`} as notified,
+      (select count(*) from event_jobs) as jobs`;
   const name = `mailroom_accept${notify ? "_notify" : ""}${rich ? "_rich" : ""}`;
   return { name, query: query.compile(db) };
 }
@@ -138,6 +147,7 @@ function eventInserts(events: readonly EventRow[], kept: RawBuilder<unknown>): R
       select e.sid || w.sid, e.account_sid, w.sid, e.sid, e.message_sid, e.date_created, e.date_created
       from events e join webhooks w on w.account_sid = e.account_sid and w.enabled = 1
         and (w.events is null or position(',' || e.type || ',' in ',' || w.events || ',') > 0)
+      returning 1
     )`;
 }
 
@@ -266,8 +276,10 @@ function attemptStatement(db: Kysely<Database>, records: AttemptRecord[]): State
       where input.retry_at is null and m.status_callback is not null
         and m.sid in (select message_sid from owned)
       on conflict (sid) do nothing
+      returning 1
     )
-    select message_sid from owned`;
+    select message_sid, (select count(*) from event_jobs) + (select count(*) from callbacks) as jobs
+    from owned`;
   return { name: "mailroom_attempts", query: query.compile(db) };
 }
 
@@ -280,8 +292,11 @@ function notificationInsert(rows: readonly NotificationRow[]): RawBuilder<unknow
     )`;
 }
 
-/** The records whose messages the attempt statement settled (it returns their SIDs). */
-function settledBy(records: AttemptRecord[], rows: unknown[]): Set<AttemptRecord> {
+/** The records whose messages the attempt statement settled (it returns their SIDs), and whether it queued jobs. */
+function outcomeOf(records: AttemptRecord[], rows: unknown[]): BatchOutcome {
   const settled = new Set((rows as Array<{ message_sid: string }>).map((row) => row.message_sid));
-  return new Set(records.filter((record) => settled.has(record.attempt.message_sid)));
+  return {
+    owned: new Set(records.filter((record) => settled.has(record.attempt.message_sid))),
+    jobsQueued: queuedJobs(rows),
+  };
 }

@@ -1,5 +1,6 @@
 import type { Database as Connection, Statement } from "better-sqlite3";
 import { acceptedEvent, attemptChanges, type EventRow, UsageTally } from "./change-rows.js";
+import type { BatchOutcome } from "./dialect.js";
 import {
   ATTEMPT_COLUMNS,
   BLOB_COLUMNS,
@@ -33,28 +34,42 @@ export class SqliteWrites {
    * Writes the batch in one transaction and returns the attempt records whose messages it settled
    * (those whose owner still held the lease; StoreDialect.writeBatch in store.ts says why only those).
    */
-  write(accepted: AcceptedEmail[], records: AttemptRecord[]): Set<AttemptRecord> {
+  write(accepted: AcceptedEmail[], records: AttemptRecord[]): BatchOutcome {
     // IMMEDIATE: take the write lock at BEGIN, as a writer should (the CLI may hold it for a moment).
     return this.inTransaction.immediate(accepted, records);
   }
 
-  private apply(accepted: AcceptedEmail[], records: AttemptRecord[]): Set<AttemptRecord> {
+  private apply(accepted: AcceptedEmail[], records: AttemptRecord[]): BatchOutcome {
     // Prepared on first use: the tables exist only once the migrations have run.
     this.statements ??= prepare(this.connection);
     const s = this.statements;
     const usage = new UsageTally();
+    let jobs = 0;
+    // Whether an account has an enabled webhook, asked once per account and batch: most have none,
+    // and their events then cost no lookup each.
+    const hooked = new Map<string, boolean>();
+    const hasWebhooks = (account: string) => {
+      let known = hooked.get(account);
+      if (known === undefined) {
+        known = s.hasWebhooks.get(account) !== undefined;
+        hooked.set(account, known);
+      }
+      return known;
+    };
     // An event, and a job for each webhook of its account that wants it (webhook_queue), together.
     const recordEvent = (event: EventRow) => {
       s.insertEvent.run(EVENT_COLUMNS.map((column) => columnValue(event, column)));
-      s.queueWebhookJobs.run(
+      if (!hasWebhooks(event.account_sid)) return;
+      const at = event.date_created;
+      jobs += s.queueWebhookJobs.run(
         event.sid,
         event.sid,
         event.message_sid,
-        event.date_created,
-        event.date_created,
+        at,
+        at,
         event.account_sid,
         `,${event.type},`,
-      );
+      ).changes;
     };
     for (const { message, lease, tags, blobs } of accepted) {
       // Bytes that crossed from another thread arrive as a Uint8Array; better-sqlite3 binds Buffers.
@@ -91,12 +106,15 @@ export class SqliteWrites {
           s.insertNotification.run(NOTIFICATION_COLUMNS.map((c) => columnValue(notification, c)));
         if (changes.usage) usage.add(record.attempt.account_sid, record.attempt.date_finished, changes.usage);
         const finished = record.attempt.date_finished;
-        if (record.retryAt === null) s.queueStatusCallback.run(finished, finished, sid);
+        // Unless the worker said the message has none (older callers do not say).
+        if (record.retryAt === null && record.hasStatusCallback !== false) {
+          jobs += s.queueStatusCallback.run(finished, finished, sid).changes;
+        }
       }
       s.insertAttempt.run(ATTEMPT_COLUMNS.map((column) => columnValue(record.attempt, column)));
     }
     for (const row of usage.rows()) s.addUsage.run(row.account, row.day, row.category, row.count);
-    return owned;
+    return { owned, jobsQueued: jobs > 0 };
   }
 }
 
@@ -128,6 +146,7 @@ function prepare(connection: Connection) {
     insertTag: statement(insertAll("email_tags", TAG_COLUMNS)),
     insertEvent: statement(insertAll("email_events", EVENT_COLUMNS)),
     insertNotification: statement(insertAll("notifications", NOTIFICATION_COLUMNS)),
+    hasWebhooks: statement("select 1 from webhooks where account_sid = ? and enabled = 1 limit 1"),
     // The last parameter is the event type between commas: `events` lists types separated by commas.
     queueWebhookJobs: statement(
       `insert into webhook_queue (sid, account_sid, webhook_sid, event_sid, message_sid, created_at, due_at)

@@ -4,7 +4,12 @@ import { DEFAULT_QUERY_TIMEOUT_MS, sqliteFile } from "./open-store.js";
 import { openPostgresStore } from "./postgres.js";
 import { openSqliteStore } from "./sqlite.js";
 import type { Store } from "./store.js";
-import type { StoreThreadApi, StoreThreadData } from "./threaded-store.js";
+import {
+  QUEUED_EVENT,
+  type StoreThreadApi,
+  type StoreThreadData,
+  WEBHOOK_JOBS_EVENT,
+} from "./threaded-store.js";
 
 // The worker thread behind ThreadedStore: owns the database connection and runs every call on it.
 // On SQLite a second one, the reader, answers the API's reads on a connection of its own.
@@ -32,7 +37,7 @@ function openStoreHere(data: StoreThreadData): Store {
 const api: StoreThreadApi = Object.create(store, {
   listenQueued: {
     async value() {
-      stopListening ??= await store.listenQueued(() => thread.emit("queued"));
+      stopListening ??= await store.listenQueued(() => thread.emit(QUEUED_EVENT));
     },
   },
   stopListening: {
@@ -46,3 +51,5 @@ const api: StoreThreadApi = Object.create(store, {
 
 // Replies go back as soon as the promise reactions a group commit settled have run, not one loop turn later.
 const thread = serveCalls(port, api, (flush) => process.nextTick(flush));
+// Webhook jobs queued by a write: an event that crosses with the write's replies (ThreadedStore).
+store.listenWebhookJobs(() => thread.emit(WEBHOOK_JOBS_EVENT));

@@ -56,6 +56,8 @@ export class Store implements MailStore {
   private readonly db: Kysely<Database>;
   private readonly acceptWrites: GroupCommit<PendingWrite, boolean>;
   private readonly attemptWrites: GroupCommit<PendingWrite, boolean>;
+  /** Told when a write batch queued webhook jobs (listenWebhookJobs). */
+  private readonly jobListeners = new Set<() => void>();
   /** The account-tree change this process is running or waiting to run (see serialiseAccountChange). */
   private accountChanges: Promise<unknown> = Promise.resolve();
   /** The error of the last write, while it was a full disk (cleared by a write that commits). */
@@ -86,6 +88,11 @@ export class Store implements MailStore {
 
   listenQueued(listener: () => void): Promise<() => Promise<void>> {
     return this.dialect.listenQueued(listener);
+  }
+
+  listenWebhookJobs(listener: () => void): () => void {
+    this.jobListeners.add(listener);
+    return () => this.jobListeners.delete(listener);
   }
 
   /** Brings the schema up to date; safe when several processes start at once (see StoreDialect.migrate). */
@@ -237,7 +244,9 @@ export class Store implements MailStore {
     }
     let owned: Set<AttemptRecord>;
     try {
-      owned = await this.dialect.writeBatch(this.db, accepted, records);
+      const outcome = await this.dialect.writeBatch(this.db, accepted, records);
+      owned = outcome.owned;
+      if (outcome.jobsQueued) for (const listener of this.jobListeners) listener();
     } catch (error) {
       if (isStoreFull(error)) this.diskFull = error;
       throw error;

@@ -11,7 +11,11 @@ export const STORE_THREAD_GONE = "MAILROOM_STORE_THREAD_GONE";
  * What the store thread answers (store-thread.ts): the store's methods, except that listening is
  * started and stopped by calls and the notifications come back as events.
  */
-export type StoreThreadApi = Omit<MailStore, "kind" | "listenQueued"> & {
+/** The events a store thread raises by itself: another process queued mail; a write queued webhook jobs. */
+export const QUEUED_EVENT = "queued";
+export const WEBHOOK_JOBS_EVENT = "webhook-jobs";
+
+export type StoreThreadApi = Omit<MailStore, "kind" | "listenQueued" | "listenWebhookJobs"> & {
   listenQueued(): Promise<void>;
   stopListening(): Promise<void>;
 };
@@ -42,6 +46,7 @@ export class ThreadedStore implements MailStore {
   private readonly thread: ThreadClient<StoreThreadApi>;
   private readerThread: { thread: ThreadClient<StoreThreadApi>; ready: Promise<void> } | undefined;
   private readonly queuedListeners = new Set<() => void>();
+  private readonly jobListeners = new Set<() => void>();
   private readonly queryTimeoutMs: number;
 
   constructor(
@@ -50,8 +55,9 @@ export class ThreadedStore implements MailStore {
   ) {
     this.kind = location.databaseUrl ? "postgres" : "sqlite";
     this.queryTimeoutMs = location.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
-    this.thread = startStoreThread(location, latencyOf(options, "store"), () => {
-      for (const listener of this.queuedListeners) listener();
+    this.thread = startStoreThread(location, latencyOf(options, "store"), (event) => {
+      const listeners = event === WEBHOOK_JOBS_EVENT ? this.jobListeners : this.queuedListeners;
+      for (const listener of listeners) listener();
     });
   }
 
@@ -107,6 +113,11 @@ export class ThreadedStore implements MailStore {
       if (!this.queuedListeners.delete(listener) || this.queuedListeners.size > 0) return;
       if (!this.thread.gone) await this.thread.call("stopListening");
     };
+  }
+
+  listenWebhookJobs(listener: () => void): () => void {
+    this.jobListeners.add(listener);
+    return () => this.jobListeners.delete(listener);
   }
 
   countAccounts: MailStore["countAccounts"] = () => this.thread.call("countAccounts");
@@ -197,14 +208,14 @@ function latencyOf(
 function startStoreThread(
   data: StoreThreadData,
   onLatency: ((method: string, ms: number) => void) | undefined,
-  onQueued?: () => void,
+  onEvent?: (event: string) => void,
 ): ThreadClient<StoreThreadApi> {
   const worker = new Worker(new URL("./store-thread.js", import.meta.url), {
     workerData: data,
     resourceLimits: THREAD_RESOURCE_LIMITS,
   });
   return new ThreadClient(worker, {
-    onEvent: () => onQueued?.(),
+    onEvent: (reply) => onEvent?.(reply.event),
     onLatency,
     goneError: (cause) =>
       Object.assign(new Error(`The store is unavailable: ${cause.message}`), {

@@ -185,6 +185,11 @@ export interface ReplayRange {
 export interface AttemptRecord {
   /** The worker that held the lease for this attempt. */
   owner: string;
+  /**
+   * Whether the message has a StatusCallback (the worker knows from its row): false spares a final
+   * attempt's lookup for one; absent means not known, and the store looks.
+   */
+  hasStatusCallback?: boolean;
   /** The composed MIME, when this attempt composed it (the first one): stored with the attempt. */
   mime?: string | undefined;
   attempt: Insertable<EmailAttemptsTable>;
@@ -207,6 +212,12 @@ export interface MailStore {
   close(): Promise<void>;
   /** Calls `listener` when another process queued work; resolves to a function that stops listening. */
   listenQueued(listener: () => void): Promise<() => Promise<void>>;
+  /**
+   * Calls `listener` when a write of this store queued webhook jobs (events of an account with
+   * webhooks, StatusCallbacks): the webhook sender looks at its queue then, not at every accept.
+   * Returns a function that stops it.
+   */
+  listenWebhookJobs(listener: () => void): () => void;
   countAccounts(): Promise<number>;
   /** Inserts an account as given, with no checks (tests and benchmarks seed stores with it). */
   insertAccount(account: NewAccount): Promise<void>;

@@ -15,7 +15,7 @@ import { eventBody, statusCallbackForm } from "./payload.js";
 import { nextRetryAt } from "./retry-schedule.js";
 import { signatureHeaders } from "./signer.js";
 
-/** What the accept service and the delivery worker call when they have recorded events. */
+/** Wakes the sender: jobs were queued that the store did not announce (replays). */
 export interface WebhookNudge {
   nudge(): void;
 }
@@ -82,6 +82,7 @@ export class WebhookWorker implements WebhookNudge {
   private backlog = false;
   private nudged = false;
   private renewTimer: NodeJS.Timeout | undefined;
+  private stopListening: (() => void) | undefined;
 
   constructor(
     private readonly deps: WebhookWorkerDeps,
@@ -104,11 +105,12 @@ export class WebhookWorker implements WebhookNudge {
 
   start(): void {
     if (this.running) return;
+    this.stopListening = this.deps.store.listenWebhookJobs(() => this.nudge());
     this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(50, this.settings.leaseMs / 3));
     this.running = this.run();
   }
 
-  /** Events were recorded in this process: look at the queue soon (debounced). */
+  /** Jobs were queued in this process: look at the queue soon (debounced). */
   nudge(): void {
     if (this.nudged || this.stopping) return;
     this.nudged = true;
@@ -125,6 +127,7 @@ export class WebhookWorker implements WebhookNudge {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.stopping = true;
+    this.stopListening?.();
     this.signal.wake();
     await this.running;
     const finished = await settledWithin([...this.inFlight.values()], this.settings.shutdownTimeoutMs);
