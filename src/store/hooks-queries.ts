@@ -1,5 +1,6 @@
 import { type Kysely, sql } from "kysely";
 import { newSid } from "../domain/ids.js";
+import { findInAccount } from "./account-rows.js";
 import type { StoreDialect } from "./dialect.js";
 import type { Database } from "./schema.js";
 import type {
@@ -48,12 +49,7 @@ export function findWebhook(
   accountSid: string,
   sid: string,
 ): Promise<WebhookRow | undefined> {
-  return db
-    .selectFrom("webhooks")
-    .selectAll()
-    .where("sid", "=", sid)
-    .where("account_sid", "=", accountSid)
-    .executeTakeFirst();
+  return findInAccount(db, "webhooks", accountSid, sid);
 }
 
 /** An account's webhooks, oldest first. */
@@ -170,12 +166,7 @@ export function findEvent(
   accountSid: string,
   sid: string,
 ): Promise<EmailEventRow | undefined> {
-  return db
-    .selectFrom("email_events")
-    .selectAll()
-    .where("sid", "=", sid)
-    .where("account_sid", "=", accountSid)
-    .executeTakeFirst();
+  return findInAccount(db, "email_events", accountSid, sid);
 }
 
 /** A webhook's delivery attempts, newest first (index webhook_deliveries_webhook). */

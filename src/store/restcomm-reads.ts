@@ -1,4 +1,5 @@
 import { type Kysely, sql } from "kysely";
+import { findInAccount } from "./account-rows.js";
 import { containsPattern } from "./like-pattern.js";
 import type { Database } from "./schema.js";
 import type { NotificationFilter, NotificationRow, Page, UsageDayCount, UsageQuery } from "./types.js";
@@ -40,17 +41,12 @@ export async function listNotifications(
   return { rows, total: Number(count.n) };
 }
 
-export async function findNotification(
+export function findNotification(
   db: Kysely<Database>,
   accountSid: string,
   sid: string,
 ): Promise<NotificationRow | undefined> {
-  return db
-    .selectFrom("notifications")
-    .selectAll()
-    .where("sid", "=", sid)
-    .where("account_sid", "=", accountSid)
-    .executeTakeFirst();
+  return findInAccount(db, "notifications", accountSid, sid);
 }
 
 export async function usageByDay(db: Kysely<Database>, query: UsageQuery): Promise<UsageDayCount[]> {
