@@ -50,10 +50,11 @@ export class EmailMessageService {
   ) {}
 
   async accept(accountSid: string, email: ValidatedEmail): Promise<EmailMessageSource> {
-    // Where the callback will be POSTed must be allowed now (and is checked again at each POST).
+    // Where the callback will be POSTed must be allowed now (and is checked again at each POST); a
+    // lookup that fails only for now does not refuse the message.
     const { callbackGuard } = this.events;
     if (email.statusCallback !== null && callbackGuard) {
-      await checkUrlHost(new URL(email.statusCallback), callbackGuard, "StatusCallback");
+      await checkUrlHost(new URL(email.statusCallback), callbackGuard, "StatusCallback", true);
     }
     const attachments =
       email.uploads.length > 0 ? await checkAttachments(email.uploads, this.attachmentPolicy) : [];

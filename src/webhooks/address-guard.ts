@@ -180,7 +180,16 @@ export async function checkWebhookUrl(url: string, options: AddressGuardOptions)
  * StatusCallback, whose form the message model has checked already (credentials in it are sent as
  * Basic authentication, as Restcomm's and Twilio's callbacks allow).
  */
-export async function checkUrlHost(url: URL, options: AddressGuardOptions, parameter: string): Promise<void> {
+export async function checkUrlHost(
+  url: URL,
+  options: AddressGuardOptions,
+  parameter: string,
+  /**
+   * Let a lookup that failed for now (a DNS timeout, SERVFAIL) pass: a message must not be refused
+   * because its callback's DNS is briefly down; every POST is still checked as it connects.
+   */
+  passTemporaryFailures = false,
+): Promise<void> {
   if (options.allowPrivate) return;
   const host = url.hostname.replace(/^\[|\]$/g, "");
   let addresses: string[];
@@ -193,8 +202,9 @@ export async function checkUrlHost(url: URL, options: AddressGuardOptions, param
       addresses = (await dnsLookupAsync(host, { all: true })).map((a) => a.address);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? "";
-      const why =
-        code === "ENOTFOUND" || code === "ENODATA" ? "does not resolve" : `could not be resolved (${code})`;
+      const missing = code === "ENOTFOUND" || code === "ENODATA";
+      if (!missing && passTemporaryFailures) return;
+      const why = missing ? "does not resolve" : `could not be resolved (${code})`;
       throw new ApiError(
         "WebhookHostNotFound",
         `${parameter}'s host ${quoteInput(host)} ${why}; use a host name with a public address.`,
