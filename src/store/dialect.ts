@@ -61,6 +61,11 @@ export interface StoreDialect {
     db: Kysely<Database>,
     accepted: AcceptedEmail[],
     records: AttemptRecord[],
+    /**
+     * More writes for the same transaction (SQLite only: webhook attempt records, see
+     * Store.recordWebhookAttempts), run after the batch's own on the connection it holds.
+     */
+    alongside?: (conn: Kysely<Database>) => Promise<void>,
   ): Promise<BatchOutcome>;
   /**
    * How many accept transactions may be in flight at once (GroupCommitOptions.lanes). One means a

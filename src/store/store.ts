@@ -41,6 +41,7 @@ import {
   claimWebhookJobs,
   nextWebhookDueAt,
   recordWebhookAttempts,
+  recordWebhookAttemptsIn,
   type WebhookAttemptRecord,
   type WebhookAttemptResult,
   type WebhookJob,
@@ -54,8 +55,8 @@ import {
 export class Store implements MailStore {
   readonly dialect: StoreDialect;
   private readonly db: Kysely<Database>;
-  private readonly acceptWrites: GroupCommit<PendingWrite, boolean>;
-  private readonly attemptWrites: GroupCommit<PendingWrite, boolean>;
+  private readonly acceptWrites: GroupCommit<PendingWrite, WriteResult>;
+  private readonly attemptWrites: GroupCommit<PendingWrite, WriteResult>;
   /** Told when a write batch queued webhook jobs (listenWebhookJobs). */
   private readonly jobListeners = new Set<() => void>();
   /** The account-tree change this process is running or waiting to run (see serialiseAccountChange). */
@@ -74,7 +75,7 @@ export class Store implements MailStore {
     // separate connections), each kind has its own queue, so that an accept is not held up behind an
     // attempt batch's several round trips.
     const groupCommit = (lanes: number) =>
-      new GroupCommit<PendingWrite, boolean>((batch) => this.commitWrites(batch), {
+      new GroupCommit<PendingWrite, WriteResult>((batch) => this.commitWrites(batch), {
         lanes,
         isolate: (error) => !isStoreUnavailable(error) && !isStoreFull(error),
       });
@@ -234,17 +235,32 @@ export class Store implements MailStore {
     await this.acceptWrites.add({ accepted: { message, lease, tags: extras.tags, blobs: extras.blobs } });
   }
 
-  /** One group commit: the accepted messages and the attempt records, in one transaction. */
-  private async commitWrites(batch: PendingWrite[]): Promise<boolean[]> {
+  /**
+   * One group commit: the accepted messages, the attempt records and (SQLite) the webhook attempt
+   * records, in one transaction.
+   */
+  private async commitWrites(batch: PendingWrite[]): Promise<WriteResult[]> {
     const accepted: AcceptedEmail[] = [];
     const records: AttemptRecord[] = [];
+    const hookRecords: WebhookAttemptRecord[] = [];
     for (const write of batch) {
       if ("accepted" in write) accepted.push(write.accepted);
-      else records.push(write.record);
+      else if ("record" in write) records.push(write.record);
+      else hookRecords.push(...write.webhookRecords);
     }
     let owned: Set<AttemptRecord>;
+    let hookResults: WebhookAttemptResult[] = [];
     try {
-      const outcome = await this.dialect.writeBatch(this.db, accepted, records);
+      const outcome = await this.dialect.writeBatch(
+        this.db,
+        accepted,
+        records,
+        hookRecords.length === 0
+          ? undefined
+          : async (conn) => {
+              hookResults = await recordWebhookAttemptsIn(conn, this.dialect.name, hookRecords);
+            },
+      );
       owned = outcome.owned;
       if (outcome.jobsQueued) for (const listener of this.jobListeners) listener();
     } catch (error) {
@@ -252,7 +268,13 @@ export class Store implements MailStore {
       throw error;
     }
     this.diskFull = undefined;
-    return batch.map((write) => ("accepted" in write ? true : owned.has(write.record)));
+    let next = 0;
+    return batch.map((write) => {
+      if ("accepted" in write) return true;
+      if ("record" in write) return owned.has(write.record);
+      next += write.webhookRecords.length;
+      return hookResults.slice(next - write.webhookRecords.length, next);
+    });
   }
 
   async findEmail(accountSid: string, sid: string): Promise<EmailMessageView | undefined> {
@@ -394,7 +416,7 @@ export class Store implements MailStore {
    * history, but the message's state is the new owner's to decide.
    */
   recordAttempt(record: AttemptRecord): Promise<boolean> {
-    return this.attemptWrites.add({ record });
+    return this.attemptWrites.add({ record }) as Promise<boolean>;
   }
 
   /** Gives back leases this process holds, so other processes (or the next start) deliver at once. */
@@ -488,8 +510,15 @@ export class Store implements MailStore {
     return nextWebhookDueAt(this.db, skip);
   }
 
+  /**
+   * On SQLite (one writer), through the group commit: webhook attempts finishing while messages are
+   * accepted or delivered share their commit, one fsync for both. On PostgreSQL, a transaction of
+   * their own beside the others (an accept is not held up behind a batch's round trips).
+   */
   recordWebhookAttempts(records: readonly WebhookAttemptRecord[]): Promise<WebhookAttemptResult[]> {
-    return recordWebhookAttempts(this.db, this.dialect.name, records);
+    if (records.length === 0) return Promise.resolve([]);
+    if (this.dialect.acceptLanes > 1) return recordWebhookAttempts(this.db, this.dialect.name, records);
+    return this.acceptWrites.add({ webhookRecords: records }) as Promise<WebhookAttemptResult[]>;
   }
 
   async listAttempts(messageSid: string): Promise<EmailAttemptRow[]> {
@@ -629,8 +658,17 @@ export class Store implements MailStore {
 const WRITE_PROBE = "mailroom-write-probe";
 const WRITE_PROBE_BYTES = new Uint8Array(64 * 1024);
 
-/** What the group commit writes: an accepted message, or a delivery attempt's record. */
-type PendingWrite = { accepted: AcceptedEmail } | { record: AttemptRecord };
+/**
+ * What the group commit writes: an accepted message, a delivery attempt's record, or (SQLite) a batch
+ * of webhook attempt records.
+ */
+type PendingWrite =
+  | { accepted: AcceptedEmail }
+  | { record: AttemptRecord }
+  | { webhookRecords: readonly WebhookAttemptRecord[] };
+
+/** What the group commit says of each write, in the same order (see commitWrites). */
+type WriteResult = boolean | WebhookAttemptResult[];
 
 /** Statuses of a message still in the queue; `sending` is stored only by versions before 0.2. */
 const UNFINISHED = ["queued", "sending"];
