@@ -1,5 +1,5 @@
 import { type Kysely, sql, type WhereInterface } from "kysely";
-import { QUEUE_KEYS, type QueueTable, type StoreDialect } from "./dialect.js";
+import { type BatchOutcome, QUEUE_KEYS, type QueueTable, type StoreDialect } from "./dialect.js";
 import { GroupCommit } from "./group-commit.js";
 import * as hooks from "./hooks-queries.js";
 import { containsPattern } from "./like-pattern.js";
@@ -32,6 +32,8 @@ import type {
   RetryContext,
   UsageDayCount,
   UsageQuery,
+  WebhookHandOff,
+  WebhookJobsAnnounced,
   WebhookPatch,
   WebhookRow,
 } from "./types.js";
@@ -58,7 +60,10 @@ export class Store implements MailStore {
   private readonly acceptWrites: GroupCommit<PendingWrite, WriteResult>;
   private readonly attemptWrites: GroupCommit<PendingWrite, WriteResult>;
   /** Told when a write batch queued webhook jobs (listenWebhookJobs). */
-  private readonly jobListeners = new Set<() => void>();
+  private readonly jobListeners = new Set<(announced: WebhookJobsAnnounced) => void>();
+  /** The webhook sender's room for jobs handed over at write time (offerWebhookRoom; SQLite only). */
+  private handOff: WebhookHandOff | undefined;
+  private handOffLeaseMs = 0;
   /** The account-tree change this process is running or waiting to run (see serialiseAccountChange). */
   private accountChanges: Promise<unknown> = Promise.resolve();
   /** The error of the last write, while it was a full disk (cleared by a write that commits). */
@@ -91,9 +96,33 @@ export class Store implements MailStore {
     return this.dialect.listenQueued(listener);
   }
 
-  listenWebhookJobs(listener: () => void): () => void {
+  listenWebhookJobs(listener: (announced: WebhookJobsAnnounced) => void): () => void {
     this.jobListeners.add(listener);
     return () => this.jobListeners.delete(listener);
+  }
+
+  /**
+   * Only on SQLite, whose one process writes every job its sender will send: there the happy path
+   * needs no claim at all. (On PostgreSQL the room is ignored and every job is claimed.)
+   */
+  async offerWebhookRoom(
+    owner: string,
+    leaseMs: number,
+    room: Record<string, number> | null,
+  ): Promise<Record<string, number>> {
+    if (this.dialect.acceptLanes > 1) return {};
+    if (room === null) {
+      if (this.handOff?.owner !== owner) return {};
+      const left = Object.fromEntries(this.handOff.room);
+      this.handOff = undefined;
+      return left;
+    }
+    if (this.handOff?.owner !== owner) this.handOff = { owner, leaseExpiresAt: 0, room: new Map() };
+    this.handOffLeaseMs = leaseMs;
+    for (const [webhookSid, more] of Object.entries(room)) {
+      this.handOff.room.set(webhookSid, (this.handOff.room.get(webhookSid) ?? 0) + more);
+    }
+    return {};
   }
 
   /** Brings the schema up to date; safe when several processes start at once (see StoreDialect.migrate). */
@@ -251,18 +280,19 @@ export class Store implements MailStore {
     let owned: Set<AttemptRecord>;
     let hookResults: WebhookAttemptResult[] = [];
     try {
-      const outcome = await this.dialect.writeBatch(
-        this.db,
-        accepted,
-        records,
-        hookRecords.length === 0
-          ? undefined
-          : async (conn) => {
-              hookResults = await recordWebhookAttemptsIn(conn, this.dialect.name, hookRecords);
-            },
-      );
+      const handOff = this.handOff;
+      if (handOff) handOff.leaseExpiresAt = Date.now() + this.handOffLeaseMs;
+      const outcome = await this.dialect.writeBatch(this.db, accepted, records, {
+        handOff,
+        alongside:
+          hookRecords.length === 0
+            ? undefined
+            : async (conn) => {
+                hookResults = await recordWebhookAttemptsIn(conn, this.dialect.name, hookRecords);
+              },
+      });
       owned = outcome.owned;
-      if (outcome.jobsQueued) for (const listener of this.jobListeners) listener();
+      this.announceJobs(handOff, outcome);
     } catch (error) {
       if (isStoreFull(error)) this.diskFull = error;
       throw error;
@@ -275,6 +305,25 @@ export class Store implements MailStore {
       next += write.webhookRecords.length;
       return hookResults.slice(next - write.webhookRecords.length, next);
     });
+  }
+
+  /** Tells the sender what a committed batch queued, and takes what it handed over from its room. */
+  private announceJobs(handOff: WebhookHandOff | undefined, outcome: BatchOutcome): void {
+    const handed = outcome.handed ?? [];
+    const returned = outcome.returned ?? {};
+    if (handOff) {
+      for (const job of handed) {
+        const sid = job.webhook_sid as string;
+        handOff.room.set(sid, (handOff.room.get(sid) ?? 1) - 1);
+      }
+      for (const [sid, unused] of Object.entries(returned)) {
+        handOff.room.set(sid, (handOff.room.get(sid) ?? unused) - unused);
+      }
+      for (const [sid, left] of handOff.room) if (left <= 0) handOff.room.delete(sid);
+    }
+    if (!outcome.jobsQueued && handed.length === 0) return;
+    const announced = { handed, queued: outcome.jobsQueued, returned };
+    for (const listener of this.jobListeners) listener(announced);
   }
 
   async findEmail(accountSid: string, sid: string): Promise<EmailMessageView | undefined> {
