@@ -61,9 +61,15 @@ export class Store implements MailStore {
   private readonly attemptWrites: GroupCommit<PendingWrite, WriteResult>;
   /** Told when a write batch queued webhook jobs (listenWebhookJobs). */
   private readonly jobListeners = new Set<(announced: WebhookJobsAnnounced) => void>();
-  /** The webhook sender's room for jobs handed over at write time (offerWebhookRoom; SQLite only). */
-  private handOff: WebhookHandOff | undefined;
-  private handOffLeaseMs = 0;
+  /**
+   * The webhook sender's room for jobs handed over at write time (offerWebhookRoom; SQLite only). A
+   * holder whose fields change, not fields of the store: the store thread answers calls through an
+   * object whose prototype is the store (store-thread.ts), where assigning would shadow them.
+   */
+  private readonly handOffs: { current: WebhookHandOff | undefined; leaseMs: number } = {
+    current: undefined,
+    leaseMs: 0,
+  };
   /** The account-tree change this process is running or waiting to run (see serialiseAccountChange). */
   private accountChanges: Promise<unknown> = Promise.resolve();
   /** The error of the last write, while it was a full disk (cleared by a write that commits). */
@@ -111,16 +117,18 @@ export class Store implements MailStore {
     room: Record<string, number> | null,
   ): Promise<Record<string, number>> {
     if (this.dialect.acceptLanes > 1) return {};
+    const handOffs = this.handOffs;
     if (room === null) {
-      if (this.handOff?.owner !== owner) return {};
-      const left = Object.fromEntries(this.handOff.room);
-      this.handOff = undefined;
+      if (handOffs.current?.owner !== owner) return {};
+      const left = Object.fromEntries(handOffs.current.room);
+      handOffs.current = undefined;
       return left;
     }
-    if (this.handOff?.owner !== owner) this.handOff = { owner, leaseExpiresAt: 0, room: new Map() };
-    this.handOffLeaseMs = leaseMs;
+    if (handOffs.current?.owner !== owner) handOffs.current = { owner, leaseExpiresAt: 0, room: new Map() };
+    handOffs.leaseMs = leaseMs;
+    const current = handOffs.current;
     for (const [webhookSid, more] of Object.entries(room)) {
-      this.handOff.room.set(webhookSid, (this.handOff.room.get(webhookSid) ?? 0) + more);
+      current.room.set(webhookSid, (current.room.get(webhookSid) ?? 0) + more);
     }
     return {};
   }
@@ -280,8 +288,8 @@ export class Store implements MailStore {
     let owned: Set<AttemptRecord>;
     let hookResults: WebhookAttemptResult[] = [];
     try {
-      const handOff = this.handOff;
-      if (handOff) handOff.leaseExpiresAt = Date.now() + this.handOffLeaseMs;
+      const handOff = this.handOffs.current;
+      if (handOff) handOff.leaseExpiresAt = Date.now() + this.handOffs.leaseMs;
       const outcome = await this.dialect.writeBatch(this.db, accepted, records, {
         handOff,
         alongside:

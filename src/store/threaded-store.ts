@@ -175,7 +175,8 @@ export class ThreadedStore implements MailStore {
     this.thread.call("claimWebhookJobs", ...args);
   nextWebhookDueAt: MailStore["nextWebhookDueAt"] = (...args) =>
     this.thread.call("nextWebhookDueAt", ...args);
-  offerWebhookRoom: MailStore["offerWebhookRoom"] = (...args) => this.thread.call("offerWebhookRoom", ...args);
+  offerWebhookRoom: MailStore["offerWebhookRoom"] = (...args) =>
+    this.thread.call("offerWebhookRoom", ...args);
   recordWebhookAttempts: MailStore["recordWebhookAttempts"] = (...args) =>
     this.thread.call("recordWebhookAttempts", ...args);
 }

@@ -1,10 +1,4 @@
-import {
-  type Insertable,
-  type Kysely,
-  type RawBuilder,
-  type Selectable,
-  sql,
-} from "kysely";
+import { type Insertable, type Kysely, type RawBuilder, type Selectable, sql } from "kysely";
 import { WebhookErrorCodes } from "../domain/errors.js";
 import { newSid } from "../domain/ids.js";
 import type { StoreDialect } from "./dialect.js";

@@ -124,10 +124,13 @@ export class WebhookWorker implements WebhookNudge {
   start(): void {
     if (this.running) return;
     this.stopListening = this.deps.store.listenWebhookJobs((announced) => this.announced(announced));
-    this.renewTimer = setInterval(() => {
-      void this.renewLeases();
-      void this.takeBackIdleRoom();
-    }, Math.max(50, this.settings.leaseMs / 3));
+    this.renewTimer = setInterval(
+      () => {
+        void this.renewLeases();
+        void this.takeBackIdleRoom();
+      },
+      Math.max(50, this.settings.leaseMs / 3),
+    );
     this.running = this.run();
   }
 
@@ -176,7 +179,9 @@ export class WebhookWorker implements WebhookNudge {
         if (budget <= 0) break;
         const held = (this.inHand.get(`W${webhookSid}`) ?? 0) + (this.granted.get(webhookSid) ?? 0);
         const more = Math.min(budget, this.perTargetLimit - held);
-        if (more <= 0) continue;
+        // Room in handfuls while some is still offered: an offer per finished job is a call per job.
+        const granted = this.granted.get(webhookSid) ?? 0;
+        if (more <= 0 || (granted > 0 && more < Math.ceil(this.perTargetLimit / 4))) continue;
         room[webhookSid] = more;
         this.granted.set(webhookSid, (this.granted.get(webhookSid) ?? 0) + more);
         this.totalGranted += more;
@@ -202,6 +207,19 @@ export class WebhookWorker implements WebhookNudge {
     await this.withdrawRoom();
     this.activeHooks.clear();
     this.signal.wake();
+  }
+
+  /**
+   * A webhook now has a job waiting for its retry: room offered for it would keep claims away from
+   * that job (a target's room counts as held), so it is taken back; claims serve the webhook until
+   * they find its queue drained again.
+   */
+  private stopHandingOff(webhookSid: string): void {
+    if (!this.activeHooks.delete(webhookSid) && !this.granted.has(webhookSid)) return;
+    void this.withdrawRoom().then(() => {
+      this.scheduleOffer();
+      this.signal.wake();
+    });
   }
 
   private async withdrawRoom(): Promise<void> {
@@ -384,6 +402,7 @@ export class WebhookWorker implements WebhookNudge {
       this.deps.metrics?.webhookAttemptFailed(job.webhook_sid ? "webhook" : "status_callback");
     const record = this.recordOf(job, url, result);
     const outcome = await this.recorder.add(record);
+    if (record.retryAt !== null && job.webhook_sid !== null) this.stopHandingOff(job.webhook_sid);
     this.report(job, record, result, outcome);
   }
 
