@@ -15,6 +15,11 @@ export interface BatchOutcome {
   handed?: WebhookJob[];
   /** Room per webhook it did not use because that webhook has jobs waiting for claims. */
   returned?: Record<string, number>;
+  /**
+   * Whom the jobs left for claims are for: webhook SIDs, and whether there are StatusCallbacks
+   * (SQLite; undefined: not said).
+   */
+  waiting?: { webhookSids: string[]; callbacks: boolean };
 }
 
 /**

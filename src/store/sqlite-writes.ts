@@ -51,6 +51,8 @@ export class SqliteWrites {
     const s = this.statements;
     const usage = new UsageTally();
     let jobs = 0;
+    let callbacks = 0;
+    const waitingHooks = new Set<string>();
     const handOffs = new HandOffs(s, handOff);
     // An account's enabled webhooks, read once per account and batch: most accounts have none, and
     // their events then cost no lookup each.
@@ -83,7 +85,10 @@ export class SqliteWrites {
           lease?.leaseExpiresAt ?? null,
         );
         if (lease) handOffs.handed.push(handedJob(sid, event, webhook));
-        else jobs += 1;
+        else {
+          jobs += 1;
+          waitingHooks.add(webhook.sid);
+        }
       }
     };
     for (const { message, lease, tags, blobs } of accepted) {
@@ -123,13 +128,19 @@ export class SqliteWrites {
         const finished = record.attempt.date_finished;
         // Unless the worker said the message has none (older callers do not say).
         if (record.retryAt === null && record.hasStatusCallback !== false) {
-          jobs += s.queueStatusCallback.run(finished, finished, sid).changes;
+          callbacks += s.queueStatusCallback.run(finished, finished, sid).changes;
         }
       }
       s.insertAttempt.run(ATTEMPT_COLUMNS.map((column) => columnValue(record.attempt, column)));
     }
     for (const row of usage.rows()) s.addUsage.run(row.account, row.day, row.category, row.count);
-    return { owned, jobsQueued: jobs > 0, handed: handOffs.handed, returned: handOffs.returned };
+    return {
+      owned,
+      jobsQueued: jobs + callbacks > 0,
+      handed: handOffs.handed,
+      returned: handOffs.returned,
+      waiting: { webhookSids: [...waitingHooks], callbacks: callbacks > 0 },
+    };
   }
 }
 

@@ -330,7 +330,7 @@ export class Store implements MailStore {
       for (const [sid, left] of handOff.room) if (left <= 0) handOff.room.delete(sid);
     }
     if (!outcome.jobsQueued && handed.length === 0) return;
-    const announced = { handed, queued: outcome.jobsQueued, returned };
+    const announced = { handed, queued: outcome.jobsQueued, returned, waiting: outcome.waiting };
     for (const listener of this.jobListeners) listener(announced);
   }
 

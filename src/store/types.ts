@@ -165,6 +165,8 @@ export interface WebhookJobsAnnounced {
   queued: boolean;
   /** Room per webhook SID the store gave back unused (that webhook has jobs waiting for claims). */
   returned: Record<string, number>;
+  /** Whom the jobs left for claims are for (undefined: not said; PostgreSQL). */
+  waiting: { webhookSids: string[]; callbacks: boolean } | undefined;
 }
 
 /** The room the webhook sender offered, as a write batch uses it (see SqliteWrites). */

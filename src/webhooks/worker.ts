@@ -80,6 +80,13 @@ export class WebhookWorker implements WebhookNudge {
   private readonly handsOff: boolean;
   private readonly releasing: Promise<unknown>[] = [];
   /**
+   * False once a claim that left out the targets holding their allowance found no more for the
+   * others: the next such claim waits for a sign that others have jobs (a write or replay queued
+   * some, a retry fell due, the poll interval passed). Such a claim scans past every job of the
+   * left-out targets, the whole backlog when one receiver is behind.
+   */
+  private othersMayWait = true;
+  /**
    * Jobs in hand per target (a webhook, or a callback URL). A target with `perTargetLimit` of them is
    * left out of claims until some finish (see claimAndStart).
    */
@@ -138,7 +145,7 @@ export class WebhookWorker implements WebhookNudge {
    * A write queued jobs: those handed over (leased to this sender already) start now; those left for
    * claims wake the loop.
    */
-  private announced({ handed, queued, returned }: WebhookJobsAnnounced): void {
+  private announced({ handed, queued, returned, waiting }: WebhookJobsAnnounced): void {
     for (const [webhookSid, unused] of Object.entries(returned)) this.ungrant(webhookSid, unused);
     const release: string[] = [];
     for (const job of handed) {
@@ -153,7 +160,17 @@ export class WebhookWorker implements WebhookNudge {
         this.deps.store.releaseLeases(this.deps.owner, release, "webhook_queue").catch(() => {}),
       );
     }
-    if (queued || Object.keys(returned).length > 0) this.nudge();
+    if (!queued && Object.keys(returned).length === 0) return;
+    // Jobs only for targets that hold their allowance wait for a slot of theirs (its release wakes
+    // the loop); a claim now would skip them all, scanning the whole queue to find nothing.
+    const forOthers =
+      waiting === undefined ||
+      waiting.callbacks ||
+      waiting.webhookSids.some((sid) => this.held(`W${sid}`) < this.perTargetLimit) ||
+      Object.keys(returned).length > 0;
+    if (forOthers) this.othersMayWait = true;
+    this.backlog = true;
+    this.wakeSoon();
   }
 
   private ungrant(webhookSid: string, count: number): void {
@@ -231,8 +248,23 @@ export class WebhookWorker implements WebhookNudge {
     }
   }
 
-  /** Jobs were queued in this process: look at the queue soon (debounced). */
+  /**
+   * Jobs were queued outside the store's writes (replays): look at the queue soon. Room offered for
+   * handed-over jobs is taken back first: it counts as held, and would keep claims away from the
+   * replayed jobs of its webhook; the claims that find the queue drained offer it again.
+   */
   nudge(): void {
+    this.othersMayWait = true;
+    if (this.totalGranted > 0 && !this.stopping) {
+      this.activeHooks.clear();
+      void this.withdrawRoom().then(() => this.wakeSoon());
+      return;
+    }
+    this.wakeSoon();
+  }
+
+  /** Look at the queue soon (debounced: a burst of writes costs one claim). */
+  private wakeSoon(): void {
     if (this.nudged || this.stopping) return;
     this.nudged = true;
     setTimeout(() => {
@@ -278,7 +310,12 @@ export class WebhookWorker implements WebhookNudge {
         this.deps.logger.error({ err: error }, "webhooks: could not read the queue; trying again shortly");
         waitMs = this.settings.pollIntervalMs;
       }
-      if (waitMs > 0 && !this.stopping) await this.signal.wait(waitMs);
+      if (waitMs > 0 && !this.stopping) {
+        const slept = Date.now();
+        await this.signal.wait(waitMs);
+        // A retry may have fallen due meanwhile, for any target.
+        if (Date.now() - slept >= waitMs) this.othersMayWait = true;
+      }
     }
   }
 
@@ -306,13 +343,14 @@ export class WebhookWorker implements WebhookNudge {
       if (count < this.perTargetLimit && count > fullest) fullest = count;
     }
     const limit = Math.min(free, this.perTargetLimit - fullest);
-    const claimed = await this.deps.store.claimWebhookJobs(
-      this.deps.owner,
-      Date.now(),
-      leaseMs,
-      limit,
-      this.saturatedTargets(),
-    );
+    const skip = this.saturatedTargets();
+    if (skip && !this.othersMayWait) {
+      // Their slots' release wakes the loop (backlog).
+      this.backlog = true;
+      return pollIntervalMs;
+    }
+    const claimed = await this.deps.store.claimWebhookJobs(this.deps.owner, Date.now(), leaseMs, limit, skip);
+    if (skip && claimed.length < limit) this.othersMayWait = false;
     for (const job of claimed) {
       // Still in hand here only if its lease ran out meanwhile: the claim merely extended it.
       if (!this.inFlight.has(job.sid)) this.begin(job);
@@ -545,7 +583,13 @@ export class WebhookWorker implements WebhookNudge {
     else logger.debug(fields, "webhooks: delivery failed; retrying");
     // An early retry (tests' short base delay) is due before the next poll: wake for it.
     if (record.retryAt !== null && record.retryAt - Date.now() < this.settings.pollIntervalMs) {
-      setTimeout(() => this.signal.wake(), Math.max(0, record.retryAt - Date.now())).unref();
+      setTimeout(
+        () => {
+          this.othersMayWait = true;
+          this.signal.wake();
+        },
+        Math.max(0, record.retryAt - Date.now()),
+      ).unref();
     }
   }
 
