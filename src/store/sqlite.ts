@@ -49,32 +49,6 @@ function immediateTransaction<T>(
   });
 }
 
-/**
- * A transaction that only changes leases, committed without its own fsync. On SQLite a lease is not
- * worth one: the server reclaims every lease when it starts (Store.reclaimLeases), so a lease lost to
- * a power cut changes nothing, and the next FULL commit (an accept or an attempt record) syncs the
- * log with this one's pages in it (WAL keeps commits in order). With a webhook on every event, a
- * claim per batch of jobs was a third of the store thread's fsyncs.
- */
-function leaseTransaction<T>(db: Kysely<Database>, work: (conn: Kysely<Database>) => Promise<T>): Promise<T> {
-  return db.connection().execute(async (conn) => {
-    await sql`pragma synchronous = NORMAL`.execute(conn);
-    try {
-      await sql`begin immediate`.execute(conn);
-      try {
-        const result = await work(conn);
-        await sql`commit`.execute(conn);
-        return result;
-      } catch (error) {
-        await sql`rollback`.execute(conn).catch(() => {});
-        throw error;
-      }
-    } finally {
-      await sql`pragma synchronous = FULL`.execute(conn);
-    }
-  });
-}
-
 const sqliteDialect = (writes: SqliteWrites): StoreDialect => ({
   name: "sqlite",
 
@@ -98,28 +72,26 @@ const sqliteDialect = (writes: SqliteWrites): StoreDialect => ({
     // SQLite has one writer at a time, so select-then-update inside a transaction is atomic. No
     // heartbeats: a server holds its data dir alone, and reclaims every lease when it starts.
     const key = QUEUE_KEYS[queue];
-    return leaseTransaction(db, async (conn) => {
+    return db.transaction().execute(async (trx) => {
       const due = await sql<{ key: string }>`
         select ${sql.ref(key)} as key from ${sql.table(queue)}
         where due_at <= ${now} and (lease_expires_at is null or lease_expires_at < ${now}) and ${filter}
         order by ${sql.join(QUEUE_ORDER[queue].map((column) => sql.ref(column)))}
-        limit ${limit}`.execute(conn);
+        limit ${limit}`.execute(trx);
       const sids = due.rows.map((row) => row.key);
       if (sids.length === 0) return sids;
       await sql`
         update ${sql.table(queue)} set lease_owner = ${owner}, lease_expires_at = ${now + leaseMs}
-        where ${sql.ref(key)} in (${sql.join(sids)})`.execute(conn);
+        where ${sql.ref(key)} in (${sql.join(sids)})`.execute(trx);
       return sids;
     });
   },
 
   async renewLeases(db, queue, owner, sids, expiresAt) {
     const key = QUEUE_KEYS[queue];
-    await leaseTransaction(db, async (conn) => {
-      await sql`
-        update ${sql.table(queue)} set lease_expires_at = ${expiresAt}
-        where lease_owner = ${owner} and ${sql.ref(key)} in (${sql.join(sids)})`.execute(conn);
-    });
+    await sql`
+      update ${sql.table(queue)} set lease_expires_at = ${expiresAt}
+      where lease_owner = ${owner} and ${sql.ref(key)} in (${sql.join(sids)})`.execute(db);
   },
 
   async migrate(db) {
