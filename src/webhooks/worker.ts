@@ -161,6 +161,20 @@ export class WebhookWorker implements WebhookNudge {
       );
     }
     if (!queued && Object.keys(returned).length === 0) return;
+    // Webhooks with jobs left for claims are served by claims until a claim finds their queue
+    // drained: room offered for them meanwhile would count as held and keep claims away.
+    let offeredToBacklogged = false;
+    for (const sid of [...(waiting?.webhookSids ?? []), ...Object.keys(returned)]) {
+      this.activeHooks.delete(sid);
+      if ((this.granted.get(sid) ?? 0) > 0) offeredToBacklogged = true;
+    }
+    if (offeredToBacklogged && !this.stopping) {
+      void this.withdrawRoom().then(() => {
+        this.othersMayWait = true;
+        this.scheduleOffer();
+        this.signal.wake();
+      });
+    }
     // Jobs only for targets that hold their allowance wait for a slot of theirs (its release wakes
     // the loop); a claim now would skip them all, scanning the whole queue to find nothing.
     const forOthers =
