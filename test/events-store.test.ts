@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { newSid } from "../src/domain/ids.js";
-import type { MailStore } from "../src/store/types.js";
+import type { MailStore, WebhookJobsAnnounced } from "../src/store/types.js";
 import { rawQuery } from "./helpers/raw-sql.js";
 import { attemptRecord, emailRow, insertAccount, T0 } from "./helpers/store-rows.js";
 import { openTestStore, storeVariants, type TestStore } from "./helpers/stores.js";
+import { waitFor } from "./helpers/wait.js";
 
 const LEASE = 60_000;
 const DAY = "2023-11-14"; // T0's UTC day
@@ -238,6 +239,78 @@ for (const variant of await storeVariants()) {
         await store.acceptEmail(emailRow(account));
         await new Promise((resolve) => setTimeout(resolve, 50));
         assert.equal(announced, 1);
+      } finally {
+        stop();
+      }
+    });
+
+    test("room offered by the webhook sender: jobs handed over leased at write time (SQLite), in queue order", async () => {
+      const account = await insertAccount(store, "handed@example.org");
+      const webhook = newSid("WH");
+      await rows(
+        "insert into webhooks (sid, account_sid, url, events, enabled, secret_sealed, date_created, date_updated) values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [webhook, account, "https://hooks.example.net/handed", null, 1, "sealed-handed", T0, T0],
+      );
+      const announcements: WebhookJobsAnnounced[] = [];
+      const stop = store.listenWebhookJobs((announced) => announcements.push(announced));
+      // The announcement crosses from the store's thread with the write's answer: give it a turn.
+      const acceptOne = async () => {
+        const row = emailRow(account);
+        await store.acceptEmail(row);
+        await waitFor("the write's announcement", () => announcements.length > 0);
+        return { sid: row.sid, announced: announcements.splice(0) };
+      };
+      const queueRow = (message: string) =>
+        rows<{ lease_owner: string | null; lease_expires_at: number | string | null }>(
+          "select lease_owner, lease_expires_at from webhook_queue where message_sid = ?",
+          [message],
+        );
+      try {
+        await store.offerWebhookRoom("sender-1", LEASE, { [webhook]: 1 });
+        const first = await acceptOne();
+        const handed = first.announced.flatMap((a) => a.handed);
+        if (variant.kind === "postgres") {
+          // Room is SQLite's: on PostgreSQL every job is claimed.
+          assert.equal(handed.length, 0);
+          assert.ok(first.announced.some((a) => a.queued));
+          assert.equal((await queueRow(first.sid))[0]?.lease_owner, null);
+          return;
+        }
+        assert.equal(handed.length, 1);
+        const job = handed[0];
+        assert.equal(job?.message_sid, first.sid);
+        assert.equal(job?.webhook_sid, webhook);
+        assert.equal(job?.event?.type, "email.accepted");
+        assert.deepEqual(job?.webhook, {
+          url: "https://hooks.example.net/handed",
+          secret_sealed: "sealed-handed",
+          failing_since: null,
+        });
+        assert.equal(
+          first.announced.some((a) => a.queued),
+          false,
+          "nothing left for claims",
+        );
+        const [leased] = await queueRow(first.sid);
+        assert.equal(leased?.lease_owner, "sender-1");
+        assert.ok(Number(leased?.lease_expires_at) > Date.now());
+
+        // The room is used up: the next job waits for a claim.
+        const second = await acceptOne();
+        assert.equal(second.announced.flatMap((a) => a.handed).length, 0);
+        assert.deepEqual(second.announced.at(-1)?.waiting, { webhookSids: [webhook], callbacks: false });
+        assert.equal((await queueRow(second.sid))[0]?.lease_owner, null);
+
+        // New room does not let a later job overtake the waiting one: it is given back instead.
+        await store.offerWebhookRoom("sender-1", LEASE, { [webhook]: 5 });
+        const third = await acceptOne();
+        assert.equal(third.announced.flatMap((a) => a.handed).length, 0);
+        assert.deepEqual(third.announced.at(-1)?.returned, { [webhook]: 5 });
+        assert.equal((await queueRow(third.sid))[0]?.lease_owner, null);
+
+        // Withdrawn room says what was left of it.
+        await store.offerWebhookRoom("sender-1", LEASE, { [webhook]: 2 });
+        assert.deepEqual(await store.offerWebhookRoom("sender-1", LEASE, null), { [webhook]: 2 });
       } finally {
         stop();
       }

@@ -1,12 +1,25 @@
 import type { Kysely, RawBuilder } from "kysely";
 import type { Database } from "./schema.js";
-import type { AcceptedEmail, AttemptRecord } from "./types.js";
+import type { AcceptedEmail, AttemptRecord, WebhookHandOff } from "./types.js";
+import type { WebhookJob } from "./webhook-jobs.js";
 
 /** What a group commit's batch did: the records whose messages it settled, and whether it queued webhook jobs. */
 export interface BatchOutcome {
   owned: Set<AttemptRecord>;
-  /** True when it put rows in webhook_queue (the webhook sender is told: MailStore.listenWebhookJobs). */
+  /**
+   * True when it put rows in webhook_queue for claims (the webhook sender is told:
+   * MailStore.listenWebhookJobs).
+   */
   jobsQueued: boolean;
+  /** Jobs it inserted leased to the sender (WebhookHandOff), with what sending them needs. */
+  handed?: WebhookJob[];
+  /** Room per webhook it did not use because that webhook has jobs waiting for claims. */
+  returned?: Record<string, number>;
+  /**
+   * Whom the jobs left for claims are for: webhook SIDs, and whether there are StatusCallbacks
+   * (SQLite; undefined: not said).
+   */
+  waiting?: { webhookSids: string[]; callbacks: boolean };
 }
 
 /**
@@ -61,6 +74,15 @@ export interface StoreDialect {
     db: Kysely<Database>,
     accepted: AcceptedEmail[],
     records: AttemptRecord[],
+    options?: {
+      /**
+       * More writes for the same transaction (SQLite only: webhook attempt records, see
+       * Store.recordWebhookAttempts), run after the batch's own on the connection it holds.
+       */
+      alongside?: ((conn: Kysely<Database>) => Promise<void>) | undefined;
+      /** The webhook sender's room for jobs handed over at write time (SQLite only). */
+      handOff?: WebhookHandOff | undefined;
+    },
   ): Promise<BatchOutcome>;
   /**
    * How many accept transactions may be in flight at once (GroupCommitOptions.lanes). One means a

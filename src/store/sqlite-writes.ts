@@ -10,7 +10,8 @@ import {
   NOTIFICATION_COLUMNS,
   TAG_COLUMNS,
 } from "./schema.js";
-import type { AcceptedEmail, AttemptRecord } from "./types.js";
+import type { AcceptedEmail, AttemptRecord, WebhookHandOff } from "./types.js";
+import type { WebhookJob } from "./webhook-jobs.js";
 
 /**
  * The group commit's writes on SQLite (accepted messages, delivery attempts), as statements prepared
@@ -25,8 +26,9 @@ export class SqliteWrites {
   private readonly inTransaction;
 
   constructor(private readonly connection: Connection) {
-    this.inTransaction = connection.transaction((accepted: AcceptedEmail[], records: AttemptRecord[]) =>
-      this.apply(accepted, records),
+    this.inTransaction = connection.transaction(
+      (accepted: AcceptedEmail[], records: AttemptRecord[], handOff: WebhookHandOff | undefined) =>
+        this.apply(accepted, records, handOff),
     );
   }
 
@@ -34,42 +36,60 @@ export class SqliteWrites {
    * Writes the batch in one transaction and returns the attempt records whose messages it settled
    * (those whose owner still held the lease; StoreDialect.writeBatch in store.ts says why only those).
    */
-  write(accepted: AcceptedEmail[], records: AttemptRecord[]): BatchOutcome {
+  write(accepted: AcceptedEmail[], records: AttemptRecord[], handOff?: WebhookHandOff): BatchOutcome {
     // IMMEDIATE: take the write lock at BEGIN, as a writer should (the CLI may hold it for a moment).
-    return this.inTransaction.immediate(accepted, records);
+    return this.inTransaction.immediate(accepted, records, handOff);
   }
 
-  private apply(accepted: AcceptedEmail[], records: AttemptRecord[]): BatchOutcome {
+  private apply(
+    accepted: AcceptedEmail[],
+    records: AttemptRecord[],
+    handOff: WebhookHandOff | undefined,
+  ): BatchOutcome {
     // Prepared on first use: the tables exist only once the migrations have run.
     this.statements ??= prepare(this.connection);
     const s = this.statements;
     const usage = new UsageTally();
     let jobs = 0;
-    // Whether an account has an enabled webhook, asked once per account and batch: most have none,
-    // and their events then cost no lookup each.
-    const hooked = new Map<string, boolean>();
-    const hasWebhooks = (account: string) => {
-      let known = hooked.get(account);
+    let callbacks = 0;
+    const waitingHooks = new Set<string>();
+    const handOffs = new HandOffs(s, handOff);
+    // An account's enabled webhooks, read once per account and batch: most accounts have none, and
+    // their events then cost no lookup each.
+    const hooksOf = new Map<string, WebhookOfAccount[]>();
+    const webhooks = (account: string) => {
+      let known = hooksOf.get(account);
       if (known === undefined) {
-        known = s.hasWebhooks.get(account) !== undefined;
-        hooked.set(account, known);
+        known = s.webhooksOf.all(account) as WebhookOfAccount[];
+        hooksOf.set(account, known);
       }
       return known;
     };
     // An event, and a job for each webhook of its account that wants it (webhook_queue), together.
     const recordEvent = (event: EventRow) => {
       s.insertEvent.run(EVENT_COLUMNS.map((column) => columnValue(event, column)));
-      if (!hasWebhooks(event.account_sid)) return;
-      const at = event.date_created;
-      jobs += s.queueWebhookJobs.run(
-        event.sid,
-        event.sid,
-        event.message_sid,
-        at,
-        at,
-        event.account_sid,
-        `,${event.type},`,
-      ).changes;
+      for (const webhook of webhooks(event.account_sid)) {
+        if (webhook.events !== null && !`,${webhook.events},`.includes(`,${event.type},`)) continue;
+        const at = event.date_created;
+        const sid = `${event.sid}${webhook.sid}`;
+        const lease = handOffs.take(webhook.sid);
+        s.insertWebhookJob.run(
+          sid,
+          event.account_sid,
+          webhook.sid,
+          event.sid,
+          event.message_sid,
+          at,
+          at,
+          lease?.owner ?? null,
+          lease?.leaseExpiresAt ?? null,
+        );
+        if (lease) handOffs.handed.push(handedJob(sid, event, webhook));
+        else {
+          jobs += 1;
+          waitingHooks.add(webhook.sid);
+        }
+      }
     };
     for (const { message, lease, tags, blobs } of accepted) {
       // Bytes that crossed from another thread arrive as a Uint8Array; better-sqlite3 binds Buffers.
@@ -108,14 +128,94 @@ export class SqliteWrites {
         const finished = record.attempt.date_finished;
         // Unless the worker said the message has none (older callers do not say).
         if (record.retryAt === null && record.hasStatusCallback !== false) {
-          jobs += s.queueStatusCallback.run(finished, finished, sid).changes;
+          callbacks += s.queueStatusCallback.run(finished, finished, sid).changes;
         }
       }
       s.insertAttempt.run(ATTEMPT_COLUMNS.map((column) => columnValue(record.attempt, column)));
     }
     for (const row of usage.rows()) s.addUsage.run(row.account, row.day, row.category, row.count);
-    return { owned, jobsQueued: jobs > 0 };
+    return {
+      owned,
+      jobsQueued: jobs + callbacks > 0,
+      handed: handOffs.handed,
+      returned: handOffs.returned,
+      waiting: { webhookSids: [...waitingHooks], callbacks: callbacks > 0 },
+    };
   }
+}
+
+/** An enabled webhook of an account, as its events' jobs need it. */
+interface WebhookOfAccount {
+  sid: string;
+  url: string;
+  secret_sealed: string;
+  failing_since: number | null;
+  events: string | null;
+}
+
+/**
+ * Which new webhook jobs are handed to the sender (inserted leased to it) rather than left for its
+ * claims: those of a webhook it offered room for, while that webhook has no jobs waiting unleased
+ * (a new job must not overtake them: claims keep the queue's order). A webhook found with waiting
+ * jobs has its room given back, so that the sender's claims may use it.
+ */
+class HandOffs {
+  readonly handed: WebhookJob[] = [];
+  readonly returned: Record<string, number> = {};
+  /** Per webhook of this batch: the room left, or 0 once it has jobs waiting. */
+  private readonly left = new Map<string, number>();
+
+  constructor(
+    private readonly s: { webhookHasWaiting: Statement },
+    private readonly handOff: WebhookHandOff | undefined,
+  ) {}
+
+  /** The lease for a new job of `webhookSid`, or undefined: it is left for claims. */
+  take(webhookSid: string): { owner: string; leaseExpiresAt: number } | undefined {
+    if (!this.handOff) return undefined;
+    let left = this.left.get(webhookSid);
+    if (left === undefined) {
+      left = this.handOff.room.get(webhookSid) ?? 0;
+      if (left > 0 && this.s.webhookHasWaiting.get(webhookSid) !== undefined) {
+        this.returned[webhookSid] = left;
+        left = 0;
+      }
+      this.left.set(webhookSid, left);
+    }
+    // No room left: this job is left unleased, and so are the batch's later ones of this webhook.
+    if (left === 0) return undefined;
+    this.left.set(webhookSid, left - 1);
+    return this.handOff;
+  }
+}
+
+function handedJob(sid: string, event: EventRow, webhook: WebhookOfAccount): WebhookJob {
+  return {
+    sid,
+    account_sid: event.account_sid,
+    webhook_sid: webhook.sid,
+    event_sid: event.sid,
+    message_sid: event.message_sid,
+    callback_url: null,
+    attempts: 0,
+    created_at: event.date_created,
+    due_at: event.date_created,
+    webhook: { url: webhook.url, secret_sealed: webhook.secret_sealed, failing_since: webhook.failing_since },
+    event: {
+      sid: event.sid,
+      account_sid: event.account_sid,
+      message_sid: event.message_sid,
+      type: event.type,
+      recipient: event.recipient ?? null,
+      date_created: event.date_created,
+      smtp_code: event.smtp_code ?? null,
+      response: event.response ?? null,
+      error_code: event.error_code ?? null,
+      error_message: event.error_message ?? null,
+      retry_at: event.retry_at ?? null,
+    },
+    message: null,
+  };
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {
@@ -146,13 +246,18 @@ function prepare(connection: Connection) {
     insertTag: statement(insertAll("email_tags", TAG_COLUMNS)),
     insertEvent: statement(insertAll("email_events", EVENT_COLUMNS)),
     insertNotification: statement(insertAll("notifications", NOTIFICATION_COLUMNS)),
-    hasWebhooks: statement("select 1 from webhooks where account_sid = ? and enabled = 1 limit 1"),
-    // The last parameter is the event type between commas: `events` lists types separated by commas.
-    queueWebhookJobs: statement(
-      `insert into webhook_queue (sid, account_sid, webhook_sid, event_sid, message_sid, created_at, due_at)
-       select ? || w.sid, w.account_sid, w.sid, ?, ?, ?, ? from webhooks w
-       where w.account_sid = ? and w.enabled = 1
-         and (w.events is null or instr(',' || w.events || ',', ?) > 0)`,
+    webhooksOf: statement(
+      `select sid, url, secret_sealed, failing_since, events from webhooks
+       where account_sid = ? and enabled = 1 order by sid`,
+    ),
+    insertWebhookJob: statement(
+      `insert into webhook_queue (sid, account_sid, webhook_sid, event_sid, message_sid, created_at, due_at,
+         lease_owner, lease_expires_at)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    // Whether a webhook has jobs waiting for claims (unleased): its new jobs then queue behind them.
+    webhookHasWaiting: statement(
+      "select 1 from webhook_queue where webhook_sid = ? and lease_owner is null limit 1",
     ),
     queueStatusCallback: statement(
       `insert into webhook_queue (sid, account_sid, message_sid, callback_url, created_at, due_at)

@@ -55,10 +55,17 @@ const sqliteDialect = (writes: SqliteWrites): StoreDialect => ({
   // One writer at a time: accepts and attempt records share one group commit (one fsync).
   acceptLanes: 1,
 
-  async writeBatch(db, accepted, records) {
+  async writeBatch(db, accepted, records, { alongside, handOff } = {}) {
     // One process owns an SQLite file's queue; its worker is woken in-process, so no notification.
     // Holding Kysely's connection keeps its own transactions (claims, migrations) out of the way.
-    return db.connection().execute(async () => writes.write(accepted, records));
+    if (!alongside) return db.connection().execute(async () => writes.write(accepted, records, handOff));
+    // Webhook attempt records join the batch: one commit (one fsync) for both. better-sqlite3 runs
+    // the batch's own writes as a savepoint inside this transaction.
+    return immediateTransaction(db, async (conn) => {
+      const outcome = writes.write(accepted, records, handOff);
+      await alongside(conn);
+      return outcome;
+    });
   },
 
   async claimDue(db, queue, owner, now, leaseMs, limit, _silentBefore, filter = sql<boolean>`1 = 1`) {

@@ -52,4 +52,4 @@ const api: StoreThreadApi = Object.create(store, {
 // Replies go back as soon as the promise reactions a group commit settled have run, not one loop turn later.
 const thread = serveCalls(port, api, (flush) => process.nextTick(flush));
 // Webhook jobs queued by a write: an event that crosses with the write's replies (ThreadedStore).
-store.listenWebhookJobs(() => thread.emit(WEBHOOK_JOBS_EVENT));
+store.listenWebhookJobs((announced) => thread.emit(WEBHOOK_JOBS_EVENT, announced));

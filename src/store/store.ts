@@ -1,5 +1,5 @@
 import { type Kysely, sql, type WhereInterface } from "kysely";
-import { QUEUE_KEYS, type QueueTable, type StoreDialect } from "./dialect.js";
+import { type BatchOutcome, QUEUE_KEYS, type QueueTable, type StoreDialect } from "./dialect.js";
 import { GroupCommit } from "./group-commit.js";
 import * as hooks from "./hooks-queries.js";
 import { containsPattern } from "./like-pattern.js";
@@ -32,6 +32,8 @@ import type {
   RetryContext,
   UsageDayCount,
   UsageQuery,
+  WebhookHandOff,
+  WebhookJobsAnnounced,
   WebhookPatch,
   WebhookRow,
 } from "./types.js";
@@ -41,6 +43,7 @@ import {
   claimWebhookJobs,
   nextWebhookDueAt,
   recordWebhookAttempts,
+  recordWebhookAttemptsIn,
   type WebhookAttemptRecord,
   type WebhookAttemptResult,
   type WebhookJob,
@@ -54,10 +57,19 @@ import {
 export class Store implements MailStore {
   readonly dialect: StoreDialect;
   private readonly db: Kysely<Database>;
-  private readonly acceptWrites: GroupCommit<PendingWrite, boolean>;
-  private readonly attemptWrites: GroupCommit<PendingWrite, boolean>;
+  private readonly acceptWrites: GroupCommit<PendingWrite, WriteResult>;
+  private readonly attemptWrites: GroupCommit<PendingWrite, WriteResult>;
   /** Told when a write batch queued webhook jobs (listenWebhookJobs). */
-  private readonly jobListeners = new Set<() => void>();
+  private readonly jobListeners = new Set<(announced: WebhookJobsAnnounced) => void>();
+  /**
+   * The webhook sender's room for jobs handed over at write time (offerWebhookRoom; SQLite only). A
+   * holder whose fields change, not fields of the store: the store thread answers calls through an
+   * object whose prototype is the store (store-thread.ts), where assigning would shadow them.
+   */
+  private readonly handOffs: { current: WebhookHandOff | undefined; leaseMs: number } = {
+    current: undefined,
+    leaseMs: 0,
+  };
   /** The account-tree change this process is running or waiting to run (see serialiseAccountChange). */
   private accountChanges: Promise<unknown> = Promise.resolve();
   /** The error of the last write, while it was a full disk (cleared by a write that commits). */
@@ -74,7 +86,7 @@ export class Store implements MailStore {
     // separate connections), each kind has its own queue, so that an accept is not held up behind an
     // attempt batch's several round trips.
     const groupCommit = (lanes: number) =>
-      new GroupCommit<PendingWrite, boolean>((batch) => this.commitWrites(batch), {
+      new GroupCommit<PendingWrite, WriteResult>((batch) => this.commitWrites(batch), {
         lanes,
         isolate: (error) => !isStoreUnavailable(error) && !isStoreFull(error),
       });
@@ -90,9 +102,35 @@ export class Store implements MailStore {
     return this.dialect.listenQueued(listener);
   }
 
-  listenWebhookJobs(listener: () => void): () => void {
+  listenWebhookJobs(listener: (announced: WebhookJobsAnnounced) => void): () => void {
     this.jobListeners.add(listener);
     return () => this.jobListeners.delete(listener);
+  }
+
+  /**
+   * Only on SQLite, whose one process writes every job its sender will send: there the happy path
+   * needs no claim at all. (On PostgreSQL the room is ignored and every job is claimed.)
+   */
+  async offerWebhookRoom(
+    owner: string,
+    leaseMs: number,
+    room: Record<string, number> | null,
+  ): Promise<Record<string, number>> {
+    if (this.dialect.acceptLanes > 1) return {};
+    const handOffs = this.handOffs;
+    if (room === null) {
+      if (handOffs.current?.owner !== owner) return {};
+      const left = Object.fromEntries(handOffs.current.room);
+      handOffs.current = undefined;
+      return left;
+    }
+    if (handOffs.current?.owner !== owner) handOffs.current = { owner, leaseExpiresAt: 0, room: new Map() };
+    handOffs.leaseMs = leaseMs;
+    const current = handOffs.current;
+    for (const [webhookSid, more] of Object.entries(room)) {
+      current.room.set(webhookSid, (current.room.get(webhookSid) ?? 0) + more);
+    }
+    return {};
   }
 
   /** Brings the schema up to date; safe when several processes start at once (see StoreDialect.migrate). */
@@ -234,25 +272,66 @@ export class Store implements MailStore {
     await this.acceptWrites.add({ accepted: { message, lease, tags: extras.tags, blobs: extras.blobs } });
   }
 
-  /** One group commit: the accepted messages and the attempt records, in one transaction. */
-  private async commitWrites(batch: PendingWrite[]): Promise<boolean[]> {
+  /**
+   * One group commit: the accepted messages, the attempt records and (SQLite) the webhook attempt
+   * records, in one transaction.
+   */
+  private async commitWrites(batch: PendingWrite[]): Promise<WriteResult[]> {
     const accepted: AcceptedEmail[] = [];
     const records: AttemptRecord[] = [];
+    const hookRecords: WebhookAttemptRecord[] = [];
     for (const write of batch) {
       if ("accepted" in write) accepted.push(write.accepted);
-      else records.push(write.record);
+      else if ("record" in write) records.push(write.record);
+      else hookRecords.push(...write.webhookRecords);
     }
     let owned: Set<AttemptRecord>;
+    let hookResults: WebhookAttemptResult[] = [];
     try {
-      const outcome = await this.dialect.writeBatch(this.db, accepted, records);
+      const handOff = this.handOffs.current;
+      if (handOff) handOff.leaseExpiresAt = Date.now() + this.handOffs.leaseMs;
+      const outcome = await this.dialect.writeBatch(this.db, accepted, records, {
+        handOff,
+        alongside:
+          hookRecords.length === 0
+            ? undefined
+            : async (conn) => {
+                hookResults = await recordWebhookAttemptsIn(conn, this.dialect.name, hookRecords);
+              },
+      });
       owned = outcome.owned;
-      if (outcome.jobsQueued) for (const listener of this.jobListeners) listener();
+      this.announceJobs(handOff, outcome);
     } catch (error) {
       if (isStoreFull(error)) this.diskFull = error;
       throw error;
     }
     this.diskFull = undefined;
-    return batch.map((write) => ("accepted" in write ? true : owned.has(write.record)));
+    let next = 0;
+    return batch.map((write) => {
+      if ("accepted" in write) return true;
+      if ("record" in write) return owned.has(write.record);
+      next += write.webhookRecords.length;
+      return hookResults.slice(next - write.webhookRecords.length, next);
+    });
+  }
+
+  /** Tells the sender what a committed batch queued, and takes what it handed over from its room. */
+  private announceJobs(handOff: WebhookHandOff | undefined, outcome: BatchOutcome): void {
+    const handed = outcome.handed ?? [];
+    const returned = outcome.returned ?? {};
+    if (handOff) {
+      for (const job of handed) {
+        const sid = job.webhook_sid as string;
+        handOff.room.set(sid, (handOff.room.get(sid) ?? 1) - 1);
+      }
+      for (const [sid, unused] of Object.entries(returned)) {
+        handOff.room.set(sid, (handOff.room.get(sid) ?? unused) - unused);
+      }
+      for (const [sid, left] of handOff.room) if (left <= 0) handOff.room.delete(sid);
+    }
+    if (!outcome.jobsQueued && handed.length === 0) return;
+    const announced = { handed, queued: outcome.jobsQueued, returned, waiting: outcome.waiting };
+    for (const listener of this.jobListeners) listener(announced);
   }
 
   async findEmail(accountSid: string, sid: string): Promise<EmailMessageView | undefined> {
@@ -394,7 +473,7 @@ export class Store implements MailStore {
    * history, but the message's state is the new owner's to decide.
    */
   recordAttempt(record: AttemptRecord): Promise<boolean> {
-    return this.attemptWrites.add({ record });
+    return this.attemptWrites.add({ record }) as Promise<boolean>;
   }
 
   /** Gives back leases this process holds, so other processes (or the next start) deliver at once. */
@@ -488,8 +567,15 @@ export class Store implements MailStore {
     return nextWebhookDueAt(this.db, skip);
   }
 
+  /**
+   * On SQLite (one writer), through the group commit: webhook attempts finishing while messages are
+   * accepted or delivered share their commit, one fsync for both. On PostgreSQL, a transaction of
+   * their own beside the others (an accept is not held up behind a batch's round trips).
+   */
   recordWebhookAttempts(records: readonly WebhookAttemptRecord[]): Promise<WebhookAttemptResult[]> {
-    return recordWebhookAttempts(this.db, this.dialect.name, records);
+    if (records.length === 0) return Promise.resolve([]);
+    if (this.dialect.acceptLanes > 1) return recordWebhookAttempts(this.db, this.dialect.name, records);
+    return this.acceptWrites.add({ webhookRecords: records }) as Promise<WebhookAttemptResult[]>;
   }
 
   async listAttempts(messageSid: string): Promise<EmailAttemptRow[]> {
@@ -629,8 +715,17 @@ export class Store implements MailStore {
 const WRITE_PROBE = "mailroom-write-probe";
 const WRITE_PROBE_BYTES = new Uint8Array(64 * 1024);
 
-/** What the group commit writes: an accepted message, or a delivery attempt's record. */
-type PendingWrite = { accepted: AcceptedEmail } | { record: AttemptRecord };
+/**
+ * What the group commit writes: an accepted message, a delivery attempt's record, or (SQLite) a batch
+ * of webhook attempt records.
+ */
+type PendingWrite =
+  | { accepted: AcceptedEmail }
+  | { record: AttemptRecord }
+  | { webhookRecords: readonly WebhookAttemptRecord[] };
+
+/** What the group commit says of each write, in the same order (see commitWrites). */
+type WriteResult = boolean | WebhookAttemptResult[];
 
 /** Statuses of a message still in the queue; `sending` is stored only by versions before 0.2. */
 const UNFINISHED = ["queued", "sending"];

@@ -1,7 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { THREAD_RESOURCE_LIMITS, ThreadClient } from "../threads/thread-client.js";
 import { DEFAULT_QUERY_TIMEOUT_MS, type StoreLocation, type StoreOptions } from "./open-store.js";
-import type { MailStore } from "./types.js";
+import type { MailStore, WebhookJobsAnnounced } from "./types.js";
 import { QUERY_TIMEOUT } from "./unavailable.js";
 
 /** The code of the error every call gets once the store thread has died: answered 503, like a database outage. */
@@ -46,7 +46,7 @@ export class ThreadedStore implements MailStore {
   private readonly thread: ThreadClient<StoreThreadApi>;
   private readerThread: { thread: ThreadClient<StoreThreadApi>; ready: Promise<void> } | undefined;
   private readonly queuedListeners = new Set<() => void>();
-  private readonly jobListeners = new Set<() => void>();
+  private readonly jobListeners = new Set<(announced: WebhookJobsAnnounced) => void>();
   private readonly queryTimeoutMs: number;
 
   constructor(
@@ -55,9 +55,10 @@ export class ThreadedStore implements MailStore {
   ) {
     this.kind = location.databaseUrl ? "postgres" : "sqlite";
     this.queryTimeoutMs = location.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
-    this.thread = startStoreThread(location, latencyOf(options, "store"), (event) => {
-      const listeners = event === WEBHOOK_JOBS_EVENT ? this.jobListeners : this.queuedListeners;
-      for (const listener of listeners) listener();
+    this.thread = startStoreThread(location, latencyOf(options, "store"), (event, data) => {
+      if (event === WEBHOOK_JOBS_EVENT) {
+        for (const listener of this.jobListeners) listener(data as WebhookJobsAnnounced);
+      } else for (const listener of this.queuedListeners) listener();
     });
   }
 
@@ -115,7 +116,7 @@ export class ThreadedStore implements MailStore {
     };
   }
 
-  listenWebhookJobs(listener: () => void): () => void {
+  listenWebhookJobs(listener: (announced: WebhookJobsAnnounced) => void): () => void {
     this.jobListeners.add(listener);
     return () => this.jobListeners.delete(listener);
   }
@@ -174,6 +175,8 @@ export class ThreadedStore implements MailStore {
     this.thread.call("claimWebhookJobs", ...args);
   nextWebhookDueAt: MailStore["nextWebhookDueAt"] = (...args) =>
     this.thread.call("nextWebhookDueAt", ...args);
+  offerWebhookRoom: MailStore["offerWebhookRoom"] = (...args) =>
+    this.thread.call("offerWebhookRoom", ...args);
   recordWebhookAttempts: MailStore["recordWebhookAttempts"] = (...args) =>
     this.thread.call("recordWebhookAttempts", ...args);
 }
@@ -208,14 +211,14 @@ function latencyOf(
 function startStoreThread(
   data: StoreThreadData,
   onLatency: ((method: string, ms: number) => void) | undefined,
-  onEvent?: (event: string) => void,
+  onEvent?: (event: string, data: unknown) => void,
 ): ThreadClient<StoreThreadApi> {
   const worker = new Worker(new URL("./store-thread.js", import.meta.url), {
     workerData: data,
     resourceLimits: THREAD_RESOURCE_LIMITS,
   });
   return new ThreadClient(worker, {
-    onEvent: (reply) => onEvent?.(reply.event),
+    onEvent: (reply) => onEvent?.(reply.event, reply.data),
     onLatency,
     goneError: (cause) =>
       Object.assign(new Error(`The store is unavailable: ${cause.message}`), {

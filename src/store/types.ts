@@ -156,6 +156,26 @@ export type WebhookRow = Selectable<WebhooksTable>;
 export type NewWebhook = Insertable<WebhooksTable>;
 export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
 export type NewWebhookJob = Insertable<WebhookQueueTable>;
+
+/** What a write that queued webhook jobs announces (MailStore.listenWebhookJobs). */
+export interface WebhookJobsAnnounced {
+  /** Jobs inserted already leased to the sender that offered room, with what sending them needs. */
+  handed: WebhookJob[];
+  /** Some jobs were left unleased: the sender claims them. */
+  queued: boolean;
+  /** Room per webhook SID the store gave back unused (that webhook has jobs waiting for claims). */
+  returned: Record<string, number>;
+  /** Whom the jobs left for claims are for (undefined: not said; PostgreSQL). */
+  waiting: { webhookSids: string[]; callbacks: boolean } | undefined;
+}
+
+/** The room the webhook sender offered, as a write batch uses it (see SqliteWrites). */
+export interface WebhookHandOff {
+  owner: string;
+  leaseExpiresAt: number;
+  /** Jobs per webhook SID that may still be handed over. */
+  room: Map<string, number>;
+}
 export type WebhookPatch = Partial<
   Pick<WebhookRow, "url" | "events" | "enabled" | "secret_sealed" | "date_updated">
 >;
@@ -217,7 +237,18 @@ export interface MailStore {
    * webhooks, StatusCallbacks): the webhook sender looks at its queue then, not at every accept.
    * Returns a function that stops it.
    */
-  listenWebhookJobs(listener: () => void): () => void;
+  listenWebhookJobs(listener: (announced: WebhookJobsAnnounced) => void): () => void;
+  /**
+   * The webhook sender's room for jobs handed over at write time (SQLite; see WebhookHandOff): adds
+   * `room` jobs per webhook SID to what the store may insert already leased to `owner` and announce
+   * with their data. `room` null withdraws all of it (the sender stops, or forgets webhooks gone
+   * quiet) and resolves to what was left of it per webhook; otherwise it resolves to `{}`.
+   */
+  offerWebhookRoom(
+    owner: string,
+    leaseMs: number,
+    room: Record<string, number> | null,
+  ): Promise<Record<string, number>>;
   countAccounts(): Promise<number>;
   /** Inserts an account as given, with no checks (tests and benchmarks seed stores with it). */
   insertAccount(account: NewAccount): Promise<void>;

@@ -1,11 +1,4 @@
-import {
-  type Insertable,
-  type Kysely,
-  type RawBuilder,
-  type Selectable,
-  sql,
-  type Transaction,
-} from "kysely";
+import { type Insertable, type Kysely, type RawBuilder, type Selectable, sql } from "kysely";
 import { WebhookErrorCodes } from "../domain/errors.js";
 import { newSid } from "../domain/ids.js";
 import type { StoreDialect } from "./dialect.js";
@@ -257,6 +250,19 @@ export async function recordWebhookAttempts(
   records: readonly WebhookAttemptRecord[],
 ): Promise<WebhookAttemptResult[]> {
   if (records.length === 0) return [];
+  return db.transaction().execute((trx) => recordWebhookAttemptsIn(trx, dialect, records));
+}
+
+/**
+ * recordWebhookAttempts' writes, inside a transaction the caller holds (on SQLite, the group commit's:
+ * see Store.recordWebhookAttempts).
+ */
+export async function recordWebhookAttemptsIn(
+  trx: Kysely<Database>,
+  dialect: StoreDialect["name"],
+  records: readonly WebhookAttemptRecord[],
+): Promise<WebhookAttemptResult[]> {
+  if (records.length === 0) return [];
   // Webhook rows are locked in SID order in every transaction (PostgreSQL), so two processes
   // recording attempts of the same webhooks never wait on each other in a cycle.
   const order = records
@@ -264,61 +270,59 @@ export async function recordWebhookAttempts(
     .sort(
       (a, b) => compare(a.record.job.webhook_sid ?? "", b.record.job.webhook_sid ?? "") || a.index - b.index,
     );
-  return db.transaction().execute(async (trx) => {
-    const results: WebhookAttemptResult[] = new Array(records.length);
-    const deliveries = records.flatMap((record) => (record.delivery ? [record.delivery] : []));
-    if (deliveries.length > 0) await trx.insertInto("webhook_deliveries").values(deliveries).execute();
-    // Delivered jobs, nearly all of them while receivers answer, settle together: a statement or two
-    // for the batch rather than two per job.
-    const delivered = order.filter(({ record }) => record.outcome === "delivered");
-    for (const owner of new Set(delivered.map(({ record }) => record.owner))) {
-      const mine = delivered.filter(({ record }) => record.owner === owner);
-      const deleted = await trx
-        .deleteFrom("webhook_queue")
-        .where(
-          "sid",
-          "in",
-          mine.map(({ record }) => record.job.sid),
-        )
-        .where("lease_owner", "=", owner)
-        .returning("sid")
-        .execute();
-      const held = new Set(deleted.map((row) => row.sid));
-      const succeeded = [
-        ...new Set(
-          mine.flatMap(({ record }) =>
-            held.has(record.job.sid) && record.job.webhook_sid !== null ? [record.job.webhook_sid] : [],
-          ),
+  const results: WebhookAttemptResult[] = new Array(records.length);
+  const deliveries = records.flatMap((record) => (record.delivery ? [record.delivery] : []));
+  if (deliveries.length > 0) await trx.insertInto("webhook_deliveries").values(deliveries).execute();
+  // Delivered jobs, nearly all of them while receivers answer, settle together: a statement or two
+  // for the batch rather than two per job.
+  const delivered = order.filter(({ record }) => record.outcome === "delivered");
+  for (const owner of new Set(delivered.map(({ record }) => record.owner))) {
+    const mine = delivered.filter(({ record }) => record.owner === owner);
+    const deleted = await trx
+      .deleteFrom("webhook_queue")
+      .where(
+        "sid",
+        "in",
+        mine.map(({ record }) => record.job.sid),
+      )
+      .where("lease_owner", "=", owner)
+      .returning("sid")
+      .execute();
+    const held = new Set(deleted.map((row) => row.sid));
+    const succeeded = [
+      ...new Set(
+        mine.flatMap(({ record }) =>
+          held.has(record.job.sid) && record.job.webhook_sid !== null ? [record.job.webhook_sid] : [],
         ),
-      ].sort(compare);
-      // A success ends a webhook's failing spell (the row changes only if it was failing).
-      if (succeeded.length > 0) {
-        await trx
-          .updateTable("webhooks")
-          .set({ failing_since: null })
-          .where("sid", "in", succeeded)
-          .where("failing_since", "is not", null)
-          .execute();
-      }
-      for (const { record, index } of mine) {
-        results[index] = {
-          held: held.has(record.job.sid),
-          startedFailing: false,
-          disabled: false,
-          dropped: 0,
-        };
-      }
+      ),
+    ].sort(compare);
+    // A success ends a webhook's failing spell (the row changes only if it was failing).
+    if (succeeded.length > 0) {
+      await trx
+        .updateTable("webhooks")
+        .set({ failing_since: null })
+        .where("sid", "in", succeeded)
+        .where("failing_since", "is not", null)
+        .execute();
     }
-    for (const { record, index } of order) {
-      if (record.outcome !== "delivered") results[index] = await recordFailure(trx, dialect, record);
+    for (const { record, index } of mine) {
+      results[index] = {
+        held: held.has(record.job.sid),
+        startedFailing: false,
+        disabled: false,
+        dropped: 0,
+      };
     }
-    return results;
-  });
+  }
+  for (const { record, index } of order) {
+    if (record.outcome !== "delivered") results[index] = await recordFailure(trx, dialect, record);
+  }
+  return results;
 }
 
 /** A failed attempt: the job rescheduled or given up, the webhook's failing state, its Notifications. */
 async function recordFailure(
-  trx: Transaction<Database>,
+  trx: Kysely<Database>,
   dialect: StoreDialect["name"],
   record: WebhookAttemptRecord,
 ): Promise<WebhookAttemptResult> {
@@ -393,7 +397,7 @@ async function recordFailure(
  * dropped without a POST anyway.
  */
 async function dropQueuedJobs(
-  trx: Transaction<Database>,
+  trx: Kysely<Database>,
   dialect: StoreDialect["name"],
   webhookSid: string,
 ): Promise<number> {

@@ -6,6 +6,7 @@ import type {
   WebhookAttemptRecord,
   WebhookAttemptResult,
   WebhookJob,
+  WebhookJobsAnnounced,
   WebhookTargets,
 } from "../store/types.js";
 import { isStoreFull, isStoreUnavailable } from "../store/unavailable.js";
@@ -63,6 +64,28 @@ const MIN_WAIT_MS = 10;
  */
 export class WebhookWorker implements WebhookNudge {
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** Jobs holding a slot: from their start until their POST is answered (see begin). */
+  private busy = 0;
+  /**
+   * Room offered to the store per webhook SID for jobs handed over at write time (SQLite:
+   * MailStore.offerWebhookRoom), not yet used: slots promised, so claims leave them alone.
+   */
+  private readonly granted = new Map<string, number>();
+  private totalGranted = 0;
+  /** Webhooks whose jobs came lately (claimed or handed): the ones room is offered for. */
+  private readonly activeHooks = new Set<string>();
+  private offerScheduled = false;
+  /** Whether jobs were handed over since the last look (renewal tick): room unused meanwhile is taken back. */
+  private handedLately = false;
+  private readonly handsOff: boolean;
+  private readonly releasing: Promise<unknown>[] = [];
+  /**
+   * False once a claim that left out the targets holding their allowance found no more for the
+   * others: the next such claim waits for a sign that others have jobs (a write or replay queued
+   * some, a retry fell due, the poll interval passed). Such a claim scans past every job of the
+   * left-out targets, the whole backlog when one receiver is behind.
+   */
+  private othersMayWait = true;
   /**
    * Jobs in hand per target (a webhook, or a callback URL). A target with `perTargetLimit` of them is
    * left out of claims until some finish (see claimAndStart).
@@ -101,17 +124,161 @@ export class WebhookWorker implements WebhookNudge {
       hostConcurrency: settings.hostConcurrency,
     });
     this.recorder = new BatchedRecorder((records) => deps.store.recordWebhookAttempts(records));
+    // One process writes an SQLite file's jobs: they can be handed over as they are written.
+    this.handsOff = deps.store.kind === "sqlite";
   }
 
   start(): void {
     if (this.running) return;
-    this.stopListening = this.deps.store.listenWebhookJobs(() => this.nudge());
-    this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(50, this.settings.leaseMs / 3));
+    this.stopListening = this.deps.store.listenWebhookJobs((announced) => this.announced(announced));
+    this.renewTimer = setInterval(
+      () => {
+        void this.renewLeases();
+        void this.takeBackIdleRoom();
+      },
+      Math.max(50, this.settings.leaseMs / 3),
+    );
     this.running = this.run();
   }
 
-  /** Jobs were queued in this process: look at the queue soon (debounced). */
+  /**
+   * A write queued jobs: those handed over (leased to this sender already) start now; those left for
+   * claims wake the loop.
+   */
+  private announced({ handed, queued, returned, waiting }: WebhookJobsAnnounced): void {
+    for (const [webhookSid, unused] of Object.entries(returned)) this.ungrant(webhookSid, unused);
+    const release: string[] = [];
+    for (const job of handed) {
+      this.ungrant(job.webhook_sid as string, 1);
+      if (this.stopping) release.push(job.sid);
+      else if (!this.inFlight.has(job.sid)) this.begin(job);
+    }
+    if (handed.length > 0) this.handedLately = true;
+    if (release.length > 0) {
+      // Offered before the stop: given back for the next start (or another process).
+      this.releasing.push(
+        this.deps.store.releaseLeases(this.deps.owner, release, "webhook_queue").catch(() => {}),
+      );
+    }
+    if (!queued && Object.keys(returned).length === 0) return;
+    // Webhooks with jobs left for claims are served by claims until a claim finds their queue
+    // drained: room offered for them meanwhile would count as held and keep claims away.
+    let offeredToBacklogged = false;
+    for (const sid of [...(waiting?.webhookSids ?? []), ...Object.keys(returned)]) {
+      this.activeHooks.delete(sid);
+      if ((this.granted.get(sid) ?? 0) > 0) offeredToBacklogged = true;
+    }
+    if (offeredToBacklogged && !this.stopping) {
+      void this.withdrawRoom().then(() => {
+        this.othersMayWait = true;
+        this.scheduleOffer();
+        this.signal.wake();
+      });
+    }
+    // Jobs only for targets that hold their allowance wait for a slot of theirs (its release wakes
+    // the loop); a claim now would skip them all, scanning the whole queue to find nothing.
+    const forOthers =
+      waiting === undefined ||
+      waiting.callbacks ||
+      waiting.webhookSids.some((sid) => this.held(`W${sid}`) < this.perTargetLimit) ||
+      Object.keys(returned).length > 0;
+    if (forOthers) this.othersMayWait = true;
+    this.backlog = true;
+    this.wakeSoon();
+  }
+
+  private ungrant(webhookSid: string, count: number): void {
+    const had = this.granted.get(webhookSid) ?? 0;
+    const used = Math.min(had, count);
+    if (had - used === 0) this.granted.delete(webhookSid);
+    else this.granted.set(webhookSid, had - used);
+    this.totalGranted -= used;
+  }
+
+  /** Offers the store room for the active webhooks' next jobs (once per turn of the event loop). */
+  private scheduleOffer(): void {
+    if (!this.handsOff || this.offerScheduled || this.stopping) return;
+    this.offerScheduled = true;
+    setImmediate(() => {
+      this.offerScheduled = false;
+      if (this.stopping) return;
+      // Room counts against the same slots as claims, and each webhook against its allowance.
+      let budget = this.settings.concurrency - this.busy - this.totalGranted;
+      const room: Record<string, number> = {};
+      let offered = false;
+      for (const webhookSid of this.activeHooks) {
+        if (budget <= 0) break;
+        const held = (this.inHand.get(`W${webhookSid}`) ?? 0) + (this.granted.get(webhookSid) ?? 0);
+        const more = Math.min(budget, this.perTargetLimit - held);
+        // Room in handfuls while some is still offered: an offer per finished job is a call per job.
+        const granted = this.granted.get(webhookSid) ?? 0;
+        if (more <= 0 || (granted > 0 && more < Math.ceil(this.perTargetLimit / 4))) continue;
+        room[webhookSid] = more;
+        this.granted.set(webhookSid, (this.granted.get(webhookSid) ?? 0) + more);
+        this.totalGranted += more;
+        budget -= more;
+        offered = true;
+      }
+      if (!offered) return;
+      this.deps.store.offerWebhookRoom(this.deps.owner, this.settings.leaseMs, room).catch((error) => {
+        this.deps.logger.warn({ err: error }, "webhooks: could not offer room for handed-over jobs");
+        for (const [webhookSid, more] of Object.entries(room)) this.ungrant(webhookSid, more);
+      });
+    });
+  }
+
+  /**
+   * Room no write used since the last look is taken back (its webhook went quiet, or was deleted):
+   * slots promised to it are free for claims again; the next jobs of a webhook offer it anew.
+   */
+  private async takeBackIdleRoom(): Promise<void> {
+    const idle = !this.handedLately && this.totalGranted > 0;
+    this.handedLately = false;
+    if (!idle || this.stopping) return;
+    await this.withdrawRoom();
+    this.activeHooks.clear();
+    this.signal.wake();
+  }
+
+  /**
+   * A webhook now has a job waiting for its retry: room offered for it would keep claims away from
+   * that job (a target's room counts as held), so it is taken back; claims serve the webhook until
+   * they find its queue drained again.
+   */
+  private stopHandingOff(webhookSid: string): void {
+    if (!this.activeHooks.delete(webhookSid) && !this.granted.has(webhookSid)) return;
+    void this.withdrawRoom().then(() => {
+      this.scheduleOffer();
+      this.signal.wake();
+    });
+  }
+
+  private async withdrawRoom(): Promise<void> {
+    try {
+      const left = await this.deps.store.offerWebhookRoom(this.deps.owner, this.settings.leaseMs, null);
+      for (const [webhookSid, unused] of Object.entries(left)) this.ungrant(webhookSid, unused);
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, "webhooks: could not take back room for handed-over jobs");
+    }
+  }
+
+  /**
+   * Jobs were queued outside the store's writes (replays): look at the queue soon. Room offered for
+   * handed-over jobs is taken back first: it counts as held, and would keep claims away from the
+   * replayed jobs of its webhook; the claims that find the queue drained offer it again.
+   */
   nudge(): void {
+    this.othersMayWait = true;
+    if (this.totalGranted > 0 && !this.stopping) {
+      this.activeHooks.clear();
+      void this.withdrawRoom().then(() => this.wakeSoon());
+      return;
+    }
+    this.wakeSoon();
+  }
+
+  /** Look at the queue soon (debounced: a burst of writes costs one claim). */
+  private wakeSoon(): void {
     if (this.nudged || this.stopping) return;
     this.nudged = true;
     setTimeout(() => {
@@ -127,7 +294,10 @@ export class WebhookWorker implements WebhookNudge {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.stopping = true;
+    // Jobs handed over before the room is withdrawn arrive first, and are released (announced).
+    if (this.handsOff) await this.withdrawRoom();
     this.stopListening?.();
+    await Promise.all(this.releasing);
     this.signal.wake();
     await this.running;
     const finished = await settledWithin([...this.inFlight.values()], this.settings.shutdownTimeoutMs);
@@ -154,16 +324,21 @@ export class WebhookWorker implements WebhookNudge {
         this.deps.logger.error({ err: error }, "webhooks: could not read the queue; trying again shortly");
         waitMs = this.settings.pollIntervalMs;
       }
-      if (waitMs > 0 && !this.stopping) await this.signal.wait(waitMs);
+      if (waitMs > 0 && !this.stopping) {
+        const slept = Date.now();
+        await this.signal.wait(waitMs);
+        // A retry may have fallen due meanwhile, for any target.
+        if (Date.now() - slept >= waitMs) this.othersMayWait = true;
+      }
     }
   }
 
   /** Fills free slots from the queue; returns how long to sleep (0: look again now). */
   private async claimAndStart(): Promise<number> {
     const { concurrency, leaseMs, pollIntervalMs } = this.settings;
-    const free = concurrency - this.inFlight.size;
+    const free = concurrency - this.busy - this.totalGranted;
     // Claim in batches (a claim is a commit): once half the slots are free, or when idle.
-    if (free <= 0 || (this.inFlight.size > 0 && free < Math.ceil(concurrency / 2))) {
+    if (free <= 0 || (this.busy > 0 && free < Math.ceil(concurrency / 2))) {
       // Jobs may be waiting (this was a nudge or a retry due): the next slots freed wake the loop.
       this.backlog = true;
       return pollIntervalMs;
@@ -173,20 +348,31 @@ export class WebhookWorker implements WebhookNudge {
     // allowance (a receiver that never answers, thousands of jobs queued, holds at most that many
     // slots), and the others' jobs keep going. Nothing claimed is handed back.
     let fullest = 0;
-    for (const count of this.inHand.values()) {
+    for (const target of this.inHand.keys()) {
+      const count = this.held(target);
+      if (count < this.perTargetLimit && count > fullest) fullest = count;
+    }
+    for (const webhookSid of this.granted.keys()) {
+      const count = this.held(`W${webhookSid}`);
       if (count < this.perTargetLimit && count > fullest) fullest = count;
     }
     const limit = Math.min(free, this.perTargetLimit - fullest);
-    const claimed = await this.deps.store.claimWebhookJobs(
-      this.deps.owner,
-      Date.now(),
-      leaseMs,
-      limit,
-      this.saturatedTargets(),
-    );
+    const skip = this.saturatedTargets();
+    if (skip && !this.othersMayWait) {
+      // Their slots' release wakes the loop (backlog).
+      this.backlog = true;
+      return pollIntervalMs;
+    }
+    const claimed = await this.deps.store.claimWebhookJobs(this.deps.owner, Date.now(), leaseMs, limit, skip);
+    if (skip && claimed.length < limit) this.othersMayWait = false;
     for (const job of claimed) {
       // Still in hand here only if its lease ran out meanwhile: the claim merely extended it.
       if (!this.inFlight.has(job.sid)) this.begin(job);
+    }
+    // Their webhooks' next jobs may be handed over as they are written, without a claim.
+    if (this.handsOff && claimed.length < limit) {
+      for (const job of claimed) if (job.webhook_sid !== null) this.activeHooks.add(job.webhook_sid);
+      this.scheduleOffer();
     }
     this.backlog = claimed.length === limit;
     if (this.backlog) return 0;
@@ -195,11 +381,18 @@ export class WebhookWorker implements WebhookNudge {
     return Math.min(pollIntervalMs, Math.max(MIN_WAIT_MS, next - Date.now()));
   }
 
+  /** A target's jobs in hand, and (a webhook) the room offered for its handed-over jobs. */
+  private held(target: string): number {
+    const inHand = this.inHand.get(target) ?? 0;
+    return target.startsWith("W") ? inHand + (this.granted.get(target.slice(1)) ?? 0) : inHand;
+  }
+
   /** The targets with as many jobs in hand as they may have, as claims leave them out. */
   private saturatedTargets(): WebhookTargets | undefined {
     let skip: WebhookTargets | undefined;
-    for (const [target, count] of this.inHand) {
-      if (count < this.perTargetLimit) continue;
+    const targets = new Set([...this.inHand.keys(), ...[...this.granted.keys()].map((sid) => `W${sid}`)]);
+    for (const target of targets) {
+      if (this.held(target) < this.perTargetLimit) continue;
       skip ??= { webhookSids: [], callbackUrls: [] };
       if (target.startsWith("W")) skip.webhookSids.push(target.slice(1));
       else skip.callbackUrls.push(target.slice(1));
@@ -210,9 +403,27 @@ export class WebhookWorker implements WebhookNudge {
   private begin(job: WebhookJob): void {
     const target = targetOf(job);
     this.inHand.set(target, (this.inHand.get(target) ?? 0) + 1);
+    this.busy += 1;
+    // The slot (and the target's share) is given back once the POST is answered, not once the
+    // attempt's record is committed: slots bound what waits on receivers, and a record waits on the
+    // store (a commit, an fsync on SQLite) while the next POSTs could already go. The job stays in
+    // inFlight, its lease renewed, until it is recorded.
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.busy -= 1;
+      const left = (this.inHand.get(target) ?? 1) - 1;
+      if (left === 0) this.inHand.delete(target);
+      else this.inHand.set(target, left);
+      // A freed slot matters to the loop only when jobs wait (a target left out of claims may have
+      // some); new ones arrive with a nudge.
+      if (this.backlog || this.stopping || left === this.perTargetLimit - 1) this.signal.wake();
+      if (job.webhook_sid !== null && this.activeHooks.has(job.webhook_sid)) this.scheduleOffer();
+    };
     const key = `${target}\u0000${job.message_sid ?? job.sid}`;
     const before = this.chains.get(key);
-    const task = (before ? before.then(() => this.attempt(job)) : this.attempt(job))
+    const task = (before ? before.then(() => this.attempt(job, release)) : this.attempt(job, release))
       .catch((error: unknown) => {
         // Not recorded: the lease runs out and the job is tried again.
         this.deps.logger.error({ err: error, sid: job.sid }, "webhooks: an attempt failed unrecorded");
@@ -220,18 +431,14 @@ export class WebhookWorker implements WebhookNudge {
       .finally(() => {
         this.inFlight.delete(job.sid);
         if (this.chains.get(key) === task) this.chains.delete(key);
-        const left = (this.inHand.get(target) ?? 1) - 1;
-        if (left === 0) this.inHand.delete(target);
-        else this.inHand.set(target, left);
-        // A freed slot matters to the loop only when jobs wait (a target left out of claims may have
-        // some); new ones arrive with a nudge.
-        if (this.backlog || this.stopping || left === this.perTargetLimit - 1) this.signal.wake();
+        release();
       });
     this.chains.set(key, task);
     this.inFlight.set(job.sid, task);
   }
 
-  private async attempt(job: WebhookJob): Promise<void> {
+  /** Sends the job and records the attempt; `postDone` is called once the POST is answered. */
+  private async attempt(job: WebhookJob, postDone: () => void): Promise<void> {
     if (this.abandon.signal.aborted) return;
     const url = (job.webhook?.url ?? job.callback_url) as string;
     const result = await this.hosts.run(hostOf(url), () => {
@@ -242,10 +449,12 @@ export class WebhookWorker implements WebhookNudge {
     });
     // Cut by the shutdown: not an attempt of the receiver's; the lease is released for the next start.
     if (result === null || this.abandon.signal.aborted) return;
+    postDone();
     if (!result.delivered)
       this.deps.metrics?.webhookAttemptFailed(job.webhook_sid ? "webhook" : "status_callback");
     const record = this.recordOf(job, url, result);
     const outcome = await this.recorder.add(record);
+    if (record.retryAt !== null && job.webhook_sid !== null) this.stopHandingOff(job.webhook_sid);
     this.report(job, record, result, outcome);
   }
 
@@ -388,7 +597,13 @@ export class WebhookWorker implements WebhookNudge {
     else logger.debug(fields, "webhooks: delivery failed; retrying");
     // An early retry (tests' short base delay) is due before the next poll: wake for it.
     if (record.retryAt !== null && record.retryAt - Date.now() < this.settings.pollIntervalMs) {
-      setTimeout(() => this.signal.wake(), Math.max(0, record.retryAt - Date.now())).unref();
+      setTimeout(
+        () => {
+          this.othersMayWait = true;
+          this.signal.wake();
+        },
+        Math.max(0, record.retryAt - Date.now()),
+      ).unref();
     }
   }
 
