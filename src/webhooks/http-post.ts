@@ -44,14 +44,19 @@ export class WebhookPoster {
     const agentOptions = {
       keepAlive: true,
       maxSockets: options.hostConcurrency,
-      maxFreeSockets: 4,
+      // Every socket a host may have is kept: with fewer, a busy receiver's connections were closed
+      // and opened again all the time (connect and close were 2% of the main thread in the webhook row).
+      maxFreeSockets: options.hostConcurrency,
       scheduling: "lifo" as const,
     };
     this.httpAgent = new http.Agent(agentOptions);
     this.httpsAgent = new https.Agent(agentOptions);
   }
 
-  /** POSTs `body`; never throws: every failure is a result. `abandon` cuts it short (shutdown). */
+  /**
+   * POSTs `body`; never throws: every failure is a result. Once `abandon` is aborted, `close()` cuts
+   * what is in flight (shutdown), and the result says it was abandoned.
+   */
   async post(
     target: string,
     headers: Record<string, string>,
@@ -86,21 +91,26 @@ export class WebhookPoster {
       const refused = refusedAmong(host, [host]);
       if (refused) return fail(WebhookErrorCodes.ReceiverAddressRefused, refused.message);
     }
-    const timeout = AbortSignal.timeout(this.options.timeoutMs);
-    const signal = abandon ? AbortSignal.any([timeout, abandon]) : timeout;
     const payload = Buffer.from(body, "utf8");
     return new Promise<PostResult>((resolve) => {
       let settled = false;
+      let timedOut = false;
+      // One timer for the whole exchange (cheaper than an AbortSignal per request: AbortSignal.timeout
+      // and .any were 1.4% of the main thread in the webhook row).
+      const timer = setTimeout(() => {
+        timedOut = true;
+        request.destroy(Object.assign(new Error("timed out"), { code: "EWEBHOOKTIMEOUT" }));
+      }, this.options.timeoutMs);
       const finish = (result: PostResult) => {
         if (settled) return;
         settled = true;
+        clearTimeout(timer);
         resolve(result);
       };
       const request = (url.protocol === "https:" ? https : http).request(url, {
         method: "POST",
         agent: url.protocol === "https:" ? this.httpsAgent : this.httpAgent,
         lookup: this.lookup,
-        signal,
         headers: {
           ...headers,
           "content-length": String(payload.byteLength),
@@ -108,7 +118,7 @@ export class WebhookPoster {
         },
       });
       request.on("error", (error: NodeJS.ErrnoException) => {
-        if (timeout.aborted) {
+        if (timedOut) {
           finish(
             fail(WebhookErrorCodes.ReceiverTimeout, `no complete answer within ${this.options.timeoutMs} ms`),
           );
@@ -172,7 +182,7 @@ export class WebhookPoster {
         };
         response.on("end", done);
         response.on("error", () => {
-          if (timeout.aborted)
+          if (timedOut)
             finish(
               fail(
                 WebhookErrorCodes.ReceiverTimeout,
@@ -194,7 +204,7 @@ export class WebhookPoster {
     });
   }
 
-  /** Closes the kept-alive connections. */
+  /** Closes every connection, those in use included: what is in flight ends at once (shutdown). */
   close(): void {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();

@@ -305,6 +305,8 @@ export class WebhookWorker implements WebhookNudge {
     if (!finished) {
       const sids = [...this.inFlight.keys()];
       this.abandon.abort();
+      // Cuts the POSTs in flight: their results say they were abandoned, and nothing is recorded.
+      this.poster.close();
       await Promise.allSettled(this.inFlight.values());
       await this.deps.store.releaseLeases(this.deps.owner, sids, "webhook_queue").catch(() => {});
       this.deps.logger.info(
