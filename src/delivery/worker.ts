@@ -8,6 +8,7 @@ import type { Lease, MailStore, RetryContext } from "../store/types.js";
 import type { Dispatcher } from "./dispatch.js";
 import type { DeliveryLogger } from "./logger.js";
 import type { RetryPolicy } from "./retry-policy.js";
+import { settledWithin } from "./settled-within.js";
 import { runAttempt, type StepContext, startAttempt } from "./steps.js";
 import { WakeSignal } from "./wake-signal.js";
 
@@ -289,16 +290,4 @@ function contentBytes(
     (message.body_part?.length ?? 0) + (message.html_part?.length ?? 0) + (message.text_part?.length ?? 0);
   for (const attachment of content.attachments) bytes += attachment.size;
   return bytes;
-}
-
-/** True when every promise settled within `timeoutMs`. */
-async function settledWithin(promises: Promise<unknown>[], timeoutMs: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), timeoutMs);
-  });
-  const settled = Promise.allSettled(promises).then(() => true as const);
-  const result = await Promise.race([settled, timeout]);
-  clearTimeout(timer);
-  return result;
 }

@@ -2,6 +2,7 @@ import { type Kysely, sql } from "kysely";
 import { newSid } from "../domain/ids.js";
 import { findInAccount } from "./account-rows.js";
 import type { StoreDialect } from "./dialect.js";
+import { datedPage } from "./paged.js";
 import type { Database } from "./schema.js";
 import type {
   EmailEventRow,
@@ -59,23 +60,7 @@ export async function listWebhooks(
   offset: number,
   limit: number,
 ): Promise<Page<WebhookRow>> {
-  const [count, rows] = await Promise.all([
-    db
-      .selectFrom("webhooks")
-      .select((eb) => eb.fn.countAll<number | string>().as("n"))
-      .where("account_sid", "=", accountSid)
-      .executeTakeFirstOrThrow(),
-    db
-      .selectFrom("webhooks")
-      .selectAll()
-      .where("account_sid", "=", accountSid)
-      .orderBy("date_created")
-      .orderBy("sid")
-      .offset(offset)
-      .limit(limit)
-      .execute(),
-  ]);
-  return { rows, total: Number(count.n) };
+  return datedPage(db.selectFrom("webhooks").where("account_sid", "=", accountSid), "asc", offset, limit);
 }
 
 /**
@@ -138,27 +123,13 @@ export async function listEvents(
   limit: number,
   order: "asc" | "desc",
 ): Promise<Page<EmailEventRow>> {
-  const matching = () => {
-    let q = db.selectFrom("email_events").where("account_sid", "=", filter.accountSid);
-    if (filter.messageSid !== undefined) q = q.where("message_sid", "=", filter.messageSid);
-    if (filter.types !== undefined) q = q.where("type", "in", filter.types);
-    if (filter.createdFrom !== undefined) q = q.where("date_created", ">=", filter.createdFrom);
-    if (filter.createdBefore !== undefined) q = q.where("date_created", "<", filter.createdBefore);
-    return q;
-  };
-  const [count, rows] = await Promise.all([
-    matching()
-      .select((eb) => eb.fn.countAll<number | string>().as("n"))
-      .executeTakeFirstOrThrow(),
-    matching()
-      .selectAll()
-      .orderBy("date_created", order)
-      .orderBy("sid", order)
-      .offset(offset)
-      .limit(limit)
-      .execute(),
-  ]);
-  return { rows, total: Number(count.n) };
+  let matching = db.selectFrom("email_events").where("account_sid", "=", filter.accountSid);
+  if (filter.messageSid !== undefined) matching = matching.where("message_sid", "=", filter.messageSid);
+  if (filter.types !== undefined) matching = matching.where("type", "in", filter.types);
+  if (filter.createdFrom !== undefined) matching = matching.where("date_created", ">=", filter.createdFrom);
+  if (filter.createdBefore !== undefined)
+    matching = matching.where("date_created", "<", filter.createdBefore);
+  return datedPage(matching, order, offset, limit);
 }
 
 export function findEvent(
@@ -177,24 +148,11 @@ export async function listDeliveries(
   offset: number,
   limit: number,
 ): Promise<Page<WebhookDeliveryRow>> {
-  const matching = () =>
-    db
-      .selectFrom("webhook_deliveries")
-      .where("webhook_sid", "=", webhookSid)
-      .where("account_sid", "=", accountSid);
-  const [count, rows] = await Promise.all([
-    matching()
-      .select((eb) => eb.fn.countAll<number | string>().as("n"))
-      .executeTakeFirstOrThrow(),
-    matching()
-      .selectAll()
-      .orderBy("date_created", "desc")
-      .orderBy("sid", "desc")
-      .offset(offset)
-      .limit(limit)
-      .execute(),
-  ]);
-  return { rows, total: Number(count.n) };
+  const matching = db
+    .selectFrom("webhook_deliveries")
+    .where("webhook_sid", "=", webhookSid)
+    .where("account_sid", "=", accountSid);
+  return datedPage(matching, "desc", offset, limit);
 }
 
 export function findDelivery(

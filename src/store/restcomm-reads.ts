@@ -1,6 +1,7 @@
 import { type Kysely, sql } from "kysely";
 import { findInAccount } from "./account-rows.js";
 import { containsPattern } from "./like-pattern.js";
+import { datedPage } from "./paged.js";
 import type { Database } from "./schema.js";
 import type { NotificationFilter, NotificationRow, Page, UsageDayCount, UsageQuery } from "./types.js";
 
@@ -28,17 +29,7 @@ export async function listNotifications(
     );
   }
   if (filter.requestUrl !== undefined) matching = matching.where("request_url", "=", filter.requestUrl);
-  const [count, rows] = await Promise.all([
-    matching.select((eb) => eb.fn.countAll<number | string>().as("n")).executeTakeFirstOrThrow(),
-    matching
-      .selectAll()
-      .orderBy("date_created", "desc")
-      .orderBy("sid", "desc")
-      .offset(offset)
-      .limit(limit)
-      .execute(),
-  ]);
-  return { rows, total: Number(count.n) };
+  return datedPage(matching, "desc", offset, limit);
 }
 
 export function findNotification(

@@ -1,3 +1,4 @@
+import { settledWithin } from "../delivery/settled-within.js";
 import { WakeSignal } from "../delivery/wake-signal.js";
 import { newSid } from "../domain/ids.js";
 import type { WebhookMetrics } from "../metrics/metrics.js";
@@ -715,16 +716,4 @@ function formatDuration(ms: number): string {
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
   if (ms % 1000 === 0) return `${ms / 1000} s`;
   return `${ms} ms`;
-}
-
-/** True when every promise settled within `timeoutMs`. */
-async function settledWithin(promises: Promise<unknown>[], timeoutMs: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), timeoutMs);
-  });
-  const settled = Promise.allSettled(promises).then(() => true as const);
-  const result = await Promise.race([settled, timeout]);
-  clearTimeout(timer);
-  return result;
 }
