@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { type DnsServer, parseDnsServer } from "../dns/resolver.js";
 import { parseSecretKey } from "../domain/secret-box.js";
 import { readRelayUrlOptions } from "./relay-url.js";
 
@@ -51,6 +52,8 @@ export interface Config {
   heartbeatTimeoutMs: number;
   pollIntervalMs: number;
   shutdownTimeoutMs: number;
+  /** MAILROOM_DNS_SERVERS: the DNS servers lookups ask; undefined: the system's. */
+  dnsServers: DnsServer[] | undefined;
   /** MAILROOM_WEBHOOK_ALLOW_PRIVATE: webhooks and callbacks may reach loopback, private, … addresses. */
   webhookAllowPrivate: boolean;
   webhookRetryBaseMs: number;
@@ -291,6 +294,15 @@ export const SETTINGS = [
       "when set, GET /metrics (Prometheus) needs Authorization: Bearer <this token>; at least 16 visible ASCII characters",
     defaultText: "(unset: /metrics is open)",
     parse: (raw, name) => bearerToken(raw, name),
+  }),
+  setting({
+    key: "dnsServers",
+    env: "MAILROOM_DNS_SERVERS",
+    flag: "--dns-servers",
+    description:
+      "DNS servers for domain verification and MX lookups: comma-separated host[:port] (IPv6 as [addr]:port)",
+    defaultText: "(unset: the system's)",
+    parse: (raw, name) => dnsServerList(raw, name),
   }),
   setting({
     key: "smtpUrl",
@@ -539,6 +551,17 @@ function proxyList(raw: string | undefined, name: string): string[] | false {
 }
 
 /** A token Prometheus sends as `Authorization: Bearer …`: what a header carries unchanged, long enough not to guess. */
+function dnsServerList(raw: string | undefined, name: string): DnsServer[] | undefined {
+  if (raw === undefined) return undefined;
+  return raw.split(",").map((item) => {
+    const server = parseDnsServer(item);
+    if (!server) {
+      throw new ConfigError(`${name} must be comma-separated host[:port] IP addresses, got "${item.trim()}"`);
+    }
+    return server;
+  });
+}
+
 function bearerToken(raw: string | undefined, name: string): string | undefined {
   if (raw === undefined) return undefined;
   // The value itself is never quoted back: a message naming it would put the secret in a log.
