@@ -275,6 +275,25 @@ describe("configuration", () => {
       "docs/performance.md: 5 -> 20, as Postfix's destination concurrency",
     );
   });
+  test("delivery mode: relay when a relay is set, capture otherwise; relay without one is refused", () => {
+    const relay = "smtp://127.0.0.1:2525";
+    assert.equal(loadConfig({}).deliveryMode, "capture");
+    assert.equal(loadConfig({ MAILROOM_SMTP_URL: relay }).deliveryMode, "relay");
+    assert.equal(
+      loadConfig({ MAILROOM_SMTP_URL: relay, MAILROOM_DELIVERY_MODE: "capture" }).deliveryMode,
+      "capture",
+    );
+    assert.throws(() => loadConfig({ MAILROOM_DELIVERY_MODE: "relay" }), /needs MAILROOM_SMTP_URL/);
+    assert.throws(
+      () => loadConfig({ MAILROOM_DELIVERY_MODE: "pigeon" }),
+      /MAILROOM_DELIVERY_MODE must be one of/,
+    );
+    assert.deepEqual(loadConfig({ MAILROOM_DNS_SERVERS: "127.0.0.1:5300, ::1" }).dnsServers, [
+      { address: "127.0.0.1", port: 5300 },
+      { address: "::1", port: 53 },
+    ]);
+    assert.throws(() => loadConfig({ MAILROOM_DNS_SERVERS: "ns.example" }), /MAILROOM_DNS_SERVERS must be/);
+  });
   test("the body limit has room for the largest message's attachments in base64, unless set", () => {
     assert.equal(loadConfig({}).maxMessageBytes, 10 * 1024 * 1024);
     assert.equal(loadConfig({}).bodyLimitBytes, 15_029_590, "ceil(10 MiB * 4 / 3) + 1 MiB, as the docs say");

@@ -34,6 +34,11 @@ export interface Config {
   trustProxy: string[] | false;
   /** MAILROOM_METRICS_TOKEN: when set, GET /metrics needs it as a Bearer token. Never logged. */
   metricsToken: string | undefined;
+  /**
+   * MAILROOM_DELIVERY_MODE: where mail goes. `relay` (MAILROOM_SMTP_URL) is the default when a relay is
+   * set, `capture` (nothing leaves) otherwise.
+   */
+  deliveryMode: DeliveryMode;
   smtpUrl: string | undefined;
   /** The PEM text of MAILROOM_SMTP_CA_FILE, read at start. */
   smtpCa: string | undefined;
@@ -65,6 +70,10 @@ export interface Config {
 }
 
 export class ConfigError extends Error {}
+
+/** The delivery modes MAILROOM_DELIVERY_MODE accepts. */
+export const DELIVERY_MODES = ["relay", "capture"] as const;
+export type DeliveryMode = (typeof DELIVERY_MODES)[number];
 
 interface Setting<K extends keyof Config> {
   key: K;
@@ -305,6 +314,16 @@ export const SETTINGS = [
     parse: (raw, name) => dnsServerList(raw, name),
   }),
   setting({
+    key: "deliveryMode",
+    env: "MAILROOM_DELIVERY_MODE",
+    flag: "--delivery-mode",
+    description: `where mail goes: ${DELIVERY_MODES.join(", ")} (relay needs MAILROOM_SMTP_URL)`,
+    defaultText: "(relay when MAILROOM_SMTP_URL is set, capture otherwise)",
+    // Resolved against smtpUrl in loadConfig; "" marks "not given".
+    parse: (raw, name) =>
+      raw === undefined ? ("" as DeliveryMode) : oneOf(raw, "capture", name, DELIVERY_MODES),
+  }),
+  setting({
     key: "smtpUrl",
     env: "MAILROOM_SMTP_URL",
     flag: "--smtp-url",
@@ -511,6 +530,13 @@ export function loadConfig(
     const raw = fromFlag ?? env[s.env];
     const name = fromFlag === undefined ? s.env : s.flag;
     config[s.key] = s.parse(raw === "" ? undefined : raw, name);
+  }
+  if ((config.deliveryMode as string) === "") {
+    config.deliveryMode = config.smtpUrl === undefined ? "capture" : "relay";
+  } else if (config.deliveryMode === "relay" && config.smtpUrl === undefined) {
+    throw new ConfigError(
+      "MAILROOM_DELIVERY_MODE=relay needs MAILROOM_SMTP_URL (the relay to deliver through)",
+    );
   }
   // Room for the largest message's attachments in base64 (4/3 of the bytes) and its other fields.
   if (config.bodyLimitBytes === 0) {

@@ -5,11 +5,14 @@ import { ThreadedDispatcher } from "./threaded-dispatcher.js";
 import { CaptureTransport } from "./transports/capture.js";
 
 /**
- * The relay when MAILROOM_SMTP_URL is set, spoken to from a thread of its own; otherwise capture,
- * so nothing is ever sent by surprise (capturing is cheap enough to stay on the main thread).
+ * The dispatcher of MAILROOM_DELIVERY_MODE: the relay (MAILROOM_SMTP_URL), spoken to from a thread of
+ * its own; or capture, so nothing is ever sent by surprise (capturing is cheap enough to stay on the
+ * main thread).
  */
 export function createDispatcher(config: Config, logger: Pick<DeliveryLogger, "warn">): Dispatcher {
-  if (config.smtpUrl === undefined) return new LocalDispatcher(new CaptureTransport());
+  if (config.deliveryMode === "capture" || config.smtpUrl === undefined) {
+    return new LocalDispatcher(new CaptureTransport());
+  }
   return new ThreadedDispatcher(
     {
       url: config.smtpUrl,
