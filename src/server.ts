@@ -10,6 +10,7 @@ import { MailroomMetrics } from "./metrics/metrics.js";
 import { AccountService } from "./services/accounts.js";
 import { EmailMessageService } from "./services/email-messages.js";
 import { openSecretBox } from "./services/secret-key.js";
+import { TemplateService } from "./services/templates.js";
 import { WebhookService } from "./services/webhooks.js";
 import { lockDataDir } from "./store/data-dir-lock.js";
 import { openStore } from "./store/open-store.js";
@@ -158,6 +159,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       { maxWebhooks: config.maxWebhooks, allowPrivate: config.webhookAllowPrivate },
       webhookWorker,
     ),
+    templates: new TemplateService(store),
     logger,
     trustProxy: config.trustProxy,
     bodyLimitBytes: config.bodyLimitBytes,

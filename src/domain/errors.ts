@@ -73,6 +73,19 @@ export const ErrorCodes = {
   WebhookAddressRefused: { code: 14402, status: 400 },
   WebhookHostNotFound: { code: 14403, status: 400 },
 
+  // 151xx (15100–15149): email templates (src/services/templates.ts, src/templates/)
+  TemplateNotFound: { code: 15100, status: 404 },
+  TemplateFieldMissing: { code: 15101, status: 400 },
+  InvalidTemplateField: { code: 15102, status: 400 },
+  TemplateNameTaken: { code: 15103, status: 409 },
+  TemplateSyntaxError: { code: 15104, status: 400 },
+  TemplateReadOnly: { code: 15105, status: 403 },
+  TemplateLimitReached: { code: 15106, status: 403 },
+  TemplateSendConflict: { code: 15110, status: 400 },
+  InvalidTemplateParameter: { code: 15111, status: 400 },
+  TemplateVariableMissing: { code: 15112, status: 400 },
+  TemplateRenderFailed: { code: 15113, status: 400 },
+
   // 20xxx: the request itself
   MalformedBody: { code: 20001, status: 400 },
   PayloadTooLarge: { code: 20002, status: 413 },

@@ -16,6 +16,7 @@ import { metricsRoute } from "../metrics/metrics-route.js";
 import { API_VERSION } from "../model/paths.js";
 import type { AccountService } from "../services/accounts.js";
 import type { EmailMessageService } from "../services/email-messages.js";
+import type { TemplateService } from "../services/templates.js";
 import type { WebhookService } from "../services/webhooks.js";
 import type { MailStore } from "../store/types.js";
 import { isQueryTimeout, isRejectedValue, isStoreFull, isStoreUnavailable } from "../store/unavailable.js";
@@ -31,6 +32,7 @@ import { accountRoutes } from "./routes/accounts.js";
 import { emailMessageRoutes } from "./routes/email-messages.js";
 import { eventRoutes } from "./routes/events.js";
 import { notificationRoutes } from "./routes/notifications.js";
+import { templateRoutes } from "./routes/templates.js";
 import { usageRecordRoutes } from "./routes/usage-records.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 import { drainUnreadBody } from "./unread-body.js";
@@ -43,6 +45,8 @@ export interface HttpDeps {
   authThrottle: AuthThrottle;
   emails: EmailMessageService;
   webhooks: WebhookService;
+  /** Email templates: the resource, and rendering for sends. */
+  templates: TemplateService;
   logger: FastifyBaseLogger;
   bodyLimitBytes: number;
   bodyMemoryBytes: number;
@@ -170,6 +174,7 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     await api.register(emailMessageRoutes, {
       store: deps.store,
       emails: deps.emails,
+      templates: deps.templates,
       limits: { maxMessageBytes: deps.maxMessageBytes, bodyLimitBytes: deps.bodyLimitBytes },
     });
     await api.register(accountRoutes, deps.accounts);
@@ -177,6 +182,7 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     await api.register(eventRoutes, { store: deps.store });
     await api.register(notificationRoutes, { store: deps.store });
     await api.register(usageRecordRoutes, { store: deps.store });
+    await api.register(templateRoutes, deps.templates);
   });
 
   await app.register(metricsRoute, {

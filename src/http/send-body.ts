@@ -23,8 +23,12 @@ const REQUIRED: ReadonlyArray<readonly [string, ErrorKind]> = [
 
 const NO_UPLOADS: AttachmentUpload[] = [];
 
-/** Parameters whose form and multipart value is a JSON object written as text. */
-const JSON_TEXT_PARAMS = ["Headers", "Tags"];
+/** Parameters whose form and multipart value is a JSON object written as text (and an example of one). */
+const JSON_TEXT_PARAMS: Record<string, string> = {
+  Headers: '{"X-Campaign":"spring"}',
+  Tags: '{"X-Campaign":"spring"}',
+  TemplateData: '{"name":"Ada"}',
+};
 
 /**
  * Runs before the route schema checks a send: brings form, multipart and JSON bodies to one shape
@@ -62,11 +66,14 @@ function readSendBody(request: FastifyRequest): void {
   if (isJson) {
     for (const key in params) if (params[key] === null) delete params[key];
   } else {
-    for (const name of JSON_TEXT_PARAMS) parseJsonText(params, name);
+    parseJsonTextParams(params);
   }
   const hasParts = params.Html !== undefined || params.Text !== undefined;
+  // A template gives the body and the subject (applyTemplate, in the route); without one, nothing changes.
+  const templated = params.TemplateSid !== undefined || params.TemplateName !== undefined;
   for (const [name, kind] of REQUIRED) {
-    if (name === "Body" && hasParts) continue;
+    if (name === "Body" && (hasParts || templated)) continue;
+    if (name === "Subject" && templated) continue;
     const value = params[name];
     // An empty Body is a legitimate email; the other three are meaningless when empty.
     const empty =
@@ -84,6 +91,11 @@ function caseHint(params: Record<string, unknown>, name: string): string {
     : ` (Parameter names are case-sensitive: send "${name}", not ${quoteInput(sent)}.)`;
 }
 
+/** Parses the JSON text of Headers, Tags and TemplateData in a form or multipart body, in place. */
+export function parseJsonTextParams(params: Record<string, unknown>): void {
+  for (const name in JSON_TEXT_PARAMS) parseJsonText(params, name);
+}
+
 function parseJsonText(params: Record<string, unknown>, name: string): void {
   const value = params[name];
   if (typeof value !== "string") return;
@@ -96,7 +108,7 @@ function parseJsonText(params: Record<string, unknown>, name: string): void {
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new ApiError(
       "InvalidParameter",
-      `${name} must hold a JSON object, such as {"X-Campaign":"spring"}.`,
+      `${name} must hold a JSON object, such as ${JSON_TEXT_PARAMS[name]}.`,
     );
   }
   // As in a JSON body: a key given twice would keep its last value silently.

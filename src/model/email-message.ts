@@ -17,6 +17,7 @@ import {
 } from "../domain/header-rules.js";
 import { quoteInput } from "../domain/quote.js";
 import { iso8601, rfc2822 } from "../http/dates.js";
+import { TemplateDataParam, TemplateStrictParam } from "./email-template.js";
 import { API_VERSION, emailMessagesPath } from "./paths.js";
 import { field, NamedValues, ResourceModel, type Scalar, Schemas } from "./resource.js";
 
@@ -75,6 +76,8 @@ export interface EmailContent {
   headers: Record<string, string>;
   tags: Record<string, string>;
   attachments: AttachmentRef[];
+  /** The template the texts were rendered from (TemplateSid/TemplateName); absent in older messages. */
+  template_sid?: string | null;
 }
 
 /**
@@ -175,7 +178,11 @@ export const SendEmailParams = Type.Object(
   {
     From: Type.String({ description: "The sender: one address, optionally with a display name." }),
     To: addressList("Recipients."),
-    Subject: Type.String({ description: `At most ${MAX_SUBJECT_LENGTH} characters; never truncated.` }),
+    Subject: Type.Optional(
+      Type.String({
+        description: `At most ${MAX_SUBJECT_LENGTH} characters; never truncated. Required unless a template gives it.`,
+      }),
+    ),
     Body: Type.Optional(
       Type.String({
         description: "Restcomm's body: one part of the given Type. Required unless Html or Text is given.",
@@ -213,6 +220,16 @@ export const SendEmailParams = Type.Object(
         maxItems: MAX_ATTACHMENTS,
       }),
     ),
+    TemplateSid: Type.Optional(
+      Type.String({ description: "Render the message from this template (ET…): see docs/api.md#templates." }),
+    ),
+    TemplateName: Type.Optional(
+      Type.String({
+        description: "Render the message from the template of this name (instead of TemplateSid).",
+      }),
+    ),
+    TemplateData: Type.Optional(TemplateDataParam),
+    TemplateStrict: Type.Optional(TemplateStrictParam),
   },
   { additionalProperties: false },
 );
@@ -240,6 +257,8 @@ export interface ValidatedEmail {
  * `files` are the multipart file parts, in order.
  */
 export function readEmailRequest(params: SendEmailParams, files: AttachmentUpload[] = []): ValidatedEmail {
+  // Optional in the schema because a template may give it (applyTemplate runs before this).
+  if (params.Subject === undefined) throw new ApiError("SubjectMissing", "Subject can not be null.");
   const hasParts = params.Html !== undefined || params.Text !== undefined;
   if (params.Body !== undefined && hasParts) {
     throw new ApiError(
@@ -581,6 +600,12 @@ export const EmailMessageModel = new ResourceModel<EmailMessageSource>(
       Type.Array(AttachmentOutput),
       "Attachments; the bytes of the n-th (from 0) are at …/Email/Messages/{Sid}/Attachments/{n}.",
       (m) => (m.content.attachments.length > 0 ? m.content.attachments.map(attachmentOutput) : null),
+    ),
+    field(
+      "template_sid",
+      Schemas.text,
+      "The template it was rendered from (TemplateSid or TemplateName).",
+      (m) => m.content.template_sid ?? null,
     ),
   ],
   "An email message.",

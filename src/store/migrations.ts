@@ -313,6 +313,34 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  "0008_templates": {
+    async up(db: Kysely<unknown>) {
+      // Email templates (issue 14): a name is unique within its account, which a send may use
+      // (TemplateName); lists page by (account_sid, date_created, sid).
+      await db.schema
+        .createTable("email_templates")
+        .addColumn("sid", "text", (c) => c.primaryKey())
+        .addColumn("account_sid", "text", (c) => c.notNull().references("accounts.sid"))
+        .addColumn("name", "text", (c) => c.notNull())
+        .addColumn("subject", "text", (c) => c.notNull())
+        .addColumn("html", "text")
+        .addColumn("text", "text")
+        .addColumn("date_created", "bigint", (c) => c.notNull())
+        .addColumn("date_updated", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex("email_templates_account_name")
+        .on("email_templates")
+        .columns(["account_sid", "name"])
+        .unique()
+        .execute();
+      await db.schema
+        .createIndex("email_templates_account_created")
+        .on("email_templates")
+        .columns(["account_sid", "date_created", "sid"])
+        .execute();
+    },
+  },
 };
 
 interface LegacyDatabase {

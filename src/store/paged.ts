@@ -3,7 +3,7 @@ import type { Database } from "./schema.js";
 import type { Page } from "./types.js";
 
 /** Tables listed newest (or oldest) first by (date_created, sid). */
-type DatedTable = "webhooks" | "email_events" | "webhook_deliveries" | "notifications";
+type DatedTable = "webhooks" | "email_events" | "webhook_deliveries" | "notifications" | "email_templates";
 
 /**
  * One page of the rows `matching` selects, in (date_created, sid) order, with how many match in all:

@@ -203,6 +203,20 @@ export interface SecretKeyChecksTable {
   date_created: number;
 }
 
+/** An email template (src/services/templates.ts): Handlebars sources, checked when saved. */
+export interface EmailTemplatesTable {
+  sid: string;
+  account_sid: string;
+  /** Unique per account. */
+  name: string;
+  subject: string;
+  html: string | null;
+  text: string | null;
+  date_created: number;
+  /** Strictly increasing per template: compiled templates are cached per (sid, date_updated). */
+  date_updated: number;
+}
+
 export interface Database {
   accounts: AccountsTable;
   email_messages: EmailMessagesTable;
@@ -219,6 +233,7 @@ export interface Database {
   webhook_queue: WebhookQueueTable;
   webhook_deliveries: WebhookDeliveriesTable;
   secret_key_checks: SecretKeyChecksTable;
+  email_templates: EmailTemplatesTable;
 }
 
 /** A column as the hand-written writers list it: its name, and its type for PostgreSQL's unnest(). */

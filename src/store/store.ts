@@ -5,6 +5,7 @@ import * as hooks from "./hooks-queries.js";
 import { containsPattern } from "./like-pattern.js";
 import { findNotification, listNotifications, usageByDay } from "./restcomm-reads.js";
 import type { Database } from "./schema.js";
+import * as templates from "./template-queries.js";
 import type {
   AcceptedEmail,
   AccountCreateChecks,
@@ -22,6 +23,7 @@ import type {
   MailStore,
   NewAccount,
   NewEmailMessage,
+  NewTemplate,
   NewWebhook,
   NewWebhookJob,
   NotificationFilter,
@@ -30,6 +32,9 @@ import type {
   QueueStats,
   ReplayRange,
   RetryContext,
+  TemplatePatch,
+  TemplateRow,
+  TemplateWrite,
   UsageDayCount,
   UsageQuery,
   WebhookHandOff,
@@ -705,6 +710,32 @@ export class Store implements MailStore {
 
   claimSecretKeyCheck(name: string, candidate: string, now: number): Promise<string> {
     return hooks.claimSecretKeyCheck(this.db, name, candidate, now);
+  }
+
+  // ---- email templates (the queries are in template-queries.ts) ----
+
+  insertTemplate(template: NewTemplate, limit: number): Promise<TemplateWrite<true>> {
+    return templates.insertTemplate(this.db, this.dialect, template, limit);
+  }
+
+  findTemplate(accountSids: readonly string[], sid: string): Promise<TemplateRow | undefined> {
+    return templates.findTemplate(this.db, accountSids, sid);
+  }
+
+  findTemplateByName(accountSids: readonly string[], name: string): Promise<TemplateRow | undefined> {
+    return templates.findTemplateByName(this.db, accountSids, name);
+  }
+
+  listTemplates(accountSids: readonly string[], offset: number, limit: number): Promise<Page<TemplateRow>> {
+    return templates.listTemplates(this.db, accountSids, offset, limit);
+  }
+
+  updateTemplate(accountSid: string, sid: string, patch: TemplatePatch, now: number) {
+    return templates.updateTemplate(this.db, this.dialect, accountSid, sid, patch, now);
+  }
+
+  deleteTemplate(accountSid: string, sid: string): Promise<boolean> {
+    return templates.deleteTemplate(this.db, accountSid, sid);
   }
 }
 

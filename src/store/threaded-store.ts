@@ -179,6 +179,13 @@ export class ThreadedStore implements MailStore {
     this.thread.call("offerWebhookRoom", ...args);
   recordWebhookAttempts: MailStore["recordWebhookAttempts"] = (...args) =>
     this.thread.call("recordWebhookAttempts", ...args);
+  insertTemplate: MailStore["insertTemplate"] = (...args) => this.thread.call("insertTemplate", ...args);
+  findTemplate: MailStore["findTemplate"] = (...args) => this.thread.call("findTemplate", ...args);
+  findTemplateByName: MailStore["findTemplateByName"] = (...args) =>
+    this.thread.call("findTemplateByName", ...args);
+  listTemplates: MailStore["listTemplates"] = (...args) => this.read("listTemplates", ...args);
+  updateTemplate: MailStore["updateTemplate"] = (...args) => this.thread.call("updateTemplate", ...args);
+  deleteTemplate: MailStore["deleteTemplate"] = (...args) => this.thread.call("deleteTemplate", ...args);
 }
 
 /**
@@ -197,7 +204,8 @@ type ReadMethod =
   | "listNotifications"
   | "findNotification"
   | "usageByDay"
-  | "queueStats";
+  | "queueStats"
+  | "listTemplates";
 
 /** The thread's latency observer, named after it (undefined: calls are not timed at all). */
 function latencyOf(

@@ -19,12 +19,15 @@ import type {
   WebhookTargets,
 } from "./webhook-jobs.js";
 
+export type { NewTemplate, TemplatePatch, TemplateRow, TemplateWrite } from "./template-types.js";
 export type {
   WebhookAttemptRecord,
   WebhookAttemptResult,
   WebhookJob,
   WebhookTargets,
 } from "./webhook-jobs.js";
+
+import type { NewTemplate, TemplatePatch, TemplateRow, TemplateWrite } from "./template-types.js";
 
 /** The store's rows and what the rest of Mailroom may ask of a store (MailStore). */
 export type AccountRow = Selectable<AccountsTable>;
@@ -367,4 +370,21 @@ export interface MailStore {
   nextWebhookDueAt(skip?: WebhookTargets): Promise<number | null>;
   /** Writes webhook attempts (see WebhookAttemptRecord), all in one transaction. */
   recordWebhookAttempts(records: readonly WebhookAttemptRecord[]): Promise<WebhookAttemptResult[]>;
+
+  // ---- email templates (template-queries.ts) ----
+  /** Inserts the template unless its account has `limit` already or the name is taken there. */
+  insertTemplate(template: NewTemplate, limit: number): Promise<TemplateWrite<true>>;
+  /** The template `sid` if one of `accountSids` (a lineage) owns it. */
+  findTemplate(accountSids: readonly string[], sid: string): Promise<TemplateRow | undefined>;
+  /** The template called `name` of the first of `accountSids` that has one. */
+  findTemplateByName(accountSids: readonly string[], name: string): Promise<TemplateRow | undefined>;
+  listTemplates(accountSids: readonly string[], offset: number, limit: number): Promise<Page<TemplateRow>>;
+  /** Changes the account's own template (date_updated only grows); undefined if it has no such template. */
+  updateTemplate(
+    accountSid: string,
+    sid: string,
+    patch: TemplatePatch,
+    now: number,
+  ): Promise<TemplateWrite<TemplateRow | undefined>>;
+  deleteTemplate(accountSid: string, sid: string): Promise<boolean>;
 }

@@ -16,6 +16,7 @@ import {
 } from "../../model/email-message.js";
 import { API_BASE, emailMessagesPath } from "../../model/paths.js";
 import type { EmailMessageService } from "../../services/email-messages.js";
+import { type TemplateService, usesTemplate } from "../../services/templates.js";
 import type { EmailFilter, EmailMessageView, MailStore } from "../../store/types.js";
 import { assertMayAct } from "../auth.js";
 import { parseFilterDate } from "../dates.js";
@@ -28,6 +29,7 @@ import { prepareSendBody } from "../send-body.js";
 interface Deps {
   store: MailStore;
   emails: EmailMessageService;
+  templates: TemplateService;
   limits: MultipartLimits;
 }
 
@@ -93,7 +95,12 @@ export async function emailMessageRoutes(app: FastifyInstance, deps: Deps): Prom
     async (request, reply) => {
       const account = request.account;
       assertMayAct(request, "send email");
-      const email = readEmailRequest(request.body, request.uploads);
+      // A template is rendered into the parameters first, so its output gets every check a send's does.
+      const applied = usesTemplate(request.body)
+        ? await deps.templates.applyTemplate({ account, ancestors: request.accountAncestors }, request.body)
+        : undefined;
+      const email = readEmailRequest(applied?.params ?? request.body, request.uploads);
+      if (applied?.templateSid) email.content.template_sid = applied.templateSid;
       const message = await deps.emails.accept(account.sid, email);
       // Restcomm answers 200, not 201, with the message echoed back.
       return sendResource(request, reply, EmailMessageModel.render(message));
