@@ -82,7 +82,7 @@ export async function emailMessageRoutes(app: FastifyInstance, deps: Deps): Prom
         tags,
         summary: "Send an email",
         description:
-          "Accepts a message, stores it durably and queues it for delivery; answers 200 with the message once it is committed. Form, JSON and multipart bodies take the same parameters; in form and multipart bodies Headers and Tags hold JSON text, and files are parts named Attachment.",
+          "Accepts a message, stores it durably and queues it for delivery; answers 200 with the message once it is committed. Form, JSON and multipart bodies take the same parameters; in form and multipart bodies Headers, Tags and TemplateData hold JSON text, and files are parts named Attachment. With TemplateSid or TemplateName, Subject, Html and Text are rendered from the template (those given on the request win).",
         params: AccountParams,
         querystring: NoQuery,
         body: SendEmailParams,
