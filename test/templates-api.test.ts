@@ -250,6 +250,48 @@ for (const variant of await storeVariants()) {
       assert.equal(unknown.json.code, 20009);
     });
 
+    test("an update is used at once (the compiled cache follows date_updated)", async () => {
+      const created = await create(parent, { Name: uniqueName("fresh"), Subject: "v1 {{x}}", Text: "one" });
+      assert.equal(created.status, 200, created.text);
+      const preview = () =>
+        request(server, "POST", templates(parent, `/${created.json.sid}/Preview.json`), {
+          auth: parent,
+          json: { TemplateData: { x: "!" } },
+        });
+      assert.equal((await preview()).json.subject, "v1 !");
+      for (const version of ["v2", "v3", "v4"]) {
+        // Updates within one millisecond still make a new version: date_updated only grows.
+        const updated = await request(server, "POST", templates(parent, `/${created.json.sid}.json`), {
+          auth: parent,
+          form: { Subject: `${version} {{x}}` },
+        });
+        assert.equal(updated.status, 200, updated.text);
+        assert.equal((await preview()).json.subject, `${version} !`);
+      }
+    });
+
+    test("a render is bounded: nested #each over long arrays is a 400, not a stuck server", async () => {
+      const created = await create(parent, {
+        Name: uniqueName("loops"),
+        Subject: "S",
+        Text: "{{#each a}}{{#each @root.a}}{{#each @root.a}}x{{/each}}{{/each}}{{/each}}",
+      });
+      assert.equal(created.status, 200, created.text);
+      const refused = await request(server, "POST", templates(parent, `/${created.json.sid}/Preview.json`), {
+        auth: parent,
+        json: { TemplateData: { a: Array.from({ length: 1000 }, (_, i) => i) } },
+      });
+      assert.equal(refused.status, 400);
+      assert.equal(refused.json.code, 15113);
+      assert.match(refused.json.message, /10000 #each iterations/);
+      const small = await request(server, "POST", templates(parent, `/${created.json.sid}/Preview.json`), {
+        auth: parent,
+        json: { TemplateData: { a: [1, 2] } },
+      });
+      assert.equal(small.status, 200, small.text);
+      assert.equal(small.json.text, "xxxxxxxx");
+    });
+
     test("a sub-account uses its parent's templates but cannot change them; other tenants see nothing", async () => {
       const shared = await create(parent, { Name: uniqueName("house"), Subject: "S {{x}}", Text: "T" });
       assert.equal(shared.status, 200, shared.text);

@@ -110,6 +110,26 @@ for (const variant of await storeVariants()) {
       assert.equal(mail.parsed.text?.trim(), "Plain words of my own");
     });
 
+    test("multipart bodies carry TemplateData as JSON text, beside an attachment", async () => {
+      const form = new FormData();
+      form.append("From", "shop@example.org");
+      form.append("To", "ada@example.net");
+      form.append("TemplateName", "welcome");
+      form.append("TemplateData", JSON.stringify({ name: "Multi" }));
+      form.append(
+        "Attachment",
+        new Blob([Buffer.from("%PDF-1.4 receipt")], { type: "application/pdf" }),
+        "r.pdf",
+      );
+      const sent = await request(server, "POST", messages(parent), { auth: parent, multipart: form });
+      assert.equal(sent.status, 200, sent.text);
+      assert.equal(sent.json.subject, "Welcome, Multi");
+      assert.equal(sent.json.attachments[0].filename, "r.pdf");
+      const { mail } = await delivered(parent, sent.json.sid);
+      assert.equal(mail.parsed.text?.trim(), "Hello Multi");
+      assert.equal(mail.parsed.attachments[0]?.filename, "r.pdf");
+    });
+
     test("a missing variable renders empty, or is a 400 with TemplateStrict=true", async () => {
       const lenient = await sendForm(parent, { TemplateName: "welcome", TemplateData: "{}" });
       assert.equal(lenient.status, 200, lenient.text);
