@@ -124,7 +124,7 @@ export class TemplateService {
     }
     const result = await this.store.updateTemplate(current.account_sid, current.sid, patch, Date.now());
     if (result === "name-taken") throw nameTaken(current.account_sid, patch.name ?? current.name);
-    if (result === undefined || result === "limit") throw notFound(current.sid, reader.account.sid);
+    if (result === undefined) throw notFound(current.sid, reader.account.sid);
     return result;
   }
 

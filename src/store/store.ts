@@ -714,7 +714,7 @@ export class Store implements MailStore {
 
   // ---- email templates (the queries are in template-queries.ts) ----
 
-  insertTemplate(template: NewTemplate, limit: number): Promise<TemplateWrite<true>> {
+  insertTemplate(template: NewTemplate, limit: number): Promise<TemplateWrite<true | "limit">> {
     return templates.insertTemplate(this.db, this.dialect, template, limit);
   }
 

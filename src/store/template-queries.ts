@@ -20,7 +20,7 @@ export function insertTemplate(
   dialect: StoreDialect,
   template: NewTemplate,
   limit: number,
-): Promise<TemplateWrite<true>> {
+): Promise<TemplateWrite<true | "limit">> {
   return guardUnique(() =>
     dialect.accountsTransaction(db, async (trx) => {
       const row = await trx

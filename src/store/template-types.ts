@@ -6,5 +6,5 @@ export type TemplateRow = Selectable<EmailTemplatesTable>;
 export type NewTemplate = Insertable<EmailTemplatesTable>;
 export type TemplatePatch = Partial<Pick<TemplateRow, "name" | "subject" | "html" | "text">>;
 
-/** A write's answer: its result, or why it was refused (another template has the name; the account is full). */
-export type TemplateWrite<T> = T | "name-taken" | "limit";
+/** A write's answer: its result, or that another template of the account has the name. */
+export type TemplateWrite<T> = T | "name-taken";

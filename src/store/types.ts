@@ -373,7 +373,7 @@ export interface MailStore {
 
   // ---- email templates (template-queries.ts) ----
   /** Inserts the template unless its account has `limit` already or the name is taken there. */
-  insertTemplate(template: NewTemplate, limit: number): Promise<TemplateWrite<true>>;
+  insertTemplate(template: NewTemplate, limit: number): Promise<TemplateWrite<true | "limit">>;
   /** The template `sid` if one of `accountSids` (a lineage) owns it. */
   findTemplate(accountSids: readonly string[], sid: string): Promise<TemplateRow | undefined>;
   /** The template called `name` of the first of `accountSids` that has one. */

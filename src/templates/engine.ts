@@ -103,22 +103,26 @@ class RenderLimit extends Error {}
  * that it uses only what Mailroom allows, and that it compiles.
  */
 export function checkTemplateSource(field: TemplateField, source: string): void {
-  compileTemplatePart(field, source)({}, false);
-}
-
-/** Compiles a part (see checkTemplateSource for what is refused). */
-export function compileTemplatePart(field: TemplateField, source: string): CompiledPart {
-  const ast = parseSource(field, source);
-  rewrite(field, ast.body, field === "Html");
-  let template: Handlebars.TemplateDelegate;
+  const ast = prepare(field, source);
   try {
-    // Compiling is lazy in Handlebars: precompile makes every compile error show now.
+    // Compiling is lazy in Handlebars (at the first render): precompile makes every compile error show now.
     env.precompile(ast, COMPILE_OPTIONS);
-    template = env.compile(ast, COMPILE_OPTIONS);
   } catch (error) {
     throw syntaxError(field, error);
   }
+}
+
+/** Compiles a part that checkTemplateSource accepted when it was saved. */
+export function compileTemplatePart(field: TemplateField, source: string): CompiledPart {
+  const template = env.compile(prepare(field, source), COMPILE_OPTIONS);
   return (data, strict) => render(field, template, data, strict);
+}
+
+/** The part's syntax tree, checked, with `__out` in place of each `{{ }}`. */
+function prepare(field: TemplateField, source: string): hbs.AST.Program {
+  const ast = parseSource(field, source);
+  rewrite(field, ast.body, field === "Html");
+  return ast;
 }
 
 function render(
