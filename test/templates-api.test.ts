@@ -245,6 +245,19 @@ for (const variant of await storeVariants()) {
       const badStrict = await preview({ form: { TemplateStrict: "yes" } });
       assert.equal(badStrict.status, 400);
       assert.equal(badStrict.json.code, 15111);
+      // Data nested thousands deep (it would overflow a recursive walk) or too large: a 400, never a 500.
+      const depth = 5000;
+      const deep = await request(server, "POST", templates(parent, `/${created.json.sid}/Preview.json`), {
+        auth: parent,
+        headers: { "content-type": "application/json" },
+        body: `{"TemplateData":{"a":${"[".repeat(depth)}${"]".repeat(depth)}}}`,
+      });
+      assert.equal(deep.status, 400, deep.text);
+      assert.equal(deep.json.code, 15111);
+      assert.match(deep.json.message, /32 levels/);
+      const large = await preview({ json: { TemplateData: { big: "x".repeat(300 * 1024) } } });
+      assert.equal(large.status, 400);
+      assert.equal(large.json.code, 15111);
       const unknown = await preview({ form: { Data: "{}" } });
       assert.equal(unknown.status, 400);
       assert.equal(unknown.json.code, 20009);

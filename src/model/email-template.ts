@@ -12,6 +12,8 @@ export const MAX_TEMPLATE_SUBJECT = 1000;
 export const MAX_TEMPLATE_PART_BYTES = 512 * 1024;
 /** TemplateData as JSON, in bytes (the request's body limit applies first). */
 export const MAX_TEMPLATE_DATA_BYTES = 256 * 1024;
+/** How deep TemplateData may nest (objects and arrays). */
+export const MAX_TEMPLATE_DATA_DEPTH = 32;
 
 export function templatesPath(accountSid: string): string {
   return `${API_BASE}/Accounts/${accountSid}/Email/Templates`;
@@ -59,7 +61,7 @@ export const UpdateTemplateParams = Type.Object(
 );
 
 export const TemplateDataParam = Type.Record(Type.String(), Type.Unknown(), {
-  description: `The template's variables, a JSON object (in form and multipart bodies, its JSON text); at most ${MAX_TEMPLATE_DATA_BYTES / 1024} KiB.`,
+  description: `The template's variables, a JSON object (in form and multipart bodies, its JSON text); at most ${MAX_TEMPLATE_DATA_BYTES / 1024} KiB, ${MAX_TEMPLATE_DATA_DEPTH} levels deep.`,
 });
 export const TemplateStrictParam = Type.Union([Type.String(), Type.Boolean()], {
   description:

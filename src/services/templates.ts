@@ -5,6 +5,7 @@ import { quoteInput } from "../domain/quote.js";
 import type { SendEmailParams } from "../model/email-message.js";
 import {
   MAX_TEMPLATE_DATA_BYTES,
+  MAX_TEMPLATE_DATA_DEPTH,
   MAX_TEMPLATE_NAME,
   MAX_TEMPLATE_PART_BYTES,
   MAX_TEMPLATE_SUBJECT,
@@ -314,14 +315,37 @@ function rejectUnsafe(field: TemplateField, value: string): void {
   }
 }
 
+/**
+ * TemplateData within its limits: at most MAX_TEMPLATE_DATA_BYTES (strings, keys and numbers as
+ * JSON would write them, near enough) and MAX_TEMPLATE_DATA_DEPTH levels. Walked without recursion:
+ * JSON.stringify of data nested thousands deep overflows the stack.
+ */
 function checkData(data: Record<string, unknown> | undefined): Record<string, unknown> {
   if (data === undefined) return {};
-  const bytes = Buffer.byteLength(JSON.stringify(data), "utf8");
-  if (bytes > MAX_TEMPLATE_DATA_BYTES) {
-    throw new ApiError(
-      "InvalidTemplateParameter",
-      `TemplateData is ${bytes} bytes long as JSON; at most ${MAX_TEMPLATE_DATA_BYTES}.`,
-    );
+  let bytes = 0;
+  const pending: Array<[unknown, number]> = [[data, 1]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [value, depth] = next;
+    if (typeof value === "string") bytes += value.length + 2;
+    else if (typeof value !== "object" || value === null) bytes += String(value).length;
+    else {
+      if (depth > MAX_TEMPLATE_DATA_DEPTH) {
+        throw new ApiError(
+          "InvalidTemplateParameter",
+          `TemplateData is nested more than ${MAX_TEMPLATE_DATA_DEPTH} levels deep; flatten it.`,
+        );
+      }
+      for (const [key, item] of Object.entries(value)) {
+        bytes += key.length + 4;
+        pending.push([item, depth + 1]);
+      }
+    }
+    if (bytes > MAX_TEMPLATE_DATA_BYTES) {
+      throw new ApiError(
+        "InvalidTemplateParameter",
+        `TemplateData is over ${MAX_TEMPLATE_DATA_BYTES} bytes long as JSON; send less data.`,
+      );
+    }
   }
   return data;
 }
