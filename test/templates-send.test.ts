@@ -171,6 +171,22 @@ for (const variant of await storeVariants()) {
       assert.equal(sent.json.subject, "Welcome, Linus");
       assert.equal(sent.json.template_sid, welcome.sid);
       await delivered(child, sent.json.sid);
+      // A name the sub-account also uses: its own template wins.
+      const own = await request(server, "POST", templates(child, ".json"), {
+        auth: child,
+        form: { Name: "welcome", Subject: "Branch welcome, {{name}}", Text: "From the branch" },
+      });
+      assert.equal(own.status, 200, own.text);
+      const nearest = await sendForm(child, {
+        From: "branch@example.org",
+        TemplateName: "welcome",
+        TemplateData: JSON.stringify({ name: "Linus" }),
+      });
+      assert.equal(nearest.status, 200, nearest.text);
+      assert.equal(nearest.json.subject, "Branch welcome, Linus");
+      assert.equal(nearest.json.template_sid, own.json.sid);
+      const removed = await request(server, "DELETE", templates(child, `/${own.json.sid}`), { auth: child });
+      assert.equal(removed.status, 204);
       const ways: Record<string, string>[] = [{ TemplateSid: welcome.sid }, { TemplateName: "welcome" }];
       for (const by of ways) {
         const refused = await sendForm(other, by);
