@@ -218,6 +218,9 @@ for (const variant of await storeVariants()) {
       const badStrict = await sendForm(parent, { TemplateSid: welcome.sid, TemplateStrict: "maybe" });
       assert.equal(badStrict.status, 400);
       assert.equal(badStrict.json.code, 15111);
+      const blankSubject = await sendForm(parent, { TemplateSid: welcome.sid, Subject: " " });
+      assert.equal(blankSubject.status, 400);
+      assert.equal(blankSubject.json.message, "Subject can not be null.");
       const noSuch = await sendForm(parent, { TemplateSid: `ET${"0".repeat(32)}` });
       assert.equal(noSuch.status, 404);
       assert.equal(noSuch.json.code, 15100);

@@ -73,8 +73,9 @@ function readSendBody(request: FastifyRequest): void {
   const templated = params.TemplateSid !== undefined || params.TemplateName !== undefined;
   for (const [name, kind] of REQUIRED) {
     if (name === "Body" && (hasParts || templated)) continue;
-    if (name === "Subject" && templated) continue;
     const value = params[name];
+    // The template's subject is used when none is given; one given empty is still refused.
+    if (name === "Subject" && templated && value === undefined) continue;
     // An empty Body is a legitimate email; the other three are meaningless when empty.
     const empty =
       value === undefined || (name !== "Body" && typeof value === "string" && value.trim() === "");

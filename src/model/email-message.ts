@@ -185,7 +185,8 @@ export const SendEmailParams = Type.Object(
     ),
     Body: Type.Optional(
       Type.String({
-        description: "Restcomm's body: one part of the given Type. Required unless Html or Text is given.",
+        description:
+          "Restcomm's body: one part of the given Type. Required unless Html, Text or a template is given.",
       }),
     ),
     Type: Type.Optional(
