@@ -13,7 +13,14 @@ import type { TemplateReader, TemplateService } from "../../services/templates.j
 import { assertMayAct } from "../auth.js";
 import { PagingQuery, pagingFields, pagingListSchema, parsePageRequest } from "../paging.js";
 import { sendList, sendResource } from "../representation.js";
-import { AccountParams, errorResponses, FORM_AND_JSON, JSON_AND_XML, NoQuery } from "../route-schemas.js";
+import {
+  AccountParams,
+  ErrorBody,
+  errorResponses,
+  FORM_AND_JSON,
+  JSON_AND_XML,
+  NoQuery,
+} from "../route-schemas.js";
 import { parseJsonTextParams } from "../send-body.js";
 
 const TemplateParams = Type.Object({
@@ -56,6 +63,8 @@ export async function templateRoutes(app: FastifyInstance, templates: TemplateSe
   const base = templatesPath(":accountSid");
   const tags = ["Email templates"];
   const one = { 200: TemplateModel.schema, ...errorResponses };
+  // Create and update: another template of the account has the name (15103).
+  const written = { ...one, 409: ErrorBody };
 
   app.post<AccountRoute & { Body: Static<typeof CreateTemplateParams> }>(
     base,
@@ -70,7 +79,7 @@ export async function templateRoutes(app: FastifyInstance, templates: TemplateSe
         body: CreateTemplateParams,
         consumes: FORM_AND_JSON,
         produces: JSON_AND_XML,
-        response: one,
+        response: written,
       },
       preValidation: async (request) => {
         await absentBodyIsEmpty(request);
@@ -147,6 +156,7 @@ export async function templateRoutes(app: FastifyInstance, templates: TemplateSe
           "Changes the parameters given (Name, Subject, Html, Text; an empty Html or Text removes that part), checked as at creation. Only the owning account may change it (15105).",
         body: UpdateTemplateParams,
         consumes: FORM_AND_JSON,
+        response: written,
       }),
       preValidation: absentBodyIsEmpty,
     },
