@@ -30,7 +30,6 @@ const OUT_HELPER = "__out";
 export type CompiledPart = (data: Record<string, unknown>, strict: boolean) => string;
 
 interface RenderState {
-  field: TemplateField;
   strict: boolean;
   written: number;
   iterations: number;
@@ -131,7 +130,7 @@ function render(
   data: Record<string, unknown>,
   strict: boolean,
 ): string {
-  const state: RenderState = { field, strict, written: 0, iterations: 0 };
+  const state: RenderState = { strict, written: 0, iterations: 0 };
   const outer = active;
   active = state;
   let result: string;
