@@ -29,6 +29,34 @@ export function acceptedEvent(message: NewEmailMessage): EventRow {
   };
 }
 
+/**
+ * The events of an accept: `email.accepted`, then `email.scheduled` for a message with a SendAt (its
+ * retry_at is when it is due: the time of its first attempt).
+ */
+export function acceptEvents(message: NewEmailMessage): EventRow[] {
+  const accepted = acceptedEvent(message);
+  if (message.send_at === null || message.send_at === undefined) return [accepted];
+  return [accepted, scheduleEvent(message, "email.scheduled", message.date_created, message.send_at)];
+}
+
+/** An event of scheduled send (src/store/schedule-queries.ts): scheduled (or moved) to `dueAt`, or canceled. */
+export function scheduleEvent(
+  message: Pick<NewEmailMessage, "sid" | "account_sid">,
+  type: "email.scheduled" | "email.canceled",
+  at: number,
+  dueAt: number | null,
+): EventRow {
+  return {
+    sid: newOrderedSid("EV", at),
+    account_sid: message.account_sid,
+    message_sid: message.sid,
+    type,
+    recipient: null,
+    date_created: at,
+    retry_at: dueAt,
+  };
+}
+
 /** The rows an attempt writes when it settles its message (its owner still held the lease). */
 export interface AttemptChanges {
   events: EventRow[];
