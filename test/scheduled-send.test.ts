@@ -355,4 +355,111 @@ for (const variant of await storeVariants()) {
       }
     });
   });
+
+  describe(`the worker waits for a scheduled message (${variant.kind})`, { skip: variant.skip }, () => {
+    test("it sleeps until SendAt, not until its poll interval, and does not poll meanwhile", async () => {
+      const sink = await SmtpSink.start();
+      // Longer than the test: a delivery means the worker woke for SendAt.
+      const server = await startMailroom({
+        store: variant.kind,
+        env: { MAILROOM_SMTP_URL: sink.url, MAILROOM_POLL_INTERVAL_MS: "600000" },
+      });
+      try {
+        const { store } = server.mailroom;
+        let claims = 0;
+        const claimDue = store.claimDue.bind(store);
+        store.claimDue = (...args) => {
+          claims++;
+          return claimDue(...args);
+        };
+        const sendAt = Date.now() + 2000;
+        const sent = await sendEmail(server, server.admin, { Subject: "wake me", SendAt: iso(sendAt) });
+        assert.equal(sent.status, 200, sent.text);
+        await waitFor("the delivery at SendAt", () => sink.count(sent.json.message_id) === 1, 30_000);
+        const times = await waitFor("the attempt record", async () => {
+          const read = await storedTimes(server, sent.json.sid);
+          return read.attemptsStarted.length > 0 ? read : undefined;
+        });
+        assert.ok((times.attemptsStarted[0] as number) >= sendAt);
+        // One look when it was accepted (nothing due yet), one at SendAt: a few, not a loop.
+        assert.ok(claims <= 6, `${claims} claims while waiting for one scheduled message`);
+      } finally {
+        await server.close();
+        await sink.stop();
+      }
+    });
+  });
+
+  describe(`cancel against claims by two processes (${variant.kind})`, {
+    skip: variant.skip || (variant.kind === "sqlite" ? "one process per SQLite file" : false),
+  }, () => {
+    test("each message is either canceled and never delivered, or delivered once and not canceled", async () => {
+      const sink = await SmtpSink.start();
+      const env = { MAILROOM_SMTP_URL: sink.url };
+      const server = await startMailroom({ store: variant.kind, env });
+      const peer = await startMailroom({
+        databaseUrl: server.databaseUrl,
+        dataDir: server.dataDir,
+        admin: server.admin,
+        keepData: true,
+        env,
+      });
+      try {
+        const auth = server.admin;
+        const sendAt = Date.now() + 3000;
+        const sent = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            sendEmail(server, auth, { Subject: `race ${i}`, SendAt: iso(sendAt) }),
+          ),
+        );
+        for (const response of sent) assert.equal(response.status, 200, response.text);
+        // Cancels fired one by one from shortly before SendAt to shortly after, while both processes'
+        // workers claim the messages as they come due: some cancels win, some claims do.
+        const pending: Array<ReturnType<typeof request>> = [];
+        for (const [i, response] of sent.entries()) {
+          await waitFor("the next cancel's moment", () => Date.now() >= sendAt - 300 + i * 30, 10_000);
+          pending.push(
+            request(server, "POST", `${API}/Accounts/${auth.sid}/Email/Messages/${response.json.sid}.json`, {
+              auth,
+              form: { Status: "canceled" },
+            }),
+          );
+        }
+        const answers = await Promise.all(pending);
+        for (const [i, response] of sent.entries()) {
+          const answer = answers[i] as Awaited<(typeof answers)[number]>;
+          const { sid, message_id: messageId } = response.json;
+          const final = await waitFor(`message ${sid} final`, async () => {
+            const read = await getMessage(server, auth, sid);
+            return read.status === "sent" || read.status === "canceled" ? read : undefined;
+          });
+          if (final.status === "canceled") {
+            assert.equal(answer.status, 200, answer.text);
+            assert.equal(sink.count(messageId), 0, `${sid} was canceled and delivered`);
+          } else {
+            assert.equal(answer.status, 409, answer.text);
+            assert.ok([15220, 15221].includes(answer.json.code), answer.text);
+            assert.equal(sink.count(messageId), 1, `${sid} was sent ${sink.count(messageId)} times`);
+          }
+        }
+        // A message canceled is never picked up later either.
+        await sendAndWait(server, auth, sink);
+        for (const [i, response] of sent.entries()) {
+          if ((answers[i] as { status: number }).status === 200) {
+            assert.equal(sink.count(response.json.message_id), 0);
+          }
+        }
+      } finally {
+        await peer.close();
+        await server.close();
+        await sink.stop();
+      }
+    });
+  });
+}
+
+async function sendAndWait(server: TestServer, auth: Credentials, sink: SmtpSink): Promise<void> {
+  const sent = await sendEmail(server, auth, { Subject: "after the race" });
+  assert.equal(sent.status, 200, sent.text);
+  await waitFor("a later message delivered", () => sink.count(sent.json.message_id) === 1);
 }

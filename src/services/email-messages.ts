@@ -28,8 +28,8 @@ export interface AcceptedMailSink {
   handOff(job: DeliveryJob): void;
   /** The leased message could not be stored. */
   cancel(): void;
-  /** An unleased message was queued: look at the queue. */
-  wake(): void;
+  /** An unleased message was queued (due at `dueAt` when that is later than now): look at the queue. */
+  wake(dueAt?: number): void;
 }
 
 /**
@@ -113,7 +113,7 @@ export class EmailMessageService {
           ? undefined
           : new Map(attachments.map((a) => [a.ref.sha256, a.content as Uint8Array]));
       this.delivery.handOff({ message, content, attachments: bytes });
-    } else this.delivery.wake();
+    } else this.delivery.wake(sendAt ?? undefined);
     // The answer shows the message as accepted (queued), even when its delivery has just begun; a
     // SendAt within the tolerance for "now" is due already, and reads queued as the store shows it.
     const dueAt = sendAt ?? now;
@@ -121,8 +121,8 @@ export class EmailMessageService {
     return { ...message, status, content, next_attempt_at: dueAt };
   }
 
-  /** A scheduled message was moved: the worker's sleep may have to end sooner (see message-schedule.ts). */
-  wakeDelivery(): void {
-    this.delivery.wake();
+  /** A scheduled message was moved to `dueAt`: the worker's sleep may have to end sooner (message-schedule.ts). */
+  wakeDelivery(dueAt: number): void {
+    this.delivery.wake(dueAt);
   }
 }

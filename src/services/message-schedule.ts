@@ -22,7 +22,7 @@ export class MessageScheduleService {
   constructor(
     private readonly store: MailStore,
     /** Wakes the delivery worker: a moved message may be due before its current sleep ends. */
-    private readonly wakeDelivery: () => void,
+    private readonly wakeDelivery: (dueAt: number) => void,
   ) {}
 
   /** Applies the update to the account's message; resolves to the message as it is now. */
@@ -63,7 +63,7 @@ export class MessageScheduleService {
       if (!(await this.store.rescheduleEmail(message.sid, at, now))) {
         throw await this.refusal(accountSid, message, "reschedule");
       }
-      this.wakeDelivery();
+      this.wakeDelivery(at);
     }
     return (await this.store.findEmail(accountSid, message.sid)) ?? message;
   }

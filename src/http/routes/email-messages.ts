@@ -176,7 +176,7 @@ export async function emailMessageRoutes(app: FastifyInstance, deps: Deps): Prom
     },
   );
 
-  const schedule = new MessageScheduleService(deps.store, () => deps.emails.wakeDelivery());
+  const schedule = new MessageScheduleService(deps.store, (dueAt) => deps.emails.wakeDelivery(dueAt));
   app.post<MessageRoute & { Body: { Status?: string; SendAt?: string } }>(
     `${base}/:sid`,
     {
