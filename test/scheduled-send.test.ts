@@ -292,6 +292,16 @@ for (const variant of await storeVariants()) {
         assert.equal(response.status, 400, `${value}: ${response.text}`);
         assert.equal(response.json.code, code, value);
       }
+      // The same instant written with an offset east and west of UTC (and without a colon).
+      const at = now + 2 * 3_600_000;
+      const shifted = (minutes: number, sign: string, colon: string) =>
+        `${iso(at + minutes * 60_000).slice(0, 23)}${sign}${String(Math.floor(Math.abs(minutes) / 60)).padStart(2, "0")}${colon}${String(Math.abs(minutes) % 60).padStart(2, "0")}`;
+      for (const written of [shifted(330, "+", ":"), shifted(-480, "-", ""), shifted(0, "+", ":")]) {
+        const response = await sendEmail(server, auth, { SendAt: written, Subject: "offset" });
+        assert.equal(response.status, 200, `${written}: ${response.text}`);
+        assert.equal(response.json.send_at, iso(at), written);
+        assert.equal((await update(response.json.sid, { Status: "canceled" })).status, 200);
+      }
       const offset = await sendEmail(server, auth, {
         SendAt: iso(now + 60_000).replace("Z", "+00:00"),
         Subject: "offset",

@@ -5,8 +5,8 @@ import { quoteInput } from "./quote.js";
 export const MAX_SEND_AT_AHEAD_MS = 30 * 86_400_000;
 /**
  * A SendAt this little in the past is "now": the caller's clock may be a little behind ours, or the
- * request slow to arrive. Such a message is due at once (it still reads `scheduled` in the answer's
- * send_at, and its events say so); earlier than that is a mistake worth a 400.
+ * request slow to arrive. Such a message is due at once (its send_at and its email.scheduled event
+ * still say what was asked); earlier than that is a mistake worth a 400.
  */
 export const SEND_AT_PAST_TOLERANCE_MS = 60_000;
 

@@ -71,7 +71,7 @@ const ListQuery = Type.Object(
   { additionalProperties: false },
 );
 
-/** `POST …/Email/Messages/{Sid}`: cancel or reschedule (docs/api.md#cancel-and-reschedule). */
+/** `POST …/Email/Messages/{Sid}`: cancel or reschedule (docs/api.md#scheduled-send-cancel-and-reschedule). */
 const UpdateEmailParams = Type.Object(
   {
     Status: Type.Optional(
