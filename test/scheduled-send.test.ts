@@ -12,6 +12,7 @@ import {
 import { openRawDb } from "./helpers/raw-db.js";
 import { SmtpSink } from "./helpers/smtp-sink.js";
 import { storeVariants } from "./helpers/stores.js";
+import { onOneDay } from "./helpers/usage.js";
 import { waitFor } from "./helpers/wait.js";
 import { type Receiver, startReceiver } from "./helpers/webhooks.js";
 
@@ -275,6 +276,44 @@ for (const variant of await storeVariants()) {
       ]);
       const rescheduled = (await events(sid))[2];
       assert.equal(new Date(rescheduled.retry_at).getTime(), Math.floor(sendAt / 1000) * 1000);
+    });
+
+    test("usage: a canceled message counts as accepted, never as sent", async () => {
+      // An account of its own, so that its counts are this test's.
+      const counted = await server.createAccount("usage-scheduler@example.org", server.admin.sid);
+      const scheduled = await sendEmail(server, counted, { SendAt: iso(Date.now() + 60_000) });
+      assert.equal(scheduled.status, 200, scheduled.text);
+      const canceled = await request(
+        server,
+        "POST",
+        `${API}/Accounts/${counted.sid}/Email/Messages/${scheduled.json.sid}.json`,
+        {
+          auth: counted,
+          form: { Status: "canceled" },
+        },
+      );
+      assert.equal(canceled.status, 200, canceled.text);
+      const sent = await sendEmail(server, counted, { Subject: "counted as sent" });
+      assert.equal(sent.status, 200, sent.text);
+      await waitFor(
+        "the plain message sent",
+        async () => (await getMessage(server, counted, sent.json.sid)).status === "sent",
+      );
+      await onOneDay(async () => {
+        const today = await request(
+          server,
+          "GET",
+          `${API}/Accounts/${counted.sid}/Usage/Records/Today.json`,
+          {
+            auth: counted,
+          },
+        );
+        assert.equal(today.status, 200, today.text);
+        const counts = Object.fromEntries((today.json as Json[]).map((r) => [r.category, r.count]));
+        assert.equal(counts.email, "2");
+        assert.equal(counts["email-sent"], "1");
+        assert.equal(counts["email-failed"], "0");
+      });
     });
 
     test("bad SendAt values and bad updates are 400s with their codes", async () => {
