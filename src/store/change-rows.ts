@@ -30,13 +30,23 @@ export function acceptedEvent(message: NewEmailMessage): EventRow {
 }
 
 /**
- * The events of an accept: `email.accepted`, then `email.scheduled` for a message with a SendAt (its
- * retry_at is when it is due: the time of its first attempt).
+ * The event an accept writes after `email.accepted` for a message with a SendAt: `email.scheduled`,
+ * its retry_at when it is due (the time of its first attempt). Null for a message sent at once.
  */
-export function acceptEvents(message: NewEmailMessage): EventRow[] {
-  const accepted = acceptedEvent(message);
-  if (message.send_at === null || message.send_at === undefined) return [accepted];
-  return [accepted, scheduleEvent(message, "email.scheduled", message.date_created, message.send_at)];
+export function scheduledAtAccept(message: NewEmailMessage): EventRow | null {
+  if (message.send_at === null || message.send_at === undefined) return null;
+  return scheduleEvent(message, "email.scheduled", message.date_created, message.send_at);
+}
+
+/** The events of a batch of accepts, in order (no array per message: this is the accept's hot path). */
+export function acceptEvents(messages: readonly NewEmailMessage[]): EventRow[] {
+  const events: EventRow[] = [];
+  for (const message of messages) {
+    events.push(acceptedEvent(message));
+    const scheduled = scheduledAtAccept(message);
+    if (scheduled) events.push(scheduled);
+  }
+  return events;
 }
 
 /** An event of scheduled send (src/store/schedule-queries.ts): scheduled (or moved) to `dueAt`, or canceled. */

@@ -116,7 +116,7 @@ function acceptStatement(db: Kysely<Database>, batch: AcceptedEmail[], wakeUp: W
       select input.sid, coalesce(input.send_at, input.date_created), input.lease_owner, input.lease_expires_at
       from accepted join input on input.sid = accepted.sid
     ),
-    ${eventInserts(messages.flatMap(acceptEvents), sql`true`)},
+    ${eventInserts(acceptEvents(messages), sql`true`)},
     usage as (
       insert into usage_counters (account_sid, day, category, shard, count)
       select account_sid, usage_day, 'email', ${usageShard()}, count(*) from input

@@ -1,5 +1,11 @@
 import type { Database as Connection, Statement } from "better-sqlite3";
-import { acceptEvents, attemptChanges, type EventRow, UsageTally } from "./change-rows.js";
+import {
+  acceptedEvent,
+  attemptChanges,
+  type EventRow,
+  scheduledAtAccept,
+  UsageTally,
+} from "./change-rows.js";
 import type { BatchOutcome } from "./dialect.js";
 import {
   ATTEMPT_COLUMNS,
@@ -99,7 +105,9 @@ export class SqliteWrites {
       // A scheduled message's row is due at SendAt: no claim takes it earlier (due_at <= now).
       const dueAt = message.send_at ?? message.date_created;
       s.insertQueued.run(message.sid, dueAt, lease?.owner ?? null, lease?.expiresAt ?? null);
-      for (const event of acceptEvents(message)) recordEvent(event);
+      recordEvent(acceptedEvent(message));
+      const scheduled = scheduledAtAccept(message);
+      if (scheduled) recordEvent(scheduled);
       usage.add(message.account_sid, message.date_created, "email");
     }
     const owned = new Set<AttemptRecord>();
