@@ -54,6 +54,12 @@ export class DeliveryWorker {
    * then left to the queue, in order, instead of being handed over ahead of older ones.
    */
   private backlog = true;
+  /**
+   * The earliest due time of a message waiting unleased that this worker knows of: from its last look
+   * at the queue, or told by wake() (a scheduled message accepted or moved). Once it has passed,
+   * accepted mail is not handed over (it would overtake that message) and a busy loop still wakes for it.
+   */
+  private dueAt: number | null = null;
   private readonly signal = new WakeSignal();
   private running: Promise<void> | undefined;
   private stopping = false;
@@ -112,6 +118,11 @@ export class DeliveryWorker {
    */
   reserve(): Lease | null {
     if (!this.running || this.stopping || this.backlog || this.recordsFailing) return null;
+    if (this.dueAt !== null && this.dueAt <= Date.now()) {
+      // Mail queued earlier is due (a scheduled message, a retry): it goes first, by claim.
+      this.backlog = true;
+      return null;
+    }
     if (this.inFlight.size + this.reserved >= this.settings.concurrency) {
       this.backlog = true;
       return null;
@@ -131,8 +142,12 @@ export class DeliveryWorker {
     this.reserved -= 1;
   }
 
-  /** New mail was queued: look at the queue now instead of at the end of the current sleep. */
-  wake(): void {
+  /**
+   * New mail was queued: look at the queue now instead of at the end of the current sleep. `dueAt`:
+   * when it is due, if later than now (SendAt), so that the loop's sleep ends then.
+   */
+  wake(dueAt?: number): void {
+    if (dueAt !== undefined && (this.dueAt === null || dueAt < this.dueAt)) this.dueAt = dueAt;
     this.signal.wake();
   }
 
@@ -187,7 +202,13 @@ export class DeliveryWorker {
     // Claim in batches: every claim is a commit (an fsync on SQLite), so claiming one message each time
     // one delivery finishes would cost a commit per message. Wait until half the slots are free; each
     // finishing delivery wakes the loop to check.
-    if (free <= 0 || (this.inFlight.size > 0 && free < Math.ceil(concurrency / 2))) return pollIntervalMs;
+    if (free <= 0 || (this.inFlight.size > 0 && free < Math.ceil(concurrency / 2))) {
+      // Busy: look again when a known message comes due (reserve then stops the hand-offs, and
+      // finishing deliveries wake the loop), or after the poll interval.
+      return this.dueAt !== null && this.dueAt > Date.now()
+        ? Math.min(pollIntervalMs, Math.max(MIN_WAIT_MS, this.dueAt - Date.now()))
+        : pollIntervalMs;
+    }
     if (this.recordsFailing) return pollIntervalMs;
     const claimed = await store.claimDue(this.owner, Date.now(), leaseMs, free);
     // A message still in flight here can be claimed again only if its lease ran out meanwhile;
@@ -204,6 +225,7 @@ export class DeliveryWorker {
     this.backlog = claimed.length === free;
     if (this.backlog) return 0;
     const next = await store.nextDueAt();
+    this.dueAt = next;
     if (next === null) return pollIntervalMs;
     return Math.min(pollIntervalMs, Math.max(MIN_WAIT_MS, next - Date.now()));
   }

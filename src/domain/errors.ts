@@ -86,6 +86,15 @@ export const ErrorCodes = {
   TemplateVariableMissing: { code: 15112, status: 400 },
   TemplateRenderFailed: { code: 15113, status: 400 },
 
+  // 152xx: scheduled send, cancel and reschedule (SendAt; POST …/Email/Messages/{Sid})
+  InvalidSendAt: { code: 15200, status: 400 },
+  SendAtInPast: { code: 15201, status: 400 },
+  SendAtTooFar: { code: 15202, status: 400 },
+  InvalidMessageUpdate: { code: 15210, status: 400 },
+  MessageBeingSent: { code: 15220, status: 409 },
+  MessageFinal: { code: 15221, status: 409 },
+  MessageNotScheduled: { code: 15222, status: 409 },
+
   // 20xxx: the request itself
   MalformedBody: { code: 20001, status: 400 },
   PayloadTooLarge: { code: 20002, status: 413 },

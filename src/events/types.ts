@@ -1,7 +1,7 @@
 /**
  * The event types, exactly as they go on the wire (webhook bodies, the Events lists, webhook
- * subscriptions). bounced, complained and suppressed are reserved for bounce processing, scheduled and
- * canceled for scheduled send: nothing writes them yet, but a webhook may already subscribe to them.
+ * subscriptions). bounced, complained and suppressed are reserved for bounce processing: nothing
+ * writes them yet, but a webhook may already subscribe to them.
  */
 export const EVENT_TYPES = [
   "email.accepted",

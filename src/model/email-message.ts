@@ -15,7 +15,9 @@ import {
   rejectLineBreaks,
   rejectUnsafeCharacters,
 } from "../domain/header-rules.js";
+import { MESSAGE_STATUSES } from "../domain/message-status.js";
 import { quoteInput } from "../domain/quote.js";
+import { parseSendAt } from "../domain/send-at.js";
 import { iso8601, rfc2822 } from "../http/dates.js";
 import { TemplateDataParam, TemplateStrictParam } from "./email-template.js";
 import { API_VERSION, emailMessagesPath } from "./paths.js";
@@ -231,6 +233,13 @@ export const SendEmailParams = Type.Object(
     ),
     TemplateData: Type.Optional(TemplateDataParam),
     TemplateStrict: Type.Optional(TemplateStrictParam),
+    SendAt: Type.Optional(
+      Type.String({
+        description:
+          "Schedules the message: an ISO 8601 date-time with an offset (Z or ±hh:mm), at most 30 days ahead. The message is `scheduled` until then and delivered as usual from then on.",
+        examples: ["2026-05-01T09:30:00Z"],
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -248,6 +257,8 @@ export interface AttachmentUpload {
 export interface ValidatedEmail {
   content: EmailContent;
   statusCallback: string | null;
+  /** SendAt (ms since the epoch): the message is scheduled for then; null: deliver at once. */
+  sendAt: number | null;
   /** In the order of content.attachments. */
   uploads: AttachmentUpload[];
 }
@@ -306,6 +317,9 @@ export function readEmailRequest(params: SendEmailParams, files: AttachmentUploa
       attachments: [],
     },
     statusCallback: optionalCallbackUrl(params.StatusCallback),
+    // Empty is absent, as for StatusCallback (form clients send every field they know).
+    sendAt:
+      params.SendAt === undefined || params.SendAt === "" ? null : parseSendAt(params.SendAt, Date.now()),
     uploads,
   };
 }
@@ -523,6 +537,7 @@ export interface EmailMessageSource {
   date_sent: number;
   date_delivered: number | null;
   next_attempt_at: number | null;
+  send_at: number | null;
 }
 
 const listOrNull = (mailboxes: readonly Mailbox[]) =>
@@ -553,7 +568,7 @@ export const EmailMessageModel = new ResourceModel<EmailMessageSource>(
     field("sid", Schemas.text, "EM + 32 hex digits.", (m) => m.sid),
     field(
       "status",
-      Type.Union(["queued", "sending", "sent", "failed"].map((s) => Type.Literal(s))),
+      Type.Union(MESSAGE_STATUSES.map((s) => Type.Literal(s))),
       "Delivery status.",
       (m) => m.status,
     ),
@@ -580,8 +595,14 @@ export const EmailMessageModel = new ResourceModel<EmailMessageSource>(
     field("date_delivered", Schemas.rfc2822, "When the relay took it.", (m) =>
       m.date_delivered === null ? null : rfc2822(m.date_delivered),
     ),
-    field("next_attempt", Schemas.rfc2822, "When the next attempt is due (while queued).", (m) =>
-      m.status === "queued" && m.next_attempt_at !== null ? rfc2822(m.next_attempt_at) : null,
+    field(
+      "next_attempt",
+      Schemas.rfc2822,
+      "When the next attempt is due (while queued or scheduled).",
+      (m) =>
+        (m.status === "queued" || m.status === "scheduled") && m.next_attempt_at !== null
+          ? rfc2822(m.next_attempt_at)
+          : null,
     ),
     field("api_version", Schemas.text, "Always 2012-04-24.", () => API_VERSION),
     field("uri", Schemas.text, "This resource.", (m) => `${messagePath(m)}.json`),
@@ -607,6 +628,12 @@ export const EmailMessageModel = new ResourceModel<EmailMessageSource>(
       Schemas.text,
       "The template it was rendered from (TemplateSid or TemplateName).",
       (m) => m.content.template_sid ?? null,
+    ),
+    field(
+      "send_at",
+      Schemas.iso8601,
+      "SendAt: when a scheduled message is (or was) due (ISO 8601); absent when it was sent at once.",
+      (m) => (m.send_at === null ? null : iso8601(m.send_at)),
     ),
   ],
   "An email message.",

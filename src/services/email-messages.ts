@@ -28,8 +28,8 @@ export interface AcceptedMailSink {
   handOff(job: DeliveryJob): void;
   /** The leased message could not be stored. */
   cancel(): void;
-  /** An unleased message was queued: look at the queue. */
-  wake(): void;
+  /** An unleased message was queued (due at `dueAt` when that is later than now): look at the queue. */
+  wake(dueAt?: number): void;
 }
 
 /**
@@ -66,6 +66,8 @@ export class EmailMessageService {
     const sid = newSid("EM");
     const fromDomain = content.from.address.slice(content.from.address.lastIndexOf("@") + 1);
     const stored = storeContent(content);
+    // A scheduled message is stored `scheduled`, its queue row due at SendAt; never leased now.
+    const { sendAt } = email;
     const message: EmailMessageRow = {
       sid,
       account_sid: accountSid,
@@ -76,7 +78,7 @@ export class EmailMessageService {
       body_part: stored.body,
       html_part: stored.html,
       text_part: stored.text,
-      status: "queued",
+      status: sendAt === null ? "queued" : "scheduled",
       message_id: `<${sid}@${fromDomain}>`,
       status_callback: email.statusCallback,
       error_code: null,
@@ -86,6 +88,7 @@ export class EmailMessageService {
       date_updated: now,
       date_sent: now,
       date_delivered: null,
+      send_at: sendAt,
     };
     const tags = Object.entries(content.tags).map(([name, value]) => ({
       message_sid: sid,
@@ -94,7 +97,7 @@ export class EmailMessageService {
       value,
     }));
     const blobs = attachments.map((a) => ({ sha256: a.ref.sha256, size: a.ref.size, content: a.content }));
-    const lease = this.delivery.reserve();
+    const lease = sendAt === null ? this.delivery.reserve() : null;
     try {
       // Most messages have neither: nothing extra to send to the store thread.
       const extras = tags.length > 0 || blobs.length > 0 ? { tags, blobs } : undefined;
@@ -110,8 +113,16 @@ export class EmailMessageService {
           ? undefined
           : new Map(attachments.map((a) => [a.ref.sha256, a.content as Uint8Array]));
       this.delivery.handOff({ message, content, attachments: bytes });
-    } else this.delivery.wake();
-    // The answer shows the message as accepted (queued), even when its delivery has just begun.
-    return { ...message, content, next_attempt_at: now };
+    } else this.delivery.wake(sendAt ?? undefined);
+    // The answer shows the message as accepted (queued), even when its delivery has just begun; a
+    // SendAt within the tolerance for "now" is due already, and reads queued as the store shows it.
+    const dueAt = sendAt ?? now;
+    const status = sendAt !== null && sendAt <= now ? "queued" : message.status;
+    return { ...message, status, content, next_attempt_at: dueAt };
+  }
+
+  /** A scheduled message was moved to `dueAt`: the worker's sleep may have to end sooner (message-schedule.ts). */
+  wakeDelivery(dueAt: number): void {
+    this.delivery.wake(dueAt);
   }
 }

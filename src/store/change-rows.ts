@@ -29,6 +29,44 @@ export function acceptedEvent(message: NewEmailMessage): EventRow {
   };
 }
 
+/**
+ * The event an accept writes after `email.accepted` for a message with a SendAt: `email.scheduled`,
+ * its retry_at when it is due (the time of its first attempt). Null for a message sent at once.
+ */
+export function scheduledAtAccept(message: NewEmailMessage): EventRow | null {
+  if (message.send_at === null || message.send_at === undefined) return null;
+  return scheduleEvent(message, "email.scheduled", message.date_created, message.send_at);
+}
+
+/** The events of a batch of accepts, in order (no array per message: this is the accept's hot path). */
+export function acceptEvents(messages: readonly NewEmailMessage[]): EventRow[] {
+  const events: EventRow[] = [];
+  for (const message of messages) {
+    events.push(acceptedEvent(message));
+    const scheduled = scheduledAtAccept(message);
+    if (scheduled) events.push(scheduled);
+  }
+  return events;
+}
+
+/** An event of scheduled send (src/store/schedule-queries.ts): scheduled (or moved) to `dueAt`, or canceled. */
+export function scheduleEvent(
+  message: Pick<NewEmailMessage, "sid" | "account_sid">,
+  type: "email.scheduled" | "email.canceled",
+  at: number,
+  dueAt: number | null,
+): EventRow {
+  return {
+    sid: newOrderedSid("EV", at),
+    account_sid: message.account_sid,
+    message_sid: message.sid,
+    type,
+    recipient: null,
+    date_created: at,
+    retry_at: dueAt,
+  };
+}
+
 /** The rows an attempt writes when it settles its message (its owner still held the lease). */
 export interface AttemptChanges {
   events: EventRow[];

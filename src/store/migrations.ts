@@ -341,6 +341,15 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  /**
+   * Issue 14, scheduled send: a message's SendAt. Its queue row is due then (the queue needs nothing
+   * new); the column keeps the time for the API after the row is gone.
+   */
+  "0009_scheduled": {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable("email_messages").addColumn("send_at", "bigint").execute();
+    },
+  },
 };
 
 interface LegacyDatabase {

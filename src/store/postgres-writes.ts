@@ -1,5 +1,5 @@
 import { type CompiledQuery, type Kysely, type RawBuilder, sql } from "kysely";
-import { acceptedEvent, attemptChanges, type EventRow, type NotificationRow, utcDay } from "./change-rows.js";
+import { acceptEvents, attemptChanges, type EventRow, type NotificationRow, utcDay } from "./change-rows.js";
 import type { BatchOutcome } from "./dialect.js";
 import {
   ATTEMPT_COLUMNS,
@@ -113,10 +113,10 @@ function acceptStatement(db: Kysely<Database>, batch: AcceptedEmail[], wakeUp: W
     ),
     queued as (
       insert into delivery_queue (message_sid, due_at, lease_owner, lease_expires_at)
-      select input.sid, input.date_created, input.lease_owner, input.lease_expires_at
+      select input.sid, coalesce(input.send_at, input.date_created), input.lease_owner, input.lease_expires_at
       from accepted join input on input.sid = accepted.sid
     ),
-    ${eventInserts(messages.map(acceptedEvent), sql`true`)},
+    ${eventInserts(acceptEvents(messages), sql`true`)},
     usage as (
       insert into usage_counters (account_sid, day, category, shard, count)
       select account_sid, usage_day, 'email', ${usageShard()}, count(*) from input

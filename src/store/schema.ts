@@ -44,6 +44,8 @@ export interface EmailMessagesTable {
   date_updated: number;
   date_sent: number;
   date_delivered: number | null;
+  /** SendAt: when a scheduled message is due (null when it was sent at once); kept after delivery. */
+  send_at: number | null;
 }
 
 /** One row per message still to be delivered; deleted when the message reaches a final status. */
@@ -268,6 +270,7 @@ export const MESSAGE_COLUMNS: readonly WrittenColumn<EmailMessagesTable>[] = [
   { name: "date_updated", pgType: "bigint" },
   { name: "date_sent", pgType: "bigint" },
   { name: "date_delivered", pgType: "bigint" },
+  { name: "send_at", pgType: "bigint" },
 ];
 
 /** Every column of email_attempts in one order (see MESSAGE_COLUMNS). */

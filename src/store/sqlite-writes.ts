@@ -1,5 +1,11 @@
 import type { Database as Connection, Statement } from "better-sqlite3";
-import { acceptedEvent, attemptChanges, type EventRow, UsageTally } from "./change-rows.js";
+import {
+  acceptedEvent,
+  attemptChanges,
+  type EventRow,
+  scheduledAtAccept,
+  UsageTally,
+} from "./change-rows.js";
 import type { BatchOutcome } from "./dialect.js";
 import {
   ATTEMPT_COLUMNS,
@@ -96,8 +102,12 @@ export class SqliteWrites {
       for (const blob of blobs) s.insertBlob.run(blob.sha256, blob.size, asBuffer(blob.content));
       s.insertMessage.run(MESSAGE_COLUMNS.map((column) => columnValue(message, column)));
       for (const tag of tags) s.insertTag.run(TAG_COLUMNS.map((column) => columnValue(tag, column)));
-      s.insertQueued.run(message.sid, message.date_created, lease?.owner ?? null, lease?.expiresAt ?? null);
+      // A scheduled message's row is due at SendAt: no claim takes it earlier (due_at <= now).
+      const dueAt = message.send_at ?? message.date_created;
+      s.insertQueued.run(message.sid, dueAt, lease?.owner ?? null, lease?.expiresAt ?? null);
       recordEvent(acceptedEvent(message));
+      const scheduled = scheduledAtAccept(message);
+      if (scheduled) recordEvent(scheduled);
       usage.add(message.account_sid, message.date_created, "email");
     }
     const owned = new Set<AttemptRecord>();

@@ -4,6 +4,7 @@ import { GroupCommit } from "./group-commit.js";
 import * as hooks from "./hooks-queries.js";
 import { containsPattern } from "./like-pattern.js";
 import { findNotification, listNotifications, usageByDay } from "./restcomm-reads.js";
+import { cancelUnleased, rescheduleUnleased, type ScheduleChange } from "./schedule-queries.js";
 import type { Database } from "./schema.js";
 import * as templates from "./template-queries.js";
 import type {
@@ -339,15 +340,34 @@ export class Store implements MailStore {
     for (const listener of this.jobListeners) listener(announced);
   }
 
+  async cancelEmail(sid: string, now: number): Promise<boolean> {
+    return this.announceScheduleChange(await cancelUnleased(this.db, sid, now));
+  }
+
+  async rescheduleEmail(sid: string, sendAt: number, now: number): Promise<boolean> {
+    return this.announceScheduleChange(await rescheduleUnleased(this.db, sid, sendAt, now));
+  }
+
+  /** Tells the webhook sender of the jobs a committed cancel or reschedule queued. */
+  private announceScheduleChange(change: ScheduleChange): boolean {
+    if (change === undefined) return false;
+    if (change.webhookSids.length > 0 || change.callbacks) {
+      const announced = { handed: [], queued: true, returned: {}, waiting: change };
+      for (const listener of this.jobListeners) listener(announced);
+    }
+    return true;
+  }
+
   async findEmail(accountSid: string, sid: string): Promise<EmailMessageView | undefined> {
     const row = await this.emailViews()
       .where("email_messages.sid", "=", sid)
       .where("email_messages.account_sid", "=", accountSid)
       .executeTakeFirst();
-    return row && toView(row);
+    return row && toView(row, Date.now());
   }
 
   async listEmails(filter: EmailFilter, offset: number, limit: number): Promise<Page<EmailMessageView>> {
+    const now = Date.now();
     const matching = <Q extends WhereInterface<Database, "email_messages" | "delivery_queue">>(
       query: Q,
     ): Q => {
@@ -356,10 +376,19 @@ export class Store implements MailStore {
         q = q.where(sql<boolean>`lower(to_addresses) like ${containsPattern(filter.to)} escape '\\'`) as Q;
       if (filter.from !== undefined)
         q = q.where(sql<boolean>`lower(from_address) like ${containsPattern(filter.from)} escape '\\'`) as Q;
-      if (filter.status === "queued" || filter.status === "sending") {
-        // Not final yet: whether a worker holds the lease tells queued from sending (see toView).
+      if (filter.status === "queued" || filter.status === "sending" || filter.status === "scheduled") {
+        // Not final yet: the lease tells queued from sending, the due time scheduled from queued (toView).
         q = q.where("email_messages.status", "in", UNFINISHED) as Q;
         q = q.where("delivery_queue.lease_owner", filter.status === "sending" ? "is not" : "is", null) as Q;
+        if (filter.status === "scheduled") {
+          q = q
+            .where("email_messages.status", "=", "scheduled")
+            .where("delivery_queue.due_at", ">", now) as Q;
+        } else if (filter.status === "queued") {
+          q = q.where((eb) =>
+            eb.or([eb("email_messages.status", "!=", "scheduled"), eb("delivery_queue.due_at", "<=", now)]),
+          ) as Q;
+        }
       } else if (filter.status !== undefined) q = q.where("email_messages.status", "=", filter.status) as Q;
       for (const [name, value] of filter.tags ?? []) {
         q = q.where(({ exists, selectFrom }) =>
@@ -390,7 +419,7 @@ export class Store implements MailStore {
         .limit(limit)
         .execute(),
     ]);
-    return { rows: rows.map(toView), total: Number(count.n) };
+    return { rows: rows.map((row) => toView(row, now)), total: Number(count.n) };
   }
 
   /** Messages with their queue row, if any (a message leaves the queue once it is final). */
@@ -758,17 +787,28 @@ type PendingWrite =
 /** What the group commit says of each write, in the same order (see commitWrites). */
 type WriteResult = boolean | WebhookAttemptResult[];
 
-/** Statuses of a message still in the queue; `sending` is stored only by versions before 0.2. */
-const UNFINISHED = ["queued", "sending"];
+/**
+ * Statuses of a message still in the queue; `sending` is stored only by versions before 0.2,
+ * `scheduled` by an accept with SendAt (until its first attempt writes the row).
+ */
+const UNFINISHED = ["queued", "sending", "scheduled"];
 
 /**
  * A message still in the queue is `sending` while a worker holds its lease and `queued` otherwise.
  * Deriving it from the lease saves writing the message row when a worker claims it and again when
- * a lease is released; only the attempt's outcome writes the row.
+ * a lease is released; only the attempt's outcome writes the row. A message stored `scheduled`
+ * reads `scheduled` until its due time and `queued` from then on (waiting for a worker's claim):
+ * the time passing writes nothing either.
  */
-function toView(row: EmailMessageRow & { next_attempt_at: number | null; lease_owner: string | null }) {
+function toView(
+  row: EmailMessageRow & { next_attempt_at: number | null; lease_owner: string | null },
+  now: number,
+) {
   const { lease_owner, ...view } = row;
-  if (UNFINISHED.includes(view.status)) view.status = lease_owner === null ? "queued" : "sending";
+  if (UNFINISHED.includes(view.status)) {
+    const waiting = view.status === "scheduled" && (view.next_attempt_at ?? 0) > now ? "scheduled" : "queued";
+    view.status = lease_owner === null ? waiting : "sending";
+  }
   return view;
 }
 

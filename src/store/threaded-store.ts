@@ -169,6 +169,8 @@ export class ThreadedStore implements MailStore {
     this.thread.call("enqueueWebhookJobs", ...args);
   replayEventRange: MailStore["replayEventRange"] = (...args) =>
     this.thread.call("replayEventRange", ...args);
+  cancelEmail: MailStore["cancelEmail"] = (...args) => this.thread.call("cancelEmail", ...args);
+  rescheduleEmail: MailStore["rescheduleEmail"] = (...args) => this.thread.call("rescheduleEmail", ...args);
   claimSecretKeyCheck: MailStore["claimSecretKeyCheck"] = (...args) =>
     this.thread.call("claimSecretKeyCheck", ...args);
   claimWebhookJobs: MailStore["claimWebhookJobs"] = (...args) =>

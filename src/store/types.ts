@@ -329,6 +329,13 @@ export interface MailStore {
   ): Promise<WebhookRow | undefined>;
   /** Deletes the webhook, its queued deliveries and its delivery log; false if there is no such webhook. */
   deleteWebhook(accountSid: string, sid: string): Promise<boolean>;
+  /**
+   * Scheduled send (schedule-queries.ts): cancels a message no worker holds (scheduled, or queued and
+   * unclaimed), or moves a scheduled one to `sendAt`; false when its queue row is leased or gone (the
+   * caller reads the message to say why).
+   */
+  cancelEmail(sid: string, now: number): Promise<boolean>;
+  rescheduleEmail(sid: string, sendAt: number, now: number): Promise<boolean>;
   /** Newest first, or oldest first with `order` "asc". */
   listEvents(
     filter: EventFilter,

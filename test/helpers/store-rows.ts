@@ -70,6 +70,7 @@ export function emailRow(accountSid: string, overrides: Partial<NewEmailMessage>
     date_updated: at,
     date_sent: at,
     date_delivered: null,
+    send_at: null,
     ...overrides,
   };
 }

@@ -16,6 +16,7 @@ import {
 } from "../../model/email-message.js";
 import { API_BASE, emailMessagesPath } from "../../model/paths.js";
 import type { EmailMessageService } from "../../services/email-messages.js";
+import { MessageScheduleService } from "../../services/message-schedule.js";
 import { type TemplateService, usesTemplate } from "../../services/templates.js";
 import type { EmailFilter, EmailMessageView, MailStore } from "../../store/types.js";
 import { assertMayAct } from "../auth.js";
@@ -23,7 +24,14 @@ import { parseFilterDate } from "../dates.js";
 import { type MultipartLimits, parseMultipart } from "../multipart.js";
 import { PagingQuery, pagingFields, pagingListSchema, parsePageRequest } from "../paging.js";
 import { sendList, sendResource } from "../representation.js";
-import { AccountParams, errorResponses, JSON_AND_XML, NoQuery, SEND_BODY_TYPES } from "../route-schemas.js";
+import {
+  AccountParams,
+  errorResponses,
+  FORM_AND_JSON,
+  JSON_AND_XML,
+  NoQuery,
+  SEND_BODY_TYPES,
+} from "../route-schemas.js";
 import { prepareSendBody } from "../send-body.js";
 
 interface Deps {
@@ -59,6 +67,25 @@ const ListQuery = Type.Object(
     Tag: Type.Optional(
       Type.Union([Type.String(), Type.Array(Type.String())], {
         description: "name:value; repeat it to require several tags.",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** `POST …/Email/Messages/{Sid}`: cancel or reschedule (docs/api.md#scheduled-send-cancel-and-reschedule). */
+const UpdateEmailParams = Type.Object(
+  {
+    Status: Type.Optional(
+      Type.String({
+        description: "canceled: cancel the message while no worker has taken it (the only value).",
+      }),
+    ),
+    SendAt: Type.Optional(
+      Type.String({
+        description:
+          "Moves a scheduled message: an ISO 8601 date-time with an offset, at most 30 days ahead. Not with Status.",
+        examples: ["2026-05-01T09:30:00Z"],
       }),
     ),
   },
@@ -153,6 +180,35 @@ export async function emailMessageRoutes(app: FastifyInstance, deps: Deps): Prom
     async (request, reply) => {
       const message = await findOwnMessage(deps, request);
       return sendResource(request, reply, EmailMessageModel.render(message));
+    },
+  );
+
+  const schedule = new MessageScheduleService(deps.store, (dueAt) => deps.emails.wakeDelivery(dueAt));
+  app.post<MessageRoute & { Body: { Status?: string; SendAt?: string } }>(
+    `${base}/:sid`,
+    {
+      schema: {
+        tags,
+        summary: "Cancel or reschedule an email message",
+        description:
+          "Status=canceled cancels a message no worker has taken yet (scheduled, or queued and not being sent): it becomes canceled and is never delivered. SendAt alone moves a scheduled message. 409 once the message is being sent or final.",
+        params: MessageParams,
+        querystring: NoQuery,
+        body: UpdateEmailParams,
+        consumes: FORM_AND_JSON,
+        produces: JSON_AND_XML,
+        response: { 200: EmailMessageModel.schema, ...errorResponses },
+      },
+      // No body at all is no parameter: the update then says there is nothing to change.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+    },
+    async (request, reply) => {
+      assertMayAct(request, "send email");
+      const row = await findOwnRow(deps, request);
+      const updated = await schedule.update(request.account.sid, row, request.body);
+      return sendResource(request, reply, EmailMessageModel.render(toSource(updated)));
     },
   );
 
@@ -253,6 +309,11 @@ async function findOwnMessage(
   deps: Deps,
   request: FastifyRequest<MessageRoute>,
 ): Promise<EmailMessageSource> {
+  return toSource(await findOwnRow(deps, request));
+}
+
+/** The message's row (see findOwnMessage). */
+async function findOwnRow(deps: Deps, request: FastifyRequest<MessageRoute>): Promise<EmailMessageView> {
   const account = request.account;
   const row = isSid(request.params.sid, "EM")
     ? await deps.store.findEmail(account.sid, request.params.sid)
@@ -262,7 +323,7 @@ async function findOwnMessage(
       "MessageNotFound",
       `No email message ${request.params.sid} in account ${account.sid}.`,
     );
-  return toSource(row);
+  return row;
 }
 
 function parseFilter(accountSid: string, query: Record<string, unknown>) {
