@@ -8,7 +8,7 @@ import {
   storeContent,
   type ValidatedEmail,
 } from "../model/email-message.js";
-import type { EmailMessageRow, Lease, MailStore } from "../store/types.js";
+import type { AcceptedEmail, EmailMessageRow, IdempotentAnswer, Lease, MailStore } from "../store/types.js";
 import { type AddressGuardOptions, checkUrlHost } from "../webhooks/address-guard.js";
 
 /** A message for the delivery worker: its row, and what the accepting process already has in memory. */
@@ -50,6 +50,26 @@ export class EmailMessageService {
   ) {}
 
   async accept(accountSid: string, email: ValidatedEmail): Promise<EmailMessageSource> {
+    const prepared = await this.prepare(accountSid, email);
+    const lease = this.delivery.reserve();
+    try {
+      // Most messages have neither: nothing extra to send to the store thread.
+      const { tags, blobs } = prepared.accepted;
+      const extras = tags.length > 0 || blobs.length > 0 ? { tags, blobs } : undefined;
+      await this.store.acceptEmail(prepared.accepted.message, lease, extras);
+    } catch (error) {
+      if (lease) this.delivery.cancel();
+      throw error;
+    }
+    this.delivered([{ ...prepared, lease }]);
+    return prepared.source;
+  }
+
+  /**
+   * Everything a send does before storing: the StatusCallback's host and the attachments checked, a
+   * SID and a Message-ID given. Throws ApiError for what the client must fix. A batch runs it per item.
+   */
+  async prepare(accountSid: string, email: ValidatedEmail): Promise<PreparedEmail> {
     // Where the callback will be POSTed must be allowed now (and is checked again at each POST); a
     // lookup that fails only for now does not refuse the message.
     const { callbackGuard } = this.events;
@@ -94,24 +114,58 @@ export class EmailMessageService {
       value,
     }));
     const blobs = attachments.map((a) => ({ sha256: a.ref.sha256, size: a.ref.size, content: a.content }));
-    const lease = this.delivery.reserve();
+    const bytes =
+      attachments.length === 0
+        ? undefined
+        : new Map(attachments.map((a) => [a.ref.sha256, a.content as Uint8Array]));
+    return {
+      accepted: { message, lease: null, tags, blobs },
+      content,
+      attachments: bytes,
+      // The answer shows the message as accepted (queued), even when its delivery has just begun.
+      source: { ...message, content, next_attempt_at: now },
+    };
+  }
+
+  /**
+   * Stores prepared messages in one transaction (one write of the group commit), with `answer` on
+   * its claimed Idempotency-Key when given: rendered before the commit, so that a repeat gets exactly
+   * what this request gets.
+   */
+  async acceptPrepared(prepared: PreparedEmail[], answer?: IdempotentAnswer): Promise<void> {
+    const leased = prepared.map((p) => ({ ...p, lease: this.delivery.reserve() }));
     try {
-      // Most messages have neither: nothing extra to send to the store thread.
-      const extras = tags.length > 0 || blobs.length > 0 ? { tags, blobs } : undefined;
-      await this.store.acceptEmail(message, lease, extras);
+      await this.store.acceptEmails(
+        leased.map((p) => ({ ...p.accepted, lease: p.lease })),
+        answer,
+      );
     } catch (error) {
-      if (lease) this.delivery.cancel();
+      for (const p of leased) if (p.lease) this.delivery.cancel();
       throw error;
     }
-    this.events.metrics?.messageAccepted();
-    if (lease) {
-      const bytes =
-        attachments.length === 0
-          ? undefined
-          : new Map(attachments.map((a) => [a.ref.sha256, a.content as Uint8Array]));
-      this.delivery.handOff({ message, content, attachments: bytes });
-    } else this.delivery.wake();
-    // The answer shows the message as accepted (queued), even when its delivery has just begun.
-    return { ...message, content, next_attempt_at: now };
+    this.delivered(leased);
   }
+
+  /** Committed: leased messages to the worker now, and the worker woken for the others. */
+  private delivered(committed: Array<PreparedEmail & { lease: Lease | null }>): void {
+    let waiting = false;
+    for (const { accepted, content, attachments, lease } of committed) {
+      this.events.metrics?.messageAccepted();
+      if (lease)
+        this.delivery.handOff({ message: accepted.message as EmailMessageRow, content, attachments });
+      else waiting = true;
+    }
+    if (waiting) this.delivery.wake();
+  }
+}
+
+/** A message ready to be stored (EmailMessageService.prepare), and what its answer and hand-off need. */
+export interface PreparedEmail {
+  /** Its rows; `lease` is set when it is stored. */
+  accepted: AcceptedEmail;
+  content: EmailContent;
+  /** Attachment bytes by SHA-256, handed to the worker with the message. */
+  attachments: ReadonlyMap<string, Uint8Array> | undefined;
+  /** The message as the send's answer shows it. */
+  source: EmailMessageSource;
 }

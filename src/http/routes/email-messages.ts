@@ -19,11 +19,25 @@ import type { EmailMessageService } from "../../services/email-messages.js";
 import type { EmailFilter, EmailMessageView, MailStore } from "../../store/types.js";
 import { assertMayAct } from "../auth.js";
 import { parseFilterDate } from "../dates.js";
+import {
+  answerIdempotently,
+  IdempotencyHeaders,
+  requestHash as idempotencyHash,
+  readIdempotencyKey,
+} from "../idempotency.js";
 import { type MultipartLimits, parseMultipart } from "../multipart.js";
 import { PagingQuery, pagingFields, pagingListSchema, parsePageRequest } from "../paging.js";
-import { sendList, sendResource } from "../representation.js";
-import { AccountParams, errorResponses, JSON_AND_XML, NoQuery, SEND_BODY_TYPES } from "../route-schemas.js";
+import { renderResource, sendList, sendResource } from "../representation.js";
+import {
+  AccountParams,
+  ErrorBody,
+  errorResponses,
+  JSON_AND_XML,
+  NoQuery,
+  SEND_BODY_TYPES,
+} from "../route-schemas.js";
 import { prepareSendBody } from "../send-body.js";
+import { emailBatchRoutes } from "./email-batch.js";
 
 interface Deps {
   store: MailStore;
@@ -70,6 +84,8 @@ type MessageRoute = { Params: { accountSid: string; sid: string } };
 export async function emailMessageRoutes(app: FastifyInstance, deps: Deps): Promise<void> {
   // Only this context reads multipart bodies (sends with attachments).
   app.addContentTypeParser("multipart/form-data", parseMultipart(deps.limits));
+  // In this context: a multipart body reaches the batch route, which refuses it in its own words.
+  await emailBatchRoutes(app, deps);
   const base = `${API_BASE}/Accounts/:accountSid/Email/Messages`;
   const tags = ["Email messages"];
 
@@ -80,23 +96,38 @@ export async function emailMessageRoutes(app: FastifyInstance, deps: Deps): Prom
         tags,
         summary: "Send an email",
         description:
-          "Accepts a message, stores it durably and queues it for delivery; answers 200 with the message once it is committed. Form, JSON and multipart bodies take the same parameters; in form and multipart bodies Headers and Tags hold JSON text, and files are parts named Attachment.",
+          "Accepts a message, stores it durably and queues it for delivery; answers 200 with the message once it is committed. Form, JSON and multipart bodies take the same parameters; in form and multipart bodies Headers and Tags hold JSON text, and files are parts named Attachment. With an Idempotency-Key, a repeat within 24 hours gets the first answer (Idempotent-Replayed: true) and sends nothing.",
         params: AccountParams,
         querystring: NoQuery,
+        headers: IdempotencyHeaders,
         body: SendEmailParams,
         consumes: SEND_BODY_TYPES,
         produces: JSON_AND_XML,
-        response: { 200: EmailMessageModel.schema, ...errorResponses },
+        response: { 200: EmailMessageModel.schema, ...errorResponses, 409: ErrorBody },
       },
       preValidation: prepareSendBody,
     },
     async (request, reply) => {
       const account = request.account;
       assertMayAct(request, "send email");
+      const key = readIdempotencyKey(request);
       const email = readEmailRequest(request.body, request.uploads);
-      const message = await deps.emails.accept(account.sid, email);
-      // Restcomm answers 200, not 201, with the message echoed back.
-      return sendResource(request, reply, EmailMessageModel.render(message));
+      if (key === undefined) {
+        const message = await deps.emails.accept(account.sid, email);
+        // Restcomm answers 200, not 201, with the message echoed back.
+        return sendResource(request, reply, EmailMessageModel.render(message));
+      }
+      const requestHash = idempotencyHash(request, request.body, request.uploads);
+      return answerIdempotently(
+        reply,
+        { store: deps.store, accountSid: account.sid, key, requestHash },
+        async (claimed) => {
+          const prepared = await deps.emails.prepare(account.sid, email);
+          const answer = renderResource(request, EmailMessageModel.render(prepared.source));
+          await deps.emails.acceptPrepared([prepared], { ...claimed, answer });
+          return answer;
+        },
+      );
     },
   );
 

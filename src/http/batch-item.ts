@@ -1,0 +1,34 @@
+import { ApiError } from "../domain/errors.js";
+import { readEmailRequest, SendEmailParams } from "../model/email-message.js";
+import type { EmailMessageService, PreparedEmail } from "../services/email-messages.js";
+import { prepareSendParams } from "./send-body.js";
+import { compileCheck } from "./typebox-check.js";
+import { describeValidationErrors, type Schema } from "./validation-errors.js";
+
+/** The send's parameter schema, compiled once for every item of every batch. */
+const checkSendParams = compileCheck(SendEmailParams);
+
+/**
+ * One item of a batch, taken through every step a single send takes before it is stored: Restcomm's
+ * required parameters (send-body.ts), the send schema (unknown or mistyped parameters refused, in
+ * validation-errors.ts's words), readEmailRequest's checks, and EmailMessageService.prepare
+ * (StatusCallback host, SID, Message-ID). Throws the ApiError a single send with this body would get.
+ * Whatever a send does to its message before it is stored belongs here, so a batch item gets it too.
+ */
+export async function prepareBatchItem(
+  emails: EmailMessageService,
+  accountSid: string,
+  item: unknown,
+): Promise<PreparedEmail> {
+  if (typeof item !== "object" || item === null || Array.isArray(item)) {
+    throw new ApiError(
+      "BatchItemNotObject",
+      "Each item of a batch must be a JSON object of send parameters (From, To, Subject, Body, …).",
+    );
+  }
+  // A copy: the answer must not depend on what the checks did to the body (the key's hash is of it).
+  const params = prepareSendParams({ ...(item as Record<string, unknown>) }, true);
+  const errors = checkSendParams(params);
+  if (errors) throw describeValidationErrors(errors, "body", SendEmailParams as Schema, params);
+  return emails.prepare(accountSid, readEmailRequest(params as SendEmailParams));
+}
