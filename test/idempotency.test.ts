@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
+import { IDEMPOTENCY_CLAIM_LOST, type IdempotencyClaim } from "../src/store/types.js";
 import { FAST_RETRIES, waitForFinal } from "./helpers/delivery.js";
 import {
   API,
@@ -22,10 +23,16 @@ import {
 } from "./helpers/mailroom.js";
 import { createTestSchema } from "./helpers/postgres.js";
 import { SmtpSink } from "./helpers/smtp-sink.js";
+import { emailRow, insertAccount, T0 } from "./helpers/store-rows.js";
 import { openTestStore, storeVariants } from "./helpers/stores.js";
 import { waitFor } from "./helpers/wait.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+
+function tokenOf(claim: IdempotencyClaim): string {
+  assert.equal(claim.kind, "claimed");
+  return claim.token;
+}
 
 /** A send with an Idempotency-Key (form body, as Restcomm clients send). */
 function sendWithKey(
@@ -249,6 +256,69 @@ for (const variant of await storeVariants()) {
       } finally {
         await rows.close();
         await server.removeData();
+      }
+    });
+  });
+
+  describe(`Idempotency-Key answers in the group commit (${variant.kind})`, { skip: variant.skip }, () => {
+    test("a claim taken over fails only its own write; neighbours in the same commit are stored", async () => {
+      const testStore = await openTestStore(variant.kind);
+      try {
+        const { store } = testStore;
+        const account = await insertAccount(store, "claims@example.org");
+        const claim = (now: number) =>
+          store.claimIdempotencyKey({
+            accountSid: account,
+            key: "k",
+            requestHash: "h",
+            now,
+            lockMs: 1000,
+            ttlMs: DAY_MS,
+          });
+        const stale = await claim(T0);
+        assert.equal(stale.kind, "claimed");
+        assert.equal((await claim(T0 + 500)).kind, "in-flight", "the claim holds for its lock time");
+        const taker = await claim(T0 + 2000);
+        assert.equal(taker.kind, "claimed", "a claim left unanswered past its lock is taken over");
+        const answer = (token: string, body: string) => ({
+          accountSid: account,
+          key: "k",
+          token,
+          answer: { status: 200, contentType: "application/json", body },
+        });
+        const lost = emailRow(account);
+        const neighbour = emailRow(account);
+        const batch = [emailRow(account), emailRow(account)];
+        // One turn of the event loop: the three writes share a group commit.
+        const results = await Promise.allSettled([
+          store.acceptEmails(
+            [{ message: lost, lease: null, tags: [], blobs: [] }],
+            answer(tokenOf(stale), "stale"),
+          ),
+          store.acceptEmail(neighbour),
+          store.acceptEmails(
+            batch.map((message) => ({ message, lease: null, tags: [], blobs: [] })),
+            answer(tokenOf(taker), "taker"),
+          ),
+        ]);
+        assert.equal(results[0].status, "rejected");
+        assert.equal((results[0] as PromiseRejectedResult).reason.code, IDEMPOTENCY_CLAIM_LOST);
+        assert.equal(results[1].status, "fulfilled");
+        assert.equal(results[2].status, "fulfilled");
+        assert.equal(
+          await store.findEmail(account, lost.sid),
+          undefined,
+          "the lost claim's message is not stored",
+        );
+        assert.ok(await store.findEmail(account, neighbour.sid));
+        for (const message of batch) assert.ok(await store.findEmail(account, message.sid));
+        const replay = await claim(T0 + 3000);
+        assert.deepEqual(replay, {
+          kind: "replay",
+          answer: { status: 200, contentType: "application/json", body: "taker" },
+        });
+      } finally {
+        await testStore.cleanup();
       }
     });
   });
