@@ -86,6 +86,8 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     if (lock) {
       const reclaimed = await store.reclaimLeases();
       if (reclaimed > 0) logger.info({ reclaimed }, "took back the deliveries a previous run left in flight");
+      // Likewise Idempotency-Keys claimed by requests that never committed: their repeats go ahead.
+      await store.releaseUnansweredIdempotencyKeys();
     }
   } catch (error) {
     await store.close().catch(() => {});

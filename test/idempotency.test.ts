@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
+import { openStore } from "../src/store/open-store.js";
 import { IDEMPOTENCY_CLAIM_LOST, type IdempotencyClaim } from "../src/store/types.js";
 import { FAST_RETRIES, waitForFinal } from "./helpers/delivery.js";
 import {
@@ -355,6 +356,18 @@ for (const variant of await storeVariants()) {
         first.child.kill("SIGKILL");
         await once(first.child, "exit");
         assert.equal(sink.received.length, 0);
+        // A request that claimed its key and died before its commit, as the dead process left it.
+        const leftover = openStore({ dataDir, databaseUrl: schema?.url, databasePoolSize: 1 });
+        const orphan = await leftover.claimIdempotencyKey({
+          accountSid: auth.sid,
+          key: "orphan",
+          requestHash: "of a request that never committed",
+          now: Date.now(),
+          lockMs: 60_000,
+          ttlMs: DAY_MS,
+        });
+        await leftover.close();
+        assert.equal(orphan.kind, "claimed");
 
         sink.rules = {};
         second = await serve(env);
@@ -366,6 +379,15 @@ for (const variant of await storeVariants()) {
           assert.equal(retry.text, answer.text, "the stored answer");
         }
         assert.equal(await messageCount(restarted, auth), answers.size, "nothing sent again");
+        const afterOrphan = await sendWithKey(restarted, auth, "orphan");
+        if (variant.kind === "sqlite") {
+          // A restarted SQLite server owns the file alone: every unanswered claim was left by the dead one.
+          assert.equal(afterOrphan.status, 200, afterOrphan.text);
+          answers.set("orphan", afterOrphan);
+        } else {
+          // Other processes may be working on their claims: this one is taken over after its lock time.
+          assert.equal(afterOrphan.status, 409, afterOrphan.text);
+        }
         for (const answer of answers.values()) {
           await waitForFinal(restarted, auth, answer.json.sid);
           await waitFor("the message at the relay", () => sink.count(answer.json.message_id) >= 1);

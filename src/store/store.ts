@@ -297,6 +297,14 @@ export class Store implements MailStore {
     return idempotency.purgeIdempotencyKeys(this.db, now, limit);
   }
 
+  async releaseUnansweredIdempotencyKeys(): Promise<number> {
+    const result = await this.db
+      .deleteFrom("idempotency_keys")
+      .where("response_status", "is", null)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   /**
    * One group commit: the accepted messages, the attempt records and (SQLite) the webhook attempt
    * records, in one transaction.

@@ -142,6 +142,8 @@ export class ThreadedStore implements MailStore {
     this.thread.call("releaseIdempotencyKey", ...args);
   purgeIdempotencyKeys: MailStore["purgeIdempotencyKeys"] = (...args) =>
     this.thread.call("purgeIdempotencyKeys", ...args);
+  releaseUnansweredIdempotencyKeys: MailStore["releaseUnansweredIdempotencyKeys"] = () =>
+    this.thread.call("releaseUnansweredIdempotencyKeys");
   findEmail: MailStore["findEmail"] = (...args) => this.read("findEmail", ...args);
   listEmails: MailStore["listEmails"] = (...args) => this.read("listEmails", ...args);
   claimDue: MailStore["claimDue"] = (...args) => this.thread.call("claimDue", ...args);

@@ -284,6 +284,12 @@ export interface MailStore {
   releaseIdempotencyKey(accountSid: string, key: string, token: string): Promise<void>;
   /** Deletes up to `limit` keys expired before `now`, oldest first; returns how many. */
   purgeIdempotencyKeys(now: number, limit: number): Promise<number>;
+  /**
+   * Deletes every claim without an answer, and returns how many: like reclaimLeases, only for a
+   * process that owns the store alone (an SQLite server at start), when they are all leftovers of a
+   * process that died between claim and commit. Their repeats are then processed at once.
+   */
+  releaseUnansweredIdempotencyKeys(): Promise<number>;
   findEmail(accountSid: string, sid: string): Promise<EmailMessageView | undefined>;
   listEmails(filter: EmailFilter, offset: number, limit: number): Promise<Page<EmailMessageView>>;
   claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<EmailMessageRow[]>;
