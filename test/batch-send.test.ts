@@ -110,6 +110,7 @@ for (const variant of await storeVariants()) {
         message(4, { From: "not an address" }),
         message(5, { To: 5 }),
         message(6),
+        message(7, { Attachments: [{ Filename: "a.txt" }] }),
       ];
       const response = await sendBatch(server, auth, items);
       assert.equal(response.status, 200, response.text);
@@ -128,6 +129,8 @@ for (const variant of await storeVariants()) {
       assert.equal(codeOf(5), 20010);
       assert.match(answered[5].message, /^To must be text or a list of text/);
       assert.match(answered[6].sid, /^EM/);
+      assert.equal(codeOf(7), 20010);
+      assert.equal(answered[7].message, "Attachments[0].Content is required.");
       assert.equal(await messageCount(server, auth), 2, "only the valid items are stored");
       // The same words as a single send with the item's body.
       const single = await request(server, "POST", `${API}/Accounts/${auth.sid}/Email/Messages.json`, {

@@ -120,6 +120,34 @@ for (const variant of await storeVariants()) {
       assert.equal(await messageCount(server, auth), before + 1);
     });
 
+    test("a multipart repeat is recognised whatever its boundary; other attachment bytes are another request", async () => {
+      const send = (bytes: string) => {
+        const form = new FormData();
+        for (const [name, value] of Object.entries({
+          From: "jane.doe@yourcompany.com",
+          To: "john.doe@yourcompany.com",
+          Subject: "With a file",
+          Body: "See attached",
+        }))
+          form.append(name, value);
+        form.append("Attachment", new Blob([bytes], { type: "text/plain" }), "notes.txt");
+        return request(server, "POST", `${API}/Accounts/${auth.sid}/Email/Messages.json`, {
+          auth,
+          headers: { "idempotency-key": "multipart-1" },
+          multipart: form,
+        });
+      };
+      const first = await send("first file");
+      assert.equal(first.status, 200, first.text);
+      const repeat = await send("first file");
+      assert.equal(repeat.status, 200, repeat.text);
+      assert.equal(repeat.headers.get("idempotent-replayed"), "true");
+      assert.equal(repeat.text, first.text);
+      const changed = await send("other file");
+      assert.equal(changed.status, 409, changed.text);
+      assert.equal(changed.json.code, 15002);
+    });
+
     test("keys belong to their account", async () => {
       const other = await server.createAccount("idem-other@test.example");
       const mine = await sendWithKey(server, auth, "shared-name");

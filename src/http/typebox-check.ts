@@ -19,13 +19,11 @@ export function compileCheck(schema: TSchema): SchemaCheck {
       // TypeBox reports an unknown property twice: as the `false` schema it met, and as
       // additionalProperties (with every name); ajv says additionalProperty, one name.
       if (error.keyword === "boolean") continue;
-      const params = error.params as Record<string, unknown>;
-      const extra = params.additionalProperties;
       errors.push({
         keyword: error.keyword,
         instancePath: error.instancePath,
         schemaPath: error.schemaPath,
-        params: Array.isArray(extra) ? { additionalProperty: String(extra[0]) } : params,
+        params: ajvParams(error.params as Record<string, unknown>),
         message: error.message,
       });
     }
@@ -34,6 +32,14 @@ export function compileCheck(schema: TSchema): SchemaCheck {
     const first = topOf(errors[0]?.instancePath ?? "");
     return errors.filter((e) => topOf(e.instancePath) === first);
   };
+}
+
+/** TypeBox names every unknown or missing property; ajv (and validation-errors.ts) one of each. */
+function ajvParams(params: Record<string, unknown>): Record<string, unknown> {
+  const { additionalProperties: extra, requiredProperties: missing } = params;
+  if (Array.isArray(extra)) return { additionalProperty: String(extra[0]) };
+  if (Array.isArray(missing)) return { missingProperty: String(missing[0]) };
+  return params;
 }
 
 /** The parameter an error is about: the first segment of its path. */
