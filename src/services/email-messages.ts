@@ -8,7 +8,7 @@ import {
   storeContent,
   type ValidatedEmail,
 } from "../model/email-message.js";
-import type { AcceptedEmail, EmailMessageRow, IdempotentAnswer, Lease, MailStore } from "../store/types.js";
+import type { EmailMessageRow, IdempotentAnswer, Lease, MailStore, MessageExtras } from "../store/types.js";
 import { type AddressGuardOptions, checkUrlHost } from "../webhooks/address-guard.js";
 
 /** A message for the delivery worker: its row, and what the accepting process already has in memory. */
@@ -54,9 +54,12 @@ export class EmailMessageService {
     const lease = this.delivery.reserve();
     try {
       // Most messages have neither: nothing extra to send to the store thread.
-      const { tags, blobs } = prepared.accepted;
-      const extras = tags.length > 0 || blobs.length > 0 ? { tags, blobs } : undefined;
-      await this.store.acceptEmail(prepared.accepted.message, lease, extras);
+      const { tags, blobs } = prepared.extras;
+      await this.store.acceptEmail(
+        prepared.message,
+        lease,
+        tags.length > 0 || blobs.length > 0 ? prepared.extras : undefined,
+      );
     } catch (error) {
       if (lease) this.delivery.cancel();
       throw error;
@@ -119,7 +122,8 @@ export class EmailMessageService {
         ? undefined
         : new Map(attachments.map((a) => [a.ref.sha256, a.content as Uint8Array]));
     return {
-      accepted: { message, lease: null, tags, blobs },
+      message,
+      extras: { tags, blobs },
       content,
       attachments: bytes,
       // The answer shows the message as accepted (queued), even when its delivery has just begun.
@@ -136,7 +140,7 @@ export class EmailMessageService {
     const leased = prepared.map((p) => ({ ...p, lease: this.delivery.reserve() }));
     try {
       await this.store.acceptEmails(
-        leased.map((p) => ({ ...p.accepted, lease: p.lease })),
+        leased.map((p) => ({ message: p.message, lease: p.lease, ...p.extras })),
         answer,
       );
     } catch (error) {
@@ -149,10 +153,9 @@ export class EmailMessageService {
   /** Committed: leased messages to the worker now, and the worker woken for the others. */
   private delivered(committed: Array<PreparedEmail & { lease: Lease | null }>): void {
     let waiting = false;
-    for (const { accepted, content, attachments, lease } of committed) {
+    for (const { message, content, attachments, lease } of committed) {
       this.events.metrics?.messageAccepted();
-      if (lease)
-        this.delivery.handOff({ message: accepted.message as EmailMessageRow, content, attachments });
+      if (lease) this.delivery.handOff({ message, content, attachments });
       else waiting = true;
     }
     if (waiting) this.delivery.wake();
@@ -161,8 +164,9 @@ export class EmailMessageService {
 
 /** A message ready to be stored (EmailMessageService.prepare), and what its answer and hand-off need. */
 export interface PreparedEmail {
-  /** Its rows; `lease` is set when it is stored. */
-  accepted: AcceptedEmail;
+  message: EmailMessageRow;
+  /** Its tags and attachment bytes, stored with it. */
+  extras: MessageExtras;
   content: EmailContent;
   /** Attachment bytes by SHA-256, handed to the worker with the message. */
   attachments: ReadonlyMap<string, Uint8Array> | undefined;
