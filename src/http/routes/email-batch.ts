@@ -76,7 +76,7 @@ export async function emailBatchRoutes(
       validatorCompiler,
     },
     async (request, reply) => {
-      const account = (request as FastifyRequest<{ Params: { accountSid: string } }>).account;
+      const account = request.account;
       assertMayAct(request, "send email");
       const key = readIdempotencyKey(request);
       const items = readBatch(request);
