@@ -187,6 +187,7 @@ for (const variant of await storeVariants()) {
         else {
           assert.equal(answer.status, 409, answer.text);
           assert.equal(answer.json.code, 15003, "in flight");
+          assert.equal(answer.headers.get("retry-after"), "1");
         }
       }
       assert.equal(await messageCount(server, auth), before + 1);

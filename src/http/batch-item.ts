@@ -1,6 +1,7 @@
 import { ApiError } from "../domain/errors.js";
 import { readEmailRequest, SendEmailParams } from "../model/email-message.js";
 import type { EmailMessageService, PreparedEmail } from "../services/email-messages.js";
+import type { AccountRow } from "../store/types.js";
 import { prepareSendParams } from "./send-body.js";
 import { compileCheck } from "./typebox-check.js";
 import { describeValidationErrors, type Schema } from "./validation-errors.js";
@@ -17,7 +18,7 @@ const checkSendParams = compileCheck(SendEmailParams);
  */
 export async function prepareBatchItem(
   emails: EmailMessageService,
-  accountSid: string,
+  sender: BatchSender,
   item: unknown,
 ): Promise<PreparedEmail> {
   if (typeof item !== "object" || item === null || Array.isArray(item)) {
@@ -30,5 +31,11 @@ export async function prepareBatchItem(
   const params = prepareSendParams({ ...(item as Record<string, unknown>) }, true);
   const errors = checkSendParams(params);
   if (errors) throw describeValidationErrors(errors, "body", SendEmailParams as Schema, params);
-  return emails.prepare(accountSid, readEmailRequest(params as SendEmailParams));
+  return emails.prepare(sender.account.sid, readEmailRequest(params as SendEmailParams));
+}
+
+/** Who sends the batch: the account in the URL, and its ancestors (what a send's steps may need). */
+export interface BatchSender {
+  account: AccountRow;
+  ancestors: AccountRow[];
 }

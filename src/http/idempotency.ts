@@ -97,6 +97,8 @@ export async function answerIdempotently(
         "This Idempotency-Key was used in the last 24 hours for a different request (another body, path or format); nothing was sent. Use a new key for a new request.",
       );
     case "in-flight":
+      // The first request's commit is a matter of milliseconds: a second is plenty.
+      reply.header("retry-after", "1");
       throw inFlight();
   }
   const claimed = { accountSid, key, token: claim.token };

@@ -7,7 +7,7 @@ import { API_BASE } from "../../model/paths.js";
 import type { EmailMessageService, PreparedEmail } from "../../services/email-messages.js";
 import type { MailStore } from "../../store/types.js";
 import { assertMayAct } from "../auth.js";
-import { prepareBatchItem } from "../batch-item.js";
+import { type BatchSender, prepareBatchItem } from "../batch-item.js";
 import {
   answerIdempotently,
   type IdempotencyClaimed,
@@ -80,8 +80,8 @@ export async function emailBatchRoutes(
       assertMayAct(request, "send email");
       const key = readIdempotencyKey(request);
       const items = readBatch(request);
-      const send = (claimed?: IdempotencyClaimed) =>
-        sendBatch(request, deps.emails, account.sid, items, claimed);
+      const sender = { account, ancestors: request.accountAncestors };
+      const send = (claimed?: IdempotencyClaimed) => sendBatch(request, deps.emails, sender, items, claimed);
       if (key === undefined) return sendRendered(reply, await send());
       return answerIdempotently(
         reply,
@@ -125,13 +125,13 @@ function readBatch(request: FastifyRequest): unknown[] {
 async function sendBatch(
   request: FastifyRequest,
   emails: EmailMessageService,
-  accountSid: string,
+  sender: BatchSender,
   items: unknown[],
   claimed: IdempotencyClaimed | undefined,
 ): Promise<RenderedAnswer> {
   const outcomes = await Promise.all(
     items.map((item) =>
-      prepareBatchItem(emails, accountSid, item).catch((error: unknown) => {
+      prepareBatchItem(emails, sender, item).catch((error: unknown) => {
         if (error instanceof ApiError) return error;
         throw error;
       }),
