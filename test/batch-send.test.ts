@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import type { NewEmailMessage } from "../src/store/types.js";
 import { getMessage } from "./helpers/delivery.js";
 import {
   API,
@@ -11,7 +12,8 @@ import {
   type TestServer,
 } from "./helpers/mailroom.js";
 import { SmtpSink } from "./helpers/smtp-sink.js";
-import { storeVariants } from "./helpers/stores.js";
+import { emailRow, insertAccount } from "./helpers/store-rows.js";
+import { openTestStore, storeVariants } from "./helpers/stores.js";
 import { waitFor } from "./helpers/wait.js";
 
 const message = (i: number, fields: Record<string, unknown> = {}) => ({
@@ -205,6 +207,37 @@ for (const variant of await storeVariants()) {
       const changed = await sendBatch(server, auth, [message(0)], { headers });
       assert.equal(changed.status, 409, changed.text);
       assert.equal(changed.json.code, 15002);
+    });
+  });
+}
+
+for (const variant of await storeVariants()) {
+  describe(`store: a batch's messages in one transaction (${variant.kind})`, { skip: variant.skip }, () => {
+    test("acceptEmails stores all of its messages or none, whatever shares its commit", async () => {
+      const testStore = await openTestStore(variant.kind);
+      try {
+        const { store } = testStore;
+        const account = await insertAccount(store, "atomic@example.org");
+        const existing = emailRow(account);
+        await store.acceptEmail(existing);
+        const fresh = emailRow(account);
+        const neighbour = emailRow(account);
+        const accepted = (message: NewEmailMessage) => ({ message, lease: null, tags: [], blobs: [] });
+        const [batch, single] = await Promise.allSettled([
+          // The second message repeats a stored SID: the batch fails as a whole.
+          store.acceptEmails([accepted(fresh), accepted({ ...existing })]),
+          store.acceptEmail(neighbour),
+        ]);
+        assert.equal(batch.status, "rejected");
+        assert.equal(single.status, "fulfilled", "a neighbour in the same group commit is stored");
+        assert.equal(await store.findEmail(account, fresh.sid), undefined, "nothing of the failed batch");
+        assert.ok(await store.findEmail(account, neighbour.sid));
+        const good = [emailRow(account), emailRow(account), emailRow(account)];
+        await store.acceptEmails(good.map(accepted));
+        for (const message of good) assert.ok(await store.findEmail(account, message.sid));
+      } finally {
+        await testStore.cleanup();
+      }
     });
   });
 }
