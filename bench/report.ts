@@ -198,7 +198,14 @@ export function renderReport(report: Report): string {
     `Sink: ${report.sink}, the same for every row`,
     `Durability: Postfix fsyncs each queue file before "250 Ok"; Mailroom answers 200 only after its commit.`,
   ];
-  if (report.rows.some((row) => row.payload !== undefined && row.payload !== "plain")) {
+  const batched = report.rows.find((row) => row.messagesPerRequest !== undefined);
+  if (batched) {
+    lines.push(
+      `Batch row (not in the ratios or targets): the plain row's messages, ${batched.messagesPerRequest} to a ` +
+        "JSON request to …/Email/Messages/Batch; accepted/s, delivered/s and CPU are per message, no latency run",
+    );
+  }
+  if (report.rows.some((row) => row.payload !== undefined && !["plain", "batch"].includes(row.payload))) {
     lines.push(
       `Rich rows (not in the ratios or targets): JSON bodies with Html (${fmt(Buffer.byteLength(HTML))} bytes) ` +
         `and Text; or Text and a ${fmt(ATTACHMENT_BYTES)}-byte attachment whose bytes differ in every request ` +

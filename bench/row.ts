@@ -5,7 +5,8 @@ import type { LogTally } from "./mailroom.js";
  * What each Mailroom request carries: the plain 1 KB form body (the rows the ratios and targets are
  * computed from), HTML with a text alternative, or text with a 100 KB attachment (JSON, MailComposer).
  */
-export type Payload = "plain" | "html+text" | "attachment";
+/** What each request carried; "batch" is the plain message, BATCH_SIZE to a request (message-batch.ts). */
+export type Payload = "plain" | "html+text" | "attachment" | "batch";
 
 export interface Row {
   name: string;
@@ -14,6 +15,8 @@ export interface Row {
   payload?: Payload;
   /** A Mailroom row run with a webhook subscribed to every event (not in the ratios). */
   webhook?: boolean;
+  /** Messages per HTTP request (the batch row); counts and rates are of messages, not requests. */
+  messagesPerRequest?: number;
   /** Why it was skipped or failed. */
   reason?: string;
   /** Messages submitted in the throughput run. */

@@ -16,6 +16,7 @@ import {
   startMailroom,
 } from "./mailroom.js";
 import { type HttpRequestSpec, sendEmailRequest } from "./message.js";
+import { BATCH_SIZE, batchRequest } from "./message-batch.js";
 import { ATTACHMENT_BYTES, attachmentRequest, htmlTextRequest } from "./message-rich.js";
 import { pacedLoad } from "./paced.js";
 import { freePort } from "./ports.js";
@@ -46,6 +47,8 @@ function requestFor(payload: Payload, credentials: Credentials, config: BenchCon
       return htmlTextRequest(credentials);
     case "attachment":
       return attachmentRequest(credentials, ATTACHMENT_BYTES);
+    case "batch":
+      return batchRequest(credentials, config.messageBytes, BATCH_SIZE);
   }
 }
 
@@ -55,6 +58,8 @@ interface Shape {
   warmup: number;
   /** Why the row has no latency run, when it has none. */
   noLatency?: string;
+  /** Messages in each request (the batch row), else 1. */
+  perRequest: number;
 }
 
 /**
@@ -64,12 +69,22 @@ interface Shape {
  * the requests queued in the generator.
  */
 function shapeFor(payload: Payload, config: BenchConfig): Shape {
-  if (payload !== "attachment") return { messages: config.messages, warmup: config.warmup };
+  if (payload === "batch") {
+    // The plain row's messages, BATCH_SIZE to a request; a request's latency is not a message's.
+    return {
+      messages: Math.ceil(config.messages / BATCH_SIZE) * BATCH_SIZE,
+      warmup: Math.ceil(config.warmup / BATCH_SIZE) * BATCH_SIZE,
+      perRequest: BATCH_SIZE,
+      noLatency: `a request carries ${BATCH_SIZE} messages: its latency is not a message's`,
+    };
+  }
+  if (payload !== "attachment") return { messages: config.messages, warmup: config.warmup, perRequest: 1 };
   const messages = config.attachmentMessages;
   return {
     messages,
     warmup: Math.min(config.warmup, Math.ceil(messages / 10)),
     noLatency: `${config.latencyRate} req/s offered would be more than this row accepts`,
+    perRequest: 1,
   };
 }
 
@@ -88,6 +103,8 @@ export async function mailroomRow(
   const shape = shapeFor(scenario.payload, config);
   const row: Row = { name: scenario.name, status: "ok", payload: scenario.payload, messages: shape.messages };
   if (scenario.webhook) row.webhook = true;
+  const per = shape.perRequest;
+  if (per > 1) row.messagesPerRequest = per;
 
   let duplicates = 0;
   /** Starts a new phase at the sink, keeping the duplicate count of the phase that ends. */
@@ -116,15 +133,15 @@ export async function mailroomRow(
     log(`Mailroom pid ${mailroom.pid} at ${mailroom.baseUrl}`);
     if (receiver) await subscribe(mailroom.baseUrl, credentials, receiver);
     if (shape.warmup > 0) {
-      log(`warm-up: ${shape.warmup} requests`);
+      log(`warm-up: ${requests(shape.warmup, per)}`);
       const warm = await postEmails(mailroom.baseUrl, request, {
-        amount: shape.warmup,
+        amount: shape.warmup / per,
         connections: config.connections,
       });
       mailroom.assertAlive();
-      await waitForMessages(sink, warm.ok, timeoutMs);
+      await waitForMessages(sink, warm.ok * per, timeoutMs);
       // The warm-up's events too, so that none of them is counted as the throughput run's.
-      if (receiver) await awaitEvents(receiver, Date.now(), warm.ok, timeoutMs);
+      if (receiver) await awaitEvents(receiver, Date.now(), warm.ok * per, timeoutMs);
     }
 
     await newPhase();
@@ -133,7 +150,7 @@ export async function mailroomRow(
     const syscallsBefore = mailroom.ioSyscalls();
     const harnessBefore = process.cpuUsage();
     const databaseBefore = target.databaseUrl ? cpuSecondsOfCommand("postgres") : undefined;
-    log(`throughput: ${shape.messages} requests over ${config.connections} connections`);
+    log(`throughput: ${requests(shape.messages, per)} over ${config.connections} connections`);
     const traceStart = Date.now();
     const traceBase = sink.counts().messages;
     const trace = process.env.BENCH_TRACE
@@ -143,11 +160,13 @@ export async function mailroomRow(
         )
       : undefined;
     const load = await postEmails(mailroom.baseUrl, request, {
-      amount: shape.messages,
+      amount: shape.messages / per,
       connections: config.connections,
     });
     mailroom.assertAlive();
-    row.acceptedPerSec = load.ok / ((load.finishedAt - load.startedAt) / 1000);
+    // Messages, not requests (a batch's 200 says its messages were accepted).
+    const accepted = load.ok * per;
+    row.acceptedPerSec = accepted / ((load.finishedAt - load.startedAt) / 1000);
     row.http = {
       non2xx: load.non2xx,
       errors: load.errors,
@@ -155,11 +174,11 @@ export async function mailroomRow(
       statusCodes: load.statusCodes,
     };
     log(
-      `accepted ${load.ok} in ${((load.finishedAt - load.startedAt) / 1000).toFixed(1)} s` +
-        (load.ok < shape.messages ? ` (non-2xx ${load.non2xx}, errors ${load.errors})` : "") +
+      `accepted ${accepted} in ${((load.finishedAt - load.startedAt) / 1000).toFixed(1)} s` +
+        (accepted < shape.messages ? ` (non-2xx ${load.non2xx}, errors ${load.errors})` : "") +
         "; waiting for the sink",
     );
-    const delivery = await awaitDelivery(sink, load.startedAt, load.ok, timeoutMs);
+    const delivery = await awaitDelivery(sink, load.startedAt, accepted, timeoutMs);
     clearInterval(trace);
     row.deliveredPerSec = delivery.perSec;
     row.delivered = delivery.delivered;
@@ -198,7 +217,7 @@ export async function mailroomRow(
     if (sink.inspectsMessages && counts.messages > 0) {
       row.avgMessageBytes = Math.round(counts.bytes / counts.messages);
     }
-    if (!delivery.complete) log(`only ${delivery.delivered} of ${load.ok} delivered within the timeout`);
+    if (!delivery.complete) log(`only ${delivery.delivered} of ${accepted} delivered within the timeout`);
 
     if (shape.noLatency) {
       log(`no latency run: ${shape.noLatency}`);
@@ -231,6 +250,13 @@ export async function mailroomRow(
   }
   row.rssNote = "VmHWM of the Mailroom process";
   return row;
+}
+
+/** "N requests", or "N messages in M requests" when a request carries several. */
+function requests(messages: number, perRequest: number): string {
+  return perRequest === 1
+    ? `${messages} requests`
+    : `${messages} messages in ${messages / perRequest} requests`;
 }
 
 /** Latency at the offered rate, from an empty queue; then waits until its messages are delivered. */

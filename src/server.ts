@@ -9,6 +9,7 @@ import { AuthThrottle } from "./http/auth-throttle.js";
 import { MailroomMetrics } from "./metrics/metrics.js";
 import { AccountService } from "./services/accounts.js";
 import { EmailMessageService } from "./services/email-messages.js";
+import { IdempotencyPurge } from "./services/idempotency-purge.js";
 import { openSecretBox } from "./services/secret-key.js";
 import { TemplateService } from "./services/templates.js";
 import { WebhookService } from "./services/webhooks.js";
@@ -86,6 +87,8 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     if (lock) {
       const reclaimed = await store.reclaimLeases();
       if (reclaimed > 0) logger.info({ reclaimed }, "took back the deliveries a previous run left in flight");
+      // Likewise Idempotency-Keys claimed by requests that never committed: their repeats go ahead.
+      await store.releaseUnansweredIdempotencyKeys();
     }
   } catch (error) {
     await store.close().catch(() => {});
@@ -175,13 +178,15 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     metricsToken: config.metricsToken,
   });
 
+  const idempotencyPurge = new IdempotencyPurge(store, logger);
+
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       await app.close();
       // Side by side: each gives its work in flight up to MAILROOM_SHUTDOWN_TIMEOUT_MS, then
       // releases what is left for the next start (or another process).
-      await Promise.all([worker.stop(), webhookWorker.stop()]);
+      await Promise.all([worker.stop(), webhookWorker.stop(), idempotencyPurge.stop()]);
       await dispatcher.close();
       await store.close();
       lock?.release();
@@ -204,6 +209,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
         logger.info({ transport: dispatcher.description }, `delivery: ${dispatcher.description}`);
         await worker.start();
         webhookWorker.start();
+        idempotencyPurge.start();
         return address;
       } catch (error) {
         // Half started (port taken, database refusing LISTEN): leave nothing running behind.

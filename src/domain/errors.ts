@@ -73,6 +73,16 @@ export const ErrorCodes = {
   WebhookAddressRefused: { code: 14402, status: 400 },
   WebhookHostNotFound: { code: 14403, status: 400 },
 
+  // 150xx: Idempotency-Key and batch sends (src/http/idempotency.ts, src/http/routes/email-batch.ts)
+  InvalidIdempotencyKey: { code: 15001, status: 400 },
+  IdempotencyKeyReused: { code: 15002, status: 409 },
+  IdempotencyKeyInFlight: { code: 15003, status: 409 },
+  InvalidBatch: { code: 15010, status: 400 },
+  BatchEmpty: { code: 15011, status: 400 },
+  BatchTooLarge: { code: 15012, status: 400 },
+  BatchNotJson: { code: 15013, status: 415 },
+  BatchItemNotObject: { code: 15014, status: 400 },
+
   // 151xx (15100–15149): email templates (src/services/templates.ts, src/templates/)
   TemplateNotFound: { code: 15100, status: 404 },
   TemplateFieldMissing: { code: 15101, status: 400 },

@@ -128,3 +128,55 @@ export function sendError(
   if (wantsJson(request)) return sendJson(reply, toJsonObject(fields));
   return sendXml(reply, { RestException: toXmlObject(fields) });
 }
+
+/**
+ * An answer rendered once: sent as these bytes, and stored as they are for an Idempotency-Key, so a
+ * repeat gets exactly the same answer (src/http/idempotency.ts).
+ */
+export interface RenderedAnswer {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+export function renderResource(request: FastifyRequest, resource: Resource): RenderedAnswer {
+  if (wantsJson(request)) return jsonAnswer(jsonOf(resource));
+  return xmlAnswer(xml.build({ RestcommResponse: { [resource.element]: toXmlObject(resource.fields) } }));
+}
+
+/**
+ * Resources of different kinds in the order given (a batch's messages and errors): `{jsonKey: […]}`
+ * in JSON; in XML the wrapper `element` with each item's own element, built one by one so that their
+ * order is kept (one object would group the elements by name).
+ */
+export function renderMixedList(
+  request: FastifyRequest,
+  list: { element: string; jsonKey: string; items: Resource[] },
+): RenderedAnswer {
+  if (wantsJson(request)) return jsonAnswer({ [list.jsonKey]: list.items.map(jsonOf) });
+  const items = list.items.map((item) => xml.build({ [item.element]: toXmlObject(item.fields) })).join("");
+  return xmlAnswer(`<RestcommResponse><${list.element}>${items}</${list.element}></RestcommResponse>`);
+}
+
+/** An error as an error answer's body has it (`RestException` in XML), to be listed among resources. */
+export function errorResource(error: { status: number; code: number; message: string; moreInfo: string }) {
+  const fields: Fields = [
+    ["status", error.status],
+    ["code", error.code],
+    ["message", error.message],
+    ["more_info", error.moreInfo],
+  ];
+  return { element: "RestException", fields, json: () => toJsonObject(fields) } satisfies Resource;
+}
+
+export function sendRendered(reply: FastifyReply, answer: RenderedAnswer): FastifyReply {
+  return reply.code(answer.status).type(answer.contentType).send(answer.body);
+}
+
+function jsonAnswer(body: unknown): RenderedAnswer {
+  return { status: 200, contentType: "application/json; charset=utf-8", body: JSON.stringify(body) };
+}
+
+function xmlAnswer(body: string): RenderedAnswer {
+  return { status: 200, contentType: "application/xml; charset=utf-8", body };
+}

@@ -60,8 +60,16 @@ function readSendBody(request: FastifyRequest): void {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new ApiError("MalformedBody", "The request body must be form fields or a JSON object.");
   }
-  const params = body as Record<string, unknown>;
   const isJson = request.headers["content-type"]?.includes("json") ?? false;
+  request.body = prepareSendParams(body as Record<string, unknown>, isJson);
+}
+
+/**
+ * The send's parameters before the schema sees them (a request body, or an item of a batch): a JSON
+ * null is an absent parameter, form values of Headers and Tags are parsed from their JSON text, and
+ * the required parameters are checked in Restcomm's order. Changes and returns `params`.
+ */
+export function prepareSendParams(params: Record<string, unknown>, isJson: boolean): Record<string, unknown> {
   // Only JSON has null; form and multipart values are always text.
   if (isJson) {
     for (const key in params) if (params[key] === null) delete params[key];
@@ -81,7 +89,7 @@ function readSendBody(request: FastifyRequest): void {
       value === undefined || (name !== "Body" && typeof value === "string" && value.trim() === "");
     if (empty) throw new ApiError(kind, `${name} can not be null.${caseHint(params, name)}`);
   }
-  request.body = params;
+  return params;
 }
 
 /** When `name` is missing but sent in other letters (`from`), say so: parameter names are case-sensitive. */

@@ -2,7 +2,7 @@ import type { FastifyRequest, FastifySchemaValidationError } from "fastify";
 import { ApiError } from "../domain/errors.js";
 import { quoteInput } from "../domain/quote.js";
 
-type Schema = {
+export type Schema = {
   properties?: Record<string, Schema>;
   items?: Schema;
   patternProperties?: Record<string, Schema>;
@@ -27,6 +27,16 @@ export function validationError(
   const schema = routeSchema(request, context);
   const data =
     context === "querystring" ? request.query : context === "params" ? request.params : request.body;
+  return describeValidationErrors(errors, context, schema, data);
+}
+
+/** validationError's words for errors found in `data` against `schema` (a batch item, say). */
+export function describeValidationErrors(
+  errors: readonly FastifySchemaValidationError[],
+  context: string,
+  schema: Schema | undefined,
+  data: unknown,
+): ApiError {
   const unknown = errors.find((e) => e.keyword === "additionalProperties");
   if (unknown) {
     const name = String(unknown.params.additionalProperty);

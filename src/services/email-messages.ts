@@ -8,7 +8,7 @@ import {
   storeContent,
   type ValidatedEmail,
 } from "../model/email-message.js";
-import type { EmailMessageRow, Lease, MailStore } from "../store/types.js";
+import type { EmailMessageRow, IdempotentAnswer, Lease, MailStore, MessageExtras } from "../store/types.js";
 import { type AddressGuardOptions, checkUrlHost } from "../webhooks/address-guard.js";
 
 /** A message for the delivery worker: its row, and what the accepting process already has in memory. */
@@ -50,6 +50,29 @@ export class EmailMessageService {
   ) {}
 
   async accept(accountSid: string, email: ValidatedEmail): Promise<EmailMessageSource> {
+    const prepared = await this.prepare(accountSid, email);
+    const lease = this.leaseFor(prepared.message);
+    try {
+      // Most messages have neither: nothing extra to send to the store thread.
+      const { tags, blobs } = prepared.extras;
+      await this.store.acceptEmail(
+        prepared.message,
+        lease,
+        tags.length > 0 || blobs.length > 0 ? prepared.extras : undefined,
+      );
+    } catch (error) {
+      if (lease) this.delivery.cancel();
+      throw error;
+    }
+    this.delivered([{ ...prepared, lease }]);
+    return prepared.source;
+  }
+
+  /**
+   * Everything a send does before storing: the StatusCallback's host and the attachments checked, a
+   * SID and a Message-ID given. Throws ApiError for what the client must fix. A batch runs it per item.
+   */
+  async prepare(accountSid: string, email: ValidatedEmail): Promise<PreparedEmail> {
     // Where the callback will be POSTed must be allowed now (and is checked again at each POST); a
     // lookup that fails only for now does not refuse the message.
     const { callbackGuard } = this.events;
@@ -97,32 +120,81 @@ export class EmailMessageService {
       value,
     }));
     const blobs = attachments.map((a) => ({ sha256: a.ref.sha256, size: a.ref.size, content: a.content }));
-    const lease = sendAt === null ? this.delivery.reserve() : null;
+    const bytes =
+      attachments.length === 0
+        ? undefined
+        : new Map(attachments.map((a) => [a.ref.sha256, a.content as Uint8Array]));
+    return {
+      message,
+      extras: { tags, blobs },
+      content,
+      attachments: bytes,
+      // The answer shows the message as accepted (queued), even when its delivery has just begun; a
+      // SendAt within the tolerance for "now" is due already, and reads queued as the store shows it.
+      source: {
+        ...message,
+        status: sendAt !== null && sendAt <= now ? "queued" : message.status,
+        content,
+        next_attempt_at: sendAt ?? now,
+      },
+    };
+  }
+
+  /**
+   * Stores prepared messages in one transaction (one write of the group commit), with `answer` on
+   * its claimed Idempotency-Key when given: rendered before the commit, so that a repeat gets exactly
+   * what this request gets.
+   */
+  async acceptPrepared(prepared: PreparedEmail[], answer?: IdempotentAnswer): Promise<void> {
+    const leased = prepared.map((p) => ({ ...p, lease: this.leaseFor(p.message) }));
     try {
-      // Most messages have neither: nothing extra to send to the store thread.
-      const extras = tags.length > 0 || blobs.length > 0 ? { tags, blobs } : undefined;
-      await this.store.acceptEmail(message, lease, extras);
+      await this.store.acceptEmails(
+        leased.map((p) => ({ message: p.message, lease: p.lease, ...p.extras })),
+        answer,
+      );
     } catch (error) {
-      if (lease) this.delivery.cancel();
+      for (const p of leased) if (p.lease) this.delivery.cancel();
       throw error;
     }
-    this.events.metrics?.messageAccepted();
-    if (lease) {
-      const bytes =
-        attachments.length === 0
-          ? undefined
-          : new Map(attachments.map((a) => [a.ref.sha256, a.content as Uint8Array]));
-      this.delivery.handOff({ message, content, attachments: bytes });
-    } else this.delivery.wake(sendAt ?? undefined);
-    // The answer shows the message as accepted (queued), even when its delivery has just begun; a
-    // SendAt within the tolerance for "now" is due already, and reads queued as the store shows it.
-    const dueAt = sendAt ?? now;
-    const status = sendAt !== null && sendAt <= now ? "queued" : message.status;
-    return { ...message, status, content, next_attempt_at: dueAt };
+    this.delivered(leased);
+  }
+
+  /** A lease when the worker can take the message now; never for a scheduled one. */
+  private leaseFor(message: EmailMessageRow): Lease | null {
+    return message.send_at === null ? this.delivery.reserve() : null;
+  }
+
+  /**
+   * Committed: leased messages to the worker now, and the worker woken for the others (at the
+   * earliest SendAt, when all of those are scheduled).
+   */
+  private delivered(committed: Array<PreparedEmail & { lease: Lease | null }>): void {
+    let waitingNow = false;
+    let earliestSendAt = Number.POSITIVE_INFINITY;
+    for (const { message, content, attachments, lease } of committed) {
+      this.events.metrics?.messageAccepted();
+      if (lease) this.delivery.handOff({ message, content, attachments });
+      else if (message.send_at === null) waitingNow = true;
+      else earliestSendAt = Math.min(earliestSendAt, message.send_at);
+    }
+    if (waitingNow) this.delivery.wake();
+    if (earliestSendAt !== Number.POSITIVE_INFINITY) this.delivery.wake(earliestSendAt);
   }
 
   /** A scheduled message was moved to `dueAt`: the worker's sleep may have to end sooner (message-schedule.ts). */
   wakeDelivery(dueAt: number): void {
     this.delivery.wake(dueAt);
   }
+}
+
+/** A message ready to be stored (EmailMessageService.prepare), and what its answer and hand-off need. */
+export interface PreparedEmail {
+  message: EmailMessageRow;
+  /** Its tags and attachment bytes, stored with it. */
+  extras: MessageExtras;
+  content: EmailContent;
+  /** Attachment bytes by SHA-256, handed to the worker with the message. */
+  attachments: ReadonlyMap<string, Uint8Array> | undefined;
+  /** The message as the send's answer shows it. */
+  source: EmailMessageSource;
 }

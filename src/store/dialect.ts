@@ -1,6 +1,6 @@
 import type { Kysely, RawBuilder } from "kysely";
 import type { Database } from "./schema.js";
-import type { AcceptedEmail, AttemptRecord, WebhookHandOff } from "./types.js";
+import type { AcceptedEmail, AttemptRecord, IdempotentAnswer, WebhookHandOff } from "./types.js";
 import type { WebhookJob } from "./webhook-jobs.js";
 
 /** What a group commit's batch did: the records whose messages it settled, and whether it queued webhook jobs. */
@@ -82,6 +82,11 @@ export interface StoreDialect {
       alongside?: ((conn: Kysely<Database>) => Promise<void>) | undefined;
       /** The webhook sender's room for jobs handed over at write time (SQLite only). */
       handOff?: WebhookHandOff | undefined;
+      /**
+       * Answers to store on claimed Idempotency-Keys in the same transaction; a claim no longer held
+       * fails the whole batch with IDEMPOTENCY_CLAIM_LOST (the group commit then retries each alone).
+       */
+      answers?: IdempotentAnswer[] | undefined;
     },
   ): Promise<BatchOutcome>;
   /**

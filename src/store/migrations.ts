@@ -313,6 +313,32 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  "0007_idempotency": {
+    async up(db: Kysely<unknown>) {
+      // Idempotency-Key (issue 14): a key is claimed in a small write of its own (locked_until set),
+      // and the accept's transaction stores the answer on it (src/store/idempotency-keys.ts).
+      await db.schema
+        .createTable("idempotency_keys")
+        .addColumn("account_sid", "text", (c) => c.notNull())
+        .addColumn("idem_key", "text", (c) => c.notNull())
+        .addColumn("request_hash", "text", (c) => c.notNull())
+        .addColumn("claim_token", "text", (c) => c.notNull())
+        .addColumn("locked_until", "bigint")
+        .addColumn("response_status", "integer")
+        .addColumn("response_type", "text")
+        .addColumn("response_body", "text")
+        .addColumn("date_created", "bigint", (c) => c.notNull())
+        .addColumn("expires_at", "bigint", (c) => c.notNull())
+        .addPrimaryKeyConstraint("idempotency_keys_pk", ["account_sid", "idem_key"])
+        .execute();
+      // The purge takes the oldest expired keys from this index, a few hundred at a time.
+      await db.schema
+        .createIndex("idempotency_keys_expiry")
+        .on("idempotency_keys")
+        .column("expires_at")
+        .execute();
+    },
+  },
   "0008_templates": {
     async up(db: Kysely<unknown>) {
       // Email templates (issue 14): a name is unique within its account, which a send may use

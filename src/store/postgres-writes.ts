@@ -1,6 +1,7 @@
 import { type CompiledQuery, type Kysely, type RawBuilder, sql } from "kysely";
 import { acceptEvents, attemptChanges, type EventRow, type NotificationRow, utcDay } from "./change-rows.js";
 import type { BatchOutcome } from "./dialect.js";
+import { claimLost, storePostgresAnswers } from "./idempotency-keys.js";
 import {
   ATTEMPT_COLUMNS,
   BLOB_COLUMNS,
@@ -11,7 +12,7 @@ import {
   NOTIFICATION_COLUMNS,
   TAG_COLUMNS,
 } from "./schema.js";
-import type { AcceptedEmail, AttemptRecord } from "./types.js";
+import type { AcceptedEmail, AttemptRecord, IdempotentAnswer } from "./types.js";
 
 /**
  * The group commit's writes on PostgreSQL (see StoreDialect.writeBatch): one statement per batch,
@@ -28,9 +29,22 @@ export async function writePostgresBatch(
   accepted: AcceptedEmail[],
   records: AttemptRecord[],
   wakeUp: WakeUp,
+  answers: IdempotentAnswer[] = [],
 ): Promise<BatchOutcome> {
   const accepts = accepted.length > 0 ? acceptStatement(db, accepted, wakeUp) : undefined;
   const attempts = records.length > 0 ? attemptStatement(db, records) : undefined;
+  // Idempotency-Key answers go in the accepts' transaction: stored together or not at all. A claim
+  // taken over (its key now another request's) fails the batch, rolled back, before it commits.
+  if (answers.length > 0) {
+    return db.transaction().execute(async (trx) => {
+      if ((await storePostgresAnswers(trx, answers)) < answers.length)
+        throw claimLost(answers[0] as IdempotentAnswer);
+      const accept = accepts ? queuedJobs((await trx.executeQuery(accepts.query)).rows) : false;
+      if (!attempts) return { owned: new Set<AttemptRecord>(), jobsQueued: accept };
+      const outcome = outcomeOf(records, (await trx.executeQuery(attempts.query)).rows);
+      return { ...outcome, jobsQueued: outcome.jobsQueued || accept };
+    });
+  }
   // Accepts and attempts commit in batches of their own on PostgreSQL (see Store), so each batch is
   // one statement, its own transaction; the two meet in one batch only if a caller groups them.
   if (accepts && attempts) {

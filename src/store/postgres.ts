@@ -123,8 +123,8 @@ export function openPostgresStore(options: PostgresOptions): Store {
     // Two accepts in flight on separate connections (an accept arriving during a commit starts its
     // own), and attempt records beside them: see Store. Three or four lanes measured no better.
     acceptLanes: 2,
-    writeBatch: (kysely, accepted, records) =>
-      writePostgresBatch(kysely, runNamed, accepted, records, wakeUp),
+    writeBatch: (kysely, accepted, records, options) =>
+      writePostgresBatch(kysely, runNamed, accepted, records, wakeUp, options?.answers),
 
     async listenQueued(onQueued) {
       // A dedicated connection outside the pool: LISTEN belongs to a session, and pooled sessions rotate.

@@ -236,6 +236,27 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   secret_key_checks: SecretKeyChecksTable;
   email_templates: EmailTemplatesTable;
+  idempotency_keys: IdempotencyKeysTable;
+}
+
+/**
+ * An Idempotency-Key of an account (issue 14): claimed while its request is processed (locked_until
+ * set, no response), then holding the answer stored with the request's message(s), until expires_at.
+ */
+export interface IdempotencyKeysTable {
+  account_sid: string;
+  idem_key: string;
+  /** SHA-256 of the canonical request (src/http/idempotency.ts): a repeat must match it. */
+  request_hash: string;
+  /** Who holds the claim: the answer is stored only by the request holding this token. */
+  claim_token: string;
+  /** While processing: until when the claim holds (a crashed request's claim is taken over after it). */
+  locked_until: number | null;
+  response_status: number | null;
+  response_type: string | null;
+  response_body: string | null;
+  date_created: number;
+  expires_at: number;
 }
 
 /** A column as the hand-written writers list it: its name, and its type for PostgreSQL's unnest(). */

@@ -7,6 +7,7 @@ import {
   UsageTally,
 } from "./change-rows.js";
 import type { BatchOutcome } from "./dialect.js";
+import { answerParams, claimLost, STORE_ANSWER_SQL } from "./idempotency-keys.js";
 import {
   ATTEMPT_COLUMNS,
   BLOB_COLUMNS,
@@ -16,7 +17,7 @@ import {
   NOTIFICATION_COLUMNS,
   TAG_COLUMNS,
 } from "./schema.js";
-import type { AcceptedEmail, AttemptRecord, WebhookHandOff } from "./types.js";
+import type { AcceptedEmail, AttemptRecord, IdempotentAnswer, WebhookHandOff } from "./types.js";
 import type { WebhookJob } from "./webhook-jobs.js";
 
 /**
@@ -33,8 +34,12 @@ export class SqliteWrites {
 
   constructor(private readonly connection: Connection) {
     this.inTransaction = connection.transaction(
-      (accepted: AcceptedEmail[], records: AttemptRecord[], handOff: WebhookHandOff | undefined) =>
-        this.apply(accepted, records, handOff),
+      (
+        accepted: AcceptedEmail[],
+        records: AttemptRecord[],
+        handOff: WebhookHandOff | undefined,
+        answers: IdempotentAnswer[],
+      ) => this.apply(accepted, records, handOff, answers),
     );
   }
 
@@ -42,19 +47,29 @@ export class SqliteWrites {
    * Writes the batch in one transaction and returns the attempt records whose messages it settled
    * (those whose owner still held the lease; StoreDialect.writeBatch in store.ts says why only those).
    */
-  write(accepted: AcceptedEmail[], records: AttemptRecord[], handOff?: WebhookHandOff): BatchOutcome {
+  write(
+    accepted: AcceptedEmail[],
+    records: AttemptRecord[],
+    handOff?: WebhookHandOff,
+    answers: IdempotentAnswer[] = [],
+  ): BatchOutcome {
     // IMMEDIATE: take the write lock at BEGIN, as a writer should (the CLI may hold it for a moment).
-    return this.inTransaction.immediate(accepted, records, handOff);
+    return this.inTransaction.immediate(accepted, records, handOff, answers);
   }
 
   private apply(
     accepted: AcceptedEmail[],
     records: AttemptRecord[],
     handOff: WebhookHandOff | undefined,
+    answers: IdempotentAnswer[],
   ): BatchOutcome {
     // Prepared on first use: the tables exist only once the migrations have run.
     this.statements ??= prepare(this.connection);
     const s = this.statements;
+    // First: a claim taken over fails the batch (rolled back) before anything else is written.
+    for (const answer of answers) {
+      if (s.storeAnswer.run(answerParams(answer)).changes === 0) throw claimLost(answer);
+    }
     const usage = new UsageTally();
     let jobs = 0;
     let callbacks = 0;
@@ -280,6 +295,7 @@ function prepare(connection: Connection) {
       `insert into usage_counters (account_sid, day, category, shard, count) values (?, ?, ?, 0, ?)
        on conflict (account_sid, day, category, shard) do update set count = count + excluded.count`,
     ),
+    storeAnswer: statement(STORE_ANSWER_SQL),
     // The same bytes may already be stored for another message: stored once.
     insertBlob: statement(`${insertAll("attachment_blobs", BLOB_COLUMNS)} on conflict (sha256) do nothing`),
   };

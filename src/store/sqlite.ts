@@ -55,14 +55,15 @@ const sqliteDialect = (writes: SqliteWrites): StoreDialect => ({
   // One writer at a time: accepts and attempt records share one group commit (one fsync).
   acceptLanes: 1,
 
-  async writeBatch(db, accepted, records, { alongside, handOff } = {}) {
+  async writeBatch(db, accepted, records, { alongside, handOff, answers } = {}) {
     // One process owns an SQLite file's queue; its worker is woken in-process, so no notification.
     // Holding Kysely's connection keeps its own transactions (claims, migrations) out of the way.
-    if (!alongside) return db.connection().execute(async () => writes.write(accepted, records, handOff));
+    if (!alongside)
+      return db.connection().execute(async () => writes.write(accepted, records, handOff, answers));
     // Webhook attempt records join the batch: one commit (one fsync) for both. better-sqlite3 runs
     // the batch's own writes as a savepoint inside this transaction.
     return immediateTransaction(db, async (conn) => {
-      const outcome = writes.write(accepted, records, handOff);
+      const outcome = writes.write(accepted, records, handOff, answers);
       await alongside(conn);
       return outcome;
     });

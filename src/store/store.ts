@@ -2,6 +2,7 @@ import { type Kysely, sql, type WhereInterface } from "kysely";
 import { type BatchOutcome, QUEUE_KEYS, type QueueTable, type StoreDialect } from "./dialect.js";
 import { GroupCommit } from "./group-commit.js";
 import * as hooks from "./hooks-queries.js";
+import * as idempotency from "./idempotency-keys.js";
 import { containsPattern } from "./like-pattern.js";
 import { findNotification, listNotifications, usageByDay } from "./restcomm-reads.js";
 import { cancelUnleased, rescheduleUnleased, type ScheduleChange } from "./schedule-queries.js";
@@ -20,6 +21,9 @@ import type {
   EmailMessageRow,
   EmailMessageView,
   EventFilter,
+  IdempotencyClaim,
+  IdempotencyClaimRequest,
+  IdempotentAnswer,
   Lease,
   MailStore,
   NewAccount,
@@ -279,6 +283,35 @@ export class Store implements MailStore {
   }
 
   /**
+   * Many messages as one write of the group commit: they are in one transaction whatever else joins
+   * it, with the answer of their Idempotency-Key, if any. A lost claim fails only this write: the
+   * group commit retries the batch's writes one by one (isolate), so its neighbours still commit.
+   */
+  async acceptEmails(accepted: AcceptedEmail[], answer?: IdempotentAnswer): Promise<void> {
+    await this.acceptWrites.add({ acceptedMany: accepted, answer });
+  }
+
+  claimIdempotencyKey(claim: IdempotencyClaimRequest): Promise<IdempotencyClaim> {
+    return idempotency.claimIdempotencyKey(this.db, claim);
+  }
+
+  releaseIdempotencyKey(accountSid: string, key: string, token: string): Promise<void> {
+    return idempotency.releaseIdempotencyKey(this.db, accountSid, key, token);
+  }
+
+  purgeIdempotencyKeys(now: number, limit: number): Promise<number> {
+    return idempotency.purgeIdempotencyKeys(this.db, now, limit);
+  }
+
+  async releaseUnansweredIdempotencyKeys(): Promise<number> {
+    const result = await this.db
+      .deleteFrom("idempotency_keys")
+      .where("response_status", "is", null)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  /**
    * One group commit: the accepted messages, the attempt records and (SQLite) the webhook attempt
    * records, in one transaction.
    */
@@ -286,9 +319,13 @@ export class Store implements MailStore {
     const accepted: AcceptedEmail[] = [];
     const records: AttemptRecord[] = [];
     const hookRecords: WebhookAttemptRecord[] = [];
+    const answers: IdempotentAnswer[] = [];
     for (const write of batch) {
       if ("accepted" in write) accepted.push(write.accepted);
-      else if ("record" in write) records.push(write.record);
+      else if ("acceptedMany" in write) {
+        accepted.push(...write.acceptedMany);
+        if (write.answer) answers.push(write.answer);
+      } else if ("record" in write) records.push(write.record);
       else hookRecords.push(...write.webhookRecords);
     }
     let owned: Set<AttemptRecord>;
@@ -298,6 +335,7 @@ export class Store implements MailStore {
       if (handOff) handOff.leaseExpiresAt = Date.now() + this.handOffs.leaseMs;
       const outcome = await this.dialect.writeBatch(this.db, accepted, records, {
         handOff,
+        answers,
         alongside:
           hookRecords.length === 0
             ? undefined
@@ -314,7 +352,7 @@ export class Store implements MailStore {
     this.diskFull = undefined;
     let next = 0;
     return batch.map((write) => {
-      if ("accepted" in write) return true;
+      if ("accepted" in write || "acceptedMany" in write) return true;
       if ("record" in write) return owned.has(write.record);
       next += write.webhookRecords.length;
       return hookResults.slice(next - write.webhookRecords.length, next);
@@ -781,6 +819,7 @@ const WRITE_PROBE_BYTES = new Uint8Array(64 * 1024);
  */
 type PendingWrite =
   | { accepted: AcceptedEmail }
+  | { acceptedMany: AcceptedEmail[]; answer: IdempotentAnswer | undefined }
   | { record: AttemptRecord }
   | { webhookRecords: readonly WebhookAttemptRecord[] };
 

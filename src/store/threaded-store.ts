@@ -135,6 +135,15 @@ export class ThreadedStore implements MailStore {
     this.thread.call("findAccountLineage", ...args);
   listAccounts: MailStore["listAccounts"] = () => this.thread.call("listAccounts");
   acceptEmail: MailStore["acceptEmail"] = (...args) => this.thread.call("acceptEmail", ...args);
+  acceptEmails: MailStore["acceptEmails"] = (...args) => this.thread.call("acceptEmails", ...args);
+  claimIdempotencyKey: MailStore["claimIdempotencyKey"] = (...args) =>
+    this.thread.call("claimIdempotencyKey", ...args);
+  releaseIdempotencyKey: MailStore["releaseIdempotencyKey"] = (...args) =>
+    this.thread.call("releaseIdempotencyKey", ...args);
+  purgeIdempotencyKeys: MailStore["purgeIdempotencyKeys"] = (...args) =>
+    this.thread.call("purgeIdempotencyKeys", ...args);
+  releaseUnansweredIdempotencyKeys: MailStore["releaseUnansweredIdempotencyKeys"] = () =>
+    this.thread.call("releaseUnansweredIdempotencyKeys");
   findEmail: MailStore["findEmail"] = (...args) => this.read("findEmail", ...args);
   listEmails: MailStore["listEmails"] = (...args) => this.read("listEmails", ...args);
   claimDue: MailStore["claimDue"] = (...args) => this.thread.call("claimDue", ...args);

@@ -275,6 +275,24 @@ export interface MailStore {
   updateOpenAccount(sid: string, patch: AccountPatch): Promise<boolean>;
   /** Stores a message and its queue row (leased when `lease` is given); resolves once both are committed. */
   acceptEmail(message: NewEmailMessage, lease?: Lease | null, extras?: MessageExtras): Promise<void>;
+  /**
+   * Stores several messages with their queue rows in one transaction (a batch send), and with them
+   * `answer` on its claimed Idempotency-Key: all or none. Fails with IDEMPOTENCY_CLAIM_LOST, storing
+   * nothing, when the claim is no longer held.
+   */
+  acceptEmails(accepted: AcceptedEmail[], answer?: IdempotentAnswer): Promise<void>;
+  /** Claims an account's Idempotency-Key for a request, or says why not (idempotency-keys.ts). */
+  claimIdempotencyKey(claim: IdempotencyClaimRequest): Promise<IdempotencyClaim>;
+  /** Gives a claimed key up (its request failed): the next request with it is processed afresh. */
+  releaseIdempotencyKey(accountSid: string, key: string, token: string): Promise<void>;
+  /** Deletes up to `limit` keys expired before `now`, oldest first; returns how many. */
+  purgeIdempotencyKeys(now: number, limit: number): Promise<number>;
+  /**
+   * Deletes every claim without an answer, and returns how many: like reclaimLeases, only for a
+   * process that owns the store alone (an SQLite server at start), when they are all leftovers of a
+   * process that died between claim and commit. Their repeats are then processed at once.
+   */
+  releaseUnansweredIdempotencyKeys(): Promise<number>;
   findEmail(accountSid: string, sid: string): Promise<EmailMessageView | undefined>;
   listEmails(filter: EmailFilter, offset: number, limit: number): Promise<Page<EmailMessageView>>;
   claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<EmailMessageRow[]>;
@@ -395,3 +413,40 @@ export interface MailStore {
   ): Promise<TemplateWrite<TemplateRow | undefined>>;
   deleteTemplate(accountSid: string, sid: string): Promise<boolean>;
 }
+
+/** An answer as it was sent, stored with an Idempotency-Key so a repeat gets the same bytes. */
+export interface StoredAnswer {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+/** The answer to store on a claimed key, in the transaction of the request's messages. */
+export interface IdempotentAnswer {
+  accountSid: string;
+  key: string;
+  /** The claim's token (IdempotencyClaim "claimed"): only its holder stores the answer. */
+  token: string;
+  answer: StoredAnswer;
+}
+
+export interface IdempotencyClaimRequest {
+  accountSid: string;
+  key: string;
+  requestHash: string;
+  now: number;
+  /** How long the claim holds without an answer before another request may take it over. */
+  lockMs: number;
+  /** How long the key (and its answer) is kept. */
+  ttlMs: number;
+}
+
+/** What claiming a key found: it is ours now, answered already, used for another request, or in flight. */
+export type IdempotencyClaim =
+  | { kind: "claimed"; token: string }
+  | { kind: "replay"; answer: StoredAnswer }
+  | { kind: "mismatch" }
+  | { kind: "in-flight" };
+
+/** The error code of a write whose Idempotency-Key claim was taken over (see acceptEmails). */
+export const IDEMPOTENCY_CLAIM_LOST = "MAILROOM_IDEMPOTENCY_CLAIM_LOST";

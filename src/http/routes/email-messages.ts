@@ -9,7 +9,6 @@ import { EmailAttemptModel } from "../../model/email-attempt.js";
 import {
   EmailMessageModel,
   type EmailMessageSource,
-  readEmailRequest,
   readStoredContent,
   SendEmailParams,
   storedContentOf,
@@ -17,15 +16,23 @@ import {
 import { API_BASE, emailMessagesPath } from "../../model/paths.js";
 import type { EmailMessageService } from "../../services/email-messages.js";
 import { MessageScheduleService } from "../../services/message-schedule.js";
-import { type TemplateService, usesTemplate } from "../../services/templates.js";
+import type { TemplateService } from "../../services/templates.js";
 import type { EmailFilter, EmailMessageView, MailStore } from "../../store/types.js";
 import { assertMayAct } from "../auth.js";
 import { parseFilterDate } from "../dates.js";
+import {
+  answerIdempotently,
+  IdempotencyHeaders,
+  requestHash as idempotencyHash,
+  readIdempotencyKey,
+} from "../idempotency.js";
 import { type MultipartLimits, parseMultipart } from "../multipart.js";
 import { PagingQuery, pagingFields, pagingListSchema, parsePageRequest } from "../paging.js";
-import { sendList, sendResource } from "../representation.js";
+import { readSend } from "../read-send.js";
+import { renderResource, sendList, sendResource } from "../representation.js";
 import {
   AccountParams,
+  ErrorBody,
   errorResponses,
   FORM_AND_JSON,
   JSON_AND_XML,
@@ -33,6 +40,7 @@ import {
   SEND_BODY_TYPES,
 } from "../route-schemas.js";
 import { prepareSendBody } from "../send-body.js";
+import { emailBatchRoutes } from "./email-batch.js";
 
 interface Deps {
   store: MailStore;
@@ -92,6 +100,11 @@ const UpdateEmailParams = Type.Object(
   { additionalProperties: false },
 );
 
+/** Whose templates a send may use: the account's and its ancestors'. */
+function lineageOf(request: FastifyRequest) {
+  return { account: request.account, ancestors: request.accountAncestors };
+}
+
 type AccountRoute = { Params: { accountSid: string } };
 type MessageRoute = { Params: { accountSid: string; sid: string } };
 
@@ -99,6 +112,8 @@ type MessageRoute = { Params: { accountSid: string; sid: string } };
 export async function emailMessageRoutes(app: FastifyInstance, deps: Deps): Promise<void> {
   // Only this context reads multipart bodies (sends with attachments).
   app.addContentTypeParser("multipart/form-data", parseMultipart(deps.limits));
+  // In this context: a multipart body reaches the batch route, which refuses it in its own words.
+  await emailBatchRoutes(app, deps);
   const base = `${API_BASE}/Accounts/:accountSid/Email/Messages`;
   const tags = ["Email messages"];
 
@@ -109,28 +124,42 @@ export async function emailMessageRoutes(app: FastifyInstance, deps: Deps): Prom
         tags,
         summary: "Send an email",
         description:
-          "Accepts a message, stores it durably and queues it for delivery; answers 200 with the message once it is committed. Form, JSON and multipart bodies take the same parameters; in form and multipart bodies Headers, Tags and TemplateData hold JSON text, and files are parts named Attachment. With TemplateSid or TemplateName, Subject, Html and Text are rendered from the template (those given on the request win).",
+          "Accepts a message, stores it durably and queues it for delivery; answers 200 with the message once it is committed. Form, JSON and multipart bodies take the same parameters; in form and multipart bodies Headers, Tags and TemplateData hold JSON text, and files are parts named Attachment. With TemplateSid or TemplateName, Subject, Html and Text are rendered from the template (those given on the request win). With an Idempotency-Key, a repeat within 24 hours gets the first answer (Idempotent-Replayed: true) and sends nothing.",
         params: AccountParams,
         querystring: NoQuery,
+        headers: IdempotencyHeaders,
         body: SendEmailParams,
         consumes: SEND_BODY_TYPES,
         produces: JSON_AND_XML,
-        response: { 200: EmailMessageModel.schema, ...errorResponses },
+        response: { 200: EmailMessageModel.schema, ...errorResponses, 409: ErrorBody },
       },
       preValidation: prepareSendBody,
     },
     async (request, reply) => {
       const account = request.account;
       assertMayAct(request, "send email");
-      // A template is rendered into the parameters first, so its output gets every check a send's does.
-      const applied = usesTemplate(request.body)
-        ? await deps.templates.applyTemplate({ account, ancestors: request.accountAncestors }, request.body)
-        : undefined;
-      const email = readEmailRequest(applied?.params ?? request.body, request.uploads);
-      if (applied?.templateSid) email.content.template_sid = applied.templateSid;
-      const message = await deps.emails.accept(account.sid, email);
-      // Restcomm answers 200, not 201, with the message echoed back.
-      return sendResource(request, reply, EmailMessageModel.render(message));
+      const key = readIdempotencyKey(request);
+      if (key === undefined) {
+        const email = await readSend(deps.templates, lineageOf(request), request.body, request.uploads);
+        const message = await deps.emails.accept(account.sid, email);
+        // Restcomm answers 200, not 201, with the message echoed back.
+        return sendResource(request, reply, EmailMessageModel.render(message));
+      }
+      // The request as the client sent it is what a repeat must match (not the rendered template).
+      const requestHash = idempotencyHash(request, request.body, request.uploads);
+      return answerIdempotently(
+        reply,
+        { store: deps.store, accountSid: account.sid, key, requestHash },
+        async (claimed) => {
+          const prepared = await deps.emails.prepare(
+            account.sid,
+            await readSend(deps.templates, lineageOf(request), request.body, request.uploads),
+          );
+          const answer = renderResource(request, EmailMessageModel.render(prepared.source));
+          await deps.emails.acceptPrepared([prepared], { ...claimed, answer });
+          return answer;
+        },
+      );
     },
   );
 
