@@ -1,9 +1,15 @@
+import { hostname } from "node:os";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { type DestinationStream, pino } from "pino";
-import type { Config } from "./config/config.js";
+import { type Config, requireVerifiedDomain } from "./config/config.js";
 import { createDispatcher } from "./delivery/create-dispatcher.js";
 import { DeliveryWorker } from "./delivery/worker.js";
+import { createResolver } from "./dns/resolver.js";
 import type { SecretBox } from "./domain/secret-box.js";
+import { DomainChecker } from "./domains/domain-checker.js";
+import { DomainDirectory } from "./domains/domain-directory.js";
+import { DomainService } from "./domains/domain-service.js";
+import { verifiedDomainPolicy } from "./domains/sending-policy.js";
 import { createHttpApp } from "./http/app.js";
 import { AuthThrottle } from "./http/auth-throttle.js";
 import { MailroomMetrics } from "./metrics/metrics.js";
@@ -26,6 +32,8 @@ export interface Mailroom {
   worker: DeliveryWorker;
   /** Sends webhook_queue's jobs: webhook deliveries and StatusCallbacks. */
   webhookWorker: WebhookWorker;
+  /** Sending domains: keys, DNS records, verification (src/domains/). */
+  domains: DomainService;
   logger: FastifyBaseLogger;
   /** This instance's Prometheus metrics (GET /metrics); the webhook sender reports failures to it. */
   metrics: MailroomMetrics;
@@ -93,8 +101,23 @@ export async function createMailroom(config: Config, logger = createLogger(confi
   }
   const accounts = new AccountService(store, { maxSubAccounts: config.maxSubAccounts });
   const dispatcher = createDispatcher(config, logger);
+  // Sending domains: the directory answers the sign step and the sending policy from memory.
+  const directory = new DomainDirectory(store, secrets);
+  const bounceHost = (config as { hostname?: string }).hostname ?? hostname();
+  const domains = new DomainService(
+    store,
+    secrets,
+    createResolver(config.dnsServers),
+    {
+      maxDomains: config.maxDomains,
+      records: { spfMechanisms: config.spfMechanisms ?? [`a:${bounceHost}`], bounceHost },
+      checkIntervalMs: config.domainCheckIntervalMs,
+    },
+    () => directory.invalidate(),
+  );
+  const domainChecker = new DomainChecker(store, domains, logger, config.domainCheckIntervalMs);
   const worker = new DeliveryWorker(
-    { store, dispatcher, logger, metrics },
+    { store, dispatcher, logger, metrics, signingKeys: directory },
     {
       concurrency: config.deliveryConcurrency,
       leaseMs: config.leaseMs,
@@ -140,7 +163,11 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       maxMessageBytes: config.maxMessageBytes,
       blockedExtensions: config.blockedAttachmentExtensions,
     },
-    { callbackGuard: { allowPrivate: config.webhookAllowPrivate }, metrics },
+    {
+      callbackGuard: { allowPrivate: config.webhookAllowPrivate },
+      metrics,
+      fromPolicy: requireVerifiedDomain(config) ? verifiedDomainPolicy(directory) : undefined,
+    },
   );
   const app = await createHttpApp({
     store,
@@ -158,6 +185,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       { maxWebhooks: config.maxWebhooks, allowPrivate: config.webhookAllowPrivate },
       webhookWorker,
     ),
+    domains,
     logger,
     trustProxy: config.trustProxy,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -179,7 +207,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       await app.close();
       // Side by side: each gives its work in flight up to MAILROOM_SHUTDOWN_TIMEOUT_MS, then
       // releases what is left for the next start (or another process).
-      await Promise.all([worker.stop(), webhookWorker.stop()]);
+      await Promise.all([worker.stop(), webhookWorker.stop(), domainChecker.stop()]);
       await dispatcher.close();
       await store.close();
       lock?.release();
@@ -194,6 +222,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     app,
     worker,
     webhookWorker,
+    domains,
     logger,
     metrics,
     async listen() {
@@ -202,6 +231,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
         logger.info({ transport: dispatcher.description }, `delivery: ${dispatcher.description}`);
         await worker.start();
         webhookWorker.start();
+        domainChecker.start();
         return address;
       } catch (error) {
         // Half started (port taken, database refusing LISTEN): leave nothing running behind.

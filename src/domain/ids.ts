@@ -14,7 +14,9 @@ export type SidPrefix =
   /** one attempt to deliver an event to a webhook */
   | "DL"
   /** a replayed event's delivery job */
-  | "RP";
+  | "RP"
+  /** a sending domain */
+  | "DM";
 
 /**
  * The 32 hex characters are 12 of the creation time in milliseconds, then 20 random (80 bits).

@@ -11,6 +11,7 @@ import Fastify, {
 import Type from "typebox";
 import { ApiError, describeErrorCode, moreInfoPath } from "../domain/errors.js";
 import { quoteInput } from "../domain/quote.js";
+import type { DomainService } from "../domains/domain-service.js";
 import type { MailroomMetrics, ScrapeSources } from "../metrics/metrics.js";
 import { metricsRoute } from "../metrics/metrics-route.js";
 import { API_VERSION } from "../model/paths.js";
@@ -28,6 +29,7 @@ import { addJsonBodyParser } from "./json-body.js";
 import { rewriteJsonSuffix, sendError } from "./representation.js";
 import { requestIds, trackRequests } from "./request-log.js";
 import { accountRoutes } from "./routes/accounts.js";
+import { domainRoutes } from "./routes/domains.js";
 import { emailMessageRoutes } from "./routes/email-messages.js";
 import { eventRoutes } from "./routes/events.js";
 import { notificationRoutes } from "./routes/notifications.js";
@@ -43,6 +45,7 @@ export interface HttpDeps {
   authThrottle: AuthThrottle;
   emails: EmailMessageService;
   webhooks: WebhookService;
+  domains: DomainService;
   logger: FastifyBaseLogger;
   bodyLimitBytes: number;
   bodyMemoryBytes: number;
@@ -177,6 +180,7 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     await api.register(eventRoutes, { store: deps.store });
     await api.register(notificationRoutes, { store: deps.store });
     await api.register(usageRecordRoutes, { store: deps.store });
+    await api.register(domainRoutes, { store: deps.store, domains: deps.domains });
   });
 
   await app.register(metricsRoute, {

@@ -1,6 +1,7 @@
 import { formatMailboxList } from "../domain/addresses.js";
 import { type AttachmentPolicy, checkAttachments } from "../domain/attachments.js";
 import { newSid } from "../domain/ids.js";
+import type { FromPolicy } from "../domains/sending-policy.js";
 import type { MailroomMetrics } from "../metrics/metrics.js";
 import {
   type EmailContent,
@@ -46,10 +47,14 @@ export class EmailMessageService {
       callbackGuard?: AddressGuardOptions;
       /** Counts accepted messages (/metrics). */
       metrics?: Pick<MailroomMetrics, "messageAccepted">;
+      /** MAILROOM_REQUIRE_VERIFIED_DOMAIN (src/domains/sending-policy.ts); absent: any From. */
+      fromPolicy?: FromPolicy;
     } = {},
   ) {}
 
   async accept(accountSid: string, email: ValidatedEmail): Promise<EmailMessageSource> {
+    const refused = this.events.fromPolicy?.check(accountSid, email.content.from.address);
+    if (refused) await refused;
     // Where the callback will be POSTed must be allowed now (and is checked again at each POST); a
     // lookup that fails only for now does not refuse the message.
     const { callbackGuard } = this.events;

@@ -179,6 +179,14 @@ export class ThreadedStore implements MailStore {
     this.thread.call("offerWebhookRoom", ...args);
   recordWebhookAttempts: MailStore["recordWebhookAttempts"] = (...args) =>
     this.thread.call("recordWebhookAttempts", ...args);
+  insertDomain: MailStore["insertDomain"] = (...args) => this.thread.call("insertDomain", ...args);
+  findDomain: MailStore["findDomain"] = (...args) => this.thread.call("findDomain", ...args);
+  listDomains: MailStore["listDomains"] = (...args) => this.thread.call("listDomains", ...args);
+  updateDomain: MailStore["updateDomain"] = (...args) => this.thread.call("updateDomain", ...args);
+  deleteDomain: MailStore["deleteDomain"] = (...args) => this.thread.call("deleteDomain", ...args);
+  listSigningDomains: MailStore["listSigningDomains"] = () => this.thread.call("listSigningDomains");
+  claimDomainChecks: MailStore["claimDomainChecks"] = (...args) =>
+    this.thread.call("claimDomainChecks", ...args);
 }
 
 /**
