@@ -111,7 +111,7 @@ describe("DKIM signing in capture mode", () => {
     assert.ok(raw.startsWith("DKIM-Signature: "), raw.slice(0, 200));
     assert.match(raw, /c=relaxed\/relaxed/);
     assert.match(raw, new RegExp(`d=signed\\.example;[\\s\\S]*s=${selector};`));
-    const signedHeaders = (/h=([^;]+);/.exec(raw.replace(/\r\n\s+/g, " "))?.[1] ?? "")
+    const signedHeaders = (/;\s*h=([^;]+);/.exec(raw.replace(/\r\n\s+/g, " "))?.[1] ?? "")
       .toLowerCase()
       .split(":")
       .map((name) => name.trim());
