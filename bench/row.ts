@@ -14,6 +14,8 @@ export interface Row {
   payload?: Payload;
   /** A Mailroom row run with a webhook subscribed to every event (not in the ratios). */
   webhook?: boolean;
+  /** A Mailroom row whose From domain has an active DKIM key (RSA-2048): every message signed (not in the ratios). */
+  dkim?: boolean;
   /** Why it was skipped or failed. */
   reason?: string;
   /** Messages submitted in the throughput run. */
