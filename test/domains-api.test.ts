@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createPublicKey } from "node:crypto";
 import { after, before, describe, test } from "node:test";
+import { loadConfig, requireVerifiedDomain } from "../src/config/config.js";
 import { type DnsRecord, startTestDns, type TestDns } from "./helpers/dns-server.js";
 import {
   API,
@@ -391,3 +392,29 @@ for (const variant of await storeVariants()) {
     });
   });
 }
+
+describe("domain settings", () => {
+  test("MAILROOM_SPF_INCLUDE takes SPF mechanisms only; the policy's default follows the delivery mode", () => {
+    assert.deepEqual(
+      loadConfig({ MAILROOM_SPF_INCLUDE: "include:_spf.relay.example, ip4:192.0.2.0/24 mx" }).spfMechanisms,
+      ["include:_spf.relay.example", "ip4:192.0.2.0/24", "mx"],
+    );
+    assert.equal(loadConfig({}).spfMechanisms, undefined);
+    for (const bad of ["-all", "include:x;rm", "v=spf1 mx", "redirect=_spf.example"]) {
+      assert.throws(
+        () => loadConfig({ MAILROOM_SPF_INCLUDE: bad }),
+        /MAILROOM_SPF_INCLUDE must be SPF mechanisms/,
+      );
+    }
+    assert.equal(requireVerifiedDomain(loadConfig({})), false);
+    assert.equal(requireVerifiedDomain(loadConfig({ MAILROOM_SMTP_URL: "smtp://127.0.0.1:2525" })), false);
+    assert.equal(
+      requireVerifiedDomain({ requireVerifiedDomain: undefined, deliveryMode: "mx" as never }),
+      true,
+    );
+    assert.equal(requireVerifiedDomain({ requireVerifiedDomain: false, deliveryMode: "mx" as never }), false);
+    assert.equal(requireVerifiedDomain(loadConfig({ MAILROOM_REQUIRE_VERIFIED_DOMAIN: "1" })), true);
+    assert.throws(() => loadConfig({ MAILROOM_REQUIRE_VERIFIED_DOMAIN: "yes" }), /must be 1 or 0/);
+    assert.throws(() => loadConfig({ MAILROOM_DOMAIN_CHECK_INTERVAL_MS: "5" }), /between 1000/);
+  });
+});

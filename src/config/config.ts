@@ -248,7 +248,7 @@ export const SETTINGS = [
     env: "MAILROOM_SECRET_KEY",
     flag: "--secret-key",
     description:
-      "the key that seals stored secrets (webhook signing secrets): 64+ hex characters or base64 of 32+ random bytes; every process on one database needs the same one. Back it up",
+      "the key that seals stored secrets (webhook signing secrets, DKIM private keys): 64+ hex characters or base64 of 32+ random bytes; every process on one database needs the same one. Back it up",
     defaultText: "(unset: secret.key in the data dir, generated at the first start)",
     parse: (raw, name) => secretKey(raw, name),
   }),

@@ -46,6 +46,9 @@ export class DomainDirectory implements SigningKeySource {
     accountSid: string,
     fromAddress: string,
   ): SigningKey[] | undefined | Promise<SigningKey[] | undefined> {
+    // The path of every message while no domain exists: no closure, no promise.
+    if (this.entries.size === 0 && !this.mustReload && Date.now() - this.loadedAt <= this.ttlMs)
+      return undefined;
     const open = (entry: Entry | undefined) => (entry === undefined ? undefined : this.open(entry));
     const found = this.fresh(() => this.entryFor(accountSid, fromAddress));
     return found instanceof Promise ? found.then(open) : open(found);
@@ -60,7 +63,8 @@ export class DomainDirectory implements SigningKeySource {
 
   /** `read` over entries read since the last change of this process (and at most ttlMs old, mostly). */
   private fresh<T>(read: () => T | Promise<T>): T | Promise<T> {
-    if (this.mustReload) return this.reload().then(read);
+    // Again after the load if a change came during it (the load in flight may predate the change).
+    if (this.mustReload) return this.reload().then(() => this.fresh(read));
     if (Date.now() - this.loadedAt > this.ttlMs) void this.reload().catch(() => {});
     return read();
   }
