@@ -12,6 +12,7 @@ import {
   type TestServer,
 } from "./helpers/mailroom.js";
 import { SmtpSink } from "./helpers/smtp-sink.js";
+import { storeVariants } from "./helpers/stores.js";
 import { waitFor } from "./helpers/wait.js";
 
 interface Rec {
@@ -315,3 +316,50 @@ describe("sending policy (MAILROOM_REQUIRE_VERIFIED_DOMAIN=1)", () => {
 function normalize(raw: string): string {
   return raw.replace(/(\r\n)+$/, "");
 }
+
+describe("DKIM signing across processes (PostgreSQL)", async () => {
+  const pgSkip = (await storeVariants()).find((v) => v.kind === "postgres")?.skip ?? "no PostgreSQL variant";
+  let dns: TestDns;
+  let server: TestServer;
+  let peer: TestServer;
+
+  before(async () => {
+    if (pgSkip) return;
+    dns = await startTestDns();
+    server = await startMailroom({ store: "postgres", env: { MAILROOM_DNS_SERVERS: dns.servers } });
+    peer = await startMailroom({
+      databaseUrl: server.databaseUrl,
+      dataDir: server.dataDir,
+      admin: server.admin,
+      keepData: true,
+      env: { MAILROOM_DNS_SERVERS: dns.servers },
+    });
+  });
+  after(async () => {
+    await peer?.close();
+    await server?.close();
+    await dns?.close();
+  });
+
+  test("a domain created through another process signs this process's mail within seconds", {
+    skip: pgSkip,
+  }, async () => {
+    const account = await server.createAccount("multi@example.org", server.admin.sid);
+    // This process has read the (empty) list of domains before the peer creates one.
+    await sendAndWait(server, account, { From: "a@multi.example" });
+    await createDomain(peer, dns, account, "multi.example");
+    const signed = await waitFor(
+      "a message of this process signed with the key the peer made",
+      async () => {
+        const raw = await mimeOf(
+          server,
+          account,
+          await sendAndWait(server, account, { From: "a@multi.example" }),
+        );
+        return raw.startsWith("DKIM-Signature:") ? raw : undefined;
+      },
+      40_000,
+    );
+    assert.equal((await verify(dns, signed))[0]?.result, "pass");
+  });
+});
