@@ -1,15 +1,11 @@
-import { hostname } from "node:os";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { type DestinationStream, pino } from "pino";
-import { type Config, requireVerifiedDomain } from "./config/config.js";
+import type { Config } from "./config/config.js";
 import { createDispatcher } from "./delivery/create-dispatcher.js";
 import { DeliveryWorker } from "./delivery/worker.js";
-import { createResolver } from "./dns/resolver.js";
 import type { SecretBox } from "./domain/secret-box.js";
-import { DomainChecker } from "./domains/domain-checker.js";
-import { DomainDirectory } from "./domains/domain-directory.js";
-import { DomainService } from "./domains/domain-service.js";
-import { verifiedDomainPolicy } from "./domains/sending-policy.js";
+import type { DomainService } from "./domains/domain-service.js";
+import { setUpDomains } from "./domains/setup.js";
 import { createHttpApp } from "./http/app.js";
 import { AuthThrottle } from "./http/auth-throttle.js";
 import { MailroomMetrics } from "./metrics/metrics.js";
@@ -101,23 +97,10 @@ export async function createMailroom(config: Config, logger = createLogger(confi
   }
   const accounts = new AccountService(store, { maxSubAccounts: config.maxSubAccounts });
   const dispatcher = createDispatcher(config, logger);
-  // Sending domains: the directory answers the sign step and the sending policy from memory.
-  const directory = new DomainDirectory(store, secrets);
-  const bounceHost = (config as { hostname?: string }).hostname ?? hostname();
-  const domains = new DomainService(
-    store,
-    secrets,
-    createResolver(config.dnsServers),
-    {
-      maxDomains: config.maxDomains,
-      records: { spfMechanisms: config.spfMechanisms ?? [`a:${bounceHost}`], bounceHost },
-      checkIntervalMs: config.domainCheckIntervalMs,
-    },
-    () => directory.invalidate(),
-  );
-  const domainChecker = new DomainChecker(store, domains, logger, config.domainCheckIntervalMs);
+  // Sending domains: keys, records, checks; the directory answers the sign step and the policy from memory.
+  const domains = setUpDomains(config, store, secrets, logger);
   const worker = new DeliveryWorker(
-    { store, dispatcher, logger, metrics, signingKeys: directory },
+    { store, dispatcher, logger, metrics, signingKeys: domains.directory },
     {
       concurrency: config.deliveryConcurrency,
       leaseMs: config.leaseMs,
@@ -166,7 +149,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     {
       callbackGuard: { allowPrivate: config.webhookAllowPrivate },
       metrics,
-      fromPolicy: requireVerifiedDomain(config) ? verifiedDomainPolicy(directory) : undefined,
+      fromPolicy: domains.fromPolicy,
     },
   );
   const app = await createHttpApp({
@@ -185,7 +168,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       { maxWebhooks: config.maxWebhooks, allowPrivate: config.webhookAllowPrivate },
       webhookWorker,
     ),
-    domains,
+    domains: domains.service,
     logger,
     trustProxy: config.trustProxy,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -207,7 +190,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       await app.close();
       // Side by side: each gives its work in flight up to MAILROOM_SHUTDOWN_TIMEOUT_MS, then
       // releases what is left for the next start (or another process).
-      await Promise.all([worker.stop(), webhookWorker.stop(), domainChecker.stop()]);
+      await Promise.all([worker.stop(), webhookWorker.stop(), domains.checker.stop()]);
       await dispatcher.close();
       await store.close();
       lock?.release();
@@ -222,7 +205,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     app,
     worker,
     webhookWorker,
-    domains,
+    domains: domains.service,
     logger,
     metrics,
     async listen() {
@@ -231,7 +214,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
         logger.info({ transport: dispatcher.description }, `delivery: ${dispatcher.description}`);
         await worker.start();
         webhookWorker.start();
-        domainChecker.start();
+        domains.checker.start();
         return address;
       } catch (error) {
         // Half started (port taken, database refusing LISTEN): leave nothing running behind.

@@ -40,7 +40,7 @@ export interface StepContext {
   recordStored(): void;
 }
 
-/** Where the sign step finds a message's DKIM keys (src/domains/signing-keys.ts). */
+/** Where the sign step finds a message's DKIM keys (src/domains/domain-directory.ts). */
 export interface SigningKeySource {
   /** The keys for this From address sent by this account; undefined: unsigned. A promise only while loading. */
   keysFor(
