@@ -3,7 +3,8 @@
  * process, CPU time per message (the median of 5 rounds of 1,000), with the two signers at hand:
  * mailauth's dkimSign and nodemailer's DKIM signer, each given the PEM key as stored (both parse it
  * per message), nodemailer's with a key parsed once, and Mailroom's signMime (src/delivery/dkim-sign.ts:
- * nodemailer with a parsed key per thread); and the parts: parsing the PEM key, the RSA-2048 signature.
+ * mailauth's parts, a key parsed once per thread, the signature in libuv's pool; CPU of every thread
+ * of the process is counted); and the parts: parsing the PEM key, the RSA-2048 signature.
  * Figures in docs/performance.md; the machine's load moves them.
  */
 import { createPrivateKey, generateKeyPairSync, sign } from "node:crypto";

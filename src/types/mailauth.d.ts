@@ -36,3 +36,48 @@ declare module "mailauth/lib/dkim/verify.js" {
     options?: { resolver?: (name: string, rrtype: string) => Promise<unknown> },
   ): Promise<{ headerFrom: string[]; results: DkimResult[] }>;
 }
+
+// mailauth's own building blocks of a DKIM signature (what its DkimSigner runs), used to sign with
+// a parsed key in libuv's thread pool (src/delivery/dkim-sign.ts).
+declare module "mailauth/lib/tools.js" {
+  export interface ParsedHeader {
+    key: string;
+    casedKey: string;
+    line: Buffer;
+  }
+  export interface SigningHeaderLines {
+    keys: string;
+    headers: ParsedHeader[];
+  }
+  export function parseHeaders(buf: Buffer): { parsed: ParsedHeader[]; original: Buffer };
+  /** `fieldNames`: colon-separated header names. */
+  export function getSigningHeaderLines(parsed: ParsedHeader[], fieldNames: string): SigningHeaderLines;
+  export function formatSignatureHeaderLine(
+    type: "DKIM",
+    values: Record<string, string | number | undefined>,
+    folded: boolean,
+  ): string;
+}
+
+declare module "mailauth/lib/dkim/body/index.js" {
+  export function dkimBody(
+    canonicalization: string,
+    hashAlgo: string,
+    maxBodyLength: number | false,
+  ): { update(chunk: Buffer): void; digest(encoding: "base64"): string };
+}
+
+declare module "mailauth/lib/dkim/header/index.js" {
+  export function generateCanonicalizedHeader(
+    type: "DKIM",
+    signingHeaderLines: import("mailauth/lib/tools.js").SigningHeaderLines,
+    options: {
+      signingDomain: string;
+      selector: string;
+      algorithm: string;
+      canonicalization: string;
+      bodyHash: string;
+      signTime?: Date;
+    },
+  ): { canonicalizedHeader: Buffer; dkimHeaderOpts: Record<string, string | number | undefined> };
+}
