@@ -222,6 +222,19 @@ for (const variant of await storeVariants()) {
       assert.equal((await call(bob, "DELETE", `/${d4.sid}`)).status, 204);
       assert.equal((await call(bob, "GET", `/${d4.sid}.json`)).status, 404);
       assert.equal((await create(bob, "d4.example")).status, 200);
+
+      // A closed account (closed is final) no longer holds its domain.
+      const dave = await server.createAccount("dave@example.org", server.admin.sid);
+      assert.equal((await create(dave, "closing.example")).status, 200);
+      assert.equal((await create(alice, "closing.example")).json.code, 16004);
+      const closed = await request(server, "POST", `${API}/Accounts/${dave.sid}.json`, {
+        auth: server.admin,
+        form: { Status: "closed" },
+      });
+      assert.equal(closed.status, 200, closed.text);
+      const reused = await create(alice, "closing.example");
+      assert.equal(reused.status, 200, reused.text);
+      assert.equal(reused.json.account_sid, alice.sid);
     });
 
     test("Verify: verified when published; mismatch says what was found; missing; SERVFAIL is temporary", async () => {

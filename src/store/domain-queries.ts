@@ -24,7 +24,8 @@ export type SigningDomainRow = Pick<
 export type InsertDomainOutcome = "inserted" | "limit" | "taken";
 
 /**
- * Inserts the domain unless its account has `limit` already or any account has this domain name.
+ * Inserts the domain unless its account has `limit` already or another open account has this domain
+ * name (a closed account's domain is deleted to make room).
  * Both checks and the insert run in the account-tree transaction, so two creates racing (in one
  * process or two) take turns; the unique index on domain_name stands behind it.
  */
@@ -37,10 +38,13 @@ export function insertDomain(
   return dialect.accountsTransaction(db, async (trx) => {
     const taken = await trx
       .selectFrom("domains")
-      .select("sid")
-      .where("domain_name", "=", domain.domain_name)
+      .innerJoin("accounts", "accounts.sid", "domains.account_sid")
+      .select(["domains.sid", "accounts.status"])
+      .where("domains.domain_name", "=", domain.domain_name)
       .executeTakeFirst();
-    if (taken) return "taken";
+    // A closed account (closed is final) no longer holds its domains: the name is free again.
+    if (taken && taken.status !== "closed") return "taken";
+    if (taken) await trx.deleteFrom("domains").where("sid", "=", taken.sid).execute();
     const row = await trx
       .selectFrom("domains")
       .select((eb) => eb.fn.countAll<number | string>().as("n"))
