@@ -17,6 +17,8 @@ export interface Row {
   webhook?: boolean;
   /** Messages per HTTP request (the batch row); counts and rates are of messages, not requests. */
   messagesPerRequest?: number;
+  /** A Mailroom row whose From domain has an active DKIM key (RSA-2048): every message signed (not in the ratios). */
+  dkim?: boolean;
   /** Why it was skipped or failed. */
   reason?: string;
   /** Messages submitted in the throughput run. */

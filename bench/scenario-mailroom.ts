@@ -15,7 +15,7 @@ import {
   type StoreTarget,
   startMailroom,
 } from "./mailroom.js";
-import { type HttpRequestSpec, sendEmailRequest } from "./message.js";
+import { ENVELOPE, type HttpRequestSpec, sendEmailRequest } from "./message.js";
 import { BATCH_SIZE, batchRequest } from "./message-batch.js";
 import { ATTACHMENT_BYTES, attachmentRequest, htmlTextRequest } from "./message-rich.js";
 import { pacedLoad } from "./paced.js";
@@ -37,6 +37,11 @@ export interface MailroomScenario {
    * the row then also says how long every event took to arrive.
    */
   webhook?: boolean;
+  /**
+   * With a sending domain for the From address's domain (issue 15): its RSA-2048 key is active from
+   * creation, so every message is DKIM-signed where it is composed (the relay thread).
+   */
+  dkim?: boolean;
 }
 
 function requestFor(payload: Payload, credentials: Credentials, config: BenchConfig): HttpRequestSpec {
@@ -105,6 +110,7 @@ export async function mailroomRow(
   if (scenario.webhook) row.webhook = true;
   const per = shape.perRequest;
   if (per > 1) row.messagesPerRequest = per;
+  if (scenario.dkim) row.dkim = true;
 
   let duplicates = 0;
   /** Starts a new phase at the sink, keeping the duplicate count of the phase that ends. */
@@ -132,6 +138,7 @@ export async function mailroomRow(
   try {
     log(`Mailroom pid ${mailroom.pid} at ${mailroom.baseUrl}`);
     if (receiver) await subscribe(mailroom.baseUrl, credentials, receiver);
+    if (scenario.dkim) await createSendingDomain(mailroom.baseUrl, credentials);
     if (shape.warmup > 0) {
       log(`warm-up: ${requests(shape.warmup, per)}`);
       const warm = await postEmails(mailroom.baseUrl, request, {
@@ -350,6 +357,25 @@ function threadSplit(pid: number, before: Map<number, number>, after: Map<number
   const busiestOthers = others.slice(0, 2).map((t) => t.seconds);
   const rest = others.slice(2).reduce((sum, t) => sum + t.seconds, 0);
   return { main, busiestOthers, rest };
+}
+
+/** Creates the sending domain of the bench's From address, through the API: its key signs from now on. */
+async function createSendingDomain(baseUrl: string, credentials: Credentials): Promise<void> {
+  const domain = ENVELOPE.From.slice(ENVELOPE.From.indexOf("@") + 1);
+  const response = await fetch(`${baseUrl}/restcomm/2012-04-24/Accounts/${credentials.sid}/Domains.json`, {
+    method: "POST",
+    headers: {
+      authorization: `Basic ${Buffer.from(`${credentials.sid}:${credentials.authToken}`).toString("base64")}`,
+      "content-type": "application/x-www-form-urlencoded",
+    },
+    body: new URLSearchParams({ DomainName: domain }),
+  });
+  if (!response.ok)
+    throw new Error(`creating the domain failed: ${response.status} ${await response.text()}`);
+  const created = (await response.json()) as { dkim_keys: Array<{ selector: string; state: string }> };
+  log(
+    `sending domain ${domain}: DKIM key ${created.dkim_keys.map((k) => `${k.selector} (${k.state})`).join(", ")}`,
+  );
 }
 
 /** Subscribes the receiver to every event type of the bench account, through the API. */

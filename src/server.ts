@@ -4,6 +4,8 @@ import type { Config } from "./config/config.js";
 import { createDispatcher } from "./delivery/create-dispatcher.js";
 import { DeliveryWorker } from "./delivery/worker.js";
 import type { SecretBox } from "./domain/secret-box.js";
+import type { DomainService } from "./domains/domain-service.js";
+import { setUpDomains } from "./domains/setup.js";
 import { createHttpApp } from "./http/app.js";
 import { AuthThrottle } from "./http/auth-throttle.js";
 import { MailroomMetrics } from "./metrics/metrics.js";
@@ -28,6 +30,8 @@ export interface Mailroom {
   worker: DeliveryWorker;
   /** Sends webhook_queue's jobs: webhook deliveries and StatusCallbacks. */
   webhookWorker: WebhookWorker;
+  /** Sending domains: keys, DNS records, verification (src/domains/). */
+  domains: DomainService;
   logger: FastifyBaseLogger;
   /** This instance's Prometheus metrics (GET /metrics); the webhook sender reports failures to it. */
   metrics: MailroomMetrics;
@@ -97,8 +101,10 @@ export async function createMailroom(config: Config, logger = createLogger(confi
   }
   const accounts = new AccountService(store, { maxSubAccounts: config.maxSubAccounts });
   const dispatcher = createDispatcher(config, logger);
+  // Sending domains: keys, records, checks; the directory answers the sign step and the policy from memory.
+  const domains = setUpDomains(config, store, secrets, logger);
   const worker = new DeliveryWorker(
-    { store, dispatcher, logger, metrics },
+    { store, dispatcher, logger, metrics, signingKeys: domains.directory },
     {
       concurrency: config.deliveryConcurrency,
       leaseMs: config.leaseMs,
@@ -144,7 +150,11 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       maxMessageBytes: config.maxMessageBytes,
       blockedExtensions: config.blockedAttachmentExtensions,
     },
-    { callbackGuard: { allowPrivate: config.webhookAllowPrivate }, metrics },
+    {
+      callbackGuard: { allowPrivate: config.webhookAllowPrivate },
+      metrics,
+      fromPolicy: domains.fromPolicy,
+    },
   );
   const app = await createHttpApp({
     store,
@@ -163,6 +173,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       webhookWorker,
     ),
     templates: new TemplateService(store),
+    domains: domains.service,
     logger,
     trustProxy: config.trustProxy,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -186,7 +197,12 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       await app.close();
       // Side by side: each gives its work in flight up to MAILROOM_SHUTDOWN_TIMEOUT_MS, then
       // releases what is left for the next start (or another process).
-      await Promise.all([worker.stop(), webhookWorker.stop(), idempotencyPurge.stop()]);
+      await Promise.all([
+        worker.stop(),
+        webhookWorker.stop(),
+        idempotencyPurge.stop(),
+        domains.checker.stop(),
+      ]);
       await dispatcher.close();
       await store.close();
       lock?.release();
@@ -201,6 +217,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     app,
     worker,
     webhookWorker,
+    domains: domains.service,
     logger,
     metrics,
     async listen() {
@@ -210,6 +227,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
         await worker.start();
         webhookWorker.start();
         idempotencyPurge.start();
+        domains.checker.start();
         return address;
       } catch (error) {
         // Half started (port taken, database refusing LISTEN): leave nothing running behind.

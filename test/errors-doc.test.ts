@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { DeliveryErrorCodes, ErrorCodes, WebhookErrorCodes } from "../src/domain/errors.js";
+import { DeliveryErrorCodes, DomainCheckCodes, ErrorCodes, WebhookErrorCodes } from "../src/domain/errors.js";
 
 test("every error code has a line in docs/errors.md with its HTTP status", async () => {
   const doc = await readFile(fileURLToPath(new URL("../../docs/errors.md", import.meta.url)), "utf8");
@@ -26,6 +26,16 @@ test("every delivery error code has a line in docs/errors.md", async () => {
 test("every webhook delivery code has a line in docs/errors.md", async () => {
   const doc = await readFile(fileURLToPath(new URL("../../docs/errors.md", import.meta.url)), "utf8");
   for (const [kind, code] of Object.entries(WebhookErrorCodes)) {
+    assert.ok(
+      doc.includes(`| <a id="${code}"></a>${code} | — |`),
+      `docs/errors.md has no line for ${code} (${kind})`,
+    );
+  }
+});
+
+test("every domain re-check code has a line in docs/errors.md", async () => {
+  const doc = await readFile(fileURLToPath(new URL("../../docs/errors.md", import.meta.url)), "utf8");
+  for (const [kind, code] of Object.entries(DomainCheckCodes)) {
     assert.ok(
       doc.includes(`| <a id="${code}"></a>${code} | — |`),
       `docs/errors.md has no line for ${code} (${kind})`,

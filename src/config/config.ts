@@ -67,6 +67,14 @@ export interface Config {
   webhookHostConcurrency: number;
   webhookDisableAfterMs: number;
   webhookPollIntervalMs: number;
+  /** MAILROOM_MAX_DOMAINS: the most sending domains one account may have. */
+  maxDomains: number;
+  /** MAILROOM_REQUIRE_VERIFIED_DOMAIN; undefined: on for direct-to-MX delivery, off otherwise (requireVerifiedDomain()). */
+  requireVerifiedDomain: boolean | undefined;
+  /** MAILROOM_SPF_INCLUDE: the SPF mechanisms a domain's SPF record is told to have; undefined: a:{the bounce host}. */
+  spfMechanisms: string[] | undefined;
+  /** MAILROOM_DOMAIN_CHECK_INTERVAL_MS: how often each domain's records are looked up again. */
+  domainCheckIntervalMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -240,7 +248,7 @@ export const SETTINGS = [
     env: "MAILROOM_SECRET_KEY",
     flag: "--secret-key",
     description:
-      "the key that seals stored secrets (webhook signing secrets): 64+ hex characters or base64 of 32+ random bytes; every process on one database needs the same one. Back it up",
+      "the key that seals stored secrets (webhook signing secrets, DKIM private keys): 64+ hex characters or base64 of 32+ random bytes; every process on one database needs the same one. Back it up",
     defaultText: "(unset: secret.key in the data dir, generated at the first start)",
     parse: (raw, name) => secretKey(raw, name),
   }),
@@ -514,7 +522,64 @@ export const SETTINGS = [
     defaultText: "1000",
     parse: (raw, name) => integer(raw, 1000, name, 10, 600_000),
   }),
+  setting({
+    key: "maxDomains",
+    env: "MAILROOM_MAX_DOMAINS",
+    flag: "--max-domains",
+    description: "most sending domains one account may have",
+    defaultText: "20",
+    parse: (raw, name) => integer(raw, 20, name, 0, 100_000),
+  }),
+  setting({
+    key: "requireVerifiedDomain",
+    env: "MAILROOM_REQUIRE_VERIFIED_DOMAIN",
+    flag: "--require-verified-domain",
+    description:
+      "1: a message is accepted only from a verified sending domain of the account (or a subdomain of one), else 400 (16010); 0: from any address",
+    defaultText: "(unset: 1 when MAILROOM_DELIVERY_MODE is mx, 0 for relay and capture)",
+    parse: (raw, name) => (raw === undefined ? undefined : onOff(raw, false, name)),
+  }),
+  setting({
+    key: "spfMechanisms",
+    env: "MAILROOM_SPF_INCLUDE",
+    flag: "--spf-include",
+    description:
+      "the SPF mechanisms each domain's SPF record is told to have, for the addresses mail leaves from: space- or comma-separated include:, ip4:, ip6:, a, a:, mx, mx: terms (e.g. your relay's include:)",
+    defaultText: "(unset: a:{MAILROOM_HOSTNAME})",
+    parse: (raw, name) => spfMechanisms(raw, name),
+  }),
+  setting({
+    key: "domainCheckIntervalMs",
+    env: "MAILROOM_DOMAIN_CHECK_INTERVAL_MS",
+    flag: "--domain-check-interval-ms",
+    description:
+      "how often each sending domain's DNS records are looked up again (a verified domain that lost its DKIM record becomes failed, with a Notification)",
+    defaultText: "21600000 (6 hours)",
+    parse: (raw, name) => integer(raw, 21_600_000, name, 1000, 30 * 86_400_000),
+  }),
 ] as const;
+
+/** Whether MAILROOM_REQUIRE_VERIFIED_DOMAIN is in force: as set, else only for direct-to-MX delivery. */
+export function requireVerifiedDomain(
+  config: Pick<Config, "requireVerifiedDomain" | "deliveryMode">,
+): boolean {
+  return config.requireVerifiedDomain ?? (config.deliveryMode as string) === "mx";
+}
+
+const SPF_TERM =
+  /^(include:[a-z0-9._-]+|ip4:[0-9./]+|ip6:[0-9a-f:./]+|a|mx|a:[a-z0-9._-]+|mx:[a-z0-9._-]+)$/i;
+
+function spfMechanisms(raw: string | undefined, name: string): string[] | undefined {
+  if (raw === undefined) return undefined;
+  const terms = raw.split(/[\s,]+/).filter((term) => term !== "");
+  const bad = terms.find((term) => !SPF_TERM.test(term));
+  if (terms.length === 0 || bad !== undefined) {
+    throw new ConfigError(
+      `${name} must be SPF mechanisms (include:host, ip4:addr[/n], ip6:addr[/n], a, a:host, mx, mx:host), got "${bad ?? raw}"`,
+    );
+  }
+  return terms;
+}
 
 /**
  * Builds the configuration from the environment, with `overrides` (CLI flags, keyed by setting)

@@ -1,5 +1,6 @@
 import { readStoredContent, type StoredContent } from "../model/email-message.js";
 import { type ComposeInput, composeMime } from "./compose.js";
+import { type SigningKey, signMime } from "./dkim-sign.js";
 import type { Envelope } from "./envelope.js";
 import type { SendReport, Transport, TransportConnections } from "./transports/transport.js";
 
@@ -27,6 +28,8 @@ export type ComposeJob = Omit<ComposeInput, "content" | "attachments"> & {
   stored: StoredContent;
   /** Left out when there are none: a Map costs more to clone across threads than its absence. */
   attachments?: ComposeInput["attachments"];
+  /** DKIM keys to sign with once composed (the sign step); absent: sent unsigned. */
+  dkim?: SigningKey[];
 };
 
 /**
@@ -52,7 +55,7 @@ export class LocalDispatcher implements Dispatcher {
   }
 
   async dispatch(job: DispatchJob): Promise<DispatchResult> {
-    const mime = "compose" in job.mime ? await composeMime(composeInput(job.mime.compose)) : undefined;
+    const mime = "compose" in job.mime ? await composeAndSign(job.mime.compose) : undefined;
     const raw = "stored" in job.mime ? job.mime.stored : (mime as string);
     const report = await this.transport.send({ envelope: job.envelope, raw });
     return { report, mime };
@@ -67,6 +70,12 @@ export class LocalDispatcher implements Dispatcher {
   }
 }
 
-function composeInput({ stored, attachments, ...rest }: ComposeJob): ComposeInput {
+/** The first attempt's MIME: composed, then signed here too, so what is stored is what was sent. */
+async function composeAndSign(job: ComposeJob): Promise<string> {
+  const mime = await composeMime(composeInput(job));
+  return job.dkim === undefined ? mime : signMime(mime, job.dkim);
+}
+
+function composeInput({ stored, attachments, dkim: _dkim, ...rest }: ComposeJob): ComposeInput {
   return { ...rest, content: readStoredContent(stored), attachments: attachments ?? new Map() };
 }

@@ -6,6 +6,7 @@ import type { DeliveryJob } from "../services/email-messages.js";
 import type { AttemptRecord, EmailMessageRow, MailStore, RetryContext } from "../store/types.js";
 import { isStoreFull, isStoreUnavailable } from "../store/unavailable.js";
 import type { Dispatcher, DispatchJob, DispatchResult } from "./dispatch.js";
+import type { SigningKey } from "./dkim-sign.js";
 import { type Envelope, envelopeFor } from "./envelope.js";
 import { type AttemptHistory, NO_HISTORY, readHistory } from "./history.js";
 import type { DeliveryLogger } from "./logger.js";
@@ -20,6 +21,8 @@ export interface StepContext {
   logger: DeliveryLogger;
   /** Told of each recorded attempt (/metrics). */
   metrics?: DeliveryMetrics | undefined;
+  /** DKIM keys by From domain (the sign step); absent: nothing is signed. */
+  signingKeys?: SigningKeySource | undefined;
   policy: RetryPolicy;
   /** The lease holder: only its records settle the message. */
   owner: string;
@@ -35,6 +38,15 @@ export interface StepContext {
   recordFailed(error: unknown, failures: number): Promise<boolean>;
   /** An attempt was recorded after failures: the worker claims again. */
   recordStored(): void;
+}
+
+/** Where the sign step finds a message's DKIM keys (src/domains/domain-directory.ts). */
+export interface SigningKeySource {
+  /** The keys for this From address sent by this account; undefined: unsigned. A promise only while loading. */
+  keysFor(
+    accountSid: string,
+    fromAddress: string,
+  ): SigningKey[] | undefined | Promise<SigningKey[] | undefined>;
 }
 
 /** One attempt of one message, as it passes from step to step. */
@@ -125,8 +137,27 @@ function composeFrom(state: AttemptState, attachments: ReadonlyMap<string, Uint8
   };
 }
 
-/** DKIM signing will go here: once, at the first attempt, so the stored MIME carries the signature. */
-const sign: DeliveryStep = { name: "sign", run() {} };
+/**
+ * DKIM: at the first attempt, the keys of the From domain (or of a parent domain the account's
+ * lineage owns) go with the compose job, and the side that composes signs (dispatch.ts): the stored
+ * MIME carries the signature, so `/Mime` and retries send the same bytes. A message with no key
+ * costs a map lookup or two.
+ */
+const sign: DeliveryStep = {
+  name: "sign",
+  run(state, { signingKeys }) {
+    const mime = state.mime;
+    if (signingKeys === undefined || mime === undefined || !("compose" in mime)) return;
+    const keys = signingKeys.keysFor(state.message.account_sid, state.content.from.address);
+    if (keys === undefined) return;
+    if (keys instanceof Promise) {
+      return keys.then((found) => {
+        if (found !== undefined) mime.compose.dkim = found;
+      });
+    }
+    mime.compose.dkim = keys;
+  },
+};
 
 /** Hands the attempt to the dispatcher; Mailroom's own failures become a retryable report too. */
 const send: DeliveryStep = {

@@ -9,7 +9,7 @@ import type { Dispatcher } from "./dispatch.js";
 import type { DeliveryLogger } from "./logger.js";
 import type { RetryPolicy } from "./retry-policy.js";
 import { settledWithin } from "./settled-within.js";
-import { runAttempt, type StepContext, startAttempt } from "./steps.js";
+import { runAttempt, type SigningKeySource, type StepContext, startAttempt } from "./steps.js";
 import { WakeSignal } from "./wake-signal.js";
 
 export interface WorkerSettings {
@@ -30,6 +30,8 @@ export interface WorkerDeps {
   logger: DeliveryLogger;
   /** Told of each recorded attempt (/metrics); left out in tests that build a worker alone. */
   metrics?: DeliveryMetrics;
+  /** The sign step's DKIM keys (src/domains/signing-keys.ts); absent: nothing is signed. */
+  signingKeys?: SigningKeySource;
 }
 
 // When the queue says something is due but nothing could be claimed (a race with another worker),

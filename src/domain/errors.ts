@@ -105,6 +105,18 @@ export const ErrorCodes = {
   MessageFinal: { code: 15221, status: 409 },
   MessageNotScheduled: { code: 15222, status: 409 },
 
+  // 160xx: sending domains (src/domains/, src/http/routes/domains.ts)
+  DomainNameMissing: { code: 16001, status: 400 },
+  InvalidDomainName: { code: 16002, status: 400 },
+  DomainNotFound: { code: 16003, status: 404 },
+  DomainTaken: { code: 16004, status: 409 },
+  DomainLimitReached: { code: 16005, status: 403 },
+  InvalidDkimAlgorithms: { code: 16006, status: 400 },
+  DkimKeyNotFound: { code: 16007, status: 404 },
+  DkimKeyInUse: { code: 16008, status: 409 },
+  RotationPending: { code: 16009, status: 409 },
+  UnverifiedFromDomain: { code: 16010, status: 400 },
+
   // 20xxx: the request itself
   MalformedBody: { code: 20001, status: 400 },
   PayloadTooLarge: { code: 20002, status: 413 },
@@ -188,6 +200,15 @@ export const WebhookErrorCodes = {
   DeliveryGivenUp: 14432,
 } as const;
 
+/**
+ * Codes of the domain re-check (16100–16119): Notifications about a sending domain. Never HTTP
+ * errors. Each one has a line in docs/errors.md.
+ */
+export const DomainCheckCodes = {
+  /** Notification (log 0): a verified domain's DKIM record is gone or changed; it is `failed`. */
+  DomainRecordsLost: 16100,
+} as const;
+
 export type WebhookErrorCode = (typeof WebhookErrorCodes)[keyof typeof WebhookErrorCodes];
 
 /** An error that is meant for the API client: it carries its HTTP status and stable code. */
@@ -222,6 +243,7 @@ const infoByCode = new Map<number, ErrorCodeInfo>([
   ),
   ...Object.entries(DeliveryErrorCodes).map(([name, code]) => [code, { name, status: null }] as const),
   ...Object.entries(WebhookErrorCodes).map(([name, code]) => [code, { name, status: null }] as const),
+  ...Object.entries(DomainCheckCodes).map(([name, code]) => [code, { name, status: null }] as const),
 ]);
 
 export function describeErrorCode(code: number): ErrorCodeInfo | undefined {

@@ -16,7 +16,9 @@ export type SidPrefix =
   /** a replayed event's delivery job */
   | "RP"
   /** an email template */
-  | "ET";
+  | "ET"
+  /** a sending domain */
+  | "DM";
 
 /**
  * The 32 hex characters are 12 of the creation time in milliseconds, then 20 random (80 bits).

@@ -11,6 +11,7 @@ import Fastify, {
 import Type from "typebox";
 import { ApiError, describeErrorCode, moreInfoPath } from "../domain/errors.js";
 import { quoteInput } from "../domain/quote.js";
+import type { DomainService } from "../domains/domain-service.js";
 import type { MailroomMetrics, ScrapeSources } from "../metrics/metrics.js";
 import { metricsRoute } from "../metrics/metrics-route.js";
 import { API_VERSION } from "../model/paths.js";
@@ -29,6 +30,7 @@ import { addJsonBodyParser } from "./json-body.js";
 import { rewriteJsonSuffix, sendError } from "./representation.js";
 import { requestIds, trackRequests } from "./request-log.js";
 import { accountRoutes } from "./routes/accounts.js";
+import { domainRoutes } from "./routes/domains.js";
 import { emailMessageRoutes } from "./routes/email-messages.js";
 import { eventRoutes } from "./routes/events.js";
 import { notificationRoutes } from "./routes/notifications.js";
@@ -47,6 +49,7 @@ export interface HttpDeps {
   webhooks: WebhookService;
   /** Email templates: the resource, and rendering for sends. */
   templates: TemplateService;
+  domains: DomainService;
   logger: FastifyBaseLogger;
   bodyLimitBytes: number;
   bodyMemoryBytes: number;
@@ -183,6 +186,7 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     await api.register(notificationRoutes, { store: deps.store });
     await api.register(usageRecordRoutes, { store: deps.store });
     await api.register(templateRoutes, deps.templates);
+    await api.register(domainRoutes, { store: deps.store, domains: deps.domains });
   });
 
   await app.register(metricsRoute, {

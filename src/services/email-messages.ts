@@ -1,6 +1,7 @@
 import { formatMailboxList } from "../domain/addresses.js";
 import { type AttachmentPolicy, checkAttachments } from "../domain/attachments.js";
 import { newSid } from "../domain/ids.js";
+import type { FromPolicy } from "../domains/sending-policy.js";
 import type { MailroomMetrics } from "../metrics/metrics.js";
 import {
   type EmailContent,
@@ -46,6 +47,8 @@ export class EmailMessageService {
       callbackGuard?: AddressGuardOptions;
       /** Counts accepted messages (/metrics). */
       metrics?: Pick<MailroomMetrics, "messageAccepted">;
+      /** MAILROOM_REQUIRE_VERIFIED_DOMAIN (src/domains/sending-policy.ts); absent: any From. */
+      fromPolicy?: FromPolicy;
     } = {},
   ) {}
 
@@ -73,6 +76,8 @@ export class EmailMessageService {
    * SID and a Message-ID given. Throws ApiError for what the client must fix. A batch runs it per item.
    */
   async prepare(accountSid: string, email: ValidatedEmail): Promise<PreparedEmail> {
+    const refused = this.events.fromPolicy?.check(accountSid, email.content.from.address);
+    if (refused) await refused;
     // Where the callback will be POSTed must be allowed now (and is checked again at each POST); a
     // lookup that fails only for now does not refuse the message.
     const { callbackGuard } = this.events;

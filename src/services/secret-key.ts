@@ -82,7 +82,7 @@ function keyFromFile(dataDir: string, logger: FastifyBaseLogger): Buffer {
     if (createKeyFile(path)) {
       logger.warn(
         { file: path },
-        "generated a new secret key (it seals webhook signing secrets): back it up with the database, or set MAILROOM_SECRET_KEY; without it those secrets cannot be read",
+        "generated a new secret key (it seals webhook signing secrets and DKIM keys): back it up with the database, or set MAILROOM_SECRET_KEY; without it those secrets cannot be read",
       );
     }
     text = readIfExists(path) ?? "";

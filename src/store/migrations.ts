@@ -376,6 +376,30 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable("email_messages").addColumn("send_at", "bigint").execute();
     },
   },
+  "0010_domains": {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("domains")
+        .addColumn("sid", "text", (c) => c.primaryKey())
+        .addColumn("account_sid", "text", (c) => c.notNull().references("accounts.sid"))
+        // One owner per domain in the installation: signing and the sending policy trust it.
+        .addColumn("domain_name", "text", (c) => c.notNull().unique())
+        .addColumn("status", "text", (c) => c.notNull())
+        .addColumn("dns_records", "text", (c) => c.notNull())
+        .addColumn("dkim_keys", "text", (c) => c.notNull())
+        .addColumn("date_checked", "bigint")
+        .addColumn("next_check_at", "bigint", (c) => c.notNull())
+        .addColumn("date_created", "bigint", (c) => c.notNull())
+        .addColumn("date_updated", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex("domains_account_created")
+        .on("domains")
+        .columns(["account_sid", "date_created", "sid"])
+        .execute();
+      await db.schema.createIndex("domains_next_check").on("domains").column("next_check_at").execute();
+    },
+  },
 };
 
 interface LegacyDatabase {

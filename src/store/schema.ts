@@ -219,6 +219,25 @@ export interface EmailTemplatesTable {
   date_updated: number;
 }
 
+/** A sending domain (src/domains/): its DKIM keys and the DNS records it was told to publish. */
+export interface DomainsTable {
+  sid: string;
+  account_sid: string;
+  /** Lower-case ASCII (punycode); unique in the installation (one owner per domain). */
+  domain_name: string;
+  /** pending | verified | failed */
+  status: string;
+  /** JSON: the records to publish with their last check (DomainRecordState[]). */
+  dns_records: string;
+  /** JSON: StoredDkimKey[] (private keys sealed). */
+  dkim_keys: string;
+  date_checked: number | null;
+  /** When the background re-check is due; a process claims a domain by moving it on. */
+  next_check_at: number;
+  date_created: number;
+  date_updated: number;
+}
+
 export interface Database {
   accounts: AccountsTable;
   email_messages: EmailMessagesTable;
@@ -236,6 +255,7 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   secret_key_checks: SecretKeyChecksTable;
   email_templates: EmailTemplatesTable;
+  domains: DomainsTable;
   idempotency_keys: IdempotencyKeysTable;
 }
 

@@ -1,5 +1,7 @@
 import { type Kysely, sql, type WhereInterface } from "kysely";
 import { type BatchOutcome, QUEUE_KEYS, type QueueTable, type StoreDialect } from "./dialect.js";
+import type { DomainPatch, DomainRow, InsertDomainOutcome, SigningDomainRow } from "./domain-queries.js";
+import * as domains from "./domain-queries.js";
 import { GroupCommit } from "./group-commit.js";
 import * as hooks from "./hooks-queries.js";
 import * as idempotency from "./idempotency-keys.js";
@@ -749,6 +751,39 @@ export class Store implements MailStore {
 
   deleteWebhook(accountSid: string, sid: string): Promise<boolean> {
     return hooks.deleteWebhook(this.db, accountSid, sid);
+  }
+
+  insertDomain(domain: DomainRow, limit: number): Promise<InsertDomainOutcome> {
+    return domains.insertDomain(this.db, this.dialect, domain, limit);
+  }
+
+  findDomain(accountSid: string, sid: string): Promise<DomainRow | undefined> {
+    return domains.findDomain(this.db, accountSid, sid);
+  }
+
+  listDomains(accountSid: string, offset: number, limit: number): Promise<Page<DomainRow>> {
+    return domains.listDomains(this.db, accountSid, offset, limit);
+  }
+
+  updateDomain(
+    accountSid: string,
+    sid: string,
+    patch: DomainPatch,
+    notification?: NotificationRow,
+  ): Promise<DomainRow | undefined> {
+    return domains.updateDomain(this.db, accountSid, sid, patch, notification);
+  }
+
+  deleteDomain(accountSid: string, sid: string): Promise<boolean> {
+    return domains.deleteDomain(this.db, accountSid, sid);
+  }
+
+  listSigningDomains(): Promise<SigningDomainRow[]> {
+    return domains.listSigningDomains(this.db);
+  }
+
+  claimDomainChecks(now: number, nextCheckAt: number, limit: number): Promise<DomainRow[]> {
+    return domains.claimDomainChecks(this.db, now, nextCheckAt, limit);
   }
 
   listEvents(filter: EventFilter, offset: number, limit: number, order: "asc" | "desc") {

@@ -197,6 +197,14 @@ export class ThreadedStore implements MailStore {
   listTemplates: MailStore["listTemplates"] = (...args) => this.read("listTemplates", ...args);
   updateTemplate: MailStore["updateTemplate"] = (...args) => this.thread.call("updateTemplate", ...args);
   deleteTemplate: MailStore["deleteTemplate"] = (...args) => this.thread.call("deleteTemplate", ...args);
+  insertDomain: MailStore["insertDomain"] = (...args) => this.thread.call("insertDomain", ...args);
+  findDomain: MailStore["findDomain"] = (...args) => this.thread.call("findDomain", ...args);
+  listDomains: MailStore["listDomains"] = (...args) => this.thread.call("listDomains", ...args);
+  updateDomain: MailStore["updateDomain"] = (...args) => this.thread.call("updateDomain", ...args);
+  deleteDomain: MailStore["deleteDomain"] = (...args) => this.thread.call("deleteDomain", ...args);
+  listSigningDomains: MailStore["listSigningDomains"] = () => this.thread.call("listSigningDomains");
+  claimDomainChecks: MailStore["claimDomainChecks"] = (...args) =>
+    this.thread.call("claimDomainChecks", ...args);
 }
 
 /**

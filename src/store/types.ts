@@ -1,5 +1,6 @@
 import type { Insertable, Selectable } from "kysely";
 import type { QueueTable, StoreDialect } from "./dialect.js";
+import type { DomainPatch, DomainRow, InsertDomainOutcome, SigningDomainRow } from "./domain-queries.js";
 import type {
   AccountsTable,
   AttachmentBlobsTable,
@@ -412,6 +413,22 @@ export interface MailStore {
     now: number,
   ): Promise<TemplateWrite<TemplateRow | undefined>>;
   deleteTemplate(accountSid: string, sid: string): Promise<boolean>;
+  // ---- sending domains (domain-queries.ts) ----
+  /** Inserts unless the account has `limit` domains or the name is anyone's already (serialised with creates). */
+  insertDomain(domain: DomainRow, limit: number): Promise<InsertDomainOutcome>;
+  findDomain(accountSid: string, sid: string): Promise<DomainRow | undefined>;
+  listDomains(accountSid: string, offset: number, limit: number): Promise<Page<DomainRow>>;
+  /** Applies `patch` (with `notification`, in one transaction); undefined if there is no such domain. */
+  updateDomain(
+    accountSid: string,
+    sid: string,
+    patch: DomainPatch,
+    notification?: NotificationRow,
+  ): Promise<DomainRow | undefined>;
+  deleteDomain(accountSid: string, sid: string): Promise<boolean>;
+  listSigningDomains(): Promise<SigningDomainRow[]>;
+  /** Claims up to `limit` due re-checks for this process, moving each on to `nextCheckAt`. */
+  claimDomainChecks(now: number, nextCheckAt: number, limit: number): Promise<DomainRow[]>;
 }
 
 /** An answer as it was sent, stored with an Idempotency-Key so a repeat gets the same bytes. */
