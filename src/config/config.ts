@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { hostname as osHostname } from "node:os";
 import { type DnsServer, parseDnsServer } from "../dns/resolver.js";
 import { parseSecretKey } from "../domain/secret-box.js";
 import { readRelayUrlOptions } from "./relay-url.js";
@@ -67,12 +68,21 @@ export interface Config {
   webhookHostConcurrency: number;
   webhookDisableAfterMs: number;
   webhookPollIntervalMs: number;
+  /** Direct-to-MX delivery (MAILROOM_DELIVERY_MODE=mx, docs/delivery.md#direct-to-mx-delivery). */
+  mxPort: number;
+  /** MAILROOM_HOSTNAME: the EHLO name; the machine's host name by default. */
+  hostname: string;
+  mxPoolSize: number;
+  /** Lower-case domains whose MX must offer STARTTLS with a verified certificate. */
+  tlsRequiredDomains: readonly string[];
+  /** PEM text of MAILROOM_MX_CA_FILE: CAs trusted for MX certificates besides the system's. */
+  mxCa: string | undefined;
 }
 
 export class ConfigError extends Error {}
 
 /** The delivery modes MAILROOM_DELIVERY_MODE accepts. */
-export const DELIVERY_MODES = ["relay", "capture"] as const;
+export const DELIVERY_MODES = ["relay", "capture", "mx"] as const;
 export type DeliveryMode = (typeof DELIVERY_MODES)[number];
 
 interface Setting<K extends keyof Config> {
@@ -317,7 +327,7 @@ export const SETTINGS = [
     key: "deliveryMode",
     env: "MAILROOM_DELIVERY_MODE",
     flag: "--delivery-mode",
-    description: `where mail goes: ${DELIVERY_MODES.join(", ")} (relay needs MAILROOM_SMTP_URL)`,
+    description: `where mail goes: ${DELIVERY_MODES.join(", ")} (relay needs MAILROOM_SMTP_URL; mx delivers to each recipient domain's MX hosts)`,
     defaultText: "(relay when MAILROOM_SMTP_URL is set, capture otherwise)",
     // Resolved against smtpUrl in loadConfig; "" marks "not given".
     parse: (raw, name) =>
@@ -514,6 +524,49 @@ export const SETTINGS = [
     defaultText: "1000",
     parse: (raw, name) => integer(raw, 1000, name, 10, 600_000),
   }),
+  setting({
+    key: "mxPort",
+    env: "MAILROOM_MX_PORT",
+    flag: "--mx-port",
+    description: "mx mode: the TCP port of MX hosts (25 on the Internet; tests only change it)",
+    defaultText: "25",
+    parse: (raw, name) => integer(raw, 25, name, 1, 65535),
+  }),
+  setting({
+    key: "hostname",
+    env: "MAILROOM_HOSTNAME",
+    flag: "--hostname",
+    description:
+      "mx mode: the name Mailroom gives in EHLO; receivers check it, so give the fully qualified name whose A record is this machine",
+    defaultText: "(the machine's host name; a warning at start when it has no dot)",
+    parse: (raw, name) => hostname(raw, name),
+  }),
+  setting({
+    key: "mxPoolSize",
+    env: "MAILROOM_MX_POOL_SIZE",
+    flag: "--mx-pool-size",
+    description: "mx mode: SMTP connections at most per MX host, reused across messages",
+    defaultText: "10",
+    parse: (raw, name) => integer(raw, 10, name, 1, 100),
+  }),
+  setting({
+    key: "tlsRequiredDomains",
+    env: "MAILROOM_TLS_REQUIRED_DOMAINS",
+    flag: "--tls-required-domains",
+    description:
+      "mx mode: comma-separated recipient domains whose MX must offer STARTTLS with a certificate valid for its name; otherwise mail waits (deferred), never sent in clear",
+    defaultText: "(unset: opportunistic STARTTLS everywhere)",
+    parse: (raw, name) => domainList(raw, name),
+  }),
+  setting({
+    key: "mxCa",
+    env: "MAILROOM_MX_CA_FILE",
+    flag: "--mx-ca-file",
+    description:
+      "mx mode: PEM file of CAs trusted for MX certificates (TLS-required domains) in addition to the system's",
+    defaultText: "(unset: the system's CAs)",
+    parse: (raw, name) => caFile(raw, name),
+  }),
 ] as const;
 
 /**
@@ -625,6 +678,44 @@ function caFile(raw: string | undefined, name: string): string | undefined {
     throw new ConfigError(`${name}: ${raw} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   }
   return text;
+}
+
+/** An EHLO name: a domain name (letters, digits, dots, hyphens) or an address literal. */
+function hostname(raw: string | undefined, name: string): string {
+  if (raw === undefined) return machineName();
+  const value = raw.trim();
+  if (
+    !/^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$|^\[[0-9A-Fa-f:.]+\]$/.test(
+      value,
+    )
+  ) {
+    throw new ConfigError(`${name} must be a host name such as mail.example.com, got "${raw}"`);
+  }
+  return value;
+}
+
+/** The machine's host name, as EHLO gives it: a name without spaces, or an address literal. */
+function machineName(): string {
+  let name = "";
+  try {
+    name = osHostname();
+  } catch {
+    // No host name to be had.
+  }
+  name = name.replace(/[^A-Za-z0-9.-]+/g, "");
+  if (name === "") return "localhost";
+  return isIP(name) === 4 ? `[${name}]` : name;
+}
+
+function domainList(raw: string | undefined, name: string): readonly string[] {
+  if (raw === undefined) return [];
+  return raw.split(",").map((item) => {
+    const domain = item.trim().toLowerCase().replace(/\.$/, "");
+    if (!/^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/.test(domain)) {
+      throw new ConfigError(`${name} must be comma-separated domain names, got "${item.trim()}"`);
+    }
+    return domain;
+  });
 }
 
 function secretKey(raw: string | undefined, name: string): string | undefined {

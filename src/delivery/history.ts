@@ -20,6 +20,9 @@ const NOT_COUNTED = new Set<number>([
   DeliveryErrorCodes.RelaySetupFailed,
   DeliveryErrorCodes.InsecureAuthRefused,
   DeliveryErrorCodes.DeliveryError,
+  DeliveryErrorCodes.MxDnsTemporary,
+  DeliveryErrorCodes.MxUnreachable,
+  DeliveryErrorCodes.MxTlsRequired,
 ]);
 
 export function countsTowardLimit(errorCode: number | null): boolean {

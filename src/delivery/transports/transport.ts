@@ -13,6 +13,8 @@ export interface RecipientOutcome {
   state: "accepted" | "rejected" | "deferred";
   smtp_code: number | null;
   response: string | null;
+  /** Direct-to-MX: the MX host that gave this answer (absent when none did, and with a relay). */
+  destination?: string;
 }
 
 /** Why an attempt did not deliver to every recipient, in words a user can act on. */

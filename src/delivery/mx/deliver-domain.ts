@@ -1,0 +1,199 @@
+import { DnsTemporaryError, type MxLookup } from "../../dns/mx.js";
+import { DeliveryErrorCodes } from "../../domain/errors.js";
+import { oneLine, refusedRecipient, reportSent } from "../transports/smtp.js";
+import type { SmtpError } from "../transports/smtp-connection.js";
+import {
+  type RecipientOutcome,
+  type SendFailure,
+  type SendReport,
+  sameForAll,
+} from "../transports/transport.js";
+import type { MxPools, MxTlsPolicy } from "./mx-pools.js";
+
+/** The recipients of one message that live at one domain: one SMTP transaction. */
+export interface DomainJob {
+  domain: string;
+  from: string;
+  to: string[];
+  raw: string;
+}
+
+/** Addresses tried per attempt at most, across the domain's MX hosts (Postfix: smtp_mx_address_limit). */
+const MAX_TRIES = 5;
+/** How many failed hosts an error message names. */
+const NAMED_TRIES = 3;
+
+/**
+ * Delivers to one recipient domain: its MX hosts in order (mx.ts), each address of a host in turn,
+ * moving on when a connection cannot be set up (refused, timed out, a 4xx or 5xx greeting, a failed
+ * STARTTLS a TLS-required domain needs). Once a host has taken the transaction its answer is the
+ * domain's answer: a refusal is not tried elsewhere.
+ */
+export class DomainDelivery {
+  constructor(
+    private readonly lookup: MxLookup,
+    private readonly pools: MxPools,
+    private readonly tlsRequired: (domain: string) => boolean,
+  ) {}
+
+  async deliver(job: DomainJob): Promise<SendReport> {
+    const { domain, to } = job;
+    let route: Awaited<ReturnType<MxLookup["route"]>>;
+    try {
+      route = await this.lookup.route(domain);
+    } catch (error) {
+      return dnsDeferred(job, error);
+    }
+    if (route.kind === "no-domain") {
+      return refused(to, {
+        code: DeliveryErrorCodes.MxDomainNotFound,
+        message: `The domain ${domain} does not exist (DNS answered NXDOMAIN); check ${listOf(to)}.`,
+      });
+    }
+    if (route.kind === "null-mx") {
+      return refused(to, {
+        code: DeliveryErrorCodes.MxNullMx,
+        message: `The domain ${domain} accepts no mail: it publishes a null MX (RFC 7505); check ${listOf(to)}.`,
+      });
+    }
+    const tls: MxTlsPolicy = this.tlsRequired(domain) ? "verified" : "opportunistic";
+    const failures: string[] = [];
+    let lastSetupError: SmtpError | undefined;
+    let tlsFailed = false;
+    let addressesSeen = 0;
+    let tries = 0;
+    for (const host of route.hosts) {
+      let addresses: string[];
+      try {
+        addresses = await this.lookup.addresses(host.name);
+      } catch (error) {
+        if (route.implicit) return dnsDeferred(job, error);
+        failures.push(`${host.name}: ${(error as Error).message}`);
+        continue;
+      }
+      addressesSeen += addresses.length;
+      if (addresses.length === 0) failures.push(`${host.name}: no address (A/AAAA)`);
+      for (const address of addresses) {
+        if (tries++ >= MAX_TRIES) break;
+        try {
+          const result = await this.pools.get(host.name, address, tls).send({ from: job.from, to }, job.raw);
+          return withDestination(reportSent(to, result.response, result.rejected), host.name);
+        } catch (error) {
+          const failure = error as SmtpError;
+          if (!failure.setup) return withDestination(transactionFailed(to, failure, host.name), host.name);
+          lastSetupError = failure;
+          if (failure.code === "ETLS") tlsFailed = true;
+          failures.push(`${host.name} [${address}]: ${setupProblem(failure)}`);
+        }
+      }
+    }
+    if (route.implicit && addressesSeen === 0 && lastSetupError === undefined && failures.length > 0) {
+      return refused(to, {
+        code: DeliveryErrorCodes.MxNoAddress,
+        message: `The domain ${domain} has no MX record and no address (A/AAAA): it cannot receive mail; check ${listOf(to)}.`,
+      });
+    }
+    const tried = failures.slice(0, NAMED_TRIES).join("; ") + (failures.length > NAMED_TRIES ? "; …" : "");
+    const failure: SendFailure =
+      tls === "verified" && tlsFailed
+        ? {
+            code: DeliveryErrorCodes.MxTlsRequired,
+            message: `${domain} requires TLS (MAILROOM_TLS_REQUIRED_DOMAINS) and no MX host offered STARTTLS with a valid certificate (${tried}); the mail waits and is never sent in clear.`,
+          }
+        : {
+            code: DeliveryErrorCodes.MxUnreachable,
+            message: `No MX host of ${domain} could be reached (${tried}); retried.`,
+          };
+    const smtpCode = lastSetupError?.responseCode ?? null;
+    const response = lastSetupError?.response ?? null;
+    return { recipients: sameForAll(to, "deferred", smtpCode, response), smtpCode, response, failure };
+  }
+}
+
+function dnsDeferred({ domain, to }: DomainJob, error: unknown): SendReport {
+  const why =
+    error instanceof DnsTemporaryError
+      ? error.message
+      : `the DNS lookup failed (${(error as Error).message})`;
+  return {
+    recipients: sameForAll(to, "deferred", null, null),
+    smtpCode: null,
+    response: null,
+    failure: {
+      code: DeliveryErrorCodes.MxDnsTemporary,
+      message: `Could not find where mail for ${domain} goes: ${why}; retried (check MAILROOM_DNS_SERVERS if it lasts).`,
+    },
+  };
+}
+
+function refused(to: readonly string[], failure: SendFailure): SendReport {
+  return { recipients: sameForAll(to, "rejected", null, null), smtpCode: null, response: null, failure };
+}
+
+/** A host took the transaction and answered it with a failure (or dropped it half way). */
+function transactionFailed(to: readonly string[], error: SmtpError, host: string): SendReport {
+  const smtpCode = error.responseCode ?? null;
+  const response = error.response ?? null;
+  if (error.command === "RCPT TO" && error.rejectedErrors?.length) {
+    const refusals = new Map(error.rejectedErrors.map((e) => [e.recipient.toLowerCase(), e]));
+    const recipients = to.map((address): RecipientOutcome => {
+      const refusal = refusals.get(address.toLowerCase());
+      return refusal
+        ? refusedRecipient(address, refusal)
+        : { address, state: "deferred", smtp_code: smtpCode, response };
+    });
+    return { recipients, smtpCode, response, failure: null };
+  }
+  let failure: SendFailure;
+  let state: RecipientOutcome["state"] = "deferred";
+  if (error.oversize) {
+    state = "rejected";
+    failure = {
+      code: DeliveryErrorCodes.MessageTooLarge,
+      message: `The message is ${error.oversize.size} bytes; the MX host ${host} accepts at most ${error.oversize.limit} (its SIZE limit). Retrying will not help: send a smaller message.`,
+    };
+  } else if (smtpCode !== null && response !== null) {
+    const permanent = error.permanent ?? smtpCode >= 500;
+    if (permanent) state = "rejected";
+    failure = permanent
+      ? {
+          code: DeliveryErrorCodes.MessageRejected,
+          message: `The MX host ${host} refused the message permanently: "${oneLine(response)}". Retrying will not help; fix what the reply names.`,
+        }
+      : {
+          code: DeliveryErrorCodes.MessageDeferred,
+          message: `The MX host ${host} deferred the message: "${oneLine(response)}".`,
+        };
+  } else {
+    failure = {
+      code: DeliveryErrorCodes.MxUnreachable,
+      message: `The connection to the MX host ${host} failed during the transaction (${oneLine(error.message)}); retried.`,
+    };
+  }
+  return { recipients: sameForAll(to, state, smtpCode, response), smtpCode, response, failure };
+}
+
+function withDestination(report: SendReport, host: string): SendReport {
+  for (const recipient of report.recipients) recipient.destination = host;
+  return report;
+}
+
+/** Why a connection could not be set up, in a few words. */
+function setupProblem(error: SmtpError): string {
+  const cause = error.originalCode ?? error.code;
+  if (error.code === "ETLS") {
+    return error.response
+      ? `no STARTTLS ("${oneLine(error.response)}")`
+      : `TLS failed (${oneLine(error.message)})`;
+  }
+  if (error.response) return `"${oneLine(error.response)}"`;
+  if (cause === "ECONNREFUSED") return "connection refused";
+  if (error.code === "ETIMEDOUT") return "no answer in time";
+  return oneLine(error.message);
+}
+
+function listOf(to: readonly string[]): string {
+  return to.length === 1
+    ? (to[0] as string)
+    : `${to.length} addresses (${to.slice(0, 3).join(", ")}${to.length > 3 ? ", …" : ""})`;
+}

@@ -1,0 +1,42 @@
+import type { Config } from "../../config/config.js";
+import type { DnsServer } from "../../dns/resolver.js";
+
+/** What direct-to-MX delivery needs, as it crosses to the delivery thread (plain data). */
+export interface MxSettings {
+  /** MAILROOM_DNS_SERVERS; undefined: the system's. */
+  dnsServers: DnsServer[] | undefined;
+  /** MAILROOM_MX_PORT. */
+  port: number;
+  /** MAILROOM_HOSTNAME: the EHLO name. */
+  hostname: string;
+  /** MAILROOM_MX_POOL_SIZE: connections per MX host. */
+  poolSize: number;
+  /** MAILROOM_TLS_REQUIRED_DOMAINS, lower case. */
+  tlsRequiredDomains: readonly string[];
+  /** MAILROOM_MX_CA_FILE's PEM text. */
+  ca: string | undefined;
+  connectTimeoutMs: number;
+  socketTimeoutMs: number;
+}
+
+export function mxSettingsOf(config: Config): MxSettings {
+  return {
+    dnsServers: config.dnsServers,
+    port: config.mxPort,
+    hostname: config.hostname,
+    poolSize: config.mxPoolSize,
+    tlsRequiredDomains: config.tlsRequiredDomains,
+    ca: config.mxCa,
+    connectTimeoutMs: config.smtpConnectTimeoutMs,
+    socketTimeoutMs: config.smtpSocketTimeoutMs,
+  };
+}
+
+/** One sentence for the start-up log. */
+export function describeMx(settings: MxSettings): string {
+  const tls =
+    settings.tlsRequiredDomains.length > 0
+      ? `TLS required for ${settings.tlsRequiredDomains.length} domain(s), opportunistic elsewhere`
+      : "opportunistic STARTTLS";
+  return `delivering mail to each recipient domain's MX hosts on port ${settings.port} as ${settings.hostname} (${tls}, up to ${settings.poolSize} connections per host)`;
+}
