@@ -32,6 +32,9 @@ interface Hosts {
   secure: SmtpSink;
 }
 
+/** Connections the busy host (421 at the greeting) was offered. */
+let busyConnections = 0;
+
 /** An address with nothing listening: connections are refused. */
 const DOWN = "127.0.0.20";
 
@@ -62,8 +65,10 @@ async function startHosts(dir: string): Promise<Hosts> {
     { stdio: "ignore" },
   );
   const refuseAtGreeting = {
-    onConnect: (_session: unknown, callback: (error?: Error | null) => void) =>
-      callback(Object.assign(new Error("too busy, try another host"), { responseCode: 421 })),
+    onConnect: (_session: unknown, callback: (error?: Error | null) => void) => {
+      busyConnections++;
+      callback(Object.assign(new Error("too busy, try another host"), { responseCode: 421 }));
+    },
   };
   return {
     a,
@@ -113,6 +118,8 @@ function zone(dns: TestDns): void {
   mx("starttls.example", ["mx.starttls.example", 10]);
   mx("plain-required.example", ["mx.a.example", 10]);
   mx("secure.example", ["mx.secure.example", 10]);
+  mx("paced.example", ["mx.c.example", 10]);
+  mx("slow.example", ["mx.busy.example", 10]);
 }
 
 function received(sink: SmtpSink, messageId: string) {
@@ -141,6 +148,8 @@ for (const variant of await storeVariants()) {
           MAILROOM_HOSTNAME: "mailroom.test.example",
           MAILROOM_TLS_REQUIRED_DOMAINS: "plain-required.example,secure.example",
           MAILROOM_MX_CA_FILE: join(dir, "ca.pem"),
+          MAILROOM_DOMAIN_RATES: "paced.example=60/m",
+          MAILROOM_DOMAIN_BACKOFF_MS: "600000",
           ...FAST_RETRIES,
         },
       });
@@ -311,6 +320,49 @@ for (const variant of await storeVariants()) {
       assert.equal(message.status, "sent", message.error_message);
       assert.equal(received(hosts.secure, accepted.message_id).length, 1);
       assert.ok(hosts.secure.commands.includes("STARTTLS"));
+    });
+
+    test("over a domain's rate, messages wait in the queue for their turn; none fails", async () => {
+      const sent = [];
+      for (const name of ["p1", "p2", "p3"]) sent.push(await send({ To: `${name}@paced.example` }));
+      let waited = 0;
+      for (const accepted of sent) {
+        const message = await waitForFinal(server, server.admin, accepted.sid);
+        assert.equal(message.status, "sent", message.error_message);
+        assert.equal(received(hosts.c, accepted.message_id).length, 1);
+        const attempts = await getAttempts(server, server.admin, accepted.sid);
+        // A wait is one deferred attempt, retried when the slot kept for it comes (not after a backoff).
+        assert.ok(attempts.length <= 2, JSON.stringify(attempts));
+        if (attempts.length === 2) {
+          waited++;
+          assert.equal(attempts[0].outcome, "deferred");
+          assert.equal(attempts[0].error_code, 16126, attempts[0].error_message);
+        }
+        assert.equal(attempts[attempts.length - 1].outcome, "accepted");
+      }
+      // One message a second: three sent at once cannot all go at once.
+      assert.ok(waited >= 2, `${waited} messages waited`);
+    });
+
+    test("a domain that says 421 is backed off as a whole: its next message waits without a connection", async () => {
+      const first = await send({ To: "sam@slow.example" });
+      const attempt = await waitFor("the first attempt", async () => {
+        const attempts = await getAttempts(server, server.admin, first.sid);
+        return attempts[0];
+      });
+      assert.equal(attempt.smtp_code, 421);
+      const before = busyConnections;
+      const second = await send({ To: "sid@slow.example" });
+      const waiting = await waitFor("the second message's attempt", async () => {
+        const attempts = await getAttempts(server, server.admin, second.sid);
+        return attempts[0];
+      });
+      assert.equal(waiting.outcome, "deferred");
+      assert.equal(waiting.error_code, 16127, waiting.error_message);
+      assert.equal(busyConnections, before);
+      const message = await getMessage(server, server.admin, second.sid);
+      assert.equal(message.status, "queued");
+      assert.ok(Date.parse(message.next_attempt) > Date.now() + 60_000, message.next_attempt);
     });
   });
 }

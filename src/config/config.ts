@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { hostname as osHostname } from "node:os";
+import { type DomainRate, parseDomainRate } from "../delivery/mx/domain-gate.js";
 import { type DnsServer, parseDnsServer } from "../dns/resolver.js";
 import { parseSecretKey } from "../domain/secret-box.js";
 import { readRelayUrlOptions } from "./relay-url.js";
@@ -77,6 +78,10 @@ export interface Config {
   tlsRequiredDomains: readonly string[];
   /** PEM text of MAILROOM_MX_CA_FILE: CAs trusted for MX certificates besides the system's. */
   mxCa: string | undefined;
+  /** MAILROOM_DOMAIN_RATES: messages per period for recipient domains (mx mode). */
+  domainRates: DomainRate[];
+  /** MAILROOM_DOMAIN_BACKOFF_MS: a domain's first wait after it said "slow down" (mx mode). */
+  domainBackoffMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -567,6 +572,24 @@ export const SETTINGS = [
     defaultText: "(unset: the system's CAs)",
     parse: (raw, name) => caFile(raw, name),
   }),
+  setting({
+    key: "domainRates",
+    env: "MAILROOM_DOMAIN_RATES",
+    flag: "--domain-rates",
+    description:
+      "mx mode: most messages per second, minute, hour or day to a recipient domain, comma-separated (gmail.com=600/h,example.com=10/m); more wait in the queue, never fail for it",
+    defaultText: "(unset: no limit)",
+    parse: (raw, name) => domainRates(raw, name),
+  }),
+  setting({
+    key: "domainBackoffMs",
+    env: "MAILROOM_DOMAIN_BACKOFF_MS",
+    flag: "--domain-backoff-ms",
+    description:
+      "mx mode: how long a whole domain waits after a 421 or 451 4.7.x reply; doubles while it keeps saying so (at most 1 hour)",
+    defaultText: "60000",
+    parse: (raw, name) => integer(raw, 60_000, name, 1, 3_600_000),
+  }),
 ] as const;
 
 /**
@@ -715,6 +738,17 @@ function domainList(raw: string | undefined, name: string): readonly string[] {
       throw new ConfigError(`${name} must be comma-separated domain names, got "${item.trim()}"`);
     }
     return domain;
+  });
+}
+
+function domainRates(raw: string | undefined, name: string): DomainRate[] {
+  if (raw === undefined) return [];
+  return raw.split(",").map((item) => {
+    try {
+      return parseDomainRate(item);
+    } catch (error) {
+      throw new ConfigError(`${name}: ${(error as Error).message}`);
+    }
   });
 }
 

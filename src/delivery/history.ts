@@ -23,6 +23,8 @@ const NOT_COUNTED = new Set<number>([
   DeliveryErrorCodes.MxDnsTemporary,
   DeliveryErrorCodes.MxUnreachable,
   DeliveryErrorCodes.MxTlsRequired,
+  DeliveryErrorCodes.MxDomainRate,
+  DeliveryErrorCodes.MxDomainBackoff,
 ]);
 
 export function countsTowardLimit(errorCode: number | null): boolean {

@@ -133,6 +133,7 @@ const send: DeliveryStep = {
   name: "send",
   async run(state, { dispatcher, logger, abandoned }) {
     const job: DispatchJob = {
+      messageSid: state.message.sid,
       envelope: state.envelope as Envelope,
       mime: state.mime as DispatchJob["mime"],
     };

@@ -139,6 +139,10 @@ export const DeliveryErrorCodes = {
   MxTlsRequired: 16124,
   /** The domain's MX hosts have no address at all. Final. */
   MxNoAddress: 16125,
+  /** Over the domain's MAILROOM_DOMAIN_RATES: the message waits in the queue. Not counted, never final. */
+  MxDomainRate: 16126,
+  /** The domain said "slow down" (421, 451 4.7.x): all its mail waits for a while. Not counted. */
+  MxDomainBackoff: 16127,
 } as const;
 
 export type DeliveryErrorCode = (typeof DeliveryErrorCodes)[keyof typeof DeliveryErrorCodes];

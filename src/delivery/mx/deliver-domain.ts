@@ -8,6 +8,7 @@ import {
   type SendReport,
   sameForAll,
 } from "../transports/transport.js";
+import { type DomainGate, meansSlowDown } from "./domain-gate.js";
 import type { MxPools, MxTlsPolicy } from "./mx-pools.js";
 
 /** The recipients of one message that live at one domain: one SMTP transaction. */
@@ -16,6 +17,8 @@ export interface DomainJob {
   from: string;
   to: string[];
   raw: string;
+  /** The message's SID, for the domain's rate (domain-gate.ts). */
+  key: string;
 }
 
 /** Addresses tried per attempt at most, across the domain's MX hosts (Postfix: smtp_mx_address_limit). */
@@ -34,9 +37,28 @@ export class DomainDelivery {
     private readonly lookup: MxLookup,
     private readonly pools: MxPools,
     private readonly tlsRequired: (domain: string) => boolean,
+    private readonly gate: DomainGate,
   ) {}
 
+  /**
+   * The domain's answer, after its pacing: a domain over its rate or backing off is not contacted,
+   * its recipients wait (deferred, `waitUntil`). A "slow down" reply backs the whole domain off.
+   */
   async deliver(job: DomainJob): Promise<SendReport> {
+    const admission = this.gate.admit(job.domain, job.key);
+    if (!admission.go) return waiting(job, admission.until, admission.why);
+    const report = await this.attempt(job);
+    if (report.recipients.some((r) => r.state === "accepted")) this.gate.tookOne(job.domain);
+    else if (
+      report.recipients.some((r) => r.state === "deferred") &&
+      meansSlowDown(report.smtpCode, report.response)
+    ) {
+      report.waitUntil = this.gate.slowDown(job.domain);
+    }
+    return report;
+  }
+
+  private async attempt(job: DomainJob): Promise<SendReport> {
     const { domain, to } = job;
     let route: Awaited<ReturnType<MxLookup["route"]>>;
     try {
@@ -108,6 +130,26 @@ export class DomainDelivery {
     const response = lastSetupError?.response ?? null;
     return { recipients: sameForAll(to, "deferred", smtpCode, response), smtpCode, response, failure };
   }
+}
+
+function waiting({ domain, to }: DomainJob, until: number, why: "rate" | "backoff"): SendReport {
+  const failure: SendFailure =
+    why === "rate"
+      ? {
+          code: DeliveryErrorCodes.MxDomainRate,
+          message: `Mail to ${domain} is paced by MAILROOM_DOMAIN_RATES; this message waits its turn in the queue.`,
+        }
+      : {
+          code: DeliveryErrorCodes.MxDomainBackoff,
+          message: `${domain} asked Mailroom to slow down (421 or 451 4.7.x); all its mail waits a while (MAILROOM_DOMAIN_BACKOFF_MS).`,
+        };
+  return {
+    recipients: sameForAll(to, "deferred", null, null),
+    smtpCode: null,
+    response: null,
+    failure,
+    waitUntil: until,
+  };
 }
 
 function dnsDeferred({ domain, to }: DomainJob, error: unknown): SendReport {

@@ -1,5 +1,6 @@
 import type { Config } from "../../config/config.js";
 import type { DnsServer } from "../../dns/resolver.js";
+import type { DomainRate } from "./domain-gate.js";
 
 /** What direct-to-MX delivery needs, as it crosses to the delivery thread (plain data). */
 export interface MxSettings {
@@ -17,6 +18,10 @@ export interface MxSettings {
   ca: string | undefined;
   connectTimeoutMs: number;
   socketTimeoutMs: number;
+  /** MAILROOM_DOMAIN_RATES. */
+  rates: DomainRate[];
+  /** MAILROOM_DOMAIN_BACKOFF_MS. */
+  backoffMs: number;
 }
 
 export function mxSettingsOf(config: Config): MxSettings {
@@ -29,6 +34,8 @@ export function mxSettingsOf(config: Config): MxSettings {
     ca: config.mxCa,
     connectTimeoutMs: config.smtpConnectTimeoutMs,
     socketTimeoutMs: config.smtpSocketTimeoutMs,
+    rates: config.domainRates,
+    backoffMs: config.domainBackoffMs,
   };
 }
 

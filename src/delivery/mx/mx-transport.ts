@@ -9,6 +9,7 @@ import type {
   TransportConnections,
 } from "../transports/transport.js";
 import { DomainDelivery, type DomainJob } from "./deliver-domain.js";
+import { DomainGate } from "./domain-gate.js";
 import { MxPools } from "./mx-pools.js";
 import { describeMx, type MxSettings } from "./mx-settings.js";
 
@@ -28,7 +29,8 @@ export class MxTransport implements Transport {
     this.pools = new MxPools(settings);
     const lookup = new MxLookup(createResolver(settings.dnsServers));
     const required = new Set(settings.tlsRequiredDomains);
-    this.domains = new DomainDelivery(lookup, this.pools, (domain) => required.has(domain));
+    const gate = new DomainGate(settings.rates, settings.backoffMs);
+    this.domains = new DomainDelivery(lookup, this.pools, (domain) => required.has(domain), gate);
   }
 
   async send(message: OutgoingMessage): Promise<SendReport> {
@@ -47,7 +49,7 @@ export class MxTransport implements Transport {
 }
 
 /** The recipients grouped by their domain (lower case), in the envelope's order. */
-function byDomain({ envelope, raw }: OutgoingMessage): DomainJob[] {
+function byDomain({ envelope, raw, key }: OutgoingMessage): DomainJob[] {
   const jobs = new Map<string, DomainJob>();
   for (const address of envelope.to) {
     const domain = address
@@ -56,7 +58,8 @@ function byDomain({ envelope, raw }: OutgoingMessage): DomainJob[] {
       .replace(/\.$/, "");
     const job = jobs.get(domain);
     if (job) job.to.push(address);
-    else jobs.set(domain, { domain, from: envelope.from, to: [address], raw });
+    // Without a SID (a test's own dispatch), the first recipient stands for the message.
+    else jobs.set(domain, { domain, from: envelope.from, to: [address], raw, key: key ?? address });
   }
   return [...jobs.values()];
 }
@@ -83,5 +86,18 @@ function merged(to: readonly string[], reports: readonly SendReport[]): SendRepo
     const head = failing[0]?.failure as SendFailure;
     failure = { code: head.code, message: failing.map((r) => r.failure?.message).join(" ") };
   }
-  return { recipients, smtpCode: first?.smtpCode ?? null, response: first?.response ?? null, failure };
+  // A retry at the end of a wait only when every domain with deferred recipients is waiting; then the
+  // earliest, so each domain's mail leaves when its own wait ends (its rate slot stays kept).
+  const deferring = reports.filter(waits);
+  const waitUntil = deferring.every((r) => r.waitUntil !== undefined)
+    ? Math.min(...deferring.map((r) => r.waitUntil as number))
+    : undefined;
+  const report: SendReport = {
+    recipients,
+    smtpCode: first?.smtpCode ?? null,
+    response: first?.response ?? null,
+    failure,
+  };
+  if (waitUntil !== undefined && deferring.length > 0) report.waitUntil = waitUntil;
+  return report;
 }
