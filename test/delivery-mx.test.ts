@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
@@ -38,11 +40,8 @@ let busyConnections = 0;
 /** An address with nothing listening: connections are refused. */
 const DOWN = "127.0.0.20";
 
-async function startHosts(dir: string): Promise<Hosts> {
-  const a = await SmtpSink.start({ host: "127.0.0.2" });
-  const port = a.port;
-  const on = (host: string, extra: Parameters<typeof SmtpSink.start>[0] = {}) =>
-    SmtpSink.start({ host, port, ...extra });
+/** A self-signed certificate for `names` (openssl comes with every Debian/Ubuntu): `{name}-key.pem`, `{name}-cert.pem`. */
+function makeCertificate(dir: string, file: string, names: string[]): void {
   execFileSync(
     "openssl",
     [
@@ -54,16 +53,45 @@ async function startHosts(dir: string): Promise<Hosts> {
       "-days",
       "2",
       "-subj",
-      "/CN=mx.secure.example",
+      `/CN=${names[0]}`,
       "-addext",
-      "subjectAltName=DNS:mx.secure.example",
+      `subjectAltName=${names.map((name) => `DNS:${name}`).join(",")}`,
       "-keyout",
-      join(dir, "key.pem"),
+      join(dir, `${file}-key.pem`),
       "-out",
-      join(dir, "cert.pem"),
+      join(dir, `${file}-cert.pem`),
     ],
     { stdio: "ignore" },
   );
+}
+
+/** MTA-STS policies by host name (mta-sts.{domain}), served over HTTPS on 127.0.0.11. */
+const STS_POLICIES: Record<string, string> = {
+  "mta-sts.sts.example": "version: STSv1\nmode: enforce\nmx: mx.starttls.example\nmax_age: 86400\n",
+  "mta-sts.good-sts.example": "version: STSv1\nmode: enforce\nmx: *.secure.example\nmax_age: 86400\n",
+  "mta-sts.wrong-sts.example": "version: STSv1\nmode: enforce\nmx: mx.other.example\nmax_age: 86400\n",
+};
+
+async function startPolicyServer(dir: string): Promise<HttpsServer> {
+  makeCertificate(dir, "sts", Object.keys(STS_POLICIES));
+  const server = createHttpsServer(
+    { key: await readFile(join(dir, "sts-key.pem")), cert: await readFile(join(dir, "sts-cert.pem")) },
+    (request, response) => {
+      const policy = STS_POLICIES[String(request.headers.host).replace(/:\d+$/, "")];
+      if (request.url !== "/.well-known/mta-sts.txt" || policy === undefined) response.writeHead(404).end();
+      else response.writeHead(200, { "content-type": "text/plain" }).end(policy);
+    },
+  );
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.11", resolve));
+  return server;
+}
+
+async function startHosts(dir: string): Promise<Hosts> {
+  const a = await SmtpSink.start({ host: "127.0.0.2" });
+  const port = a.port;
+  const on = (host: string, extra: Parameters<typeof SmtpSink.start>[0] = {}) =>
+    SmtpSink.start({ host, port, ...extra });
+  makeCertificate(dir, "mx", ["mx.secure.example"]);
   const refuseAtGreeting = {
     onConnect: (_session: unknown, callback: (error?: Error | null) => void) => {
       busyConnections++;
@@ -81,8 +109,8 @@ async function startHosts(dir: string): Promise<Hosts> {
     secure: await on("127.0.0.9", {
       server: {
         disabledCommands: ["AUTH"],
-        key: await readFile(join(dir, "key.pem")),
-        cert: await readFile(join(dir, "cert.pem")),
+        key: await readFile(join(dir, "mx-key.pem")),
+        cert: await readFile(join(dir, "mx-cert.pem")),
       },
     }),
   };
@@ -120,6 +148,14 @@ function zone(dns: TestDns): void {
   mx("secure.example", ["mx.secure.example", 10]);
   mx("paced.example", ["mx.c.example", 10]);
   mx("slow.example", ["mx.busy.example", 10]);
+  // MTA-STS: a policy in enforce mode for each (mta-sts.{domain} is the policy server).
+  for (const domain of ["sts.example", "good-sts.example", "wrong-sts.example"]) {
+    dns.set(`_mta-sts.${domain}`, [{ type: "TXT", data: "v=STSv1; id=20261129" }]);
+    a(`mta-sts.${domain}`, "127.0.0.11");
+  }
+  mx("sts.example", ["mx.starttls.example", 10]);
+  mx("good-sts.example", ["mx.secure.example", 10]);
+  mx("wrong-sts.example", ["mx.secure.example", 10]);
 }
 
 function received(sink: SmtpSink, messageId: string) {
@@ -132,13 +168,19 @@ for (const variant of await storeVariants()) {
     let dns: TestDns;
     let hosts: Hosts;
     let server: TestServer;
+    let policies: HttpsServer;
 
     before(async () => {
       dir = await mkdtemp(join(tmpdir(), "mailroom-mx-"));
       dns = await startTestDns();
       zone(dns);
       hosts = await startHosts(dir);
-      await writeFile(join(dir, "ca.pem"), await readFile(join(dir, "cert.pem")));
+      policies = await startPolicyServer(dir);
+      const ca = [
+        await readFile(join(dir, "mx-cert.pem"), "utf8"),
+        await readFile(join(dir, "sts-cert.pem"), "utf8"),
+      ];
+      await writeFile(join(dir, "ca.pem"), ca.join("\n"));
       server = await startMailroom({
         store: variant.kind,
         env: {
@@ -150,6 +192,7 @@ for (const variant of await storeVariants()) {
           MAILROOM_MX_CA_FILE: join(dir, "ca.pem"),
           MAILROOM_DOMAIN_RATES: "paced.example=60/m",
           MAILROOM_DOMAIN_BACKOFF_MS: "600000",
+          MAILROOM_MTA_STS_PORT: String((policies.address() as AddressInfo).port),
           ...FAST_RETRIES,
         },
       });
@@ -158,6 +201,7 @@ for (const variant of await storeVariants()) {
       await server?.close();
       await Promise.all(Object.values(hosts ?? {}).map((sink: SmtpSink) => sink.stop()));
       await dns?.close();
+      await new Promise((resolve) => (policies ? policies.close(resolve) : resolve(undefined)));
       await rm(dir, { recursive: true, force: true });
     });
     beforeEach(() => {
@@ -363,6 +407,29 @@ for (const variant of await storeVariants()) {
       const message = await getMessage(server, server.admin, second.sid);
       assert.equal(message.status, "queued");
       assert.ok(Date.parse(message.next_attempt) > Date.now() + 60_000, message.next_attempt);
+    });
+
+    test("MTA-STS enforce: a bad certificate, or an MX host the policy does not list, gets nothing", async () => {
+      const badCertificate = await send({ To: "una@sts.example" });
+      const unlisted = await send({ To: "vic@wrong-sts.example" });
+      for (const accepted of [badCertificate, unlisted]) {
+        const attempt = await waitFor("a deferred attempt", async () => {
+          const attempts = await getAttempts(server, server.admin, accepted.sid);
+          return attempts[0];
+        });
+        assert.equal(attempt.outcome, "deferred");
+        assert.equal(attempt.error_code, 16124, attempt.error_message);
+        assert.match(attempt.error_message, /MTA-STS/);
+      }
+      assert.equal(received(hosts.starttls, badCertificate.message_id).length, 0);
+      assert.equal(received(hosts.secure, unlisted.message_id).length, 0);
+    });
+
+    test("MTA-STS enforce: a listed MX host with a valid certificate gets the mail", async () => {
+      const accepted = await send({ To: "wes@good-sts.example" });
+      const message = await waitForFinal(server, server.admin, accepted.sid);
+      assert.equal(message.status, "sent", message.error_message);
+      assert.equal(received(hosts.secure, accepted.message_id).length, 1);
     });
   });
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { DomainGate, meansSlowDown, parseDomainRate } from "../src/delivery/mx/domain-gate.js";
+import { mxMatches, parsePolicy } from "../src/delivery/mx/mta-sts.js";
 import { DnsTemporaryError, MxLookup } from "../src/dns/mx.js";
 import { createResolver, parseDnsServer } from "../src/dns/resolver.js";
 import { startTestDns, type TestDns } from "./helpers/dns-server.js";
@@ -133,5 +134,31 @@ describe("domain pacing (MAILROOM_DOMAIN_RATES, slow-down back-off)", () => {
     assert.ok(meansSlowDown(451, "451 4.7.1 rate limited"));
     assert.ok(!meansSlowDown(451, "451 4.3.0 try later"));
     assert.ok(!meansSlowDown(450, "450 4.7.1 greylisted"));
+  });
+});
+
+describe("MTA-STS policies (RFC 8461)", () => {
+  test("a policy file is read field by field; an invalid one is no policy", () => {
+    const policy = parsePolicy(
+      "version: STSv1\r\nmode: enforce\r\nmx: mx1.example.com\r\nmx: *.Example.net\r\nmax_age: 604800\r\n",
+    );
+    assert.deepEqual(policy, {
+      mode: "enforce",
+      mx: ["mx1.example.com", "*.example.net"],
+      maxAgeMs: 604_800_000,
+    });
+    assert.equal(parsePolicy("version: STSv2\nmode: enforce\nmx: a.example\nmax_age: 1\n"), undefined);
+    assert.equal(parsePolicy("version: STSv1\nmode: enforce\nmax_age: 1\n"), undefined);
+    assert.equal(parsePolicy("version: STSv1\nmode: sometimes\nmx: a.example\nmax_age: 1\n"), undefined);
+    assert.equal(parsePolicy("version: STSv1\nmode: enforce\nmx: a.example\n"), undefined);
+  });
+
+  test("mx patterns: exact names, and a wildcard for one label only", () => {
+    const policy = { mode: "enforce" as const, mx: ["mx1.example.com", "*.example.net"], maxAgeMs: 1000 };
+    assert.ok(mxMatches(policy, "MX1.example.com."));
+    assert.ok(mxMatches(policy, "a.example.net"));
+    assert.ok(!mxMatches(policy, "a.b.example.net"));
+    assert.ok(!mxMatches(policy, "example.net"));
+    assert.ok(!mxMatches(policy, "mx2.example.com"));
   });
 });

@@ -82,6 +82,8 @@ export interface Config {
   domainRates: DomainRate[];
   /** MAILROOM_DOMAIN_BACKOFF_MS: a domain's first wait after it said "slow down" (mx mode). */
   domainBackoffMs: number;
+  /** MAILROOM_MTA_STS_PORT: the HTTPS port MTA-STS policies are fetched from (443; tests only). */
+  mtaStsPort: number;
 }
 
 export class ConfigError extends Error {}
@@ -589,6 +591,15 @@ export const SETTINGS = [
       "mx mode: how long a whole domain waits after a 421 or 451 4.7.x reply; doubles while it keeps saying so (at most 1 hour)",
     defaultText: "60000",
     parse: (raw, name) => integer(raw, 60_000, name, 1, 3_600_000),
+  }),
+  setting({
+    key: "mtaStsPort",
+    env: "MAILROOM_MTA_STS_PORT",
+    flag: "--mta-sts-port",
+    description:
+      "mx mode: the HTTPS port of mta-sts.{domain}, where MTA-STS policies are fetched (443 on the Internet; tests only change it)",
+    defaultText: "443",
+    parse: (raw, name) => integer(raw, 443, name, 1, 65535),
   }),
 ] as const;
 

@@ -9,6 +9,7 @@ import {
   sameForAll,
 } from "../transports/transport.js";
 import { type DomainGate, meansSlowDown } from "./domain-gate.js";
+import { type MtaSts, mxMatches } from "./mta-sts.js";
 import type { MxPools, MxTlsPolicy } from "./mx-pools.js";
 
 /** The recipients of one message that live at one domain: one SMTP transaction. */
@@ -38,6 +39,7 @@ export class DomainDelivery {
     private readonly pools: MxPools,
     private readonly tlsRequired: (domain: string) => boolean,
     private readonly gate: DomainGate,
+    private readonly sts: MtaSts,
   ) {}
 
   /**
@@ -61,6 +63,8 @@ export class DomainDelivery {
   private async attempt(job: DomainJob): Promise<SendReport> {
     const { domain, to } = job;
     let route: Awaited<ReturnType<MxLookup["route"]>>;
+    // The MTA-STS policy is looked up alongside (it never throws: no policy is the fallback).
+    const policyLookup = this.sts.policyFor(domain);
     try {
       route = await this.lookup.route(domain);
     } catch (error) {
@@ -78,13 +82,21 @@ export class DomainDelivery {
         message: `The domain ${domain} accepts no mail: it publishes a null MX (RFC 7505); check ${listOf(to)}.`,
       });
     }
-    const tls: MxTlsPolicy = this.tlsRequired(domain) ? "verified" : "opportunistic";
+    const policy = await policyLookup;
+    const enforced = policy?.mode === "enforce";
+    const listed = this.tlsRequired(domain);
+    const tls: MxTlsPolicy = listed || enforced ? "verified" : "opportunistic";
     const failures: string[] = [];
     let lastSetupError: SmtpError | undefined;
     let tlsFailed = false;
     let addressesSeen = 0;
     let tries = 0;
     for (const host of route.hosts) {
+      if (enforced && !mxMatches(policy, host.name)) {
+        failures.push(`${host.name}: not among the MTA-STS policy's mx hosts`);
+        tlsFailed = true;
+        continue;
+      }
       let addresses: string[];
       try {
         addresses = await this.lookup.addresses(host.name);
@@ -120,7 +132,7 @@ export class DomainDelivery {
       tls === "verified" && tlsFailed
         ? {
             code: DeliveryErrorCodes.MxTlsRequired,
-            message: `${domain} requires TLS (MAILROOM_TLS_REQUIRED_DOMAINS) and no MX host offered STARTTLS with a valid certificate (${tried}); the mail waits and is never sent in clear.`,
+            message: `${domain} requires TLS (${listed ? "MAILROOM_TLS_REQUIRED_DOMAINS" : "its MTA-STS policy says enforce"}) and no MX host offered STARTTLS with a valid certificate${enforced ? " under a name the policy lists" : ""} (${tried}); the mail waits and is never sent in clear.`,
           }
         : {
             code: DeliveryErrorCodes.MxUnreachable,

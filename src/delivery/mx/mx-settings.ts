@@ -22,6 +22,8 @@ export interface MxSettings {
   rates: DomainRate[];
   /** MAILROOM_DOMAIN_BACKOFF_MS. */
   backoffMs: number;
+  /** MAILROOM_MTA_STS_PORT: where `mta-sts.{domain}` serves HTTPS (443; tests change it). */
+  mtaStsPort: number;
 }
 
 export function mxSettingsOf(config: Config): MxSettings {
@@ -36,6 +38,7 @@ export function mxSettingsOf(config: Config): MxSettings {
     socketTimeoutMs: config.smtpSocketTimeoutMs,
     rates: config.domainRates,
     backoffMs: config.domainBackoffMs,
+    mtaStsPort: config.mtaStsPort,
   };
 }
 

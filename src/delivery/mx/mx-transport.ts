@@ -10,6 +10,7 @@ import type {
 } from "../transports/transport.js";
 import { DomainDelivery, type DomainJob } from "./deliver-domain.js";
 import { DomainGate } from "./domain-gate.js";
+import { MtaSts } from "./mta-sts.js";
 import { MxPools } from "./mx-pools.js";
 import { describeMx, type MxSettings } from "./mx-settings.js";
 
@@ -27,10 +28,16 @@ export class MxTransport implements Transport {
   constructor(settings: MxSettings) {
     this.description = describeMx(settings);
     this.pools = new MxPools(settings);
-    const lookup = new MxLookup(createResolver(settings.dnsServers));
+    const resolver = createResolver(settings.dnsServers);
+    const lookup = new MxLookup(resolver);
+    const sts = new MtaSts(resolver, {
+      port: settings.mtaStsPort,
+      ca: settings.ca,
+      timeoutMs: settings.connectTimeoutMs,
+    });
     const required = new Set(settings.tlsRequiredDomains);
     const gate = new DomainGate(settings.rates, settings.backoffMs);
-    this.domains = new DomainDelivery(lookup, this.pools, (domain) => required.has(domain), gate);
+    this.domains = new DomainDelivery(lookup, this.pools, (domain) => required.has(domain), gate, sts);
   }
 
   async send(message: OutgoingMessage): Promise<SendReport> {
