@@ -14,6 +14,8 @@ export interface Row {
   payload?: Payload;
   /** A Mailroom row run with a webhook subscribed to every event (not in the ratios). */
   webhook?: boolean;
+  /** The direct-to-MX row: its destination domains and MX hosts (compared with the plain SQLite row). */
+  mx?: { domains: number; hosts: number };
   /** Why it was skipped or failed. */
   reason?: string;
   /** Messages submitted in the throughput run. */

@@ -6,6 +6,9 @@
  *   Postfix relay         smtp-source → private Postfix → sink     (needs Postfix, run as root)
  *   Mailroom (SQLite)     autocannon → Mailroom HTTP API → SMTP relay → sink
  *   Mailroom (PostgreSQL) the same on a throwaway database         (needs PostgreSQL reachable)
+ *   Mailroom (SQLite), direct to MX        the SQLite row with MAILROOM_DELIVERY_MODE=mx: each message to
+ *                                          one of BENCH_MX_DOMAINS domains in turn, their MX hosts on
+ *                                          127.0.0.2… (the sink listens there too), one test DNS server
  *   Mailroom (SQLite), HTML+text           the SQLite row with JSON bodies: Html (~1 KB) and Text
  *   Mailroom (SQLite), 100 KB attachment   the SQLite row with JSON bodies: Text and a 100 KB attachment
  *   Mailroom (SQLite), webhook on every event  the SQLite row with one webhook subscribed to every event
@@ -32,6 +35,9 @@
  *   BENCH_SKIP_MAILROOM=1        skip the Mailroom rows
  *   BENCH_SKIP_POSTGRES=1        skip the Mailroom (PostgreSQL) row
  *   BENCH_SKIP_RICH=1            skip the HTML+text, 100 KB attachment and webhook rows
+ *   BENCH_SKIP_MX=1              skip the direct-to-MX row (it needs BENCH_SINK=node)
+ *   BENCH_MX_DOMAINS=1000        destination domains of the direct-to-MX row
+ *   BENCH_MX_HOSTS=100           their MX host addresses (127.0.0.2 onwards; at most 250)
  *   BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres
  *                                admin connection used to create and drop the throwaway database
  *   BENCH_TIME_LIMIT=20          minutes; past it the bench cleans up and exits with code 124
@@ -55,6 +61,7 @@ import { createTempDatabase, postgresUnavailable, redact } from "./postgres.js";
 import { ratios, renderReport, targets, writeReport } from "./report.js";
 import { failed, type Row, skipped } from "./row.js";
 import { type MailroomScenario, mailroomRow } from "./scenario-mailroom.js";
+import { mxHostAddresses, prepareMx } from "./scenario-mx.js";
 import { CEILING, POSTFIX_RELAY, postfixRelay, smtpCeiling } from "./scenario-smtp.js";
 import { type Sink, startSink } from "./sink.js";
 
@@ -64,6 +71,7 @@ const POSTGRES = "Mailroom (PostgreSQL)";
 const SQLITE_HTML = "Mailroom (SQLite), HTML+text";
 const SQLITE_ATTACHMENT = "Mailroom (SQLite), 100 KB attachment";
 const SQLITE_WEBHOOK = "Mailroom (SQLite), webhook on every event";
+const SQLITE_MX = "Mailroom (SQLite), direct to MX";
 const RICH = [SQLITE_HTML, SQLITE_ATTACHMENT, SQLITE_WEBHOOK];
 
 function say(line: string): void {
@@ -113,14 +121,29 @@ const sqliteTarget = async (dir: string) => ({ dataDir: dir, databaseUrl: undefi
 
 async function mailroomRows(sink: Sink, config: BenchConfig, baseDir: string): Promise<Row[]> {
   if (config.skipMailroom)
-    return [skip(SQLITE, "BENCH_SKIP_MAILROOM=1"), skip(POSTGRES, "BENCH_SKIP_MAILROOM=1")];
+    return [SQLITE, POSTGRES, SQLITE_MX].map((name) => skip(name, "BENCH_SKIP_MAILROOM=1"));
   const why = mailroomUnavailable();
-  if (why) return [skip(SQLITE, why), skip(POSTGRES, why)];
+  if (why) return [SQLITE, POSTGRES, SQLITE_MX].map((name) => skip(name, why));
 
   const sqlite: MailroomScenario = { name: SQLITE, payload: "plain", target: sqliteTarget };
   const rows = [await measure(SQLITE, () => mailroomRow(sqlite, sink, config, baseDir))];
+  rows.push(await mxRow(sink, config, baseDir));
   rows.push(await postgresRow(sink, config, baseDir));
   return rows;
+}
+
+/** Right after the SQLite row it is compared with: the same load, each message to its recipients' MX. */
+async function mxRow(sink: Sink, config: BenchConfig, baseDir: string): Promise<Row> {
+  if (config.skipMx) return skip(SQLITE_MX, "BENCH_SKIP_MX=1");
+  if (sink.kind !== "node")
+    return skip(SQLITE_MX, "needs the bench's own sink (BENCH_SINK=node) on 127.0.0.2…");
+  const scenario: MailroomScenario = {
+    name: SQLITE_MX,
+    payload: "plain",
+    target: sqliteTarget,
+    prepare: (mxSink) => prepareMx(config, mxSink),
+  };
+  return measure(SQLITE_MX, () => mailroomRow(scenario, sink, config, baseDir));
 }
 
 async function postgresRow(sink: Sink, config: BenchConfig, baseDir: string): Promise<Row> {
@@ -192,7 +215,7 @@ async function main(): Promise<number> {
   await chmod(baseDir, 0o755); // Postfix's unprivileged processes must reach their queue inside it
   onCleanup(`remove ${baseDir}`, () => rm(baseDir, { recursive: true, force: true }));
 
-  const sink = await startSink(config.sink);
+  const sink = await startSink(config.sink, config.skipMx ? [] : mxHostAddresses(config));
   say(`Sink: ${sink.description} on 127.0.0.1:${sink.port}`);
 
   const measured = [
@@ -205,7 +228,7 @@ async function main(): Promise<number> {
     await cleanupAll(); // interrupted: the exit handler reports and exits
     return 130;
   }
-  const order = [SQLITE, POSTGRES, ...RICH, POSTFIX_RELAY, CEILING];
+  const order = [SQLITE, SQLITE_MX, POSTGRES, ...RICH, POSTFIX_RELAY, CEILING];
   const rows = measured.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
 
   const found = ratios(rows);

@@ -185,6 +185,8 @@ for (const variant of await storeVariants()) {
         store: variant.kind,
         env: {
           MAILROOM_DELIVERY_MODE: "mx",
+          // The sending-domain policy (issue 15, on by default in mx mode) is not what these tests are about.
+          MAILROOM_REQUIRE_VERIFIED_DOMAIN: "0",
           MAILROOM_DNS_SERVERS: dns.servers,
           MAILROOM_MX_PORT: String(hosts.a.port),
           MAILROOM_HOSTNAME: "mailroom.test.example",
