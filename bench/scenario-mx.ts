@@ -34,6 +34,7 @@ export async function prepareMx(config: BenchConfig, sink: Sink): Promise<RowSet
       MAILROOM_DNS_SERVERS: dns.servers,
       MAILROOM_MX_PORT: String(sink.port),
       MAILROOM_HOSTNAME: "bench.mailroom.example",
+      MAILROOM_MX_ALLOW_PRIVATE: "1",
       // The bench sends from an address of no verified domain (issue 15's sending policy, on by default in mx).
       MAILROOM_REQUIRE_VERIFIED_DOMAIN: "0",
     },

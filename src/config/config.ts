@@ -84,6 +84,8 @@ export interface Config {
   domainBackoffMs: number;
   /** MAILROOM_MTA_STS_PORT: the HTTPS port MTA-STS policies are fetched from (443; tests only). */
   mtaStsPort: number;
+  /** MAILROOM_MX_ALLOW_PRIVATE: MX hosts (and MTA-STS policy hosts) may be loopback, private, … addresses. */
+  mxAllowPrivate: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -600,6 +602,15 @@ export const SETTINGS = [
       "mx mode: the HTTPS port of mta-sts.{domain}, where MTA-STS policies are fetched (443 on the Internet; tests only change it)",
     defaultText: "443",
     parse: (raw, name) => integer(raw, 443, name, 1, 65535),
+  }),
+  setting({
+    key: "mxAllowPrivate",
+    env: "MAILROOM_MX_ALLOW_PRIVATE",
+    flag: "--mx-allow-private",
+    description:
+      "mx mode, 1: MX hosts and MTA-STS policy hosts may be loopback, private, link-local or metadata addresses (refused by default: a recipient domain must not reach into this network)",
+    defaultText: "0",
+    parse: (raw, name) => onOff(raw, false, name),
   }),
 ] as const;
 

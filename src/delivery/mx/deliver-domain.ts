@@ -1,5 +1,6 @@
 import { DnsTemporaryError, type MxLookup } from "../../dns/mx.js";
 import { DeliveryErrorCodes } from "../../domain/errors.js";
+import { refusedAddressReason } from "../../webhooks/address-guard.js";
 import { oneLine, refusedRecipient, reportSent } from "../transports/smtp.js";
 import type { SmtpError } from "../transports/smtp-connection.js";
 import {
@@ -40,6 +41,7 @@ export class DomainDelivery {
     private readonly tlsRequired: (domain: string) => boolean,
     private readonly gate: DomainGate,
     private readonly sts: MtaSts,
+    private readonly allowPrivate: boolean,
   ) {}
 
   /**
@@ -109,6 +111,14 @@ export class DomainDelivery {
       if (addresses.length === 0) failures.push(`${host.name}: no address (A/AAAA)`);
       for (const address of addresses) {
         if (tries++ >= MAX_TRIES) break;
+        // A recipient domain chooses its MX: it must not point Mailroom into this machine's network.
+        const refused = this.allowPrivate ? null : refusedAddressReason(address);
+        if (refused !== null) {
+          failures.push(
+            `${host.name} [${address}]: a ${refused} address (MAILROOM_MX_ALLOW_PRIVATE=1 allows it)`,
+          );
+          continue;
+        }
         try {
           const result = await this.pools.get(host.name, address, tls).send({ from: job.from, to }, job.raw);
           return withDestination(reportSent(to, result.response, result.rejected), host.name);

@@ -12,6 +12,7 @@ import type { Resolver } from "node:dns/promises";
 import { request } from "node:https";
 import { rootCertificates } from "node:tls";
 import { isNoRecord } from "../../dns/resolver.js";
+import { refusedAddressReason } from "../../webhooks/address-guard.js";
 
 export interface StsPolicy {
   mode: "enforce" | "testing" | "none";
@@ -26,6 +27,8 @@ export interface MtaStsOptions {
   /** PEM CAs trusted besides the system's (MAILROOM_MX_CA_FILE). */
   ca: string | undefined;
   timeoutMs: number;
+  /** MAILROOM_MX_ALLOW_PRIVATE: the policy host may be a loopback, private, … address. */
+  allowPrivate: boolean;
   clock?: () => number;
 }
 
@@ -108,6 +111,8 @@ export class MtaSts {
     const host = `mta-sts.${domain}`;
     const [address] = await this.resolver.resolve4(host);
     if (address === undefined) throw new Error(`${host} has no address`);
+    const refused = this.options.allowPrivate ? null : refusedAddressReason(address);
+    if (refused !== null) throw new Error(`${host} is at a ${refused} address`);
     return new Promise<string>((resolve, reject) => {
       const req = request(
         {

@@ -24,6 +24,8 @@ export interface MxSettings {
   backoffMs: number;
   /** MAILROOM_MTA_STS_PORT: where `mta-sts.{domain}` serves HTTPS (443; tests change it). */
   mtaStsPort: number;
+  /** MAILROOM_MX_ALLOW_PRIVATE. */
+  allowPrivate: boolean;
 }
 
 export function mxSettingsOf(config: Config): MxSettings {
@@ -39,6 +41,7 @@ export function mxSettingsOf(config: Config): MxSettings {
     rates: config.domainRates,
     backoffMs: config.domainBackoffMs,
     mtaStsPort: config.mtaStsPort,
+    allowPrivate: config.mxAllowPrivate,
   };
 }
 

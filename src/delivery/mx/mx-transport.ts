@@ -34,10 +34,18 @@ export class MxTransport implements Transport {
       port: settings.mtaStsPort,
       ca: settings.ca,
       timeoutMs: settings.connectTimeoutMs,
+      allowPrivate: settings.allowPrivate,
     });
     const required = new Set(settings.tlsRequiredDomains);
     const gate = new DomainGate(settings.rates, settings.backoffMs);
-    this.domains = new DomainDelivery(lookup, this.pools, (domain) => required.has(domain), gate, sts);
+    this.domains = new DomainDelivery(
+      lookup,
+      this.pools,
+      (domain) => required.has(domain),
+      gate,
+      sts,
+      settings.allowPrivate,
+    );
   }
 
   async send(message: OutgoingMessage): Promise<SendReport> {
