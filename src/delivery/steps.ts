@@ -83,8 +83,9 @@ export async function startAttempt(job: DeliveryJob, retry: RetryContext | undef
 }
 
 /**
- * Routes the attempt: the envelope (recipients earlier attempts settled are left out). Direct-to-MX
- * delivery will choose the destination here.
+ * Routes the attempt: the envelope (recipients earlier attempts settled are left out). With
+ * MAILROOM_DELIVERY_MODE=mx the transport splits it by domain in the relay thread (src/delivery/mx/),
+ * where the DNS cache, the pools and each domain's pacing live.
  */
 const route: DeliveryStep = {
   name: "route",
