@@ -2,13 +2,13 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createTcpServer, type Server as TcpServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { FAST_RETRIES, getAttempts, getMessage, waitForFinal } from "./helpers/delivery.js";
 import { startTestDns, type TestDns } from "./helpers/dns-server.js";
-import { sendEmail, startMailroom, type TestServer } from "./helpers/mailroom.js";
+import { API, request, sendEmail, startMailroom, type TestServer } from "./helpers/mailroom.js";
 import { SmtpSink } from "./helpers/smtp-sink.js";
 import { storeVariants } from "./helpers/stores.js";
 import { waitFor } from "./helpers/wait.js";
@@ -148,6 +148,8 @@ function zone(dns: TestDns): void {
   mx("secure.example", ["mx.secure.example", 10]);
   mx("paced.example", ["mx.c.example", 10]);
   mx("slow.example", ["mx.busy.example", 10]);
+  a("mx.dropper.example", "127.0.0.12");
+  mx("dropping.example", ["mx.dropper.example", 10], ["mx.backup.example", 20]);
   // MTA-STS: a policy in enforce mode for each (mta-sts.{domain} is the policy server).
   for (const domain of ["sts.example", "good-sts.example", "wrong-sts.example"]) {
     dns.set(`_mta-sts.${domain}`, [{ type: "TXT", data: "v=STSv1; id=20261129" }]);
@@ -169,6 +171,9 @@ for (const variant of await storeVariants()) {
     let hosts: Hosts;
     let server: TestServer;
     let policies: HttpsServer;
+    /** Accepts connections on 127.0.0.12 and drops them at once, without a greeting; counts them. */
+    let dropper: TcpServer;
+    let dropped = 0;
 
     before(async () => {
       dir = await mkdtemp(join(tmpdir(), "mailroom-mx-"));
@@ -176,6 +181,11 @@ for (const variant of await storeVariants()) {
       zone(dns);
       hosts = await startHosts(dir);
       policies = await startPolicyServer(dir);
+      dropper = createTcpServer((socket) => {
+        dropped++;
+        socket.destroy();
+      });
+      await new Promise<void>((resolve) => dropper.listen(hosts.a.port, "127.0.0.12", resolve));
       const ca = [
         await readFile(join(dir, "mx-cert.pem"), "utf8"),
         await readFile(join(dir, "sts-cert.pem"), "utf8"),
@@ -206,6 +216,7 @@ for (const variant of await storeVariants()) {
       await Promise.all(Object.values(hosts ?? {}).map((sink: SmtpSink) => sink.stop()));
       await dns?.close();
       await new Promise((resolve) => (policies ? policies.close(resolve) : resolve(undefined)));
+      await new Promise((resolve) => (dropper ? dropper.close(resolve) : resolve(undefined)));
       await rm(dir, { recursive: true, force: true });
     });
     beforeEach(() => {
@@ -252,6 +263,19 @@ for (const variant of await storeVariants()) {
         "bea@b.example": "mx.b.example",
         "cat@c.example": "mx.c.example",
       });
+      // Restcomm XML: each recipient's element carries it too.
+      const xml = await request(
+        server,
+        "GET",
+        `${API}/Accounts/${server.admin.sid}/Email/Messages/${accepted.sid}/Attempts`,
+        {
+          auth: server.admin,
+        },
+      );
+      assert.match(
+        xml.text,
+        /<Address>cat@c\.example<\/Address>.*?<Destination>mx\.c\.example<\/Destination>/s,
+      );
     });
 
     test("one domain answers 4xx: the others are sent once, only its recipients are tried again", async () => {
@@ -434,6 +458,17 @@ for (const variant of await storeVariants()) {
       const message = await waitForFinal(server, server.admin, accepted.sid);
       assert.equal(message.status, "sent", message.error_message);
       assert.equal(received(hosts.secure, accepted.message_id).length, 1);
+    });
+
+    test("an MX host that did not answer is tried after the others for a while", async () => {
+      const first = await send({ To: "ada@dropping.example" });
+      assert.equal((await waitForFinal(server, server.admin, first.sid)).status, "sent");
+      assert.equal(dropped, 1);
+      const second = await send({ To: "bea@dropping.example" });
+      assert.equal((await waitForFinal(server, server.admin, second.sid)).status, "sent");
+      assert.equal(received(hosts.backup, second.message_id).length, 1);
+      // The backup took it straight away: the host that dropped the first connection was not asked again.
+      assert.equal(dropped, 1);
     });
   });
 }

@@ -27,6 +27,9 @@ export interface DomainJob {
 const MAX_TRIES = 5;
 /** How many failed hosts an error message names. */
 const NAMED_TRIES = 3;
+/** How long an address that did not answer is tried after the others, and how many are remembered. */
+const DOWN_MS = 60_000;
+const MAX_DOWN = 10_000;
 
 /**
  * Delivers to one recipient domain: its MX hosts in order (mx.ts), each address of a host in turn,
@@ -42,7 +45,25 @@ export class DomainDelivery {
     private readonly gate: DomainGate,
     private readonly sts: MtaSts,
     private readonly allowPrivate: boolean,
+    private readonly clock: () => number = Date.now,
   ) {}
+
+  /** Addresses that did not answer lately (refused, timed out), until when they are tried last. */
+  private readonly down = new Map<string, number>();
+
+  private isDown(address: string): boolean {
+    const until = this.down.get(address);
+    if (until === undefined) return false;
+    if (until > this.clock()) return true;
+    this.down.delete(address);
+    return false;
+  }
+
+  private markDown(address: string): void {
+    this.down.delete(address);
+    if (this.down.size >= MAX_DOWN) this.down.delete(this.down.keys().next().value as string);
+    this.down.set(address, this.clock() + DOWN_MS);
+  }
 
   /**
    * The domain's answer, after its pacing: a domain over its rate or backing off is not contacted,
@@ -93,6 +114,23 @@ export class DomainDelivery {
     let tlsFailed = false;
     let addressesSeen = 0;
     let tries = 0;
+    const later: Array<{ host: string; address: string }> = [];
+    /** The domain's answer from `host` at `address`, or undefined when no session could be set up there. */
+    const tryAt = async (host: string, address: string): Promise<SendReport | undefined> => {
+      try {
+        const result = await this.pools.get(host, address, tls).send({ from: job.from, to }, job.raw);
+        this.down.delete(address);
+        return withDestination(reportSent(to, result.response, result.rejected), host);
+      } catch (error) {
+        const failure = error as SmtpError;
+        if (!failure.setup) return withDestination(transactionFailed(to, failure, host), host);
+        lastSetupError = failure;
+        if (failure.code === "ETLS") tlsFailed = true;
+        if (failure.responseCode === undefined) this.markDown(address);
+        failures.push(`${host} [${address}]: ${setupProblem(failure)}`);
+        return undefined;
+      }
+    };
     for (const host of route.hosts) {
       if (enforced && !mxMatches(policy, host.name)) {
         failures.push(`${host.name}: not among the MTA-STS policy's mx hosts`);
@@ -110,26 +148,24 @@ export class DomainDelivery {
       addressesSeen += addresses.length;
       if (addresses.length === 0) failures.push(`${host.name}: no address (A/AAAA)`);
       for (const address of addresses) {
-        if (tries++ >= MAX_TRIES) break;
         // A recipient domain chooses its MX: it must not point Mailroom into this machine's network.
         const refused = this.allowPrivate ? null : refusedAddressReason(address);
         if (refused !== null) {
           failures.push(
             `${host.name} [${address}]: a ${refused} address (MAILROOM_MX_ALLOW_PRIVATE=1 allows it)`,
           );
-          continue;
-        }
-        try {
-          const result = await this.pools.get(host.name, address, tls).send({ from: job.from, to }, job.raw);
-          return withDestination(reportSent(to, result.response, result.rejected), host.name);
-        } catch (error) {
-          const failure = error as SmtpError;
-          if (!failure.setup) return withDestination(transactionFailed(to, failure, host.name), host.name);
-          lastSetupError = failure;
-          if (failure.code === "ETLS") tlsFailed = true;
-          failures.push(`${host.name} [${address}]: ${setupProblem(failure)}`);
+        } else if (this.isDown(address)) later.push({ host: host.name, address });
+        else if (tries++ < MAX_TRIES) {
+          const report = await tryAt(host.name, address);
+          if (report) return report;
         }
       }
+    }
+    // Hosts that failed to answer lately come last: a dead primary must not cost every message a timeout.
+    for (const { host, address } of later) {
+      if (tries++ >= MAX_TRIES) break;
+      const report = await tryAt(host, address);
+      if (report) return report;
     }
     if (route.implicit && addressesSeen === 0 && lastSetupError === undefined && failures.length > 0) {
       return refused(to, {
