@@ -296,7 +296,10 @@ for (const variant of await storeVariants()) {
       assert.equal(attempts.length, 2);
       assert.equal(attempts[0].outcome, "partial");
       assert.equal(attempts[0].error_code, 13103);
-      assert.match(attempts[0].error_message, /^The MX host mx\.b\.example deferred dan@deferring\.example \("451 4\.3\.0 try again later"\)\./);
+      assert.match(
+        attempts[0].error_message,
+        /^The MX host mx\.b\.example deferred dan@deferring\.example \("451 4\.3\.0 try again later"\)\./,
+      );
       const first = Object.fromEntries(
         attempts[0].recipients.map((r: { address: string; state: string }) => [r.address, r.state]),
       );
