@@ -149,6 +149,7 @@ function zone(dns: TestDns): void {
   mx("paced.example", ["mx.c.example", 10]);
   mx("slow.example", ["mx.busy.example", 10]);
   a("mx.dropper.example", "127.0.0.12");
+  mx("narrow.example", ["bare.example", 10]);
   mx("dropping.example", ["mx.dropper.example", 10], ["mx.backup.example", 20]);
   // MTA-STS: a policy in enforce mode for each (mta-sts.{domain} is the policy server).
   for (const domain of ["sts.example", "good-sts.example", "wrong-sts.example"]) {
@@ -205,6 +206,7 @@ for (const variant of await storeVariants()) {
           MAILROOM_TLS_REQUIRED_DOMAINS: "plain-required.example,secure.example",
           MAILROOM_MX_CA_FILE: join(dir, "ca.pem"),
           MAILROOM_DOMAIN_RATES: "paced.example=60/m",
+          MAILROOM_DOMAIN_CONNECTIONS: "narrow.example=1",
           MAILROOM_DOMAIN_BACKOFF_MS: "600000",
           MAILROOM_MTA_STS_PORT: String((policies.address() as AddressInfo).port),
           ...FAST_RETRIES,
@@ -473,6 +475,27 @@ for (const variant of await storeVariants()) {
       assert.equal(received(hosts.backup, second.message_id).length, 1);
       // The backup took it straight away: the host that dropped the first connection was not asked again.
       assert.equal(dropped, 1);
+    });
+
+    test("MAILROOM_DOMAIN_CONNECTIONS: one transaction at a time to the domain, the others wait their turn", async () => {
+      let most = 0;
+      hosts.bare.rules = {
+        dataDelayMs: 300,
+        // Called once a message's delay is over: the others still in theirs are at the host at the same time.
+        message: () => {
+          most = Math.max(most, hosts.bare.unanswered + 1);
+          return undefined;
+        },
+      };
+      const sent = await Promise.all(
+        ["n1", "n2", "n3"].map((name) => send({ To: `${name}@narrow.example` })),
+      );
+      for (const accepted of sent) {
+        const message = await waitForFinal(server, server.admin, accepted.sid);
+        assert.equal(message.status, "sent", message.error_message);
+        assert.equal(message.num_attempts, 1);
+      }
+      assert.equal(most, 1);
     });
   });
 }

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { DomainGate, meansSlowDown, parseDomainRate } from "../src/delivery/mx/domain-gate.js";
+import {
+  DomainConnections,
+  DomainGate,
+  meansSlowDown,
+  parseDomainLimit,
+  parseDomainRate,
+} from "../src/delivery/mx/domain-gate.js";
 import { mxMatches, parsePolicy } from "../src/delivery/mx/mta-sts.js";
 import { DnsTemporaryError, MxLookup } from "../src/dns/mx.js";
 import { createResolver, parseDnsServer } from "../src/dns/resolver.js";
@@ -160,5 +166,31 @@ describe("MTA-STS policies (RFC 8461)", () => {
     assert.ok(!mxMatches(policy, "a.b.example.net"));
     assert.ok(!mxMatches(policy, "example.net"));
     assert.ok(!mxMatches(policy, "mx2.example.com"));
+  });
+});
+
+describe("connections per domain (MAILROOM_DOMAIN_CONNECTIONS)", () => {
+  test("over the limit a transaction waits for one to end, in order; other domains are not limited", async () => {
+    assert.deepEqual(parseDomainLimit(" Example.com=2"), { domain: "example.com", connections: 2 });
+    assert.throws(() => parseDomainLimit("example.com=0"), /domain=connections/);
+    const slots = new DomainConnections([parseDomainLimit("one.example=1")]);
+    const first = slots.enter("one.example");
+    assert.equal(typeof first, "function");
+    const order: string[] = [];
+    const second = Promise.resolve(slots.enter("one.example")).then((leave) => {
+      order.push("second");
+      return leave;
+    });
+    const third = Promise.resolve(slots.enter("one.example")).then((leave) => {
+      order.push("third");
+      return leave;
+    });
+    assert.equal(typeof slots.enter("other.example"), "function");
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(order, [], "both wait while the first is in");
+    (first as () => void)();
+    (await second)();
+    (await third)();
+    assert.deepEqual(order, ["second", "third"]);
   });
 });

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { hostname as osHostname } from "node:os";
-import { type DomainRate, parseDomainRate } from "../delivery/mx/domain-gate.js";
+import { type DomainRate, parseDomainLimit, parseDomainRate } from "../delivery/mx/domain-gate.js";
 import { type DnsServer, parseDnsServer } from "../dns/resolver.js";
 import { parseSecretKey } from "../domain/secret-box.js";
 import { readRelayUrlOptions } from "./relay-url.js";
@@ -86,6 +86,8 @@ export interface Config {
   mtaStsPort: number;
   /** MAILROOM_MX_ALLOW_PRIVATE: MX hosts (and MTA-STS policy hosts) may be loopback, private, … addresses. */
   mxAllowPrivate: boolean;
+  /** MAILROOM_DOMAIN_CONNECTIONS: most transactions at once per recipient domain (mx mode). */
+  domainConnections: Array<{ domain: string; connections: number }>;
 }
 
 export class ConfigError extends Error {}
@@ -611,6 +613,24 @@ export const SETTINGS = [
       "mx mode, 1: MX hosts and MTA-STS policy hosts may be loopback, private, link-local or metadata addresses (refused by default: a recipient domain must not reach into this network)",
     defaultText: "0",
     parse: (raw, name) => onOff(raw, false, name),
+  }),
+  setting({
+    key: "domainConnections",
+    env: "MAILROOM_DOMAIN_CONNECTIONS",
+    flag: "--domain-connections",
+    description:
+      "mx mode: most connections (transactions) at once to a recipient domain across its MX hosts, comma-separated (example.com=2); more wait their turn",
+    defaultText: "(unset: only MAILROOM_MX_POOL_SIZE per MX host)",
+    parse: (raw, name) =>
+      raw === undefined
+        ? []
+        : raw.split(",").map((item) => {
+            try {
+              return parseDomainLimit(item);
+            } catch (error) {
+              throw new ConfigError(`${name}: ${(error as Error).message}`);
+            }
+          }),
   }),
 ] as const;
 

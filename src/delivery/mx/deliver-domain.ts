@@ -9,7 +9,7 @@ import {
   type SendReport,
   sameForAll,
 } from "../transports/transport.js";
-import { type DomainGate, meansSlowDown } from "./domain-gate.js";
+import { type DomainConnections, type DomainGate, meansSlowDown } from "./domain-gate.js";
 import { type MtaSts, mxMatches } from "./mta-sts.js";
 import type { MxPools, MxTlsPolicy } from "./mx-pools.js";
 
@@ -46,6 +46,7 @@ export class DomainDelivery {
     private readonly gate: DomainGate,
     private readonly sts: MtaSts,
     private readonly allowPrivate: boolean,
+    private readonly connections: DomainConnections,
     private readonly clock: () => number = Date.now,
   ) {}
 
@@ -73,7 +74,14 @@ export class DomainDelivery {
   async deliver(job: DomainJob): Promise<SendReport> {
     const admission = this.gate.admit(job.domain, job.key);
     if (!admission.go) return waiting(job, admission.until, admission.why);
-    const report = await this.attempt(job);
+    const entered = this.connections.enter(job.domain);
+    const leave = entered instanceof Promise ? await entered : entered;
+    let report: SendReport;
+    try {
+      report = await this.attempt(job);
+    } finally {
+      leave();
+    }
     if (report.recipients.some((r) => r.state === "accepted")) this.gate.tookOne(job.domain);
     else if (
       report.recipients.some((r) => r.state === "deferred") &&

@@ -127,3 +127,53 @@ export function meansSlowDown(code: number | null, response: string | null): boo
   if (code === 421) return true;
   return code === 451 && response !== null && /^451[ -]4\.7\.\d{1,3}\b/.test(response);
 }
+
+/** Reads `domain=count` (MAILROOM_DOMAIN_CONNECTIONS); throws an Error that says what is wrong. */
+export function parseDomainLimit(text: string): { domain: string; connections: number } {
+  const match = /^\s*([A-Za-z0-9.-]+)\s*=\s*(\d{1,4})\s*$/.exec(text);
+  const connections = Number(match?.[2]);
+  if (!match || connections < 1) {
+    throw new Error(`expected domain=connections, e.g. example.com=2; got "${text.trim()}"`);
+  }
+  return { domain: (match[1] as string).toLowerCase().replace(/\.$/, ""), connections };
+}
+
+/**
+ * At most `connections` transactions at once to a domain (MAILROOM_DOMAIN_CONNECTIONS), across its MX
+ * hosts, for receivers that count connections per sender; the pools' per-host limit applies as well.
+ * Transactions over it wait here, in order, in the delivery thread.
+ */
+export class DomainConnections {
+  private readonly limits: Map<string, number>;
+  private readonly busy = new Map<string, number>();
+  private readonly waiting = new Map<string, Array<() => void>>();
+
+  constructor(limits: ReadonlyArray<{ domain: string; connections: number }>) {
+    this.limits = new Map(limits.map((l) => [l.domain, l.connections]));
+  }
+
+  /** Resolves when the domain has room; call the returned function when the transaction is over. */
+  enter(domain: string): Promise<() => void> | (() => void) {
+    const limit = this.limits.get(domain);
+    if (limit === undefined) return NOTHING;
+    const busy = this.busy.get(domain) ?? 0;
+    if (busy < limit) {
+      this.busy.set(domain, busy + 1);
+      return () => this.leave(domain);
+    }
+    return new Promise((resolve) => {
+      const queue = this.waiting.get(domain) ?? [];
+      queue.push(() => resolve(() => this.leave(domain)));
+      this.waiting.set(domain, queue);
+    });
+  }
+
+  private leave(domain: string): void {
+    const next = this.waiting.get(domain)?.shift();
+    // The room passes straight to the next waiting transaction.
+    if (next) next();
+    else this.busy.set(domain, (this.busy.get(domain) ?? 1) - 1);
+  }
+}
+
+const NOTHING = () => {};

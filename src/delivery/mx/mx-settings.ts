@@ -26,6 +26,8 @@ export interface MxSettings {
   mtaStsPort: number;
   /** MAILROOM_MX_ALLOW_PRIVATE. */
   allowPrivate: boolean;
+  /** MAILROOM_DOMAIN_CONNECTIONS: transactions at once per domain, where limited. */
+  domainConnections: Array<{ domain: string; connections: number }>;
 }
 
 export function mxSettingsOf(config: Config): MxSettings {
@@ -42,6 +44,7 @@ export function mxSettingsOf(config: Config): MxSettings {
     backoffMs: config.domainBackoffMs,
     mtaStsPort: config.mtaStsPort,
     allowPrivate: config.mxAllowPrivate,
+    domainConnections: config.domainConnections,
   };
 }
 

@@ -9,7 +9,7 @@ import type {
   TransportConnections,
 } from "../transports/transport.js";
 import { DomainDelivery, type DomainJob } from "./deliver-domain.js";
-import { DomainGate } from "./domain-gate.js";
+import { DomainConnections, DomainGate } from "./domain-gate.js";
 import { MtaSts } from "./mta-sts.js";
 import { MxPools } from "./mx-pools.js";
 import { describeMx, type MxSettings } from "./mx-settings.js";
@@ -45,6 +45,7 @@ export class MxTransport implements Transport {
       gate,
       sts,
       settings.allowPrivate,
+      new DomainConnections(settings.domainConnections),
     );
   }
 
