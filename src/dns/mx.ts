@@ -19,7 +19,7 @@ export interface MxHost {
 
 export type MxRoute =
   /** Hosts to try in order. `implicit`: the domain has no MX and its own address stands in. */
-  | { kind: "hosts"; hosts: MxHost[]; implicit: boolean }
+  | { kind: "hosts"; hosts: readonly MxHost[]; implicit: boolean }
   /** RFC 7505: the domain says it accepts no mail. */
   | { kind: "null-mx" }
   /** NXDOMAIN: no such domain. */
@@ -75,7 +75,10 @@ export class MxLookup {
     const key = domain.toLowerCase();
     const cached = this.fresh(this.routes, key);
     const route = cached ?? (await this.shared(`mx ${key}`, () => this.lookupRoute(key)));
-    return route.kind === "hosts" ? { ...route, hosts: this.ordered(route.hosts) } : route;
+    // One host (the usual case) needs no shuffle: the cached answer itself is returned (read-only).
+    return route.kind === "hosts" && route.hosts.length > 1
+      ? { ...route, hosts: this.ordered(route.hosts) }
+      : route;
   }
 
   /**
