@@ -1,5 +1,5 @@
 import { rootCertificates } from "node:tls";
-import { SmtpPool } from "../transports/smtp-pool.js";
+import { SmtpPool, type SmtpPoolOptions } from "../transports/smtp-pool.js";
 import type { TransportConnections } from "../transports/transport.js";
 import type { MxSettings } from "./mx-settings.js";
 
@@ -21,6 +21,7 @@ export class MxPools {
   /** Connections opened by pools already dropped (for /metrics' total). */
   private openedBefore = 0;
   private readonly verifiedCa: string[] | undefined;
+  private closed = false;
 
   constructor(private readonly settings: MxSettings) {
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
@@ -37,35 +38,42 @@ export class MxPools {
   get(host: string, address: string, tls: MxTlsPolicy): SmtpPool {
     const key = `${tls} ${host} ${address}`;
     let pool = this.pools.get(key);
+    if (pool === undefined && this.closed) {
+      // Stopping: no new connections; sends fail as "Connection pool was closed", as a closed relay's do.
+      pool = new SmtpPool(this.poolOptions(host, address, tls), () => {});
+      void pool.close();
+      return pool;
+    }
     if (pool === undefined) {
-      const { settings } = this;
-      pool = new SmtpPool(
-        {
-          host: address,
-          port: settings.port,
-          secure: false,
-          startTls: tls === "verified" ? "required" : "opportunistic",
-          auth: undefined,
-          allowInsecureAuth: false,
-          tls:
-            tls === "verified"
-              ? {
-                  servername: host,
-                  rejectUnauthorized: true,
-                  ...(this.verifiedCa ? { ca: this.verifiedCa } : {}),
-                }
-              : { servername: host, rejectUnauthorized: false },
-          name: settings.hostname,
-          connectTimeoutMs: settings.connectTimeoutMs,
-          socketTimeoutMs: settings.socketTimeoutMs,
-          poolSize: settings.poolSize,
-        },
-        // Remote hosts fail all the time; each failure is in its message's attempt, not the log.
-        () => {},
-      );
+      // Remote hosts fail all the time; each failure is in its message's attempt, not the log.
+      pool = new SmtpPool(this.poolOptions(host, address, tls), () => {});
       this.pools.set(key, pool);
     }
     return pool;
+  }
+
+  private poolOptions(host: string, address: string, tls: MxTlsPolicy): SmtpPoolOptions {
+    const { settings } = this;
+    return {
+      host: address,
+      port: settings.port,
+      secure: false,
+      startTls: tls === "verified" ? "required" : "opportunistic",
+      auth: undefined,
+      allowInsecureAuth: false,
+      tls:
+        tls === "verified"
+          ? {
+              servername: host,
+              rejectUnauthorized: true,
+              ...(this.verifiedCa ? { ca: this.verifiedCa } : {}),
+            }
+          : { servername: host, rejectUnauthorized: false },
+      name: settings.hostname,
+      connectTimeoutMs: settings.connectTimeoutMs,
+      socketTimeoutMs: settings.socketTimeoutMs,
+      poolSize: settings.poolSize,
+    };
   }
 
   counts(): TransportConnections {
@@ -80,6 +88,7 @@ export class MxPools {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.sweeper);
     const pools = [...this.pools.values()];
     this.pools.clear();
