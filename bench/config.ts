@@ -40,6 +40,12 @@ export interface BenchConfig {
   skipMailroom: boolean;
   /** Skips the rich Mailroom rows (HTML+text, 100 KB attachment): BENCH_SKIP_RICH=1. */
   skipRich: boolean;
+  /** Skips the direct-to-MX row: BENCH_SKIP_MX=1. */
+  skipMx: boolean;
+  /** Destination domains of the direct-to-MX row (BENCH_MX_DOMAINS), served by `mxHosts` MX hosts. */
+  mxDomains: number;
+  /** MX host addresses of that row, 127.0.0.2 onwards (BENCH_MX_HOSTS, at most 250). */
+  mxHosts: number;
   /** Administrative PostgreSQL URL; the bench creates and drops its own database through it. */
   postgresUrl: string;
   /** Parent directory for the run's temporary directory (SQLite file, Postfix queue). */
@@ -92,6 +98,9 @@ export function loadConfig(resultsFile: string): BenchConfig {
     skipPostfix: flag("BENCH_SKIP_POSTFIX"),
     skipMailroom: flag("BENCH_SKIP_MAILROOM"),
     skipRich: flag("BENCH_SKIP_RICH"),
+    skipMx: flag("BENCH_SKIP_MX"),
+    mxDomains: int("BENCH_MX_DOMAINS", 1000, 1),
+    mxHosts: Math.min(int("BENCH_MX_HOSTS", 100, 1), 250),
     postgresUrl: process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",
     tmpDir: process.env.BENCH_TMPDIR ?? os.tmpdir(),
     resultsFile: results,

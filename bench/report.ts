@@ -33,7 +33,7 @@ export interface Report {
 }
 
 /** The ratios and targets are about the plain load: the rich rows are shown, not compared. */
-const isPlainMailroom = (row: Row) => row.payload === "plain" && !row.webhook && !row.dkim;
+const isPlainMailroom = (row: Row) => row.payload === "plain" && !row.webhook && !row.dkim && !row.mx;
 
 export function ratios(rows: Row[]): Ratio[] {
   const out: Ratio[] = [];
@@ -112,6 +112,20 @@ export function targets(rows: Row[], found: Ratio[]): Target[] {
       row: signed.name,
       measured: `${(ratio * 100).toFixed(0)}% of it`,
       met: ratio >= 0.75,
+    });
+  }
+  // Issue 15: direct-to-MX across 1,000 domains within 20% of the plain SQLite row (one relay).
+  const direct = rows.find((r) => r.mx && r.status === "ok" && r.deliveredPerSec);
+  const relay = rows.find(
+    (r) => isPlainMailroom(r) && r.status === "ok" && r.name === direct?.name.split(",")[0],
+  );
+  if (direct?.deliveredPerSec && relay?.deliveredPerSec) {
+    const ratio = direct.deliveredPerSec / relay.deliveredPerSec;
+    out.push({
+      what: `delivered/s within 20% of ${relay.name} (one relay), direct to MX across ${direct.mx?.domains} domains`,
+      row: direct.name,
+      measured: `${(ratio * 100).toFixed(0)}% of it`,
+      met: ratio >= 0.8 && direct.deliveryComplete === true,
     });
   }
   return out;

@@ -19,6 +19,8 @@ export interface Row {
   messagesPerRequest?: number;
   /** A Mailroom row whose From domain has an active DKIM key (RSA-2048): every message signed (not in the ratios). */
   dkim?: boolean;
+  /** The direct-to-MX row: its destination domains and MX hosts (compared with the plain SQLite row). */
+  mx?: { domains: number; hosts: number };
   /** Why it was skipped or failed. */
   reason?: string;
   /** Messages submitted in the throughput run. */

@@ -10,6 +10,9 @@
  *   Mailroom (SQLite), relay with DKIM (RSA-2048)  the SQLite row with a sending domain for the From
  *                                          domain: every message signed in the relay thread
  *   Postfix relay with OpenDKIM            not run: needs Debian's opendkim (skipped with the reason)
+ *   Mailroom (SQLite), direct to MX        the SQLite row with MAILROOM_DELIVERY_MODE=mx: each message to
+ *                                          one of BENCH_MX_DOMAINS domains in turn, their MX hosts on
+ *                                          127.0.0.2… (the sink listens there too), one test DNS server
  *   Mailroom (SQLite), HTML+text           the SQLite row with JSON bodies: Html (~1 KB) and Text
  *   Mailroom (SQLite), 100 KB attachment   the SQLite row with JSON bodies: Text and a 100 KB attachment
  *   Mailroom (SQLite), webhook on every event  the SQLite row with one webhook subscribed to every event
@@ -36,6 +39,9 @@
  *   BENCH_SKIP_MAILROOM=1        skip the Mailroom rows
  *   BENCH_SKIP_POSTGRES=1        skip the Mailroom (PostgreSQL) row
  *   BENCH_SKIP_RICH=1            skip the HTML+text, 100 KB attachment and webhook rows
+ *   BENCH_SKIP_MX=1              skip the direct-to-MX row (it needs BENCH_SINK=node)
+ *   BENCH_MX_DOMAINS=1000        destination domains of the direct-to-MX row
+ *   BENCH_MX_HOSTS=100           their MX host addresses (127.0.0.2 onwards; at most 250)
  *   BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres
  *                                admin connection used to create and drop the throwaway database
  *   BENCH_TIME_LIMIT=20          minutes; past it the bench cleans up and exits with code 124
@@ -59,6 +65,7 @@ import { createTempDatabase, postgresUnavailable, redact } from "./postgres.js";
 import { ratios, renderReport, targets, writeReport } from "./report.js";
 import { failed, type Row, skipped } from "./row.js";
 import { type MailroomScenario, mailroomRow } from "./scenario-mailroom.js";
+import { mxHostAddresses, prepareMx } from "./scenario-mx.js";
 import { CEILING, POSTFIX_RELAY, postfixRelay, smtpCeiling } from "./scenario-smtp.js";
 import { type Sink, startSink } from "./sink.js";
 
@@ -71,6 +78,7 @@ const SQLITE_HTML = "Mailroom (SQLite), HTML+text";
 const SQLITE_ATTACHMENT = "Mailroom (SQLite), 100 KB attachment";
 const SQLITE_WEBHOOK = "Mailroom (SQLite), webhook on every event";
 const SQLITE_BATCH = "Mailroom (SQLite), batches of 100";
+const SQLITE_MX = "Mailroom (SQLite), direct to MX";
 const RICH = [SQLITE_HTML, SQLITE_ATTACHMENT, SQLITE_WEBHOOK];
 
 function say(line: string): void {
@@ -132,7 +140,7 @@ function postfixOpenDkim(): Row {
 const sqliteTarget = async (dir: string) => ({ dataDir: dir, databaseUrl: undefined });
 
 async function mailroomRows(sink: Sink, config: BenchConfig, baseDir: string): Promise<Row[]> {
-  const names = [SQLITE, SQLITE_DKIM, POSTGRES, SQLITE_BATCH];
+  const names = [SQLITE, SQLITE_DKIM, POSTGRES, SQLITE_BATCH, SQLITE_MX];
   if (config.skipMailroom) return names.map((name) => skip(name, "BENCH_SKIP_MAILROOM=1"));
   const why = mailroomUnavailable();
   if (why) return names.map((name) => skip(name, why));
@@ -142,11 +150,26 @@ async function mailroomRows(sink: Sink, config: BenchConfig, baseDir: string): P
   // Right after the plain row it is compared with (issue 15: DKIM costs at most 25% of it).
   const signed: MailroomScenario = { name: SQLITE_DKIM, payload: "plain", target: sqliteTarget, dkim: true };
   rows.push(await measure(SQLITE_DKIM, () => mailroomRow(signed, sink, config, baseDir)));
+  rows.push(await mxRow(sink, config, baseDir));
   rows.push(await postgresRow(sink, config, baseDir));
   // The plain row's messages in batches (issue 14): its cost per message beside the plain row's.
   const batch: MailroomScenario = { name: SQLITE_BATCH, payload: "batch", target: sqliteTarget };
   rows.push(await measure(SQLITE_BATCH, () => mailroomRow(batch, sink, config, baseDir)));
   return rows;
+}
+
+/** Right after the SQLite row it is compared with: the same load, each message to its recipients' MX. */
+async function mxRow(sink: Sink, config: BenchConfig, baseDir: string): Promise<Row> {
+  if (config.skipMx) return skip(SQLITE_MX, "BENCH_SKIP_MX=1");
+  if (sink.kind !== "node")
+    return skip(SQLITE_MX, "needs the bench's own sink (BENCH_SINK=node) on 127.0.0.2…");
+  const scenario: MailroomScenario = {
+    name: SQLITE_MX,
+    payload: "plain",
+    target: sqliteTarget,
+    prepare: (mxSink) => prepareMx(config, mxSink),
+  };
+  return measure(SQLITE_MX, () => mailroomRow(scenario, sink, config, baseDir));
 }
 
 async function postgresRow(sink: Sink, config: BenchConfig, baseDir: string): Promise<Row> {
@@ -218,7 +241,7 @@ async function main(): Promise<number> {
   await chmod(baseDir, 0o755); // Postfix's unprivileged processes must reach their queue inside it
   onCleanup(`remove ${baseDir}`, () => rm(baseDir, { recursive: true, force: true }));
 
-  const sink = await startSink(config.sink);
+  const sink = await startSink(config.sink, config.skipMx ? [] : mxHostAddresses(config));
   say(`Sink: ${sink.description} on 127.0.0.1:${sink.port}`);
 
   const measured = [
@@ -234,6 +257,7 @@ async function main(): Promise<number> {
   const order = [
     SQLITE,
     SQLITE_DKIM,
+    SQLITE_MX,
     POSTGRES,
     SQLITE_BATCH,
     ...RICH,

@@ -42,6 +42,15 @@ export interface MailroomScenario {
    * creation, so every message is DKIM-signed where it is composed (the relay thread).
    */
   dkim?: boolean;
+  /** Extra setup of the row (the direct-to-MX row's DNS, scenario-mx.ts): settings, requests, cleanup. */
+  prepare?(sink: Sink): Promise<RowSetup>;
+}
+
+/** What a row's own setup adds: server settings, the requests it sends, and what to stop after it. */
+export interface RowSetup {
+  settings: Record<string, string>;
+  request(credentials: Credentials): HttpRequestSpec;
+  close(): Promise<void>;
 }
 
 function requestFor(payload: Payload, credentials: Credentials, config: BenchConfig): HttpRequestSpec {
@@ -103,7 +112,8 @@ export async function mailroomRow(
   await mkdir(dir, { recursive: true });
   const target = await scenario.target(dir);
   const credentials = await createAccount(target, "bench@example.com");
-  const request = requestFor(scenario.payload, credentials, config);
+  const setup = await scenario.prepare?.(sink);
+  const request = setup ? setup.request(credentials) : requestFor(scenario.payload, credentials, config);
   const timeoutMs = config.deliveryTimeoutSeconds * 1000;
   const shape = shapeFor(scenario.payload, config);
   const row: Row = { name: scenario.name, status: "ok", payload: scenario.payload, messages: shape.messages };
@@ -111,6 +121,7 @@ export async function mailroomRow(
   const per = shape.perRequest;
   if (per > 1) row.messagesPerRequest = per;
   if (scenario.dkim) row.dkim = true;
+  if (scenario.prepare) row.mx = { domains: config.mxDomains, hosts: config.mxHosts };
 
   let duplicates = 0;
   /** Starts a new phase at the sink, keeping the duplicate count of the phase that ends. */
@@ -133,7 +144,14 @@ export async function mailroomRow(
   const receiver = scenario.webhook ? await startWebhookReceiver() : undefined;
   // The receiver listens on loopback, which webhooks may reach only when allowed.
   const settings: Record<string, string> = receiver ? { MAILROOM_WEBHOOK_ALLOW_PRIVATE: "1" } : {};
-  let mailroom: MailroomProcess | undefined = await startMailroom(target, sink.port, profile, settings);
+  Object.assign(settings, setup?.settings);
+  let mailroom: MailroomProcess | undefined;
+  try {
+    mailroom = await startMailroom(target, sink.port, profile, settings);
+  } catch (error) {
+    await setup?.close();
+    throw error;
+  }
   if (profile) log(`the server's CPU profiles (one per thread) go to ${profile}`);
   try {
     log(`Mailroom pid ${mailroom.pid} at ${mailroom.baseUrl}`);
@@ -238,7 +256,7 @@ export async function mailroomRow(
     if (sink.inspectsMessages) row.duplicates = duplicates;
 
     // The backlog target is about the plain load; 100,000 rich messages would take gigabytes.
-    if (config.backlog > 0 && scenario.payload === "plain") {
+    if (config.backlog > 0 && scenario.payload === "plain" && !scenario.prepare) {
       await retire(mailroom);
       mailroom = undefined;
       // Relay down: everything stays queued. Retries held back (see BenchConfig.backlogRetries).
@@ -254,6 +272,7 @@ export async function mailroomRow(
   } finally {
     if (mailroom) await retire(mailroom);
     await receiver?.close();
+    await setup?.close();
   }
   row.rssNote = "VmHWM of the Mailroom process";
   return row;

@@ -4,10 +4,11 @@ import { undoable } from "./cleanup.js";
 import type { Sink, SinkCounts } from "./sink.js";
 import { SLOT, SLOTS } from "./sink-slots.js";
 
-export async function startNodeSink(): Promise<Sink> {
+/** `alsoOn`: more loopback addresses the sink listens on, at the same port (MX hosts of the MX row). */
+export async function startNodeSink(alsoOn: readonly string[] = []): Promise<Sink> {
   const shared = new SharedArrayBuffer(SLOTS * Float64Array.BYTES_PER_ELEMENT);
   const slots = new Float64Array(shared);
-  const worker = new Worker(new URL("./sink-worker.js", import.meta.url), { workerData: { shared } });
+  const worker = new Worker(new URL("./sink-worker.js", import.meta.url), { workerData: { shared, alsoOn } });
   const close = undoable("stop the SMTP sink", () => worker.terminate().then(() => undefined));
 
   const next = (type: string) =>

@@ -27,7 +27,7 @@ function onMessage(bytes: number, messageId: string | undefined): void {
   slots[SLOT.messages] = (slots[SLOT.messages] ?? 0) + 1;
 }
 
-const server = net.createServer((socket) => {
+function onConnection(socket: net.Socket): void {
   slots[SLOT.sessions] = (slots[SLOT.sessions] ?? 0) + 1;
   socket.setNoDelay(true);
   const session = new SmtpSession("sink.bench.localhost", onMessage);
@@ -38,11 +38,24 @@ const server = net.createServer((socket) => {
     else if (reply.length > 0) socket.write(reply);
   });
   socket.on("error", () => socket.destroy());
-});
+}
 
-server.listen({ port: 0, host: "127.0.0.1", backlog: 1024 }, () => {
+const server = net.createServer(onConnection);
+
+// Direct-to-MX rows reach it as many MX hosts: the same sink on more loopback addresses, same port.
+const alsoOn = (workerData as { alsoOn?: string[] }).alsoOn ?? [];
+
+server.listen({ port: 0, host: "127.0.0.1", backlog: 1024 }, async () => {
   const address = server.address();
-  port.postMessage({ type: "listening", port: typeof address === "object" && address ? address.port : 0 });
+  const listening = typeof address === "object" && address ? address.port : 0;
+  for (const host of alsoOn) {
+    const extra = net.createServer(onConnection);
+    await new Promise<void>((resolve, reject) => {
+      extra.once("error", reject);
+      extra.listen({ port: listening, host, backlog: 1024 }, resolve);
+    });
+  }
+  port.postMessage({ type: "listening", port: listening });
 });
 
 port.on("message", (message: { type: string }) => {

@@ -36,13 +36,14 @@ export function now(): number {
   return performance.timeOrigin + performance.now();
 }
 
-export function startSink(choice: SinkChoice): Promise<Sink> {
+/** `alsoOn`: more loopback addresses for the node sink (the direct-to-MX row's MX hosts). */
+export function startSink(choice: SinkChoice, alsoOn: readonly string[] = []): Promise<Sink> {
   const haveSmtpSink = existsSync(SMTP_SINK);
   if (choice === "smtp-sink" && !haveSmtpSink) {
     throw new Error(`BENCH_SINK=smtp-sink but ${SMTP_SINK} is not installed (it comes with Postfix)`);
   }
   if (choice === "smtp-sink") return startSmtpSink();
-  return startNodeSink();
+  return startNodeSink(alsoOn);
 }
 
 /** Polls until the sink has counted `expected` messages; returns false on timeout. */

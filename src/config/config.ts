@@ -4,6 +4,8 @@
  */
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { hostname as osHostname } from "node:os";
+import { type DomainRate, parseDomainLimit, parseDomainRate } from "../delivery/mx/domain-gate.js";
 import { type DnsServer, parseDnsServer } from "../dns/resolver.js";
 import { parseSecretKey } from "../domain/secret-box.js";
 import { readRelayUrlOptions } from "./relay-url.js";
@@ -75,12 +77,31 @@ export interface Config {
   spfMechanisms: string[] | undefined;
   /** MAILROOM_DOMAIN_CHECK_INTERVAL_MS: how often each domain's records are looked up again. */
   domainCheckIntervalMs: number;
+  /** Direct-to-MX delivery (MAILROOM_DELIVERY_MODE=mx, docs/delivery.md#direct-to-mx-delivery). */
+  mxPort: number;
+  /** MAILROOM_HOSTNAME: the EHLO name; the machine's host name by default. */
+  hostname: string;
+  mxPoolSize: number;
+  /** Lower-case domains whose MX must offer STARTTLS with a verified certificate. */
+  tlsRequiredDomains: readonly string[];
+  /** PEM text of MAILROOM_MX_CA_FILE: CAs trusted for MX certificates besides the system's. */
+  mxCa: string | undefined;
+  /** MAILROOM_DOMAIN_RATES: messages per period for recipient domains (mx mode). */
+  domainRates: DomainRate[];
+  /** MAILROOM_DOMAIN_BACKOFF_MS: a domain's first wait after it said "slow down" (mx mode). */
+  domainBackoffMs: number;
+  /** MAILROOM_MTA_STS_PORT: the HTTPS port MTA-STS policies are fetched from (443; tests only). */
+  mtaStsPort: number;
+  /** MAILROOM_MX_ALLOW_PRIVATE: MX hosts (and MTA-STS policy hosts) may be loopback, private, … addresses. */
+  mxAllowPrivate: boolean;
+  /** MAILROOM_DOMAIN_CONNECTIONS: most transactions at once per recipient domain (mx mode). */
+  domainConnections: Array<{ domain: string; connections: number }>;
 }
 
 export class ConfigError extends Error {}
 
 /** The delivery modes MAILROOM_DELIVERY_MODE accepts. */
-export const DELIVERY_MODES = ["relay", "capture"] as const;
+export const DELIVERY_MODES = ["relay", "capture", "mx"] as const;
 export type DeliveryMode = (typeof DELIVERY_MODES)[number];
 
 interface Setting<K extends keyof Config> {
@@ -325,7 +346,7 @@ export const SETTINGS = [
     key: "deliveryMode",
     env: "MAILROOM_DELIVERY_MODE",
     flag: "--delivery-mode",
-    description: `where mail goes: ${DELIVERY_MODES.join(", ")} (relay needs MAILROOM_SMTP_URL)`,
+    description: `where mail goes: ${DELIVERY_MODES.join(", ")} (relay needs MAILROOM_SMTP_URL; mx delivers to each recipient domain's MX hosts)`,
     defaultText: "(relay when MAILROOM_SMTP_URL is set, capture otherwise)",
     // Resolved against smtpUrl in loadConfig; "" marks "not given".
     parse: (raw, name) =>
@@ -557,13 +578,110 @@ export const SETTINGS = [
     defaultText: "21600000 (6 hours)",
     parse: (raw, name) => integer(raw, 21_600_000, name, 1000, 30 * 86_400_000),
   }),
+  setting({
+    key: "mxPort",
+    env: "MAILROOM_MX_PORT",
+    flag: "--mx-port",
+    description: "mx mode: the TCP port of MX hosts (25 on the Internet; tests only change it)",
+    defaultText: "25",
+    parse: (raw, name) => integer(raw, 25, name, 1, 65535),
+  }),
+  setting({
+    key: "hostname",
+    env: "MAILROOM_HOSTNAME",
+    flag: "--hostname",
+    description:
+      "mx mode: the name Mailroom gives in EHLO; receivers check it, so give the fully qualified name whose A record is this machine",
+    defaultText: "(the machine's host name; a warning at start when it has no dot)",
+    parse: (raw, name) => hostname(raw, name),
+  }),
+  setting({
+    key: "mxPoolSize",
+    env: "MAILROOM_MX_POOL_SIZE",
+    flag: "--mx-pool-size",
+    description: "mx mode: SMTP connections at most per MX host, reused across messages",
+    defaultText: "10",
+    parse: (raw, name) => integer(raw, 10, name, 1, 100),
+  }),
+  setting({
+    key: "tlsRequiredDomains",
+    env: "MAILROOM_TLS_REQUIRED_DOMAINS",
+    flag: "--tls-required-domains",
+    description:
+      "mx mode: comma-separated recipient domains whose MX must offer STARTTLS with a certificate valid for its name; otherwise mail waits (deferred), never sent in clear",
+    defaultText: "(unset: opportunistic STARTTLS everywhere)",
+    parse: (raw, name) => domainList(raw, name),
+  }),
+  setting({
+    key: "mxCa",
+    env: "MAILROOM_MX_CA_FILE",
+    flag: "--mx-ca-file",
+    description:
+      "mx mode: PEM file of CAs trusted for MX certificates (TLS-required domains) in addition to the system's",
+    defaultText: "(unset: the system's CAs)",
+    parse: (raw, name) => caFile(raw, name),
+  }),
+  setting({
+    key: "domainRates",
+    env: "MAILROOM_DOMAIN_RATES",
+    flag: "--domain-rates",
+    description:
+      "mx mode: most messages per second, minute, hour or day to a recipient domain, comma-separated (gmail.com=600/h,example.com=10/m); more wait in the queue, never fail for it",
+    defaultText: "(unset: no limit)",
+    parse: (raw, name) => domainRates(raw, name),
+  }),
+  setting({
+    key: "domainBackoffMs",
+    env: "MAILROOM_DOMAIN_BACKOFF_MS",
+    flag: "--domain-backoff-ms",
+    description:
+      "mx mode: how long a whole domain waits after a 421 or 451 4.7.x reply; doubles while it keeps saying so (at most 1 hour)",
+    defaultText: "60000",
+    parse: (raw, name) => integer(raw, 60_000, name, 1, 3_600_000),
+  }),
+  setting({
+    key: "mtaStsPort",
+    env: "MAILROOM_MTA_STS_PORT",
+    flag: "--mta-sts-port",
+    description:
+      "mx mode: the HTTPS port of mta-sts.{domain}, where MTA-STS policies are fetched (443 on the Internet; tests only change it)",
+    defaultText: "443",
+    parse: (raw, name) => integer(raw, 443, name, 1, 65535),
+  }),
+  setting({
+    key: "mxAllowPrivate",
+    env: "MAILROOM_MX_ALLOW_PRIVATE",
+    flag: "--mx-allow-private",
+    description:
+      "mx mode, 1: MX hosts and MTA-STS policy hosts may be loopback, private, link-local or metadata addresses (refused by default: a recipient domain must not reach into this network)",
+    defaultText: "0",
+    parse: (raw, name) => onOff(raw, false, name),
+  }),
+  setting({
+    key: "domainConnections",
+    env: "MAILROOM_DOMAIN_CONNECTIONS",
+    flag: "--domain-connections",
+    description:
+      "mx mode: most connections (transactions) at once to a recipient domain across its MX hosts, comma-separated (example.com=2); more wait their turn",
+    defaultText: "(unset: only MAILROOM_MX_POOL_SIZE per MX host)",
+    parse: (raw, name) =>
+      raw === undefined
+        ? []
+        : raw.split(",").map((item) => {
+            try {
+              return parseDomainLimit(item);
+            } catch (error) {
+              throw new ConfigError(`${name}: ${(error as Error).message}`);
+            }
+          }),
+  }),
 ] as const;
 
 /** Whether MAILROOM_REQUIRE_VERIFIED_DOMAIN is in force: as set, else only for direct-to-MX delivery. */
 export function requireVerifiedDomain(
   config: Pick<Config, "requireVerifiedDomain" | "deliveryMode">,
 ): boolean {
-  return config.requireVerifiedDomain ?? (config.deliveryMode as string) === "mx";
+  return config.requireVerifiedDomain ?? config.deliveryMode === "mx";
 }
 
 const SPF_TERM =
@@ -690,6 +808,55 @@ function caFile(raw: string | undefined, name: string): string | undefined {
     throw new ConfigError(`${name}: ${raw} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   }
   return text;
+}
+
+/** An EHLO name: a domain name (letters, digits, dots, hyphens) or an address literal. */
+function hostname(raw: string | undefined, name: string): string {
+  if (raw === undefined) return machineName();
+  const value = raw.trim();
+  if (
+    !/^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$|^\[[0-9A-Fa-f:.]+\]$/.test(
+      value,
+    )
+  ) {
+    throw new ConfigError(`${name} must be a host name such as mail.example.com, got "${raw}"`);
+  }
+  return value;
+}
+
+/** The machine's host name, as EHLO gives it: a name without spaces, or an address literal. */
+function machineName(): string {
+  let name = "";
+  try {
+    name = osHostname();
+  } catch {
+    // No host name to be had.
+  }
+  name = name.replace(/[^A-Za-z0-9.-]+/g, "");
+  if (name === "") return "localhost";
+  return isIP(name) === 4 ? `[${name}]` : name;
+}
+
+function domainList(raw: string | undefined, name: string): readonly string[] {
+  if (raw === undefined) return [];
+  return raw.split(",").map((item) => {
+    const domain = item.trim().toLowerCase().replace(/\.$/, "");
+    if (!/^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/.test(domain)) {
+      throw new ConfigError(`${name} must be comma-separated domain names, got "${item.trim()}"`);
+    }
+    return domain;
+  });
+}
+
+function domainRates(raw: string | undefined, name: string): DomainRate[] {
+  if (raw === undefined) return [];
+  return raw.split(",").map((item) => {
+    try {
+      return parseDomainRate(item);
+    } catch (error) {
+      throw new ConfigError(`${name}: ${(error as Error).message}`);
+    }
+  });
 }
 
 function secretKey(raw: string | undefined, name: string): string | undefined {

@@ -1,15 +1,27 @@
 import type { Config } from "../config/config.js";
 import { type Dispatcher, LocalDispatcher } from "./dispatch.js";
 import type { DeliveryLogger } from "./logger.js";
+import { mxSettingsOf } from "./mx/mx-settings.js";
 import { ThreadedDispatcher } from "./threaded-dispatcher.js";
 import { CaptureTransport } from "./transports/capture.js";
 
 /**
  * The dispatcher of MAILROOM_DELIVERY_MODE: the relay (MAILROOM_SMTP_URL), spoken to from a thread of
- * its own; or capture, so nothing is ever sent by surprise (capturing is cheap enough to stay on the
+ * its own; each recipient domain's MX hosts (mx), from the same kind of thread; or capture, so nothing is ever sent by surprise (capturing is cheap enough to stay on the
  * main thread).
  */
 export function createDispatcher(config: Config, logger: Pick<DeliveryLogger, "warn">): Dispatcher {
+  if (config.deliveryMode === "mx") {
+    // Receivers check the EHLO name; a bare host name is a common reason for mail to be refused.
+    if (!config.hostname.includes(".")) {
+      logger.warn(
+        { hostname: config.hostname },
+        "MAILROOM_HOSTNAME is not a fully qualified domain name; receivers may refuse mail: set it to this machine's public name",
+      );
+    }
+    // Like the relay, off the main thread: composing and SMTP were a fifth of its work (performance.md).
+    return new ThreadedDispatcher({ mx: mxSettingsOf(config) }, logger);
+  }
   if (config.deliveryMode === "capture" || config.smtpUrl === undefined) {
     return new LocalDispatcher(new CaptureTransport());
   }

@@ -15,6 +15,8 @@ export interface DispatchResult {
  * the very same bytes) or to be composed now from `compose`, and the envelope.
  */
 export interface DispatchJob {
+  /** The message's SID (direct-to-MX paces domains per message). */
+  messageSid?: string;
   envelope: Envelope;
   mime: { stored: string } | { compose: ComposeJob };
 }
@@ -57,7 +59,7 @@ export class LocalDispatcher implements Dispatcher {
   async dispatch(job: DispatchJob): Promise<DispatchResult> {
     const mime = "compose" in job.mime ? await composeAndSign(job.mime.compose) : undefined;
     const raw = "stored" in job.mime ? job.mime.stored : (mime as string);
-    const report = await this.transport.send({ envelope: job.envelope, raw });
+    const report = await this.transport.send({ envelope: job.envelope, raw, key: job.messageSid });
     return { report, mime };
   }
 

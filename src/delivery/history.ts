@@ -20,6 +20,11 @@ const NOT_COUNTED = new Set<number>([
   DeliveryErrorCodes.RelaySetupFailed,
   DeliveryErrorCodes.InsecureAuthRefused,
   DeliveryErrorCodes.DeliveryError,
+  DeliveryErrorCodes.MxDnsTemporary,
+  DeliveryErrorCodes.MxUnreachable,
+  DeliveryErrorCodes.MxTlsRequired,
+  DeliveryErrorCodes.MxDomainRate,
+  DeliveryErrorCodes.MxDomainBackoff,
 ]);
 
 export function countsTowardLimit(errorCode: number | null): boolean {

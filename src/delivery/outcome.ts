@@ -76,13 +76,18 @@ export function judge(report: SendReport, context: JudgeContext): Verdict {
     context.random,
   );
   if ("retryAt" in decision) {
+    // Recipients waiting for their domain's rate or back-off come back when it ends, not after the backoff.
+    const retryAt =
+      report.waitUntil === undefined
+        ? decision.retryAt
+        : Math.min(Math.max(report.waitUntil, context.now), context.acceptedAt + context.policy.maxAgeMs);
     return {
       outcome,
       attemptFailure,
       status: "queued",
       errorCode: failure.code,
-      errorMessage: `${failure.message} Attempt ${context.attempt} failed temporarily; the next one is at ${new Date(decision.retryAt).toISOString()}.`,
-      retryAt: decision.retryAt,
+      errorMessage: `${failure.message} Attempt ${context.attempt} failed temporarily; the next one is at ${new Date(retryAt).toISOString()}.`,
+      retryAt,
     };
   }
   const why =

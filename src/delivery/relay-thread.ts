@@ -2,11 +2,13 @@ import { parentPort, workerData } from "node:worker_threads";
 import { serveCalls } from "../threads/thread-server.js";
 import { toWire } from "../threads/wire-error.js";
 import { LocalDispatcher } from "./dispatch.js";
+import { MxTransport } from "./mx/mx-transport.js";
 import { relayFailureLog } from "./relay-failure-log.js";
-import type { RelayThreadApi } from "./threaded-dispatcher.js";
+import type { RelayThreadApi, ThreadSettings } from "./threaded-dispatcher.js";
 import { type SmtpSettings, SmtpTransport } from "./transports/smtp.js";
 
-// The worker thread behind ThreadedDispatcher: composes each message and speaks SMTP to the relay.
+// The worker thread behind ThreadedDispatcher: composes each message and speaks SMTP to the relay
+// (or to each recipient domain's MX hosts).
 const port = parentPort;
 if (!port) throw new Error("relay-thread.ts runs as a worker thread (see threaded-dispatcher.ts)");
 
@@ -21,4 +23,10 @@ const thread = serveCalls<RelayThreadApi>(port, {
 const reportFailure = relayFailureLog((line) =>
   thread.emit("relayFailure", { err: toWire(line.err), failuresSinceLastLog: line.failuresSinceLastLog }),
 );
-const dispatcher = new LocalDispatcher(new SmtpTransport(workerData as SmtpSettings, reportFailure));
+// The same thread serves direct-to-MX delivery (MAILROOM_DELIVERY_MODE=mx) with its own transport.
+const settings = workerData as ThreadSettings;
+const dispatcher = new LocalDispatcher(
+  "mx" in settings
+    ? new MxTransport(settings.mx)
+    : new SmtpTransport(settings as SmtpSettings, reportFailure),
+);

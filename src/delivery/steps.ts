@@ -95,8 +95,9 @@ export async function startAttempt(job: DeliveryJob, retry: RetryContext | undef
 }
 
 /**
- * Routes the attempt: the envelope (recipients earlier attempts settled are left out). Direct-to-MX
- * delivery will choose the destination here.
+ * Routes the attempt: the envelope (recipients earlier attempts settled are left out). With
+ * MAILROOM_DELIVERY_MODE=mx the transport splits it by domain in the relay thread (src/delivery/mx/),
+ * where the DNS cache, the pools and each domain's pacing live.
  */
 const route: DeliveryStep = {
   name: "route",
@@ -164,6 +165,7 @@ const send: DeliveryStep = {
   name: "send",
   async run(state, { dispatcher, logger, abandoned }) {
     const job: DispatchJob = {
+      messageSid: state.message.sid,
       envelope: state.envelope as Envelope,
       mime: state.mime as DispatchJob["mime"],
     };

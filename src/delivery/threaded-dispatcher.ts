@@ -3,9 +3,13 @@ import { THREAD_RESOURCE_LIMITS, ThreadClient } from "../threads/thread-client.j
 import { fromWire, type WireError } from "../threads/wire-error.js";
 import type { Dispatcher, DispatchJob, DispatchResult } from "./dispatch.js";
 import type { DeliveryLogger } from "./logger.js";
+import { describeMx, type MxSettings } from "./mx/mx-settings.js";
 import { RELAY_FAILURE_MESSAGE } from "./relay-failure-log.js";
 import { describeRelay, type SmtpSettings } from "./transports/smtp.js";
 import type { TransportConnections } from "./transports/transport.js";
+
+/** What the relay thread delivers through: a relay, or each domain's MX hosts (`{ mx }`). */
+export type ThreadSettings = SmtpSettings | { mx: MxSettings };
 
 /** What the relay thread answers (relay-thread.ts). */
 export interface RelayThreadApi {
@@ -28,10 +32,10 @@ export class ThreadedDispatcher implements Dispatcher {
   private closing = false;
 
   constructor(
-    private readonly settings: SmtpSettings,
+    private readonly settings: ThreadSettings,
     private readonly logger: Pick<DeliveryLogger, "warn">,
   ) {
-    this.description = describeRelay(settings);
+    this.description = "mx" in settings ? describeMx(settings.mx) : describeRelay(settings);
     this.thread = this.start();
   }
 

@@ -170,6 +170,23 @@ export const DeliveryErrorCodes = {
    * no STARTTLS): Mailroom refused to send them in clear text. The message is retried.
    */
   InsecureAuthRefused: 13110,
+  // 161xx: direct-to-MX delivery (MAILROOM_DELIVERY_MODE=mx, src/delivery/mx/)
+  /** The recipient domain does not exist (NXDOMAIN). Final for its recipients. */
+  MxDomainNotFound: 16120,
+  /** The recipient domain publishes the null MX "." (RFC 7505): it accepts no mail. Final. */
+  MxNullMx: 16121,
+  /** The MX (or address) lookup failed for now (SERVFAIL, timeout). Retried; not counted. */
+  MxDnsTemporary: 16122,
+  /** No MX host of the domain could be reached or greeted us with a refusal. Retried; not counted. */
+  MxUnreachable: 16123,
+  /** The domain requires TLS and no MX host offered STARTTLS with a valid certificate. Retried; not counted. */
+  MxTlsRequired: 16124,
+  /** The domain's MX hosts have no address at all. Final. */
+  MxNoAddress: 16125,
+  /** Over the domain's MAILROOM_DOMAIN_RATES: the message waits in the queue. Not counted, never final. */
+  MxDomainRate: 16126,
+  /** The domain said "slow down" (421, 451 4.7.x): all its mail waits for a while. Not counted. */
+  MxDomainBackoff: 16127,
 } as const;
 
 export type DeliveryErrorCode = (typeof DeliveryErrorCodes)[keyof typeof DeliveryErrorCodes];

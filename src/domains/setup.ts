@@ -1,4 +1,3 @@
-import { hostname } from "node:os";
 import type { FastifyBaseLogger } from "fastify";
 import { type Config, requireVerifiedDomain } from "../config/config.js";
 import { createResolver } from "../dns/resolver.js";
@@ -27,7 +26,7 @@ export function setUpDomains(
 ): Domains {
   const directory = new DomainDirectory(store, secrets);
   // MAILROOM_HOSTNAME (direct-to-MX delivery) receives bounces; read defensively until that setting exists.
-  const bounceHost = (config as { hostname?: string }).hostname ?? hostname();
+  const bounceHost = config.hostname;
   const service = new DomainService(
     store,
     secrets,

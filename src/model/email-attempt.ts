@@ -8,6 +8,8 @@ const RecipientOutput = Type.Object({
   state: Type.Union([Type.Literal("accepted"), Type.Literal("rejected"), Type.Literal("deferred")]),
   smtp_code: Type.Union([Type.Integer(), Type.Null()]),
   response: Type.Union([Type.String(), Type.Null()]),
+  /** MAILROOM_DELIVERY_MODE=mx: the MX host that answered for this recipient. */
+  destination: Type.Optional(Type.String()),
 });
 
 /** One delivery attempt of a message. */
@@ -28,8 +30,11 @@ export const EmailAttemptModel = new ResourceModel<EmailAttemptRow>(
       (a) => a.error_code,
     ),
     field("error_message", Schemas.text, "The error in words.", (a) => a.error_message),
-    field("recipients", Type.Array(RecipientOutput), "Per recipient: state and reply.", (a) =>
-      parseRecipients(a.recipients),
+    field(
+      "recipients",
+      Type.Array(RecipientOutput),
+      "Per recipient: state, reply and (direct-to-MX) the MX host that answered.",
+      (a) => parseRecipients(a.recipients),
     ),
     field("date_started", Schemas.rfc2822, "When it began.", (a) => rfc2822(a.date_started)),
     field("date_finished", Schemas.rfc2822, "When it ended.", (a) => rfc2822(a.date_finished)),

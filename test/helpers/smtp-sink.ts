@@ -33,6 +33,8 @@ export interface SinkOptions {
   secure?: boolean;
   /** Listen on this port (a restart); 0 picks a free one. */
   port?: number;
+  /** Listen on this loopback address (an MX host of its own: 127.0.0.2, …); default 127.0.0.1. */
+  host?: string;
   /** Announce SIZE with this limit in octets (as a real relay does); by default no SIZE. */
   size?: number;
   /** smtp-server options that replace the sink's own (TLS, AUTH policy, onAuth…). */
@@ -54,6 +56,7 @@ export class SmtpSink {
   unanswered = 0;
   rules: SinkRules;
   port: number;
+  readonly host: string;
   private readonly secure: boolean;
   private readonly size: number | undefined;
   private readonly extra: Partial<SMTPServerOptions>;
@@ -65,6 +68,7 @@ export class SmtpSink {
     this.size = options.size;
     this.extra = options.server ?? {};
     this.port = options.port ?? 0;
+    this.host = options.host ?? "127.0.0.1";
   }
 
   static async start(options: SinkOptions = {}): Promise<SmtpSink> {
@@ -106,7 +110,7 @@ export class SmtpSink {
     server.on("error", () => {});
     await new Promise<void>((resolve, reject) => {
       server.server.once("error", reject);
-      server.listen(this.port, "127.0.0.1", () => resolve());
+      server.listen(this.port, this.host, () => resolve());
     });
     this.port = (server.server.address() as AddressInfo).port;
     this.server = server;

@@ -93,6 +93,11 @@ export class SmtpError extends Error {
   timeoutType?: SmtpTimeout;
   /** 5xx except 503; set with responseCode. */
   permanent?: boolean;
+  /**
+   * The connection failed before it was ready for mail (connect, greeting, EHLO, STARTTLS, AUTH):
+   * nothing of any message went out, so another host may be tried at once (direct-to-MX).
+   */
+  setup?: boolean;
   /** Every recipient was refused: each one's refusal. */
   rejectedErrors?: RecipientRefusal[];
   /** The message is over the relay's SIZE limit (both in octets); nothing of it was written. */
@@ -496,6 +501,7 @@ export class SmtpConnection {
     } catch (error) {
       const failure =
         error instanceof SmtpError ? error : new SmtpError(String(error), "ECONNECTION", "CONN");
+      failure.setup = true;
       this.shut(failure, true);
       throw failure;
     }

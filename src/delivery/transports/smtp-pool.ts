@@ -60,6 +60,11 @@ export class SmtpPool {
     return { open: this.open, opened: this.opened };
   }
 
+  /** Sends waiting for a connection. */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
   /** Resolves with the relay's final reply; rejects with an SmtpError (a refusal or a failure). */
   send(envelope: SmtpEnvelope, raw: string): Promise<SmtpSendResult> {
     if (this.closed) return Promise.reject(poolClosed());

@@ -121,7 +121,11 @@ function clientName(): string {
 }
 
 /** The relay took the message: every recipient it did not refuse at RCPT TO got it. */
-function reportSent(to: readonly string[], response: string, rejected: RecipientRefusal[]): SendReport {
+export function reportSent(
+  to: readonly string[],
+  response: string,
+  rejected: RecipientRefusal[],
+): SendReport {
   if (rejected.length === 0) {
     const smtpCode = replyCode(response);
     const recipients = to.map((address): RecipientOutcome => accepted(address, response, smtpCode));
@@ -235,7 +239,7 @@ function connectionProblem(error: SmtpError): string {
   return oneLine(error.message);
 }
 
-function refusedRecipient(address: string, refusal: RecipientRefusal): RecipientOutcome {
+export function refusedRecipient(address: string, refusal: RecipientRefusal): RecipientOutcome {
   return {
     address,
     state: refusal.permanent ? "rejected" : "deferred",
@@ -263,6 +267,6 @@ function grouped(octets: number): string {
 }
 
 /** Multi-line SMTP replies read as one sentence in an error_message. */
-function oneLine(text: string): string {
+export function oneLine(text: string): string {
   return text.replace(/\s*[\r\n]+\s*/g, " ").trim();
 }

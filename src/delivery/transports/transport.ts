@@ -4,6 +4,8 @@ import type { DeliveryErrorCode } from "../../domain/errors.js";
 export interface OutgoingMessage {
   envelope: { from: string; to: string[] };
   raw: string;
+  /** The message's SID: direct-to-MX keeps a domain's rate slot for it (domain-gate.ts). */
+  key?: string;
 }
 
 /** What became of one envelope recipient in one attempt. */
@@ -13,6 +15,8 @@ export interface RecipientOutcome {
   state: "accepted" | "rejected" | "deferred";
   smtp_code: number | null;
   response: string | null;
+  /** Direct-to-MX: the MX host that gave this answer (absent when none did, and with a relay). */
+  destination?: string;
 }
 
 /** Why an attempt did not deliver to every recipient, in words a user can act on. */
@@ -30,6 +34,11 @@ export interface SendReport {
   response: string | null;
   /** Set when not every recipient was accepted and one cause explains it (a reply, a lost connection). */
   failure: SendFailure | null;
+  /**
+   * Direct-to-MX: every deferred recipient waits for its domain (a rate, a back-off) until this time:
+   * the retry is due then, not after the usual backoff.
+   */
+  waitUntil?: number;
 }
 
 /** A transport's connections to its relay, for /metrics. */
