@@ -363,3 +363,83 @@ describe("DKIM signing across processes (PostgreSQL)", async () => {
     assert.equal((await verify(dns, signed))[0]?.result, "pass");
   });
 });
+
+/**
+ * Issue 15's "done when", end to end: with no relay, a user creates a domain, publishes the records it
+ * printed, verifies it, and Mailroom delivers DKIM-signed mail to the recipient domain's MX (the sending
+ * policy is on by default in mx mode, so an unverified From is refused first).
+ */
+describe("DKIM signing in mx mode: create, publish, verify, deliver", () => {
+  let dns: TestDns;
+  let mx: SmtpSink;
+  let server: TestServer;
+  let alice: Credentials;
+
+  before(async () => {
+    dns = await startTestDns();
+    // An address of its own on loopback: the recipient domain's MX host.
+    mx = await SmtpSink.start({ host: "127.0.0.42" });
+    dns.set("recipient.example", [{ type: "MX", exchange: "mx.recipient.example", priority: 10 }]);
+    dns.set("mx.recipient.example", [{ type: "A", address: "127.0.0.42" }]);
+    server = await startMailroom({
+      env: {
+        MAILROOM_DELIVERY_MODE: "mx",
+        MAILROOM_DNS_SERVERS: dns.servers,
+        MAILROOM_MX_ALLOW_PRIVATE: "1",
+        MAILROOM_MX_PORT: String(mx.port),
+        MAILROOM_HOSTNAME: "mailroom.test.example",
+      },
+    });
+    alice = await server.createAccount("alice@mx.example", server.admin.sid);
+  });
+  after(async () => {
+    await server?.close();
+    await mx?.stop();
+    await dns?.close();
+  });
+
+  test("every printed record published, the domain verified, the mail signed at the recipient's MX", async () => {
+    const mail = { From: "Jane <jane@direct.example>", To: "john@recipient.example", Subject: "Direct" };
+    const early = await sendEmail(server, alice, mail);
+    assert.equal(early.status, 400, "unverified From refused by default in mx mode");
+    assert.equal(early.json.code, 16010);
+
+    const created = await request(server, "POST", `${API}/Accounts/${alice.sid}/Domains.json`, {
+      auth: alice,
+      form: { DomainName: "direct.example" },
+    });
+    assert.equal(created.status, 200, created.text);
+    for (const record of created.json.dns_records as Rec[]) {
+      if (record.type === "TXT") dns.add(record.name, { type: "TXT", data: record.value });
+      else if (record.type === "MX") {
+        const [priority, exchange] = record.value.split(" ");
+        dns.add(record.name, { type: "MX", priority: Number(priority), exchange: exchange as string });
+      } else assert.fail(`a record of type ${record.type} to publish`);
+    }
+    const verified = await request(
+      server,
+      "POST",
+      `${API}/Accounts/${alice.sid}/Domains/${created.json.sid}/Verify.json`,
+      { auth: alice },
+    );
+    assert.equal(verified.json.status, "verified", verified.text);
+    for (const record of verified.json.dns_records as Array<Rec & { status: string }>) {
+      assert.equal(record.status, "verified", `${record.purpose} ${record.name}`);
+    }
+
+    const sid = await sendAndWait(server, alice, mail);
+    await waitFor("the MX host got it", () => mx.received.length === 1, 30_000);
+    const received = mx.received[0];
+    assert.deepEqual(received?.to, ["john@recipient.example"]);
+    const raw = received?.raw as string;
+    assert.equal(raw.replace(/\r?\n$/, ""), (await mimeOf(server, alice, sid)).replace(/\r?\n$/, ""));
+    assert.deepEqual(await verify(dns, raw), [
+      {
+        domain: "direct.example",
+        selector: (created.json.dns_records as Rec[]).find((r) => r.purpose === "dkim")?.selector,
+        algo: "rsa-sha256",
+        result: "pass",
+      },
+    ]);
+  });
+});
