@@ -6,6 +6,8 @@ import { DeliveryWorker } from "./delivery/worker.js";
 import type { SecretBox } from "./domain/secret-box.js";
 import { createHttpApp } from "./http/app.js";
 import { AuthThrottle } from "./http/auth-throttle.js";
+import { ErasureService } from "./lifecycle/erasure.js";
+import { Purger } from "./lifecycle/purger.js";
 import { MailroomMetrics } from "./metrics/metrics.js";
 import { AccountService } from "./services/accounts.js";
 import { EmailMessageService } from "./services/email-messages.js";
@@ -27,6 +29,8 @@ export interface Mailroom {
   /** Sends webhook_queue's jobs: webhook deliveries and StatusCallbacks. */
   webhookWorker: WebhookWorker;
   logger: FastifyBaseLogger;
+  /** The background purge of messages past their retention (src/lifecycle/). */
+  purger: Purger;
   /** This instance's Prometheus metrics (GET /metrics); the webhook sender reports failures to it. */
   metrics: MailroomMetrics;
   /** Starts listening and delivering; resolves with the base URL actually bound (useful with port 0). */
@@ -91,7 +95,10 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     lock?.release();
     throw error;
   }
-  const accounts = new AccountService(store, { maxSubAccounts: config.maxSubAccounts });
+  const accounts = new AccountService(store, {
+    maxSubAccounts: config.maxSubAccounts,
+    retention: { contentMs: config.contentRetentionMs, metadataMs: config.metadataRetentionMs },
+  });
   const dispatcher = createDispatcher(config, logger);
   const worker = new DeliveryWorker(
     { store, dispatcher, logger, metrics },
@@ -158,6 +165,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
       { maxWebhooks: config.maxWebhooks, allowPrivate: config.webhookAllowPrivate },
       webhookWorker,
     ),
+    erasures: new ErasureService(store, secrets),
     logger,
     trustProxy: config.trustProxy,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -173,13 +181,21 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     metricsToken: config.metricsToken,
   });
 
+  const purger = new Purger(
+    { store, logger },
+    {
+      defaults: { contentMs: config.contentRetentionMs, metadataMs: config.metadataRetentionMs },
+      intervalMs: config.purgeIntervalMs,
+    },
+  );
+
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       await app.close();
       // Side by side: each gives its work in flight up to MAILROOM_SHUTDOWN_TIMEOUT_MS, then
       // releases what is left for the next start (or another process).
-      await Promise.all([worker.stop(), webhookWorker.stop()]);
+      await Promise.all([worker.stop(), webhookWorker.stop(), purger.stop()]);
       await dispatcher.close();
       await store.close();
       lock?.release();
@@ -195,6 +211,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     worker,
     webhookWorker,
     logger,
+    purger,
     metrics,
     async listen() {
       try {
@@ -202,6 +219,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
         logger.info({ transport: dispatcher.description }, `delivery: ${dispatcher.description}`);
         await worker.start();
         webhookWorker.start();
+        purger.start();
         return address;
       } catch (error) {
         // Half started (port taken, database refusing LISTEN): leave nothing running behind.

@@ -4,6 +4,7 @@ import { type Config, ConfigError, loadConfig, SETTINGS } from "../config/config
 import { ApiError } from "../domain/errors.js";
 import type { AccountUpdateInput } from "../services/accounts.js";
 import { runAccountsCreate, runAccountsList, runAccountsUpdate } from "./accounts.js";
+import { runPurge } from "./purge.js";
 import { runServe } from "./serve.js";
 
 type Overrides = Partial<Record<keyof Config, string>>;
@@ -135,6 +136,17 @@ function buildProgram(): Command {
     "Issue a new AuthToken (printed once, in the JSON) and retire the old one at once",
     { rotateAuthToken: true },
   );
+  addSettingFlags(
+    program
+      .command("purge")
+      .description(
+        "Run one purge pass now (messages past MAILROOM_CONTENT_RETENTION / MAILROOM_METADATA_RETENTION, and accounts' own) and print what it did as JSON",
+      )
+      .option("--dry-run", "only count what a pass would purge now, per kind; change nothing"),
+    [...STORE_KEYS, "contentRetentionMs", "metadataRetentionMs"],
+  ).action(async (options: Record<string, unknown>) => {
+    await runPurge(loadConfig(process.env, overridesFrom(options)), { dryRun: options.dryRun === true });
+  });
   return program;
 }
 

@@ -14,7 +14,9 @@ export type SidPrefix =
   /** one attempt to deliver an event to a webhook */
   | "DL"
   /** a replayed event's delivery job */
-  | "RP";
+  | "RP"
+  /** an erasure of one address (issue 16) */
+  | "ER";
 
 /**
  * The 32 hex characters are 12 of the creation time in milliseconds, then 20 random (80 bits).

@@ -11,6 +11,7 @@ import Fastify, {
 import Type from "typebox";
 import { ApiError, describeErrorCode, moreInfoPath } from "../domain/errors.js";
 import { quoteInput } from "../domain/quote.js";
+import type { ErasureService } from "../lifecycle/erasure.js";
 import type { MailroomMetrics, ScrapeSources } from "../metrics/metrics.js";
 import { metricsRoute } from "../metrics/metrics-route.js";
 import { API_VERSION } from "../model/paths.js";
@@ -29,6 +30,7 @@ import { rewriteJsonSuffix, sendError } from "./representation.js";
 import { requestIds, trackRequests } from "./request-log.js";
 import { accountRoutes } from "./routes/accounts.js";
 import { emailMessageRoutes } from "./routes/email-messages.js";
+import { erasureRoutes } from "./routes/erasures.js";
 import { eventRoutes } from "./routes/events.js";
 import { notificationRoutes } from "./routes/notifications.js";
 import { usageRecordRoutes } from "./routes/usage-records.js";
@@ -43,6 +45,8 @@ export interface HttpDeps {
   authThrottle: AuthThrottle;
   emails: EmailMessageService;
   webhooks: WebhookService;
+  /** POST …/Email/Erasures (issue 16). */
+  erasures: ErasureService;
   logger: FastifyBaseLogger;
   bodyLimitBytes: number;
   bodyMemoryBytes: number;
@@ -177,6 +181,7 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     await api.register(eventRoutes, { store: deps.store });
     await api.register(notificationRoutes, { store: deps.store });
     await api.register(usageRecordRoutes, { store: deps.store });
+    await api.register(erasureRoutes, { erasures: deps.erasures });
   });
 
   await app.register(metricsRoute, {

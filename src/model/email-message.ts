@@ -503,6 +503,8 @@ export interface EmailMessageSource {
   date_sent: number;
   date_delivered: number | null;
   next_attempt_at: number | null;
+  /** When retention or an erasure purged its content (issue 16); null while it has it. */
+  content_purged_at: number | null;
 }
 
 const listOrNull = (mailboxes: readonly Mailbox[]) =>
@@ -581,6 +583,12 @@ export const EmailMessageModel = new ResourceModel<EmailMessageSource>(
       Type.Array(AttachmentOutput),
       "Attachments; the bytes of the n-th (from 0) are at …/Email/Messages/{Sid}/Attachments/{n}.",
       (m) => (m.content.attachments.length > 0 ? m.content.attachments.map(attachmentOutput) : null),
+    ),
+    field(
+      "content_purged",
+      Schemas.boolean,
+      "True once its content (texts, MIME, attachments, custom headers) was purged: retention or erasure.",
+      (m) => m.content_purged_at !== null,
     ),
   ],
   "An email message.",

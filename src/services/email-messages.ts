@@ -86,6 +86,7 @@ export class EmailMessageService {
       date_updated: now,
       date_sent: now,
       date_delivered: null,
+      content_purged_at: null,
     };
     const tags = Object.entries(content.tags).map(([name, value]) => ({
       message_sid: sid,

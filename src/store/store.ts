@@ -2,6 +2,7 @@ import { type Kysely, sql, type WhereInterface } from "kysely";
 import { type BatchOutcome, QUEUE_KEYS, type QueueTable, type StoreDialect } from "./dialect.js";
 import { GroupCommit } from "./group-commit.js";
 import * as hooks from "./hooks-queries.js";
+import * as lifecycle from "./lifecycle-queries.js";
 import { containsPattern } from "./like-pattern.js";
 import { findNotification, listNotifications, usageByDay } from "./restcomm-reads.js";
 import type { Database } from "./schema.js";
@@ -701,6 +702,26 @@ export class Store implements MailStore {
 
   replayEventRange(range: ReplayRange, now: number) {
     return hooks.replayEventRange(this.db, range, now);
+  }
+
+  // ---- retention, purge and erasure (lifecycle-queries.ts) ----
+
+  purgeBatch(request: lifecycle.PurgeBatchRequest): Promise<lifecycle.PurgeBatchResult> {
+    return lifecycle.purgeBatch(this.db, request);
+  }
+
+  countPurgeable(
+    cutoffs: Record<lifecycle.PurgeKind, lifecycle.PurgeCutoffs>,
+  ): Promise<lifecycle.PurgeCounts> {
+    return lifecycle.countPurgeable(this.db, cutoffs);
+  }
+
+  async giveSpaceBack(maxPages: number): Promise<number> {
+    return (await this.dialect.giveSpaceBack?.(this.db, maxPages)) ?? 0;
+  }
+
+  eraseAddress(request: lifecycle.ErasureRequest): Promise<lifecycle.ErasureResult> {
+    return lifecycle.eraseAddress(this.db, request);
   }
 
   claimSecretKeyCheck(name: string, candidate: string, now: number): Promise<string> {

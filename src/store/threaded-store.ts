@@ -179,6 +179,10 @@ export class ThreadedStore implements MailStore {
     this.thread.call("offerWebhookRoom", ...args);
   recordWebhookAttempts: MailStore["recordWebhookAttempts"] = (...args) =>
     this.thread.call("recordWebhookAttempts", ...args);
+  purgeBatch: MailStore["purgeBatch"] = (...args) => this.thread.call("purgeBatch", ...args);
+  countPurgeable: MailStore["countPurgeable"] = (...args) => this.thread.call("countPurgeable", ...args);
+  giveSpaceBack: MailStore["giveSpaceBack"] = (...args) => this.thread.call("giveSpaceBack", ...args);
+  eraseAddress: MailStore["eraseAddress"] = (...args) => this.thread.call("eraseAddress", ...args);
 }
 
 /**
