@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Kysely } from "kysely";
+import { formatDuration, parseDuration } from "../src/lifecycle/durations.js";
+import { Purger } from "../src/lifecycle/purger.js";
 import type { Database } from "../src/store/schema.js";
+import type { MailStore } from "../src/store/types.js";
 import { getMessage, waitForFinal } from "./helpers/delivery.js";
 import { API, type Credentials, request, startMailroom, type TestServer } from "./helpers/mailroom.js";
 import { openRawDb } from "./helpers/raw-db.js";
@@ -14,6 +17,37 @@ import { waitFor } from "./helpers/wait.js";
 // them retentions of a second or two; the server's own defaults stay long, so only those accounts'
 // messages go.
 const ATTACHMENT = Buffer.from("shared attachment bytes, the same in two messages");
+
+test("durations: one whole number and one unit, shown in the largest unit that fits", () => {
+  assert.equal(parseDuration("30d"), 30 * 86_400_000);
+  assert.equal(parseDuration("12h"), 12 * 3_600_000);
+  assert.equal(parseDuration("90m"), 90 * 60_000);
+  assert.equal(parseDuration(" 90s "), 90_000);
+  for (const bad of ["", "30", "1d12h", "1.5d", "-1d", "0s", "30D", "2y", "36501d"]) {
+    assert.equal(parseDuration(bad), undefined, bad);
+  }
+  assert.equal(formatDuration(30 * 86_400_000), "30d");
+  assert.equal(formatDuration(36 * 3_600_000), "36h");
+  assert.equal(formatDuration(90_000), "90s");
+});
+
+test("a purge interval longer than a timer can wait does not make the purge run at once", async () => {
+  let passes = 0;
+  const store = {
+    listAccounts: async () => {
+      passes++;
+      return [];
+    },
+  } as unknown as MailStore;
+  const purger = new Purger(
+    { store, logger: { info() {}, error() {} } },
+    { defaults: { contentMs: 1000, metadataMs: 2000 }, intervalMs: 100 * 86_400_000 },
+  );
+  purger.start();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await purger.stop();
+  assert.equal(passes, 0, "no pass within the first 300 ms of a 100-day interval");
+});
 
 for (const variant of await storeVariants()) {
   describe(`retention and purge (${variant.kind})`, { skip: variant.skip }, () => {

@@ -30,6 +30,7 @@ export interface PurgeLog {
 }
 
 const DEFAULT_BATCH = 500;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** 2,000 pages of 4 KiB: 8 MB per step, a few milliseconds of the writer. */
 const DEFAULT_VACUUM_PAGES = 2000;
 
@@ -65,15 +66,18 @@ export class Purger {
     await this.running?.catch(() => {});
   }
 
-  private schedule(): void {
+  private schedule(dueAt = Date.now() + this.options.intervalMs): void {
     if (this.stopping) return;
+    // A timer cannot wait more than about 24.8 days (a longer one fires at once): wait in steps.
+    const wait = Math.min(Math.max(0, dueAt - Date.now()), MAX_TIMER_MS);
     this.timer = setTimeout(() => {
+      if (Date.now() < dueAt) return this.schedule(dueAt);
       this.runPass()
         .catch((error: unknown) =>
           this.deps.logger.error({ err: error }, "purge pass failed; retried next interval"),
         )
         .finally(() => this.schedule());
-    }, this.options.intervalMs);
+    }, wait);
     this.timer.unref();
   }
 
