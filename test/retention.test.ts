@@ -309,5 +309,28 @@ for (const variant of await storeVariants()) {
       assert.equal(message.content_purged, false);
       assert.equal(message.body, "still needed");
     });
+
+    test("an erasure leaves a message not final yet as it is and counts it as pending", async () => {
+      const account = await server.createAccount("pending@example.org", server.admin.sid);
+      const queued = await request(server, "POST", `${API}/Accounts/${account.sid}/Email/Messages.json`, {
+        auth: account,
+        form: { From: "a@example.org", To: "later@example.com", Subject: "Hold", Body: "to be delivered" },
+      });
+      assert.equal(queued.status, 200, queued.text);
+      await waitFor(
+        "the deferral",
+        async () => (await getMessage(server, account, queued.json.sid)).num_attempts >= 1,
+      );
+      const erased = await request(server, "POST", `${API}/Accounts/${account.sid}/Email/Erasures.json`, {
+        auth: account,
+        form: { Address: "later@example.com" },
+      });
+      assert.equal(erased.status, 200, erased.text);
+      assert.equal(erased.json.messages_affected, 0);
+      assert.equal(erased.json.messages_pending, 1);
+      const message = await getMessage(server, account, queued.json.sid);
+      assert.equal(message.to, "later@example.com", "mail already promised keeps its recipient");
+      assert.equal(message.body, "to be delivered");
+    });
   });
 }
