@@ -12,6 +12,9 @@
  *    messages accepted, the rows kept, and the sizes of the database file and its WAL. Without
  *    retention the file grows with every message; with it, it levels off once the first messages'
  *    rows are purged.
+ * 3. Accepts during a purge: RETENTION_P99_MESSAGES (20000) messages are stored, then the accept latency
+ *    (p50, p99 of single sends, 20 at a time) is measured without a purge and while one pass purges the
+ *    content and then the rows of all of them.
  */
 import { statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -26,6 +29,7 @@ const bytesMessages = Number(process.env.RETENTION_BYTES_MESSAGES ?? 5000);
 const retentionSeconds = Number(process.env.RETENTION_SECONDS ?? 10);
 const rate = Number(process.env.RETENTION_RATE ?? 100);
 const runSeconds = Number(process.env.RETENTION_RUN_SECONDS ?? retentionSeconds * 2 * 6);
+const p99Messages = Number(process.env.RETENTION_P99_MESSAGES ?? 20000);
 const quiet = { info() {}, error() {} };
 
 async function start(dataDir: string, env: Record<string, string>) {
@@ -63,7 +67,22 @@ async function start(dataDir: string, env: Record<string, string>) {
     };
     await Promise.all(Array.from({ length: Math.min(50, count) }, lane));
   };
-  return { mailroom, send };
+  /** Sends one message at a time on each of `lanes` lanes while `going()`; returns each send's ms. */
+  const timed = async (lanes: number, going: () => boolean) => {
+    const latencies: number[] = [];
+    const lane = async () => {
+      while (going()) {
+        const t0 = performance.now();
+        const response = await mailroom.app.inject({ method: "POST", url, headers, payload });
+        latencies.push(performance.now() - t0);
+        if (response.statusCode !== 200)
+          throw new Error(`send answered ${response.statusCode}: ${response.body}`);
+      }
+    };
+    await Promise.all(Array.from({ length: lanes }, lane));
+    return latencies;
+  };
+  return { mailroom, send, timed };
 }
 
 /** A second connection on the file: counts, and a checkpoint so the main file holds everything. */
@@ -173,5 +192,47 @@ async function steadyState(): Promise<void> {
   }
 }
 
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+async function acceptsDuringPurge(): Promise<void> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), "mailroom-retention-p99-"));
+  const { mailroom, send, timed } = await start(dataDir, { MAILROOM_PURGE_INTERVAL: "100d" });
+  const look = inspect(dataDir);
+  try {
+    await send(p99Messages);
+    await settle(look);
+    const line = (what: string, latencies: number[]) =>
+      console.log(
+        `${what.padEnd(40)} ${String(latencies.length).padStart(6)} accepts  p50 ${percentile(latencies, 50).toFixed(1).padStart(6)} ms  p99 ${percentile(latencies, 99).toFixed(1).padStart(6)} ms`,
+      );
+    console.log(`\naccepts beside a purge of ${p99Messages} messages (20 sends at a time)`);
+    let count = 0;
+    line("without a purge", await timed(20, () => count++ < 3000));
+    const purger = new Purger(
+      { store: mailroom.store, logger: quiet },
+      { defaults: { contentMs: 1, metadataMs: 1 }, intervalMs: 3_600_000 },
+    );
+    let purging = true;
+    const t0 = performance.now();
+    const pass = purger.runPass().finally(() => {
+      purging = false;
+    });
+    const during = await timed(20, () => purging);
+    const report = await pass;
+    line("during the purge", during);
+    console.log(
+      `the pass: ${report.content} contents and ${report.metadata} rows in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${report.pagesFreed} pages freed`,
+    );
+  } finally {
+    look.close();
+    await mailroom.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
 await bytesPerMessage();
+await acceptsDuringPurge();
 await steadyState();
