@@ -256,8 +256,11 @@ for (const variant of await storeVariants()) {
       // The relay defers one recipient for good: its message stays queued, retried in an hour.
       sink = await SmtpSink.start({
         rules: {
-          recipient: (address) =>
-            address.startsWith("later@") ? { code: 451, message: "try later" } : undefined,
+          recipient: (address) => {
+            if (address.startsWith("later@")) return { code: 451, message: "try later" };
+            if (address.toLowerCase().startsWith("gone@")) return { code: 550, message: `no mailbox <${address}> here` };
+            return undefined;
+          },
         },
       });
       server = await startMailroom({
@@ -331,6 +334,34 @@ for (const variant of await storeVariants()) {
       const message = await getMessage(server, account, queued.json.sid);
       assert.equal(message.to, "later@example.com", "mail already promised keeps its recipient");
       assert.equal(message.body, "to be delivered");
+    });
+
+    test("an erasure also rewrites the relay's replies that quote the address, in attempts, events and Notifications", async () => {
+      const account = await server.createAccount("quoted@example.org", server.admin.sid);
+      const base = `${API}/Accounts/${account.sid}`;
+      const sent = await request(server, "POST", `${base}/Email/Messages.json`, {
+        auth: account,
+        form: { From: "a@example.org", To: "Gone@example.com", Subject: "Refused", Body: "x" },
+      });
+      assert.equal(sent.status, 200, sent.text);
+      const failed = await waitForFinal(server, account, sent.json.sid);
+      assert.equal(failed.status, "failed");
+      const read = async (path: string) => (await request(server, "GET", path, { auth: account })).text;
+      const history = async () =>
+        [
+          await read(`${base}/Email/Messages/${sent.json.sid}/Attempts.json`),
+          await read(`${base}/Events.json?MessageSid=${sent.json.sid}`),
+          await read(`${base}/Notifications.json`),
+        ].join("\n");
+      assert.match(await history(), /gone@example\.com/i, "the relay's reply quotes the address");
+      const erased = await request(server, "POST", `${base}/Email/Erasures.json`, {
+        auth: account,
+        form: { Address: "gone@example.com" },
+      });
+      assert.equal(erased.json.messages_affected, 1, erased.text);
+      const after = await history();
+      assert.doesNotMatch(after, /gone@example\.com/i);
+      assert.ok(after.includes(`${erased.json.address_hash}@erased.invalid`));
     });
   });
 }

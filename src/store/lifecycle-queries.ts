@@ -375,39 +375,53 @@ async function eraseFromMessage(
     .execute();
 }
 
-/** The address where the messages' events and attempt records name it. */
+/**
+ * The address where the messages' history names it: attempt records, events (their recipient, the
+ * relay's reply quoted in them) and the Notifications about the messages.
+ */
 async function renameInHistory(
   trx: Kysely<Database>,
   sids: string[],
   request: ErasureRequest,
 ): Promise<void> {
-  await trx
-    .updateTable("email_events")
-    .set({ recipient: request.replacement })
-    .where("message_sid", "in", sids)
-    .where(sql<boolean>`lower(recipient) = ${request.address}`)
-    .execute();
-  const attempts = await trx
-    .selectFrom("email_attempts")
-    .select(["sid", "recipients", "response", "error_message"])
-    .where("message_sid", "in", sids)
-    .execute();
   const pattern = new RegExp(request.address.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "gi");
-  for (const attempt of attempts) {
-    const fix = (text: string | null) => (text === null ? null : text.replace(pattern, request.replacement));
-    const patch = {
-      recipients: fix(attempt.recipients),
-      response: fix(attempt.response),
-      error_message: fix(attempt.error_message),
-    };
-    if (
-      patch.recipients === attempt.recipients &&
-      patch.response === attempt.response &&
-      patch.error_message === attempt.error_message
-    ) {
-      continue;
+  await rewriteTexts(
+    trx,
+    "email_attempts",
+    ["recipients", "response", "error_message"],
+    sids,
+    pattern,
+    request,
+  );
+  await rewriteTexts(trx, "email_events", ["recipient", "response", "error_message"], sids, pattern, request);
+  await rewriteTexts(trx, "notifications", ["message_text", "response_body"], sids, pattern, request);
+}
+
+/** Replaces the address in these text columns of the messages' rows of `table` (rows keyed by `sid`). */
+async function rewriteTexts(
+  trx: Kysely<Database>,
+  table: "email_attempts" | "email_events" | "notifications",
+  columns: string[],
+  sids: string[],
+  pattern: RegExp,
+  request: ErasureRequest,
+): Promise<void> {
+  // Three tables, the same work: their columns are named by the callers, so plain SQL.
+  const { rows } = await sql<Record<string, string | null>>`
+    select sid, ${sql.join(columns.map((column) => sql.ref(column)))} from ${sql.table(table)}
+    where message_sid in (${sql.join(sids)})`.execute(trx);
+  for (const row of rows) {
+    const patch: Record<string, string | null> = {};
+    for (const column of columns) {
+      const text = row[column] ?? null;
+      const fixed = text === null ? null : text.replace(pattern, request.replacement);
+      if (fixed !== text) patch[column] = fixed;
     }
-    await trx.updateTable("email_attempts").set(patch).where("sid", "=", attempt.sid).execute();
+    const changes = Object.entries(patch);
+    if (changes.length === 0) continue;
+    await sql`update ${sql.table(table)}
+      set ${sql.join(changes.map(([column, value]) => sql`${sql.ref(column)} = ${value}`))}
+      where sid = ${row.sid}`.execute(trx);
   }
 }
 
