@@ -258,7 +258,8 @@ for (const variant of await storeVariants()) {
         rules: {
           recipient: (address) => {
             if (address.startsWith("later@")) return { code: 451, message: "try later" };
-            if (address.toLowerCase().startsWith("gone@")) return { code: 550, message: `no mailbox <${address}> here` };
+            if (address.toLowerCase().startsWith("gone@"))
+              return { code: 550, message: `no mailbox <${address}> here` };
             return undefined;
           },
         },
