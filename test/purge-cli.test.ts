@@ -74,6 +74,21 @@ for (const variant of await storeVariants()) {
       assert.equal(after.would_purge.content, 0, "nothing is left to purge");
     });
 
+    test("accounts update sets an account's retention, capped by its parent's", async () => {
+      const env = {
+        MAILROOM_DATA_DIR: server.dataDir,
+        ...(server.databaseUrl ? { MAILROOM_DATABASE_URL: server.databaseUrl } : {}),
+      };
+      const parent = await server.createAccount("cli-parent@example.org", server.admin.sid);
+      const child = await server.createAccount("cli-child@example.org", parent.sid);
+      const set = await runCli(["accounts", "update", parent.sid, "--account-content-retention", "2h"], env);
+      assert.equal(set.code, 0, set.stderr);
+      assert.equal(JSON.parse(set.stdout).content_retention, "2h");
+      const above = await runCli(["accounts", "update", child.sid, "--account-content-retention", "3h"], env);
+      assert.equal(above.code, 2);
+      assert.match(above.stderr, /longer than the parent account's 2h/);
+    });
+
     test("a bad retention is refused before anything runs", async () => {
       const refused = await runCli(["purge"], {
         MAILROOM_DATA_DIR: server.dataDir,

@@ -104,7 +104,15 @@ function buildProgram(): Command {
         "--status <status>",
         "active, suspended, uninitialized or closed (final; closes every sub-account)",
       )
-      .option("--role <role>", "a new role; Administrator manages every account through the API"),
+      .option("--role <role>", "a new role; Administrator manages every account through the API")
+      .option(
+        "--account-content-retention <duration>",
+        "the account's ContentRetention (30d, 12h, 90s; at most its parent's; empty inherits)",
+      )
+      .option(
+        "--account-metadata-retention <duration>",
+        "the account's MetadataRetention (at most its parent's, at least its content retention; empty inherits)",
+      ),
     STORE_KEYS,
   ).action(async (account: string, options: Record<string, unknown>) => {
     await runAccountsUpdate(loadConfig(process.env, overridesFrom(options)), account, {
@@ -112,6 +120,8 @@ function buildProgram(): Command {
       password: options.password as string | undefined,
       status: options.status as string | undefined,
       role: options.role as string | undefined,
+      contentRetention: options.accountContentRetention as string | undefined,
+      metadataRetention: options.accountMetadataRetention as string | undefined,
     });
   });
 
