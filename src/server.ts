@@ -8,6 +8,8 @@ import type { DomainService } from "./domains/domain-service.js";
 import { setUpDomains } from "./domains/setup.js";
 import { createHttpApp } from "./http/app.js";
 import { AuthThrottle } from "./http/auth-throttle.js";
+import { ErasureService } from "./lifecycle/erasure.js";
+import { Purger } from "./lifecycle/purger.js";
 import { MailroomMetrics } from "./metrics/metrics.js";
 import { AccountService } from "./services/accounts.js";
 import { EmailMessageService } from "./services/email-messages.js";
@@ -33,6 +35,8 @@ export interface Mailroom {
   /** Sending domains: keys, DNS records, verification (src/domains/). */
   domains: DomainService;
   logger: FastifyBaseLogger;
+  /** The background purge of messages past their retention (src/lifecycle/). */
+  purger: Purger;
   /** This instance's Prometheus metrics (GET /metrics); the webhook sender reports failures to it. */
   metrics: MailroomMetrics;
   /** Starts listening and delivering; resolves with the base URL actually bound (useful with port 0). */
@@ -99,7 +103,10 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     lock?.release();
     throw error;
   }
-  const accounts = new AccountService(store, { maxSubAccounts: config.maxSubAccounts });
+  const accounts = new AccountService(store, {
+    maxSubAccounts: config.maxSubAccounts,
+    retention: { contentMs: config.contentRetentionMs, metadataMs: config.metadataRetentionMs },
+  });
   const dispatcher = createDispatcher(config, logger);
   // Sending domains: keys, records, checks; the directory answers the sign step and the policy from memory.
   const domains = setUpDomains(config, store, secrets, logger);
@@ -174,6 +181,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     ),
     templates: new TemplateService(store),
     domains: domains.service,
+    erasures: new ErasureService(store, secrets),
     logger,
     trustProxy: config.trustProxy,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -190,6 +198,13 @@ export async function createMailroom(config: Config, logger = createLogger(confi
   });
 
   const idempotencyPurge = new IdempotencyPurge(store, logger);
+  const purger = new Purger(
+    { store, logger },
+    {
+      defaults: { contentMs: config.contentRetentionMs, metadataMs: config.metadataRetentionMs },
+      intervalMs: config.purgeIntervalMs,
+    },
+  );
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -202,6 +217,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
         webhookWorker.stop(),
         idempotencyPurge.stop(),
         domains.checker.stop(),
+        purger.stop(),
       ]);
       await dispatcher.close();
       await store.close();
@@ -219,6 +235,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     webhookWorker,
     domains: domains.service,
     logger,
+    purger,
     metrics,
     async listen() {
       try {
@@ -228,6 +245,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
         webhookWorker.start();
         idempotencyPurge.start();
         domains.checker.start();
+        purger.start();
         return address;
       } catch (error) {
         // Half started (port taken, database refusing LISTEN): leave nothing running behind.

@@ -58,7 +58,10 @@ export async function runAccountsUpdate(
 ): Promise<void> {
   await withAccounts(config, async (accounts) => {
     const account = await findAccount(accounts, target);
-    print(await accounts.update("operator", account, input));
+    // Its ancestors cap a retention change, and give the effective values printed.
+    const ancestors = (await accounts.lookup(account.sid))?.ancestors ?? [];
+    const updated = await accounts.update("operator", account, { ...input, ancestors });
+    print({ ...updated, retention: accounts.retentionOf([updated.account, ...ancestors]) });
   });
 }
 
@@ -69,7 +72,12 @@ async function withAccounts(
   const store = openStore(config);
   try {
     await store.migrate();
-    await work(new AccountService(store, { maxSubAccounts: config.maxSubAccounts }));
+    await work(
+      new AccountService(store, {
+        maxSubAccounts: config.maxSubAccounts,
+        retention: { contentMs: config.contentRetentionMs, metadataMs: config.metadataRetentionMs },
+      }),
+    );
   } finally {
     await store.close();
   }

@@ -4,6 +4,7 @@ import { type Config, ConfigError, loadConfig, SETTINGS } from "../config/config
 import { ApiError } from "../domain/errors.js";
 import type { AccountUpdateInput } from "../services/accounts.js";
 import { runAccountsCreate, runAccountsList, runAccountsUpdate } from "./accounts.js";
+import { runPurge } from "./purge.js";
 import { runServe } from "./serve.js";
 
 type Overrides = Partial<Record<keyof Config, string>>;
@@ -103,7 +104,15 @@ function buildProgram(): Command {
         "--status <status>",
         "active, suspended, uninitialized or closed (final; closes every sub-account)",
       )
-      .option("--role <role>", "a new role; Administrator manages every account through the API"),
+      .option("--role <role>", "a new role; Administrator manages every account through the API")
+      .option(
+        "--account-content-retention <duration>",
+        "the account's ContentRetention (30d, 12h, 90s; at most its parent's; empty inherits)",
+      )
+      .option(
+        "--account-metadata-retention <duration>",
+        "the account's MetadataRetention (at most its parent's, at least its content retention; empty inherits)",
+      ),
     STORE_KEYS,
   ).action(async (account: string, options: Record<string, unknown>) => {
     await runAccountsUpdate(loadConfig(process.env, overridesFrom(options)), account, {
@@ -111,6 +120,8 @@ function buildProgram(): Command {
       password: options.password as string | undefined,
       status: options.status as string | undefined,
       role: options.role as string | undefined,
+      contentRetention: options.accountContentRetention as string | undefined,
+      metadataRetention: options.accountMetadataRetention as string | undefined,
     });
   });
 
@@ -135,6 +146,17 @@ function buildProgram(): Command {
     "Issue a new AuthToken (printed once, in the JSON) and retire the old one at once",
     { rotateAuthToken: true },
   );
+  addSettingFlags(
+    program
+      .command("purge")
+      .description(
+        "Run one purge pass now (messages past MAILROOM_CONTENT_RETENTION / MAILROOM_METADATA_RETENTION, and accounts' own) and print what it did as JSON",
+      )
+      .option("--dry-run", "only count what a pass would purge now, per kind; change nothing"),
+    [...STORE_KEYS, "contentRetentionMs", "metadataRetentionMs"],
+  ).action(async (options: Record<string, unknown>) => {
+    await runPurge(loadConfig(process.env, overridesFrom(options)), { dryRun: options.dryRun === true });
+  });
   return program;
 }
 

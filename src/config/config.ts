@@ -8,6 +8,7 @@ import { hostname as osHostname } from "node:os";
 import { type DomainRate, parseDomainLimit, parseDomainRate } from "../delivery/mx/domain-gate.js";
 import { type DnsServer, parseDnsServer } from "../dns/resolver.js";
 import { parseSecretKey } from "../domain/secret-box.js";
+import { DURATION_FORMS, parseDuration } from "../lifecycle/durations.js";
 import { readRelayUrlOptions } from "./relay-url.js";
 
 export interface Config {
@@ -96,6 +97,10 @@ export interface Config {
   mxAllowPrivate: boolean;
   /** MAILROOM_DOMAIN_CONNECTIONS: most transactions at once per recipient domain (mx mode). */
   domainConnections: Array<{ domain: string; connections: number }>;
+  /** Issue 16: how long content and metadata are kept (ms), and how often the purge runs. */
+  contentRetentionMs: number;
+  metadataRetentionMs: number;
+  purgeIntervalMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -675,6 +680,32 @@ export const SETTINGS = [
             }
           }),
   }),
+  setting({
+    key: "contentRetentionMs",
+    env: "MAILROOM_CONTENT_RETENTION",
+    flag: "--content-retention",
+    description:
+      "how long a final message keeps its content (bodies, MIME, attachments, custom headers), e.g. 30d, 12h, 90s; accounts may shorten it (docs/operations.md)",
+    defaultText: "30d",
+    parse: (raw, name) => duration(raw, "30d", name),
+  }),
+  setting({
+    key: "metadataRetentionMs",
+    env: "MAILROOM_METADATA_RETENTION",
+    flag: "--metadata-retention",
+    description:
+      "how long a final message is kept at all (addresses, subject, status, attempts, events); at least MAILROOM_CONTENT_RETENTION",
+    defaultText: "400d",
+    parse: (raw, name) => duration(raw, "400d", name),
+  }),
+  setting({
+    key: "purgeIntervalMs",
+    env: "MAILROOM_PURGE_INTERVAL",
+    flag: "--purge-interval",
+    description: "how often the background purge looks for messages past their retention",
+    defaultText: "1h",
+    parse: (raw, name) => duration(raw, "1h", name),
+  }),
 ] as const;
 
 /** Whether MAILROOM_REQUIRE_VERIFIED_DOMAIN is in force: as set, else only for direct-to-MX delivery. */
@@ -719,6 +750,11 @@ export function loadConfig(
   } else if (config.deliveryMode === "relay" && config.smtpUrl === undefined) {
     throw new ConfigError(
       "MAILROOM_DELIVERY_MODE=relay needs MAILROOM_SMTP_URL (the relay to deliver through)",
+    );
+  }
+  if ((config.metadataRetentionMs as number) < (config.contentRetentionMs as number)) {
+    throw new ConfigError(
+      "MAILROOM_METADATA_RETENTION must be at least MAILROOM_CONTENT_RETENTION: a message's row outlives its content",
     );
   }
   // Room for the largest message's attachments in base64 (4/3 of the bytes) and its other fields.
@@ -876,6 +912,12 @@ function onOff(raw: string | undefined, fallback: boolean, name: string): boolea
   if (value === "1" || value === "true") return true;
   if (value === "0" || value === "false") return false;
   throw new ConfigError(`${name} must be 1 or 0 (true or false), got "${raw}"`);
+}
+
+function duration(raw: string | undefined, fallback: string, name: string): number {
+  const ms = parseDuration(raw ?? fallback);
+  if (ms === undefined) throw new ConfigError(`${name} must be ${DURATION_FORMS}, got "${raw}"`);
+  return ms;
 }
 
 function nonEmpty(raw: string | undefined, fallback: string): string {

@@ -117,6 +117,14 @@ export const ErrorCodes = {
   RotationPending: { code: 16009, status: 409 },
   UnverifiedFromDomain: { code: 16010, status: 400 },
 
+  // 170xx: retention, purge and erasure (src/lifecycle/, issue 16)
+  ContentPurged: { code: 17001, status: 410 },
+  InvalidRetention: { code: 17002, status: 400 },
+  RetentionAboveParent: { code: 17003, status: 400 },
+  RetentionNotAllowed: { code: 17004, status: 403 },
+  ErasureAddressMissing: { code: 17010, status: 400 },
+  InvalidErasureAddress: { code: 17011, status: 400 },
+
   // 20xxx: the request itself
   MalformedBody: { code: 20001, status: 400 },
   PayloadTooLarge: { code: 20002, status: 413 },
@@ -228,6 +236,12 @@ export const DomainCheckCodes = {
 
 export type WebhookErrorCode = (typeof WebhookErrorCodes)[keyof typeof WebhookErrorCodes];
 
+/** Codes of the Notifications retention and erasure write (17020–17099). Never HTTP errors; each has a line in docs/errors.md. */
+export const LifecycleNotificationCodes = {
+  /** Notification (log 1): an address was erased from the account's messages (POST …/Email/Erasures). */
+  AddressErased: 17020,
+} as const;
+
 /** An error that is meant for the API client: it carries its HTTP status and stable code. */
 export class ApiError extends Error {
   readonly kind: ErrorKind;
@@ -261,6 +275,10 @@ const infoByCode = new Map<number, ErrorCodeInfo>([
   ...Object.entries(DeliveryErrorCodes).map(([name, code]) => [code, { name, status: null }] as const),
   ...Object.entries(WebhookErrorCodes).map(([name, code]) => [code, { name, status: null }] as const),
   ...Object.entries(DomainCheckCodes).map(([name, code]) => [code, { name, status: null }] as const),
+
+  ...Object.entries(LifecycleNotificationCodes).map(
+    ([name, code]) => [code, { name, status: null }] as const,
+  ),
 ]);
 
 export function describeErrorCode(code: number): ErrorCodeInfo | undefined {

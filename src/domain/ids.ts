@@ -18,7 +18,9 @@ export type SidPrefix =
   /** an email template */
   | "ET"
   /** a sending domain */
-  | "DM";
+  | "DM"
+  /** an erasure of one address (issue 16) */
+  | "ER";
 
 /**
  * The 32 hex characters are 12 of the creation time in milliseconds, then 20 random (80 bits).

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from "node:crypto";
 
 /**
  * Seals small secrets that Mailroom must read back (webhook signing secrets; DKIM keys later), so
@@ -23,11 +23,22 @@ export class SealedSecretError extends Error {}
 
 export class SecretBox {
   private readonly aesKey: Buffer;
+  /** The key of salted hashes (erasure, issue 16): derived apart from the AES key, so neither reveals the other. */
+  private readonly hashKey: Buffer;
 
   /** `key`: the installation's key, at least 32 bytes (see parseSecretKey). */
   constructor(key: Uint8Array) {
     if (key.byteLength < SECRET_KEY_BYTES) throw new Error("a secret key has at least 32 bytes");
     this.aesKey = Buffer.from(hkdfSync("sha256", key, new Uint8Array(0), "mailroom secret-box v1", 32));
+    this.hashKey = Buffer.from(hkdfSync("sha256", key, new Uint8Array(0), "mailroom salted-hash v1", 32));
+  }
+
+  /**
+   * A hash of `text` salted with this installation's key (HMAC-SHA256, hex): the same text always
+   * gives the same hash here (counts still work), and nobody without the key can test a guess.
+   */
+  saltedHash(text: string): string {
+    return createHmac("sha256", this.hashKey).update(text, "utf8").digest("hex");
   }
 
   /**

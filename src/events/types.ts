@@ -13,6 +13,8 @@ export const EVENT_TYPES = [
   "email.bounced",
   "email.complained",
   "email.suppressed",
+  /** An erasure replaced an address of the message with its hash and purged its content (issue 16). */
+  "email.erased",
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

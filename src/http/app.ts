@@ -12,6 +12,7 @@ import Type from "typebox";
 import { ApiError, describeErrorCode, moreInfoPath } from "../domain/errors.js";
 import { quoteInput } from "../domain/quote.js";
 import type { DomainService } from "../domains/domain-service.js";
+import type { ErasureService } from "../lifecycle/erasure.js";
 import type { MailroomMetrics, ScrapeSources } from "../metrics/metrics.js";
 import { metricsRoute } from "../metrics/metrics-route.js";
 import { API_VERSION } from "../model/paths.js";
@@ -32,6 +33,7 @@ import { requestIds, trackRequests } from "./request-log.js";
 import { accountRoutes } from "./routes/accounts.js";
 import { domainRoutes } from "./routes/domains.js";
 import { emailMessageRoutes } from "./routes/email-messages.js";
+import { erasureRoutes } from "./routes/erasures.js";
 import { eventRoutes } from "./routes/events.js";
 import { notificationRoutes } from "./routes/notifications.js";
 import { templateRoutes } from "./routes/templates.js";
@@ -50,6 +52,8 @@ export interface HttpDeps {
   /** Email templates: the resource, and rendering for sends. */
   templates: TemplateService;
   domains: DomainService;
+  /** POST …/Email/Erasures (issue 16). */
+  erasures: ErasureService;
   logger: FastifyBaseLogger;
   bodyLimitBytes: number;
   bodyMemoryBytes: number;
@@ -187,6 +191,7 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     await api.register(usageRecordRoutes, { store: deps.store });
     await api.register(templateRoutes, deps.templates);
     await api.register(domainRoutes, { store: deps.store, domains: deps.domains });
+    await api.register(erasureRoutes, { erasures: deps.erasures });
   });
 
   await app.register(metricsRoute, {

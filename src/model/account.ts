@@ -1,5 +1,7 @@
 import Type from "typebox";
 import { rfc2822 } from "../http/dates.js";
+import { formatDuration } from "../lifecycle/durations.js";
+import type { Retention } from "../lifecycle/retention.js";
 import type { AccountRow } from "../store/types.js";
 import { API_BASE, accountUri, emailMessagesPath, notificationsPath } from "./paths.js";
 import { field, ResourceModel, Schemas } from "./resource.js";
@@ -8,6 +10,8 @@ import { field, ResourceModel, Schemas } from "./resource.js";
 export interface AccountSource {
   account: AccountRow;
   authToken?: string | undefined;
+  /** Its effective retention (issue 16), where the caller worked it out from the lineage. */
+  retention?: Retention | undefined;
 }
 
 const text = (description: string) => Type.String({ description });
@@ -35,6 +39,16 @@ export const UpdateAccountParams = Type.Object(
     RotateAuthToken: Type.Optional(text("true issues a new AuthToken (shown once) and retires the old one.")),
     AccountSid: Type.Optional(
       text("The account being updated, as Restcomm's clients repeat it; must match the URL."),
+    ),
+    ContentRetention: Type.Optional(
+      text(
+        "How long its final messages keep their content, e.g. 30d, 12h, 90s; at most its parent's; empty inherits. Set by a parent or an Administrator only.",
+      ),
+    ),
+    MetadataRetention: Type.Optional(
+      text(
+        "How long its final messages are kept at all; at most its parent's, at least ContentRetention; empty inherits. Set by a parent or an Administrator only.",
+      ),
     ),
   },
   { additionalProperties: false },
@@ -88,6 +102,18 @@ export const AccountModel = new ResourceModel<AccountSource>(
       Schemas.text,
       "The parent account, for a sub-account.",
       ({ account }) => account.parent_sid,
+    ),
+    field(
+      "content_retention",
+      Schemas.text,
+      "How long its final messages keep their content (effective: its own value, capped by its ancestors', or MAILROOM_CONTENT_RETENTION).",
+      ({ retention }) => (retention ? formatDuration(retention.contentMs) : null),
+    ),
+    field(
+      "metadata_retention",
+      Schemas.text,
+      "How long its final messages are kept at all (effective, as content_retention).",
+      ({ retention }) => (retention ? formatDuration(retention.metadataMs) : null),
     ),
   ],
   "An account (tenant). Sub-accounts are accounts whose parent_sid is set.",

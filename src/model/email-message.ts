@@ -538,6 +538,8 @@ export interface EmailMessageSource {
   date_delivered: number | null;
   next_attempt_at: number | null;
   send_at: number | null;
+  /** When retention or an erasure purged its content (issue 16); null while it has it. */
+  content_purged_at: number | null;
 }
 
 const listOrNull = (mailboxes: readonly Mailbox[]) =>
@@ -634,6 +636,12 @@ export const EmailMessageModel = new ResourceModel<EmailMessageSource>(
       Schemas.iso8601,
       "SendAt: when a scheduled message is (or was) due (ISO 8601); absent when it was sent at once.",
       (m) => (m.send_at === null ? null : iso8601(m.send_at)),
+    ),
+    field(
+      "content_purged",
+      Schemas.boolean,
+      "True once its content (texts, MIME, attachments, custom headers) was purged: retention or erasure.",
+      (m) => m.content_purged_at !== null,
     ),
   ],
   "An email message.",

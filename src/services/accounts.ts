@@ -14,6 +14,8 @@ import { containsControl, describeUnsafeCharacter } from "../domain/header-rules
 import { isSid, newAuthToken, newSid } from "../domain/ids.js";
 import { quoteInput } from "../domain/quote.js";
 import { authTokenMatches, hashAuthToken, hashPassword, MAX_PASSWORD_BYTES } from "../domain/secrets.js";
+import { DEFAULT_RETENTION, type RetentionInput, retentionPatch } from "../lifecycle/account-retention.js";
+import { effectiveRetention, type Retention } from "../lifecycle/retention.js";
 import type { AccountCreateChecks, AccountPatch, AccountRow, MailStore } from "../store/types.js";
 
 /**
@@ -38,7 +40,9 @@ export interface IssuedAccount {
   authToken: string;
 }
 
-export interface AccountUpdateInput {
+export interface AccountUpdateInput extends RetentionInput {
+  /** The target's ancestors, nearest first: a retention change is checked against them (issue 16). */
+  ancestors?: readonly AccountRow[] | undefined;
   friendlyName?: string | undefined;
   status?: string | undefined;
   password?: string | undefined;
@@ -56,6 +60,8 @@ export interface Lineage {
 export interface AccountServiceOptions {
   /** The most accounts a non-Administrator account may have below it (MAILROOM_MAX_SUBACCOUNTS). */
   maxSubAccounts: number;
+  /** MAILROOM_CONTENT_RETENTION and MAILROOM_METADATA_RETENTION (the defaults when left out). */
+  retention?: Retention;
 }
 
 /**
@@ -120,6 +126,8 @@ export class AccountService {
       password_hash: password === undefined ? null : await hashPassword(password),
       date_created: now,
       date_updated: now,
+      content_retention_ms: null,
+      metadata_retention_ms: null,
     };
     // The operator may create below a suspended account, never below a closed one; an account's
     // creates need its whole lineage active and, unless it is an Administrator, stay under the limit.
@@ -235,6 +243,11 @@ export class AccountService {
     );
   }
 
+  /** An account's effective retention; `lineage` is the account and its ancestors, nearest first. */
+  retentionOf(lineage: readonly AccountRow[]): Retention {
+    return effectiveRetention(lineage, this.options.retention ?? DEFAULT_RETENTION);
+  }
+
   listChildren(parentSid: string): Promise<AccountRow[]> {
     return this.store.listSubAccounts(parentSid);
   }
@@ -276,6 +289,8 @@ export class AccountService {
       }
       patch.status = status;
     }
+    const retention = this.options.retention ?? DEFAULT_RETENTION;
+    Object.assign(patch, retentionPatch(actor, target, input.ancestors ?? [], input, retention));
     if (input.password !== undefined) patch.password_hash = await hashPassword(checkPassword(input.password));
     let authToken: string | undefined;
     if (input.rotateAuthToken) {

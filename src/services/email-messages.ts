@@ -117,6 +117,7 @@ export class EmailMessageService {
       date_sent: now,
       date_delivered: null,
       send_at: sendAt,
+      content_purged_at: null,
     };
     const tags = Object.entries(content.tags).map(([name, value]) => ({
       message_sid: sid,

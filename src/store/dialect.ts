@@ -116,5 +116,10 @@ export interface StoreDialect {
   accountsTransaction<T>(db: Kysely<Database>, work: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
   /** Runs the migrations so that processes starting at once on one database apply each exactly once. */
   migrate(db: Kysely<Database>): Promise<void>;
+  /**
+   * Gives up to `maxPages` free pages back to the file system and returns how many it gave (SQLite's
+   * incremental vacuum, after purge batches: src/store/sqlite-vacuum.ts). Absent: nothing to do.
+   */
+  giveSpaceBack?(db: Kysely<Database>, maxPages: number): Promise<number>;
   close(): Promise<void>;
 }

@@ -400,7 +400,73 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex("domains_next_check").on("domains").column("next_check_at").execute();
     },
   },
+  /**
+   * Issue 16 (retention, purge, erasure): per-account retention overrides (ms; null inherits), when a
+   * message's content was purged, which messages use which attachment bytes (so the bytes go with the
+   * last one), and the indexes the purge reads: unpurged messages by the time they last changed (a
+   * partial index: a purged message leaves it), and Notifications by message.
+   */
+  "0012_retention": {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable("accounts").addColumn("content_retention_ms", "bigint").execute();
+      await db.schema.alterTable("accounts").addColumn("metadata_retention_ms", "bigint").execute();
+      await db.schema.alterTable("email_messages").addColumn("content_purged_at", "bigint").execute();
+      await sql`create index email_messages_unpurged on email_messages (date_updated) where content_purged_at is null`.execute(
+        db,
+      );
+      await db.schema
+        .createIndex("notifications_message")
+        .on("notifications")
+        .column("message_sid")
+        .execute();
+      await db.schema
+        .createTable("attachment_refs")
+        .addColumn("sha256", "text", (c) => c.notNull().references("attachment_blobs.sha256"))
+        .addColumn("message_sid", "text", (c) => c.notNull())
+        .addPrimaryKeyConstraint("attachment_refs_pk", ["sha256", "message_sid"])
+        .execute();
+      await db.schema
+        .createIndex("attachment_refs_message")
+        .on("attachment_refs")
+        .column("message_sid")
+        .execute();
+      await carryOverAttachmentRefs(db as Kysely<RefsDatabase>);
+    },
+  },
 };
+
+interface RefsDatabase {
+  email_messages: { sid: string; content: string };
+  attachment_refs: { sha256: string; message_sid: string };
+}
+
+/** The references of messages stored before 0012, read from their content, a thousand at a time. */
+async function carryOverAttachmentRefs(db: Kysely<RefsDatabase>): Promise<void> {
+  let after = "";
+  for (;;) {
+    const rows = await db
+      .selectFrom("email_messages")
+      .select(["sid", "content"])
+      .where("sid", ">", after)
+      .orderBy("sid")
+      .limit(1000)
+      .execute();
+    if (rows.length === 0) return;
+    const refs = new Map<string, { sha256: string; message_sid: string }>();
+    for (const row of rows) {
+      const content = JSON.parse(row.content) as { attachments?: Array<{ sha256: string }> };
+      for (const { sha256 } of content.attachments ?? []) {
+        refs.set(`${sha256} ${row.sid}`, { sha256, message_sid: row.sid });
+      }
+    }
+    if (refs.size > 0)
+      await db
+        .insertInto("attachment_refs")
+        .values([...refs.values()])
+        .execute();
+    after = (rows[rows.length - 1] as { sid: string }).sid;
+  }
+}
 
 interface LegacyDatabase {
   email_messages: {

@@ -137,7 +137,7 @@ function acceptStatement(db: Kysely<Database>, batch: AcceptedEmail[], wakeUp: W
       group by account_sid, usage_day order by account_sid, usage_day
       on conflict (account_sid, day, category, shard)
         do update set count = usage_counters.count + excluded.count
-    )${rich ? richInserts(tags, blobs) : sql``}
+    )${rich ? richInserts(tags, blobs, attachmentRefs(batch)) : sql``}
     select ${notify ? sql`pg_notify(${sql.raw(wakeUp.channelSql)}, ${wakeUp.origin})` : sql`null`} as notified,
       (select count(*) from event_jobs) as jobs`;
   const name = `mailroom_accept${notify ? "_notify" : ""}${rich ? "_rich" : ""}`;
@@ -180,7 +180,11 @@ const USAGE_SHARDS = 16;
  * message, so they are inserted from `accepted` (after it, within the statement); bytes already
  * stored for another message are kept as they are (stored once).
  */
-function richInserts(tags: AcceptedEmail["tags"], blobs: AcceptedEmail["blobs"]): RawBuilder<unknown> {
+function richInserts(
+  tags: AcceptedEmail["tags"],
+  blobs: AcceptedEmail["blobs"],
+  refs: { sha256: string; message_sid: string }[],
+): RawBuilder<unknown> {
   return sql`,
     tagged as (
       insert into email_tags (${columnNames(TAG_COLUMNS)})
@@ -191,7 +195,20 @@ function richInserts(tags: AcceptedEmail["tags"], blobs: AcceptedEmail["blobs"])
       insert into attachment_blobs (${columnNames(BLOB_COLUMNS)})
       select * from unnest(${columnsOf(blobs, BLOB_COLUMNS)})
       on conflict (sha256) do nothing
+    ),
+    referenced as (
+      insert into attachment_refs (sha256, message_sid)
+      select r.* from unnest(${refs.map((r) => r.sha256)}::text[], ${refs.map((r) => r.message_sid)}::text[])
+        as r(sha256, message_sid)
+      where r.message_sid in (select sid from accepted)
     )`;
+}
+
+/** Which message uses which bytes (the purge deletes bytes with their last reference), once per pair. */
+function attachmentRefs(batch: AcceptedEmail[]): { sha256: string; message_sid: string }[] {
+  return batch.flatMap(({ message, blobs }) =>
+    [...new Set(blobs.map((blob) => blob.sha256))].map((sha256) => ({ sha256, message_sid: message.sid })),
+  );
 }
 
 /**

@@ -16,6 +16,9 @@ export interface AccountsTable {
   password_hash: string | null;
   date_created: number;
   date_updated: number;
+  /** Retention overrides in ms (issue 16); null inherits the parent's (or the setting's). */
+  content_retention_ms: number | null;
+  metadata_retention_ms: number | null;
 }
 
 /**
@@ -46,6 +49,8 @@ export interface EmailMessagesTable {
   date_delivered: number | null;
   /** SendAt: when a scheduled message is due (null when it was sent at once); kept after delivery. */
   send_at: number | null;
+  /** When its content was purged (retention or erasure, src/lifecycle/); null while it has it. */
+  content_purged_at: number | null;
 }
 
 /** One row per message still to be delivered; deleted when the message reaches a final status. */
@@ -99,6 +104,12 @@ export interface AttachmentBlobsTable {
   sha256: string;
   size: number;
   content: Uint8Array;
+}
+
+/** Which messages use which attachment bytes: the bytes are deleted with their last reference (src/lifecycle/). */
+export interface AttachmentRefsTable {
+  sha256: string;
+  message_sid: string;
 }
 
 /**
@@ -247,6 +258,7 @@ export interface Database {
   email_mime: EmailMimeTable;
   email_tags: EmailTagsTable;
   attachment_blobs: AttachmentBlobsTable;
+  attachment_refs: AttachmentRefsTable;
   email_events: EmailEventsTable;
   usage_counters: UsageCountersTable;
   notifications: NotificationsTable;

@@ -116,6 +116,7 @@ export class SqliteWrites {
       // Bytes that crossed from another thread arrive as a Uint8Array; better-sqlite3 binds Buffers.
       for (const blob of blobs) s.insertBlob.run(blob.sha256, blob.size, asBuffer(blob.content));
       s.insertMessage.run(MESSAGE_COLUMNS.map((column) => columnValue(message, column)));
+      for (const blob of blobs) s.insertRef.run(blob.sha256, message.sid);
       for (const tag of tags) s.insertTag.run(TAG_COLUMNS.map((column) => columnValue(tag, column)));
       // A scheduled message's row is due at SendAt: no claim takes it earlier (due_at <= now).
       const dueAt = message.send_at ?? message.date_created;
@@ -298,6 +299,10 @@ function prepare(connection: Connection) {
     storeAnswer: statement(STORE_ANSWER_SQL),
     // The same bytes may already be stored for another message: stored once.
     insertBlob: statement(`${insertAll("attachment_blobs", BLOB_COLUMNS)} on conflict (sha256) do nothing`),
+    // Which message uses which bytes: the purge deletes bytes with their last reference (src/lifecycle/).
+    insertRef: statement(
+      "insert into attachment_refs (sha256, message_sid) values (?, ?) on conflict do nothing",
+    ),
   };
 }
 

@@ -5,6 +5,7 @@ import { Kysely, SqliteDialect, sql } from "kysely";
 import { QUEUE_KEYS, QUEUE_ORDER, type StoreDialect } from "./dialect.js";
 import { migrateToLatest } from "./migrations.js";
 import type { Database } from "./schema.js";
+import { incrementalVacuum, useIncrementalVacuum } from "./sqlite-vacuum.js";
 import { SqliteWrites } from "./sqlite-writes.js";
 import { cachingStatements } from "./statement-cache.js";
 import { Store } from "./store.js";
@@ -20,7 +21,11 @@ export function openSqliteStore(file: string, options: { reader?: boolean } = {}
   if (options.reader) connection.pragma("query_only = ON");
   // WAL lets readers (API, CLI) run beside the writer; synchronous=FULL fsyncs every commit,
   // which is what makes "accepted means durable" true. Group commit keeps that affordable.
-  else connection.pragma("journal_mode = WAL");
+  else {
+    // Before the first table exists, or by a one-time VACUUM of an older file (sqlite-vacuum.ts).
+    useIncrementalVacuum(connection);
+    connection.pragma("journal_mode = WAL");
+  }
   connection.pragma("synchronous = FULL");
   connection.pragma("foreign_keys = ON");
   // The CLI may write while the server runs: wait for the lock instead of failing.
@@ -28,7 +33,7 @@ export function openSqliteStore(file: string, options: { reader?: boolean } = {}
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: cachingStatements(connection) }),
   });
-  return new Store(db, sqliteDialect(new SqliteWrites(connection)));
+  return new Store(db, sqliteDialect(new SqliteWrites(connection), connection));
 }
 
 /** `work` inside BEGIN IMMEDIATE … COMMIT on the store's one connection (rolled back if it throws). */
@@ -49,7 +54,7 @@ function immediateTransaction<T>(
   });
 }
 
-const sqliteDialect = (writes: SqliteWrites): StoreDialect => ({
+const sqliteDialect = (writes: SqliteWrites, connection: BetterSqlite3.Database): StoreDialect => ({
   name: "sqlite",
 
   // One writer at a time: accepts and attempt records share one group commit (one fsync).
@@ -109,5 +114,8 @@ const sqliteDialect = (writes: SqliteWrites): StoreDialect => ({
   async listenQueued() {
     return async () => {};
   },
+  // Holding Kysely's connection: the vacuum never runs inside another caller's open transaction.
+  giveSpaceBack: (db, maxPages) =>
+    db.connection().execute(async () => incrementalVacuum(connection, maxPages)),
   async close() {},
 });

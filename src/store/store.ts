@@ -5,6 +5,7 @@ import * as domains from "./domain-queries.js";
 import { GroupCommit } from "./group-commit.js";
 import * as hooks from "./hooks-queries.js";
 import * as idempotency from "./idempotency-keys.js";
+import * as lifecycle from "./lifecycle-queries.js";
 import { containsPattern } from "./like-pattern.js";
 import { findNotification, listNotifications, usageByDay } from "./restcomm-reads.js";
 import { cancelUnleased, rescheduleUnleased, type ScheduleChange } from "./schedule-queries.js";
@@ -808,6 +809,26 @@ export class Store implements MailStore {
 
   replayEventRange(range: ReplayRange, now: number) {
     return hooks.replayEventRange(this.db, range, now);
+  }
+
+  // ---- retention, purge and erasure (lifecycle-queries.ts) ----
+
+  purgeBatch(request: lifecycle.PurgeBatchRequest): Promise<lifecycle.PurgeBatchResult> {
+    return lifecycle.purgeBatch(this.db, request);
+  }
+
+  countPurgeable(
+    cutoffs: Record<lifecycle.PurgeKind, lifecycle.PurgeCutoffs>,
+  ): Promise<lifecycle.PurgeCounts> {
+    return lifecycle.countPurgeable(this.db, cutoffs);
+  }
+
+  async giveSpaceBack(maxPages: number): Promise<number> {
+    return (await this.dialect.giveSpaceBack?.(this.db, maxPages)) ?? 0;
+  }
+
+  eraseAddress(request: lifecycle.ErasureRequest): Promise<lifecycle.ErasureResult> {
+    return lifecycle.eraseAddress(this.db, request);
   }
 
   claimSecretKeyCheck(name: string, candidate: string, now: number): Promise<string> {

@@ -205,6 +205,10 @@ export class ThreadedStore implements MailStore {
   listSigningDomains: MailStore["listSigningDomains"] = () => this.thread.call("listSigningDomains");
   claimDomainChecks: MailStore["claimDomainChecks"] = (...args) =>
     this.thread.call("claimDomainChecks", ...args);
+  purgeBatch: MailStore["purgeBatch"] = (...args) => this.thread.call("purgeBatch", ...args);
+  countPurgeable: MailStore["countPurgeable"] = (...args) => this.thread.call("countPurgeable", ...args);
+  giveSpaceBack: MailStore["giveSpaceBack"] = (...args) => this.thread.call("giveSpaceBack", ...args);
+  eraseAddress: MailStore["eraseAddress"] = (...args) => this.thread.call("eraseAddress", ...args);
 }
 
 /**

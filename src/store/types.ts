@@ -2,6 +2,14 @@ import type { Insertable, Selectable } from "kysely";
 import type { QueueTable, StoreDialect } from "./dialect.js";
 import type { DomainPatch, DomainRow, InsertDomainOutcome, SigningDomainRow } from "./domain-queries.js";
 import type {
+  ErasureRequest,
+  ErasureResult,
+  PurgeBatchRequest,
+  PurgeBatchResult,
+  PurgeCounts,
+  PurgeCutoffs,
+} from "./lifecycle-queries.js";
+import type {
   AccountsTable,
   AttachmentBlobsTable,
   EmailAttemptsTable,
@@ -71,7 +79,17 @@ export interface AcceptedEmail extends MessageExtras {
 }
 
 export type AccountPatch = Partial<
-  Pick<AccountRow, "friendly_name" | "status" | "role" | "auth_token_hash" | "password_hash" | "date_updated">
+  Pick<
+    AccountRow,
+    | "friendly_name"
+    | "status"
+    | "role"
+    | "auth_token_hash"
+    | "password_hash"
+    | "date_updated"
+    | "content_retention_ms"
+    | "metadata_retention_ms"
+  >
 >;
 
 /** How an account is looked up: by SID, or by email address (compared in lower case). */
@@ -429,6 +447,15 @@ export interface MailStore {
   listSigningDomains(): Promise<SigningDomainRow[]>;
   /** Claims up to `limit` due re-checks for this process, moving each on to `nextCheckAt`. */
   claimDomainChecks(now: number, nextCheckAt: number, limit: number): Promise<DomainRow[]>;
+  // ---- retention, purge and erasure (lifecycle-queries.ts, issue 16) ----
+  /** Purges one batch of messages past their retention, in one short transaction. */
+  purgeBatch(request: PurgeBatchRequest): Promise<PurgeBatchResult>;
+  /** How many messages a pass would purge now, per kind (changes nothing). */
+  countPurgeable(cutoffs: Record<"content" | "metadata", PurgeCutoffs>): Promise<PurgeCounts>;
+  /** Gives up to `maxPages` free pages back to the file system (SQLite); returns how many. */
+  giveSpaceBack(maxPages: number): Promise<number>;
+  /** Erases an address from the messages of some accounts (see ErasureRequest). */
+  eraseAddress(request: ErasureRequest): Promise<ErasureResult>;
 }
 
 /** An answer as it was sent, stored with an Idempotency-Key so a repeat gets the same bytes. */

@@ -5,6 +5,7 @@ import { quoteInput } from "../../domain/quote.js";
 import { AccountModel, CreateAccountParams, UpdateAccountParams } from "../../model/account.js";
 import { API_BASE } from "../../model/paths.js";
 import type { AccountService } from "../../services/accounts.js";
+import type { AccountRow } from "../../store/types.js";
 import { sendList, sendResource } from "../representation.js";
 import { AccountParams, errorResponses, FORM_AND_JSON, JSON_AND_XML, NoQuery } from "../route-schemas.js";
 
@@ -12,6 +13,12 @@ type UpdateRoute = {
   Params: Static<typeof AccountParams>;
   Body: Static<typeof UpdateAccountParams> | undefined;
 };
+
+/** The caller and its ancestors, nearest first (whose retention caps the caller's sub-accounts). */
+async function actorLineage(accounts: AccountService, actor: AccountRow): Promise<AccountRow[]> {
+  const lineage = await accounts.lookup(actor.sid);
+  return lineage ? [lineage.account, ...lineage.ancestors] : [actor];
+}
 
 /** `/Accounts` (in the authenticated context): Restcomm's account operations. */
 export async function accountRoutes(app: FastifyInstance, accounts: AccountService): Promise<void> {
@@ -32,11 +39,14 @@ export async function accountRoutes(app: FastifyInstance, accounts: AccountServi
     },
     async (request, reply) => {
       const children = await accounts.listChildren(request.actor.sid);
+      const above = await actorLineage(accounts, request.actor);
       return sendList(request, reply, {
         element: "Accounts",
         jsonKey: "accounts",
         paging: undefined,
-        items: children.map((child) => AccountModel.render({ account: child })),
+        items: children.map((child) =>
+          AccountModel.render({ account: child, retention: accounts.retentionOf([child, ...above]) }),
+        ),
       });
     },
   );
@@ -77,7 +87,9 @@ export async function accountRoutes(app: FastifyInstance, accounts: AccountServi
         },
         request.actor,
       );
-      return sendResource(request, reply, AccountModel.render(issued));
+      const above = await actorLineage(accounts, request.actor);
+      const retention = accounts.retentionOf([issued.account, ...above]);
+      return sendResource(request, reply, AccountModel.render({ ...issued, retention }));
     },
   );
 
@@ -92,7 +104,15 @@ export async function accountRoutes(app: FastifyInstance, accounts: AccountServi
         response: ok,
       },
     },
-    async (request, reply) => sendResource(request, reply, AccountModel.render({ account: request.account })),
+    async (request, reply) =>
+      sendResource(
+        request,
+        reply,
+        AccountModel.render({
+          account: request.account,
+          retention: accounts.retentionOf([request.account, ...request.accountAncestors]),
+        }),
+      ),
   );
 
   const update = async (request: FastifyRequest<UpdateRoute>, reply: FastifyReply) => {
@@ -117,8 +137,12 @@ export async function accountRoutes(app: FastifyInstance, accounts: AccountServi
       status: params.Status,
       password: params.Password,
       rotateAuthToken: rotate === "true",
+      contentRetention: params.ContentRetention,
+      metadataRetention: params.MetadataRetention,
+      ancestors: request.accountAncestors,
     });
-    return sendResource(request, reply, AccountModel.render(result));
+    const retention = accounts.retentionOf([result.account, ...request.accountAncestors]);
+    return sendResource(request, reply, AccountModel.render({ ...result, retention }));
   };
   const updateSchema = (method: string) => ({
     schema: {

@@ -265,6 +265,7 @@ export async function emailMessageRoutes(app: FastifyInstance, deps: Deps): Prom
     ),
     async (request, reply) => {
       const message = await findOwnMessage(deps, request);
+      refusePurged(message);
       const raw = await deps.store.findMime(message.sid);
       if (raw === undefined) {
         throw new ApiError(
@@ -301,6 +302,7 @@ async function sendAttachment(
   reply: FastifyReply,
 ) {
   const message = await findOwnMessage(deps, request);
+  refusePurged(message);
   const index = Number(request.params.index);
   const attachment = message.content.attachments[index];
   const missing = () =>
@@ -326,6 +328,15 @@ function contentDisposition(filename: string): string {
     (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
   );
   return `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`;
+}
+
+/** 410 once retention or an erasure purged the content: it existed, and will not come back. */
+function refusePurged(message: EmailMessageSource): void {
+  if (message.content_purged_at === null) return;
+  throw new ApiError(
+    "ContentPurged",
+    `The content of message ${message.sid} was purged on ${new Date(message.content_purged_at).toISOString()} (content retention or an erasure); its metadata is still available.`,
+  );
 }
 
 function toSource(row: EmailMessageView): EmailMessageSource {

@@ -1,0 +1,238 @@
+/**
+ * `npm run bench:retention`: what retention does to an SQLite store's size (issue 16). Not a timed
+ * test: a measurement, whose numbers go in docs/operations.md.
+ *
+ * 1. Bytes per message: RETENTION_BYTES_MESSAGES (5000) 1 KB messages are accepted and delivered
+ *    (capture), the log is checkpointed, and the file's size is divided by the count; again after a
+ *    purge of their content, and after a purge of their rows (with the incremental vacuum the purge
+ *    runs, the file shrinks each time).
+ * 2. Steady state: a fresh store with MAILROOM_CONTENT_RETENTION=RETENTION_SECONDS (10 s),
+ *    MAILROOM_METADATA_RETENTION twice that and MAILROOM_PURGE_INTERVAL=2s takes RETENTION_RATE (100)
+ *    messages a second for RETENTION_RUN_SECONDS (six metadata retentions); every 5 s it prints the
+ *    messages accepted, the rows kept, and the sizes of the database file and its WAL. Without
+ *    retention the file grows with every message; with it, it levels off once the first messages'
+ *    rows are purged.
+ * 3. Accepts during a purge: RETENTION_P99_MESSAGES (20000) messages are stored, then the accept latency
+ *    (p50, p99 of single sends, 20 at a time) is measured without a purge and while one pass purges the
+ *    content and then the rows of all of them.
+ */
+import { statSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import BetterSqlite3 from "better-sqlite3";
+import { loadConfig } from "../src/config/config.js";
+import { Purger } from "../src/lifecycle/purger.js";
+import { createMailroom, type Mailroom } from "../src/server.js";
+
+const bytesMessages = Number(process.env.RETENTION_BYTES_MESSAGES ?? 5000);
+const retentionSeconds = Number(process.env.RETENTION_SECONDS ?? 10);
+const rate = Number(process.env.RETENTION_RATE ?? 100);
+const runSeconds = Number(process.env.RETENTION_RUN_SECONDS ?? retentionSeconds * 2 * 6);
+const p99Messages = Number(process.env.RETENTION_P99_MESSAGES ?? 20000);
+const quiet = { info() {}, error() {} };
+
+async function start(dataDir: string, env: Record<string, string>) {
+  const mailroom = await createMailroom(
+    loadConfig({
+      MAILROOM_DATA_DIR: dataDir,
+      MAILROOM_HOST: "127.0.0.1",
+      MAILROOM_PORT: "0",
+      MAILROOM_LOG_LEVEL: "warn",
+      ...env,
+    }),
+  );
+  await mailroom.listen();
+  const issued = await mailroom.accounts.create({ emailAddress: "retention@example.com", parentSid: null });
+  const url = `/restcomm/2012-04-24/Accounts/${issued.account.sid}/Email/Messages.json`;
+  const headers = {
+    authorization: `Basic ${Buffer.from(`${issued.account.sid}:${issued.authToken}`).toString("base64")}`,
+    "content-type": "application/x-www-form-urlencoded",
+  };
+  const payload = new URLSearchParams({
+    From: "sender@example.com",
+    To: "rcpt@example.net",
+    Subject: "Retention message",
+    Body: "x".repeat(1024),
+  }).toString();
+  const send = async (count: number) => {
+    let started = 0;
+    const lane = async () => {
+      while (started < count) {
+        started++;
+        const response = await mailroom.app.inject({ method: "POST", url, headers, payload });
+        if (response.statusCode !== 200)
+          throw new Error(`send answered ${response.statusCode}: ${response.body}`);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(50, count) }, lane));
+  };
+  /** Sends one message at a time on each of `lanes` lanes while `going()`; returns each send's ms. */
+  const timed = async (lanes: number, going: () => boolean) => {
+    const latencies: number[] = [];
+    const lane = async () => {
+      while (going()) {
+        const t0 = performance.now();
+        const response = await mailroom.app.inject({ method: "POST", url, headers, payload });
+        latencies.push(performance.now() - t0);
+        if (response.statusCode !== 200)
+          throw new Error(`send answered ${response.statusCode}: ${response.body}`);
+      }
+    };
+    await Promise.all(Array.from({ length: lanes }, lane));
+    return latencies;
+  };
+  return { mailroom, send, timed };
+}
+
+/** A second connection on the file: counts, and a checkpoint so the main file holds everything. */
+function inspect(dataDir: string) {
+  const file = path.join(dataDir, "mailroom.db");
+  const db = new BetterSqlite3(file, { timeout: 10_000 });
+  const size = (name: string) => {
+    try {
+      return statSync(name).size;
+    } catch {
+      return 0;
+    }
+  };
+  return {
+    rows: (table: string) => (db.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n,
+    undelivered: () =>
+      (
+        db
+          .prepare("select count(*) as n from email_messages where status not in ('sent', 'failed')")
+          .get() as {
+          n: number;
+        }
+      ).n,
+    checkpoint: () => db.pragma("wal_checkpoint(TRUNCATE)"),
+    dbBytes: () => size(file),
+    walBytes: () => size(`${file}-wal`),
+    close: () => db.close(),
+  };
+}
+
+async function settle(look: ReturnType<typeof inspect>) {
+  while (look.undelivered() > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+const mb = (bytes: number) => (bytes / 1_048_576).toFixed(1);
+
+async function bytesPerMessage(): Promise<void> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), "mailroom-retention-bytes-"));
+  const { mailroom, send } = await start(dataDir, { MAILROOM_PURGE_INTERVAL: "100d" });
+  const look = inspect(dataDir);
+  try {
+    const measure = (what: string) => {
+      look.checkpoint();
+      const bytes = look.dbBytes();
+      console.log(
+        `${what.padEnd(34)} ${String(bytes).padStart(11)} bytes  ${(bytes / bytesMessages).toFixed(0).padStart(6)} bytes/message`,
+      );
+    };
+    look.checkpoint();
+    const empty = look.dbBytes();
+    console.log(`empty store                        ${String(empty).padStart(11)} bytes`);
+    await send(bytesMessages);
+    await settle(look);
+    measure(`${bytesMessages} messages with content`);
+    const purgeOnce = (contentMs: number, metadataMs: number) =>
+      new Purger(
+        { store: mailroom.store, logger: quiet },
+        { defaults: { contentMs, metadataMs }, intervalMs: 3_600_000 },
+      ).runPass();
+    const content = await purgeOnce(1, 3_600_000);
+    measure(`after content purge (${content.content})`);
+    const rows = await purgeOnce(1, 1);
+    measure(`after metadata purge (${rows.metadata})`);
+  } finally {
+    look.close();
+    await mailroom.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function steadyState(): Promise<void> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), "mailroom-retention-steady-"));
+  const { mailroom, send } = await start(dataDir, {
+    MAILROOM_CONTENT_RETENTION: `${retentionSeconds}s`,
+    MAILROOM_METADATA_RETENTION: `${retentionSeconds * 2}s`,
+    MAILROOM_PURGE_INTERVAL: "2s",
+  });
+  const look = inspect(dataDir);
+  console.log(
+    `\nsteady state: ${rate} messages/s for ${runSeconds} s, content kept ${retentionSeconds} s, rows ${retentionSeconds * 2} s, purge every 2 s`,
+  );
+  console.log("  t (s)   accepted   rows kept   db MB   wal MB");
+  let accepted = 0;
+  const started = Date.now();
+  let nextSample = started;
+  try {
+    while (Date.now() - started < runSeconds * 1000) {
+      const tick = Date.now();
+      await send(Math.max(1, Math.round(rate / 10)));
+      accepted += Math.max(1, Math.round(rate / 10));
+      if (Date.now() >= nextSample) {
+        console.log(
+          `${String(Math.round((Date.now() - started) / 1000)).padStart(7)} ${String(accepted).padStart(10)} ${String(
+            look.rows("email_messages"),
+          ).padStart(11)} ${mb(look.dbBytes()).padStart(7)} ${mb(look.walBytes()).padStart(8)}`,
+        );
+        nextSample += 5000;
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 100 - (Date.now() - tick))));
+    }
+  } finally {
+    const totals = (mailroom as Mailroom).purger.totals;
+    console.log(`purged: ${totals.content} contents, ${totals.metadata} rows in ${totals.passes} passes`);
+    look.close();
+    await mailroom.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+async function acceptsDuringPurge(): Promise<void> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), "mailroom-retention-p99-"));
+  const { mailroom, send, timed } = await start(dataDir, { MAILROOM_PURGE_INTERVAL: "100d" });
+  const look = inspect(dataDir);
+  try {
+    await send(p99Messages);
+    await settle(look);
+    const line = (what: string, latencies: number[]) =>
+      console.log(
+        `${what.padEnd(40)} ${String(latencies.length).padStart(6)} accepts  p50 ${percentile(latencies, 50).toFixed(1).padStart(6)} ms  p99 ${percentile(latencies, 99).toFixed(1).padStart(6)} ms`,
+      );
+    console.log(`\naccepts beside a purge of ${p99Messages} messages (20 sends at a time)`);
+    let count = 0;
+    line("without a purge", await timed(20, () => count++ < 3000));
+    const purger = new Purger(
+      { store: mailroom.store, logger: quiet },
+      { defaults: { contentMs: 1, metadataMs: 1 }, intervalMs: 3_600_000 },
+    );
+    let purging = true;
+    const t0 = performance.now();
+    const pass = purger.runPass().finally(() => {
+      purging = false;
+    });
+    const during = await timed(20, () => purging);
+    const report = await pass;
+    line("during the purge", during);
+    console.log(
+      `the pass: ${report.content} contents and ${report.metadata} rows in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${report.pagesFreed} pages freed`,
+    );
+  } finally {
+    look.close();
+    await mailroom.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+await bytesPerMessage();
+await acceptsDuringPurge();
+await steadyState();
