@@ -114,6 +114,26 @@ for (const variant of await storeVariants()) {
       assert.equal(again.json.messages_affected, 0);
     });
 
+    test("an answer kept for an Idempotency-Key names the replacement after an erasure", async () => {
+      const keyed = (headers: Record<string, string>) =>
+        request(server, "POST", `${messages(other)}.json`, {
+          auth: other,
+          form: { From: "shop@example.org", To: "keyed@example.com", Subject: "Keyed", Body: "b" },
+          headers,
+        });
+      const first = await keyed({ "Idempotency-Key": "erase-me" });
+      assert.equal(first.status, 200, first.text);
+      await waitForFinal(server, other, first.json.sid);
+      const erased = await erase(other, { Address: "keyed@example.com" });
+      assert.equal(erased.json.messages_affected, 1);
+      const replay = await keyed({ "Idempotency-Key": "erase-me" });
+      assert.equal(replay.status, 200);
+      assert.equal(replay.headers.get("idempotent-replayed"), "true");
+      assert.equal(replay.json.sid, first.json.sid);
+      assert.doesNotMatch(replay.text, /keyed@example\.com/i);
+      assert.equal(replay.json.to, `${erased.json.address_hash}@erased.invalid`);
+    });
+
     test("only the account, an ancestor or an Administrator may erase; Address is checked", async () => {
       const fromSub = await erase(tenant, { Address: PERSON }, sub);
       assert.equal(fromSub.status, 403, "a sub-account cannot erase its parent's messages");

@@ -317,6 +317,7 @@ export async function eraseAddress(db: Kysely<Database>, request: ErasureRequest
       .limit(request.batch)
       .execute();
     if (rows.length === 0) {
+      await renameInStoredAnswers(db, request);
       await db.insertInto("notifications").values(request.notification).execute();
       return result;
     }
@@ -384,7 +385,7 @@ async function renameInHistory(
   sids: string[],
   request: ErasureRequest,
 ): Promise<void> {
-  const pattern = new RegExp(request.address.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "gi");
+  const pattern = addressPattern(request.address);
   await rewriteTexts(
     trx,
     "email_attempts",
@@ -395,6 +396,33 @@ async function renameInHistory(
   );
   await rewriteTexts(trx, "email_events", ["recipient", "response", "error_message"], sids, pattern, request);
   await rewriteTexts(trx, "notifications", ["message_text", "response_body"], sids, pattern, request);
+}
+
+/** Every spelling of the address, in any case, as a regular expression. */
+function addressPattern(address: string): RegExp {
+  return new RegExp(address.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "gi");
+}
+
+/**
+ * The answers kept for Idempotency-Keys (24 hours) are copies of the messages as they were sent: the
+ * address becomes `replacement` there too, so a replay shows what GET shows after the erasure.
+ */
+async function renameInStoredAnswers(db: Kysely<Database>, request: ErasureRequest): Promise<void> {
+  const pattern = addressPattern(request.address);
+  const keys = await db
+    .selectFrom("idempotency_keys")
+    .select(["account_sid", "idem_key", "response_body"])
+    .where("account_sid", "in", request.accountSids)
+    .where(sql<boolean>`lower(response_body) like ${`%${likeEscape(request.address)}%`} escape '\\'`)
+    .execute();
+  for (const key of keys) {
+    await db
+      .updateTable("idempotency_keys")
+      .set({ response_body: (key.response_body ?? "").replace(pattern, request.replacement) })
+      .where("account_sid", "=", key.account_sid)
+      .where("idem_key", "=", key.idem_key)
+      .execute();
+  }
 }
 
 /** Replaces the address in these text columns of the messages' rows of `table` (rows keyed by `sid`). */
