@@ -2,6 +2,7 @@ import { type Insertable, type Kysely, PostgresAdapter, sql } from "kysely";
 import { formatMailboxList, type Mailbox } from "../domain/addresses.js";
 import { newOrderedSid } from "../domain/ids.js";
 import type { Database, NotificationsTable } from "./schema.js";
+import { immediateTransaction } from "./sqlite-transaction.js";
 
 /**
  * The store side of issue 16: purging content and metadata past their retention, and erasing one
@@ -273,23 +274,6 @@ const PURGE_LOCK_SQL =
 
 function isPostgres(db: Kysely<Database>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
-}
-
-function immediateTransaction<T>(
-  db: Kysely<Database>,
-  work: (conn: Kysely<Database>) => Promise<T>,
-): Promise<T> {
-  return db.connection().execute(async (conn) => {
-    await sql`begin immediate`.execute(conn);
-    try {
-      const result = await work(conn);
-      await sql`commit`.execute(conn);
-      return result;
-    } catch (error) {
-      await sql`rollback`.execute(conn).catch(() => {});
-      throw error;
-    }
-  });
 }
 
 // ---------------------------------------------------------------- erasure

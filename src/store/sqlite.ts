@@ -5,6 +5,7 @@ import { Kysely, SqliteDialect, sql } from "kysely";
 import { QUEUE_KEYS, QUEUE_ORDER, type StoreDialect } from "./dialect.js";
 import { migrateToLatest } from "./migrations.js";
 import type { Database } from "./schema.js";
+import { immediateTransaction } from "./sqlite-transaction.js";
 import { incrementalVacuum, useIncrementalVacuum } from "./sqlite-vacuum.js";
 import { SqliteWrites } from "./sqlite-writes.js";
 import { cachingStatements } from "./statement-cache.js";
@@ -34,24 +35,6 @@ export function openSqliteStore(file: string, options: { reader?: boolean } = {}
     dialect: new SqliteDialect({ database: cachingStatements(connection) }),
   });
   return new Store(db, sqliteDialect(new SqliteWrites(connection), connection));
-}
-
-/** `work` inside BEGIN IMMEDIATE … COMMIT on the store's one connection (rolled back if it throws). */
-function immediateTransaction<T>(
-  db: Kysely<Database>,
-  work: (conn: Kysely<Database>) => Promise<T>,
-): Promise<T> {
-  return db.connection().execute(async (conn) => {
-    await sql`begin immediate`.execute(conn);
-    try {
-      const result = await work(conn);
-      await sql`commit`.execute(conn);
-      return result;
-    } catch (error) {
-      await sql`rollback`.execute(conn).catch(() => {});
-      throw error;
-    }
-  });
 }
 
 const sqliteDialect = (writes: SqliteWrites, connection: BetterSqlite3.Database): StoreDialect => ({
