@@ -132,6 +132,76 @@ describe("the gate with a warm-up (injected clock)", () => {
     for (let i = 0; i < 50; i++) assert.deepEqual(gate.admit("w.example", `late${i}`), { go: true });
   });
 
+  test("a backlog is given places in the later steps, in order, kept for it; newcomers queue behind", () => {
+    let now = DEC_1;
+    const gate = new DomainGate([], 1000, () => now, [parseWarmup("w.example=2,3,4/d from 2026-12-01")]);
+    const keys = Array.from({ length: 10 }, (_, i) => `k${i}`);
+    const untils = keys.map((key) => {
+      const admission = gate.admit("w.example", key);
+      return admission.go ? "now" : admission.until;
+    });
+    const day = (n: number) => DEC_1 + n * DAY;
+    // 2 today, 3 tomorrow, 4 the day after, the last when the warm-up is over.
+    assert.deepEqual(untils, ["now", "now", day(1), day(1), day(1), day(2), day(2), day(2), day(2), day(3)]);
+    now = day(1);
+    // A newcomer does not take the place kept for k2, k3 and k4: day 2 is full too, so it waits to the end.
+    assert.deepEqual(gate.admit("w.example", "n1"), {
+      go: false,
+      until: day(3),
+      why: "warmup",
+      allowance: 3,
+    });
+    // A message back early is told its own time again.
+    assert.deepEqual(gate.admit("w.example", "k5"), {
+      go: false,
+      until: day(2),
+      why: "warmup",
+      allowance: 3,
+    });
+    for (const key of ["k2", "k3", "k4"]) assert.deepEqual(gate.admit("w.example", key), { go: true });
+    now = day(2) + HOUR;
+    for (const key of ["k5", "k6", "k7", "k8"]) assert.deepEqual(gate.admit("w.example", key), { go: true });
+    now = day(3);
+    for (const key of ["k9", "n1", "n2"]) assert.deepEqual(gate.admit("w.example", key), { go: true });
+  });
+
+  test("a message back after the step it had a place in waits like a newcomer", () => {
+    let now = DEC_1;
+    const gate = new DomainGate([], 1000, () => now, [
+      parseWarmup("w.example=1/d..1/d over 5d from 2026-12-01"),
+    ]);
+    assert.deepEqual(gate.admit("w.example", "a"), { go: true });
+    assert.deepEqual(gate.admit("w.example", "late"), {
+      go: false,
+      until: DEC_1 + DAY,
+      why: "warmup",
+      allowance: 1,
+    });
+    now = DEC_1 + 2 * DAY;
+    assert.deepEqual(gate.admit("w.example", "b"), { go: true });
+    assert.deepEqual(gate.admit("w.example", "late"), {
+      go: false,
+      until: DEC_1 + 3 * DAY,
+      why: "warmup",
+      allowance: 1,
+    });
+  });
+
+  test("before the start the first step's allowance holds, per step", () => {
+    let now = DEC_1 - 3 * DAY + HOUR;
+    const gate = new DomainGate([], 1000, () => now, [parseWarmup("w.example=1,10/d from 2026-12-01")]);
+    assert.deepEqual(gate.admit("w.example", "a"), { go: true });
+    // The next day before the start has room for one.
+    assert.deepEqual(gate.admit("w.example", "b"), {
+      go: false,
+      until: DEC_1 - 2 * DAY,
+      why: "warmup",
+      allowance: 1,
+    });
+    now = DEC_1 - 2 * DAY;
+    assert.deepEqual(gate.admit("w.example", "b"), { go: true });
+  });
+
   test("`*` is the schedule of every domain without its own; each domain counts its own allowance", () => {
     const now = DEC_1;
     const gate = new DomainGate([], 1000, () => now, [

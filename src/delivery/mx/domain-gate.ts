@@ -96,10 +96,10 @@ export class DomainGate {
     if (!this.warmup.active) return this.pace(domain, key, now);
     // The warm-up is asked first and counts only what the rate lets through too: a message held
     // back by one does not use up the other's allowance.
-    const full = this.warmup.full(domain, now);
-    if (full !== undefined) return { go: false, until: full.until, why: "warmup", allowance: full.allowance };
+    const warm = this.warmup.check(domain, key, now);
+    if (!warm.go) return { go: false, until: warm.until, why: "warmup", allowance: warm.allowance };
     const paced = this.pace(domain, key, now);
-    if (paced.go) this.warmup.count(domain, now);
+    if (paced.go) this.warmup.took(domain, key, now);
     return paced;
   }
 

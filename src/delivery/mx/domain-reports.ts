@@ -55,7 +55,7 @@ export function waiting(
     why === "warmup"
       ? {
           code: DeliveryErrorCodes.MxDomainWarmup,
-          message: `Mail to ${domain} is warming up (MAILROOM_DOMAIN_WARMUP): this step's allowance of ${allowance} message(s) is used; this message waits in the queue for the next step.`,
+          message: `Mail to ${domain} is warming up (MAILROOM_DOMAIN_WARMUP): this step's allowance of ${allowance} message(s) is taken; this message waits in the queue for its place in a later step.`,
         }
       : why === "rate"
         ? {

@@ -105,13 +105,47 @@ export function stepAt(
   };
 }
 
-/** Counts kept at most; beyond it, those of steps already over are forgotten. */
-const MAX_COUNTS = 10_000;
+/** The allowance of step `index` of a schedule: the first one's before the start, none once over. */
+function allowanceOf(schedule: WarmupSchedule, index: number): number {
+  if (index >= schedule.steps.length) return Number.POSITIVE_INFINITY;
+  return schedule.steps[Math.max(index, 0)] as number;
+}
 
-/** Messages sent per domain in its current step, against its schedule's allowance. */
+/** What one step of one domain has given out: messages sent, and places kept for waiting ones. */
+interface StepCount {
+  sent: number;
+  booked: number;
+}
+
+/** One domain's warm-up state. */
+interface DomainSteps {
+  schedule: WarmupSchedule;
+  /** By step index: the current step and the later ones with places kept. */
+  counts: Map<number, StepCount>;
+  /** The step each waiting message (by key, its SID) has a place in. */
+  bookings: Map<string, number>;
+  /** No step before this one (after the current) has a free place left: where a search starts. */
+  open: number;
+}
+
+/** Domains kept at most; beyond it, those with nothing kept for later are forgotten. */
+const MAX_DOMAINS = 10_000;
+/** Places kept at most per domain before those of steps already over are swept. */
+const MAX_BOOKINGS = 1000;
+
+export type WarmupAnswer = { go: true } | { go: false; until: number; allowance: number };
+
+const GO: WarmupAnswer = { go: true };
+
+/**
+ * Each domain's messages per step against its schedule's allowance. A message over the allowance
+ * gets a place in the first later step with room, kept for it (by its key, the message SID), so it
+ * comes back once, when it can go, and is not pushed back by messages that arrived after it: a
+ * backlog spreads over the steps in order instead of every waiting message retrying at each step.
+ */
 export class WarmupCounters {
   private readonly schedules = new Map<string, WarmupSchedule>();
-  private readonly counts = new Map<string, { endsAt: number; sent: number }>();
+  private readonly domains = new Map<string, DomainSteps>();
 
   constructor(schedules: readonly WarmupSchedule[]) {
     for (const schedule of schedules) this.schedules.set(schedule.domain, schedule);
@@ -122,32 +156,112 @@ export class WarmupCounters {
     return this.schedules.size > 0;
   }
 
-  /** When the domain's step ends if its allowance is used up, with that allowance; else undefined. */
-  full(domain: string, now: number): { until: number; allowance: number } | undefined {
-    const step = this.stepOf(domain, now);
-    if (step === undefined) return undefined;
-    const count = this.counts.get(domain);
-    const sent = count !== undefined && count.endsAt === step.endsAt ? count.sent : 0;
-    return sent < step.allowance ? undefined : { until: step.endsAt, allowance: step.allowance };
+  /**
+   * May message `key` go to `domain` now, as far as the warm-up goes? Otherwise it has a place in a
+   * later step: until when it waits, and the allowance of the step it missed. Nothing is counted
+   * until `took` says it went (a rate may still hold it back).
+   */
+  check(domain: string, key: string, now: number): WarmupAnswer {
+    const state = this.stateOf(domain, now);
+    if (state === undefined) return GO;
+    const { schedule, counts, bookings } = state;
+    const step = stepAt(schedule, now);
+    if (step === undefined) return GO;
+    const booked = bookings.get(key);
+    if (booked !== undefined) {
+      if (booked === step.index) return GO;
+      if (booked > step.index) {
+        return { go: false, until: startOf(schedule, booked), allowance: step.allowance };
+      }
+      // A place in a step gone by (the message came back late): it waits like a newcomer.
+      bookings.delete(key);
+    }
+    const current = countOf(counts, step.index);
+    if (current.sent + current.booked < step.allowance) return GO;
+    let index = Math.max(state.open, step.index + 1);
+    for (;;) {
+      const allowance = allowanceOf(schedule, index);
+      if (allowance === Number.POSITIVE_INFINITY) {
+        // Every step left is full: it goes when the warm-up is over.
+        state.open = index;
+        return { go: false, until: startOf(schedule, index), allowance: step.allowance };
+      }
+      const later = countOf(counts, index);
+      if (later.booked < allowance) {
+        later.booked++;
+        state.open = index;
+        this.sweep(state, step.index);
+        bookings.set(key, index);
+        return { go: false, until: startOf(schedule, index), allowance: step.allowance };
+      }
+      index++;
+    }
   }
 
-  /** A message (transaction) to the domain was let through now. */
-  count(domain: string, now: number): void {
-    const step = this.stepOf(domain, now);
+  /** Message `key` went to `domain` now: it counts against the step (taking its place, if it had one). */
+  took(domain: string, key: string, now: number): void {
+    const state = this.domains.get(domain);
+    if (state === undefined) return;
+    const step = stepAt(state.schedule, now);
     if (step === undefined) return;
-    const count = this.counts.get(domain);
-    if (count !== undefined && count.endsAt === step.endsAt) {
-      count.sent++;
-      return;
+    const current = countOf(state.counts, step.index);
+    current.sent++;
+    if (state.bookings.get(key) === step.index) {
+      state.bookings.delete(key);
+      current.booked--;
     }
-    if (this.counts.size >= MAX_COUNTS) {
-      for (const [name, old] of this.counts) if (old.endsAt <= now) this.counts.delete(name);
-    }
-    this.counts.set(domain, { endsAt: step.endsAt, sent: 1 });
   }
 
-  private stepOf(domain: string, now: number) {
+  private stateOf(domain: string, now: number): DomainSteps | undefined {
+    const known = this.domains.get(domain);
+    if (known !== undefined) {
+      this.dropPast(known, now);
+      return known;
+    }
     const schedule = this.schedules.get(domain) ?? this.schedules.get("*");
-    return schedule === undefined ? undefined : stepAt(schedule, now);
+    if (schedule === undefined) return undefined;
+    if (this.domains.size >= MAX_DOMAINS) this.forgetIdle(now);
+    const state: DomainSteps = {
+      schedule,
+      counts: new Map(),
+      bookings: new Map(),
+      open: Number.MIN_SAFE_INTEGER,
+    };
+    this.domains.set(domain, state);
+    return state;
   }
+
+  /** Counts of steps already over say nothing any more. */
+  private dropPast(state: DomainSteps, now: number): void {
+    const step = stepAt(state.schedule, now);
+    const index = step?.index ?? state.schedule.steps.length;
+    for (const past of state.counts.keys()) if (past < index) state.counts.delete(past);
+  }
+
+  /** Places kept in steps gone by are forgotten once there are many (their messages went elsewhere). */
+  private sweep(state: DomainSteps, index: number): void {
+    if (state.bookings.size < MAX_BOOKINGS) return;
+    for (const [key, booked] of state.bookings) if (booked < index) state.bookings.delete(key);
+  }
+
+  /** Domains with no place kept for later and no count of the current step. */
+  private forgetIdle(now: number): void {
+    for (const [domain, state] of this.domains) {
+      this.dropPast(state, now);
+      if (state.counts.size === 0) this.domains.delete(domain);
+    }
+  }
+}
+
+function countOf(counts: Map<number, StepCount>, index: number): StepCount {
+  let count = counts.get(index);
+  if (count === undefined) {
+    count = { sent: 0, booked: 0 };
+    counts.set(index, count);
+  }
+  return count;
+}
+
+function startOf(schedule: WarmupSchedule, index: number): number {
+  return schedule.startsAt + index * schedule.stepMs;
 }
