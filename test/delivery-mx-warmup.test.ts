@@ -22,6 +22,7 @@ describe("warm-up in mx mode: over the step's allowance mail waits in the queue,
   let sink: SmtpSink;
   let server: TestServer;
   let stepEnds: number;
+  const logLines: Array<Record<string, unknown>> = [];
 
   before(async () => {
     dns = await startTestDns();
@@ -32,6 +33,7 @@ describe("warm-up in mx mode: over the step's allowance mail waits in the queue,
     const startsAt = Date.now() - 25_000;
     stepEnds = startsAt + STEP_MS;
     server = await startMailroom({
+      logLines,
       env: {
         MAILROOM_DELIVERY_MODE: "mx",
         MAILROOM_REQUIRE_VERIFIED_DOMAIN: "0",
@@ -39,7 +41,8 @@ describe("warm-up in mx mode: over the step's allowance mail waits in the queue,
         MAILROOM_MX_ALLOW_PRIVATE: "1",
         MAILROOM_MX_PORT: String(sink.port),
         MAILROOM_HOSTNAME: "mailroom.test.example",
-        MAILROOM_DOMAIN_WARMUP: `warm.example=1,3/m from ${new Date(startsAt).toISOString()}`,
+        // free.example's warm-up is long over: it limits nothing, and the start says so.
+        MAILROOM_DOMAIN_WARMUP: `warm.example=1,3/m from ${new Date(startsAt).toISOString()}; free.example=1/d from 2020-01-01`,
         // Few attempts: waiting for the warm-up must not use them up.
         MAILROOM_MAX_ATTEMPTS: "1",
         ...FAST_RETRIES,
@@ -124,5 +127,13 @@ describe("warm-up in mx mode: over the step's allowance mail waits in the queue,
       receivedBy(mixed.message_id).map((m) => m.to),
       [["four@free.example"], ["four@warm.example"]],
     );
+  });
+
+  test("the start names the warm-up schedules and warns of one already over", () => {
+    const started = logLines.find((line) => String(line.msg).startsWith("delivery: "));
+    assert.match(String(started?.msg), /2 warm-up schedule\(s\)/);
+    const over = logLines.find((line) => String(line.msg).includes("the warm-up of free.example ended"));
+    assert.ok(over, "the start warned");
+    assert.match(String(over.msg), /ended on 2020-01-02T00:00:00\.000Z; it no longer limits anything/);
   });
 });

@@ -58,5 +58,6 @@ export function describeMx(settings: MxSettings): string {
     settings.tlsRequiredDomains.length > 0
       ? `TLS required for ${settings.tlsRequiredDomains.length} domain(s), opportunistic elsewhere`
       : "opportunistic STARTTLS";
-  return `delivering mail to each recipient domain's MX hosts on port ${settings.port} as ${settings.hostname} (${tls}, up to ${settings.poolSize} connections per host)`;
+  const warmup = settings.warmups.length > 0 ? `, ${settings.warmups.length} warm-up schedule(s)` : "";
+  return `delivering mail to each recipient domain's MX hosts on port ${settings.port} as ${settings.hostname} (${tls}, up to ${settings.poolSize} connections per host${warmup})`;
 }

@@ -105,6 +105,16 @@ export function stepAt(
   };
 }
 
+/** Schedules already over at `now`: set by mistake, or left from a past warm-up (one line each). */
+export function warmupsOver(schedules: readonly WarmupSchedule[], now: number): string[] {
+  return schedules
+    .filter((schedule) => stepAt(schedule, now) === undefined)
+    .map(
+      (schedule) =>
+        `MAILROOM_DOMAIN_WARMUP: the warm-up of ${schedule.domain} ended on ${new Date(startOf(schedule, schedule.steps.length)).toISOString()}; it no longer limits anything`,
+    );
+}
+
 /** The allowance of step `index` of a schedule: the first one's before the start, none once over. */
 function allowanceOf(schedule: WarmupSchedule, index: number): number {
   if (index >= schedule.steps.length) return Number.POSITIVE_INFINITY;
