@@ -683,7 +683,7 @@ export const SETTINGS = [
     env: "MAILROOM_DOMAIN_WARMUP",
     flag: "--domain-warmup",
     description:
-      "mx mode: warm-up schedules, semicolon-separated: an allowance per day (hour, minute) per recipient domain, or * for every other domain, growing from a start date (gmail.com=50/d..10000/d over 30d from 2026-12-01; *=20,50,100/h from 2026-12-01T08:00Z); more wait in the queue for the next step, never fail for it",
+      "mx mode: warm-up schedules, semicolon-separated: an allowance per day (hour, minute) per recipient domain, or * for every other domain, growing from a start date (gmail.com=50/d..10000/d over 30d from 2026-12-01; *=20,50,100/h from 2026-12-01T08:00Z); more wait in the queue for a place in a later step, never fail for it",
     defaultText: "(unset: no warm-up)",
     parse: (raw, name) => domainWarmup(raw, name),
   }),

@@ -10,7 +10,7 @@
  *   the domain keeps saying so and ends with the first message it takes.
  *
  * - a warm-up schedule per recipient domain (MAILROOM_DOMAIN_WARMUP, warmup.ts): an allowance per
- *   step; over it, a message waits for the next step. With a rate as well, both must let a message
+ *   step; over it, a message waits for its place in a later step. With a rate as well, both must let a message
  *   through, so the stricter one is what holds it back.
  *
  * Waiting is never a failure: the caller defers the recipients and retries at the time given.
