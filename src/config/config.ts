@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { hostname as osHostname } from "node:os";
 import { type DomainRate, parseDomainLimit, parseDomainRate } from "../delivery/mx/domain-gate.js";
+import { parseWarmup, type WarmupSchedule } from "../delivery/mx/warmup.js";
 import { type DnsServer, parseDnsServer } from "../dns/resolver.js";
 import { parseSecretKey } from "../domain/secret-box.js";
 import { DURATION_FORMS, parseDuration } from "../lifecycle/durations.js";
@@ -101,6 +102,8 @@ export interface Config {
   contentRetentionMs: number;
   metadataRetentionMs: number;
   purgeIntervalMs: number;
+  /** MAILROOM_DOMAIN_WARMUP: warm-up schedules per recipient domain or `*` (mx mode). */
+  domainWarmup: WarmupSchedule[];
 }
 
 export class ConfigError extends Error {}
@@ -706,6 +709,15 @@ export const SETTINGS = [
     defaultText: "1h",
     parse: (raw, name) => duration(raw, "1h", name),
   }),
+  setting({
+    key: "domainWarmup",
+    env: "MAILROOM_DOMAIN_WARMUP",
+    flag: "--domain-warmup",
+    description:
+      "mx mode: warm-up schedules, semicolon-separated: an allowance per day (hour, minute) per recipient domain, or * for every other domain, growing from a start date (gmail.com=50/d..10000/d over 30d from 2026-12-01; *=20,50,100/h from 2026-12-01T08:00Z); more wait in the queue for a place in a later step, never fail for it",
+    defaultText: "(unset: no warm-up)",
+    parse: (raw, name) => domainWarmup(raw, name),
+  }),
 ] as const;
 
 /** Whether MAILROOM_REQUIRE_VERIFIED_DOMAIN is in force: as set, else only for direct-to-MX delivery. */
@@ -893,6 +905,26 @@ function domainRates(raw: string | undefined, name: string): DomainRate[] {
       throw new ConfigError(`${name}: ${(error as Error).message}`);
     }
   });
+}
+
+function domainWarmup(raw: string | undefined, name: string): WarmupSchedule[] {
+  if (raw === undefined) return [];
+  const schedules = raw
+    .split(";")
+    .filter((item) => item.trim() !== "")
+    .map((item) => {
+      try {
+        return parseWarmup(item);
+      } catch (error) {
+        throw new ConfigError(`${name}: ${(error as Error).message} (schedules are separated by ";")`);
+      }
+    });
+  const seen = new Set<string>();
+  for (const { domain } of schedules) {
+    if (seen.has(domain)) throw new ConfigError(`${name}: ${domain} has two schedules; keep one`);
+    seen.add(domain);
+  }
+  return schedules;
 }
 
 function secretKey(raw: string | undefined, name: string): string | undefined {

@@ -2,6 +2,7 @@ import type { Config } from "../config/config.js";
 import { type Dispatcher, LocalDispatcher } from "./dispatch.js";
 import type { DeliveryLogger } from "./logger.js";
 import { mxSettingsOf } from "./mx/mx-settings.js";
+import { warmupsOver } from "./mx/warmup.js";
 import { ThreadedDispatcher } from "./threaded-dispatcher.js";
 import { CaptureTransport } from "./transports/capture.js";
 
@@ -19,6 +20,8 @@ export function createDispatcher(config: Config, logger: Pick<DeliveryLogger, "w
         "MAILROOM_HOSTNAME is not a fully qualified domain name; receivers may refuse mail: set it to this machine's public name",
       );
     }
+    for (const line of warmupsOver(config.domainWarmup, Date.now()))
+      logger.warn({ setting: "MAILROOM_DOMAIN_WARMUP" }, line);
     // Like the relay, off the main thread: composing and SMTP were a fifth of its work (performance.md).
     return new ThreadedDispatcher({ mx: mxSettingsOf(config) }, logger);
   }

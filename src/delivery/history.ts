@@ -25,6 +25,7 @@ const NOT_COUNTED = new Set<number>([
   DeliveryErrorCodes.MxTlsRequired,
   DeliveryErrorCodes.MxDomainRate,
   DeliveryErrorCodes.MxDomainBackoff,
+  DeliveryErrorCodes.MxDomainWarmup,
 ]);
 
 export function countsTowardLimit(errorCode: number | null): boolean {

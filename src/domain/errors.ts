@@ -195,6 +195,8 @@ export const DeliveryErrorCodes = {
   MxDomainRate: 16126,
   /** The domain said "slow down" (421, 451 4.7.x): all its mail waits for a while. Not counted. */
   MxDomainBackoff: 16127,
+  /** Over the domain's warm-up allowance (MAILROOM_DOMAIN_WARMUP): waits for the next step. Not counted. */
+  MxDomainWarmup: 16130,
 } as const;
 
 export type DeliveryErrorCode = (typeof DeliveryErrorCodes)[keyof typeof DeliveryErrorCodes];

@@ -75,7 +75,10 @@ export class DomainDelivery {
    */
   async deliver(job: DomainJob): Promise<SendReport> {
     const admission = this.gate.admit(job.domain, job.key);
-    if (!admission.go) return waiting(job, admission.until, admission.why);
+    if (!admission.go) {
+      const allowance = admission.why === "warmup" ? admission.allowance : undefined;
+      return waiting(job, admission.until, admission.why, allowance);
+    }
     const entered = this.connections.enter(job.domain);
     const leave = entered instanceof Promise ? await entered : entered;
     let report: SendReport;

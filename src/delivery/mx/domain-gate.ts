@@ -9,8 +9,13 @@
  *   4.7.x): the whole domain waits, not just the message that got the reply; the wait doubles while
  *   the domain keeps saying so and ends with the first message it takes.
  *
+ * - a warm-up schedule per recipient domain (MAILROOM_DOMAIN_WARMUP, warmup.ts): an allowance per
+ *   step; over it, a message waits for its place in a later step. With a rate as well, both must let a message
+ *   through, so the stricter one is what holds it back.
+ *
  * Waiting is never a failure: the caller defers the recipients and retries at the time given.
  */
+import { WarmupCounters, type WarmupSchedule } from "./warmup.js";
 
 /** A rate as MAILROOM_DOMAIN_RATES gives it: `count` messages per `periodMs`. */
 export interface DomainRate {
@@ -55,19 +60,25 @@ interface Backoff {
   lengthMs: number;
 }
 
-export type Admission = { go: true } | { go: false; until: number; why: "rate" | "backoff" };
+export type Admission =
+  | { go: true }
+  | { go: false; until: number; why: "rate" | "backoff" }
+  | { go: false; until: number; why: "warmup"; allowance: number };
 
 const GO: Admission = { go: true };
 
 export class DomainGate {
   private readonly paces = new Map<string, Pace>();
   private readonly backoffs = new Map<string, Backoff>();
+  private readonly warmup: WarmupCounters;
 
   constructor(
     rates: readonly DomainRate[],
     private readonly backoffMs: number,
     private readonly clock: () => number = Date.now,
+    warmups: readonly WarmupSchedule[] = [],
   ) {
+    this.warmup = new WarmupCounters(warmups);
     for (const rate of rates) {
       this.paces.set(rate.domain, {
         intervalMs: rate.periodMs / rate.count,
@@ -82,6 +93,17 @@ export class DomainGate {
     const now = this.clock();
     const backoff = this.backoffs.get(domain);
     if (backoff && backoff.until > now) return { go: false, until: backoff.until, why: "backoff" };
+    if (!this.warmup.active) return this.pace(domain, key, now);
+    // The warm-up is asked first and counts only what the rate lets through too: a message held
+    // back by one does not use up the other's allowance.
+    const warm = this.warmup.check(domain, key, now);
+    if (!warm.go) return { go: false, until: warm.until, why: "warmup", allowance: warm.allowance };
+    const paced = this.pace(domain, key, now);
+    if (paced.go) this.warmup.took(domain, key, now);
+    return paced;
+  }
+
+  private pace(domain: string, key: string, now: number): Admission {
     const pace = this.paces.get(domain);
     if (pace === undefined) return GO;
     const slot = pace.slots.get(key);

@@ -48,18 +48,24 @@ export function noHostTook(
 export function waiting(
   { domain, to }: Pick<DomainJob, "domain" | "to">,
   until: number,
-  why: "rate" | "backoff",
+  why: "rate" | "backoff" | "warmup",
+  allowance?: number,
 ): SendReport {
   const failure: SendFailure =
-    why === "rate"
+    why === "warmup"
       ? {
-          code: DeliveryErrorCodes.MxDomainRate,
-          message: `Mail to ${domain} is paced by MAILROOM_DOMAIN_RATES; this message waits its turn in the queue.`,
+          code: DeliveryErrorCodes.MxDomainWarmup,
+          message: `Mail to ${domain} is warming up (MAILROOM_DOMAIN_WARMUP): this step's allowance of ${allowance} message(s) is taken; this message waits in the queue for its place in a later step.`,
         }
-      : {
-          code: DeliveryErrorCodes.MxDomainBackoff,
-          message: `${domain} asked Mailroom to slow down (421 or 451 4.7.x); all its mail waits a while (MAILROOM_DOMAIN_BACKOFF_MS).`,
-        };
+      : why === "rate"
+        ? {
+            code: DeliveryErrorCodes.MxDomainRate,
+            message: `Mail to ${domain} is paced by MAILROOM_DOMAIN_RATES; this message waits its turn in the queue.`,
+          }
+        : {
+            code: DeliveryErrorCodes.MxDomainBackoff,
+            message: `${domain} asked Mailroom to slow down (421 or 451 4.7.x); all its mail waits a while (MAILROOM_DOMAIN_BACKOFF_MS).`,
+          };
   return {
     recipients: sameForAll(to, "deferred", null, null),
     smtpCode: null,

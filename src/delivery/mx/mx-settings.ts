@@ -1,6 +1,7 @@
 import type { Config } from "../../config/config.js";
 import type { DnsServer } from "../../dns/resolver.js";
 import type { DomainRate } from "./domain-gate.js";
+import type { WarmupSchedule } from "./warmup.js";
 
 /** What direct-to-MX delivery needs, as it crosses to the delivery thread (plain data). */
 export interface MxSettings {
@@ -28,6 +29,8 @@ export interface MxSettings {
   allowPrivate: boolean;
   /** MAILROOM_DOMAIN_CONNECTIONS: transactions at once per domain, where limited. */
   domainConnections: Array<{ domain: string; connections: number }>;
+  /** MAILROOM_DOMAIN_WARMUP: warm-up schedules per recipient domain (or `*`). */
+  warmups: WarmupSchedule[];
 }
 
 export function mxSettingsOf(config: Config): MxSettings {
@@ -45,6 +48,7 @@ export function mxSettingsOf(config: Config): MxSettings {
     mtaStsPort: config.mtaStsPort,
     allowPrivate: config.mxAllowPrivate,
     domainConnections: config.domainConnections,
+    warmups: config.domainWarmup,
   };
 }
 
@@ -54,5 +58,6 @@ export function describeMx(settings: MxSettings): string {
     settings.tlsRequiredDomains.length > 0
       ? `TLS required for ${settings.tlsRequiredDomains.length} domain(s), opportunistic elsewhere`
       : "opportunistic STARTTLS";
-  return `delivering mail to each recipient domain's MX hosts on port ${settings.port} as ${settings.hostname} (${tls}, up to ${settings.poolSize} connections per host)`;
+  const warmup = settings.warmups.length > 0 ? `, ${settings.warmups.length} warm-up schedule(s)` : "";
+  return `delivering mail to each recipient domain's MX hosts on port ${settings.port} as ${settings.hostname} (${tls}, up to ${settings.poolSize} connections per host${warmup})`;
 }

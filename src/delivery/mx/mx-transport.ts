@@ -37,7 +37,7 @@ export class MxTransport implements Transport {
       allowPrivate: settings.allowPrivate,
     });
     const required = new Set(settings.tlsRequiredDomains);
-    const gate = new DomainGate(settings.rates, settings.backoffMs);
+    const gate = new DomainGate(settings.rates, settings.backoffMs, Date.now, settings.warmups);
     this.domains = new DomainDelivery(
       lookup,
       this.pools,
