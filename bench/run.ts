@@ -43,6 +43,7 @@
  *   BENCH_SKIP_POSTGRES=1        skip the Mailroom (PostgreSQL) row
  *   BENCH_SKIP_RICH=1            skip the HTML+text, 100 KB attachment and webhook rows
  *   BENCH_SKIP_MX=1              skip the direct-to-MX row (it needs BENCH_SINK=node)
+ *   BENCH_SKIP_BATCH=1           skip the batches-of-100 row
  *   BENCH_MX_DOMAINS=1000        destination domains of the direct-to-MX row
  *   BENCH_MX_HOSTS=100           their MX host addresses (127.0.0.2 onwards; at most 250)
  *   BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres
@@ -162,7 +163,11 @@ async function mailroomRows(sink: Sink, config: BenchConfig, baseDir: string): P
   rows.push(await postgresRow(sink, config, baseDir));
   // The plain row's messages in batches (issue 14): its cost per message beside the plain row's.
   const batch: MailroomScenario = { name: SQLITE_BATCH, payload: "batch", target: sqliteTarget };
-  rows.push(await measure(SQLITE_BATCH, () => mailroomRow(batch, sink, config, baseDir)));
+  rows.push(
+    config.skipBatch
+      ? skip(SQLITE_BATCH, "BENCH_SKIP_BATCH=1")
+      : await measure(SQLITE_BATCH, () => mailroomRow(batch, sink, config, baseDir)),
+  );
   return rows;
 }
 
