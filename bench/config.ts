@@ -42,6 +42,8 @@ export interface BenchConfig {
   skipRich: boolean;
   /** Skips the direct-to-MX row: BENCH_SKIP_MX=1. */
   skipMx: boolean;
+  /** Skips the batches-of-100 row: BENCH_SKIP_BATCH=1. */
+  skipBatch: boolean;
   /** Destination domains of the direct-to-MX row (BENCH_MX_DOMAINS), served by `mxHosts` MX hosts. */
   mxDomains: number;
   /** MX host addresses of that row, 127.0.0.2 onwards (BENCH_MX_HOSTS, at most 250). */
@@ -99,6 +101,7 @@ export function loadConfig(resultsFile: string): BenchConfig {
     skipMailroom: flag("BENCH_SKIP_MAILROOM"),
     skipRich: flag("BENCH_SKIP_RICH"),
     skipMx: flag("BENCH_SKIP_MX"),
+    skipBatch: flag("BENCH_SKIP_BATCH"),
     mxDomains: int("BENCH_MX_DOMAINS", 1000, 1),
     mxHosts: Math.min(int("BENCH_MX_HOSTS", 100, 1), 250),
     postgresUrl: process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",

@@ -37,7 +37,11 @@ export function postfixUnavailable(): string | undefined {
 
 async function postconf(name: string, configDir?: string): Promise<string> {
   const args = configDir === undefined ? ["-xh", name] : ["-c", configDir, "-xh", name];
-  const result = await runCommand(POSTCONF, args, { timeoutMs: 10_000 });
+  let result = await runCommand(POSTCONF, args, { timeoutMs: 10_000 });
+  if (result.code !== 0 && configDir === undefined) {
+    // Installed with "No configuration" there is no system main.cf: Postfix's built-in defaults then.
+    result = await runCommand(POSTCONF, ["-dh", name], { timeoutMs: 10_000 });
+  }
   const value = result.stdout.trim();
   if (result.code !== 0 || value === "") throw new Error(`postconf -h ${name} failed: ${result.stderr}`);
   return value;
@@ -52,7 +56,7 @@ function uidOf(user: string): number {
   return uid;
 }
 
-function mainCf(dir: string, owner: string, group: string, relayPort: number): string {
+function mainCf(dir: string, owner: string, group: string, relayPort: number, extra: string): string {
   return `# Private Postfix instance written by the Mailroom bench (bench/postfix.ts).
 compatibility_level = 3.6
 queue_directory = ${dir}/spool
@@ -82,7 +86,7 @@ smtp_tls_security_level = none
 smtpd_tls_security_level = none
 biff = no
 append_dot_mydomain = no
-`;
+${extra}`;
 }
 
 function masterCf(port: number): string {
@@ -112,8 +116,15 @@ function masterCf(port: number): string {
   return `# Private Postfix instance written by the Mailroom bench (no chroot).\n${services.join("\n")}\n`;
 }
 
-/** Starts the instance under `baseDir` (which must be traversable by the mail_owner user). */
-export async function startPostfix(baseDir: string, relayPort: number): Promise<PostfixInstance> {
+/**
+ * Starts the instance under `baseDir` (which must be traversable by the mail_owner user). `extraMainCf`
+ * is appended to its main.cf (the OpenDKIM row's milter settings).
+ */
+export async function startPostfix(
+  baseDir: string,
+  relayPort: number,
+  extraMainCf = "",
+): Promise<PostfixInstance> {
   const dir = path.join(baseDir, "postfix");
   const etc = path.join(dir, "etc");
   const maillog = path.join(dir, "maillog");
@@ -128,7 +139,7 @@ export async function startPostfix(baseDir: string, relayPort: number): Promise<
   await chmod(dir, 0o755);
   await chown(path.join(dir, "data"), uidOf(owner), -1);
   await chmod(path.join(dir, "data"), 0o700);
-  await writeFile(path.join(etc, "main.cf"), mainCf(dir, owner, group, relayPort));
+  await writeFile(path.join(etc, "main.cf"), mainCf(dir, owner, group, relayPort, extraMainCf));
   await writeFile(path.join(etc, "master.cf"), masterCf(port));
 
   const logTail = (lines = 15) => {

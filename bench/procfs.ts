@@ -17,7 +17,7 @@ export function peakRssKb(pid: number): number | undefined {
 }
 
 /** Proportional set size (shared pages split between their users), in kB. */
-function pssKb(pid: number): number | undefined {
+export function pssKb(pid: number): number | undefined {
   try {
     const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
     const match = /^Pss:\s+(\d+) kB/m.exec(rollup);

@@ -5,7 +5,7 @@ import type { BenchConfig } from "./config.js";
 import { type Machine, machineLine } from "./machine.js";
 import { ATTACHMENT_BYTES, HTML } from "./message-rich.js";
 import type { Row } from "./row.js";
-import { CEILING, POSTFIX_RELAY } from "./scenario-smtp.js";
+import { CEILING, POSTFIX_OPENDKIM, POSTFIX_RELAY } from "./scenario-smtp.js";
 
 export interface Ratio {
   row: string;
@@ -112,6 +112,17 @@ export function targets(rows: Row[], found: Ratio[]): Target[] {
       row: signed.name,
       measured: `${(ratio * 100).toFixed(0)}% of it`,
       met: ratio >= 0.75,
+    });
+  }
+  // Issue 15: with DKIM, at least 5× Postfix signing the same mail through OpenDKIM (a milter).
+  const openDkim = rows.find((r) => r.name === POSTFIX_OPENDKIM && r.status === "ok" && r.deliveredPerSec);
+  if (signed?.deliveredPerSec && openDkim?.deliveredPerSec) {
+    const ratio = signed.deliveredPerSec / openDkim.deliveredPerSec;
+    out.push({
+      what: `delivered/s ≥ 5× ${POSTFIX_OPENDKIM} (every message DKIM-signed on both sides)`,
+      row: signed.name,
+      measured: `${ratio.toFixed(2)}×`,
+      met: ratio >= 5 && signed.deliveryComplete === true && openDkim.deliveryComplete === true,
     });
   }
   // Issue 15: direct-to-MX across 1,000 domains within 20% of the plain SQLite row (one relay).

@@ -6,6 +6,7 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { BenchConfig } from "./config.js";
+import { checkSignatures, type SigningKey, VERIFIED_SAMPLES } from "./dkim-check.js";
 import { postEmails } from "./load.js";
 import {
   type Credentials,
@@ -125,9 +126,9 @@ export async function mailroomRow(
 
   let duplicates = 0;
   /** Starts a new phase at the sink, keeping the duplicate count of the phase that ends. */
-  const newPhase = async () => {
+  const newPhase = async (samples = 0) => {
     duplicates += sink.counts().duplicates;
-    await sink.reset();
+    await sink.reset(samples);
   };
   /** Takes the process's peak memory and log tally into the row, then stops it. */
   const retire = async (server: MailroomProcess) => {
@@ -156,7 +157,7 @@ export async function mailroomRow(
   try {
     log(`Mailroom pid ${mailroom.pid} at ${mailroom.baseUrl}`);
     if (receiver) await subscribe(mailroom.baseUrl, credentials, receiver);
-    if (scenario.dkim) await createSendingDomain(mailroom.baseUrl, credentials);
+    const signingKey = scenario.dkim ? await createSendingDomain(mailroom.baseUrl, credentials) : undefined;
     if (shape.warmup > 0) {
       log(`warm-up: ${requests(shape.warmup, per)}`);
       const warm = await postEmails(mailroom.baseUrl, request, {
@@ -169,7 +170,8 @@ export async function mailroomRow(
       if (receiver) await awaitEvents(receiver, Date.now(), warm.ok * per, timeoutMs);
     }
 
-    await newPhase();
+    // The signing row keeps a few of its messages whole, to verify their signatures afterwards.
+    await newPhase(signingKey && sink.inspectsMessages ? VERIFIED_SAMPLES : 0);
     const cpuBefore = mailroom.cpuSeconds();
     const threadsBefore = mailroom.threadCpuSeconds();
     const syscallsBefore = mailroom.ioSyscalls();
@@ -236,6 +238,12 @@ export async function mailroomRow(
         // Socket reads and writes dominate the main thread's time that is not JavaScript.
         row.details.serverIoSyscallsPerMessage = perMessage(syscallsAfter - syscallsBefore);
       }
+    }
+    if (signingKey && sink.inspectsMessages) {
+      // A row whose mail was not signed fails rather than giving a number.
+      const check = await checkSignatures(sink, delivery.delivered, signingKey);
+      log(`${check.signedAtSink} messages signed at the sink; ${check.verifiedSamples} samples verified`);
+      row.details = { ...row.details, ...check };
     }
     if (receiver) row.webhooks = await awaitEvents(receiver, load.startedAt, delivery.delivered, timeoutMs);
     const counts = sink.counts();
@@ -378,8 +386,11 @@ function threadSplit(pid: number, before: Map<number, number>, after: Map<number
   return { main, busiestOthers, rest };
 }
 
-/** Creates the sending domain of the bench's From address, through the API: its key signs from now on. */
-async function createSendingDomain(baseUrl: string, credentials: Credentials): Promise<void> {
+/**
+ * Creates the sending domain of the bench's From address, through the API: its key signs from now on.
+ * Returns that key's selector and the DKIM record Mailroom says to publish, to verify signatures with.
+ */
+async function createSendingDomain(baseUrl: string, credentials: Credentials): Promise<SigningKey> {
   const domain = ENVELOPE.From.slice(ENVELOPE.From.indexOf("@") + 1);
   const response = await fetch(`${baseUrl}/restcomm/2012-04-24/Accounts/${credentials.sid}/Domains.json`, {
     method: "POST",
@@ -391,10 +402,17 @@ async function createSendingDomain(baseUrl: string, credentials: Credentials): P
   });
   if (!response.ok)
     throw new Error(`creating the domain failed: ${response.status} ${await response.text()}`);
-  const created = (await response.json()) as { dkim_keys: Array<{ selector: string; state: string }> };
+  const created = (await response.json()) as {
+    dkim_keys: Array<{ selector: string; state: string }>;
+    dns_records: Array<{ purpose: string; selector?: string; value: string }>;
+  };
   log(
     `sending domain ${domain}: DKIM key ${created.dkim_keys.map((k) => `${k.selector} (${k.state})`).join(", ")}`,
   );
+  const active = created.dkim_keys.find((k) => k.state === "active");
+  const record = created.dns_records.find((r) => r.purpose === "dkim" && r.selector === active?.selector);
+  if (!active || !record) throw new Error(`domain ${domain} has no active DKIM key with a record to publish`);
+  return { domain, selector: active.selector, record: record.value };
 }
 
 /** Subscribes the receiver to every event type of the bench account, through the API. */

@@ -23,6 +23,13 @@ export async function startNodeSink(alsoOn: readonly string[] = []): Promise<Sin
       worker.once("error", reject);
     });
 
+  // Messages kept whole since the last reset (in the order the worker posted them, reset-done included).
+  let kept: Buffer[] = [];
+  worker.on("message", (message: Record<string, unknown>) => {
+    if (message.type === "reset-done") kept = [];
+    if (message.type === "sample" && message.raw instanceof Uint8Array) kept.push(Buffer.from(message.raw));
+  });
+
   const listening = await next("listening");
   const port = Number(listening.port);
 
@@ -36,14 +43,22 @@ export async function startNodeSink(alsoOn: readonly string[] = []): Promise<Sin
         messages: slots[SLOT.messages] ?? 0,
         bytes: slots[SLOT.bytes] ?? 0,
         duplicates: slots[SLOT.duplicates] ?? 0,
+        signed: slots[SLOT.signed] ?? 0,
         firstAt: slots[SLOT.firstAt] || undefined,
         lastAt: slots[SLOT.lastAt] || undefined,
       };
     },
-    async reset() {
+    async reset(samples = 0) {
       const done = next("reset-done");
-      worker.postMessage({ type: "reset" });
+      worker.postMessage({ type: "reset", samples });
       await done;
+    },
+    async samples(count, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (kept.length < count && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      return kept.slice(0, count);
     },
     close,
   };

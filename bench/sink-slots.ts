@@ -6,6 +6,8 @@ export const SLOT = {
   firstAt: 3,
   lastAt: 4,
   sessions: 5,
+  /** Messages with a DKIM-Signature header. */
+  signed: 6,
 } as const;
 
-export const SLOTS = 6;
+export const SLOTS = 7;

@@ -14,6 +14,8 @@ export interface SinkCounts {
   bytes: number;
   /** Messages whose Message-ID was already seen in this run (our own sink only). */
   duplicates: number;
+  /** Messages with a DKIM-Signature header (our own sink only). */
+  signed: number;
   /** Epoch milliseconds of the first and last message since the last reset. */
   firstAt: number | undefined;
   lastAt: number | undefined;
@@ -26,8 +28,13 @@ export interface Sink {
   /** Whether the sink reads Message-IDs (and so can count duplicates and message sizes). */
   readonly inspectsMessages: boolean;
   counts(): SinkCounts;
-  /** Starts counting from zero (the Message-IDs seen so far are kept, to spot duplicates across phases). */
-  reset(): Promise<void>;
+  /**
+   * Starts counting from zero (the Message-IDs seen so far are kept, to spot duplicates across phases).
+   * With `samples` (our own sink only), the next that many messages are also kept whole for `samples()`.
+   */
+  reset(samples?: number): Promise<void>;
+  /** The messages kept since the last reset, once `count` of them are in (or fewer at the timeout). */
+  samples(count: number, timeoutMs: number): Promise<Buffer[]>;
   close(): Promise<void>;
 }
 

@@ -2,15 +2,32 @@
  * Just enough of the server side of SMTP to take mail and throw it away: greeting, EHLO/HELO (announcing
  * PIPELINING and 8BITMIME), MAIL, RCPT, DATA up to "<CRLF>.<CRLF>", RSET, NOOP, QUIT. No I/O here: the
  * caller feeds received bytes and writes back what `feed` returns. Each finished DATA is reported with its
- * size and its Message-ID header (if any), so the sink can count deliveries and spot duplicates.
+ * size, its Message-ID header (if any) and whether it carries a DKIM-Signature header, so the sink can count
+ * deliveries, spot duplicates and unsigned mail; and, for the few messages the caller asks for, its bytes.
  */
 
-export type MessageListener = (bytes: number, messageId: string | undefined) => void;
+export interface ReceivedMessage {
+  /** Size as sent in DATA (dot-stuffed), without the final ".\r\n". */
+  bytes: number;
+  messageId: string | undefined;
+  /** Whether the header has a DKIM-Signature field (not whether it verifies). */
+  signed: boolean;
+  /** The message as the client meant it (dot-stuffing undone), when it was claimed as a sample. */
+  raw?: Buffer;
+}
+
+export type MessageListener = (message: ReceivedMessage) => void;
+
+/** Asked when a DATA starts: true to keep that message's bytes (a sample for checking signatures). */
+export type SampleClaim = () => boolean;
 
 const TERMINATOR = "\r\n.\r\n";
 const MAX_HEADER_CHARS = 16 * 1024;
 const MAX_LINE_CHARS = 64 * 1024;
 const MESSAGE_ID = /(?:^|\r\n)message-id:[ \t]*([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)/i;
+const DKIM_SIGNATURE = /(?:^|\r\n)dkim-signature[ \t]*:/i;
+/** A line's leading period, added by the client's dot-stuffing (RFC 5321 4.5.2). */
+const STUFFED_DOT = /(^|\r\n)\./g;
 
 export class SmtpSession {
   /** True once the client said QUIT; the caller should end the connection after writing the reply. */
@@ -24,10 +41,13 @@ export class SmtpSession {
   private dataChars = 0;
   private head = "";
   private headDone = false;
+  /** The DATA text received so far, only while this message is kept as a sample. */
+  private kept: string[] | undefined;
 
   constructor(
     private readonly hostname: string,
     private readonly onMessage: MessageListener,
+    private readonly claimSample: SampleClaim = () => false,
   ) {}
 
   greeting(): string {
@@ -68,6 +88,7 @@ export class SmtpSession {
     if (at < 0) {
       this.dataChars += text.length;
       this.carry = window.slice(-4);
+      this.kept?.push(text);
       return undefined;
     }
     if (!this.headDone) {
@@ -76,7 +97,18 @@ export class SmtpSession {
     }
     const consumed = at + TERMINATOR.length - this.carry.length;
     const bytes = this.dataChars + consumed - 3; // the final ".\r\n" is not part of the message
-    this.onMessage(bytes, this.messageId());
+    const message: ReceivedMessage = {
+      bytes,
+      messageId: this.messageId(),
+      signed: DKIM_SIGNATURE.test(this.head),
+    };
+    if (this.kept) {
+      // The terminator may have begun in an earlier chunk: cut ".\r\n" off the joined text.
+      const data = (this.kept.join("") + text.slice(0, consumed)).slice(0, -3);
+      message.raw = Buffer.from(data.replace(STUFFED_DOT, "$1"), "latin1");
+      this.kept = undefined;
+    }
+    this.onMessage(message);
     this.mode = "command";
     this.hasSender = false;
     this.recipients = 0;
@@ -94,6 +126,7 @@ export class SmtpSession {
     this.dataChars = 0;
     this.head = "";
     this.headDone = false;
+    this.kept = this.claimSample() ? [] : undefined;
   }
 
   private feedCommands(text: string): { out: string; rest: string } {

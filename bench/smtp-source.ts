@@ -4,6 +4,9 @@ import { SMTP_SOURCE } from "./postfix.js";
 import { runCommand } from "./proc.js";
 import { now } from "./sink.js";
 
+/** The envelope sender and From header of every message smtp-source sends. */
+export const SOURCE_SENDER = "sender@example.com";
+
 export interface SourceRun {
   startedAt: number;
   finishedAt: number;
@@ -28,7 +31,7 @@ export async function runSmtpSource(
     "-M",
     "source.bench.localhost",
     "-f",
-    "sender@example.com",
+    SOURCE_SENDER,
     "-t",
     "recipient@example.net",
     "-S",
