@@ -314,6 +314,33 @@ for (const variant of await storeVariants()) {
       assert.equal(message.body, "still needed");
     });
 
+    test("a scheduled message past the retention keeps its content and its row", async () => {
+      const account = await server.createAccount("scheduled@example.org", server.admin.sid);
+      const sendAt = new Date(Date.now() + 3_600_000).toISOString();
+      const scheduled = await request(server, "POST", `${API}/Accounts/${account.sid}/Email/Messages.json`, {
+        auth: account,
+        form: {
+          From: "a@example.org",
+          To: "now@example.com",
+          Subject: "Later",
+          Body: "kept",
+          SendAt: sendAt,
+        },
+      });
+      assert.equal(scheduled.status, 200, scheduled.text);
+      // Well past its 1 s content and 2 s metadata retention, with passes in between.
+      const passes = server.mailroom.purger.totals.passes;
+      await waitFor(
+        "three more purge passes",
+        () => server.mailroom.purger.totals.passes >= passes + 3,
+        20_000,
+      );
+      const message = await getMessage(server, account, scheduled.json.sid);
+      assert.equal(message.status, "scheduled");
+      assert.equal(message.content_purged, false);
+      assert.equal(message.body, "kept");
+    });
+
     test("an erasure leaves a message not final yet as it is and counts it as pending", async () => {
       const account = await server.createAccount("pending@example.org", server.admin.sid);
       const queued = await request(server, "POST", `${API}/Accounts/${account.sid}/Email/Messages.json`, {
