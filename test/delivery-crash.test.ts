@@ -1,64 +1,18 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { openStore } from "../src/store/open-store.js";
+import { createAccountWithCli, type ServeProcess, startServeProcess } from "./helpers/cli.js";
 import { FAST_RETRIES, getMessage } from "./helpers/delivery.js";
-import { type Credentials, sendEmail } from "./helpers/mailroom.js";
+import { sendEmail } from "./helpers/mailroom.js";
 import { createTestSchema } from "./helpers/postgres.js";
 import { SmtpSink } from "./helpers/smtp-sink.js";
 import { storeVariants } from "./helpers/stores.js";
 import { waitFor } from "./helpers/wait.js";
-
-const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
-const run = promisify(execFile);
-
-/** `mailroom accounts create`, as an operator would run it: prints the account with its AuthToken. */
-async function createAccount(env: Record<string, string>): Promise<Credentials> {
-  const { stdout } = await run(
-    process.execPath,
-    [CLI, "accounts", "create", "--email", "crash@test.example"],
-    {
-      env: { ...process.env, ...env },
-    },
-  );
-  const account = JSON.parse(stdout) as { sid: string; auth_token: string };
-  return { sid: account.sid, token: account.auth_token };
-}
-
-/** `mailroom serve` in its own process; resolves once it logs the URL it listens on. */
-async function serve(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [CLI, "serve"], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  const exited = once(child, "exit").then(([code]) => {
-    throw new Error(`mailroom serve exited with ${code} before listening: ${stderr}`);
-  });
-  const listening = (async () => {
-    for await (const line of lines) {
-      const entry = line.startsWith("{") ? (JSON.parse(line) as { msg?: string; url?: string }) : {};
-      if (entry.msg === "Mailroom is listening" && entry.url) return entry.url;
-    }
-    throw new Error(`mailroom serve closed its output before listening: ${stderr}`);
-  })();
-  const url = await Promise.race([listening, exited]);
-  // Keep reading so a full pipe never blocks the server's logging.
-  lines.on("line", () => {});
-  exited.catch(() => {});
-  return { child, url };
-}
 
 for (const variant of await storeVariants()) {
   describe(`kill -9 with deliveries in flight (${variant.kind})`, { skip: variant.skip }, () => {
@@ -79,11 +33,11 @@ for (const variant of await storeVariants()) {
         MAILROOM_LEASE_MS: "1000",
         ...FAST_RETRIES,
       };
-      let first: Awaited<ReturnType<typeof serve>> | undefined;
+      let first: ServeProcess | undefined;
       let second: ChildProcess | undefined;
       try {
-        const auth = await createAccount(env);
-        first = await serve(env);
+        const auth = await createAccountWithCli("crash@test.example", env);
+        first = await startServeProcess(env);
         const killed = first;
 
         // Post from four clients until the process dies; only a 200 counts as acknowledged.
@@ -119,7 +73,7 @@ for (const variant of await storeVariants()) {
         assert.ok(acknowledged.length > sink.received.length, "some acknowledged mail had not gone out yet");
 
         sink.rules = {};
-        const restarted = await serve(env);
+        const restarted = await startServeProcess(env);
         second = restarted.child;
         await waitFor(
           "every acknowledged message at the relay",

@@ -1,17 +1,15 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
 import { openStore } from "../src/store/open-store.js";
 import { IDEMPOTENCY_CLAIM_LOST, type IdempotencyClaim } from "../src/store/types.js";
+import { createAccountWithCli, startServeProcess } from "./helpers/cli.js";
 import { FAST_RETRIES, waitForFinal } from "./helpers/delivery.js";
 import {
   API,
@@ -363,8 +361,8 @@ for (const variant of await storeVariants()) {
       let first: { child: ChildProcess; url: string } | undefined;
       let second: { child: ChildProcess; url: string } | undefined;
       try {
-        const auth = await createAccount(env);
-        first = await serve(env);
+        const auth = await createAccountWithCli("idem@test.example", env);
+        first = await startServeProcess(env);
         const answers = new Map<string, ApiResponse>();
         for (let i = 0; i < 5; i++) {
           const key = `crash-${i}`;
@@ -390,7 +388,7 @@ for (const variant of await storeVariants()) {
         assert.equal(orphan.kind, "claimed");
 
         sink.rules = {};
-        second = await serve(env);
+        second = await startServeProcess(env);
         const restarted = second;
         for (const [key, answer] of answers) {
           const retry = await sendWithKey(restarted, auth, key, { Subject: `crash ${key.slice(6)}` });
@@ -464,47 +462,4 @@ function keyRows(server: TestServer): {
       db.close();
     },
   };
-}
-
-const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
-const run = promisify(execFile);
-
-/** `mailroom accounts create`, as an operator would run it. */
-async function createAccount(env: Record<string, string>): Promise<Credentials> {
-  const { stdout } = await run(
-    process.execPath,
-    [CLI, "accounts", "create", "--email", "idem@test.example"],
-    {
-      env: { ...process.env, ...env },
-    },
-  );
-  const account = JSON.parse(stdout) as { sid: string; auth_token: string };
-  return { sid: account.sid, token: account.auth_token };
-}
-
-/** `mailroom serve` in its own process; resolves once it logs the URL it listens on. */
-async function serve(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [CLI, "serve"], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  const exited = once(child, "exit").then(([code]) => {
-    throw new Error(`mailroom serve exited with ${code} before listening: ${stderr}`);
-  });
-  const listening = (async () => {
-    for await (const line of lines) {
-      const entry = line.startsWith("{") ? (JSON.parse(line) as { msg?: string; url?: string }) : {};
-      if (entry.msg === "Mailroom is listening" && entry.url) return entry.url;
-    }
-    throw new Error(`mailroom serve closed its output before listening: ${stderr}`);
-  })();
-  const url = await Promise.race([listening, exited]);
-  lines.on("line", () => {});
-  exited.catch(() => {});
-  return { child, url };
 }

@@ -26,6 +26,17 @@ export async function runCli(args: string[], env: Record<string, string> = {}): 
   }
 }
 
+/** `mailroom accounts create`, as an operator would run it: the account's SID and its AuthToken. */
+export async function createAccountWithCli(
+  email: string,
+  env: Record<string, string>,
+): Promise<{ sid: string; token: string }> {
+  const created = await runCli(["accounts", "create", "--email", email], env);
+  if (created.code !== 0) throw new Error(`accounts create exited with ${created.code}: ${created.stderr}`);
+  const account = JSON.parse(created.stdout) as { sid: string; auth_token: string };
+  return { sid: account.sid, token: account.auth_token };
+}
+
 export interface ServeProcess {
   child: ChildProcess;
   url: string;
