@@ -20,6 +20,12 @@ export interface ThreadEvent {
   data?: unknown;
 }
 
+/**
+ * The code of the error a thread answers for a call with a deadline that it did not start in time; the
+ * client gives its caller its own timeout error instead (the two race when the machine is busy).
+ */
+export const DEADLINE_PASSED = "MAILROOM_DEADLINE_PASSED";
+
 /** The method every thread answers last: it replies, then stops listening, so its event loop empties and it ends. */
 export const CLOSE_METHOD = "close";
 

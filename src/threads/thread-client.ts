@@ -2,6 +2,7 @@ import type { Worker } from "node:worker_threads";
 import { Outbox } from "./outbox.js";
 import {
   CLOSE_METHOD,
+  DEADLINE_PASSED,
   type MethodOf,
   type ThreadApi,
   type ThreadCall,
@@ -105,7 +106,11 @@ export class ThreadClient<Api extends ThreadApi> {
         reject(timeoutError());
       }, timeoutMs);
     });
-    return Promise.race([answer, timeout]).finally(() => clearTimeout(timer));
+    // The thread's "not started in time" can arrive before this side's timer fires: the same timeout.
+    const answered = answer.catch((error: unknown) => {
+      throw (error as { code?: unknown } | null)?.code === DEADLINE_PASSED ? timeoutError() : error;
+    });
+    return Promise.race([answered, timeout]).finally(() => clearTimeout(timer));
   }
 
   private send<R>(call: ThreadCall): Promise<R> {

@@ -1,6 +1,12 @@
 import type { MessagePort } from "node:worker_threads";
 import { Outbox } from "./outbox.js";
-import { CLOSE_METHOD, type ThreadApi, type ThreadCall, type ThreadReply } from "./protocol.js";
+import {
+  CLOSE_METHOD,
+  DEADLINE_PASSED,
+  type ThreadApi,
+  type ThreadCall,
+  type ThreadReply,
+} from "./protocol.js";
 import { toWire } from "./wire-error.js";
 
 export interface ThreadServer {
@@ -50,7 +56,11 @@ export function serveCalls<Api extends ThreadApi>(
         answer(
           call,
           Date.now() > deadline
-            ? Promise.reject(new Error(`${call.method} was not started before its deadline`))
+            ? Promise.reject(
+                Object.assign(new Error(`${call.method} was not started before its deadline`), {
+                  code: DEADLINE_PASSED,
+                }),
+              )
             : run(call.method, call.args),
         ),
       );
