@@ -13,8 +13,17 @@
  *    retention the file grows with every message; with it, it levels off once the first messages'
  *    rows are purged.
  * 3. Accepts during a purge: RETENTION_P99_MESSAGES (20000) messages are stored, then the accept latency
- *    (p50, p99 of single sends, 20 at a time) is measured without a purge and while one pass purges the
- *    content and then the rows of all of them.
+ *    (p50, p99 of single sends, 20 at a time) is measured without a purge (RETENTION_P99_BASELINE_ACCEPTS,
+ *    3000) and while one pass purges the content and then the rows of all of them, with a line every
+ *    RETENTION_P99_REPORT_SECONDS (30) saying how far the pass got and the p99 of that window alone.
+ *    RETENTION_P99_API_MESSAGES (default: all) of them are accepted and delivered through the API; the
+ *    rest are clones of those written into the file (bench/retention-clone.ts: a million through the
+ *    API takes 9 minutes). RETENTION_P99_PURGE_SECONDS (0: none) stops the purge after that long, and
+ *    the bench says how far it got.
+ *
+ * RETENTION_PHASES (bytes,p99,steady) chooses the phases. The million-message measurement (issue 16):
+ *   RETENTION_PHASES=p99 RETENTION_P99_MESSAGES=1000000 RETENTION_P99_API_MESSAGES=5000 \
+ *   RETENTION_P99_BASELINE_ACCEPTS=10000 node dist/bench/retention-steady.js
  */
 import { statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -24,12 +33,21 @@ import BetterSqlite3 from "better-sqlite3";
 import { loadConfig } from "../src/config/config.js";
 import { Purger } from "../src/lifecycle/purger.js";
 import { createMailroom, type Mailroom } from "../src/server.js";
+import { cloneMessages } from "./retention-clone.js";
 
 const bytesMessages = Number(process.env.RETENTION_BYTES_MESSAGES ?? 5000);
 const retentionSeconds = Number(process.env.RETENTION_SECONDS ?? 10);
 const rate = Number(process.env.RETENTION_RATE ?? 100);
 const runSeconds = Number(process.env.RETENTION_RUN_SECONDS ?? retentionSeconds * 2 * 6);
 const p99Messages = Number(process.env.RETENTION_P99_MESSAGES ?? 20000);
+/** How many of them go through the API; the rest are clones of those (bench/retention-clone.ts). */
+const p99ApiMessages = Number(process.env.RETENTION_P99_API_MESSAGES ?? p99Messages);
+/** Accepts timed without a purge, and the sends at a time in both measurements. */
+const baselineAccepts = Number(process.env.RETENTION_P99_BASELINE_ACCEPTS ?? 3000);
+const lanes = 20;
+/** Stop the purge after this many seconds (0: let the pass end); the bench says how far it got. */
+const purgeSeconds = Number(process.env.RETENTION_P99_PURGE_SECONDS ?? 0);
+const reportSeconds = Number(process.env.RETENTION_P99_REPORT_SECONDS ?? 30);
 const quiet = { info() {}, error() {} };
 
 async function start(dataDir: string, env: Record<string, string>) {
@@ -68,13 +86,15 @@ async function start(dataDir: string, env: Record<string, string>) {
     await Promise.all(Array.from({ length: Math.min(50, count) }, lane));
   };
   /** Sends one message at a time on each of `lanes` lanes while `going()`; returns each send's ms. */
-  const timed = async (lanes: number, going: () => boolean) => {
+  const timed = async (lanes: number, going: () => boolean, onSample: (ms: number) => void = () => {}) => {
     const latencies: number[] = [];
     const lane = async () => {
       while (going()) {
         const t0 = performance.now();
         const response = await mailroom.app.inject({ method: "POST", url, headers, payload });
-        latencies.push(performance.now() - t0);
+        const ms = performance.now() - t0;
+        latencies.push(ms);
+        onSample(ms);
         if (response.statusCode !== 200)
           throw new Error(`send answered ${response.statusCode}: ${response.body}`);
       }
@@ -107,6 +127,7 @@ function inspect(dataDir: string) {
         }
       ).n,
     checkpoint: () => db.pragma("wal_checkpoint(TRUNCATE)"),
+    clone: (count: number) => cloneMessages(db, count),
     dbBytes: () => size(file),
     walBytes: () => size(`${file}-wal`),
     close: () => db.close(),
@@ -202,29 +223,68 @@ async function acceptsDuringPurge(): Promise<void> {
   const { mailroom, send, timed } = await start(dataDir, { MAILROOM_PURGE_INTERVAL: "100d" });
   const look = inspect(dataDir);
   try {
-    await send(p99Messages);
+    const viaApi = Math.min(p99ApiMessages, p99Messages);
+    let t0 = performance.now();
+    await send(viaApi);
     await settle(look);
+    console.log(
+      `\naccepts beside a purge of ${p99Messages} messages (${lanes} sends at a time): ${viaApi} accepted through the API in ${seconds(t0)} s`,
+    );
+    if (viaApi < p99Messages) {
+      t0 = performance.now();
+      const cloned = look.clone(p99Messages - viaApi);
+      console.log(
+        `${cloned.clones} clones of the ${cloned.templates} accepted ones written into the store in ${cloned.seconds.toFixed(1)} s`,
+      );
+    }
+    look.checkpoint();
+    console.log(`store: ${mb(look.dbBytes())} MB`);
     const line = (what: string, latencies: number[]) =>
       console.log(
-        `${what.padEnd(40)} ${String(latencies.length).padStart(6)} accepts  p50 ${percentile(latencies, 50).toFixed(1).padStart(6)} ms  p99 ${percentile(latencies, 99).toFixed(1).padStart(6)} ms`,
+        `${what.padEnd(40)} ${String(latencies.length).padStart(7)} accepts  p50 ${percentile(latencies, 50).toFixed(1).padStart(6)} ms  p99 ${percentile(latencies, 99).toFixed(1).padStart(6)} ms`,
       );
-    console.log(`\naccepts beside a purge of ${p99Messages} messages (20 sends at a time)`);
     let count = 0;
-    line("without a purge", await timed(20, () => count++ < 3000));
+    line("without a purge", await timed(lanes, () => count++ < baselineAccepts));
     const purger = new Purger(
       { store: mailroom.store, logger: quiet },
       { defaults: { contentMs: 1, metadataMs: 1 }, intervalMs: 3_600_000 },
     );
     let purging = true;
-    const t0 = performance.now();
+    t0 = performance.now();
     const pass = purger.runPass().finally(() => {
       purging = false;
     });
-    const during = await timed(20, () => purging);
+    // Each report line: how far the pass has got, and the accepts of the last window alone.
+    let window: number[] = [];
+    const reporter = setInterval(() => {
+      const at = purger.progress;
+      line(
+        `  ${seconds(t0).padStart(6)} s: ${at?.content ?? "-"} contents, ${at?.metadata ?? "-"} rows`,
+        window,
+      );
+      window = [];
+    }, reportSeconds * 1000);
+    let ended = "done";
+    const limit =
+      purgeSeconds > 0
+        ? setTimeout(() => {
+            ended = "stopped";
+            void purger.stop();
+          }, purgeSeconds * 1000)
+        : undefined;
+    const during = await timed(
+      lanes,
+      () => purging,
+      (ms) => window.push(ms),
+    );
+    clearInterval(reporter);
+    clearTimeout(limit);
     const report = await pass;
-    line("during the purge", during);
+    const elapsed = (performance.now() - t0) / 1000;
+    line(`during the purge (${ended})`, during);
     console.log(
-      `the pass: ${report.content} contents and ${report.metadata} rows in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${report.pagesFreed} pages freed`,
+      `the pass (${ended} after ${elapsed.toFixed(1)} s): ${report.content} contents and ${report.metadata} rows, ` +
+        `${Math.round((report.content + report.metadata) / elapsed)} a second, ${report.pagesFreed} pages freed`,
     );
   } finally {
     look.close();
@@ -233,6 +293,9 @@ async function acceptsDuringPurge(): Promise<void> {
   }
 }
 
-await bytesPerMessage();
-await acceptsDuringPurge();
-await steadyState();
+const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(1);
+
+const phases = new Set((process.env.RETENTION_PHASES ?? "bytes,p99,steady").split(","));
+if (phases.has("bytes")) await bytesPerMessage();
+if (phases.has("p99")) await acceptsDuringPurge();
+if (phases.has("steady")) await steadyState();

@@ -4,6 +4,7 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { getAttempts, getMessage, waitForFinal } from "./helpers/delivery.js";
 import { API, type Credentials, request, startMailroom, type TestServer } from "./helpers/mailroom.js";
+import { openRawDb } from "./helpers/raw-db.js";
 import { storeVariants } from "./helpers/stores.js";
 
 // POST …/Email/Erasures (issue 16): one address out of a lineage's messages, and nowhere else.
@@ -132,6 +133,87 @@ for (const variant of await storeVariants()) {
       assert.equal(replay.json.sid, first.json.sid);
       assert.doesNotMatch(replay.text, /keyed@example\.com/i);
       assert.equal(replay.json.to, `${erased.json.address_hash}@erased.invalid`);
+    });
+
+    test("an address stored JSON-escaped (a quoted local part, from before today's rules) is erased everywhere", async () => {
+      // Messages stored before the strict address reader (migration 0002 read them with nodemailer's
+      // lenient one) may hold a quoted local part; `"` and `\\` are escaped in every JSON text.
+      const quoted = `"Zed \\"Quux\\""@example.com`;
+      const sid = await send(tenant, { To: "stand-in@example.com", CC: "boss@example.org" });
+      const raw = openRawDb(server);
+      try {
+        const asJson = (text: string) => JSON.stringify(text).slice(1, -1);
+        const message = await raw
+          .selectFrom("email_messages")
+          .select("content")
+          .where("sid", "=", sid)
+          .executeTakeFirstOrThrow();
+        await raw
+          .updateTable("email_messages")
+          .set({
+            content: (message.content ?? "").replace("stand-in@example.com", asJson(quoted)),
+            to_addresses: quoted,
+          })
+          .where("sid", "=", sid)
+          .execute();
+        const attempt = await raw
+          .selectFrom("email_attempts")
+          .select(["sid", "recipients"])
+          .where("message_sid", "=", sid)
+          .executeTakeFirstOrThrow();
+        assert.match(attempt.recipients ?? "", /stand-in@example\.com/);
+        await raw
+          .updateTable("email_attempts")
+          .set({ recipients: (attempt.recipients ?? "").replaceAll("stand-in@example.com", asJson(quoted)) })
+          .where("sid", "=", attempt.sid)
+          .execute();
+        await raw
+          .updateTable("email_events")
+          .set({ recipient: quoted })
+          .where("message_sid", "=", sid)
+          .where("recipient", "=", "stand-in@example.com")
+          .execute();
+        assert.equal((await getMessage(server, tenant, sid)).to, quoted, "the stored address reads back");
+
+        const erased = await erase(tenant, { Address: quoted.toUpperCase() });
+        assert.equal(erased.status, 200, erased.text);
+        assert.equal(erased.json.messages_affected, 1);
+        const replacement = `${erased.json.address_hash}@erased.invalid`;
+        const after = await getMessage(server, tenant, sid);
+        assert.equal(after.to, replacement);
+        assert.equal(after.cc, "boss@example.org");
+        assert.equal(after.content_purged, true);
+        const left = [
+          ...(await raw.selectFrom("email_messages").selectAll().where("sid", "=", sid).execute()),
+          ...(await raw.selectFrom("email_attempts").selectAll().where("message_sid", "=", sid).execute()),
+          ...(await raw.selectFrom("email_events").selectAll().where("message_sid", "=", sid).execute()),
+        ];
+        assert.doesNotMatch(JSON.stringify(left), /quux/i, "no spelling of the address is left");
+        assert.match(JSON.stringify(left), new RegExp(erased.json.address_hash));
+      } finally {
+        await raw.destroy();
+      }
+    });
+
+    test("an answer kept in XML names the replacement too (an address with & and ')", async () => {
+      const address = "o'neil&co@example.com";
+      const keyed = () =>
+        request(server, "POST", messages(other), {
+          auth: other,
+          form: { From: "shop@example.org", To: address, Subject: "Keyed", Body: "b" },
+          headers: { "Idempotency-Key": "erase-me-xml" },
+        });
+      const first = await keyed();
+      assert.equal(first.status, 200, first.text);
+      assert.match(first.text, /o&apos;neil&amp;co@example\.com/, "XML escapes the address");
+      const sid = /<Sid>(EM[0-9a-f]{32})<\/Sid>/.exec(first.text)?.[1] ?? "";
+      await waitForFinal(server, other, sid);
+      const erased = await erase(other, { Address: address });
+      assert.equal(erased.json.messages_affected, 1);
+      const replay = await keyed();
+      assert.equal(replay.headers.get("idempotent-replayed"), "true");
+      assert.doesNotMatch(replay.text, /neil/i);
+      assert.match(replay.text, new RegExp(`${erased.json.address_hash}@erased\\.invalid`));
     });
 
     test("only the account, an ancestor or an Administrator may erase; Address is checked", async () => {

@@ -1,4 +1,4 @@
-import { isValidAddress } from "../domain/addresses.js";
+import { isValidAddress, MAX_ADDRESS_LENGTH, MAX_LOCAL_PART_LENGTH } from "../domain/addresses.js";
 import { ApiError, LifecycleNotificationCodes } from "../domain/errors.js";
 import { newSid } from "../domain/ids.js";
 import type { SecretBox } from "../domain/secret-box.js";
@@ -41,7 +41,7 @@ export class ErasureService {
       );
     }
     const address = rawAddress.trim().toLowerCase();
-    if (!isValidAddress(address) || /[\s<>,"]/.test(address)) {
+    if (!isErasable(address)) {
       throw new ApiError(
         "InvalidErasureAddress",
         "Address must be one email address, such as person@example.com (no display name, no list).",
@@ -81,6 +81,24 @@ export class ErasureService {
       dateCreated: now,
     };
   }
+}
+
+/**
+ * One address as today's rules take it, or with a quoted local part (`"a b"@x.org`, RFC 5321's
+ * Quoted-string: printable ASCII, `\\` before `"` or `\\`): Mailroom no longer accepts those in a
+ * message, but messages stored before it did may hold them, and their person may ask too.
+ */
+function isErasable(address: string): boolean {
+  if (isValidAddress(address)) return true;
+  const at = address.lastIndexOf("@");
+  const local = address.slice(0, at);
+  return (
+    at > 0 &&
+    address.length <= MAX_ADDRESS_LENGTH &&
+    local.length <= MAX_LOCAL_PART_LENGTH &&
+    /^"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e])*"$/.test(local) &&
+    isValidAddress(`x${address.slice(at)}`)
+  );
 }
 
 /** The account and every account below it. */

@@ -30,15 +30,32 @@ export interface PurgeBatchRequest {
   cutoffs: PurgeCutoffs;
   now: number;
   limit: number;
+  /** Where the previous batch of this pass stopped (undefined: the pass's first batch of this kind). */
+  after?: PurgeCursor;
+}
+
+/**
+ * A position in a pass's walk: accounts in SID order; within one, its due messages in index order
+ * (content: by `date_updated`; metadata: per final status, by `date_created`), `sid` breaking ties.
+ */
+export interface PurgeCursor {
+  account: string;
+  /** Metadata: which of FINAL_STATUSES the walk is in. */
+  status: number;
+  /** The last message read: its time in the walk's order and its SID ("" before the first). */
+  time: number;
+  sid: string;
 }
 
 export interface PurgeBatchResult {
-  /** Messages purged by this batch (fewer than the limit: nothing more is due now). */
+  /** Messages purged by this batch. */
   messages: number;
   /** Attachment contents deleted because no message uses them any more. */
   blobs: number;
   /** PostgreSQL: another process holds the purge lock; this one should end its pass. */
   busy: boolean;
+  /** Where the next batch goes on, or undefined: the walk is over, nothing more is due now. */
+  next?: PurgeCursor;
 }
 
 /** What a pass would purge now (`mailroom purge --dry-run`). */
@@ -75,13 +92,13 @@ export async function purgeBatch(
   request: PurgeBatchRequest,
 ): Promise<PurgeBatchResult> {
   return purgeTransaction(db, async (trx) => {
-    const sids = await dueSids(trx, request.kind, request.cutoffs, request.limit);
-    if (sids.length === 0) return { messages: 0, blobs: 0, busy: false };
+    const { sids, next } = await dueSids(trx, request);
+    if (sids.length === 0) return { messages: 0, blobs: 0, busy: false, next };
     if (request.kind === "content") {
       const { purged, blobs } = await purgeContent(trx, sids, request.now);
-      return { messages: purged, blobs, busy: false };
+      return { messages: purged, blobs, busy: false, next };
     }
-    return { ...(await purgeMetadata(trx, sids)), busy: false };
+    return { ...(await purgeMetadata(trx, sids)), busy: false, next };
   });
 }
 
@@ -90,68 +107,103 @@ export async function countPurgeable(
   cutoffs: Record<PurgeKind, PurgeCutoffs>,
 ): Promise<PurgeCounts> {
   const count = async (kind: PurgeKind) => {
+    const cutoffOf = cutoffLookup(cutoffs[kind]);
     let total = 0;
-    for (const group of groupsOf(cutoffs[kind])) {
-      if (group.only?.length === 0) continue;
-      const row = await dueQuery(db, kind, group)
-        .clearSelect()
-        .select((eb) => eb.fn.countAll<number | string>().as("n"))
-        .executeTakeFirstOrThrow();
-      total += Number(row.n);
+    for (const account of await db.selectFrom("accounts").select("sid").execute()) {
+      const before = cutoffOf(account.sid);
+      const statuses = kind === "content" ? [FINAL_STATUSES] : FINAL_STATUSES.map((status) => [status]);
+      for (const status of statuses) {
+        const row = await dueInAccount(db, kind, account.sid, before, status)
+          .clearSelect()
+          .select((eb) => eb.fn.countAll<number | string>().as("n"))
+          .executeTakeFirstOrThrow();
+        total += Number(row.n);
+      }
     }
     return total;
   };
   return { content: await count("content"), metadata: await count("metadata") };
 }
 
-interface Group {
-  before: number;
-  /** Only these accounts (a group), or every account except these (the default). */
-  only?: string[];
-  except?: string[];
-}
-
-function groupsOf(cutoffs: PurgeCutoffs): Group[] {
-  const except = cutoffs.groups.flatMap((group) => group.accountSids);
-  return [
-    { before: cutoffs.defaultBefore, except },
-    ...cutoffs.groups.map((group) => ({ before: group.before, only: group.accountSids })),
-  ];
+/** Each account's cutoff: its group's, or the default. */
+function cutoffLookup(cutoffs: PurgeCutoffs): (accountSid: string) => number {
+  const groups = new Map<string, number>();
+  for (const group of cutoffs.groups) for (const sid of group.accountSids) groups.set(sid, group.before);
+  return (accountSid) => groups.get(accountSid) ?? cutoffs.defaultBefore;
 }
 
 /**
- * The messages due in one group. Content: unpurged final messages whose last change (the one that
- * made them final) is older than the cutoff, by the partial index over unpurged messages. Metadata:
- * the same over every message, walked in SID order (SIDs start with the creation time, which is
- * before the last change, so `sid < EM{cutoff}` bounds the scan to old messages).
+ * One account's due messages. Content: unpurged final messages whose last change (the one that made
+ * them final) is older than the cutoff, by the partial index over unpurged messages per account
+ * (`email_messages_unpurged_account`; a purged message leaves it). Metadata: final messages of one
+ * status whose last change is older than the cutoff, by the account's status index (created before
+ * the cutoff, since a message changes after it is created).
  */
-function dueQuery(db: Kysely<Database>, kind: PurgeKind, group: Group) {
-  let query = db
+function dueInAccount(
+  db: Kysely<Database>,
+  kind: PurgeKind,
+  account: string,
+  before: number,
+  statuses: readonly string[],
+) {
+  const query = db
     .selectFrom("email_messages")
     .select("sid")
-    .where("status", "in", [...FINAL_STATUSES])
-    .where("date_updated", "<", group.before);
-  if (kind === "content") query = query.where("content_purged_at", "is", null);
-  else query = query.where("sid", "<", `EM${group.before.toString(16).padStart(12, "0")}`);
-  if (group.only) query = query.where("account_sid", "in", group.only);
-  if (group.except && group.except.length > 0) query = query.where("account_sid", "not in", group.except);
-  return query;
+    .where("account_sid", "=", account)
+    .where("status", "in", [...statuses])
+    .where("date_updated", "<", before);
+  return kind === "content"
+    ? query.where("content_purged_at", "is", null)
+    : query.where("date_created", "<", before);
 }
 
-async function dueSids(db: Kysely<Database>, kind: PurgeKind, cutoffs: PurgeCutoffs, limit: number) {
+/** Accounts whose messages one batch looks at, at most: a batch with little due stays short too. */
+const ACCOUNTS_PER_BATCH = 200;
+
+/**
+ * The next `limit` due messages of the pass's walk from `after`, and where the next batch goes on.
+ * Every index entry the walk passes (a message not final yet, one whose account keeps it longer) is
+ * read once per pass, not once per batch: the cursor goes past it. Each account has its own cutoff,
+ * so the query names one account and no list of them.
+ */
+async function dueSids(
+  db: Kysely<Database>,
+  request: PurgeBatchRequest,
+): Promise<{ sids: string[]; next?: PurgeCursor }> {
+  const { kind, limit } = request;
+  const cutoffOf = cutoffLookup(request.cutoffs);
+  const order = kind === "content" ? "date_updated" : "date_created";
+  const statusCount = kind === "content" ? 1 : FINAL_STATUSES.length;
   const sids: string[] = [];
-  for (const group of groupsOf(cutoffs)) {
-    if (group.only?.length === 0) continue;
-    const left = limit - sids.length;
-    if (left <= 0) break;
-    const ordered =
-      kind === "content"
-        ? dueQuery(db, kind, group).orderBy("date_updated")
-        : dueQuery(db, kind, group).orderBy("sid");
-    const rows = await ordered.limit(left).execute();
-    sids.push(...rows.map((row) => row.sid));
+  let at: PurgeCursor = request.after ?? { account: "", status: 0, time: 0, sid: "" };
+  const accounts = await db
+    .selectFrom("accounts")
+    .select("sid")
+    .where("sid", ">=", at.account)
+    .orderBy("sid")
+    .limit(ACCOUNTS_PER_BATCH)
+    .execute();
+  for (const { sid: account } of accounts) {
+    if (account !== at.account) at = { account, status: 0, time: 0, sid: "" };
+    const before = cutoffOf(account);
+    for (; at.status < statusCount; at = { account, status: at.status + 1, time: 0, sid: "" }) {
+      const statuses = kind === "content" ? FINAL_STATUSES : [FINAL_STATUSES[at.status] as string];
+      const rows = await dueInAccount(db, kind, account, before, statuses)
+        .select(sql<number | string>`${sql.ref(order)}`.as("time"))
+        .where(sql<boolean>`(${sql.ref(order)}, sid) > (${at.time}, ${at.sid})`)
+        .orderBy(order)
+        .orderBy("sid")
+        .limit(limit - sids.length)
+        .execute();
+      sids.push(...rows.map((row) => row.sid));
+      const last = rows[rows.length - 1];
+      if (last && sids.length >= limit)
+        return { sids, next: { ...at, time: Number(last.time), sid: last.sid } };
+    }
   }
-  return sids;
+  // Fewer accounts than a batch may look at: the walk is over. Otherwise the next batch goes on after the last.
+  if (accounts.length < ACCOUNTS_PER_BATCH) return { sids };
+  return { sids, next: { ...at, status: statusCount } };
 }
 
 /**
@@ -250,8 +302,12 @@ async function purgeMetadata(trx: Kysely<Database>, sids: readonly string[]) {
 
 /**
  * One batch's transaction. SQLite: BEGIN IMMEDIATE (a CLI purging beside the server waits for the
- * write lock instead of failing to upgrade). PostgreSQL: the installation's purge lock, taken with
- * try: while another process purges, this one's batch does nothing and says so (`busy`).
+ * write lock instead of failing to upgrade), committed without its own fsync (`synchronous = NORMAL`
+ * for this transaction only): the next accept's commit fsyncs the log with it, and a crash before
+ * that loses only purges the next pass does again, never anything a client was told is stored. Half
+ * the purge's fsyncs, and each one was most of a batch's time. PostgreSQL: the installation's purge
+ * lock, taken with try: while another process purges, this one's batch does nothing and says so
+ * (`busy`).
  */
 function purgeTransaction(
   db: Kysely<Database>,
@@ -265,7 +321,16 @@ function purgeTransaction(
       return work(trx);
     });
   }
-  return immediateTransaction(db, work);
+  return db.connection().execute(async (conn) => {
+    const { rows } = await sql<{ synchronous: number }>`pragma synchronous`.execute(conn);
+    const level = Number(rows[0]?.synchronous ?? 2);
+    await sql`pragma synchronous = NORMAL`.execute(conn);
+    try {
+      return await immediateTransaction(conn, work);
+    } finally {
+      await sql`pragma synchronous = ${sql.raw(String(level))}`.execute(conn);
+    }
+  });
 }
 
 /** The purge's advisory lock, one per installation (its schema), like the account-tree lock. */
@@ -290,13 +355,14 @@ export async function eraseAddress(db: Kysely<Database>, request: ErasureRequest
   if (request.accountSids.length === 0) return result;
   let after = "";
   for (;;) {
-    // Every address of a message is in its content document: a match there is a candidate, checked exactly below.
+    // Every address of a message is in its content document, as JSON writes it: a match there is a
+    // candidate, checked exactly below.
     const rows = await db
       .selectFrom("email_messages")
       .select(["sid", "account_sid", "content", "status"])
       .where("account_sid", "in", request.accountSids)
       .where("sid", ">", after)
-      .where(sql<boolean>`lower(content) like ${`%${likeEscape(request.address)}%`} escape '\\'`)
+      .where(containsText("content", inJson(request.address)))
       .orderBy("sid")
       .limit(request.batch)
       .execute();
@@ -382,9 +448,48 @@ async function renameInHistory(
   await rewriteTexts(trx, "notifications", ["message_text", "response_body"], sids, pattern, request);
 }
 
-/** Every spelling of the address, in any case, as a regular expression. */
+/**
+ * Every spelling of the address, in any case, as a regular expression: as it is (attempt and event
+ * texts, Notifications), as JSON writes it (content, the recipients of an attempt, answers kept in
+ * JSON) and as XML does (answers kept in XML). They differ for an address with `"` or `\\` (a
+ * quoted local part, `"a b"@x.org`, stored before today's address rules) and for `&` or `'`, which
+ * a plain address may hold (`o'neil@x.org`).
+ */
 function addressPattern(address: string): RegExp {
-  return new RegExp(address.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "gi");
+  const spellings = [...new Set([inJson(address), inXml(address), address])].sort(
+    (a, b) => b.length - a.length,
+  );
+  return new RegExp(spellings.map((text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"), "gi");
+}
+
+/** The text as it stands inside a JSON string (JSON.stringify escapes `"`, `\\` and control characters). */
+function inJson(text: string): string {
+  return JSON.stringify(text).slice(1, -1);
+}
+
+/** The text as the XML answers write it (fast-xml-parser's XMLBuilder: the five entities). */
+function inXml(text: string): string {
+  const entities: Record<string, string> = {
+    "&": "&amp;",
+    "<": "&lt;",
+    ">": "&gt;",
+    '"': "&quot;",
+    "'": "&apos;",
+  };
+  return text.replace(/[&<>"']/g, (c) => entities[c] as string);
+}
+
+/**
+ * `column` contains one of these texts, in any case (SQLite's lower() folds only ASCII; the
+ * addresses an erasure takes are ASCII).
+ */
+function containsText(column: "content" | "response_body", ...texts: string[]) {
+  return sql<boolean>`(${sql.join(
+    [...new Set(texts)].map(
+      (text) => sql`lower(${sql.ref(column)}) like ${`%${likeEscape(text)}%`} escape '\\'`,
+    ),
+    sql` or `,
+  )})`;
 }
 
 /**
@@ -397,7 +502,7 @@ async function renameInStoredAnswers(db: Kysely<Database>, request: ErasureReque
     .selectFrom("idempotency_keys")
     .select(["account_sid", "idem_key", "response_body"])
     .where("account_sid", "in", request.accountSids)
-    .where(sql<boolean>`lower(response_body) like ${`%${likeEscape(request.address)}%`} escape '\\'`)
+    .where(containsText("response_body", inJson(request.address), inXml(request.address)))
     .execute();
   for (const key of keys) {
     await db

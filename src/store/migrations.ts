@@ -433,6 +433,20 @@ const migrations: Record<string, Migration> = {
       await carryOverAttachmentRefs(db as Kysely<RefsDatabase>);
     },
   },
+  /**
+   * The purge walks each account's due messages (each account has its own retention), so the index
+   * of unpurged messages leads with the account: by `date_updated` alone, a batch of one group of
+   * accounts read past every other account's messages, again at every batch, and the query named
+   * every other account in a `not in` list.
+   */
+  "0013_purge_by_account": {
+    async up(db: Kysely<unknown>) {
+      await db.schema.dropIndex("email_messages_unpurged").execute();
+      await sql`create index email_messages_unpurged_account on email_messages (account_sid, date_updated, sid) where content_purged_at is null`.execute(
+        db,
+      );
+    },
+  },
 };
 
 interface RefsDatabase {

@@ -25,12 +25,22 @@ export function useIncrementalVacuum(connection: BetterSqlite3.Database): void {
   }
 }
 
-/** Frees up to `maxPages` pages (4 KiB each by default) at the end of the file; returns how many it freed. */
+/**
+ * Frees up to `maxPages` pages (4 KiB each by default) at the end of the file; returns how many it
+ * freed. Committed without an fsync of its own (like a purge batch): losing it in a crash loses no
+ * data, only space given back, which the next step gives back again.
+ */
 export function incrementalVacuum(connection: BetterSqlite3.Database, maxPages: number): number {
   const before = connection.pragma("freelist_count", { simple: true }) as number;
   if (before === 0) return 0;
-  // pragma() steps the statement to its end: run() would free one page per call.
-  connection.pragma(`incremental_vacuum(${Math.max(1, Math.floor(maxPages))})`);
+  const level = connection.pragma("synchronous", { simple: true }) as number;
+  connection.pragma("synchronous = NORMAL");
+  try {
+    // pragma() steps the statement to its end: run() would free one page per call.
+    connection.pragma(`incremental_vacuum(${Math.max(1, Math.floor(maxPages))})`);
+  } finally {
+    connection.pragma(`synchronous = ${level}`);
+  }
   const after = connection.pragma("freelist_count", { simple: true }) as number;
   return before - after;
 }
