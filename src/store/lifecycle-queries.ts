@@ -162,9 +162,9 @@ const ACCOUNTS_PER_BATCH = 200;
 
 /**
  * The next `limit` due messages of the pass's walk from `after`, and where the next batch goes on.
- * Every index entry the walk passes (a message not final yet, one whose account keeps it longer) is
- * read once per pass, not once per batch: the cursor goes past it. Each account has its own cutoff,
- * so the query names one account and no list of them.
+ * Each account is read up to its own cutoff only, and an entry the walk passes (a message older than
+ * that but not final yet: queued for retries, scheduled) is read once per pass, not once per batch:
+ * the cursor goes past it. No query names more than one account.
  */
 async function dueSids(
   db: Kysely<Database>,
