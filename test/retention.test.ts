@@ -49,6 +49,44 @@ test("a purge interval longer than a timer can wait does not make the purge run 
   assert.equal(passes, 0, "no pass within the first 300 ms of a 100-day interval");
 });
 
+test("a pass gives back the space left free since the last pass first, then purges; `mailroom purge` also after", async () => {
+  const calls: string[] = [];
+  let free = 450;
+  const store = {
+    listAccounts: async () => [],
+    giveSpaceBack: async (pages: number) => {
+      const given = Math.min(pages, free);
+      free -= given;
+      calls.push(`vacuum ${given}`);
+      return given;
+    },
+    purgeBatch: async (request: { kind: string }) => {
+      calls.push(`purge ${request.kind}`);
+      free += 300; // what the batch freed: left for the next writes, not given back now
+      return { messages: 1, blobs: 0, busy: false };
+    },
+  } as unknown as MailStore;
+  const purger = new Purger(
+    { store, logger: { info() {}, error() {} } },
+    { defaults: { contentMs: 1000, metadataMs: 2000 }, intervalMs: 3_600_000, vacuumPages: 200 },
+  );
+  const first = await purger.runPass(T0_NOW);
+  assert.deepEqual(calls, ["vacuum 200", "vacuum 200", "vacuum 50", "purge content", "purge metadata"]);
+  assert.equal(first.pagesFreed, 450);
+  assert.equal(free, 600, "the pages this pass freed stay free until the next one");
+  calls.length = 0;
+  const byHand = await purger.runPass(T0_NOW, { giveBackAfter: true });
+  assert.deepEqual(calls, [
+    ...["vacuum 200", "vacuum 200", "vacuum 200", "vacuum 0"],
+    ...["purge content", "purge metadata"],
+    ...["vacuum 200", "vacuum 200", "vacuum 200", "vacuum 0"],
+  ]);
+  assert.equal(byHand.pagesFreed, 1200);
+  assert.equal(free, 0);
+});
+
+const T0_NOW = 1_700_000_000_000;
+
 for (const variant of await storeVariants()) {
   describe(`retention and purge (${variant.kind})`, { skip: variant.skip }, () => {
     let server: TestServer;
