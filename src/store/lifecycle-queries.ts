@@ -222,24 +222,18 @@ async function purgeContent(
     .where("sid", "in", sids)
     .where("content_purged_at", "is", null)
     .execute();
-  let purged = 0;
-  for (const row of rows) {
-    const result = await trx
-      .updateTable("email_messages")
-      .set({
-        content: withoutContent(row.content),
-        body_part: null,
-        html_part: null,
-        text_part: null,
-        content_purged_at: now,
-      })
-      .where("sid", "=", row.sid)
-      .where("content_purged_at", "is", null)
-      .executeTakeFirst();
-    purged += Number(result.numUpdatedRows);
-  }
+  if (rows.length === 0) return { purged: 0, blobs: 0 };
+  // One statement for the batch, not one per message: a hundred statements built and run cost a
+  // batch more of the writer's time than the rows themselves. `column1`, `column2`: the names both
+  // databases give a VALUES list's columns.
+  const values = rows.map((row) => sql`(${row.sid}, ${withoutContent(row.content)})`);
+  const result = await sql`
+    update email_messages
+    set content = v.column2, body_part = null, html_part = null, text_part = null, content_purged_at = ${now}
+    from (values ${sql.join(values)}) as v
+    where email_messages.sid = v.column1 and email_messages.content_purged_at is null`.execute(trx);
+  const purged = Number(result.numAffectedRows ?? 0);
   const done = rows.map((row) => row.sid);
-  if (done.length === 0) return { purged, blobs: 0 };
   await trx.deleteFrom("email_mime").where("message_sid", "in", done).execute();
   return { purged, blobs: await dropReferences(trx, done) };
 }
