@@ -54,6 +54,37 @@ const [, postgres] = await storeVariants();
 describe("PostgreSQL migrations beside other schemas", {
   skip: postgres?.skip ?? "no PostgreSQL variant",
 }, () => {
+  test("the store's introspection lists its own schema as Kysely's does, and nothing else", async () => {
+    const ours = await createTestSchema();
+    const other = await otherInstallation();
+    const pool = () => new pg.Pool({ connectionString: ours.url, max: 1 });
+    const kysely = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: pool() }) });
+    const store = new Kysely<unknown>({ dialect: new SearchPathPostgresDialect({ pool: pool() }) });
+    try {
+      await adminQuery(`create table ${ours.schema}.t (a integer, b bigserial, c integer generated always as identity,
+        d text not null default 'x')`);
+      await adminQuery(`comment on column ${ours.schema}.t.a is 'the a'`);
+      await adminQuery(`create view ${ours.schema}.v as select a, d from ${ours.schema}.t`);
+      await adminQuery(`create table ${ours.schema}.kysely_migration (name text)`);
+      for (const withInternalKyselyTables of [false, true]) {
+        const everything = await kysely.introspection.getTables({ withInternalKyselyTables });
+        assert.ok(everything.some((table) => table.schema === other.schema));
+        const listed = await store.introspection.getTables({ withInternalKyselyTables });
+        assert.deepEqual(
+          listed,
+          everything.filter((table) => table.schema === ours.schema),
+        );
+        assert.deepEqual(
+          listed.map((table) => table.name),
+          withInternalKyselyTables ? ["kysely_migration", "t", "v"] : ["t", "v"],
+        );
+      }
+    } finally {
+      await Promise.all([kysely.destroy(), store.destroy()]);
+      await Promise.all([ours.drop(), other.drop()]);
+    }
+  });
+
   for (const [what, drop] of [
     ["a table of another schema", (other: Schema) => `drop table ${other.schema}.notifications`],
     ["another schema", (other: Schema) => `drop schema ${other.schema} cascade`],

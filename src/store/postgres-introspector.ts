@@ -40,38 +40,42 @@ export class SearchPathIntrospector implements DatabaseIntrospector {
     const internal = options.withInternalKyselyTables
       ? sql``
       : sql`and c.relname not in ('kysely_migration', 'kysely_migration_lock')`;
-    // A column is auto-incrementing when a sequence depends on it (serial: 'a', identity: 'i'),
-    // which is what pg_get_serial_sequence looks up, here without a look-up by name.
-    const { rows } = await sql<ColumnRow>`
-      select ns.nspname as schema, c.relname as table, c.relkind as kind, a.attname as column,
-        a.attnotnull as not_null, a.atthasdef as has_default, t.typname as type, tns.nspname as type_schema,
-        d.description as comment,
-        exists (
-          select 1 from pg_catalog.pg_depend dep
-          join pg_catalog.pg_class seq on seq.oid = dep.objid and seq.relkind = 'S'
-          where dep.refclassid = 'pg_catalog.pg_class'::regclass and dep.refobjid = c.oid
-            and dep.refobjsubid = a.attnum and dep.deptype in ('a', 'i')
-        ) as auto_incrementing
-      from pg_catalog.pg_class c
-      join pg_catalog.pg_namespace ns on ns.oid = c.relnamespace
-      join pg_catalog.pg_attribute a on a.attrelid = c.oid
+    const { rows: found } = await sql<TableRow>`
+      select c.oid::text as oid, ns.nspname as schema, c.relname as name, c.relkind as kind
+      from pg_catalog.pg_class c join pg_catalog.pg_namespace ns on ns.oid = c.relnamespace
+      where ns.nspname = any (current_schemas(false)) and c.relkind in ('r', 'v', 'p') ${internal}
+      order by ns.nspname, c.relname`.execute(this.#db);
+    if (found.length === 0) return [];
+    // By the tables' oids, in a second query: the planner then knows how few they are (with the
+    // schema filter above it guessed thousands, and JIT-compiled the query, 25 ms a listing).
+    // A column is auto-incrementing when a sequence depends on it (serial: 'a', identity: 'i'), which
+    // is what pg_get_serial_sequence looks up, here without a look-up by name.
+    const { rows: columns } = await sql<ColumnRow>`
+      select a.attrelid::text as oid, a.attname as name, a.attnotnull as not_null, a.atthasdef as has_default,
+        t.typname as type, tns.nspname as type_schema, d.description as comment,
+        seq.found is not null as auto_incrementing
+      from pg_catalog.pg_attribute a
       join pg_catalog.pg_type t on t.oid = a.atttypid
       join pg_catalog.pg_namespace tns on tns.oid = t.typnamespace
-      left join pg_catalog.pg_description d
-        on d.objoid = c.oid and d.classoid = 'pg_catalog.pg_class'::regclass and d.objsubid = a.attnum
-      where ns.nspname = any (current_schemas(false)) and c.relkind in ('r', 'v', 'p')
-        and a.attnum > 0 and not a.attisdropped ${internal}
-      order by ns.nspname, c.relname, a.attnum`.execute(this.#db);
-    const tables = new Map<string, TableMetadata>();
-    for (const row of rows) {
-      const key = `${row.schema}.${row.table}`;
-      let table = tables.get(key);
-      if (table === undefined) {
-        table = { name: row.table, schema: row.schema, isView: row.kind === "v", columns: [] };
-        tables.set(key, table);
-      }
-      table.columns.push(column(row));
-    }
+      left join pg_catalog.pg_description d on d.objoid = a.attrelid
+        and d.classoid = 'pg_catalog.pg_class'::regclass and d.objsubid = a.attnum
+      left join lateral (
+        select true as found from pg_catalog.pg_depend dep
+        join pg_catalog.pg_class s on s.oid = dep.objid and s.relkind = 'S'
+        where dep.refclassid = 'pg_catalog.pg_class'::regclass and dep.refobjid = a.attrelid
+          and dep.refobjsubid = a.attnum and dep.deptype in ('a', 'i')
+        limit 1
+      ) seq on true
+      where a.attrelid = any (${found.map((table) => table.oid)}::text[]::oid[])
+        and a.attnum > 0 and not a.attisdropped
+      order by a.attrelid, a.attnum`.execute(this.#db);
+    const tables = new Map<string, TableMetadata>(
+      found.map((row) => [
+        row.oid,
+        { name: row.name, schema: row.schema, isView: row.kind === "v", columns: [] },
+      ]),
+    );
+    for (const row of columns) tables.get(row.oid)?.columns.push(column(row));
     return [...tables.values()];
   }
 
@@ -80,11 +84,16 @@ export class SearchPathIntrospector implements DatabaseIntrospector {
   }
 }
 
-interface ColumnRow {
+interface TableRow {
+  oid: string;
   schema: string;
-  table: string;
+  name: string;
   kind: string;
-  column: string;
+}
+
+interface ColumnRow {
+  oid: string;
+  name: string;
   not_null: boolean;
   has_default: boolean;
   type: string;
@@ -95,13 +104,13 @@ interface ColumnRow {
 
 function column(row: ColumnRow): ColumnMetadata {
   return {
-    name: row.column,
+    name: row.name,
     dataType: row.type,
     dataTypeSchema: row.type_schema,
     isAutoIncrementing: row.auto_incrementing,
     isNullable: !row.not_null,
     hasDefaultValue: row.has_default,
-    ...(row.comment === null ? {} : { comment: row.comment }),
+    comment: row.comment ?? undefined,
   };
 }
 
