@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Kysely, PostgresDialect, sql } from "kysely";
+import { type ColumnMetadata, Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { migrateToLatest, migrationProvider } from "../src/store/migrations.js";
 import { SearchPathPostgresDialect } from "../src/store/postgres-introspector.js";
@@ -54,33 +54,56 @@ const [, postgres] = await storeVariants();
 describe("PostgreSQL migrations beside other schemas", {
   skip: postgres?.skip ?? "no PostgreSQL variant",
 }, () => {
-  test("the store's introspection lists its own schema as Kysely's does, and nothing else", async () => {
+  test("the store's introspection describes its own schema's tables as Kysely's does, and no other's", async () => {
     const ours = await createTestSchema();
     const other = await otherInstallation();
-    const pool = () => new pg.Pool({ connectionString: ours.url, max: 1 });
-    const kysely = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: pool() }) });
-    const store = new Kysely<unknown>({ dialect: new SearchPathPostgresDialect({ pool: pool() }) });
+    const store = new Kysely<unknown>({
+      dialect: new SearchPathPostgresDialect({ pool: new pg.Pool({ connectionString: ours.url, max: 1 }) }),
+    });
     try {
       await adminQuery(`create table ${ours.schema}.t (a integer, b bigserial, c integer generated always as identity,
         d text not null default 'x')`);
       await adminQuery(`comment on column ${ours.schema}.t.a is 'the a'`);
       await adminQuery(`create view ${ours.schema}.v as select a, d from ${ours.schema}.t`);
       await adminQuery(`create table ${ours.schema}.kysely_migration (name text)`);
-      for (const withInternalKyselyTables of [false, true]) {
-        const everything = await kysely.introspection.getTables({ withInternalKyselyTables });
-        assert.ok(everything.some((table) => table.schema === other.schema));
-        const listed = await store.introspection.getTables({ withInternalKyselyTables });
-        assert.deepEqual(
-          listed,
-          everything.filter((table) => table.schema === ours.schema),
-        );
-        assert.deepEqual(
-          listed.map((table) => table.name),
-          withInternalKyselyTables ? ["kysely_migration", "t", "v"] : ["t", "v"],
-        );
-      }
+      // What Kysely's own PostgreSQL introspector answers for these tables (compared when this was written;
+      // not compared here, since its listing of every schema is what other test runs' drops can fail).
+      const column = (
+        name: string,
+        dataType: string,
+        more: Partial<ColumnMetadata> = {},
+      ): ColumnMetadata => ({
+        name,
+        dataType,
+        dataTypeSchema: "pg_catalog",
+        isAutoIncrementing: false,
+        isNullable: true,
+        hasDefaultValue: false,
+        comment: undefined,
+        ...more,
+      });
+      const table = (name: string, isView: boolean, columns: ColumnMetadata[]) => ({
+        name,
+        schema: ours.schema,
+        isView,
+        columns,
+      });
+      const t = table("t", false, [
+        column("a", "int4", { comment: "the a" }),
+        column("b", "int8", { isAutoIncrementing: true, isNullable: false, hasDefaultValue: true }),
+        column("c", "int4", { isAutoIncrementing: true, isNullable: false }),
+        column("d", "text", { isNullable: false, hasDefaultValue: true }),
+      ]);
+      const v = table("v", true, [column("a", "int4"), column("d", "text")]);
+      const bookkeeping = table("kysely_migration", false, [column("name", "text")]);
+      assert.deepEqual(await store.introspection.getTables(), [t, v]);
+      assert.deepEqual(await store.introspection.getTables({ withInternalKyselyTables: true }), [
+        bookkeeping,
+        t,
+        v,
+      ]);
     } finally {
-      await Promise.all([kysely.destroy(), store.destroy()]);
+      await store.destroy();
       await Promise.all([ours.drop(), other.drop()]);
     }
   });
