@@ -44,6 +44,10 @@ export interface BenchConfig {
   skipMx: boolean;
   /** Skips the batches-of-100 row: BENCH_SKIP_BATCH=1. */
   skipBatch: boolean;
+  /** Skips the templated-send row: BENCH_SKIP_TEMPLATE=1. */
+  skipTemplate: boolean;
+  /** Skips the Idempotency-Key row: BENCH_SKIP_IDEMPOTENCY=1. */
+  skipIdempotency: boolean;
   /** Destination domains of the direct-to-MX row (BENCH_MX_DOMAINS), served by `mxHosts` MX hosts. */
   mxDomains: number;
   /** MX host addresses of that row, 127.0.0.2 onwards (BENCH_MX_HOSTS, at most 250). */
@@ -102,6 +106,8 @@ export function loadConfig(resultsFile: string): BenchConfig {
     skipRich: flag("BENCH_SKIP_RICH"),
     skipMx: flag("BENCH_SKIP_MX"),
     skipBatch: flag("BENCH_SKIP_BATCH"),
+    skipTemplate: flag("BENCH_SKIP_TEMPLATE"),
+    skipIdempotency: flag("BENCH_SKIP_IDEMPOTENCY"),
     mxDomains: int("BENCH_MX_DOMAINS", 1000, 1),
     mxHosts: Math.min(int("BENCH_MX_HOSTS", 100, 1), 250),
     postgresUrl: process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",

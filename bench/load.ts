@@ -1,6 +1,6 @@
 /** Throughput load: autocannon posting a fixed number of emails over N keep-alive connections. */
 import autocannon, { type Request } from "autocannon";
-import type { HttpRequestSpec } from "./message.js";
+import { bodyMaker, type HttpRequestSpec } from "./message.js";
 import { now } from "./sink.js";
 
 export interface LoadResult {
@@ -20,15 +20,26 @@ export async function postEmails(
   options: { amount: number; connections: number },
 ): Promise<LoadResult> {
   const startedAt = now();
-  const { body } = request;
+  const { body, headersFor } = request;
+  const nextBody = bodyMaker(body);
   const instance = autocannon({
     url: `${baseUrl}${request.path}`,
     method: "POST",
     headers: request.headers,
-    // A fixed body is serialised into the request once; a made one makes autocannon rebuild each request.
-    ...(typeof body === "string"
+    // A fixed request is serialised once; a made body or made headers make autocannon rebuild each one.
+    ...(typeof body === "string" && !headersFor
       ? { body }
-      : { requests: [{ setupRequest: (each: Request) => ({ ...each, body: body() }) }] }),
+      : {
+          requests: [
+            {
+              setupRequest: (each: Request) => ({
+                ...each,
+                headers: headersFor ? { ...each.headers, ...headersFor() } : each.headers,
+                body: nextBody(),
+              }),
+            },
+          ],
+        }),
     connections: Math.min(options.connections, options.amount),
     amount: options.amount,
     timeout: 30,

@@ -30,6 +30,15 @@ export interface HttpRequestSpec {
    * must differ from one message to the next). A fixed body is built once and costs the harness nothing.
    */
   body: string | (() => Buffer);
+  /** Headers that differ in every request (an Idempotency-Key), added to `headers`. */
+  headersFor?: () => Record<string, string>;
+}
+
+/** Each request's body: a fixed one is encoded once and reused. */
+export function bodyMaker(body: HttpRequestSpec["body"]): () => Buffer {
+  if (typeof body !== "string") return body;
+  const fixed = Buffer.from(body);
+  return () => fixed;
 }
 
 /** The envelope and subject every row sends. */

@@ -7,7 +7,7 @@
  * start of every second, which measures bursts of N concurrent requests rather than a steady rate.
  */
 import http from "node:http";
-import type { HttpRequestSpec } from "./message.js";
+import { bodyMaker, type HttpRequestSpec } from "./message.js";
 
 export interface PacedResult {
   offered: number;
@@ -28,13 +28,6 @@ function percentile(sorted: number[], p: number): number | undefined {
   if (sorted.length === 0) return undefined;
   const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
   return sorted[Math.max(0, index)];
-}
-
-/** Each request's body: a fixed one is encoded once and reused. */
-function bodyMaker(body: HttpRequestSpec["body"]): () => Buffer {
-  if (typeof body !== "string") return body;
-  const fixed = Buffer.from(body);
-  return () => fixed;
 }
 
 export function pacedLoad(
@@ -78,7 +71,11 @@ export function pacedLoad(
     };
     const fire = (scheduledAt: number) => {
       const body = nextBody();
-      const headers = { ...request.headers, "content-length": String(body.length) };
+      const headers = {
+        ...request.headers,
+        ...request.headersFor?.(),
+        "content-length": String(body.length),
+      };
       let settled = false;
       const settle = (outcome: "ok" | "non2xx" | "error") => {
         if (settled) return;

@@ -4,7 +4,8 @@ import path from "node:path";
 import type { BenchConfig } from "./config.js";
 import { type Machine, machineLine } from "./machine.js";
 import { ATTACHMENT_BYTES, HTML } from "./message-rich.js";
-import type { Row } from "./row.js";
+import { RENDERED_SAMPLES, TEMPLATE_DATA } from "./message-template.js";
+import type { Payload, Row } from "./row.js";
 import { CEILING, POSTFIX_OPENDKIM, POSTFIX_RELAY } from "./scenario-smtp.js";
 
 export interface Ratio {
@@ -244,7 +245,23 @@ export function renderReport(report: Report): string {
         "JSON request to …/Email/Messages/Batch; accepted/s, delivered/s and CPU are per message, no latency run",
     );
   }
-  if (report.rows.some((row) => row.payload !== undefined && !["plain", "batch"].includes(row.payload))) {
+  const measured = (payload: Payload) => report.rows.some((row) => row.payload === payload);
+  if (measured("template")) {
+    lines.push(
+      `Templated row (not in the ratios or targets): the plain row's form request with TemplateSid and ` +
+        `TemplateData (${Object.keys(TEMPLATE_DATA).length} variables) instead of Subject and Body; the account ` +
+        `template renders the same Subject and a ${fmt(c.messageBytes)}-byte Text, so the message at the sink ` +
+        `is the plain row's size; ${RENDERED_SAMPLES} of its messages checked at the sink for the rendered text`,
+    );
+  }
+  if (measured("idempotent")) {
+    lines.push(
+      "Idempotency-Key row (not in the ratios or targets): the plain row's request with a new key (a UUID) on " +
+        "every request, so each is a send; every message counted at the sink, then one key sent twice must " +
+        "be replayed (same SID, one message at the sink)",
+    );
+  }
+  if (measured("html+text") || measured("attachment")) {
     lines.push(
       `Rich rows (not in the ratios or targets): JSON bodies with Html (${fmt(Buffer.byteLength(HTML))} bytes) ` +
         `and Text; or Text and a ${fmt(ATTACHMENT_BYTES)}-byte attachment whose bytes differ in every request ` +

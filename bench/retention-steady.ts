@@ -129,6 +129,7 @@ function inspect(dataDir: string) {
     checkpoint: () => db.pragma("wal_checkpoint(TRUNCATE)"),
     clone: (count: number) => cloneMessages(db, count),
     dbBytes: () => size(file),
+    pageSize: () => db.pragma("page_size", { simple: true }) as number,
     walBytes: () => size(`${file}-wal`),
     close: () => db.close(),
   };
@@ -287,7 +288,7 @@ async function acceptsDuringPurge(): Promise<void> {
       console.log(
         `  the pass (${ended} after ${elapsed.toFixed(1)} s): ${report.content} contents and ${report.metadata} rows, ` +
           `${Math.round((report.content + report.metadata) / elapsed)} a second; ${report.pagesFreed} pages ` +
-          `(${mb(report.pagesFreed * 4096)} MB) given back`,
+          `(${mb(report.pagesFreed * look.pageSize())} MB) given back`,
       );
     };
     await besidePass("during the purge", { contentMs: 1, metadataMs: 1 });

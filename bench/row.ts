@@ -3,10 +3,12 @@ import type { LogTally } from "./mailroom.js";
 
 /**
  * What each Mailroom request carries: the plain 1 KB form body (the rows the ratios and targets are
- * computed from), HTML with a text alternative, or text with a 100 KB attachment (JSON, MailComposer).
+ * computed from), HTML with a text alternative, or text with a 100 KB attachment (JSON, MailComposer);
+ * "batch" is the plain message, BATCH_SIZE to a request (message-batch.ts); "template" names an account
+ * template with TemplateData (message-template.ts); "idempotent" is the plain request with its own
+ * Idempotency-Key (message-idempotent.ts).
  */
-/** What each request carried; "batch" is the plain message, BATCH_SIZE to a request (message-batch.ts). */
-export type Payload = "plain" | "html+text" | "attachment" | "batch";
+export type Payload = "plain" | "html+text" | "attachment" | "batch" | "template" | "idempotent";
 
 export interface Row {
   name: string;

@@ -7,6 +7,12 @@
  *   Mailroom (SQLite)     autocannon → Mailroom HTTP API → SMTP relay → sink
  *   Mailroom (PostgreSQL) the same on a throwaway database         (needs PostgreSQL reachable)
  *   Mailroom (SQLite), batches of 100  the SQLite row's messages as JSON arrays of 100 to …/Messages/Batch
+ *   Mailroom (SQLite), templated send  the SQLite row's form request naming an account template (made
+ *                                          before the run) with TemplateData: it renders the plain row's
+ *                                          Subject and a Text of its size; samples checked at the sink
+ *                                          (needs BENCH_SINK=node)
+ *   Mailroom (SQLite), Idempotency-Key on every send  the SQLite row with a new key (a UUID) on every
+ *                                          request; then one key sent twice must replay, not send
  *   Mailroom (SQLite), relay with DKIM (RSA-2048)  the SQLite row with a sending domain for the From
  *                                          domain: every message signed in the relay thread
  *   Postfix relay with OpenDKIM            the Postfix relay row with a private OpenDKIM as its milter,
@@ -44,6 +50,8 @@
  *   BENCH_SKIP_RICH=1            skip the HTML+text, 100 KB attachment and webhook rows
  *   BENCH_SKIP_MX=1              skip the direct-to-MX row (it needs BENCH_SINK=node)
  *   BENCH_SKIP_BATCH=1           skip the batches-of-100 row
+ *   BENCH_SKIP_TEMPLATE=1        skip the templated-send row
+ *   BENCH_SKIP_IDEMPOTENCY=1     skip the Idempotency-Key row
  *   BENCH_MX_DOMAINS=1000        destination domains of the direct-to-MX row
  *   BENCH_MX_HOSTS=100           their MX host addresses (127.0.0.2 onwards; at most 250)
  *   BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres
@@ -90,6 +98,8 @@ const SQLITE_ATTACHMENT = "Mailroom (SQLite), 100 KB attachment";
 const SQLITE_WEBHOOK = "Mailroom (SQLite), webhook on every event";
 const SQLITE_BATCH = "Mailroom (SQLite), batches of 100";
 const SQLITE_MX = "Mailroom (SQLite), direct to MX";
+const SQLITE_TEMPLATE = "Mailroom (SQLite), templated send";
+const SQLITE_IDEMPOTENT = "Mailroom (SQLite), Idempotency-Key on every send";
 const RICH = [SQLITE_HTML, SQLITE_ATTACHMENT, SQLITE_WEBHOOK];
 
 function say(line: string): void {
@@ -149,7 +159,7 @@ async function postfixOpenDkimRow(sink: Sink, config: BenchConfig, baseDir: stri
 const sqliteTarget = async (dir: string) => ({ dataDir: dir, databaseUrl: undefined });
 
 async function mailroomRows(sink: Sink, config: BenchConfig, baseDir: string): Promise<Row[]> {
-  const names = [SQLITE, SQLITE_DKIM, POSTGRES, SQLITE_BATCH, SQLITE_MX];
+  const names = [SQLITE, SQLITE_DKIM, POSTGRES, SQLITE_BATCH, SQLITE_TEMPLATE, SQLITE_IDEMPOTENT, SQLITE_MX];
   if (config.skipMailroom) return names.map((name) => skip(name, "BENCH_SKIP_MAILROOM=1"));
   const why = mailroomUnavailable();
   if (why) return names.map((name) => skip(name, why));
@@ -168,7 +178,25 @@ async function mailroomRows(sink: Sink, config: BenchConfig, baseDir: string): P
       ? skip(SQLITE_BATCH, "BENCH_SKIP_BATCH=1")
       : await measure(SQLITE_BATCH, () => mailroomRow(batch, sink, config, baseDir)),
   );
+  rows.push(await templateRow(sink, config, baseDir));
+  // The plain row's sends, each under its own Idempotency-Key (issue 14): what the key's claim costs.
+  const keyed: MailroomScenario = { name: SQLITE_IDEMPOTENT, payload: "idempotent", target: sqliteTarget };
+  rows.push(
+    config.skipIdempotency
+      ? skip(SQLITE_IDEMPOTENT, "BENCH_SKIP_IDEMPOTENCY=1")
+      : await measure(SQLITE_IDEMPOTENT, () => mailroomRow(keyed, sink, config, baseDir)),
+  );
   return rows;
+}
+
+/** The plain row's message rendered from an account template (issue 14): what rendering costs. */
+async function templateRow(sink: Sink, config: BenchConfig, baseDir: string): Promise<Row> {
+  if (config.skipTemplate) return skip(SQLITE_TEMPLATE, "BENCH_SKIP_TEMPLATE=1");
+  if (!sink.inspectsMessages) {
+    return skip(SQLITE_TEMPLATE, "needs the bench's own sink (BENCH_SINK=node) to check the rendered text");
+  }
+  const scenario: MailroomScenario = { name: SQLITE_TEMPLATE, payload: "template", target: sqliteTarget };
+  return measure(SQLITE_TEMPLATE, () => mailroomRow(scenario, sink, config, baseDir));
 }
 
 /** Right after the SQLite row it is compared with: the same load, each message to its recipients' MX. */
@@ -273,6 +301,8 @@ async function main(): Promise<number> {
     SQLITE_MX,
     POSTGRES,
     SQLITE_BATCH,
+    SQLITE_TEMPLATE,
+    SQLITE_IDEMPOTENT,
     ...RICH,
     POSTFIX_RELAY,
     POSTFIX_OPENDKIM,

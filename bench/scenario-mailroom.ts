@@ -18,7 +18,14 @@ import {
 } from "./mailroom.js";
 import { ENVELOPE, type HttpRequestSpec, sendEmailRequest } from "./message.js";
 import { BATCH_SIZE, batchRequest } from "./message-batch.js";
+import { checkReplay, idempotentRequest } from "./message-idempotent.js";
 import { ATTACHMENT_BYTES, attachmentRequest, htmlTextRequest } from "./message-rich.js";
+import {
+  checkRenderedSamples,
+  createTemplate,
+  RENDERED_SAMPLES,
+  templateRequest,
+} from "./message-template.js";
 import { pacedLoad } from "./paced.js";
 import { freePort } from "./ports.js";
 import { cpuSecondsOfCommand } from "./procfs.js";
@@ -54,10 +61,21 @@ export interface RowSetup {
   close(): Promise<void>;
 }
 
-function requestFor(payload: Payload, credentials: Credentials, config: BenchConfig): HttpRequestSpec {
+/** `templateSid`: the template the templated row's requests name (made once its server runs). */
+function requestFor(
+  payload: Payload,
+  credentials: Credentials,
+  config: BenchConfig,
+  templateSid: string | undefined,
+): HttpRequestSpec {
   switch (payload) {
     case "plain":
       return sendEmailRequest(credentials, config.messageBytes);
+    case "template":
+      if (templateSid === undefined) throw new Error("the templated row has no template");
+      return templateRequest(credentials, templateSid);
+    case "idempotent":
+      return idempotentRequest(credentials, config.messageBytes);
     case "html+text":
       return htmlTextRequest(credentials);
     case "attachment":
@@ -114,7 +132,6 @@ export async function mailroomRow(
   const target = await scenario.target(dir);
   const credentials = await createAccount(target, "bench@example.com");
   const setup = await scenario.prepare?.(sink);
-  const request = setup ? setup.request(credentials) : requestFor(scenario.payload, credentials, config);
   const timeoutMs = config.deliveryTimeoutSeconds * 1000;
   const shape = shapeFor(scenario.payload, config);
   const row: Row = { name: scenario.name, status: "ok", payload: scenario.payload, messages: shape.messages };
@@ -156,6 +173,14 @@ export async function mailroomRow(
   if (profile) log(`the server's CPU profiles (one per thread) go to ${profile}`);
   try {
     log(`Mailroom pid ${mailroom.pid} at ${mailroom.baseUrl}`);
+    const templateSid =
+      scenario.payload === "template"
+        ? await createTemplate(mailroom.baseUrl, credentials, config.messageBytes)
+        : undefined;
+    if (templateSid) log(`account template ${templateSid}`);
+    const request = setup
+      ? setup.request(credentials)
+      : requestFor(scenario.payload, credentials, config, templateSid);
     if (receiver) await subscribe(mailroom.baseUrl, credentials, receiver);
     const signingKey = scenario.dkim ? await createSendingDomain(mailroom.baseUrl, credentials) : undefined;
     if (shape.warmup > 0) {
@@ -170,8 +195,10 @@ export async function mailroomRow(
       if (receiver) await awaitEvents(receiver, Date.now(), warm.ok * per, timeoutMs);
     }
 
-    // The signing row keeps a few of its messages whole, to verify their signatures afterwards.
-    await newPhase(signingKey && sink.inspectsMessages ? VERIFIED_SAMPLES : 0);
+    // The signing and templated rows keep a few of their messages whole, to check them afterwards.
+    await newPhase(
+      signingKey && sink.inspectsMessages ? VERIFIED_SAMPLES : templateSid ? RENDERED_SAMPLES : 0,
+    );
     const cpuBefore = mailroom.cpuSeconds();
     const threadsBefore = mailroom.threadCpuSeconds();
     const syscallsBefore = mailroom.ioSyscalls();
@@ -251,6 +278,23 @@ export async function mailroomRow(
       row.avgMessageBytes = Math.round(counts.bytes / counts.messages);
     }
     if (!delivery.complete) log(`only ${delivery.delivered} of ${accepted} delivered within the timeout`);
+    if (templateSid || scenario.payload === "idempotent") {
+      // A feature row whose sends did not all arrive, or arrived wrong, fails rather than giving a number.
+      if (accepted < shape.messages || !delivery.complete) {
+        throw new Error(`${accepted} of ${shape.messages} accepted, ${delivery.delivered} at the sink`);
+      }
+    }
+    if (templateSid) {
+      if (!sink.inspectsMessages) throw new Error("the sink does not read messages: cannot check the text");
+      const checked = await checkRenderedSamples(sink, delivery.delivered);
+      log(`${checked} samples carry the rendered Subject and text`);
+      row.details = { ...row.details, renderedSamplesChecked: checked };
+    }
+    if (scenario.payload === "idempotent") {
+      const replay = await checkReplay(mailroom.baseUrl, request, sink, timeoutMs);
+      log(replay);
+      row.details = { ...row.details, replayCheck: replay };
+    }
 
     if (shape.noLatency) {
       log(`no latency run: ${shape.noLatency}`);

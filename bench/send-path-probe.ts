@@ -19,8 +19,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { Session } from "node:inspector";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { loadConfig } from "../src/config/config.js";
-import { createMailroom } from "../src/server.js";
+import { startInProcess } from "./in-process.js";
 import { startSink } from "./sink.js";
 
 const messages = Number(process.env.PROBE_MESSAGES ?? 5000);
@@ -55,42 +54,16 @@ function totalBytes(node: SamplingNode): number {
 
 const dataDir = await mkdtemp(path.join(tmpdir(), "mailroom-probe-"));
 const sink = await startSink("node");
-const mailroom = await createMailroom(
-  loadConfig({
-    MAILROOM_DATA_DIR: dataDir,
-    MAILROOM_HOST: "127.0.0.1",
-    MAILROOM_PORT: "0",
-    MAILROOM_LOG_LEVEL: "warn",
-    MAILROOM_SMTP_URL: `smtp://127.0.0.1:${sink.port}`,
-  }),
+const probe = await startInProcess(
+  dataDir,
+  { MAILROOM_SMTP_URL: `smtp://127.0.0.1:${sink.port}` },
+  { name: "probe", subject: "Probe message" },
 );
-await mailroom.listen();
-const issued = await mailroom.accounts.create({ emailAddress: "probe@example.com", parentSid: null });
-const url = `/restcomm/2012-04-24/Accounts/${issued.account.sid}/Email/Messages.json`;
-const headers = {
-  authorization: `Basic ${Buffer.from(`${issued.account.sid}:${issued.authToken}`).toString("base64")}`,
-  "content-type": "application/x-www-form-urlencoded",
-};
-const payload = new URLSearchParams({
-  From: "sender@example.com",
-  To: "rcpt@example.net",
-  Subject: "Probe message",
-  Body: "x".repeat(1024),
-}).toString();
 
 /** Sends `count` messages, CONCURRENCY at a time, and waits until the sink has them all. */
 async function send(count: number): Promise<void> {
   const before = sink.counts().messages;
-  let started = 0;
-  const lane = async () => {
-    while (started < count) {
-      started++;
-      const response = await mailroom.app.inject({ method: "POST", url, headers, payload });
-      if (response.statusCode !== 200)
-        throw new Error(`send answered ${response.statusCode}: ${response.body}`);
-    }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, lane));
+  await probe.send(count, CONCURRENCY);
   const deadline = Date.now() + 120_000;
   while (sink.counts().messages - before < count) {
     if (Date.now() > deadline) throw new Error("the sink did not get every message within 120 s");
@@ -122,7 +95,7 @@ try {
   console.log(`  CPU, main thread              ${per(spent(main), 3)} ms`);
   console.log(`  CPU, all threads (sink too)   ${per(all, 3)} ms`);
 } finally {
-  await mailroom.close();
+  await probe.mailroom.close();
   await sink.close();
   await rm(dataDir, { recursive: true, force: true });
 }

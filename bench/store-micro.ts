@@ -10,6 +10,7 @@
  *   STORE_BENCH_THREADED=1       through ThreadedStore (the store thread), as the server runs it
  *   BENCH_TMPDIR=$TMPDIR         where the database goes (keep it on a real disk: fsync matters)
  */
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -23,6 +24,13 @@ const messages = Number(process.env.STORE_BENCH_MESSAGES ?? 20_000);
 const batch = Number(process.env.STORE_BENCH_BATCH ?? 20);
 const threaded = process.env.STORE_BENCH_THREADED === "1";
 const BODY = "x".repeat(1024);
+
+/** Read and write system calls and bytes written by this process so far (/proc/self/io). */
+function io(): { calls: number; written: number } {
+  const text = readFileSync("/proc/self/io", "utf8");
+  const field = (name: string) => Number(new RegExp(`${name}: (\\d+)`).exec(text)?.[1] ?? 0);
+  return { calls: field("syscr") + field("syscw"), written: field("wchar") };
+}
 const MIME = "M".repeat(1300);
 
 function delivered(row: NewEmailMessage, owner: string): AttemptRecord {
@@ -63,6 +71,7 @@ try {
   const accountSid = await insertAccount(store, "store-bench@example.org");
   const owner = "store-bench";
   const cpuBefore = process.cpuUsage();
+  const ioBefore = io();
   const started = performance.now();
   let previous: NewEmailMessage[] = [];
   for (let done = 0; done < messages || previous.length > 0; done += batch) {
@@ -85,9 +94,13 @@ try {
   const wallUs = ((performance.now() - started) * 1000) / messages;
   const cpu = process.cpuUsage(cpuBefore);
   const cpuUs = (cpu.user + cpu.system) / messages;
+  const ioAfter = io();
+  const calls = (ioAfter.calls - ioBefore.calls) / messages;
+  const kb = (ioAfter.written - ioBefore.written) / 1024 / messages;
   process.stdout.write(
     `store bench (${threaded ? "store thread" : "in process"}, SQLite): ${messages} messages in rounds of ${batch}: ` +
-      `${cpuUs.toFixed(1)} µs CPU and ${wallUs.toFixed(1)} µs wall per message (accept + attempt record)\n`,
+      `${cpuUs.toFixed(1)} µs CPU and ${wallUs.toFixed(1)} µs wall per message (accept + attempt record), ` +
+      `${calls.toFixed(2)} I/O system calls and ${kb.toFixed(1)} KB written per message\n`,
   );
 } finally {
   await store.close();

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import { type AddressInfo, createServer as createTcpServer, type Server as TcpServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
+import { type Certificate, makeCertificate } from "./helpers/certificates.js";
 import { FAST_RETRIES, getAttempts, getMessage, waitForFinal } from "./helpers/delivery.js";
 import { startTestDns, type TestDns } from "./helpers/dns-server.js";
 import { API, request, sendEmail, startMailroom, type TestServer } from "./helpers/mailroom.js";
@@ -40,31 +40,6 @@ let busyConnections = 0;
 /** An address with nothing listening: connections are refused. */
 const DOWN = "127.0.0.20";
 
-/** A self-signed certificate for `names` (openssl comes with every Debian/Ubuntu): `{name}-key.pem`, `{name}-cert.pem`. */
-function makeCertificate(dir: string, file: string, names: string[]): void {
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      `/CN=${names[0]}`,
-      "-addext",
-      `subjectAltName=${names.map((name) => `DNS:${name}`).join(",")}`,
-      "-keyout",
-      join(dir, `${file}-key.pem`),
-      "-out",
-      join(dir, `${file}-cert.pem`),
-    ],
-    { stdio: "ignore" },
-  );
-}
-
 /** MTA-STS policies by host name (mta-sts.{domain}), served over HTTPS on 127.0.0.11. */
 const STS_POLICIES: Record<string, string> = {
   "mta-sts.sts.example": "version: STSv1\nmode: enforce\nmx: mx.starttls.example\nmax_age: 86400\n",
@@ -72,26 +47,21 @@ const STS_POLICIES: Record<string, string> = {
   "mta-sts.wrong-sts.example": "version: STSv1\nmode: enforce\nmx: mx.other.example\nmax_age: 86400\n",
 };
 
-async function startPolicyServer(dir: string): Promise<HttpsServer> {
-  makeCertificate(dir, "sts", Object.keys(STS_POLICIES));
-  const server = createHttpsServer(
-    { key: await readFile(join(dir, "sts-key.pem")), cert: await readFile(join(dir, "sts-cert.pem")) },
-    (request, response) => {
-      const policy = STS_POLICIES[String(request.headers.host).replace(/:\d+$/, "")];
-      if (request.url !== "/.well-known/mta-sts.txt" || policy === undefined) response.writeHead(404).end();
-      else response.writeHead(200, { "content-type": "text/plain" }).end(policy);
-    },
-  );
+async function startPolicyServer(certificate: Certificate): Promise<HttpsServer> {
+  const server = createHttpsServer({ key: certificate.key, cert: certificate.cert }, (request, response) => {
+    const policy = STS_POLICIES[String(request.headers.host).replace(/:\d+$/, "")];
+    if (request.url !== "/.well-known/mta-sts.txt" || policy === undefined) response.writeHead(404).end();
+    else response.writeHead(200, { "content-type": "text/plain" }).end(policy);
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.11", resolve));
   return server;
 }
 
-async function startHosts(dir: string): Promise<Hosts> {
+async function startHosts(secureCertificate: Certificate): Promise<Hosts> {
   const a = await SmtpSink.start({ host: "127.0.0.2" });
   const port = a.port;
   const on = (host: string, extra: Parameters<typeof SmtpSink.start>[0] = {}) =>
     SmtpSink.start({ host, port, ...extra });
-  makeCertificate(dir, "mx", ["mx.secure.example"]);
   const refuseAtGreeting = {
     onConnect: (_session: unknown, callback: (error?: Error | null) => void) => {
       busyConnections++;
@@ -107,11 +77,7 @@ async function startHosts(dir: string): Promise<Hosts> {
     bare: await on("127.0.0.7"),
     starttls: await on("127.0.0.8", { server: { disabledCommands: ["AUTH"] } }),
     secure: await on("127.0.0.9", {
-      server: {
-        disabledCommands: ["AUTH"],
-        key: await readFile(join(dir, "mx-key.pem")),
-        cert: await readFile(join(dir, "mx-cert.pem")),
-      },
+      server: { disabledCommands: ["AUTH"], key: secureCertificate.key, cert: secureCertificate.cert },
     }),
   };
 }
@@ -180,18 +146,16 @@ for (const variant of await storeVariants()) {
       dir = await mkdtemp(join(tmpdir(), "mailroom-mx-"));
       dns = await startTestDns();
       zone(dns);
-      hosts = await startHosts(dir);
-      policies = await startPolicyServer(dir);
+      const mxCertificate = await makeCertificate(dir, "mx", ["mx.secure.example"]);
+      const stsCertificate = await makeCertificate(dir, "sts", Object.keys(STS_POLICIES));
+      hosts = await startHosts(mxCertificate);
+      policies = await startPolicyServer(stsCertificate);
       dropper = createTcpServer((socket) => {
         dropped++;
         socket.destroy();
       });
       await new Promise<void>((resolve) => dropper.listen(hosts.a.port, "127.0.0.12", resolve));
-      const ca = [
-        await readFile(join(dir, "mx-cert.pem"), "utf8"),
-        await readFile(join(dir, "sts-cert.pem"), "utf8"),
-      ];
-      await writeFile(join(dir, "ca.pem"), ca.join("\n"));
+      await writeFile(join(dir, "ca.pem"), [mxCertificate.cert, stsCertificate.cert].join("\n"));
       server = await startMailroom({
         store: variant.kind,
         env: {

@@ -8,18 +8,22 @@ import {
   parseDomainRate,
 } from "../src/delivery/mx/domain-gate.js";
 import { mxMatches, parsePolicy } from "../src/delivery/mx/mta-sts.js";
+import { DnsClient } from "../src/dns/dns-client.js";
 import { DnsTemporaryError, MxLookup } from "../src/dns/mx.js";
-import { createResolver, parseDnsServer } from "../src/dns/resolver.js";
+import { createResolver, type DnsServer, parseDnsServer } from "../src/dns/resolver.js";
 import { startTestDns, type TestDns } from "./helpers/dns-server.js";
 
 describe("MX lookup (RFC 5321 5.1) against a real DNS server", () => {
   let dns: TestDns;
   let now = 1_000_000;
-  const lookup = (random = Math.random) =>
-    new MxLookup(createResolver([parseDnsServer(dns.servers) as never], { timeoutMs: 300, tries: 1 }), {
+  const lookup = (random = Math.random) => {
+    const servers = [parseDnsServer(dns.servers) as DnsServer];
+    const quick = { timeoutMs: 300, tries: 1 };
+    return new MxLookup(new DnsClient(servers, quick), createResolver(servers, quick), {
       clock: () => now,
       random,
     });
+  };
 
   before(async () => {
     dns = await startTestDns();
@@ -75,7 +79,7 @@ describe("MX lookup (RFC 5321 5.1) against a real DNS server", () => {
     assert.equal(route.kind, "hosts");
   });
 
-  test("answers are cached (addresses for their TTL), and lookups under way are shared", async () => {
+  test("answers are cached for their TTL, and lookups under way are shared", async () => {
     dns.set("cached.example", [{ type: "MX", exchange: "mx.cached.example", priority: 1 }]);
     dns.set("mx.cached.example", [{ type: "A", address: "127.0.0.9", ttl: 30 }]);
     const mx = lookup();
@@ -91,7 +95,149 @@ describe("MX lookup (RFC 5321 5.1) against a real DNS server", () => {
     await mx.addresses("mx.cached.example");
     assert.equal(asked(), first + 2, "the address was asked again (A and AAAA) after its TTL");
     await mx.route("cached.example");
-    assert.equal(asked(), first + 2, "the MX answer lasts MX_CACHE_MS");
+    assert.equal(asked(), first + 2, "the MX answer lasts its own TTL (300 s)");
+  });
+});
+
+describe("how long MX answers are kept, and which DNS server answers (dns-client.ts)", () => {
+  let dns: TestDns;
+  let other: TestDns;
+  let now = 1_000_000;
+  const quick = { timeoutMs: 300, tries: 1 };
+  const serverOf = (test: TestDns) => parseDnsServer(test.servers) as DnsServer;
+  const lookup = (options: { minTtlMs?: number; servers?: DnsServer[] } = {}) => {
+    const servers = options.servers ?? [serverOf(dns)];
+    return new MxLookup(new DnsClient(servers, quick), createResolver(servers, quick), {
+      clock: () => now,
+      minTtlMs: options.minTtlMs,
+    });
+  };
+  const asked = (test: TestDns, question: string) => test.queries.filter((q) => q === question).length;
+
+  before(async () => {
+    dns = await startTestDns();
+    other = await startTestDns();
+  });
+  after(async () => {
+    await dns?.close();
+    await other?.close();
+  });
+
+  test("an MX answer lasts the least TTL of its records; then it is asked again", async () => {
+    dns.set("short.example", [
+      { type: "MX", exchange: "mx1.short.example", priority: 10, ttl: 60 },
+      { type: "MX", exchange: "mx2.short.example", priority: 20, ttl: 30 },
+    ]);
+    const mx = lookup();
+    await mx.route("short.example");
+    now += 29_000;
+    await mx.route("short.example");
+    assert.equal(asked(dns, "short.example MX"), 1, "still within the 30 s TTL");
+    now += 2_000;
+    dns.set("short.example", [{ type: "MX", exchange: "moved.short.example", priority: 10, ttl: 30 }]);
+    const route = await mx.route("short.example");
+    assert.equal(asked(dns, "short.example MX"), 2, "asked again after 30 s");
+    assert.deepEqual(route, {
+      kind: "hosts",
+      hosts: [{ name: "moved.short.example", preference: 10 }],
+      implicit: false,
+    });
+  });
+
+  test("TTLs are kept within bounds: 5 s by default at least (MAILROOM_DNS_MIN_TTL_MS), 1 hour at most", async () => {
+    dns.set("zero.example", [{ type: "MX", exchange: "mx.zero.example", priority: 10, ttl: 0 }]);
+    dns.set("week.example", [{ type: "MX", exchange: "mx.week.example", priority: 10, ttl: 604_800 }]);
+    const mx = lookup();
+    await mx.route("zero.example");
+    await mx.route("week.example");
+    now += 4_000;
+    await mx.route("zero.example");
+    assert.equal(asked(dns, "zero.example MX"), 1, "a 0 TTL is kept for the 5 s floor");
+    now += 2_000;
+    await mx.route("zero.example");
+    assert.equal(asked(dns, "zero.example MX"), 2);
+    now += 3_600_000 - 6_000 - 1;
+    await mx.route("week.example");
+    assert.equal(asked(dns, "week.example MX"), 1, "still within the hour");
+    now += 2;
+    await mx.route("week.example");
+    assert.equal(asked(dns, "week.example MX"), 2, "a week-long TTL lasts an hour");
+
+    // With the floor lowered (as a test server does), a 1 s TTL is a 1 s TTL.
+    dns.set("second.example", [{ type: "MX", exchange: "mx.second.example", priority: 10, ttl: 1 }]);
+    const quickMx = lookup({ minTtlMs: 0 });
+    await quickMx.route("second.example");
+    now += 1_001;
+    await quickMx.route("second.example");
+    assert.equal(asked(dns, "second.example MX"), 2);
+  });
+
+  test("a negative answer lasts its SOA's TTL or MINIMUM, the lesser (RFC 2308); 5 minutes without an SOA", async () => {
+    dns.set("no-mx.example", [{ type: "A", address: "127.0.0.7" }]);
+    const mx = lookup();
+    dns.negativeSoa({ ttl: 120, minimum: 20 });
+    try {
+      assert.deepEqual(await mx.route("gone.example"), { kind: "no-domain" });
+      assert.equal((await mx.route("no-mx.example")).kind, "hosts");
+    } finally {
+      dns.negativeSoa(undefined);
+    }
+    now += 19_000;
+    await mx.route("gone.example");
+    await mx.route("no-mx.example");
+    assert.equal(asked(dns, "gone.example MX"), 1);
+    assert.equal(asked(dns, "no-mx.example MX"), 1);
+    now += 2_000;
+    // NXDOMAIN and NODATA alike, asked again after 20 s; this time the answers carry no SOA.
+    await mx.route("gone.example");
+    await mx.route("no-mx.example");
+    assert.equal(asked(dns, "gone.example MX"), 2);
+    assert.equal(asked(dns, "no-mx.example MX"), 2);
+    now += 299_000;
+    await mx.route("gone.example");
+    assert.equal(asked(dns, "gone.example MX"), 2, "no SOA: kept 5 minutes");
+    now += 2_000;
+    await mx.route("gone.example");
+    assert.equal(asked(dns, "gone.example MX"), 3);
+  });
+
+  test("servers are asked in order: the next when one fails or is silent; all failing is temporary", async () => {
+    for (const test of [dns, other]) {
+      test.set("order.example", [{ type: "MX", exchange: "mx.order.example", priority: 10 }]);
+    }
+    const servers = [serverOf(dns), serverOf(other)];
+    await lookup({ servers }).route("order.example");
+    assert.deepEqual([asked(dns, "order.example MX"), asked(other, "order.example MX")], [1, 0]);
+    for (const failure of ["SERVFAIL", "REFUSED", "TIMEOUT"] as const) {
+      dns.fail("order.example", failure);
+      const route = await lookup({ servers }).route("order.example");
+      assert.equal(route.kind, "hosts", failure);
+    }
+    assert.deepEqual([asked(dns, "order.example MX"), asked(other, "order.example MX")], [4, 3]);
+    other.fail("order.example", "SERVFAIL");
+    await assert.rejects(lookup({ servers }).route("order.example"), (error) => {
+      assert.ok(error instanceof DnsTemporaryError);
+      assert.equal(error.code, "ESERVFAIL");
+      return true;
+    });
+    dns.fail("order.example", undefined);
+    other.fail("order.example", undefined);
+  });
+
+  test("an answer too big for a UDP datagram is asked again over TCP", async () => {
+    const names = Array.from({ length: 20 }, (_, i) => `a-rather-long-mx-host-name-${i}.big.example`);
+    dns.set(
+      "big.example",
+      names.map((exchange, i) => ({ type: "MX", exchange, priority: i, ttl: 60 })),
+    );
+    const route = await lookup().route("big.example");
+    assert.equal(route.kind, "hosts");
+    if (route.kind !== "hosts") return;
+    assert.deepEqual(
+      route.hosts.map((h) => h.name),
+      names,
+    );
+    assert.equal(asked(dns, "big.example MX"), 2, "once over UDP (truncated), once over TCP");
   });
 });
 

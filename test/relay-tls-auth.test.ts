@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ConfigError, loadConfig } from "../src/config/config.js";
+import { type Certificate, makeCertificate } from "./helpers/certificates.js";
 import { FAST_RETRIES, getAttempts, waitForFinal } from "./helpers/delivery.js";
 import { sendEmail, startMailroom, type TestServer } from "./helpers/mailroom.js";
 import { SmtpSink } from "./helpers/smtp-sink.js";
@@ -104,39 +104,13 @@ describe("relay credentials and TLS", () => {
 
 describe("a relay with a certificate of its own CA (MAILROOM_SMTP_CA_FILE)", () => {
   let dir: string;
+  let relay: Certificate;
   let sink: SmtpSink;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "mailroom-ca-"));
-    // A self-signed certificate for "relay.test", made here (openssl comes with every Debian/Ubuntu).
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=relay.test",
-        "-addext",
-        "subjectAltName=DNS:relay.test",
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-      ],
-      { stdio: "ignore" },
-    );
-    sink = await SmtpSink.start({
-      secure: true,
-      server: {
-        key: await readFile(join(dir, "key.pem")),
-        cert: await readFile(join(dir, "cert.pem")),
-      },
-    });
+    relay = await makeCertificate(dir, "relay", ["relay.test"]);
+    sink = await SmtpSink.start({ secure: true, server: { key: relay.key, cert: relay.cert } });
   });
   after(async () => {
     await sink?.stop();
@@ -147,7 +121,7 @@ describe("a relay with a certificate of its own CA (MAILROOM_SMTP_CA_FILE)", () 
 
   test("with the CA file, the certificate is verified and the message goes out", async () => {
     const server = await startMailroom({
-      env: { MAILROOM_SMTP_URL: relayUrl(), MAILROOM_SMTP_CA_FILE: join(dir, "cert.pem"), ...FAST_RETRIES },
+      env: { MAILROOM_SMTP_URL: relayUrl(), MAILROOM_SMTP_CA_FILE: relay.certFile, ...FAST_RETRIES },
     });
     try {
       const accepted = (await sendEmail(server, server.admin)).json;

@@ -8,6 +8,7 @@ import { hostname as osHostname } from "node:os";
 import { type DomainRate, parseDomainLimit, parseDomainRate } from "../delivery/mx/domain-gate.js";
 import { parseWarmup, type WarmupSchedule } from "../delivery/mx/warmup.js";
 import { type DnsServer, parseDnsServer } from "../dns/resolver.js";
+import { DEFAULT_MIN_TTL_MS, MAX_TTL_MS } from "../dns/ttl-cache.js";
 import { parseSecretKey } from "../domain/secret-box.js";
 import { DURATION_FORMS, parseDuration } from "../lifecycle/durations.js";
 import { readRelayUrlOptions } from "./relay-url.js";
@@ -96,6 +97,8 @@ export interface Config {
   mtaStsPort: number;
   /** MAILROOM_MX_ALLOW_PRIVATE: MX hosts (and MTA-STS policy hosts) may be loopback, private, … addresses. */
   mxAllowPrivate: boolean;
+  /** MAILROOM_DNS_MIN_TTL_MS: the least time an MX, address or negative answer is cached (mx mode). */
+  dnsMinTtlMs: number;
   /** MAILROOM_DOMAIN_CONNECTIONS: most transactions at once per recipient domain (mx mode). */
   domainConnections: Array<{ domain: string; connections: number }>;
   /** Issue 16: how long content and metadata are kept (ms), and how often the purge runs. */
@@ -664,6 +667,15 @@ export const SETTINGS = [
       "mx mode, 1: MX hosts and MTA-STS policy hosts may be loopback, private, link-local or metadata addresses (refused by default: a recipient domain must not reach into this network)",
     defaultText: "0",
     parse: (raw, name) => onOff(raw, false, name),
+  }),
+  setting({
+    key: "dnsMinTtlMs",
+    env: "MAILROOM_DNS_MIN_TTL_MS",
+    flag: "--dns-min-ttl-ms",
+    description:
+      "mx mode: the least time an MX, address or negative DNS answer is kept, whatever its TTL (answers are kept for their TTL, at most 1 hour; a 0 TTL would mean a lookup per message)",
+    defaultText: String(DEFAULT_MIN_TTL_MS),
+    parse: (raw, name) => integer(raw, DEFAULT_MIN_TTL_MS, name, 0, MAX_TTL_MS),
   }),
   setting({
     key: "domainConnections",

@@ -4,12 +4,14 @@
  * null MX "." (RFC 7505) or the domain does not exist. DNS failures that may pass (SERVFAIL, a
  * timeout) throw a DnsTemporaryError: the caller defers, it does not fail the mail.
  *
- * Answers are cached in a bounded map. Node's resolveMx does not give the record's TTL (resolveAny
- * would, but many servers refuse ANY queries, RFC 8482), so MX answers are kept for MX_CACHE_MS;
- * addresses (resolve4/resolve6 with `ttl: true`) for their own TTL, within the same bounds.
+ * Answers are cached for their TTL within one set of bounds (ttl-cache.ts): MX answers through
+ * dns-client.ts, which gives the records' TTLs and a negative answer's SOA (node:dns gives neither);
+ * addresses through Node's resolver (resolve4/resolve6 with `ttl: true`).
  */
 import type { Resolver } from "node:dns/promises";
+import { type DnsClient, type DnsPacket, RCODE, TYPE } from "./dns-client.js";
 import { isNoRecord } from "./resolver.js";
+import { TtlCache } from "./ttl-cache.js";
 
 export interface MxHost {
   /** The host name (lower case, no trailing dot). */
@@ -36,44 +38,42 @@ export class DnsTemporaryError extends Error {
   }
 }
 
-/** How long an MX answer (which carries no TTL in Node) and a negative answer are kept. */
-export const MX_CACHE_MS = 300_000;
-/** Address TTLs are honoured within these bounds (a 0 TTL would mean a lookup per message). */
-const MIN_TTL_MS = 5_000;
-const MAX_TTL_MS = 3_600_000;
-/** The most names kept; the oldest entry goes first when full. */
-const MAX_ENTRIES = 10_000;
-
-interface Entry<T> {
-  value: T;
-  expires: number;
-}
+/**
+ * How long a negative answer is kept when it gives no TTL: one without an SOA (with one, RFC 2308
+ * section 5 says how long), and a host without addresses (Node's resolver does not show the SOA).
+ */
+export const NEGATIVE_TTL_MS = 300_000;
 
 export interface MxLookupOptions {
   clock?: () => number;
   random?: () => number;
+  /** The least time an answer is kept, whatever its TTL (MAILROOM_DNS_MIN_TTL_MS; ttl-cache.ts). */
+  minTtlMs?: number;
 }
 
 export class MxLookup {
-  private readonly routes = new Map<string, Entry<MxRoute>>();
-  private readonly addressCache = new Map<string, Entry<string[]>>();
+  private readonly routes: TtlCache<MxRoute>;
+  private readonly addressCache: TtlCache<string[]>;
   /** Lookups under way: messages to one domain arriving together share one query. */
   private readonly pending = new Map<string, Promise<unknown>>();
-  private readonly clock: () => number;
   private readonly random: () => number;
 
+  /** `client` asks for MX records (with their TTLs), `resolver` for the hosts' addresses. */
   constructor(
+    private readonly client: DnsClient,
     private readonly resolver: Resolver,
     options: MxLookupOptions = {},
   ) {
-    this.clock = options.clock ?? Date.now;
+    const clock = options.clock ?? Date.now;
+    this.routes = new TtlCache(clock, options.minTtlMs);
+    this.addressCache = new TtlCache(clock, options.minTtlMs);
     this.random = options.random ?? Math.random;
   }
 
   /** Where mail for `domain` goes; the hosts come in the order to try them. */
   async route(domain: string): Promise<MxRoute> {
     const key = domain.toLowerCase();
-    const cached = this.fresh(this.routes, key);
+    const cached = this.routes.get(key);
     const route = cached ?? (await this.shared(`mx ${key}`, () => this.lookupRoute(key)));
     // One host (the usual case) needs no shuffle: the cached answer itself is returned (read-only).
     return route.kind === "hosts" && route.hosts.length > 1
@@ -87,29 +87,40 @@ export class MxLookup {
    */
   async addresses(host: string): Promise<string[]> {
     const key = host.toLowerCase();
-    return this.fresh(this.addressCache, key) ?? this.shared(`a ${key}`, () => this.lookupAddresses(key));
+    return this.addressCache.get(key) ?? this.shared(`a ${key}`, () => this.lookupAddresses(key));
   }
 
   private async lookupRoute(domain: string): Promise<MxRoute> {
-    let route: MxRoute;
+    let response: DnsPacket;
     try {
-      const records = await this.resolver.resolveMx(domain);
-      if (records.length === 1 && records[0]?.exchange.replace(/\.$/, "") === "") route = { kind: "null-mx" };
-      else {
-        const hosts = records
-          .map((r) => ({ name: r.exchange.toLowerCase().replace(/\.$/, ""), preference: r.priority }))
-          .filter((h) => h.name !== "");
-        route = hosts.length > 0 ? { kind: "hosts", hosts, implicit: false } : { kind: "null-mx" };
-      }
+      response = await this.client.query(domain, "MX");
     } catch (error) {
-      const code = (error as { code?: string }).code ?? "ERROR";
-      if (code === "ENOTFOUND") route = { kind: "no-domain" };
-      else if (isNoRecord(error)) {
-        // The domain exists without MX: its own address is the implicit MX (RFC 5321 5.1).
-        route = { kind: "hosts", hosts: [{ name: domain, preference: 0 }], implicit: true };
-      } else throw new DnsTemporaryError(domain, "MX", code);
+      throw new DnsTemporaryError(domain, "MX", (error as { code?: string }).code ?? "ERROR");
     }
-    this.store(this.routes, domain, route, MX_CACHE_MS);
+    const records = response.answers.filter((r) => r.type === TYPE.MX);
+    let route: MxRoute;
+    let ttlMs: number;
+    if (response.header.rcode === RCODE.NXDOMAIN) {
+      route = { kind: "no-domain" };
+      ttlMs = negativeTtlMs(response);
+    } else if (records.length === 0) {
+      // The domain exists without MX: its own address is the implicit MX (RFC 5321 5.1).
+      route = { kind: "hosts", hosts: [{ name: domain, preference: 0 }], implicit: true };
+      ttlMs = negativeTtlMs(response);
+    } else {
+      const hosts = records
+        .map((r) => ({
+          name: (r.exchange ?? "").toLowerCase().replace(/\.$/, ""),
+          preference: r.priority ?? 0,
+        }))
+        .filter((h) => h.name !== "");
+      // "." alone is the null MX; an RRset of nothing but unusable names is treated as one too.
+      route = hosts.length > 0 ? { kind: "hosts", hosts, implicit: false } : { kind: "null-mx" };
+      // The MX RRset's TTL, and that of any CNAME on the way to it: the answer lasts as long as all of them.
+      const chain = response.answers.filter((r) => r.type === TYPE.MX || r.type === TYPE.CNAME);
+      ttlMs = Math.min(...chain.map((r) => r.ttl * 1000));
+    }
+    this.routes.set(domain, route, ttlMs);
     return route;
   }
 
@@ -125,9 +136,9 @@ export class MxLookup {
     }
     const records = [v4, v6].flatMap((r) => (r.status === "fulfilled" ? r.value : []));
     const addresses = records.map((r) => r.address);
-    const ttl = records.length > 0 ? Math.min(...records.map((r) => r.ttl * 1000)) : MX_CACHE_MS;
+    const ttl = records.length > 0 ? Math.min(...records.map((r) => r.ttl * 1000)) : NEGATIVE_TTL_MS;
     // Only a complete answer is kept: a family that failed for now is asked again next time.
-    if (answered.length === 2) this.store(this.addressCache, host, addresses, ttl);
+    if (answered.length === 2) this.addressCache.set(host, addresses, ttl);
     return addresses;
   }
 
@@ -138,21 +149,6 @@ export class MxLookup {
     return shuffled.map((entry) => entry.host);
   }
 
-  private fresh<T>(cache: Map<string, Entry<T>>, key: string): T | undefined {
-    const entry = cache.get(key);
-    if (entry === undefined) return undefined;
-    if (entry.expires > this.clock()) return entry.value;
-    cache.delete(key);
-    return undefined;
-  }
-
-  private store<T>(cache: Map<string, Entry<T>>, key: string, value: T, ttlMs: number): void {
-    const bounded = Math.min(Math.max(ttlMs, MIN_TTL_MS), MAX_TTL_MS);
-    cache.delete(key);
-    if (cache.size >= MAX_ENTRIES) cache.delete(cache.keys().next().value as string);
-    cache.set(key, { value, expires: this.clock() + bounded });
-  }
-
   private shared<T>(key: string, lookup: () => Promise<T>): Promise<T> {
     const running = this.pending.get(key);
     if (running) return running as Promise<T>;
@@ -160,4 +156,14 @@ export class MxLookup {
     this.pending.set(key, promise);
     return promise;
   }
+}
+
+/**
+ * A negative answer's TTL (RFC 2308 section 5): the lesser of its SOA record's TTL and the SOA's
+ * MINIMUM field; NEGATIVE_TTL_MS when the server sent no SOA.
+ */
+function negativeTtlMs(response: DnsPacket): number {
+  const soa = response.authorities.find((r) => r.type === TYPE.SOA);
+  if (soa === undefined) return NEGATIVE_TTL_MS;
+  return Math.min(soa.ttl, soa.minimum ?? soa.ttl) * 1000;
 }

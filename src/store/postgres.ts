@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { Kysely, PostgresDialect, sql } from "kysely";
+import { Kysely, sql } from "kysely";
 import pg from "pg";
 import { QUEUE_KEYS, QUEUE_ORDER, type StoreDialect } from "./dialect.js";
 import { migrateToLatest } from "./migrations.js";
+import { SearchPathPostgresDialect } from "./postgres-introspector.js";
 import { NotificationListener } from "./postgres-listener.js";
 import { type RunNamed, type WakeUp, writePostgresBatch } from "./postgres-writes.js";
 import type { Database } from "./schema.js";
@@ -67,7 +68,9 @@ export function openPostgresStore(options: PostgresOptions): Store {
   pool.on("connect", (client) => {
     client.on("error", () => {});
   });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // Its introspection (which Kysely's migrator uses) reads this connection's schemas only: another
+  // installation's schema dropped at the wrong moment cannot fail a migration (postgres-introspector.ts).
+  const db = new Kysely<Database>({ dialect: new SearchPathPostgresDialect({ pool }) });
   const listeners = new Set<NotificationListener>();
   // Straight through the pool, which Kysely shares: Kysely has no named (server-side prepared) statements.
   const runNamed: RunNamed = async (name, query) =>
@@ -168,13 +171,7 @@ export function openPostgresStore(options: PostgresOptions): Store {
       await kysely.connection().execute(async (conn) => {
         await sql`set statement_timeout = 0`.execute(conn);
         try {
-          for (let attempt = 1; ; attempt++) {
-            try {
-              return await migrateToLatest(conn, schema ?? undefined);
-            } catch (error) {
-              if (attempt >= 5 || !lostAnotherSchema(error, schema)) throw error;
-            }
-          }
+          await migrateToLatest(conn, schema ?? undefined);
         } finally {
           await sql`reset statement_timeout`.execute(conn).catch(() => {});
         }
@@ -188,15 +185,4 @@ export function openPostgresStore(options: PostgresOptions): Store {
     },
   };
   return new Store(db, dialect);
-}
-
-/**
- * Kysely's migrator lists the tables of every schema in the database (then keeps ours). If another
- * schema is dropped while that query runs, PostgreSQL fails it with 3F000 naming that schema: a race
- * with someone else's cleanup (parallel test runs, tenants coming and going), worth another try.
- */
-function lostAnotherSchema(error: unknown, ours: string | null | undefined): boolean {
-  const cause = error instanceof Error ? error.cause : undefined;
-  if (!(cause instanceof Error) || (cause as { code?: unknown }).code !== "3F000") return false;
-  return ours === null || ours === undefined || !cause.message.includes(`"${ours}"`);
 }

@@ -1,7 +1,9 @@
 /**
  * A real DNS server for tests (dns2), over UDP and TCP on one port of 127.0.0.1, answering from a zone
- * the test edits as it goes: MX, A, AAAA and TXT records, SERVFAIL or silence for a name. Point
- * Mailroom at it with MAILROOM_DNS_SERVERS=dns.servers, and a verifier at dns.resolver().
+ * the test edits as it goes: MX, A, AAAA and TXT records, SERVFAIL or silence for a name, an SOA in
+ * negative answers when asked (negativeSoa). Answers too big for 512 bytes of UDP come back truncated
+ * (TC), as from a real server, and whole over TCP. Point Mailroom at it with
+ * MAILROOM_DNS_SERVERS=dns.servers, and a verifier at dns.resolver().
  */
 import { Resolver } from "node:dns/promises";
 import type { AddressInfo } from "node:net";
@@ -30,6 +32,11 @@ export interface TestDns {
   remove(name: string): void;
   /** `name` fails this way until cleared with fail(name, undefined). */
   fail(name: string, failure: DnsFailure | undefined): void;
+  /**
+   * Negative answers (NXDOMAIN, no record of the type) carry an SOA with this TTL and MINIMUM in
+   * their authority section (RFC 2308), until cleared with negativeSoa(undefined); none by default.
+   */
+  negativeSoa(soa: { ttl: number; minimum: number } | undefined): void;
   /** Every question asked, in order ("name TYPE", lower case). */
   queries: string[];
   /** A Node resolver that asks this server only (for a test's own lookups and verifiers). */
@@ -81,11 +88,34 @@ function answerOf(name: string, record: DnsRecord): dns2.Packet.Resource {
   }
 }
 
+interface ServerOptions {
+  negativeSoa: { ttl: number; minimum: number } | undefined;
+}
+
+/** The SOA a negative answer carries, for the zone of `name` (its parent, good enough for tests). */
+function soaOf(name: string, { ttl, minimum }: { ttl: number; minimum: number }): dns2.Packet.Resource {
+  const zone = name.includes(".") ? name.slice(name.indexOf(".") + 1) : name;
+  return {
+    name: zone,
+    type: Packet.TYPE.SOA,
+    class: Packet.CLASS.IN,
+    ttl,
+    primary: `ns.${zone}`,
+    admin: `hostmaster.${zone}`,
+    serial: 1,
+    refresh: 3600,
+    retry: 600,
+    expiration: 86400,
+    minimum,
+  } as dns2.Packet.Resource;
+}
+
 /** Starts the server on a free port of 127.0.0.1 (UDP and TCP on the same number, as resolvers expect). */
 export async function startTestDns(): Promise<TestDns> {
   const zone = new Map<string, DnsRecord[]>();
   const failures = new Map<string, DnsFailure>();
   const queries: string[] = [];
+  const options: ServerOptions = { negativeSoa: undefined };
 
   const handle: dns2.DnsHandler = (request, send) => {
     const response = Packet.createResponseFromRequest(request);
@@ -101,12 +131,12 @@ export async function startTestDns(): Promise<TestDns> {
       return void send(response);
     }
     const records = zone.get(name);
-    if (!records) {
-      response.header.rcode = RCODE.NXDOMAIN;
-      return void send(response);
-    }
-    for (const record of records) {
+    if (!records) response.header.rcode = RCODE.NXDOMAIN;
+    for (const record of records ?? []) {
       if (record.type === typeName) response.answers.push(answerOf(question.name, record));
+    }
+    if (response.answers.length === 0 && options.negativeSoa) {
+      response.authorities.push(soaOf(name, options.negativeSoa));
     }
     send(response);
   };
@@ -137,7 +167,7 @@ export async function startTestDns(): Promise<TestDns> {
         new Promise<void>((resolve) => tcp.close(() => resolve())),
       ]);
     };
-    return makeHandle(port, zone, failures, queries, close);
+    return makeHandle(port, zone, failures, queries, options, close);
   }
 }
 
@@ -146,6 +176,7 @@ function makeHandle(
   zone: Map<string, DnsRecord[]>,
   failures: Map<string, DnsFailure>,
   queries: string[],
+  options: ServerOptions,
   close: () => Promise<void>,
 ): TestDns {
   const servers = `127.0.0.1:${port}`;
@@ -167,6 +198,9 @@ function makeHandle(
     fail(name, failure) {
       if (failure) failures.set(key(name), failure);
       else failures.delete(key(name));
+    },
+    negativeSoa(soa) {
+      options.negativeSoa = soa;
     },
     resolver() {
       const resolver = new Resolver({ timeout: 1000, tries: 1 });

@@ -27,6 +27,8 @@ export interface MxSettings {
   mtaStsPort: number;
   /** MAILROOM_MX_ALLOW_PRIVATE. */
   allowPrivate: boolean;
+  /** MAILROOM_DNS_MIN_TTL_MS: the floor under DNS answers' TTLs. */
+  dnsMinTtlMs: number;
   /** MAILROOM_DOMAIN_CONNECTIONS: transactions at once per domain, where limited. */
   domainConnections: Array<{ domain: string; connections: number }>;
   /** MAILROOM_DOMAIN_WARMUP: warm-up schedules per recipient domain (or `*`). */
@@ -47,6 +49,7 @@ export function mxSettingsOf(config: Config): MxSettings {
     backoffMs: config.domainBackoffMs,
     mtaStsPort: config.mtaStsPort,
     allowPrivate: config.mxAllowPrivate,
+    dnsMinTtlMs: config.dnsMinTtlMs,
     domainConnections: config.domainConnections,
     warmups: config.domainWarmup,
   };

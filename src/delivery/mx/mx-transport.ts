@@ -1,3 +1,4 @@
+import { DnsClient } from "../../dns/dns-client.js";
 import { MxLookup } from "../../dns/mx.js";
 import { createResolver } from "../../dns/resolver.js";
 import type {
@@ -29,7 +30,9 @@ export class MxTransport implements Transport {
     this.description = describeMx(settings);
     this.pools = new MxPools(settings);
     const resolver = createResolver(settings.dnsServers);
-    const lookup = new MxLookup(resolver);
+    const lookup = new MxLookup(new DnsClient(settings.dnsServers), resolver, {
+      minTtlMs: settings.dnsMinTtlMs,
+    });
     const sts = new MtaSts(resolver, {
       port: settings.mtaStsPort,
       ca: settings.ca,

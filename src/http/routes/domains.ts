@@ -1,41 +1,27 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
 import Type, { type Static } from "typebox";
-import { ApiError } from "../../domain/errors.js";
 import type { DomainService } from "../../domains/domain-service.js";
 import { CreateDomainParams, DomainModel, domainsPath, domainView } from "../../model/domain.js";
+import type { DomainRow } from "../../store/domain-queries.js";
 import type { MailStore } from "../../store/types.js";
 import { assertMayAct } from "../auth.js";
-import { PagingQuery, pagingFields, pagingListSchema, parsePageRequest } from "../paging.js";
-import { sendList, sendResource } from "../representation.js";
-import { AccountParams, errorResponses, FORM_AND_JSON, JSON_AND_XML, NoQuery } from "../route-schemas.js";
+import { sendResource } from "../representation.js";
+import { AccountParams } from "../route-schemas.js";
+import { NoBody, requireParameters, resourceParams, resourceSchemas, sendPage } from "./account-resource.js";
 
 interface Deps {
   store: MailStore;
   domains: DomainService;
 }
 
-const DomainParams = Type.Object({
-  accountSid: Type.String({ description: "The account's SID (AC…) or email address." }),
-  sid: Type.String({ description: "The domain's SID (DM…)." }),
-});
-
-const KeyParams = Type.Object({
-  accountSid: Type.String({ description: "The account's SID (AC…) or email address." }),
-  sid: Type.String({ description: "The domain's SID (DM…)." }),
+const DomainParams = resourceParams("domain", "DM");
+const KeyParams = resourceParams("domain", "DM", {
   selector: Type.String({ description: "The DKIM key's selector, as dkim_keys lists it." }),
 });
-
-/** A POST that takes no parameters: an empty form or JSON object, or no body at all. */
-const NoBody = Type.Object({}, { additionalProperties: false });
-const ListQuery = Type.Object({ ...PagingQuery }, { additionalProperties: false });
 
 type AccountRoute = { Params: Static<typeof AccountParams> };
 type DomainRoute = { Params: Static<typeof DomainParams> };
 type KeyRoute = { Params: Static<typeof KeyParams> };
-
-async function absentBodyIsEmpty(request: FastifyRequest): Promise<void> {
-  request.body ??= {};
-}
 
 /**
  * `/Accounts/{AccountSid}/Domains` (in the authenticated context): create, list, get, delete; Verify
@@ -43,47 +29,36 @@ async function absentBodyIsEmpty(request: FastifyRequest): Promise<void> {
  */
 export async function domainRoutes(app: FastifyInstance, deps: Deps): Promise<void> {
   const base = domainsPath(":accountSid");
-  const tags = ["Domains"];
-  const one = { 200: DomainModel.schema, ...errorResponses };
+  const schemas = resourceSchemas(["Domains"], DomainModel.schema);
   const { domains } = deps;
-  const action = (summary: string, description: string, params = DomainParams) => ({
-    schema: {
-      tags,
-      summary,
-      description,
-      params,
-      querystring: NoQuery,
-      body: NoBody,
-      consumes: FORM_AND_JSON,
-      produces: JSON_AND_XML,
-      response: one,
-    },
-    preValidation: absentBodyIsEmpty,
-  });
+  /** A POST on `{sid}/{path}` that takes no parameters, changes the domain and answers it. */
+  const action = (
+    path: string,
+    summary: string,
+    description: string,
+    act: (accountSid: string, sid: string) => Promise<DomainRow>,
+  ) =>
+    app.post<DomainRoute>(
+      `${base}/:sid/${path}`,
+      schemas.route(DomainParams, { summary, description }, { body: NoBody }),
+      async (request, reply) => {
+        assertMayAct(request, "manage domains");
+        const row = await act(request.account.sid, request.params.sid);
+        return sendResource(request, reply, DomainModel.render(domainView(row)));
+      },
+    );
 
   app.post<AccountRoute & { Body: Static<typeof CreateDomainParams> }>(
     base,
-    {
-      schema: {
-        tags,
+    schemas.route(
+      AccountParams,
+      {
         summary: "Create a sending domain",
         description:
           "Makes the domain's DKIM key (RSA-2048; DkimAlgorithms=rsa,ed25519 adds an Ed25519 signature) and answers the DNS records to publish (dns_records). Private keys are never shown.",
-        params: AccountParams,
-        querystring: NoQuery,
-        body: CreateDomainParams,
-        consumes: FORM_AND_JSON,
-        produces: JSON_AND_XML,
-        response: one,
       },
-      preValidation: async (request) => {
-        await absentBodyIsEmpty(request);
-        const body = request.body as Record<string, unknown>;
-        if (body.DomainName === undefined || body.DomainName === null) {
-          throw new ApiError("DomainNameMissing", "DomainName can not be null.");
-        }
-      },
-    },
+      { body: CreateDomainParams, preValidation: requireParameters("DomainNameMissing", ["DomainName"]) },
+    ),
     async (request, reply) => {
       assertMayAct(request, "manage domains");
       const { DomainName, DkimAlgorithms } = request.body;
@@ -97,42 +72,26 @@ export async function domainRoutes(app: FastifyInstance, deps: Deps): Promise<vo
 
   app.get<AccountRoute>(
     base,
-    {
-      schema: {
-        tags,
-        summary: "List sending domains",
-        description: "Oldest first, with Restcomm's paging.",
-        params: AccountParams,
-        querystring: ListQuery,
-        produces: JSON_AND_XML,
-        response: { 200: pagingListSchema("domains", DomainModel.schema), ...errorResponses },
-      },
-    },
+    schemas.list(
+      AccountParams,
+      { summary: "List sending domains", description: "Oldest first, with Restcomm's paging." },
+      "domains",
+    ),
     async (request, reply) => {
       const account = request.account;
-      const page = parsePageRequest(request.query as Record<string, unknown>);
-      const result = await deps.store.listDomains(account.sid, page.page * page.pageSize, page.pageSize);
-      return sendList(request, reply, {
+      return sendPage(request, reply, {
         element: "Domains",
         jsonKey: "domains",
-        paging: pagingFields(`${domainsPath(account.sid)}.json`, [], page, result.total, result.rows.length),
-        items: result.rows.map((row) => DomainModel.render(domainView(row))),
+        path: domainsPath(account.sid),
+        fetch: (offset, limit) => deps.store.listDomains(account.sid, offset, limit),
+        render: (row) => DomainModel.render(domainView(row)),
       });
     },
   );
 
   app.get<DomainRoute>(
     `${base}/:sid`,
-    {
-      schema: {
-        tags,
-        summary: "Get a sending domain",
-        params: DomainParams,
-        querystring: NoQuery,
-        produces: JSON_AND_XML,
-        response: one,
-      },
-    },
+    schemas.route(DomainParams, { summary: "Get a sending domain" }),
     async (request, reply) => {
       const row = await domains.find(request.account.sid, request.params.sid);
       return sendResource(request, reply, DomainModel.render(domainView(row)));
@@ -141,17 +100,11 @@ export async function domainRoutes(app: FastifyInstance, deps: Deps): Promise<vo
 
   app.delete<DomainRoute>(
     `${base}/:sid`,
-    {
-      schema: {
-        tags,
-        summary: "Delete a sending domain",
-        description:
-          "Deletes it and its keys: mail from it is no longer signed (and, with MAILROOM_REQUIRE_VERIFIED_DOMAIN, refused). Answers 204, no body.",
-        params: DomainParams,
-        querystring: NoQuery,
-        response: { 204: Type.Null({ description: "Deleted." }), ...errorResponses },
-      },
-    },
+    schemas.deletion(DomainParams, {
+      summary: "Delete a sending domain",
+      description:
+        "Deletes it and its keys: mail from it is no longer signed (and, with MAILROOM_REQUIRE_VERIFIED_DOMAIN, refused). Answers 204, no body.",
+    }),
     async (request, reply) => {
       assertMayAct(request, "manage domains");
       await domains.delete(request.account.sid, request.params.sid);
@@ -159,46 +112,27 @@ export async function domainRoutes(app: FastifyInstance, deps: Deps): Promise<vo
     },
   );
 
-  app.post<DomainRoute>(
-    `${base}/:sid/Verify`,
-    action(
-      "Verify a sending domain's DNS records",
-      "Looks every record up now (MAILROOM_DNS_SERVERS) and answers the domain as GET does, each record with its status (verified, missing, mismatch with what was found; error when DNS failed for now). The domain is verified once its DKIM record is.",
-    ),
-    async (request, reply) => {
-      assertMayAct(request, "manage domains");
-      const row = await domains.verify(request.account.sid, request.params.sid);
-      return sendResource(request, reply, DomainModel.render(domainView(row)));
-    },
+  action(
+    "Verify",
+    "Verify a sending domain's DNS records",
+    "Looks every record up now (MAILROOM_DNS_SERVERS) and answers the domain as GET does, each record with its status (verified, missing, mismatch with what was found; error when DNS failed for now). The domain is verified once its DKIM record is.",
+    (accountSid, sid) => domains.verify(accountSid, sid),
   );
 
-  app.post<DomainRoute>(
-    `${base}/:sid/Keys`,
-    action(
-      "Rotate a sending domain's DKIM key",
-      "Makes a new key (new selector) per algorithm in use. Both records are listed: publish the new one and Verify; the new key signs once its record verifies, and the old one is then `previous` until retired.",
-    ),
-    async (request, reply) => {
-      assertMayAct(request, "manage domains");
-      const row = await domains.rotate(request.account.sid, request.params.sid);
-      return sendResource(request, reply, DomainModel.render(domainView(row)));
-    },
+  action(
+    "Keys",
+    "Rotate a sending domain's DKIM key",
+    "Makes a new key (new selector) per algorithm in use. Both records are listed: publish the new one and Verify; the new key signs once its record verifies, and the old one is then `previous` until retired.",
+    (accountSid, sid) => domains.rotate(accountSid, sid),
   );
 
   app.delete<KeyRoute>(
     `${base}/:sid/Keys/:selector`,
-    {
-      schema: {
-        tags,
-        summary: "Retire a DKIM key",
-        description:
-          "Removes a key that no longer signs (previous, or a pending one never published); its DNS record may then be removed. The active key cannot be retired (16008). Answers the domain.",
-        params: KeyParams,
-        querystring: NoQuery,
-        produces: JSON_AND_XML,
-        response: one,
-      },
-    },
+    schemas.route(KeyParams, {
+      summary: "Retire a DKIM key",
+      description:
+        "Removes a key that no longer signs (previous, or a pending one never published); its DNS record may then be removed. The active key cannot be retired (16008). Answers the domain.",
+    }),
     async (request, reply) => {
       assertMayAct(request, "manage domains");
       const { sid, selector } = request.params;

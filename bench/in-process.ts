@@ -1,0 +1,74 @@
+/**
+ * A Mailroom in the bench's own process (createMailroom, as `serve` builds it) with one account, and
+ * its plain send: a 1 KB form message through `app.inject`, so no sockets: Fastify, the hooks, the
+ * handler, the store and relay threads, all real. For probes that measure what the server itself
+ * costs (send-path-probe.ts); the end-to-end bench runs `mailroom serve` instead
+ * (mailroom.ts).
+ */
+import { loadConfig } from "../src/config/config.js";
+import { createMailroom, type Mailroom } from "../src/server.js";
+
+export interface InProcessMailroom {
+  mailroom: Mailroom;
+  /** One plain send; throws unless it is answered 200. */
+  sendOne(): Promise<void>;
+  /** `count` plain sends, `lanes` at a time (each lane sends one after another). */
+  send(count: number, lanes: number): Promise<void>;
+}
+
+/**
+ * Starts it on `dataDir` with `env` (MAILROOM_* settings: the relay, a purge interval…) and creates
+ * the account `{name}@example.com`, whose sends have the subject `{subject}`.
+ */
+export async function startInProcess(
+  dataDir: string,
+  env: Record<string, string>,
+  account: { name: string; subject: string },
+): Promise<InProcessMailroom> {
+  const mailroom = await createMailroom(
+    loadConfig({
+      MAILROOM_DATA_DIR: dataDir,
+      MAILROOM_HOST: "127.0.0.1",
+      MAILROOM_PORT: "0",
+      MAILROOM_LOG_LEVEL: "warn",
+      ...env,
+    }),
+  );
+  await mailroom.listen();
+  const issued = await mailroom.accounts.create({
+    emailAddress: `${account.name}@example.com`,
+    parentSid: null,
+  });
+  const url = `/restcomm/2012-04-24/Accounts/${issued.account.sid}/Email/Messages.json`;
+  const headers = {
+    authorization: `Basic ${Buffer.from(`${issued.account.sid}:${issued.authToken}`).toString("base64")}`,
+    "content-type": "application/x-www-form-urlencoded",
+  };
+  const payload = new URLSearchParams({
+    From: "sender@example.com",
+    To: "rcpt@example.net",
+    Subject: account.subject,
+    Body: "x".repeat(1024),
+  }).toString();
+  const inject = () => mailroom.app.inject({ method: "POST", url, headers, payload });
+  const check = (response: Awaited<ReturnType<typeof inject>>) => {
+    if (response.statusCode !== 200)
+      throw new Error(`send answered ${response.statusCode}: ${response.body}`);
+  };
+  return {
+    mailroom,
+    async sendOne() {
+      check(await inject());
+    },
+    async send(count, lanes) {
+      let started = 0;
+      const lane = async () => {
+        while (started < count) {
+          started++;
+          check(await inject());
+        }
+      };
+      await Promise.all(Array.from({ length: lanes }, lane));
+    },
+  };
+}
