@@ -75,14 +75,26 @@ export interface DeliveryStep {
   run(state: AttemptState, context: StepContext): unknown;
 }
 
-/** Reads what the attempt starts from: the content, and for a retry the earlier attempts and stored MIME. */
-export async function startAttempt(job: DeliveryJob, retry: RetryContext | undefined, store: MailStore) {
+/**
+ * Reads what the attempt starts from: the content, and for a retry the earlier attempts and stored MIME
+ * (read from the store unless given). Synchronous for a first attempt: no promise per message.
+ */
+export function startAttempt(
+  job: DeliveryJob,
+  retry: RetryContext | undefined,
+  store: MailStore,
+): AttemptState | Promise<AttemptState> {
   const { message } = job;
-  const context =
-    message.num_attempts > 0
-      ? (retry ?? (await store.findRetryContexts([message.sid])).get(message.sid))
-      : undefined;
-  const state: AttemptState = {
+  if (message.num_attempts === 0) return attemptState(job, undefined);
+  if (retry !== undefined) return attemptState(job, retry);
+  return store
+    .findRetryContexts([message.sid])
+    .then((contexts) => attemptState(job, contexts.get(message.sid)));
+}
+
+function attemptState(job: DeliveryJob, context: RetryContext | undefined): AttemptState {
+  const { message } = job;
+  return {
     message,
     content: job.content ?? readStoredContent(storedContentOf(message)),
     attempt: message.num_attempts + 1,
@@ -91,7 +103,6 @@ export async function startAttempt(job: DeliveryJob, retry: RetryContext | undef
     storedMime: context?.mime,
     attachments: job.attachments,
   };
-  return state;
 }
 
 /**
