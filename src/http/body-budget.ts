@@ -13,6 +13,10 @@ export interface BodyBudgetSettings {
 
 type Done = (error: Error | null, payload?: RequestPayload) => void;
 
+/** Where an admitted request's response keeps the bytes it took from the budget. */
+const HELD = Symbol("body budget bytes");
+type HeldBytes = { [HELD]?: number };
+
 /**
  * Admission control for request bodies. A body costs several times its size while it is parsed,
  * decoded, checked and stored (16 concurrent 10 MB sends once took the process from 247 MB to 3.4 GB),
@@ -25,6 +29,8 @@ type Done = (error: Error | null, payload?: RequestPayload) => void;
 export class BodyBudget {
   private readonly gate: ByteGate;
   private readonly retryAfter: string;
+  /** The "close" listener of an admitted request's response (`this` is the response). */
+  private readonly release: (this: HeldBytes) => void;
 
   /** Bytes of the bodies admitted now (tests wait on it). */
   get inUse(): number {
@@ -33,6 +39,10 @@ export class BodyBudget {
 
   constructor(private readonly settings: BodyBudgetSettings) {
     this.gate = new ByteGate(settings.budgetBytes);
+    const gate = this.gate;
+    this.release = function (this: HeldBytes) {
+      gate.give(this[HELD] ?? 0);
+    };
     this.retryAfter = String(Math.max(1, Math.ceil(settings.waitMs / 1000)));
   }
 
@@ -48,16 +58,16 @@ export class BodyBudget {
       done(null, payload);
       return;
     }
-    const admitted = () => {
-      // "close" comes once the response is sent or the connection dropped, whichever is first.
-      reply.raw.once("close", () => this.gate.give(bytes));
-      done(null, payload);
-    };
-    // A callback hook with a synchronous fast path: no promise or timer unless the request must wait.
+    // A callback hook with a synchronous fast path: no closure, promise or timer unless the request must wait.
     if (this.gate.tryTake(bytes)) {
-      admitted();
+      this.hold(reply, bytes);
+      done(null, payload);
       return;
     }
+    const admitted = () => {
+      this.hold(reply, bytes);
+      done(null, payload);
+    };
     let timer: NodeJS.Timeout | undefined;
     const cancel = this.gate.wait(bytes, () => {
       clearTimeout(timer);
@@ -82,6 +92,15 @@ export class BodyBudget {
     }, this.settings.waitMs);
     request.raw.once("close", leftWhileWaiting);
   };
+
+  /**
+   * Gives the bytes back once the response is done: "close" comes once it is sent or the connection
+   * dropped, whichever is first. One listener shared by every request, the bytes kept on the response.
+   */
+  private hold(reply: FastifyReply, bytes: number): void {
+    (reply.raw as HeldBytes)[HELD] = bytes;
+    reply.raw.on("close", this.release);
+  }
 
   private bytesOf(request: FastifyRequest): number {
     const { headers } = request;
