@@ -13,10 +13,6 @@ export interface BodyBudgetSettings {
 
 type Done = (error: Error | null, payload?: RequestPayload) => void;
 
-/** Where an admitted request's response keeps the bytes it took from the budget. */
-const HELD = Symbol("body budget bytes");
-type HeldBytes = { [HELD]?: number };
-
 /**
  * Admission control for request bodies. A body costs several times its size while it is parsed,
  * decoded, checked and stored (16 concurrent 10 MB sends once took the process from 247 MB to 3.4 GB),
@@ -29,8 +25,6 @@ type HeldBytes = { [HELD]?: number };
 export class BodyBudget {
   private readonly gate: ByteGate;
   private readonly retryAfter: string;
-  /** The "close" listener of an admitted request's response (`this` is the response). */
-  private readonly release: (this: HeldBytes) => void;
 
   /** Bytes of the bodies admitted now (tests wait on it). */
   get inUse(): number {
@@ -39,10 +33,6 @@ export class BodyBudget {
 
   constructor(private readonly settings: BodyBudgetSettings) {
     this.gate = new ByteGate(settings.budgetBytes);
-    const gate = this.gate;
-    this.release = function (this: HeldBytes) {
-      gate.give(this[HELD] ?? 0);
-    };
     this.retryAfter = String(Math.max(1, Math.ceil(settings.waitMs / 1000)));
   }
 
@@ -58,7 +48,7 @@ export class BodyBudget {
       done(null, payload);
       return;
     }
-    // A callback hook with a synchronous fast path: no closure, promise or timer unless the request must wait.
+    // A callback hook with a synchronous fast path: no promise, timer or extra closure unless it must wait.
     if (this.gate.tryTake(bytes)) {
       this.hold(reply, bytes);
       done(null, payload);
@@ -94,12 +84,11 @@ export class BodyBudget {
   };
 
   /**
-   * Gives the bytes back once the response is done: "close" comes once it is sent or the connection
-   * dropped, whichever is first. One listener shared by every request, the bytes kept on the response.
+   * Gives the bytes back once the response is done: "close" comes once, when it is sent or the
+   * connection dropped, whichever is first (so on(), not once() and its wrapper).
    */
   private hold(reply: FastifyReply, bytes: number): void {
-    (reply.raw as HeldBytes)[HELD] = bytes;
-    reply.raw.on("close", this.release);
+    reply.raw.on("close", () => this.gate.give(bytes));
   }
 
   private bytesOf(request: FastifyRequest): number {
