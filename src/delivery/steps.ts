@@ -62,10 +62,10 @@ export interface AttemptState {
   /** Attachment bytes, when the accepting process handed them over. */
   attachments: ReadonlyMap<string, Uint8Array> | undefined;
   /** What to send (compose): the stored bytes, or what to compose them from. */
-  mime?: DispatchJob["mime"];
-  envelope?: Envelope;
-  result?: DispatchResult;
-  verdict?: Verdict;
+  mime: DispatchJob["mime"] | undefined;
+  envelope: Envelope | undefined;
+  result: DispatchResult | undefined;
+  verdict: Verdict | undefined;
 }
 
 /** A step may end the attempt early ("stop"): nothing after it runs. */
@@ -94,6 +94,8 @@ export function startAttempt(
 
 function attemptState(job: DeliveryJob, context: RetryContext | undefined): AttemptState {
   const { message } = job;
+  // Every field from the start, those the steps fill in too: one shape for every attempt, all of it
+  // in the object (fields added later would change its shape four times and need a second allocation).
   return {
     message,
     content: job.content ?? readStoredContent(storedContentOf(message)),
@@ -102,6 +104,10 @@ function attemptState(job: DeliveryJob, context: RetryContext | undefined): Atte
     history: context ? readHistory(context.attempts) : NO_HISTORY,
     storedMime: context?.mime,
     attachments: job.attachments,
+    mime: undefined,
+    envelope: undefined,
+    result: undefined,
+    verdict: undefined,
   };
 }
 
