@@ -1,4 +1,4 @@
-import { readStoredContent, type StoredContent } from "../model/email-message.js";
+import { readStoredContent, type StoredContent } from "../model/stored-content.js";
 import { type ComposeInput, composeMime } from "./compose.js";
 import { type SigningKey, signMime } from "./dkim-sign.js";
 import type { Envelope } from "./envelope.js";

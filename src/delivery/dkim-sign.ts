@@ -1,8 +1,5 @@
 import { createHash, createPrivateKey, sign as cryptoSign, type KeyObject } from "node:crypto";
 import { promisify } from "node:util";
-import { dkimBody } from "mailauth/lib/dkim/body/index.js";
-import { generateCanonicalizedHeader } from "mailauth/lib/dkim/header/index.js";
-import { formatSignatureHeaderLine, getSigningHeaderLines, parseHeaders } from "mailauth/lib/tools.js";
 
 /** One key a message is signed with, as the sign step passes it to where the MIME is composed. */
 export interface SigningKey {
@@ -57,6 +54,29 @@ function parsedKey(signing: SigningKey): KeyObject {
   return key;
 }
 
+/**
+ * mailauth's parts, loaded at the first signature: they hold about 5 MB of heap in each thread that
+ * loads them (main and relay), which every major GC marks, for installations that sign nothing.
+ */
+let mailauth:
+  | Promise<
+      [
+        typeof import("mailauth/lib/dkim/body/index.js"),
+        typeof import("mailauth/lib/dkim/header/index.js"),
+        typeof import("mailauth/lib/tools.js"),
+      ]
+    >
+  | undefined;
+
+function loadMailauth() {
+  mailauth ??= Promise.all([
+    import("mailauth/lib/dkim/body/index.js"),
+    import("mailauth/lib/dkim/header/index.js"),
+    import("mailauth/lib/tools.js"),
+  ]);
+  return mailauth;
+}
+
 /** crypto.sign with a callback: the RSA or Ed25519 operation runs in libuv's thread pool. */
 const signInPool = promisify(
   (
@@ -76,6 +96,11 @@ const signInPool = promisify(
  * that fails throws: a message meant to be signed is never sent without it (the attempt is retried).
  */
 export async function signMime(mime: string, keys: readonly SigningKey[]): Promise<string> {
+  const [
+    { dkimBody },
+    { generateCanonicalizedHeader },
+    { formatSignatureHeaderLine, getSigningHeaderLines, parseHeaders },
+  ] = await loadMailauth();
   const bytes = Buffer.from(mime, "latin1");
   const split = bytes.indexOf("\r\n\r\n");
   if (split < 0) throw new Error("DKIM signing: the message has no header/body boundary");

@@ -62,10 +62,10 @@ export interface AttemptState {
   /** Attachment bytes, when the accepting process handed them over. */
   attachments: ReadonlyMap<string, Uint8Array> | undefined;
   /** What to send (compose): the stored bytes, or what to compose them from. */
-  mime?: DispatchJob["mime"];
-  envelope?: Envelope;
-  result?: DispatchResult;
-  verdict?: Verdict;
+  mime: DispatchJob["mime"] | undefined;
+  envelope: Envelope | undefined;
+  result: DispatchResult | undefined;
+  verdict: Verdict | undefined;
 }
 
 /** A step may end the attempt early ("stop"): nothing after it runs. */
@@ -75,14 +75,28 @@ export interface DeliveryStep {
   run(state: AttemptState, context: StepContext): unknown;
 }
 
-/** Reads what the attempt starts from: the content, and for a retry the earlier attempts and stored MIME. */
-export async function startAttempt(job: DeliveryJob, retry: RetryContext | undefined, store: MailStore) {
+/**
+ * Reads what the attempt starts from: the content, and for a retry the earlier attempts and stored MIME
+ * (read from the store unless given). Synchronous for a first attempt: no promise per message.
+ */
+export function startAttempt(
+  job: DeliveryJob,
+  retry: RetryContext | undefined,
+  store: MailStore,
+): AttemptState | Promise<AttemptState> {
   const { message } = job;
-  const context =
-    message.num_attempts > 0
-      ? (retry ?? (await store.findRetryContexts([message.sid])).get(message.sid))
-      : undefined;
-  const state: AttemptState = {
+  if (message.num_attempts === 0) return attemptState(job, undefined);
+  if (retry !== undefined) return attemptState(job, retry);
+  return store
+    .findRetryContexts([message.sid])
+    .then((contexts) => attemptState(job, contexts.get(message.sid)));
+}
+
+function attemptState(job: DeliveryJob, context: RetryContext | undefined): AttemptState {
+  const { message } = job;
+  // Every field from the start, those the steps fill in too: one shape for every attempt, all of it
+  // in the object (fields added later would change its shape four times and need a second allocation).
+  return {
     message,
     content: job.content ?? readStoredContent(storedContentOf(message)),
     attempt: message.num_attempts + 1,
@@ -90,8 +104,11 @@ export async function startAttempt(job: DeliveryJob, retry: RetryContext | undef
     history: context ? readHistory(context.attempts) : NO_HISTORY,
     storedMime: context?.mime,
     attachments: job.attachments,
+    mime: undefined,
+    envelope: undefined,
+    result: undefined,
+    verdict: undefined,
   };
-  return state;
 }
 
 /**

@@ -234,18 +234,23 @@ export class DeliveryWorker {
 
   private begin(job: DeliveryJob, retry?: RetryContext): void {
     const { message } = job;
-    const task = this.deliver(job, retry)
-      .catch((error: unknown) => {
+    // One promise per delivery for its end, whichever way it ends (not a catch and a finally: two).
+    const task = this.deliver(job, retry).then(
+      () => this.finished(message.sid),
+      (error: unknown) => {
         // The store failed, so no attempt was recorded: the lease runs out and the message is tried again.
         this.deps.logger.error({ err: error, sid: message.sid }, "delivery: could not record an attempt");
-      })
-      .finally(() => {
-        this.inFlight.delete(message.sid);
-        // A freed slot matters to the loop only when messages wait in the queue; otherwise new mail is
-        // handed over directly, and waking the loop would cost two empty queries per delivery.
-        if (this.backlog || this.stopping) this.signal.wake();
-      });
+        this.finished(message.sid);
+      },
+    );
     this.inFlight.set(message.sid, task);
+  }
+
+  private finished(sid: string): void {
+    this.inFlight.delete(sid);
+    // A freed slot matters to the loop only when messages wait in the queue; otherwise new mail is
+    // handed over directly, and waking the loop would cost two empty queries per delivery.
+    if (this.backlog || this.stopping) this.signal.wake();
   }
 
   /** One attempt, step by step (steps.ts). `retry`: what a retried message needs; read there if not given. */
@@ -260,8 +265,8 @@ export class DeliveryWorker {
     }
     try {
       if (this.abandoned) return;
-      const state = await startAttempt(job, retry, this.deps.store);
-      await runAttempt(state, this.steps);
+      const started = startAttempt(job, retry, this.deps.store);
+      await runAttempt(started instanceof Promise ? await started : started, this.steps);
     } finally {
       this.memory.give(bytes);
     }

@@ -29,7 +29,7 @@ import { errorPage } from "./error-pages.js";
 import { parseFormBody } from "./form.js";
 import { addJsonBodyParser } from "./json-body.js";
 import { rewriteJsonSuffix, sendError } from "./representation.js";
-import { requestIds, trackRequests } from "./request-log.js";
+import { requestIds, tagWithRequestId, trackRequests } from "./request-log.js";
 import { accountRoutes } from "./routes/accounts.js";
 import { domainRoutes } from "./routes/domains.js";
 import { emailMessageRoutes } from "./routes/email-messages.js";
@@ -117,11 +117,11 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   );
   // Only form, JSON and (for sends) multipart bodies carry parameters; anything else gets a clear 415.
   app.removeContentTypeParser("text/plain");
-  // First, so that every answer (a refusal while closing, a 401) carries the request id.
   trackRequests(app, {
     logRequests: deps.logRequests,
     observe: (method, route, statusCode, ms) => deps.metrics.httpRequest(method, route, statusCode, ms),
   });
+  // The first onRequest hook, so that every answer (a refusal while closing, a 401) carries the request id.
   refuseWhileClosing(app);
   // Before any body is read, and after authentication (the onRequest hook of the API's context).
   const budget = new BodyBudget({
@@ -279,7 +279,9 @@ function refuseWhileClosing(app: FastifyInstance): void {
     if (closing) reply.header("connection", "close");
     done(null, payload);
   });
-  app.addHook("onRequest", (_request, reply, done) => {
+  // The app's first onRequest hook: the request id and the shutdown check in one hook turn.
+  app.addHook("onRequest", (request, reply, done) => {
+    tagWithRequestId(request, reply);
     if (!closing) {
       done();
       return;

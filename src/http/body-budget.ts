@@ -48,16 +48,16 @@ export class BodyBudget {
       done(null, payload);
       return;
     }
-    const admitted = () => {
-      // "close" comes once the response is sent or the connection dropped, whichever is first.
-      reply.raw.once("close", () => this.gate.give(bytes));
-      done(null, payload);
-    };
-    // A callback hook with a synchronous fast path: no promise or timer unless the request must wait.
+    // A callback hook with a synchronous fast path: no promise, timer or extra closure unless it must wait.
     if (this.gate.tryTake(bytes)) {
-      admitted();
+      this.hold(reply, bytes);
+      done(null, payload);
       return;
     }
+    const admitted = () => {
+      this.hold(reply, bytes);
+      done(null, payload);
+    };
     let timer: NodeJS.Timeout | undefined;
     const cancel = this.gate.wait(bytes, () => {
       clearTimeout(timer);
@@ -82,6 +82,14 @@ export class BodyBudget {
     }, this.settings.waitMs);
     request.raw.once("close", leftWhileWaiting);
   };
+
+  /**
+   * Gives the bytes back once the response is done: "close" comes once, when it is sent or the
+   * connection dropped, whichever is first (so on(), not once() and its wrapper).
+   */
+  private hold(reply: FastifyReply, bytes: number): void {
+    reply.raw.on("close", () => this.gate.give(bytes));
+  }
 
   private bytesOf(request: FastifyRequest): number {
     const { headers } = request;

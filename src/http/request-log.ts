@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 
 /** The header that carries a request's id, both ways. */
 export const REQUEST_ID_HEADER = "x-request-id";
@@ -33,15 +33,19 @@ export interface RequestTrackingOptions {
 }
 
 /**
- * Every answer carries its request id (X-Request-Id), every request is timed by route pattern for
- * /metrics, and at debug level each one is logged once, when answered. The line names no header and
+ * Every answer carries its request id (X-Request-Id): set by the first onRequest hook of the app (one
+ * hook turn per request for that and the shutdown check, app.ts), before anything can refuse it.
+ */
+export function tagWithRequestId(request: FastifyRequest, reply: FastifyReply): void {
+  reply.header(REQUEST_ID_HEADER, request.id);
+}
+
+/**
+ * Every request is timed by route pattern for /metrics, and at debug level each one is logged once,
+ * when answered. The line names no header and
  * no query string: credentials (Authorization) and whatever a client puts in a URL stay out of the log.
  */
 export function trackRequests(app: FastifyInstance, options: RequestTrackingOptions): void {
-  app.addHook("onRequest", (request, reply, done) => {
-    reply.header(REQUEST_ID_HEADER, request.id);
-    done();
-  });
   app.addHook("onResponse", (request, reply, done) => {
     // The route's pattern, not its URL: one series per route whatever the SIDs in the path.
     const route = request.routeOptions.url ?? "unmatched";

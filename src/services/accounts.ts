@@ -73,6 +73,8 @@ export interface AccountServiceOptions {
  */
 export const AUTH_CACHE_MS = 1000;
 const AUTH_CACHE_ENTRIES = 10_000;
+/** AccountService.recent: nothing read for that name within AUTH_CACHE_MS. */
+const NOT_CACHED = Symbol("not cached");
 
 export class AccountService {
   /**
@@ -171,10 +173,15 @@ export class AccountService {
     }
   }
 
-  /** The lineage of `user` (an Account SID or email address) if `token` is its AuthToken. */
-  async authenticate(user: string, token: string): Promise<Lineage | undefined> {
-    const lineage = await this.lookup(user);
-    return authTokenMatches(token, lineage?.account.auth_token_hash) ? lineage : undefined;
+  /**
+   * The lineage of `user` (an Account SID or email address) if `token` is its AuthToken. Synchronous
+   * when the lineage was read within AUTH_CACHE_MS (nearly every request under load): no promise.
+   */
+  authenticate(user: string, token: string): Lineage | undefined | Promise<Lineage | undefined> {
+    const check = (lineage: Lineage | undefined) =>
+      authTokenMatches(token, lineage?.account.auth_token_hash) ? lineage : undefined;
+    const recent = this.recent(user);
+    return recent === NOT_CACHED ? this.lookup(user).then(check) : check(recent);
   }
 
   private forgetRecent(): void {
@@ -188,13 +195,11 @@ export class AccountService {
    * whether an account was found or not.
    */
   async lookup(sidOrEmail: string): Promise<Lineage | undefined> {
+    const recent = this.recent(sidOrEmail);
+    if (recent !== NOT_CACHED) return recent;
     // Emails are case-insensitive, SIDs are not (`ac…` is no SID).
     const key = sidOrEmail.includes("@") ? sidOrEmail.toLowerCase() : sidOrEmail;
     const now = Date.now();
-    const hit = this.known.get(key);
-    if (hit && hit.until > now) return hit.lineage;
-    const missing = this.unknown.get(key);
-    if (missing !== undefined && missing > now) return undefined;
     const generation = this.generation;
     const lineage = await this.readLineage(sidOrEmail);
     this.known.delete(key);
@@ -210,6 +215,17 @@ export class AccountService {
       }
     }
     return lineage;
+  }
+
+  /** What was read for this SID or email within AUTH_CACHE_MS (undefined: no such account), or NOT_CACHED. */
+  private recent(sidOrEmail: string): Lineage | undefined | typeof NOT_CACHED {
+    const key = sidOrEmail.includes("@") ? sidOrEmail.toLowerCase() : sidOrEmail;
+    const now = Date.now();
+    const hit = this.known.get(key);
+    if (hit && hit.until > now) return hit.lineage;
+    const missing = this.unknown.get(key);
+    if (missing !== undefined && missing > now) return undefined;
+    return NOT_CACHED;
   }
 
   private async readLineage(sidOrEmail: string): Promise<Lineage | undefined> {

@@ -1,4 +1,5 @@
-import Handlebars from "handlebars";
+import { createRequire } from "node:module";
+import type Handlebars from "handlebars";
 import { ApiError } from "../domain/errors.js";
 import { quoteInput } from "../domain/quote.js";
 
@@ -38,36 +39,52 @@ interface RenderState {
 // Rendering is synchronous, so the render in progress is known here while its helpers run.
 let active: RenderState | undefined;
 
-const env = Handlebars.create();
-env.unregisterHelper("log");
-env.unregisterHelper("lookup");
-const builtinEach = env.helpers.each as Handlebars.HelperDelegate;
-env.registerHelper("each", function (this: unknown, context: unknown, options: Handlebars.HelperOptions) {
-  const fn = options.fn;
-  const counted = Object.assign((item: unknown, more?: Handlebars.RuntimeOptions) => {
-    const state = active;
-    if (state && ++state.iterations > MAX_RENDER_ITERATIONS) {
-      throw new RenderLimit(`runs more than ${MAX_RENDER_ITERATIONS} #each iterations`);
-    }
-    return fn(item, more);
-  }, fn);
-  return builtinEach.call(this, context, { ...options, fn: counted });
-});
-env.registerHelper(
-  OUT_HELPER,
-  (value: unknown, name: string, escapeHtml: boolean, line: number, column: number) => {
-    const state = active;
-    if (value === undefined && state?.strict) throw new MissingVariable(name, line, column);
-    const text = escapeHtml ? env.escapeExpression(value as string) : value == null ? "" : String(value);
-    if (state) {
-      state.written += text.length;
-      if (state.written > MAX_RENDER_WRITTEN) {
-        throw new RenderLimit(`writes more than ${MAX_RENDER_WRITTEN} characters through variables`);
+/**
+ * Handlebars and this environment, made at the first template checked or compiled: Handlebars holds
+ * about 2 MB of heap (its sources and parser), which every major GC of the main thread marks, in
+ * installations that never use a template. Loaded with require (it is CommonJS) so checking and
+ * compiling stay synchronous.
+ */
+let engine: { Handlebars: typeof Handlebars; env: typeof Handlebars } | undefined;
+
+function handlebars(): { Handlebars: typeof Handlebars; env: typeof Handlebars } {
+  engine ??= createEngine(createRequire(import.meta.url)("handlebars") as typeof Handlebars);
+  return engine;
+}
+
+function createEngine(hbs: typeof Handlebars): { Handlebars: typeof Handlebars; env: typeof Handlebars } {
+  const env = hbs.create();
+  env.unregisterHelper("log");
+  env.unregisterHelper("lookup");
+  const builtinEach = env.helpers.each as Handlebars.HelperDelegate;
+  env.registerHelper("each", function (this: unknown, context: unknown, options: Handlebars.HelperOptions) {
+    const fn = options.fn;
+    const counted = Object.assign((item: unknown, more?: Handlebars.RuntimeOptions) => {
+      const state = active;
+      if (state && ++state.iterations > MAX_RENDER_ITERATIONS) {
+        throw new RenderLimit(`runs more than ${MAX_RENDER_ITERATIONS} #each iterations`);
       }
-    }
-    return text;
-  },
-);
+      return fn(item, more);
+    }, fn);
+    return builtinEach.call(this, context, { ...options, fn: counted });
+  });
+  env.registerHelper(
+    OUT_HELPER,
+    (value: unknown, name: string, escapeHtml: boolean, line: number, column: number) => {
+      const state = active;
+      if (value === undefined && state?.strict) throw new MissingVariable(name, line, column);
+      const text = escapeHtml ? env.escapeExpression(value as string) : value == null ? "" : String(value);
+      if (state) {
+        state.written += text.length;
+        if (state.written > MAX_RENDER_WRITTEN) {
+          throw new RenderLimit(`writes more than ${MAX_RENDER_WRITTEN} characters through variables`);
+        }
+      }
+      return text;
+    },
+  );
+  return { Handlebars: hbs, env };
+}
 
 const COMPILE_OPTIONS: CompileOptions = {
   noEscape: true,
@@ -105,7 +122,7 @@ export function checkTemplateSource(field: TemplateField, source: string): void 
   const ast = prepare(field, source);
   try {
     // Compiling is lazy in Handlebars (at the first render): precompile makes every compile error show now.
-    env.precompile(ast, COMPILE_OPTIONS);
+    handlebars().env.precompile(ast, COMPILE_OPTIONS);
   } catch (error) {
     throw syntaxError(field, error);
   }
@@ -113,7 +130,7 @@ export function checkTemplateSource(field: TemplateField, source: string): void 
 
 /** Compiles a part that checkTemplateSource accepted when it was saved. */
 export function compileTemplatePart(field: TemplateField, source: string): CompiledPart {
-  const template = env.compile(prepare(field, source), COMPILE_OPTIONS);
+  const template = handlebars().env.compile(prepare(field, source), COMPILE_OPTIONS);
   return (data, strict) => render(field, template, data, strict);
 }
 
@@ -172,7 +189,10 @@ function tooLarge(field: TemplateField, what: string): ApiError {
 }
 
 /** Handlebars's own parser, whose lexer keeps the position of the token it stopped at. */
-const parser = (Handlebars as unknown as { Parser: { lexer: { yylloc?: Location; match?: string } } }).Parser;
+function parser(): { lexer: { yylloc?: Location; match?: string } } {
+  return (handlebars().Handlebars as unknown as { Parser: { lexer: { yylloc?: Location; match?: string } } })
+    .Parser;
+}
 
 interface Location {
   first_line: number;
@@ -181,7 +201,7 @@ interface Location {
 
 function parseSource(field: TemplateField, source: string): hbs.AST.Program {
   try {
-    return env.parse(source);
+    return handlebars().env.parse(source);
   } catch (error) {
     throw syntaxError(field, error);
   }
@@ -204,10 +224,10 @@ function syntaxError(field: TemplateField, error: unknown): ApiError {
     column = placed.column;
     what = message.replace(/ - \d+:\d+$/, "");
   } else {
-    const at = parser.lexer.yylloc;
+    const at = parser().lexer.yylloc;
     line = at?.first_line;
     column = at?.first_column;
-    const match = parser.lexer.match ?? "";
+    const match = parser().lexer.match ?? "";
     what = /got 'EOF'/.test(message)
       ? "the template ends before a {{ }} or a block is closed"
       : /^Lexical error/.test(message)

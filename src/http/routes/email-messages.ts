@@ -140,8 +140,9 @@ export async function emailMessageRoutes(app: FastifyInstance, deps: Deps): Prom
       assertMayAct(request, "send email");
       const key = readIdempotencyKey(request);
       if (key === undefined) {
-        const email = await readSend(deps.templates, lineageOf(request), request.body, request.uploads);
-        const message = await deps.emails.accept(account.sid, email);
+        const read = readSend(deps.templates, lineageOf(request), request.body, request.uploads);
+        // Without a template the read is synchronous: no await (a turn of the microtask queue) for it.
+        const message = await deps.emails.accept(account.sid, read instanceof Promise ? await read : read);
         // Restcomm answers 200, not 201, with the message echoed back.
         return sendResource(request, reply, EmailMessageModel.render(message));
       }

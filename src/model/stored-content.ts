@@ -1,0 +1,95 @@
+import type { Mailbox } from "../domain/addresses.js";
+
+/**
+ * What a message stores of its content, apart from the model's schemas (email-message.ts), so the
+ * relay thread, which reads stored content to compose, does not load TypeBox and the send schemas
+ * (about 3.6 MB of heap in that thread).
+ */
+
+/**
+ * An attachment as a message refers to it: its bytes are stored once per distinct content (by
+ * SHA-256) and fetched by `sha256` when the message is composed or downloaded.
+ */
+export interface AttachmentRef {
+  /** As the caller named it; never used as a path. */
+  filename: string;
+  content_type: string;
+  /** Decoded size in bytes. */
+  size: number;
+  /** Set for an inline part: the HTML refers to it as `cid:{content_id}`. */
+  content_id: string | null;
+  /** Lower-case hex SHA-256 of the bytes. */
+  sha256: string;
+}
+
+/**
+ * What a message says, as the caller gave it after validation: stored with the message (not
+ * re-parsed on every attempt) and the only input of MIME composition besides the Message-ID, the
+ * date and the attachment bytes.
+ */
+export interface EmailContent {
+  from: Mailbox;
+  to: Mailbox[];
+  cc: Mailbox[];
+  /** Envelope only: never written into a header. */
+  bcc: Mailbox[];
+  reply_to: Mailbox[];
+  subject: string;
+  /**
+   * Restcomm's Body and Type: one part of that type (Type normalised, e.g. `text/plain; charset=UTF-8`).
+   * Set only when the caller sent Body; then html and text are null (the API refuses both at once).
+   */
+  body: string | null;
+  type: string | null;
+  /**
+   * The Html and Text parameters. Both: multipart/alternative, text first. Html alone: a text
+   * alternative derived from it is added when composing (it is not stored).
+   */
+  html: string | null;
+  text: string | null;
+  /** Custom headers, names as given, in the order given; values are header-safe (no CR, LF or controls). */
+  headers: Record<string, string>;
+  tags: Record<string, string>;
+  attachments: AttachmentRef[];
+  /** The template the texts were rendered from (TemplateSid/TemplateName); absent in older messages. */
+  template_sid?: string | null;
+}
+
+/**
+ * How content is stored: the texts (body, html, text) in columns of their own, the rest as one JSON
+ * document. The texts are most of a message's bytes; kept out of the JSON they cross to the store
+ * and relay threads as plain strings, and JSON.stringify has no long text to escape (it was the
+ * largest cost of accepting a plain message, docs/performance.md).
+ */
+export interface StoredContent {
+  json: string;
+  body: string | null;
+  html: string | null;
+  text: string | null;
+}
+
+export function storeContent(content: EmailContent): StoredContent {
+  const { body, html, text } = content;
+  // The texts as null in the JSON (readStoredContent puts them back): a spread with three keys
+  // replaced is cheaper than a rest pattern that leaves them out.
+  return { json: JSON.stringify({ ...content, body: null, html: null, text: null }), body, html, text };
+}
+
+/** The stored content of a message row. */
+export function storedContentOf(row: {
+  content: string;
+  body_part: string | null;
+  html_part: string | null;
+  text_part: string | null;
+}): StoredContent {
+  return { json: row.content, body: row.body_part, html: row.html_part, text: row.text_part };
+}
+
+export function readStoredContent(stored: StoredContent): EmailContent {
+  return {
+    ...(JSON.parse(stored.json) as EmailContent),
+    body: stored.body,
+    html: stored.html,
+    text: stored.text,
+  };
+}
