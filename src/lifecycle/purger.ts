@@ -44,11 +44,12 @@ export interface PurgeLog {
 const DEFAULT_BATCH = 100;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /**
- * 200 pages per step (1.6 MB of 8 KiB pages): moving a page costs about 0.03 ms of the writer and two
- * or three page writes to the log (measured on a 1.7 GB file of 4 KiB pages: 500 pages took 14 ms),
- * so a step holds the writer about as long as a purge batch.
+ * 50 pages per step (400 KB of 8 KiB pages). A step holds the writer while it moves pages; with 200
+ * (on a 4.8 GB file of 8 KiB pages, after a purge of a million) a step took about 28 ms and the accept
+ * p99 while the space went back rose from 25 to 80 ms (docs/operations.md, "The million"); a step a
+ * quarter of that is about as long as a purge batch.
  */
-const DEFAULT_VACUUM_PAGES = 200;
+const DEFAULT_VACUUM_PAGES = 50;
 
 /**
  * The background purge (issue 16): every MAILROOM_PURGE_INTERVAL, content past its retention, then
