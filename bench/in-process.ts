@@ -14,6 +14,8 @@ export interface InProcessMailroom {
   sendOne(): Promise<void>;
   /** `count` plain sends, `lanes` at a time (each lane sends one after another). */
   send(count: number, lanes: number): Promise<void>;
+  /** Plain sends on `lanes` lanes while `going()`; each send's ms to `onSample` and in the result. */
+  timed(lanes: number, going: () => boolean, onSample?: (ms: number) => void): Promise<number[]>;
 }
 
 /**
@@ -69,6 +71,21 @@ export async function startInProcess(
         }
       };
       await Promise.all(Array.from({ length: lanes }, lane));
+    },
+    async timed(lanes, going, onSample = () => {}) {
+      const latencies: number[] = [];
+      const lane = async () => {
+        while (going()) {
+          const started = performance.now();
+          const response = await inject();
+          const ms = performance.now() - started;
+          latencies.push(ms);
+          onSample(ms);
+          check(response);
+        }
+      };
+      await Promise.all(Array.from({ length: lanes }, lane));
+      return latencies;
     },
   };
 }

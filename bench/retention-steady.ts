@@ -30,9 +30,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
-import { loadConfig } from "../src/config/config.js";
 import { Purger } from "../src/lifecycle/purger.js";
-import { createMailroom, type Mailroom } from "../src/server.js";
+import type { Mailroom } from "../src/server.js";
+import { startInProcess } from "./in-process.js";
 import { cloneMessages } from "./retention-clone.js";
 
 const bytesMessages = Number(process.env.RETENTION_BYTES_MESSAGES ?? 5000);
@@ -51,58 +51,9 @@ const reportSeconds = Number(process.env.RETENTION_P99_REPORT_SECONDS ?? 30);
 const quiet = { info() {}, error() {} };
 
 async function start(dataDir: string, env: Record<string, string>) {
-  const mailroom = await createMailroom(
-    loadConfig({
-      MAILROOM_DATA_DIR: dataDir,
-      MAILROOM_HOST: "127.0.0.1",
-      MAILROOM_PORT: "0",
-      MAILROOM_LOG_LEVEL: "warn",
-      ...env,
-    }),
-  );
-  await mailroom.listen();
-  const issued = await mailroom.accounts.create({ emailAddress: "retention@example.com", parentSid: null });
-  const url = `/restcomm/2012-04-24/Accounts/${issued.account.sid}/Email/Messages.json`;
-  const headers = {
-    authorization: `Basic ${Buffer.from(`${issued.account.sid}:${issued.authToken}`).toString("base64")}`,
-    "content-type": "application/x-www-form-urlencoded",
-  };
-  const payload = new URLSearchParams({
-    From: "sender@example.com",
-    To: "rcpt@example.net",
-    Subject: "Retention message",
-    Body: "x".repeat(1024),
-  }).toString();
-  const send = async (count: number) => {
-    let started = 0;
-    const lane = async () => {
-      while (started < count) {
-        started++;
-        const response = await mailroom.app.inject({ method: "POST", url, headers, payload });
-        if (response.statusCode !== 200)
-          throw new Error(`send answered ${response.statusCode}: ${response.body}`);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(50, count) }, lane));
-  };
-  /** Sends one message at a time on each of `lanes` lanes while `going()`; returns each send's ms. */
-  const timed = async (lanes: number, going: () => boolean, onSample: (ms: number) => void = () => {}) => {
-    const latencies: number[] = [];
-    const lane = async () => {
-      while (going()) {
-        const t0 = performance.now();
-        const response = await mailroom.app.inject({ method: "POST", url, headers, payload });
-        const ms = performance.now() - t0;
-        latencies.push(ms);
-        onSample(ms);
-        if (response.statusCode !== 200)
-          throw new Error(`send answered ${response.statusCode}: ${response.body}`);
-      }
-    };
-    await Promise.all(Array.from({ length: lanes }, lane));
-    return latencies;
-  };
-  return { mailroom, send, timed };
+  const server = await startInProcess(dataDir, env, { name: "retention", subject: "Retention message" });
+  const send = (count: number) => server.send(count, Math.min(50, count));
+  return { mailroom: server.mailroom, send, timed: server.timed };
 }
 
 /** A second connection on the file: counts, and a checkpoint so the main file holds everything. */
