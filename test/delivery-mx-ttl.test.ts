@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ConfigError, loadConfig } from "../src/config/config.js";
-import { FAST_RETRIES, getAttempts, waitForFinal } from "./helpers/delivery.js";
+import { FAST_RETRIES, getAttempts, mxModeEnv, waitForFinal } from "./helpers/delivery.js";
 import { startTestDns, type TestDns } from "./helpers/dns-server.js";
 import { sendEmail, startMailroom, type TestServer } from "./helpers/mailroom.js";
 import { SmtpSink } from "./helpers/smtp-sink.js";
@@ -43,13 +43,8 @@ describe("direct-to-MX: MX answers are kept for their TTL", () => {
     dns.set("long-ttl.example", [{ type: "MX", exchange: "mx.first.example", priority: 10, ttl: 3600 }]);
     server = await startMailroom({
       env: {
-        MAILROOM_DELIVERY_MODE: "mx",
-        MAILROOM_REQUIRE_VERIFIED_DOMAIN: "0",
-        MAILROOM_DNS_SERVERS: dns.servers,
+        ...mxModeEnv(dns.servers, first.port),
         MAILROOM_DNS_MIN_TTL_MS: "0",
-        MAILROOM_MX_ALLOW_PRIVATE: "1",
-        MAILROOM_MX_PORT: String(first.port),
-        MAILROOM_HOSTNAME: "mailroom.test.example",
         ...FAST_RETRIES,
       },
     });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { FAST_RETRIES, getAttempts, getMessage } from "./helpers/delivery.js";
+import { FAST_RETRIES, getAttempts, getMessage, mxModeEnv } from "./helpers/delivery.js";
 import { startTestDns, type TestDns } from "./helpers/dns-server.js";
 import { sendEmail, startMailroom, type TestServer } from "./helpers/mailroom.js";
 import { SmtpSink } from "./helpers/smtp-sink.js";
@@ -35,12 +35,7 @@ describe("warm-up in mx mode: over the step's allowance mail waits in the queue,
     server = await startMailroom({
       logLines,
       env: {
-        MAILROOM_DELIVERY_MODE: "mx",
-        MAILROOM_REQUIRE_VERIFIED_DOMAIN: "0",
-        MAILROOM_DNS_SERVERS: dns.servers,
-        MAILROOM_MX_ALLOW_PRIVATE: "1",
-        MAILROOM_MX_PORT: String(sink.port),
-        MAILROOM_HOSTNAME: "mailroom.test.example",
+        ...mxModeEnv(dns.servers, sink.port),
         // free.example's warm-up is long over: it limits nothing, and the start says so.
         MAILROOM_DOMAIN_WARMUP: `warm.example=1,3/m from ${new Date(startsAt).toISOString()}; free.example=1/d from 2020-01-01`,
         // Few attempts: waiting for the warm-up must not use them up.

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { type Certificate, makeCertificate } from "./helpers/certificates.js";
-import { FAST_RETRIES, getAttempts, getMessage, waitForFinal } from "./helpers/delivery.js";
+import { FAST_RETRIES, getAttempts, getMessage, mxModeEnv, waitForFinal } from "./helpers/delivery.js";
 import { startTestDns, type TestDns } from "./helpers/dns-server.js";
 import { API, request, sendEmail, startMailroom, type TestServer } from "./helpers/mailroom.js";
 import { SmtpSink } from "./helpers/smtp-sink.js";
@@ -159,14 +159,7 @@ for (const variant of await storeVariants()) {
       server = await startMailroom({
         store: variant.kind,
         env: {
-          MAILROOM_DELIVERY_MODE: "mx",
-          // The sending-domain policy (issue 15, on by default in mx mode) is not what these tests are about.
-          MAILROOM_REQUIRE_VERIFIED_DOMAIN: "0",
-          MAILROOM_DNS_SERVERS: dns.servers,
-          // The MX hosts here are all on loopback.
-          MAILROOM_MX_ALLOW_PRIVATE: "1",
-          MAILROOM_MX_PORT: String(hosts.a.port),
-          MAILROOM_HOSTNAME: "mailroom.test.example",
+          ...mxModeEnv(dns.servers, hosts.a.port),
           MAILROOM_TLS_REQUIRED_DOMAINS: "plain-required.example,secure.example",
           MAILROOM_MX_CA_FILE: join(dir, "ca.pem"),
           MAILROOM_DOMAIN_RATES: "paced.example=60/m",

@@ -8,6 +8,22 @@ export const FAST_RETRIES: Record<string, string> = {
   MAILROOM_POLL_INTERVAL_MS: "200",
 };
 
+/**
+ * A server in direct-to-MX mode against the test DNS (`dnsServers`: TestDns.servers), every MX host
+ * on loopback listening on `mxPort`. The sending-domain policy (on by default in mx mode) is off:
+ * tests of it set MAILROOM_REQUIRE_VERIFIED_DOMAIN themselves.
+ */
+export function mxModeEnv(dnsServers: string, mxPort: number): Record<string, string> {
+  return {
+    MAILROOM_DELIVERY_MODE: "mx",
+    MAILROOM_REQUIRE_VERIFIED_DOMAIN: "0",
+    MAILROOM_DNS_SERVERS: dnsServers,
+    MAILROOM_MX_ALLOW_PRIVATE: "1",
+    MAILROOM_MX_PORT: String(mxPort),
+    MAILROOM_HOSTNAME: "mailroom.test.example",
+  };
+}
+
 // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON
 type Json = any;
 
