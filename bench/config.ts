@@ -48,6 +48,8 @@ export interface BenchConfig {
   skipTemplate: boolean;
   /** Skips the Idempotency-Key row: BENCH_SKIP_IDEMPOTENCY=1. */
   skipIdempotency: boolean;
+  /** Skips Mailroom's DKIM row: BENCH_SKIP_DKIM=1. */
+  skipDkim: boolean;
   /** Destination domains of the direct-to-MX row (BENCH_MX_DOMAINS), served by `mxHosts` MX hosts. */
   mxDomains: number;
   /** MX host addresses of that row, 127.0.0.2 onwards (BENCH_MX_HOSTS, at most 250). */
@@ -108,6 +110,7 @@ export function loadConfig(resultsFile: string): BenchConfig {
     skipBatch: flag("BENCH_SKIP_BATCH"),
     skipTemplate: flag("BENCH_SKIP_TEMPLATE"),
     skipIdempotency: flag("BENCH_SKIP_IDEMPOTENCY"),
+    skipDkim: flag("BENCH_SKIP_DKIM"),
     mxDomains: int("BENCH_MX_DOMAINS", 1000, 1),
     mxHosts: Math.min(int("BENCH_MX_HOSTS", 100, 1), 250),
     postgresUrl: process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",
