@@ -62,7 +62,7 @@ export function newOrderedSid(prefix: SidPrefix, now = Date.now()): string {
     const at = takeRandom(SID_RANDOM_BYTES);
     pool.copy(ordered.high, 0, at, at + HIGH_BYTES);
     // Half the random range is left above the first SID of a millisecond, so incrementing cannot overflow.
-    (ordered.high[0] as number) &= 0x7f;
+    ordered.high[0] = (ordered.high[0] as number) & 0x7f;
     ordered.time = now;
     ordered.low = pool.readUInt16BE(at + HIGH_BYTES);
     ordered.head = timeHex(now) + hexOf(ordered.high);
@@ -76,15 +76,16 @@ export function newOrderedSid(prefix: SidPrefix, now = Date.now()): string {
 
 /**
  * The last ordered SID: its time, and its 80 random bits as 64 high ones (bytes) and 16 low ones (a
- * small integer). Only the low part changes within a millisecond (but for a carry, one SID in 65,536),
- * so a SID costs two table look-ups and a concatenation: no BigInt, and no number formatted in hex,
- * which took about half the store thread's JS time per event (docs/performance.md, tenth round).
- * `head` is the time and high part in hex, the same for every SID of a millisecond.
+ * small integer). Within a millisecond only the low part changes (a carry into the high part is rare),
+ * so a SID is two table look-ups and a concatenation. A BigInt (parsed, incremented, formatted) and a
+ * time formatted with toString(16) per SID cost 3 to 4 times as much (docs/performance.md, tenth round).
+ * `head` is the time and the high part in hex, the same for every SID of a millisecond.
  */
 const HIGH_BYTES = 8;
 const ordered = { time: 0, high: Buffer.alloc(HIGH_BYTES), low: 0, head: "" };
 const HEX_BYTE = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
 
+/** Bytes in hex, by table. */
 function hexOf(bytes: Buffer): string {
   let hex = "";
   for (const byte of bytes) hex += HEX_BYTE[byte];
