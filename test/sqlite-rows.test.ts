@@ -1,22 +1,26 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import type { Statement } from "better-sqlite3";
 import { newOrderedSid } from "../src/domain/ids.js";
 import { ATTEMPT_COLUMNS, columnValue, EVENT_COLUMNS, MESSAGE_COLUMNS } from "../src/store/schema.js";
-import { attemptValues, eventValues, messageValues } from "../src/store/sqlite-rows.js";
+import { insertAttemptRow, insertEventRow, insertMessageRow } from "../src/store/sqlite-rows.js";
 
 /** A row with a distinct value in every column, so a list in the wrong order cannot pass. */
 function everyColumn(columns: readonly { name: string }[]): Record<string, unknown> {
   return Object.fromEntries(columns.map((column, i) => [column.name, `${column.name}-${i}`]));
 }
 
-describe("the SQLite writer's positional rows (sqlite-rows.ts)", () => {
+describe("the SQLite writer's row INSERTs (sqlite-rows.ts)", () => {
   const tables = [
-    { name: "email_messages", columns: MESSAGE_COLUMNS, values: messageValues },
-    { name: "email_attempts", columns: ATTEMPT_COLUMNS, values: attemptValues },
-    { name: "email_events", columns: EVENT_COLUMNS, values: eventValues },
+    { name: "email_messages", columns: MESSAGE_COLUMNS, insert: insertMessageRow },
+    { name: "email_attempts", columns: ATTEMPT_COLUMNS, insert: insertAttemptRow },
+    { name: "email_events", columns: EVENT_COLUMNS, insert: insertEventRow },
   ] as const;
-  for (const { name, columns, values } of tables) {
-    const bind = values as (row: Record<string, unknown>) => unknown[];
+  // A statement that answers with the arguments it was run with.
+  const echo = { run: (...args: unknown[]) => args } as unknown as Statement;
+  for (const { name, columns, insert } of tables) {
+    const bind = (row: Record<string, unknown>) =>
+      (insert as (statement: Statement, row: Record<string, unknown>) => unknown)(echo, row);
     test(`${name}: every column, in the columns' order`, () => {
       const row = everyColumn(columns);
       assert.deepEqual(

@@ -1,18 +1,20 @@
+import type { RunResult, Statement } from "better-sqlite3";
 import type { Insertable } from "kysely";
 import type { EventRow } from "./change-rows.js";
 import type { EmailAttemptsTable, EmailMessagesTable } from "./schema.js";
 
 /**
- * The rows every plain message writes on SQLite, as the positional parameters of the INSERTs in
- * sqlite-writes.ts: each list is in its table's *_COLUMNS order (schema.ts), with what a row leaves
- * out written as the column's default or null (columnValue). Spelled out rather than mapped over the
- * column list: `COLUMNS.map(...)` made an array, a closure and a property look-up by name per column
- * (one V8 cannot specialise), about seven times the cost of these literals per row. The store tests
- * check each list against its columns (test/sqlite-rows.test.ts), so a column added there and not
- * here fails them.
+ * The rows every plain message writes on SQLite, run as the INSERTs of sqlite-writes.ts with one
+ * argument per column, in its table's *_COLUMNS order (schema.ts); what a row leaves out is written
+ * as the column's default or null (columnValue). Spelled out, for two costs per column that the
+ * shorter `statement.run(COLUMNS.map((c) => columnValue(row, c)))` paid: the map's closure call and
+ * property look-up by name (one V8 cannot specialise), and better-sqlite3 reading an array's elements
+ * through V8's API (about 420 instructions each under callgrind, against next to nothing for an
+ * argument; docs/performance.md, tenth round). The store tests check each against its columns
+ * (test/sqlite-rows.test.ts), so a column added there and not here fails them.
  */
-export function messageValues(m: Insertable<EmailMessagesTable>): unknown[] {
-  return [
+export function insertMessageRow(statement: Statement, m: Insertable<EmailMessagesTable>): RunResult {
+  return statement.run(
     m.sid ?? null,
     m.account_sid ?? null,
     m.from_address ?? null,
@@ -33,11 +35,11 @@ export function messageValues(m: Insertable<EmailMessagesTable>): unknown[] {
     m.date_sent ?? null,
     m.date_delivered ?? null,
     m.send_at ?? null,
-  ];
+  );
 }
 
-export function attemptValues(a: Insertable<EmailAttemptsTable>): unknown[] {
-  return [
+export function insertAttemptRow(statement: Statement, a: Insertable<EmailAttemptsTable>): RunResult {
+  return statement.run(
     a.sid ?? null,
     a.message_sid ?? null,
     a.account_sid ?? null,
@@ -50,11 +52,11 @@ export function attemptValues(a: Insertable<EmailAttemptsTable>): unknown[] {
     a.error_code ?? null,
     a.error_message ?? null,
     a.recipients ?? null,
-  ];
+  );
 }
 
-export function eventValues(e: EventRow): unknown[] {
-  return [
+export function insertEventRow(statement: Statement, e: EventRow): RunResult {
+  return statement.run(
     e.sid ?? null,
     e.account_sid ?? null,
     e.message_sid ?? null,
@@ -66,5 +68,5 @@ export function eventValues(e: EventRow): unknown[] {
     e.error_code ?? null,
     e.error_message ?? null,
     e.retry_at ?? null,
-  ];
+  );
 }
