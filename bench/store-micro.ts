@@ -37,6 +37,9 @@ function delivered(row: NewEmailMessage, owner: string): AttemptRecord {
   const now = Date.now();
   return {
     owner,
+    // As the delivery worker says it (delivery/steps.ts): the row has no StatusCallback, so the store
+    // does not look for one. Left out, every delivered message paid a lookup the server never makes.
+    hasStatusCallback: row.status_callback !== null && row.status_callback !== undefined,
     mime: MIME,
     attempt: {
       sid: newSid("EA", now),

@@ -36,7 +36,7 @@ export interface PurgeBatchRequest {
 
 /**
  * A position in a pass's walk: accounts in SID order; within one, its due messages in index order
- * (content: by `date_updated`; metadata: per final status, by `date_created`), `sid` breaking ties.
+ * (by `date_created`; metadata: per final status), `sid` breaking ties.
  */
 export interface PurgeCursor {
   account: string;
@@ -133,11 +133,11 @@ function cutoffLookup(cutoffs: PurgeCutoffs): (accountSid: string) => number {
 }
 
 /**
- * One account's due messages. Content: unpurged final messages whose last change (the one that made
- * them final) is older than the cutoff, by the partial index over unpurged messages per account
- * (`email_messages_unpurged_account`; a purged message leaves it). Metadata: final messages of one
- * status whose last change is older than the cutoff, by the account's status index (created before
- * the cutoff, since a message changes after it is created).
+ * One account's due messages: final messages whose last change (the one that made them final) is
+ * older than the cutoff. Both walks go by creation, bounded by the cutoff too (a message changes
+ * after it is created), so that no index they read moves when a message is delivered. Content:
+ * unpurged messages, by the partial index over them per account (`email_messages_unpurged_created`;
+ * a purged message leaves it). Metadata: one status at a time, by the account's status index.
  */
 function dueInAccount(
   db: Kysely<Database>,
@@ -151,10 +151,9 @@ function dueInAccount(
     .select("sid")
     .where("account_sid", "=", account)
     .where("status", "in", [...statuses])
-    .where("date_updated", "<", before);
-  return kind === "content"
-    ? query.where("content_purged_at", "is", null)
-    : query.where("date_created", "<", before);
+    .where("date_updated", "<", before)
+    .where("date_created", "<", before);
+  return kind === "content" ? query.where("content_purged_at", "is", null) : query;
 }
 
 /** Accounts whose messages one batch looks at, at most: a batch with little due stays short too. */
@@ -172,7 +171,6 @@ async function dueSids(
 ): Promise<{ sids: string[]; next?: PurgeCursor }> {
   const { kind, limit } = request;
   const cutoffOf = cutoffLookup(request.cutoffs);
-  const order = kind === "content" ? "date_updated" : "date_created";
   const statusCount = kind === "content" ? 1 : FINAL_STATUSES.length;
   const sids: string[] = [];
   let at: PurgeCursor = request.after ?? { account: "", status: 0, time: 0, sid: "" };
@@ -189,9 +187,9 @@ async function dueSids(
     for (; at.status < statusCount; at = { account, status: at.status + 1, time: 0, sid: "" }) {
       const statuses = kind === "content" ? FINAL_STATUSES : [FINAL_STATUSES[at.status] as string];
       const rows = await dueInAccount(db, kind, account, before, statuses)
-        .select(sql<number | string>`${sql.ref(order)}`.as("time"))
-        .where(sql<boolean>`(${sql.ref(order)}, sid) > (${at.time}, ${at.sid})`)
-        .orderBy(order)
+        .select("date_created as time")
+        .where(sql<boolean>`(date_created, sid) > (${at.time}, ${at.sid})`)
+        .orderBy("date_created")
         .orderBy("sid")
         .limit(limit - sids.length)
         .execute();

@@ -17,6 +17,7 @@ import {
   NOTIFICATION_COLUMNS,
   TAG_COLUMNS,
 } from "./schema.js";
+import { insertAttemptRow, insertEventRow, insertMessageRow } from "./sqlite-rows.js";
 import type { AcceptedEmail, AttemptRecord, IdempotentAnswer, WebhookHandOff } from "./types.js";
 import type { WebhookJob } from "./webhook-jobs.js";
 
@@ -88,7 +89,7 @@ export class SqliteWrites {
     };
     // An event, and a job for each webhook of its account that wants it (webhook_queue), together.
     const recordEvent = (event: EventRow) => {
-      s.insertEvent.run(EVENT_COLUMNS.map((column) => columnValue(event, column)));
+      insertEventRow(s.insertEvent, event);
       for (const webhook of webhooks(event.account_sid)) {
         if (webhook.events !== null && !`,${webhook.events},`.includes(`,${event.type},`)) continue;
         const at = event.date_created;
@@ -115,7 +116,7 @@ export class SqliteWrites {
     for (const { message, lease, tags, blobs } of accepted) {
       // Bytes that crossed from another thread arrive as a Uint8Array; better-sqlite3 binds Buffers.
       for (const blob of blobs) s.insertBlob.run(blob.sha256, blob.size, asBuffer(blob.content));
-      s.insertMessage.run(MESSAGE_COLUMNS.map((column) => columnValue(message, column)));
+      insertMessageRow(s.insertMessage, message);
       for (const blob of blobs) s.insertRef.run(blob.sha256, message.sid);
       for (const tag of tags) s.insertTag.run(TAG_COLUMNS.map((column) => columnValue(tag, column)));
       // A scheduled message's row is due at SendAt: no claim takes it earlier (due_at <= now).
@@ -157,7 +158,7 @@ export class SqliteWrites {
           callbacks += s.queueStatusCallback.run(finished, finished, sid).changes;
         }
       }
-      s.insertAttempt.run(ATTEMPT_COLUMNS.map((column) => columnValue(record.attempt, column)));
+      insertAttemptRow(s.insertAttempt, record.attempt);
     }
     for (const row of usage.rows()) s.addUsage.run(row.account, row.day, row.category, row.count);
     return {

@@ -10,6 +10,13 @@ import {
   type StoreThreadData,
   WEBHOOK_JOBS_EVENT,
 } from "./threaded-store.js";
+import type { Lease, MessageExtras } from "./types.js";
+import {
+  type PackedAttemptRecord,
+  type PackedMessage,
+  unpackAttemptRecord,
+  unpackMessage,
+} from "./wire-rows.js";
 
 // The worker thread behind ThreadedStore: owns the database connection and runs every call on it.
 // On SQLite a second one, the reader, answers the API's reads on a connection of its own.
@@ -49,6 +56,13 @@ const api: StoreThreadApi = Object.create(store, {
       stopListening = undefined;
       await stop?.();
     },
+  },
+  acceptPackedEmail: {
+    value: (message: PackedMessage, lease?: Lease | null, extras?: MessageExtras) =>
+      store.acceptEmail(unpackMessage(message), lease, extras),
+  },
+  recordPackedAttempt: {
+    value: (record: PackedAttemptRecord) => store.recordAttempt(unpackAttemptRecord(record)),
   },
 });
 

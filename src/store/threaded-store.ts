@@ -1,8 +1,9 @@
 import { Worker } from "node:worker_threads";
 import { THREAD_RESOURCE_LIMITS, ThreadClient } from "../threads/thread-client.js";
 import { DEFAULT_QUERY_TIMEOUT_MS, type StoreLocation, type StoreOptions } from "./open-store.js";
-import type { MailStore, WebhookJobsAnnounced } from "./types.js";
+import type { Lease, MailStore, MessageExtras, WebhookJobsAnnounced } from "./types.js";
 import { QUERY_TIMEOUT } from "./unavailable.js";
+import { type PackedAttemptRecord, type PackedMessage, packAttemptRecord, packMessage } from "./wire-rows.js";
 
 /** The code of the error every call gets once the store thread has died: answered 503, like a database outage. */
 export const STORE_THREAD_GONE = "MAILROOM_STORE_THREAD_GONE";
@@ -18,6 +19,9 @@ export const WEBHOOK_JOBS_EVENT = "webhook-jobs";
 export type StoreThreadApi = Omit<MailStore, "kind" | "listenQueued" | "listenWebhookJobs"> & {
   listenQueued(): Promise<void>;
   stopListening(): Promise<void>;
+  /** acceptEmail and recordAttempt with their rows as arrays: cheaper to rebuild there (wire-rows.ts). */
+  acceptPackedEmail(message: PackedMessage, lease?: Lease | null, extras?: MessageExtras): Promise<void>;
+  recordPackedAttempt(record: PackedAttemptRecord): Promise<boolean>;
 };
 
 /** What a store thread is started with: where the data is, and (SQLite) whether it is the reader. */
@@ -134,7 +138,8 @@ export class ThreadedStore implements MailStore {
   findAccountLineage: MailStore["findAccountLineage"] = (...args) =>
     this.thread.call("findAccountLineage", ...args);
   listAccounts: MailStore["listAccounts"] = () => this.thread.call("listAccounts");
-  acceptEmail: MailStore["acceptEmail"] = (...args) => this.thread.call("acceptEmail", ...args);
+  acceptEmail: MailStore["acceptEmail"] = (message, ...rest) =>
+    this.thread.call("acceptPackedEmail", packMessage(message), ...rest);
   acceptEmails: MailStore["acceptEmails"] = (...args) => this.thread.call("acceptEmails", ...args);
   claimIdempotencyKey: MailStore["claimIdempotencyKey"] = (...args) =>
     this.thread.call("claimIdempotencyKey", ...args);
@@ -149,7 +154,8 @@ export class ThreadedStore implements MailStore {
   claimDue: MailStore["claimDue"] = (...args) => this.thread.call("claimDue", ...args);
   nextDueAt: MailStore["nextDueAt"] = () => this.thread.call("nextDueAt");
   queueStats: MailStore["queueStats"] = () => this.read("queueStats");
-  recordAttempt: MailStore["recordAttempt"] = (...args) => this.thread.call("recordAttempt", ...args);
+  recordAttempt: MailStore["recordAttempt"] = (record) =>
+    this.thread.call("recordPackedAttempt", packAttemptRecord(record));
   releaseLeases: MailStore["releaseLeases"] = (...args) => this.thread.call("releaseLeases", ...args);
   renewLeases: MailStore["renewLeases"] = (...args) => this.thread.call("renewLeases", ...args);
   reclaimLeases: MailStore["reclaimLeases"] = () => this.thread.call("reclaimLeases");
