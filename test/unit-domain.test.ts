@@ -14,11 +14,12 @@ import {
 import { checkAttachments } from "../src/domain/attachments.js";
 import type { ApiError } from "../src/domain/errors.js";
 import { isSid, newSid } from "../src/domain/ids.js";
-import { parseFilterDate, rfc2822 } from "../src/http/dates.js";
+import { iso8601, parseFilterDate, rfc2822 } from "../src/http/dates.js";
 import { parseFormBody } from "../src/http/form.js";
 import { findDuplicateKey } from "../src/http/json-keys.js";
 import { closest } from "../src/http/validation-errors.js";
-import { readEmailRequest } from "../src/model/email-message.js";
+import { EmailMessageModel, type EmailMessageSource, readEmailRequest } from "../src/model/email-message.js";
+import { jsonString } from "../src/model/resource.js";
 import { GroupCommit } from "../src/store/group-commit.js";
 
 describe("addresses", () => {
@@ -242,6 +243,13 @@ describe("dates", () => {
     assert.equal(rfc2822(Date.UTC(2014, 1, 5, 10, 12, 33)), "Wed, 5 Feb 2014 10:12:33 +0000");
     assert.equal(rfc2822(Date.UTC(2014, 1, 5, 10, 12, 32, 500)), "Wed, 5 Feb 2014 10:12:32 +0000");
     assert.equal(rfc2822(Date.UTC(1969, 11, 31, 23, 59, 59, 500)), "Wed, 31 Dec 1969 23:59:59 +0000");
+  });
+  test("ISO 8601 as toISOString writes it, whatever second was formatted last", () => {
+    const instants = [0, 1, 999, 1000, 1_795_967_293_007, 1_795_967_293_070, 1_795_967_293_700, -1, -1001];
+    for (const ms of [...instants, 253_402_300_799_999, 253_402_300_800_000, -62_167_219_200_001, 0.5]) {
+      assert.equal(iso8601(ms), new Date(ms).toISOString(), String(ms));
+    }
+    assert.throws(() => iso8601(Number.NaN), RangeError);
   });
   test("filter dates: a day covers the whole day; a date-time is one instant", () => {
     assert.deepEqual(parseFilterDate("2014-02-05"), {
@@ -589,6 +597,82 @@ describe("JSON keys", () => {
     for (const [text, expected] of cases) {
       JSON.parse(text);
       assert.deepEqual(findDuplicateKey(text), expected, text);
+    }
+  });
+});
+
+describe("JSON text of a resource", () => {
+  const message: EmailMessageSource = {
+    sid: "EM0123",
+    account_sid: "AC0123",
+    from_address: '"Ada \\"L\\"" <ada@example.com>',
+    to_addresses: "bob@example.net",
+    status: "queued",
+    message_id: "<EM0123@example.com>",
+    status_callback: null,
+    error_code: null,
+    error_message: null,
+    num_attempts: 0,
+    date_created: 1_795_967_293_317,
+    date_updated: 1_795_967_293_317,
+    date_sent: 1_795_967_293_317,
+    date_delivered: null,
+    next_attempt_at: 1_795_967_293_317,
+    send_at: null,
+    content_purged_at: null,
+    content: {
+      from: { name: "", address: "ada@example.com" },
+      to: [{ name: "", address: "bob@example.net" }],
+      cc: [],
+      bcc: [{ name: "Q", address: "q@example.org" }],
+      reply_to: [],
+      subject: 'Caf\u00e9 \u{1f600} \\ "quoted"',
+      body: "line\n\ttab\u0001 lone \ud800 end",
+      type: "text/plain; charset=UTF-8",
+      html: null,
+      text: null,
+      headers: { "X-Campaign": "spring" },
+      tags: {},
+      attachments: [
+        { filename: "a.txt", content_type: "text/plain", size: 3, content_id: null, sha256: "ab" },
+      ],
+      template_sid: "ET0123",
+    },
+  };
+
+  test("is what JSON.stringify makes of the JSON object: same keys, order and escapes", () => {
+    const variants: EmailMessageSource[] = [
+      message,
+      { ...message, content: { ...message.content, body: "x".repeat(1024), subject: "plain" } },
+      {
+        ...message,
+        status: "sent",
+        error_code: 3001,
+        error_message: "a\u2028b",
+        date_delivered: 5,
+        content_purged_at: 7,
+      },
+    ];
+    for (const source of variants) {
+      const resource = EmailMessageModel.render(source);
+      assert.equal(resource.jsonText?.(), JSON.stringify(resource.json?.()));
+    }
+  });
+
+  test("strings are written as JSON.stringify writes them", () => {
+    for (const text of [
+      "",
+      "plain",
+      '"',
+      "\\",
+      "\u001f",
+      "\u007f",
+      "\u2028",
+      "\ud83d\ude00",
+      "\udc00",
+      "é",
+    ]) {
+      assert.equal(jsonString(text), JSON.stringify(text));
     }
   });
 });

@@ -46,6 +46,11 @@ function jsonOf(resource: Resource): Record<string, unknown> {
   return resource.json ? resource.json() : toJsonObject(resource.fields);
 }
 
+/** JSON.stringify(jsonOf(resource)), written directly when the model can (resource.ts, compileJsonText). */
+function jsonTextOf(resource: Resource): string {
+  return resource.jsonText ? resource.jsonText() : JSON.stringify(jsonOf(resource));
+}
+
 export function toJsonObject(fields: Fields): Record<string, unknown> {
   const object: Record<string, unknown> = {};
   for (const [key, value] of fields) {
@@ -88,11 +93,15 @@ function sendXml(reply: FastifyReply, body: Record<string, unknown>): FastifyRep
 
 /** JSON is serialised here, not by Fastify: the route's response schema documents it, it does not filter it. */
 function sendJson(reply: FastifyReply, body: unknown): FastifyReply {
-  return reply.type("application/json; charset=utf-8").send(JSON.stringify(body));
+  return sendJsonText(reply, JSON.stringify(body));
+}
+
+function sendJsonText(reply: FastifyReply, text: string): FastifyReply {
+  return reply.type("application/json; charset=utf-8").send(text);
 }
 
 export function sendResource(request: FastifyRequest, reply: FastifyReply, resource: Resource): FastifyReply {
-  if (wantsJson(request)) return sendJson(reply, jsonOf(resource));
+  if (wantsJson(request)) return sendJsonText(reply, jsonTextOf(resource));
   return sendXml(reply, { [resource.element]: toXmlObject(resource.fields) });
 }
 
@@ -140,7 +149,7 @@ export interface RenderedAnswer {
 }
 
 export function renderResource(request: FastifyRequest, resource: Resource): RenderedAnswer {
-  if (wantsJson(request)) return jsonAnswer(jsonOf(resource));
+  if (wantsJson(request)) return jsonTextAnswer(jsonTextOf(resource));
   return xmlAnswer(xml.build({ RestcommResponse: { [resource.element]: toXmlObject(resource.fields) } }));
 }
 
@@ -174,7 +183,11 @@ export function sendRendered(reply: FastifyReply, answer: RenderedAnswer): Fasti
 }
 
 function jsonAnswer(body: unknown): RenderedAnswer {
-  return { status: 200, contentType: "application/json; charset=utf-8", body: JSON.stringify(body) };
+  return jsonTextAnswer(JSON.stringify(body));
+}
+
+function jsonTextAnswer(body: string): RenderedAnswer {
+  return { status: 200, contentType: "application/json; charset=utf-8", body };
 }
 
 function xmlAnswer(body: string): RenderedAnswer {
