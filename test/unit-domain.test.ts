@@ -356,10 +356,6 @@ function heldCommits(lanes: number) {
   return { group, commits, finish };
 }
 
-async function waitForTurns(turns: number): Promise<void> {
-  for (let turn = 0; turn < turns; turn++) await new Promise((resolve) => setImmediate(resolve));
-}
-
 async function waitForCommits(commits: number[][], count: number): Promise<void> {
   for (let turn = 0; commits.length < count; turn++) {
     if (turn === 1000) throw new Error(`${commits.length} transactions started, ${count} expected`);
@@ -407,64 +403,6 @@ describe("group commit", () => {
     finish();
     await Promise.all([first, ...second, third]);
     assert.deepEqual(commits, [[1], [2, 3], [4]]);
-  });
-
-  test("under load the next commit waits its delay, and what arrives meanwhile joins it", async (t) => {
-    t.mock.timers.enable({ apis: ["setTimeout"] });
-    const commits: number[][] = [];
-    const group = new GroupCommit<number>(
-      async (batch) => {
-        commits.push(batch);
-        return [];
-      },
-      { maxBatch: 10, delay: { ms: 5, afterBatchOf: 3 } },
-    );
-    await Promise.all([1, 2, 3].map((n) => group.add(n)));
-    assert.deepEqual(commits, [[1, 2, 3]], "the first commit is not delayed");
-    const later = [group.add(4)];
-    await waitForTurns(5);
-    later.push(group.add(5));
-    await waitForTurns(5);
-    assert.deepEqual(commits, [[1, 2, 3]], "a batch of 3 (busy): the next waits");
-    t.mock.timers.tick(5);
-    await Promise.all(later);
-    assert.deepEqual(commits, [
-      [1, 2, 3],
-      [4, 5],
-    ]);
-    // [4, 5] is under afterBatchOf: the next write commits at once.
-    await group.add(6);
-    assert.deepEqual(commits.at(-1), [6]);
-  });
-
-  test("MAILROOM_COMMIT_DELAY_MS: 2 ms unless set, 0 turns it off, at most 50", () => {
-    assert.equal(loadConfig({}).commitDelayMs, 2);
-    assert.equal(loadConfig({ MAILROOM_COMMIT_DELAY_MS: "0" }).commitDelayMs, 0);
-    for (const bad of ["51", "-1", "1.5", "soon"]) {
-      assert.throws(
-        () => loadConfig({ MAILROOM_COMMIT_DELAY_MS: bad }),
-        (error) => error instanceof ConfigError && /MAILROOM_COMMIT_DELAY_MS/.test(error.message),
-        bad,
-      );
-    }
-  });
-
-  test("a delayed commit starts at once when maxBatch writes are waiting", async (t) => {
-    t.mock.timers.enable({ apis: ["setTimeout"] });
-    const commits: number[][] = [];
-    const group = new GroupCommit<number>(
-      async (batch) => {
-        commits.push(batch);
-        return [];
-      },
-      { maxBatch: 3, delay: { ms: 1000, afterBatchOf: 3 } },
-    );
-    await Promise.all([1, 2, 3].map((n) => group.add(n)));
-    await Promise.all([4, 5, 6].map((n) => group.add(n)));
-    assert.deepEqual(commits, [
-      [1, 2, 3],
-      [4, 5, 6],
-    ]);
   });
 
   test("one bad item fails alone; its neighbours are committed", async () => {

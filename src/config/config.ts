@@ -20,7 +20,6 @@ export interface Config {
   databaseUrl: string | undefined;
   databasePoolSize: number;
   queryTimeoutMs: number;
-  commitDelayMs: number;
   logLevel: string;
   bodyLimitBytes: number;
   bodyMemoryBytes: number;
@@ -207,15 +206,6 @@ export const SETTINGS = [
       "longest a database query may run (PostgreSQL: statement_timeout; SQLite: how long an API read may take, waiting included); longer gets 503",
     defaultText: "5000",
     parse: (raw, name) => integer(raw, 5000, name, 100, 600_000),
-  }),
-  setting({
-    key: "commitDelayMs",
-    env: "MAILROOM_COMMIT_DELAY_MS",
-    flag: "--commit-delay-ms",
-    description:
-      "SQLite, under load only: how long the next commit waits for more writes to share its fsync (0: never waits)",
-    defaultText: "2",
-    parse: (raw, name) => integer(raw, 2, name, 0, 50),
   }),
   setting({
     key: "logLevel",

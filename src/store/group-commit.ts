@@ -15,12 +15,6 @@ export interface GroupCommitOptions {
    * database is down: N more round trips would only make every caller wait).
    */
   isolate?: (error: unknown) => boolean;
-  /**
-   * Under load, wait a little before the next transaction so that more writes share it. After a
-   * batch of at least `afterBatchOf` items, the next one starts `ms` later (or as soon as `maxBatch`
-   * items wait). A lighter load, whose batches are smaller, is not delayed at all. One lane only.
-   */
-  delay?: { ms: number; afterBatchOf: number };
 }
 
 /**
@@ -35,9 +29,6 @@ export class GroupCommit<T, R = void> {
   private readonly maxBatch: number;
   private readonly lanes: number;
   private readonly isolate: (error: unknown) => boolean;
-  private readonly delay: { ms: number; afterBatchOf: number } | undefined;
-  /** The delay's timer while it runs: the next batch starts when it fires (or when maxBatch items wait). */
-  private delayed: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly commit: (batch: T[]) => Promise<R[]>,
@@ -46,19 +37,12 @@ export class GroupCommit<T, R = void> {
     this.maxBatch = options.maxBatch ?? 500;
     this.lanes = options.lanes ?? 1;
     this.isolate = options.isolate ?? (() => true);
-    const delay = options.delay;
-    if (delay && delay.ms > 0 && this.lanes !== 1) throw new Error("a group commit delay needs one lane");
-    this.delay = delay && delay.ms > 0 ? delay : undefined;
   }
 
   add(item: T): Promise<R> {
     return new Promise((resolve, reject) => {
       this.pending.push({ item, resolve, reject });
-      if (this.delayed && this.pending.length >= this.maxBatch) {
-        clearTimeout(this.delayed);
-        this.delayed = undefined;
-        setImmediate(this.startBatches);
-      } else if (!this.scheduled && this.inFlight < this.lanes) {
+      if (!this.scheduled && this.inFlight < this.lanes) {
         this.scheduled = true;
         // Let the other requests of this event-loop turn join the batch.
         setImmediate(this.startBatches);
@@ -70,24 +54,12 @@ export class GroupCommit<T, R = void> {
     this.scheduled = false;
     while (this.pending.length > 0 && this.inFlight < this.lanes) {
       this.inFlight += 1;
-      const batch = this.pending.splice(0, this.maxBatch);
-      void this.run(batch).finally(() => {
+      void this.run(this.pending.splice(0, this.maxBatch)).finally(() => {
         this.inFlight -= 1;
-        if (this.delay && batch.length >= this.delay.afterBatchOf) {
-          // Busy: what arrives in the next few ms joins what arrived during this commit.
-          this.scheduled = true;
-          this.delayed = setTimeout(this.endDelay, this.delay.ms);
-        } else {
-          // Whatever arrived during the commit goes next, together.
-          this.startBatches();
-        }
+        // Whatever arrived during the commit goes next, together.
+        this.startBatches();
       });
     }
-  };
-
-  private readonly endDelay = (): void => {
-    this.delayed = undefined;
-    this.startBatches();
   };
 
   private async run(batch: Entry<T, R>[]): Promise<void> {

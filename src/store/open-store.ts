@@ -8,8 +8,6 @@ export interface StoreLocation {
   databasePoolSize: number;
   /** MAILROOM_QUERY_TIMEOUT_MS; the default when left out (the CLI, tests). */
   queryTimeoutMs?: number;
-  /** MAILROOM_COMMIT_DELAY_MS (SQLite); none when left out (the CLI, tests). */
-  commitDelayMs?: number;
 }
 
 /** How long a query may run when the location does not say (MAILROOM_QUERY_TIMEOUT_MS's default). */

@@ -9,14 +9,14 @@ import { immediateTransaction } from "./sqlite-transaction.js";
 import { incrementalVacuum, useIncrementalVacuum } from "./sqlite-vacuum.js";
 import { SqliteWrites } from "./sqlite-writes.js";
 import { cachingStatements } from "./statement-cache.js";
-import { Store, type StoreTuning } from "./store.js";
+import { Store } from "./store.js";
 
 /**
  * Opens (creating if needed) the embedded SQLite store at `file`. A `reader` store only reads (the
  * API's reads, in a thread of their own: see ThreadedStore): it leaves the file's settings to the
  * writer and refuses to write.
  */
-export function openSqliteStore(file: string, options: { reader?: boolean } & StoreTuning = {}): Store {
+export function openSqliteStore(file: string, options: { reader?: boolean } = {}): Store {
   mkdirSync(dirname(file), { recursive: true });
   const connection = new BetterSqlite3(file);
   if (options.reader) connection.pragma("query_only = ON");
@@ -36,9 +36,7 @@ export function openSqliteStore(file: string, options: { reader?: boolean } & St
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: cachingStatements(connection) }),
   });
-  return new Store(db, sqliteDialect(new SqliteWrites(connection), connection), {
-    commitDelayMs: options.commitDelayMs,
-  });
+  return new Store(db, sqliteDialect(new SqliteWrites(connection), connection));
 }
 
 /**

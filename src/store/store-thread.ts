@@ -34,10 +34,7 @@ function openStoreHere(data: StoreThreadData): Store {
       statementTimeoutMs: data.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS,
     });
   }
-  return openSqliteStore(sqliteFile(data), {
-    reader: data.reader === true,
-    commitDelayMs: data.commitDelayMs,
-  });
+  return openSqliteStore(sqliteFile(data), { reader: data.reader === true });
 }
 
 /**

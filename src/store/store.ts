@@ -67,18 +67,6 @@ import {
  * The store: every query, written once with Kysely for both databases; the dialect (dialect.ts)
  * supplies what differs. Row types and the MailStore interface are in types.ts.
  */
-/** How a store's writes are committed (see GroupCommitOptions.delay). */
-export interface StoreTuning {
-  /** MAILROOM_COMMIT_DELAY_MS: under load, how long the next commit waits for more writes to join it. */
-  commitDelayMs?: number;
-}
-
-/**
- * A batch this large means the writer is busy: at 500 sends a second a commit takes 2–4 writes, under
- * full load 15–25 (docs/performance.md, tenth round). Only then is the next commit delayed.
- */
-const BUSY_BATCH = 8;
-
 export class Store implements MailStore {
   readonly dialect: StoreDialect;
   private readonly db: Kysely<Database>;
@@ -102,7 +90,7 @@ export class Store implements MailStore {
   /** This process's worker, while it says it is alive (startHeartbeat). */
   private heartbeat: { owner: string; timeoutMs: number; timer: NodeJS.Timeout } | undefined;
 
-  constructor(db: Kysely<Database>, dialect: StoreDialect, options: StoreTuning = {}) {
+  constructor(db: Kysely<Database>, dialect: StoreDialect) {
     this.db = db;
     this.dialect = dialect;
     // Writes arriving together share one transaction (see group-commit.ts). With one writer (SQLite),
@@ -114,10 +102,6 @@ export class Store implements MailStore {
       new GroupCommit<PendingWrite, WriteResult>((batch) => this.commitWrites(batch), {
         lanes,
         isolate: (error) => !isStoreUnavailable(error) && !isStoreFull(error),
-        delay:
-          options.commitDelayMs && lanes === 1
-            ? { ms: options.commitDelayMs, afterBatchOf: BUSY_BATCH }
-            : undefined,
       });
     this.acceptWrites = groupCommit(dialect.acceptLanes);
     this.attemptWrites = dialect.acceptLanes > 1 ? groupCommit(1) : this.acceptWrites;
