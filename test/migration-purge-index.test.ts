@@ -6,6 +6,7 @@ import { Purger } from "../src/lifecycle/purger.js";
 import { getMessage } from "./helpers/delivery.js";
 import { openLegacyStore, LEGACY_T0 as T0 } from "./helpers/legacy-store.js";
 import { openRawDb } from "./helpers/raw-db.js";
+import { plainContent } from "./helpers/store-rows.js";
 import { storeVariants } from "./helpers/stores.js";
 
 // Migration 0014_purge_by_created on a store with messages already: the purge's index of unpurged
@@ -18,21 +19,13 @@ for (const variant of await storeVariants()) {
       const accountSid = legacy.admin.sid;
       const sent = newSid("EM", T0);
       const queued = newSid("EM", T0 + 1);
-      const content = {
+      const content = plainContent({
         from: { name: "", address: "a@example.org" },
         to: [{ name: "", address: "b@example.com" }],
-        cc: [],
-        bcc: [],
-        reply_to: [],
         subject: "Old",
         body: null,
         type: null,
-        html: null,
-        text: null,
-        headers: {},
-        tags: {},
-        attachments: [],
-      };
+      });
       try {
         for (const [sid, status] of [
           [sent, "sent"],
