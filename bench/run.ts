@@ -168,29 +168,32 @@ async function mailroomRows(sink: Sink, config: BenchConfig, baseDir: string): P
   const rows = [await measure(SQLITE, () => mailroomRow(sqlite, sink, config, baseDir))];
   // Right after the plain row it is compared with (issue 15: DKIM costs at most 25% of it).
   const signed: MailroomScenario = { name: SQLITE_DKIM, payload: "plain", target: sqliteTarget, dkim: true };
-  rows.push(
-    config.skipDkim
-      ? skip(SQLITE_DKIM, "BENCH_SKIP_DKIM=1")
-      : await measure(SQLITE_DKIM, () => mailroomRow(signed, sink, config, baseDir)),
-  );
+  rows.push(await measureUnless(config.skipDkim, "BENCH_SKIP_DKIM", signed, sink, config, baseDir));
   rows.push(await mxRow(sink, config, baseDir));
   rows.push(await postgresRow(sink, config, baseDir));
   // The plain row's messages in batches (issue 14): its cost per message beside the plain row's.
   const batch: MailroomScenario = { name: SQLITE_BATCH, payload: "batch", target: sqliteTarget };
-  rows.push(
-    config.skipBatch
-      ? skip(SQLITE_BATCH, "BENCH_SKIP_BATCH=1")
-      : await measure(SQLITE_BATCH, () => mailroomRow(batch, sink, config, baseDir)),
-  );
+  rows.push(await measureUnless(config.skipBatch, "BENCH_SKIP_BATCH", batch, sink, config, baseDir));
   rows.push(await templateRow(sink, config, baseDir));
   // The plain row's sends, each under its own Idempotency-Key (issue 14): what the key's claim costs.
   const keyed: MailroomScenario = { name: SQLITE_IDEMPOTENT, payload: "idempotent", target: sqliteTarget };
   rows.push(
-    config.skipIdempotency
-      ? skip(SQLITE_IDEMPOTENT, "BENCH_SKIP_IDEMPOTENCY=1")
-      : await measure(SQLITE_IDEMPOTENT, () => mailroomRow(keyed, sink, config, baseDir)),
+    await measureUnless(config.skipIdempotency, "BENCH_SKIP_IDEMPOTENCY", keyed, sink, config, baseDir),
   );
   return rows;
+}
+
+/** A Mailroom row, or its skip line when its BENCH_SKIP_* knob is set. */
+function measureUnless(
+  skipped: boolean,
+  knob: string,
+  scenario: MailroomScenario,
+  sink: Sink,
+  config: BenchConfig,
+  baseDir: string,
+): Promise<Row> | Row {
+  if (skipped) return skip(scenario.name, `${knob}=1`);
+  return measure(scenario.name, () => mailroomRow(scenario, sink, config, baseDir));
 }
 
 /** The plain row's message rendered from an account template (issue 14): what rendering costs. */

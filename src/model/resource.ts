@@ -133,10 +133,8 @@ function compileJsonText<T>(fields: readonly OutputField<T>[]): (source: T) => s
 }
 
 function writeJsonValue(parts: string[], value: Exclude<FieldValue, null>): void {
-  if (typeof value === "string") {
-    if (NEEDS_ESCAPE.test(value)) parts.push(JSON.stringify(value));
-    else parts.push('"', value, '"');
-  } else if (typeof value === "number") parts.push(Number.isFinite(value) ? String(value) : "null");
+  if (typeof value === "string") parts.push(jsonString(value));
+  else if (typeof value === "number") parts.push(Number.isFinite(value) ? String(value) : "null");
   else if (typeof value === "boolean") parts.push(value ? "true" : "false");
   else parts.push(JSON.stringify(value instanceof NamedValues ? value.entries : value));
 }
