@@ -107,7 +107,7 @@ export async function createMailroom(config: Config, logger = createLogger(confi
     maxSubAccounts: config.maxSubAccounts,
     retention: { contentMs: config.contentRetentionMs, metadataMs: config.metadataRetentionMs },
   });
-  const dispatcher = createDispatcher(config, logger);
+  const dispatcher = await createDispatcher(config, logger);
   // Sending domains: keys, records, checks; the directory answers the sign step and the policy from memory.
   const domains = setUpDomains(config, store, secrets, logger);
   const worker = new DeliveryWorker(

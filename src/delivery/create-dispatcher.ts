@@ -1,17 +1,22 @@
 import type { Config } from "../config/config.js";
-import { type Dispatcher, LocalDispatcher } from "./dispatch.js";
+import type { Dispatcher } from "./dispatch.js";
 import type { DeliveryLogger } from "./logger.js";
 import { mxSettingsOf } from "./mx/mx-settings.js";
 import { warmupsOver } from "./mx/warmup.js";
 import { ThreadedDispatcher } from "./threaded-dispatcher.js";
-import { CaptureTransport } from "./transports/capture.js";
 
 /**
  * The dispatcher of MAILROOM_DELIVERY_MODE: the relay (MAILROOM_SMTP_URL), spoken to from a thread of
  * its own; each recipient domain's MX hosts (mx), from the same kind of thread; or capture, so nothing is ever sent by surprise (capturing is cheap enough to stay on the
  * main thread).
+ *
+ * Composing (dispatch.ts, compose*.ts, nodemailer's MIME helpers) is loaded only for capture: with a
+ * relay or MX it happens in the relay thread, and the main thread would only carry its code.
  */
-export function createDispatcher(config: Config, logger: Pick<DeliveryLogger, "warn">): Dispatcher {
+export async function createDispatcher(
+  config: Config,
+  logger: Pick<DeliveryLogger, "warn">,
+): Promise<Dispatcher> {
   if (config.deliveryMode === "mx") {
     // Receivers check the EHLO name; a bare host name is a common reason for mail to be refused.
     if (!config.hostname.includes(".")) {
@@ -26,6 +31,10 @@ export function createDispatcher(config: Config, logger: Pick<DeliveryLogger, "w
     return new ThreadedDispatcher({ mx: mxSettingsOf(config) }, logger);
   }
   if (config.deliveryMode === "capture" || config.smtpUrl === undefined) {
+    const [{ LocalDispatcher }, { CaptureTransport }] = await Promise.all([
+      import("./dispatch.js"),
+      import("./transports/capture.js"),
+    ]);
     return new LocalDispatcher(new CaptureTransport());
   }
   return new ThreadedDispatcher(

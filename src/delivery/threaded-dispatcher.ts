@@ -5,7 +5,7 @@ import type { Dispatcher, DispatchJob, DispatchResult } from "./dispatch.js";
 import type { DeliveryLogger } from "./logger.js";
 import { describeMx, type MxSettings } from "./mx/mx-settings.js";
 import { RELAY_FAILURE_MESSAGE } from "./relay-failure-log.js";
-import { describeRelay, type SmtpSettings } from "./transports/smtp.js";
+import { describeRelay, type SmtpSettings } from "./transports/smtp-settings.js";
 import type { TransportConnections } from "./transports/transport.js";
 
 /** What the relay thread delivers through: a relay, or each domain's MX hosts (`{ mx }`). */

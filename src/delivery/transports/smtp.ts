@@ -4,6 +4,7 @@ import { readRelayUrlOptions } from "../../config/relay-url.js";
 import { DeliveryErrorCodes } from "../../domain/errors.js";
 import type { RecipientRefusal, SmtpError } from "./smtp-connection.js";
 import { SmtpPool, type SmtpPoolOptions } from "./smtp-pool.js";
+import { describeRelay, type SmtpSettings } from "./smtp-settings.js";
 import {
   type OutgoingMessage,
   type RecipientOutcome,
@@ -14,16 +15,7 @@ import {
   type TransportConnections,
 } from "./transport.js";
 
-export interface SmtpSettings {
-  /** smtp://[user:pass@]host[:port] (STARTTLS per `startTls`) or smtps://… (TLS from the first byte). */
-  url: string;
-  poolSize: number;
-  startTls: "opportunistic" | "required";
-  connectTimeoutMs: number;
-  socketTimeoutMs: number;
-  /** PEM text of MAILROOM_SMTP_CA_FILE: the CA the relay's certificate must chain to. */
-  ca?: string;
-}
+export { describeRelay, type SmtpSettings };
 
 /**
  * Delivers through one relay with Mailroom's pooled SMTP client (smtp-pool.ts), so connections are
@@ -63,13 +55,6 @@ export class SmtpTransport implements Transport {
   close(): Promise<void> {
     return this.pool.close();
   }
-}
-
-/** One sentence for the start-up log: where mail goes and how, without the URL's credentials. */
-export function describeRelay(settings: SmtpSettings): string {
-  const url = new URL(settings.url);
-  const tlsMode = url.protocol === "smtps:" ? "implicit TLS" : `STARTTLS ${settings.startTls}`;
-  return `relaying mail through ${url.protocol}//${url.host} (${tlsMode}, up to ${settings.poolSize} connections)`;
 }
 
 /**
