@@ -1,18 +1,43 @@
 import type { FastifySchemaValidationError } from "fastify";
 import type { TSchema } from "typebox";
-import { Compile } from "typebox/compile";
+import type { Validator } from "typebox/compile";
 
 /** Errors of one check, in the shape Fastify's validator (ajv) gives them, or undefined when valid. */
 export type SchemaCheck = (data: unknown) => FastifySchemaValidationError[] | undefined;
 
 /**
- * A TypeBox schema compiled once (for checks made outside a route's own validation: the items of a
- * batch), whose errors read as the route validator's do, so validation-errors.ts words them the same.
- * Like the routes' ajv (allErrors off), it reports the first parameter found wrong, not every one.
+ * TypeBox's compiler, loaded by the first batch (loadSchemaChecks): about 2.3 MB of heap beyond
+ * TypeBox's types, which every major GC of the main thread marked in installations that never send
+ * a batch (the routes themselves are checked by Fastify's ajv).
+ */
+let compiler: typeof import("typebox/compile") | undefined;
+let loading: Promise<void> | undefined;
+
+/** Loads the compiler once; a check is made only after this has resolved (a failed load is retried). */
+export function loadSchemaChecks(): Promise<void> {
+  loading ??= import("typebox/compile").then(
+    (module) => {
+      compiler = module;
+    },
+    (error: unknown) => {
+      loading = undefined;
+      throw error;
+    },
+  );
+  return loading;
+}
+
+/**
+ * A TypeBox schema compiled at its first check (for checks made outside a route's own validation: the
+ * items of a batch), whose errors read as the route validator's do, so validation-errors.ts words them
+ * the same. Like the routes' ajv (allErrors off), it reports the first parameter found wrong, not every
+ * one. Call it only once loadSchemaChecks() has resolved.
  */
 export function compileCheck(schema: TSchema): SchemaCheck {
-  const validator = Compile(schema);
+  let validator: Validator | undefined;
   return (data) => {
+    if (compiler === undefined) throw new Error("compileCheck: a check before loadSchemaChecks() resolved");
+    validator ??= compiler.Compile(schema);
     if (validator.Check(data)) return undefined;
     const errors: FastifySchemaValidationError[] = [];
     for (const error of validator.Errors(data)) {

@@ -18,7 +18,7 @@ import {
 } from "../idempotency.js";
 import { errorResource, type RenderedAnswer, renderMixedList, sendRendered } from "../representation.js";
 import { AccountParams, ErrorBody, errorResponses, JSON_AND_XML, NoQuery } from "../route-schemas.js";
-import { compileCheck } from "../typebox-check.js";
+import { compileCheck, loadSchemaChecks } from "../typebox-check.js";
 
 /** The most messages one batch may carry. */
 export const MAX_BATCH = 500;
@@ -27,6 +27,7 @@ export const MAX_BATCH = 500;
  * The route's own validation: the body is checked by the handler (the batch's shape, with its own
  * codes) and item by item (an invalid item is that item's error, not the batch's); the rest as on
  * every route, in the same words. The body schema stays in the route for the OpenAPI document.
+ * TypeBox's compiler is loaded by the route's preValidation hook, at its first request.
  */
 const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
   if (httpPart === "body") return () => true;
@@ -75,6 +76,9 @@ export async function emailBatchRoutes(
         },
       },
       validatorCompiler,
+      preValidation: async () => {
+        await loadSchemaChecks();
+      },
     },
     async (request, reply) => {
       const account = request.account;
