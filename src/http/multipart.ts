@@ -1,4 +1,5 @@
-import { Busboy, type BusboyHeaders, type BusboyInstance } from "@fastify/busboy";
+import { createRequire } from "node:module";
+import type { BusboyHeaders, BusboyInstance } from "@fastify/busboy";
 import type { FastifyRequest } from "fastify";
 import { ApiError } from "../domain/errors.js";
 import { quoteInput } from "../domain/quote.js";
@@ -31,6 +32,17 @@ const REPLACEMENT_DETAIL =
   "it holds U+FFFD, which is what bytes that are not UTF-8 become in a multipart text part";
 
 /**
+ * busboy, required at the first multipart body (it is CommonJS, so parsing stays synchronous): most
+ * sends are form or JSON bodies, and its code would sit on the main thread's heap for nothing.
+ */
+let busboyModule: typeof import("@fastify/busboy") | undefined;
+
+function busboyClass(): typeof import("@fastify/busboy").Busboy {
+  busboyModule ??= createRequire(import.meta.url)("@fastify/busboy") as typeof import("@fastify/busboy");
+  return busboyModule.Busboy;
+}
+
+/**
  * Fastify's parser for multipart/form-data, with busboy doing the parsing. Written as a content-type
  * parser rather than through @fastify/multipart: that plugin adds two hooks to every request of its
  * context, and the send route's form requests (the hot path) paid for them (docs/performance.md).
@@ -48,6 +60,7 @@ export function parseMultipart(limits: MultipartLimits) {
     // Parts busboy handed over (fields and files), against the parts the body holds.
     let partsRead = 0;
     const delimiters = delimiterCounter(request.headers["content-type"]);
+    const Busboy = busboyClass();
     let busboy: BusboyInstance;
     const finish = (error: Error | null) => {
       if (finished) return;
