@@ -1,5 +1,3 @@
-import swagger from "@fastify/swagger";
-import swaggerUi from "@fastify/swagger-ui";
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
@@ -15,13 +13,13 @@ import type { DomainService } from "../domains/domain-service.js";
 import type { ErasureService } from "../lifecycle/erasure.js";
 import type { MailroomMetrics, ScrapeSources } from "../metrics/metrics.js";
 import { metricsRoute } from "../metrics/metrics-route.js";
-import { API_VERSION } from "../model/paths.js";
 import type { AccountService } from "../services/accounts.js";
 import type { EmailMessageService } from "../services/email-messages.js";
 import type { TemplateService } from "../services/templates.js";
 import type { WebhookService } from "../services/webhooks.js";
 import type { MailStore } from "../store/types.js";
 import { isQueryTimeout, isRejectedValue, isStoreFull, isStoreUnavailable } from "../store/unavailable.js";
+import { registerApiDocs } from "./api-docs.js";
 import { authenticate, TooManyFailedLogins, Unauthorized, WWW_AUTHENTICATE } from "./auth.js";
 import type { AuthThrottle } from "./auth-throttle.js";
 import { BodyBudget } from "./body-budget.js";
@@ -155,25 +153,8 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     return replyWithError(request, reply, toApiError(error, request));
   });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: "3.1.0",
-      info: {
-        title: "Mailroom",
-        version: API_VERSION,
-        description:
-          "The Restcomm Email API and Mailroom's additions. XML is the default answer; add .json to a resource's path (or send Accept: application/json) for JSON. Authenticate with HTTP Basic: Account SID (or email address) and AuthToken.",
-      },
-      components: {
-        securitySchemes: {
-          basicAuth: { type: "http", scheme: "basic" },
-          metricsBearer: { type: "http", scheme: "bearer", description: "MAILROOM_METRICS_TOKEN" },
-        },
-      },
-      security: [{ basicAuth: [] }],
-    },
-  });
-  await app.register(swaggerUi, { routePrefix: "/docs" });
+  // The OpenAPI document and /docs, made at their first request from the routes registered from here on.
+  registerApiDocs(app);
 
   // Every Restcomm route needs credentials: one hook on this context, not an option on each route.
   await app.register(async (api) => {
@@ -229,9 +210,6 @@ export async function createHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
         return reply.code(503).send({ status: "unavailable", store: deps.store.kind, reason });
       }
     },
-  );
-  app.get("/openapi.json", { schema: { ...open, hide: true } }, async (_request, reply) =>
-    reply.type("application/json; charset=utf-8").send(app.swagger()),
   );
 
   // Every error code's `more_info` link resolves here (error-pages.ts: the code's line of docs/errors.md).
