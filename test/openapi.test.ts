@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { get, type IncomingMessage } from "node:http";
 import { after, before, describe, test } from "node:test";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { Ajv } from "ajv";
@@ -84,6 +85,58 @@ describe("the OpenAPI document and the docs", () => {
     assert.equal(validate(sent.json), true, JSON.stringify(validate.errors));
     // And the schema is not vacuous: a field it does not declare fails it.
     assert.equal(validate({ ...sent.json, surprise: 1 }), false);
+  });
+});
+
+describe("the docs, made at their first request (src/http/api-docs.ts)", () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startMailroom();
+  });
+  after(async () => {
+    await server?.close();
+  });
+
+  test("first requests at once get one document; the docs UI's files answer as @fastify/swagger-ui does", async () => {
+    const [document, docsJson, page] = await Promise.all([
+      request(server, "GET", "/openapi.json"),
+      request(server, "GET", "/docs/json"),
+      fetch(`${server.url}/docs`),
+    ]);
+    assert.equal(document.status, 200);
+    assert.equal(document.headers.get("content-type"), "application/json; charset=utf-8");
+    assert.equal(docsJson.text, document.text);
+    assert.equal(page.status, 200);
+    assert.equal(page.headers.get("content-type"), "text/html; charset=utf-8");
+
+    const yaml = await request(server, "GET", "/docs/yaml");
+    assert.equal(yaml.headers.get("content-type"), "application/x-yaml");
+    assert.match(yaml.text, /^openapi: 3\.1\.0$/m);
+
+    const redirect = await fetch(`${server.url}/docs/static/index.html`, { redirect: "manual" });
+    assert.equal(redirect.status, 302);
+    assert.equal(redirect.headers.get("location"), "/docs/");
+
+    const css = await fetch(`${server.url}/docs/static/swagger-ui.css`);
+    assert.equal(css.status, 200);
+    assert.equal(css.headers.get("content-type"), "text/css; charset=utf-8");
+    const etag = css.headers.get("etag") ?? "";
+    assert.ok(etag, "the file has an ETag");
+    assert.equal(Number(css.headers.get("content-length")), (await css.arrayBuffer()).byteLength);
+    // node:http, not fetch: fetch sends Cache-Control: no-cache with a conditional request.
+    const unchanged = await new Promise<IncomingMessage>((resolve, reject) =>
+      get(`${server.url}/docs/static/swagger-ui.css`, { headers: { "if-none-match": etag } }, (answer) => {
+        answer.resume();
+        resolve(answer);
+      }).on("error", reject),
+    );
+    assert.equal(unchanged.statusCode, 304);
+    assert.equal(unchanged.headers["content-type"], undefined);
+
+    // A file the UI does not have is this server's 404, as any unknown path is.
+    const missing = await request(server, "GET", "/docs/static/nothing-here.js");
+    assert.equal(missing.status, 404);
+    assert.equal(missing.headers.get("x-mailroom-error-code"), "20004");
   });
 });
 
