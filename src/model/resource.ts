@@ -1,4 +1,5 @@
-import Type, { type TObject, type TSchema } from "typebox";
+import type { TObject, TSchema } from "typebox";
+import Type from "./type.js";
 
 /**
  * A resource is declared once, as ordered snake_case output fields, each with its JSON Schema and
