@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import type { FastifyReply, FastifyRequest } from "fastify";
+import Type from "typebox";
 import { ApiError } from "../domain/errors.js";
 import type { AttachmentUpload } from "../model/email-message.js";
-import Type from "../model/type.js";
 import { IDEMPOTENCY_CLAIM_LOST, type IdempotentAnswer, type MailStore } from "../store/types.js";
 import { type RenderedAnswer, sendRendered, wantsJson } from "./representation.js";
 

@@ -1,8 +1,7 @@
-import type { TSchema } from "typebox";
+import Type, { type TSchema } from "typebox";
 import { ApiError } from "../domain/errors.js";
 import { quoteInput } from "../domain/quote.js";
 import type { Fields } from "../model/resource.js";
-import Type from "../model/type.js";
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 1000;

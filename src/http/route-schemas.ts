@@ -1,4 +1,4 @@
-import Type from "../model/type.js";
+import Type from "typebox";
 
 /** Schemas every route shares: the account in the URL, error answers, and the formats spoken. */
 export const AccountParams = Type.Object({

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
+import Type from "typebox";
 import { ApiError } from "../domain/errors.js";
 import { ErrorBody, NoQuery } from "../http/route-schemas.js";
-import Type from "../model/type.js";
 import { BearerToken } from "./bearer-token.js";
 import type { MailroomMetrics, ScrapeSources } from "./metrics.js";
 

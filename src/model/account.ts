@@ -1,10 +1,10 @@
+import Type from "typebox";
 import { rfc2822 } from "../http/dates.js";
 import { formatDuration } from "../lifecycle/durations.js";
 import type { Retention } from "../lifecycle/retention.js";
 import type { AccountRow } from "../store/types.js";
 import { API_BASE, accountUri, emailMessagesPath, notificationsPath } from "./paths.js";
 import { field, ResourceModel, Schemas } from "./resource.js";
-import Type from "./type.js";
 
 /** An account as shown, with its AuthToken only right after it was issued (it is never stored in the clear). */
 export interface AccountSource {

@@ -1,10 +1,10 @@
+import Type from "typebox";
 import type { DkimAlgorithm, DkimKeyState, StoredDkimKey } from "../domains/dkim-keys.js";
 import type { DomainRecordState } from "../domains/dns-records.js";
 import { rfc2822 } from "../http/dates.js";
 import type { DomainRow } from "../store/domain-queries.js";
 import { API_BASE } from "./paths.js";
 import { field, ResourceModel, Schemas } from "./resource.js";
-import Type from "./type.js";
 
 export function domainsPath(accountSid: string): string {
   return `${API_BASE}/Accounts/${accountSid}/Domains`;

@@ -1,7 +1,7 @@
+import Type from "typebox";
 import { rfc2822 } from "../http/dates.js";
 import type { EmailAttemptRow } from "../store/types.js";
 import { field, ResourceModel, type Scalar, Schemas } from "./resource.js";
-import Type from "./type.js";
 
 const RecipientOutput = Type.Object({
   address: Type.String(),

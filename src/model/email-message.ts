@@ -1,4 +1,4 @@
-import type { Static } from "typebox";
+import Type, { type Static } from "typebox";
 import {
   AddressListError,
   formatMailboxList,
@@ -23,7 +23,6 @@ import { TemplateDataParam, TemplateStrictParam } from "./email-template.js";
 import { API_VERSION, emailMessagesPath } from "./paths.js";
 import { field, NamedValues, ResourceModel, type Scalar, Schemas } from "./resource.js";
 import type { AttachmentRef, EmailContent } from "./stored-content.js";
-import Type from "./type.js";
 
 /**
  * The email message, declared once: the parameters a send accepts (request schema), what is

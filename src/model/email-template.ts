@@ -1,8 +1,8 @@
+import Type from "typebox";
 import { rfc2822 } from "../http/dates.js";
 import type { TemplateRow } from "../store/types.js";
 import { API_BASE } from "./paths.js";
 import { field, ResourceModel, Schemas } from "./resource.js";
-import Type from "./type.js";
 
 /** The limits of a template (docs/api.md#templates). */
 export const MAX_TEMPLATE_NAME = 100;

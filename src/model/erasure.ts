@@ -1,8 +1,8 @@
+import Type from "typebox";
 import { rfc2822 } from "../http/dates.js";
 import type { Erasure } from "../lifecycle/erasure.js";
 import { API_BASE } from "./paths.js";
 import { field, ResourceModel, Schemas } from "./resource.js";
-import Type from "./type.js";
 
 /** `POST /Accounts/{AccountSid}/Email/Erasures`: the address to erase. */
 export const CreateErasureParams = Type.Object(

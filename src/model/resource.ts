@@ -1,5 +1,4 @@
-import type { TObject, TSchema } from "typebox";
-import Type from "./type.js";
+import Type, { type TObject, type TSchema } from "typebox";
 
 /**
  * A resource is declared once, as ordered snake_case output fields, each with its JSON Schema and

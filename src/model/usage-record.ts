@@ -1,8 +1,8 @@
+import Type from "typebox";
 import { describeUsageCategory, USAGE_UNIT, type UsageCategory } from "../domain/usage-categories.js";
 import type { UsageTotal } from "../domain/usage-periods.js";
 import { usageRecordsPath } from "./paths.js";
 import { field, ResourceModel, Schemas } from "./resource.js";
-import Type from "./type.js";
 
 export interface UsageRecordSource {
   accountSid: string;

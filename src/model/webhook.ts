@@ -1,8 +1,8 @@
+import Type from "typebox";
 import { rfc2822 } from "../http/dates.js";
 import type { WebhookRow } from "../store/types.js";
 import { webhooksPath } from "./paths.js";
 import { field, ResourceModel, Schemas } from "./resource.js";
-import Type from "./type.js";
 
 /** A webhook as shown, with its signing secret only in the answer that issued it (create, rotate). */
 export interface WebhookSource {

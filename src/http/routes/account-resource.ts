@@ -1,8 +1,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { TProperties, TSchema } from "typebox";
+import Type, { type TProperties, type TSchema } from "typebox";
 import { ApiError, type ErrorKind } from "../../domain/errors.js";
 import type { Resource } from "../../model/resource.js";
-import Type from "../../model/type.js";
 import { PagingQuery, pagingFields, pagingListSchema, parsePageRequest } from "../paging.js";
 import { sendList } from "../representation.js";
 import { AccountParams, errorResponses, FORM_AND_JSON, JSON_AND_XML, NoQuery } from "../route-schemas.js";

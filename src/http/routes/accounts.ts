@@ -1,10 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Static } from "typebox";
+import Type, { type Static } from "typebox";
 import { ApiError } from "../../domain/errors.js";
 import { quoteInput } from "../../domain/quote.js";
 import { AccountModel, CreateAccountParams, UpdateAccountParams } from "../../model/account.js";
 import { API_BASE } from "../../model/paths.js";
-import Type from "../../model/type.js";
 import type { AccountService } from "../../services/accounts.js";
 import type { AccountRow } from "../../store/types.js";
 import { sendList, sendResource } from "../representation.js";

@@ -1,8 +1,7 @@
 import type { FastifyInstance } from "fastify";
-import type { Static } from "typebox";
+import Type, { type Static } from "typebox";
 import type { DomainService } from "../../domains/domain-service.js";
 import { CreateDomainParams, DomainModel, domainsPath, domainView } from "../../model/domain.js";
-import Type from "../../model/type.js";
 import type { DomainRow } from "../../store/domain-queries.js";
 import type { MailStore } from "../../store/types.js";
 import { assertMayAct } from "../auth.js";

@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyRequest, FastifySchemaCompiler } from "fastify";
 import type { TSchema } from "typebox";
+import Type from "typebox";
 import { ApiError, moreInfoPath } from "../../domain/errors.js";
 import { EmailMessageModel, SendEmailParams } from "../../model/email-message.js";
 import { API_BASE } from "../../model/paths.js";
-import Type from "../../model/type.js";
 import type { EmailMessageService, PreparedEmail } from "../../services/email-messages.js";
 import type { TemplateService } from "../../services/templates.js";
 import type { MailStore } from "../../store/types.js";

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import Type from "typebox";
 import { ApiError } from "../../domain/errors.js";
 import { containsControl, describeUnsafeCharacter } from "../../domain/header-rules.js";
 import { isSid } from "../../domain/ids.js";
@@ -13,7 +14,6 @@ import {
   storedContentOf,
 } from "../../model/email-message.js";
 import { API_BASE, emailMessagesPath } from "../../model/paths.js";
-import Type from "../../model/type.js";
 import type { EmailMessageService } from "../../services/email-messages.js";
 import { MessageScheduleService } from "../../services/message-schedule.js";
 import type { TemplateService } from "../../services/templates.js";

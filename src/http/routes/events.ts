@@ -1,12 +1,11 @@
 import type { FastifyInstance } from "fastify";
-import type { Static } from "typebox";
+import Type, { type Static } from "typebox";
 import { ApiError } from "../../domain/errors.js";
 import { isSid } from "../../domain/ids.js";
 import { quoteInput } from "../../domain/quote.js";
 import { EVENT_TYPES } from "../../events/types.js";
 import { EventModel } from "../../model/event.js";
 import { emailMessagesPath, eventsPath } from "../../model/paths.js";
-import Type from "../../model/type.js";
 import type { EventFilter, MailStore } from "../../store/types.js";
 import { eventTypeList, queryText, timeRange } from "../event-filters.js";
 import { PagingQuery, pagingFields, pagingListSchema, parsePageRequest } from "../paging.js";

@@ -1,11 +1,11 @@
 import type { FastifyInstance } from "fastify";
+import Type from "typebox";
 import { ApiError } from "../../domain/errors.js";
 import { containsControl, describeUnsafeCharacter } from "../../domain/header-rules.js";
 import { isSid } from "../../domain/ids.js";
 import { quoteInput } from "../../domain/quote.js";
 import { NotificationModel } from "../../model/notification.js";
 import { API_BASE, notificationsPath } from "../../model/paths.js";
-import Type from "../../model/type.js";
 import type { MailStore, NotificationFilter } from "../../store/types.js";
 import { parseFilterDate } from "../dates.js";
 import { PagingQuery, pagingFields, pagingListSchema, parsePageRequest } from "../paging.js";

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import Type from "typebox";
 import { ApiError } from "../../domain/errors.js";
 import { quoteInput } from "../../domain/quote.js";
 import { isUsageCategory, USAGE_CATEGORY_NAMES, type UsageCategory } from "../../domain/usage-categories.js";
@@ -14,7 +15,6 @@ import {
   utcDay,
 } from "../../domain/usage-periods.js";
 import { API_BASE } from "../../model/paths.js";
-import Type from "../../model/type.js";
 import { UsageRecordModel } from "../../model/usage-record.js";
 import type { AccountRow, MailStore } from "../../store/types.js";
 import { sendList } from "../representation.js";

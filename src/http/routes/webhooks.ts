@@ -1,8 +1,7 @@
 import type { FastifyInstance } from "fastify";
-import type { Static } from "typebox";
+import Type, { type Static } from "typebox";
 import { ApiError } from "../../domain/errors.js";
 import { webhooksPath } from "../../model/paths.js";
-import Type from "../../model/type.js";
 import { CreateWebhookParams, UpdateWebhookParams, WebhookModel, webhookPath } from "../../model/webhook.js";
 import { WebhookDeliveryModel } from "../../model/webhook-delivery.js";
 import { WebhookReplayModel } from "../../model/webhook-replay.js";
