@@ -3,18 +3,33 @@ import { describe, test } from "node:test";
 import type { Statement } from "better-sqlite3";
 import { newOrderedSid } from "../src/domain/ids.js";
 import { ATTEMPT_COLUMNS, columnValue, EVENT_COLUMNS, MESSAGE_COLUMNS } from "../src/store/schema.js";
-import { insertAttemptRow, insertEventRow, insertMessageRow } from "../src/store/sqlite-rows.js";
+import {
+  insertAttemptRow,
+  insertMessageRow,
+  pushEventRow,
+  ROWS_PER_INSERT,
+  RowInserts,
+} from "../src/store/sqlite-rows.js";
 
 /** A row with a distinct value in every column, so a list in the wrong order cannot pass. */
 function everyColumn(columns: readonly { name: string }[]): Record<string, unknown> {
   return Object.fromEntries(columns.map((column, i) => [column.name, `${column.name}-${i}`]));
 }
 
+/** A row pusher as a one-row INSERT, so that the same checks cover both forms. */
+function asInsert<Row>(push: (args: unknown[], row: Row) => void) {
+  return (statement: Statement, row: Row) => {
+    const args: unknown[] = [];
+    push(args, row);
+    return statement.run(...args);
+  };
+}
+
 describe("the SQLite writer's row INSERTs (sqlite-rows.ts)", () => {
   const tables = [
     { name: "email_messages", columns: MESSAGE_COLUMNS, insert: insertMessageRow },
     { name: "email_attempts", columns: ATTEMPT_COLUMNS, insert: insertAttemptRow },
-    { name: "email_events", columns: EVENT_COLUMNS, insert: insertEventRow },
+    { name: "email_events", columns: EVENT_COLUMNS, insert: asInsert(pushEventRow) },
   ] as const;
   // A statement that answers with the arguments it was run with.
   const echo = { run: (...args: unknown[]) => args } as unknown as Statement;
@@ -35,6 +50,40 @@ describe("the SQLite writer's row INSERTs (sqlite-rows.ts)", () => {
       );
     });
   }
+});
+
+describe("RowInserts: multi-row INSERTs", () => {
+  test("every row's values in order, in statements of at most ROWS_PER_INSERT rows", () => {
+    const prepared: string[] = [];
+    const runs: { sql: string; args: unknown[] }[] = [];
+    const prepare = (sql: string) => {
+      prepared.push(sql);
+      return { run: (...args: unknown[]) => runs.push({ sql, args }) } as unknown as Statement;
+    };
+    const inserts = new RowInserts(prepare, "email_events", EVENT_COLUMNS, pushEventRow);
+    const rows = Array.from({ length: ROWS_PER_INSERT + 3 }, (_, i) => ({
+      ...everyColumn(EVENT_COLUMNS),
+      sid: `EV${i}`,
+    })) as unknown as Parameters<typeof pushEventRow>[1][];
+    inserts.run(rows);
+    inserts.run(rows.slice(0, 3));
+    inserts.run([]);
+    // One statement per row count, reused.
+    assert.equal(prepared.length, 2);
+    assert.deepEqual(
+      runs.map((run) => run.args.length / EVENT_COLUMNS.length),
+      [ROWS_PER_INSERT, 3, 3],
+    );
+    assert.equal(runs[1]?.sql, runs[2]?.sql);
+    assert.match(
+      runs[1]?.sql ?? "",
+      /^insert or fail into email_events \(sid, account_sid, .*\) values \(\?(, \?){10}\)(, \(\?(, \?){10}\)){2}$/,
+    );
+    assert.deepEqual(
+      runs.slice(0, 2).flatMap((run) => run.args),
+      rows.flatMap((row) => EVENT_COLUMNS.map((column) => columnValue(row, column))),
+    );
+  });
 });
 
 describe("newOrderedSid", () => {

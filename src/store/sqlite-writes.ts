@@ -17,7 +17,7 @@ import {
   NOTIFICATION_COLUMNS,
   TAG_COLUMNS,
 } from "./schema.js";
-import { insertAttemptRow, insertEventRow, insertMessageRow } from "./sqlite-rows.js";
+import { insertAttemptRow, insertMessageRow, pushEventRow, RowInserts } from "./sqlite-rows.js";
 import type { AcceptedEmail, AttemptRecord, IdempotentAnswer, WebhookHandOff } from "./types.js";
 import type { WebhookJob } from "./webhook-jobs.js";
 
@@ -31,9 +31,16 @@ import type { WebhookJob } from "./webhook-jobs.js";
  */
 export class SqliteWrites {
   private statements: ReturnType<typeof prepare> | undefined;
+  private readonly events: RowInserts<EventRow>;
   private readonly inTransaction;
 
   constructor(private readonly connection: Connection) {
+    this.events = new RowInserts(
+      (sql) => connection.prepare(sql),
+      "email_events",
+      EVENT_COLUMNS,
+      pushEventRow,
+    );
     this.inTransaction = connection.transaction(
       (
         accepted: AcceptedEmail[],
@@ -76,6 +83,8 @@ export class SqliteWrites {
     let callbacks = 0;
     const waitingHooks = new Set<string>();
     const handOffs = new HandOffs(s, handOff);
+    // Written together at the end (RowInserts says why): nothing in between reads email_events.
+    const events: EventRow[] = [];
     // An account's enabled webhooks, read once per account and batch: most accounts have none, and
     // their events then cost no lookup each.
     const hooksOf = new Map<string, WebhookOfAccount[]>();
@@ -89,7 +98,7 @@ export class SqliteWrites {
     };
     // An event, and a job for each webhook of its account that wants it (webhook_queue), together.
     const recordEvent = (event: EventRow) => {
-      insertEventRow(s.insertEvent, event);
+      events.push(event);
       for (const webhook of webhooks(event.account_sid)) {
         if (webhook.events !== null && !`,${webhook.events},`.includes(`,${event.type},`)) continue;
         const at = event.date_created;
@@ -160,6 +169,7 @@ export class SqliteWrites {
       }
       insertAttemptRow(s.insertAttempt, record.attempt);
     }
+    this.events.run(events);
     for (const row of usage.rows()) s.addUsage.run(row.account, row.day, row.category, row.count);
     return {
       owned,
@@ -271,7 +281,6 @@ function prepare(connection: Connection) {
     ),
     insertAttempt: statement(insertAll("email_attempts", ATTEMPT_COLUMNS)),
     insertTag: statement(insertAll("email_tags", TAG_COLUMNS)),
-    insertEvent: statement(insertAll("email_events", EVENT_COLUMNS)),
     insertNotification: statement(insertAll("notifications", NOTIFICATION_COLUMNS)),
     webhooksOf: statement(
       `select sid, url, secret_sealed, failing_since, events from webhooks
