@@ -14,8 +14,11 @@
  *
  *   PROBE_MESSAGES=5000   messages measured (after PROBE_WARMUP=2000)
  *   PROBE_HEAP=0          no heap sampling (it inflates the main thread's count, e.g. under callgrind)
+ *   MAILROOM_*=…          passed on to the Mailroom (e.g. MAILROOM_SMTP_CONNECT_TIMEOUT_MS=600000 under
+ *                         callgrind, where the sink thread can miss the 10 s greeting and messages get retried)
+ *   PROBE_HEAP_OUT=file   also writes the sampling profile there (open it in DevTools: where the bytes come from)
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { Session } from "node:inspector";
 import { tmpdir } from "node:os";
@@ -58,7 +61,14 @@ const dataDir = await mkdtemp(path.join(tmpdir(), "mailroom-probe-"));
 const sink = await startSink("node");
 const probe = await startInProcess(
   dataDir,
-  { MAILROOM_SMTP_URL: `smtp://127.0.0.1:${sink.port}` },
+  {
+    ...Object.fromEntries(
+      Object.entries(process.env).filter(
+        (entry): entry is [string, string] => entry[0].startsWith("MAILROOM_") && entry[1] !== undefined,
+      ),
+    ),
+    MAILROOM_SMTP_URL: `smtp://127.0.0.1:${sink.port}`,
+  },
   { name: "probe", subject: "Probe message" },
 );
 
@@ -88,11 +98,12 @@ try {
   const cpuBefore = threadCpuMs();
   await send(messages);
   const cpuAfter = threadCpuMs();
-  const allocated = sampleHeap
-    ? totalBytes(
-        (await post<{ profile: { head: SamplingNode } }>(session, "HeapProfiler.stopSampling")).profile.head,
-      )
-    : Number.NaN;
+  const profile = sampleHeap
+    ? (await post<{ profile: { head: SamplingNode } }>(session, "HeapProfiler.stopSampling")).profile
+    : undefined;
+  if (profile && process.env.PROBE_HEAP_OUT)
+    writeFileSync(process.env.PROBE_HEAP_OUT, JSON.stringify(profile));
+  const allocated = profile ? totalBytes(profile.head) : Number.NaN;
   session.disconnect();
   const main = String(process.pid);
   const spent = (tid: string) => (cpuAfter.get(tid) ?? 0) - (cpuBefore.get(tid) ?? 0);
