@@ -537,7 +537,10 @@ export const EmailMessageModel = new ResourceModel<EmailMessageSource>(
       "subresource_uris",
       Type.Object({ attempts: Type.String(), mime: Type.String() }),
       "The message's attempts and its composed MIME.",
-      (m) => ({ attempts: `${messagePath(m)}/Attempts.json`, mime: `${messagePath(m)}/Mime` }),
+      (m) => {
+        const path = messagePath(m);
+        return { attempts: `${path}/Attempts.json`, mime: `${path}/Mime` };
+      },
     ),
     field("html", Schemas.text, "The HTML part (Html).", (m) => m.content.html),
     field("text", Schemas.text, "The text part (Text).", (m) => m.content.text),
