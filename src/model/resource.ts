@@ -74,15 +74,34 @@ export class ResourceModel<T> {
 
   /** The resource for `source`; its fields are read only when asked for (JSON needs no field list). */
   render(source: T): Resource {
-    const { fields, toJson, toJsonText } = this;
-    return {
-      element: this.element,
-      get fields() {
-        return fields.map((f) => [f.key, f.value(source)] as const);
-      },
-      json: () => toJson(source),
-      jsonText: () => toJsonText(source),
-    };
+    return new RenderedResource(this.element, this.fields, this.toJson, this.toJsonText, source);
+  }
+}
+
+/**
+ * What ResourceModel.render returns: one small object per answer. (An object literal with a getter
+ * and two arrow functions made a closure per member and defined the getter through a runtime call,
+ * on every send.)
+ */
+class RenderedResource<T> implements Resource {
+  constructor(
+    readonly element: string,
+    private readonly outputFields: readonly OutputField<T>[],
+    private readonly toJson: (source: T) => Record<string, unknown>,
+    private readonly toJsonText: (source: T) => string,
+    private readonly source: T,
+  ) {}
+
+  get fields(): Fields {
+    return this.outputFields.map((f) => [f.key, f.value(this.source)] as const);
+  }
+
+  json(): Record<string, unknown> {
+    return this.toJson(this.source);
+  }
+
+  jsonText(): string {
+    return this.toJsonText(this.source);
   }
 }
 
