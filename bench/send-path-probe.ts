@@ -13,8 +13,12 @@
  *   time under load, but shared caches still move it a few percent.
  *
  *   PROBE_MESSAGES=5000   messages measured (after PROBE_WARMUP=2000)
+ *   PROBE_HEAP=0          no heap sampling (it inflates the main thread's count, e.g. under callgrind)
+ *   MAILROOM_*=…          passed on to the Mailroom (e.g. MAILROOM_SMTP_CONNECT_TIMEOUT_MS=600000 under
+ *                         callgrind, where the sink thread can miss the 10 s greeting and messages get retried)
+ *   PROBE_HEAP_OUT=file   also writes the sampling profile there (open it in DevTools: where the bytes come from)
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { Session } from "node:inspector";
 import { tmpdir } from "node:os";
@@ -24,6 +28,7 @@ import { startSink } from "./sink.js";
 
 const messages = Number(process.env.PROBE_MESSAGES ?? 5000);
 const warmup = Number(process.env.PROBE_WARMUP ?? 2000);
+const sampleHeap = process.env.PROBE_HEAP !== "0";
 const CONCURRENCY = 50;
 const TICK_MS = 10; // /proc's clock ticks (USER_HZ 100)
 
@@ -56,7 +61,14 @@ const dataDir = await mkdtemp(path.join(tmpdir(), "mailroom-probe-"));
 const sink = await startSink("node");
 const probe = await startInProcess(
   dataDir,
-  { MAILROOM_SMTP_URL: `smtp://127.0.0.1:${sink.port}` },
+  {
+    ...Object.fromEntries(
+      Object.entries(process.env).filter(
+        (entry): entry is [string, string] => entry[0].startsWith("MAILROOM_") && entry[1] !== undefined,
+      ),
+    ),
+    MAILROOM_SMTP_URL: `smtp://127.0.0.1:${sink.port}`,
+  },
   { name: "probe", subject: "Probe message" },
 );
 
@@ -75,23 +87,30 @@ try {
   await send(warmup);
   const session = new Session();
   session.connect();
-  await post(session, "HeapProfiler.enable");
-  await post(session, "HeapProfiler.startSampling", {
-    samplingInterval: 4096,
-    includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
-  });
+  if (sampleHeap) {
+    await post(session, "HeapProfiler.enable");
+    await post(session, "HeapProfiler.startSampling", {
+      samplingInterval: 4096,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+  }
   const cpuBefore = threadCpuMs();
   await send(messages);
   const cpuAfter = threadCpuMs();
-  const { profile } = await post<{ profile: { head: SamplingNode } }>(session, "HeapProfiler.stopSampling");
+  const profile = sampleHeap
+    ? (await post<{ profile: { head: SamplingNode } }>(session, "HeapProfiler.stopSampling")).profile
+    : undefined;
+  if (profile && process.env.PROBE_HEAP_OUT)
+    writeFileSync(process.env.PROBE_HEAP_OUT, JSON.stringify(profile));
+  const allocated = profile ? totalBytes(profile.head) : Number.NaN;
   session.disconnect();
   const main = String(process.pid);
   const spent = (tid: string) => (cpuAfter.get(tid) ?? 0) - (cpuBefore.get(tid) ?? 0);
   const all = [...cpuAfter.keys()].reduce((sum, tid) => sum + spent(tid), 0);
   const per = (value: number, digits: number) => (value / messages).toFixed(digits);
   console.log(`${messages} plain sends after ${warmup} of warm-up, per message:`);
-  console.log(`  allocated on the main thread  ${per(totalBytes(profile.head) / 1024, 1)} KB`);
+  if (sampleHeap) console.log(`  allocated on the main thread  ${per(allocated / 1024, 1)} KB`);
   console.log(`  CPU, main thread              ${per(spent(main), 3)} ms`);
   console.log(`  CPU, all threads (sink too)   ${per(all, 3)} ms`);
 } finally {

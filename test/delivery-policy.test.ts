@@ -131,6 +131,27 @@ describe("judging an attempt", () => {
     );
   });
 
+  test("everyone accepted: the whole verdict, and an earlier refusal still named", () => {
+    assert.deepEqual(judge(report([accepted("a@x.example")]), context(1)), {
+      outcome: "accepted",
+      attemptFailure: null,
+      status: "sent",
+      errorCode: null,
+      errorMessage: null,
+      retryAt: null,
+    });
+    // All of this attempt accepted, but one refused before: not the common case, the general verdict.
+    const history = readHistory([attemptRow(1, 13103, [rejected("a@x.example"), deferred("b@x.example")])]);
+    const verdict = judge(report([accepted("b@x.example")]), context(2, history));
+    assert.equal(verdict.outcome, "accepted");
+    assert.equal(verdict.status, "sent");
+    assert.equal(verdict.errorCode, 13102);
+    assert.match(
+      verdict.errorMessage ?? "",
+      /Delivered to 1 of 2 recipients; the relay refused a@x\.example/,
+    );
+  });
+
   test("every recipient refused: failed at once", () => {
     const verdict = judge(report([rejected("a@x.example")]), context(1));
     assert.deepEqual([verdict.status, verdict.errorCode, verdict.retryAt], ["failed", 13101, null]);

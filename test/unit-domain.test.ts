@@ -590,6 +590,15 @@ describe("JSON text of a resource", () => {
         date_delivered: 5,
         content_purged_at: 7,
       },
+      // Records written key by key: escapes in keys and values, integer-like keys first as Object.keys orders them.
+      {
+        ...message,
+        content: {
+          ...message.content,
+          headers: { "X-B": "1", 'X-"Q"': "v\u0001\\", "2": "two", "1": "\ud800" },
+          tags: { t: "caf\u00e9 \u{1f600}" },
+        },
+      },
     ];
     for (const source of variants) {
       const resource = EmailMessageModel.render(source);

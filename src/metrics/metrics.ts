@@ -30,7 +30,9 @@ export interface DeliveryMetrics {
 
 export type StoreThreadName = "store" | "reader";
 
-type HttpLabels = { method: string; route: string; status_code: number };
+type HttpLabelName = "method" | "route" | "status_code";
+/** A series bound to its labels once: prom-client then makes no closure per observation (observe(labels, v) makes one). */
+type HttpSeries = Histogram.Internal<HttpLabelName>;
 
 const SECONDS = 1000;
 
@@ -124,13 +126,20 @@ export class MailroomMetrics implements WebhookMetrics, DeliveryMetrics {
   });
 
   /** By route, method and status code. */
-  private readonly httpLabelSets = new Map<string, Map<string, Map<number, HttpLabels>>>();
+  private readonly httpSeries = new Map<string, Map<string, Map<number, HttpSeries>>>();
+  /** mailroom_store_call_seconds by thread, bound once (a store call is timed per batch). */
+  private readonly storeSeries: Record<StoreThreadName, Histogram.Internal<"thread">>;
 
   constructor() {
     this.exposed = Registry.merge([this.registry, processMetrics()]);
     // Every series exists from the start, so a rate over it is defined before the first event.
     for (const labels of Object.values(REPLY_CLASS)) this.smtpReplies.inc(labels, 0);
     for (const target of ["webhook", "status_callback"]) this.webhookFailures.inc({ target }, 0);
+    // Binding makes no series: each appears at its first observation, as before.
+    this.storeSeries = {
+      store: this.storeCalls.labels(THREAD_LABELS.store),
+      reader: this.storeCalls.labels(THREAD_LABELS.reader),
+    };
   }
 
   messageAccepted(): void {
@@ -151,28 +160,24 @@ export class MailroomMetrics implements WebhookMetrics, DeliveryMetrics {
   }
 
   httpRequest(method: string, route: string, statusCode: number, ms: number): void {
-    this.httpDuration.observe(this.httpLabels(method, route, statusCode), ms / SECONDS);
+    const series = this.httpSeries.get(route)?.get(method)?.get(statusCode);
+    (series ?? this.addHttpSeries(method, route, statusCode)).observe(ms / SECONDS);
   }
 
-  /** The label set of a route, method and status: made once, so a request allocates none. */
-  private httpLabels(method: string, route: string, statusCode: number): HttpLabels {
-    const labels = this.httpLabelSets.get(route)?.get(method)?.get(statusCode);
-    return labels ?? this.addHttpLabels(method, route, statusCode);
-  }
-
-  private addHttpLabels(method: string, route: string, statusCode: number): HttpLabels {
-    const labels = { method, route, status_code: statusCode };
-    const byMethod = this.httpLabelSets.get(route) ?? new Map<string, Map<number, HttpLabels>>();
-    const byStatus = byMethod.get(method) ?? new Map<number, HttpLabels>();
-    byStatus.set(statusCode, labels);
+  /** The series of a route, method and status: bound once, so a request allocates no label set. */
+  private addHttpSeries(method: string, route: string, statusCode: number): HttpSeries {
+    const series = this.httpDuration.labels({ method, route, status_code: statusCode });
+    const byMethod = this.httpSeries.get(route) ?? new Map<string, Map<number, HttpSeries>>();
+    const byStatus = byMethod.get(method) ?? new Map<number, HttpSeries>();
+    byStatus.set(statusCode, series);
     byMethod.set(method, byStatus);
-    this.httpLabelSets.set(route, byMethod);
-    return labels;
+    this.httpSeries.set(route, byMethod);
+    return series;
   }
 
   /** ThreadClientOptions.onLatency of the store threads. */
   storeCall(thread: StoreThreadName, ms: number): void {
-    this.storeCalls.observe(THREAD_LABELS[thread], ms / SECONDS);
+    this.storeSeries[thread].observe(ms / SECONDS);
   }
 
   /**

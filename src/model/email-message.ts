@@ -302,13 +302,16 @@ function tooManyAddresses(name: string, kind: ErrorKind): ApiError {
 
 /** The length first (a 10 MB Subject is never scanned), then what a header cannot carry. */
 function checkSubject(subject: string): void {
-  // A character is one or two UTF-16 units: over 640 units are over 320 characters, no count needed.
+  // A character is one or two UTF-16 units: over 640 units are over 320 characters, and at most 160
+  // units at most 160 characters, no count needed (counting spreads the subject into an array).
   const tooLong =
-    subject.length > 4 * MAX_SUBJECT_LENGTH
-      ? `over ${2 * MAX_SUBJECT_LENGTH}`
-      : [...subject].length > MAX_SUBJECT_LENGTH
-        ? String([...subject].length)
-        : undefined;
+    subject.length <= MAX_SUBJECT_LENGTH
+      ? undefined
+      : subject.length > 4 * MAX_SUBJECT_LENGTH
+        ? `over ${2 * MAX_SUBJECT_LENGTH}`
+        : [...subject].length > MAX_SUBJECT_LENGTH
+          ? String([...subject].length)
+          : undefined;
   if (tooLong !== undefined) {
     throw new ApiError(
       "SubjectTooLong",
@@ -534,7 +537,10 @@ export const EmailMessageModel = new ResourceModel<EmailMessageSource>(
       "subresource_uris",
       Type.Object({ attempts: Type.String(), mime: Type.String() }),
       "The message's attempts and its composed MIME.",
-      (m) => ({ attempts: `${messagePath(m)}/Attempts.json`, mime: `${messagePath(m)}/Mime` }),
+      (m) => {
+        const path = messagePath(m);
+        return { attempts: `${path}/Attempts.json`, mime: `${path}/Mime` };
+      },
     ),
     field("html", Schemas.text, "The HTML part (Html).", (m) => m.content.html),
     field("text", Schemas.text, "The text part (Text).", (m) => m.content.text),

@@ -74,15 +74,34 @@ export class ResourceModel<T> {
 
   /** The resource for `source`; its fields are read only when asked for (JSON needs no field list). */
   render(source: T): Resource {
-    const { fields, toJson, toJsonText } = this;
-    return {
-      element: this.element,
-      get fields() {
-        return fields.map((f) => [f.key, f.value(source)] as const);
-      },
-      json: () => toJson(source),
-      jsonText: () => toJsonText(source),
-    };
+    return new RenderedResource(this.element, this.fields, this.toJson, this.toJsonText, source);
+  }
+}
+
+/**
+ * What ResourceModel.render returns: one small object per answer. (An object literal with a getter
+ * and two arrow functions made a closure per member and defined the getter through a runtime call,
+ * on every send.)
+ */
+class RenderedResource<T> implements Resource {
+  constructor(
+    readonly element: string,
+    private readonly outputFields: readonly OutputField<T>[],
+    private readonly toJson: (source: T) => Record<string, unknown>,
+    private readonly toJsonText: (source: T) => string,
+    private readonly source: T,
+  ) {}
+
+  get fields(): Fields {
+    return this.outputFields.map((f) => [f.key, f.value(this.source)] as const);
+  }
+
+  json(): Record<string, unknown> {
+    return this.toJson(this.source);
+  }
+
+  jsonText(): string {
+    return this.toJsonText(this.source);
   }
 }
 
@@ -136,7 +155,26 @@ function writeJsonValue(parts: string[], value: Exclude<FieldValue, null>): void
   if (typeof value === "string") parts.push(jsonString(value));
   else if (typeof value === "number") parts.push(Number.isFinite(value) ? String(value) : "null");
   else if (typeof value === "boolean") parts.push(value ? "true" : "false");
-  else parts.push(JSON.stringify(value instanceof NamedValues ? value.entries : value));
+  else if (value instanceof NamedValues) parts.push(recordText(value.entries));
+  else if (Array.isArray(value)) parts.push(JSON.stringify(value));
+  else parts.push(recordText(value as Readonly<Record<string, string>>));
+}
+
+/**
+ * A record of strings (subresource_uris, headers, tags) as JSON.stringify writes it: keys in the same
+ * order (Object.keys's), each key and value through jsonString, so long text that needs no escape is not
+ * checked character by character. Anything but a string value goes to JSON.stringify as before.
+ */
+function recordText(record: Readonly<Record<string, unknown>>): string {
+  let text = "{";
+  let separator = "";
+  for (const key of Object.keys(record)) {
+    const value = record[key];
+    if (typeof value !== "string") return JSON.stringify(record);
+    text += `${separator}${jsonString(key)}:${jsonString(value)}`;
+    separator = ",";
+  }
+  return `${text}}`;
 }
 
 /** What JSON.stringify escapes: quote, backslash, controls, and (well-formed JSON.stringify) lone surrogates. */
