@@ -89,3 +89,19 @@ export async function startInProcess(
     },
   };
 }
+
+/** `count` plain sends, `lanes` at a time, then a wait (at most 120 s) until `sink` has received them all. */
+export async function sendDelivered(
+  probe: InProcessMailroom,
+  sink: { counts(): { messages: number } },
+  count: number,
+  lanes: number,
+): Promise<void> {
+  const before = sink.counts().messages;
+  await probe.send(count, lanes);
+  const deadline = Date.now() + 120_000;
+  while (sink.counts().messages - before < count) {
+    if (Date.now() > deadline) throw new Error("the sink did not get every message within 120 s");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

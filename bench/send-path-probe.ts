@@ -23,7 +23,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { Session } from "node:inspector";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { startInProcess } from "./in-process.js";
+import { sendDelivered, startInProcess } from "./in-process.js";
 import { startSink } from "./sink.js";
 
 const messages = Number(process.env.PROBE_MESSAGES ?? 5000);
@@ -73,15 +73,7 @@ const probe = await startInProcess(
 );
 
 /** Sends `count` messages, CONCURRENCY at a time, and waits until the sink has them all. */
-async function send(count: number): Promise<void> {
-  const before = sink.counts().messages;
-  await probe.send(count, CONCURRENCY);
-  const deadline = Date.now() + 120_000;
-  while (sink.counts().messages - before < count) {
-    if (Date.now() > deadline) throw new Error("the sink did not get every message within 120 s");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+const send = (count: number) => sendDelivered(probe, sink, count, CONCURRENCY);
 
 try {
   await send(warmup);

@@ -37,18 +37,6 @@ export interface JudgeContext {
  */
 export function judge(report: SendReport, context: JudgeContext): Verdict {
   const current = report.recipients;
-  // Nearly every attempt: every recipient accepted, none refused before. The verdict the general
-  // path below reaches for it, without the five lists it builds (they were most of an attempt's garbage here).
-  if (report.failure === null && allAccepted(current) && !context.history.settled.some(isRejected)) {
-    return {
-      outcome: "accepted",
-      attemptFailure: null,
-      status: "sent",
-      errorCode: null,
-      errorMessage: null,
-      retryAt: null,
-    };
-  }
   const deferred = current.filter((r) => r.state === "deferred");
   const settled = [...context.history.settled, ...current.filter((r) => r.state !== "deferred")];
   const accepted = settled.filter((r) => r.state === "accepted");
@@ -121,16 +109,6 @@ export function judge(report: SendReport, context: JudgeContext): Verdict {
       `${why} Last failure: ${failure.message}${partly}`,
     ),
   };
-}
-
-function allAccepted(recipients: readonly RecipientOutcome[]): boolean {
-  if (recipients.length === 0) return false;
-  for (const r of recipients) if (r.state !== "accepted") return false;
-  return true;
-}
-
-function isRejected(r: RecipientOutcome): boolean {
-  return r.state === "rejected";
 }
 
 function final(errorCode: number | null, errorMessage: string | null) {

@@ -5,10 +5,13 @@ import type { TemplateService } from "../services/templates.js";
 import type { AccountRow } from "../store/types.js";
 import { readSend } from "./read-send.js";
 import { prepareSendParams } from "./send-body.js";
-import { compileCheck, loadSchemaChecks } from "./typebox-check.js";
+import { compileCheck } from "./typebox-check.js";
 import { describeValidationErrors, type Schema } from "./validation-errors.js";
 
-/** The send's parameter schema, compiled once (at the first batch) for every item of every batch. */
+/**
+ * The send's parameter schema, compiled once (at the first batch) for every item of every batch; the
+ * batch route's preValidation hook has loaded TypeBox's compiler by then (loadSchemaChecks).
+ */
 const checkSendParams = compileCheck(SendEmailParams);
 
 /**
@@ -32,7 +35,6 @@ export async function prepareBatchItem(
   }
   // A copy: the answer must not depend on what the checks did to the body (the key's hash is of it).
   const params = prepareSendParams({ ...(item as Record<string, unknown>) }, true);
-  await loadSchemaChecks();
   const errors = checkSendParams(params);
   if (errors) throw describeValidationErrors(errors, "body", SendEmailParams as Schema, params);
   const email = await readSend(templates, sender, params as SendEmailParams);

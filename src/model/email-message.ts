@@ -300,18 +300,21 @@ function tooManyAddresses(name: string, kind: ErrorKind): ApiError {
   );
 }
 
+/**
+ * How long a Subject over the limit is, in words for the error; undefined when within it. A character
+ * is one or two UTF-16 units: at most 160 units are at most 160 characters and over 640 units over 320,
+ * neither counted (counting spreads the subject into an array).
+ */
+function subjectLengthOver(subject: string): string | undefined {
+  if (subject.length <= MAX_SUBJECT_LENGTH) return undefined;
+  if (subject.length > 4 * MAX_SUBJECT_LENGTH) return `over ${2 * MAX_SUBJECT_LENGTH}`;
+  const characters = [...subject].length;
+  return characters > MAX_SUBJECT_LENGTH ? String(characters) : undefined;
+}
+
 /** The length first (a 10 MB Subject is never scanned), then what a header cannot carry. */
 function checkSubject(subject: string): void {
-  // A character is one or two UTF-16 units: over 640 units are over 320 characters, and at most 160
-  // units at most 160 characters, no count needed (counting spreads the subject into an array).
-  const tooLong =
-    subject.length <= MAX_SUBJECT_LENGTH
-      ? undefined
-      : subject.length > 4 * MAX_SUBJECT_LENGTH
-        ? `over ${2 * MAX_SUBJECT_LENGTH}`
-        : [...subject].length > MAX_SUBJECT_LENGTH
-          ? String([...subject].length)
-          : undefined;
+  const tooLong = subjectLengthOver(subject);
   if (tooLong !== undefined) {
     throw new ApiError(
       "SubjectTooLong",
