@@ -61,6 +61,8 @@
  *   BENCH_RESULTS=bench/results/latest.json
  *   BENCH_PROFILE=1              run Mailroom under --cpu-prof; profiles go to bench/results/profiles/
  *                                (open them in Chrome DevTools or speedscope)
+ *   BENCH_NODE_FLAGS="--flag …"  more node flags for the Mailroom server (e.g. --perf-basic-prof)
+ *   BENCH_PERF_CONTROL=fifo      a perf control FIFO: perf records each throughput run only (performance.md)
  * Other MAILROOM_* variables (e.g. MAILROOM_SMTP_POOL_SIZE) pass through to the benchmarked server.
  */
 

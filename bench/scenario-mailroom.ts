@@ -27,6 +27,7 @@ import {
   templateRequest,
 } from "./message-template.js";
 import { pacedLoad } from "./paced.js";
+import { perfWindow } from "./perf-window.js";
 import { freePort } from "./ports.js";
 import { cpuSecondsOfCommand } from "./procfs.js";
 import type { Payload, Row } from "./row.js";
@@ -199,6 +200,7 @@ export async function mailroomRow(
     await newPhase(
       signingKey && sink.inspectsMessages ? VERIFIED_SAMPLES : templateSid ? RENDERED_SAMPLES : 0,
     );
+    perfWindow("enable");
     const cpuBefore = mailroom.cpuSeconds();
     const threadsBefore = mailroom.threadCpuSeconds();
     const syscallsBefore = mailroom.ioSyscalls();
@@ -238,6 +240,7 @@ export async function mailroomRow(
     row.delivered = delivery.delivered;
     row.deliveryComplete = delivery.complete;
     row.deliverySeconds = delivery.seconds;
+    perfWindow("disable");
     const cpuAfter = mailroom.cpuSeconds();
     const threads = threadSplit(mailroom.pid, threadsBefore, mailroom.threadCpuSeconds());
     const syscallsAfter = mailroom.ioSyscalls();
