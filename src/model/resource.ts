@@ -1,4 +1,5 @@
 import Type, { type TObject, type TSchema } from "typebox";
+import { flatListText, flatObjectText, jsonString } from "./json-text.js";
 
 /**
  * A resource is declared once, as ordered snake_case output fields, each with its JSON Schema and
@@ -155,35 +156,9 @@ function writeJsonValue(parts: string[], value: Exclude<FieldValue, null>): void
   if (typeof value === "string") parts.push(jsonString(value));
   else if (typeof value === "number") parts.push(Number.isFinite(value) ? String(value) : "null");
   else if (typeof value === "boolean") parts.push(value ? "true" : "false");
-  else if (value instanceof NamedValues) parts.push(recordText(value.entries));
-  else if (Array.isArray(value)) parts.push(JSON.stringify(value));
-  else parts.push(recordText(value as Readonly<Record<string, string>>));
-}
-
-/**
- * A record of strings (subresource_uris, headers, tags) as JSON.stringify writes it: keys in the same
- * order (Object.keys's), each key and value through jsonString, so long text that needs no escape is not
- * checked character by character. Anything but a string value goes to JSON.stringify as before.
- */
-function recordText(record: Readonly<Record<string, unknown>>): string {
-  let text = "{";
-  let separator = "";
-  for (const key of Object.keys(record)) {
-    const value = record[key];
-    if (typeof value !== "string") return JSON.stringify(record);
-    text += `${separator}${jsonString(key)}:${jsonString(value)}`;
-    separator = ",";
-  }
-  return `${text}}`;
-}
-
-/** What JSON.stringify escapes: quote, backslash, controls, and (well-formed JSON.stringify) lone surrogates. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
-
-/** A string as JSON text, exactly as JSON.stringify writes it (one that needs escaping goes to it). */
-export function jsonString(text: string): string {
-  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
+  else if (value instanceof NamedValues) parts.push(flatObjectText(value.entries));
+  else if (Array.isArray(value)) parts.push(flatListText(value));
+  else parts.push(flatObjectText(value));
 }
 
 /** Helpers for common field schemas. */
