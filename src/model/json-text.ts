@@ -47,7 +47,14 @@ export function flatObjectText(record: object): string {
 
 /** A list of plain objects of scalars (attachment references, an attempt's recipients), as JSON.stringify writes it. */
 export function flatListText(list: readonly object[]): string {
-  return listText(list, flatObjectText);
+  return listText(list, flatItemText);
+}
+
+/** An item of flatListText: anything but an object (a list read back from the store could hold one) goes to JSON.stringify. */
+function flatItemText(item: unknown): string {
+  return typeof item === "object" && item !== null && !Array.isArray(item)
+    ? flatObjectText(item)
+    : (JSON.stringify(item) ?? "null");
 }
 
 /** A list as JSON text, each item written by `itemText`. */
