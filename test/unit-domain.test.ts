@@ -19,7 +19,8 @@ import { parseFormBody } from "../src/http/form.js";
 import { findDuplicateKey } from "../src/http/json-keys.js";
 import { closest } from "../src/http/validation-errors.js";
 import { EmailMessageModel, type EmailMessageSource, readEmailRequest } from "../src/model/email-message.js";
-import { jsonString } from "../src/model/resource.js";
+import { jsonString } from "../src/model/json-text.js";
+import { type EmailContent, readStoredContent, storeContent } from "../src/model/stored-content.js";
 import { GroupCommit } from "../src/store/group-commit.js";
 
 describe("addresses", () => {
@@ -620,6 +621,34 @@ describe("JSON text of a resource", () => {
       "é",
     ]) {
       assert.equal(jsonString(text), JSON.stringify(text));
+    }
+  });
+
+  test("stored content is what JSON.stringify writes of it with the texts as null, and reads back whole", () => {
+    const plain = readEmailRequest({
+      From: "bench@example.com",
+      To: 'Ann "Q" <ann@example.net>, <bob@example.net>',
+      Subject: "Tab\there, \u00e9, \ud83d\ude00",
+      Body: "x".repeat(1024),
+    }).content;
+    const variants: EmailContent[] = [
+      plain,
+      { ...plain, body: null, type: null, html: "<p>Hi</p>", text: "Hi", template_sid: "ET0123" },
+      {
+        ...plain,
+        cc: [{ name: "C\\d", address: "c@example.org" }],
+        headers: { "X-One": 'a "quoted" \\ value', "X-Two": "" },
+        tags: { campaign: "spring", "k\u0001": "v" },
+        attachments: [
+          { filename: "a.txt", content_type: "text/plain", size: 3, content_id: null, sha256: "ab" },
+        ],
+        template_sid: null,
+      },
+    ];
+    for (const content of variants) {
+      const stored = storeContent(content);
+      assert.equal(stored.json, JSON.stringify({ ...content, body: null, html: null, text: null }));
+      assert.deepEqual(readStoredContent(stored), content);
     }
   });
 });

@@ -222,6 +222,11 @@ export function formatMailbox(mailbox: Mailbox): string {
   return `${name} <${mailbox.address}>`;
 }
 
+/** The mailboxes' texts joined by ", " (a loop: a list of one, every send's From and To, is its text alone). */
 export function formatMailboxList(mailboxes: readonly Mailbox[]): string {
-  return mailboxes.map(formatMailbox).join(", ");
+  let text = "";
+  for (let i = 0; i < mailboxes.length; i++) {
+    text += (i === 0 ? "" : ", ") + formatMailbox(mailboxes[i] as Mailbox);
+  }
+  return text;
 }

@@ -129,6 +129,8 @@ export class MailroomMetrics implements WebhookMetrics, DeliveryMetrics {
   private readonly httpSeries = new Map<string, Map<string, Map<number, HttpSeries>>>();
   /** mailroom_store_call_seconds by thread, bound once (a store call is timed per batch). */
   private readonly storeSeries: Record<StoreThreadName, Histogram.Internal<"thread">>;
+  /** The latency's one series, bound once: observe(value) on the histogram makes a label set and a closure per call. */
+  private readonly latencySeries = this.latency.labels();
 
   constructor() {
     this.exposed = Registry.merge([this.registry, processMetrics()]);
@@ -150,7 +152,7 @@ export class MailroomMetrics implements WebhookMetrics, DeliveryMetrics {
     this.smtpReplies.inc(replyClass(smtpCode));
     if (status === "sent") {
       this.sent.inc();
-      this.latency.observe(Math.max(0, Date.now() - acceptedAt) / SECONDS);
+      this.latencySeries.observe(Math.max(0, Date.now() - acceptedAt) / SECONDS);
     } else if (status === "failed") this.failed.inc();
     else this.deferred.inc();
   }

@@ -1,4 +1,5 @@
 import type { Mailbox } from "../domain/addresses.js";
+import { flatListText, flatObjectText, jsonEscaped, jsonNullableString, listText } from "./json-text.js";
 
 /**
  * What a message stores of its content, apart from the model's schemas (email-message.ts), so the
@@ -70,9 +71,30 @@ export interface StoredContent {
 
 export function storeContent(content: EmailContent): StoredContent {
   const { body, html, text } = content;
-  // The texts as null in the JSON (readStoredContent puts them back): a spread with three keys
-  // replaced is cheaper than a rest pattern that leaves them out.
-  return { json: JSON.stringify({ ...content, body: null, html: null, text: null }), body, html, text };
+  return { json: contentJson(content), body, html, text };
+}
+
+/**
+ * What JSON.stringify writes of the content with the texts as null (readStoredContent puts them back),
+ * field by field in EmailContent's order (readEmailRequest's): no copy of the content, and only the
+ * short strings (addresses, subject, type) are looked at for escapes.
+ */
+function contentJson(c: EmailContent): string {
+  const json =
+    `{"from":${mailboxJson(c.from)},"to":${listText(c.to, mailboxJson)},"cc":${listText(c.cc, mailboxJson)},` +
+    `"bcc":${listText(c.bcc, mailboxJson)},"reply_to":${listText(c.reply_to, mailboxJson)},` +
+    `"subject":"${jsonEscaped(c.subject)}","body":null,"type":${jsonNullableString(c.type)},"html":null,"text":null,` +
+    `"headers":${flatObjectText(c.headers)},"tags":${flatObjectText(c.tags)},"attachments":${flatListText(c.attachments)}`;
+  // Only a templated message has the key (JSON.stringify leaves an absent one out).
+  return c.template_sid === undefined
+    ? `${json}}`
+    : `${json},"template_sid":${jsonNullableString(c.template_sid)}}`;
+}
+
+/** A mailbox as JSON.stringify writes the objects addresses.ts makes (bracketed, when set, last). */
+function mailboxJson(m: Mailbox): string {
+  const json = `{"name":"${jsonEscaped(m.name)}","address":"${jsonEscaped(m.address)}"`;
+  return m.bracketed === undefined ? `${json}}` : `${json},"bracketed":${m.bracketed}}`;
 }
 
 /** The stored content of a message row. */
