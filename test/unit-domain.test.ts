@@ -7,6 +7,7 @@ import {
   formatMailbox,
   formatMailboxList,
   isValidAddress,
+  type Mailbox,
   parseAddressList,
   readAddressList,
   TooManyAddressesError,
@@ -20,7 +21,12 @@ import { findDuplicateKey } from "../src/http/json-keys.js";
 import { closest } from "../src/http/validation-errors.js";
 import { EmailMessageModel, type EmailMessageSource, readEmailRequest } from "../src/model/email-message.js";
 import { jsonString } from "../src/model/json-text.js";
-import { type EmailContent, readStoredContent, storeContent } from "../src/model/stored-content.js";
+import {
+  type AttachmentRef,
+  type EmailContent,
+  readStoredContent,
+  storeContent,
+} from "../src/model/stored-content.js";
 import { GroupCommit } from "../src/store/group-commit.js";
 
 describe("addresses", () => {
@@ -631,7 +637,34 @@ describe("JSON text of a resource", () => {
       Subject: "Tab\there, \u00e9, \ud83d\ude00",
       Body: "x".repeat(1024),
     }).content;
+    // Every field set (Required: a field added to EmailContent, Mailbox or AttachmentRef fails to compile
+    // here until it is given a value, and then this test fails until contentJson writes it).
+    const mailbox: Required<Mailbox> = { name: "Full", address: "full@example.org", bracketed: true };
+    const attachment: Required<AttachmentRef> = {
+      filename: "b.png",
+      content_type: "image/png",
+      size: 4,
+      content_id: "logo",
+      sha256: "cd",
+    };
+    const everyField: Required<EmailContent> = {
+      from: mailbox,
+      to: [mailbox],
+      cc: [mailbox],
+      bcc: [mailbox],
+      reply_to: [mailbox],
+      subject: "All",
+      body: null,
+      type: null,
+      html: "<p>All</p>",
+      text: "All",
+      headers: { "X-All": "1" },
+      tags: { all: "1" },
+      attachments: [attachment],
+      template_sid: "ET0456",
+    };
     const variants: EmailContent[] = [
+      everyField,
       plain,
       { ...plain, body: null, type: null, html: "<p>Hi</p>", text: "Hi", template_sid: "ET0123" },
       {
