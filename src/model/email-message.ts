@@ -470,6 +470,43 @@ export interface EmailMessageSource {
   content_purged_at: number | null;
 }
 
+/** The columns of a message row the API shows (a stored row, or the one a send has just built). */
+export type EmailMessageColumns = Omit<EmailMessageSource, "content" | "next_attempt_at">;
+
+/**
+ * A message as the API shows it, from its row and its content, field by field: every send's answer and
+ * every message of a list is one. A spread of the row (with a rest pattern leaving out the stored
+ * content) copied it key by key and gave send and GET sources shapes of their own: about 15,000
+ * instructions a message against 1,000 (callgrind, a micro benchmark of a plain send's row).
+ */
+export function messageSource(
+  row: EmailMessageColumns,
+  content: EmailContent,
+  nextAttemptAt: number | null,
+  status: string = row.status,
+): EmailMessageSource {
+  return {
+    sid: row.sid,
+    account_sid: row.account_sid,
+    from_address: row.from_address,
+    to_addresses: row.to_addresses,
+    content,
+    status,
+    message_id: row.message_id,
+    status_callback: row.status_callback,
+    error_code: row.error_code,
+    error_message: row.error_message,
+    num_attempts: row.num_attempts,
+    date_created: row.date_created,
+    date_updated: row.date_updated,
+    date_sent: row.date_sent,
+    date_delivered: row.date_delivered,
+    next_attempt_at: nextAttemptAt,
+    send_at: row.send_at,
+    content_purged_at: row.content_purged_at,
+  };
+}
+
 const listOrNull = (mailboxes: readonly Mailbox[]) =>
   mailboxes.length > 0 ? formatMailboxList(mailboxes) : null;
 const objectOrNull = (entries: Record<string, string>) =>

@@ -6,6 +6,7 @@ import type { MailroomMetrics } from "../metrics/metrics.js";
 import {
   type EmailContent,
   type EmailMessageSource,
+  messageSource,
   storeContent,
   type ValidatedEmail,
 } from "../model/email-message.js";
@@ -165,12 +166,12 @@ export class EmailMessageService {
       attachments: bytes,
       // The answer shows the message as accepted (queued), even when its delivery has just begun; a
       // SendAt within the tolerance for "now" is due already, and reads queued as the store shows it.
-      source: {
-        ...message,
-        status: sendAt !== null && sendAt <= now ? "queued" : message.status,
+      source: messageSource(
+        message,
         content,
-        next_attempt_at: sendAt ?? now,
-      },
+        sendAt ?? now,
+        sendAt !== null && sendAt <= now ? "queued" : message.status,
+      ),
     };
   }
 

@@ -9,6 +9,7 @@ import { EmailAttemptModel } from "../../model/email-attempt.js";
 import {
   EmailMessageModel,
   type EmailMessageSource,
+  messageSource,
   readStoredContent,
   SendEmailParams,
   storedContentOf,
@@ -341,8 +342,7 @@ function refusePurged(message: EmailMessageSource): void {
 }
 
 function toSource(row: EmailMessageView): EmailMessageSource {
-  const { content, body_part, html_part, text_part, ...rest } = row;
-  return { ...rest, content: readStoredContent(storedContentOf(row)) };
+  return messageSource(row, readStoredContent(storedContentOf(row)), row.next_attempt_at);
 }
 
 /** The message, only if it belongs to the account in the URL; otherwise a 404 that reveals nothing. */
