@@ -633,6 +633,19 @@ describe("composeMime: encoding details", () => {
     assert.match(raw, /\r\nDate: Thu, 29 Feb 2024 07:05:09 \+0000\r\n/);
   });
 
+  test("the Date header of each message is its own second's, whatever came before", () => {
+    const dateOf = (ms: number) => /\r\nDate: ([^\r]*)\r\n/.exec(compose(fields({ date_created: ms })))?.[1];
+    const at = Date.UTC(2024, 1, 29, 7, 5, 9);
+    assert.equal(dateOf(at + 1), "Thu, 29 Feb 2024 07:05:09 +0000");
+    assert.equal(dateOf(at + 999), "Thu, 29 Feb 2024 07:05:09 +0000");
+    assert.equal(dateOf(at + 1000), "Thu, 29 Feb 2024 07:05:10 +0000");
+    assert.equal(dateOf(at - 1), "Thu, 29 Feb 2024 07:05:08 +0000");
+    assert.equal(dateOf(-1), "Wed, 31 Dec 1969 23:59:59 +0000");
+    assert.equal(dateOf(-0.5), "Thu, 01 Jan 1970 00:00:00 +0000");
+    assert.throws(() => compose(fields({ date_created: Number.NaN })), /is not a time/);
+    assert.throws(() => compose(fields({ date_created: 8.64e15 + 1 })), /is not a time/);
+  });
+
   test("a non-ASCII subject becomes encoded-words, a plain one stays as it is", () => {
     assert.match(compose(fields({ subject: "Plain subject" })), /\r\nSubject: Plain subject\r\n/);
     const encoded = compose(fields({ subject: "Grüße" }));

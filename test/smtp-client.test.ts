@@ -424,6 +424,28 @@ describe("SMTP client: pipelining", () => {
     }
   });
 
+  test("MAIL FROM declares BODY=8BITMIME for a message that is not ASCII, and its size in UTF-8 octets", async () => {
+    const peer = await scriptedPeer({ ehlo: "250-scripted.example\r\n250-8BITMIME\r\n250 SIZE 1000000" });
+    try {
+      const client = transport(peer.url);
+      const ascii = RAW;
+      const utf8 = "From: a@example.org\r\nTo: b@example.org\r\nSubject: hi\r\n\r\nGrüße 😀\r\n";
+      for (const raw of [ascii, utf8]) {
+        const report = await client.send({ envelope: ENVELOPE, raw });
+        assert.equal(report.failure, null);
+      }
+      const mailFroms = peer.sessions.flatMap((session) =>
+        session.chunks.filter((chunk) => chunk.startsWith("MAIL FROM")),
+      );
+      assert.deepEqual(mailFroms, [
+        `MAIL FROM:<a@example.org> SIZE=${ascii.length}\r\n`,
+        `MAIL FROM:<a@example.org> BODY=8BITMIME SIZE=${Buffer.byteLength(utf8)}\r\n`,
+      ]);
+    } finally {
+      await peer.close();
+    }
+  });
+
   test("smtp-server with PIPELINING hidden: delivered, a refused recipient reported per recipient", async () => {
     const server = await relay({
       hidePIPELINING: true,

@@ -44,6 +44,15 @@ export const MAX_LINE_OCTETS = 998;
 const WORD_LENGTH = 52;
 
 export const LINE_BREAKS = /\r\n|\r|\n/g;
+
+/**
+ * The text with every line break (CRLF, CR or LF) made CRLF. Without a CR every line break is an LF,
+ * which a native string search finds for about a third of the regular expression's instructions
+ * (a 1 KB body of LF lines: 6,500 against 16,000).
+ */
+export function crlfLines(text: string): string {
+  return text.includes("\r") ? text.replace(LINE_BREAKS, "\r\n") : text.replaceAll("\n", "\r\n");
+}
 // Control characters (HT excepted, it is ordinary whitespace) and DEL have no place in a header as
 // they are; MimeNode forces the value into an encoded-word then, and so does this.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
@@ -56,9 +65,11 @@ const BARE_NAME = /^[\w ]*$/;
 const PRINTABLE_ASCII = /^[\u0020-\u007e]*$/;
 // An address without specials may stand bare when it has no display name (MimeNode's PLAIN_ADDRESS).
 const PLAIN_ADDRESS = /^[^\s"(),:;<>@[\\\]]+@[^\s"(),:;<>@[\\\]]+$/;
-// What a folded header may consist of: printable ASCII and HT, nothing else, no line too long.
-const HEADER_LINE = /^[\u0020-\u007e\t]*$/;
-const CONTINUATION_LINE = /^[ \t]+[^ \t]/;
+// What a folded header may consist of: lines of printable ASCII and HT, at most 998 octets each
+// (MAX_LINE_OCTETS),
+// every line after the first a continuation (blanks, then something else).
+const SAFE_HEADER =
+  /^[\u0020-\u007e\t]{0,998}(?:\r\n[ \t](?=[ \t]*[\u0021-\u007e])[\u0020-\u007e\t]{0,997})*$/;
 // RFC 5322 3.6.8: a field name is printable ASCII without the colon.
 const FIELD_NAME = /^[\u0021-\u0039\u003b-\u007e]+$/;
 // Fields composition writes itself: a custom one would duplicate or contradict them (a second From,
@@ -135,12 +146,26 @@ function messageIdValue(messageId: string): string {
   return value;
 }
 
-/** RFC 5322 date-time in UTC, as MimeNode writes a Date: `Tue, 14 Nov 2023 22:13:20 +0000`. */
+/**
+ * RFC 5322 date-time in UTC, as MimeNode writes a Date: `Tue, 14 Nov 2023 22:13:20 +0000`. The text
+ * changes once a second: the last one is kept (formatting a date costs about 3,500 instructions, and
+ * messages accepted in the same second share it).
+ */
 function dateValue(epochMs: number): string {
-  const date = new Date(Number(epochMs));
-  if (Number.isNaN(date.getTime())) throw new RangeError(`date ${String(epochMs)} is not a time`);
-  return date.toUTCString().replace("GMT", "+0000");
+  // A Date keeps whole milliseconds (truncated), so the second is that of the truncated time.
+  const time = Math.trunc(Number(epochMs));
+  const second = Math.floor(time / 1000);
+  if (second !== lastDateSecond) {
+    const date = new Date(time);
+    if (Number.isNaN(date.getTime())) throw new RangeError(`date ${String(epochMs)} is not a time`);
+    lastDateText = date.toUTCString().replace("GMT", "+0000");
+    lastDateSecond = second;
+  }
+  return lastDateText;
 }
+
+let lastDateSecond = Number.NaN;
+let lastDateText = "";
 
 function fold(key: string, value: string): string {
   return foldLines(`${key}: ${value}`, FOLD_LENGTH);
@@ -152,13 +177,8 @@ function fold(key: string, value: string): string {
  * of the header block to some parsers) and no line is longer than 998 octets.
  */
 function isSafeHeader(header: string): boolean {
-  const lines = header.split("\r\n");
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i] as string;
-    if (line.length > MAX_LINE_OCTETS || !HEADER_LINE.test(line)) return false;
-    if (i > 0 && !CONTINUATION_LINE.test(line)) return false;
-  }
-  return true;
+  // One match over the whole header: splitting it into lines first cost as much as the checks.
+  return SAFE_HEADER.test(header);
 }
 
 function checked(header: string): string {

@@ -2,7 +2,7 @@ import * as base64 from "nodemailer/lib/base64";
 import { isPlainText } from "nodemailer/lib/mime-funcs";
 import * as qp from "nodemailer/lib/qp";
 import type { ComposeInput } from "./compose.js";
-import { LINE_BREAKS, messageHeaders, wordEncoding } from "./compose-headers.js";
+import { crlfLines, messageHeaders, wordEncoding } from "./compose-headers.js";
 
 /**
  * The MIME of a message of one part (Restcomm's Body typed by Type, or Text alone; no attachments),
@@ -60,7 +60,7 @@ export function isHtmlType(type: string | null): boolean {
  * not end with a line break gets one.
  */
 function encodeBody(body: string): { encoding: string; content: string } {
-  const text = body.replace(LINE_BREAKS, "\r\n");
+  const text = crlfLines(body);
   if (text === "") return { encoding: "7bit", content: "" };
   let encoding: string;
   let content: string;

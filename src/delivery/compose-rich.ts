@@ -6,7 +6,7 @@ import MailComposer, {
 } from "nodemailer/lib/mail-composer";
 import type { AttachmentRef, EmailContent } from "../model/email-message.js";
 import type { ComposeInput } from "./compose.js";
-import { LINE_BREAKS, MAX_LINE_OCTETS, messageHeaders } from "./compose-headers.js";
+import { crlfLines, MAX_LINE_OCTETS, messageHeaders } from "./compose-headers.js";
 import { isHtmlType } from "./compose-plain.js";
 
 /**
@@ -62,7 +62,7 @@ function bodyParts(content: EmailContent): MailComposerAlternative[] {
 
 /** Line breaks as the plain path writes them (CRLF), so no bare CR reaches the wire. */
 function textPart(type: "text/plain" | "text/html", text: string): MailComposerAlternative {
-  return { contentType: `${type}; charset=utf-8`, content: text.replace(LINE_BREAKS, "\r\n") };
+  return { contentType: `${type}; charset=utf-8`, content: crlfLines(text) };
 }
 
 /**

@@ -78,6 +78,17 @@ async function composeAndSign(job: ComposeJob): Promise<string> {
   return job.dkim === undefined ? mime : signMime(mime, job.dkim);
 }
 
-function composeInput({ stored, attachments, dkim: _dkim, ...rest }: ComposeJob): ComposeInput {
-  return { ...rest, content: readStoredContent(stored), attachments: attachments ?? new Map() };
+/**
+ * The job's fields by name: a rest pattern and a spread would copy the object key by key, and a
+ * message without attachments shares one empty map.
+ */
+function composeInput(job: ComposeJob): ComposeInput {
+  return {
+    content: readStoredContent(job.stored),
+    messageId: job.messageId,
+    date: job.date,
+    attachments: job.attachments ?? NO_ATTACHMENTS,
+  };
 }
+
+const NO_ATTACHMENTS: ReadonlyMap<string, Uint8Array> = new Map();

@@ -108,10 +108,11 @@ export function storedContentOf(row: {
 }
 
 export function readStoredContent(stored: StoredContent): EmailContent {
-  return {
-    ...(JSON.parse(stored.json) as EmailContent),
-    body: stored.body,
-    html: stored.html,
-    text: stored.text,
-  };
+  // The parsed object is new and ours: the texts are set on it rather than on a spread copy of it
+  // (same keys in the same order: the JSON holds the three, as null, where the content has them).
+  const content = JSON.parse(stored.json) as EmailContent;
+  content.body = stored.body;
+  content.html = stored.html;
+  content.text = stored.text;
+  return content;
 }

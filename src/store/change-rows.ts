@@ -157,33 +157,52 @@ export function utcDay(ms: number): string {
 
 /** Usage to add, summed per (account, day, category) over a batch: one upsert per key, not per message. */
 export class UsageTally {
-  private readonly counts = new Map<
-    string,
-    { account: string; day: string; category: UsageCategory; count: number }
-  >();
+  /**
+   * By account, then a few entries (a day or two, a category or two). No composed string key: joining
+   * the three and hashing the join cost more than the account's lookup and a short scan, where the
+   * day (utcDay's one text) and the category (a literal) compare as the same strings.
+   */
+  private readonly counts = new Map<string, UsageRow[]>();
 
   add(account: string, at: number, category: UsageCategory): void {
     const day = utcDay(at);
-    const key = `${account} ${day} ${category}`;
-    const entry = this.counts.get(key);
-    if (entry) entry.count += 1;
-    else this.counts.set(key, { account, day, category, count: 1 });
+    let entries = this.counts.get(account);
+    if (entries === undefined) {
+      entries = [];
+      this.counts.set(account, entries);
+    }
+    for (const entry of entries) {
+      if (entry.day === day && entry.category === category) {
+        entry.count += 1;
+        return;
+      }
+    }
+    entries.push({ account, day, category, count: 1 });
   }
 
   /** In key order: writers that lock rows take the locks in one order (no deadlock between batches). */
-  rows() {
-    return [...this.counts.values()].sort((a, b) =>
-      a.account < b.account
-        ? -1
-        : a.account > b.account
-          ? 1
-          : a.day < b.day
-            ? -1
-            : a.day > b.day
-              ? 1
-              : a.category < b.category
-                ? -1
-                : 1,
-    );
+  rows(): UsageRow[] {
+    return [...this.counts.values()]
+      .flat()
+      .sort((a, b) =>
+        a.account < b.account
+          ? -1
+          : a.account > b.account
+            ? 1
+            : a.day < b.day
+              ? -1
+              : a.day > b.day
+                ? 1
+                : a.category < b.category
+                  ? -1
+                  : 1,
+      );
   }
+}
+
+interface UsageRow {
+  account: string;
+  day: string;
+  category: UsageCategory;
+  count: number;
 }
