@@ -140,7 +140,7 @@ describe("judging an attempt", () => {
       errorMessage: null,
       retryAt: null,
     });
-    // All of this attempt accepted, but one refused before: not the common case, the general verdict.
+    // All of this attempt accepted, but one refused before: the verdict still names the refusal.
     const history = readHistory([attemptRow(1, 13103, [rejected("a@x.example"), deferred("b@x.example")])]);
     const verdict = judge(report([accepted("b@x.example")]), context(2, history));
     assert.equal(verdict.outcome, "accepted");

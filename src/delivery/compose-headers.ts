@@ -65,11 +65,12 @@ const BARE_NAME = /^[\w ]*$/;
 const PRINTABLE_ASCII = /^[\u0020-\u007e]*$/;
 // An address without specials may stand bare when it has no display name (MimeNode's PLAIN_ADDRESS).
 const PLAIN_ADDRESS = /^[^\s"(),:;<>@[\\\]]+@[^\s"(),:;<>@[\\\]]+$/;
-// What a folded header may consist of: lines of printable ASCII and HT, at most 998 octets each
-// (MAX_LINE_OCTETS),
+// What a folded header may consist of: lines of printable ASCII and HT, at most MAX_LINE_OCTETS each,
 // every line after the first a continuation (blanks, then something else).
-const SAFE_HEADER =
-  /^[\u0020-\u007e\t]{0,998}(?:\r\n[ \t](?=[ \t]*[\u0021-\u007e])[\u0020-\u007e\t]{0,997})*$/;
+const SAFE_HEADER = new RegExp(
+  `^[\\u0020-\\u007e\\t]{0,${MAX_LINE_OCTETS}}` +
+    `(?:\\r\\n[ \\t](?=[ \\t]*[\\u0021-\\u007e])[\\u0020-\\u007e\\t]{0,${MAX_LINE_OCTETS - 1}})*$`,
+);
 // RFC 5322 3.6.8: a field name is printable ASCII without the colon.
 const FIELD_NAME = /^[\u0021-\u0039\u003b-\u007e]+$/;
 // Fields composition writes itself: a custom one would duplicate or contradict them (a second From,

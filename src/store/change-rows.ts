@@ -184,20 +184,17 @@ export class UsageTally {
   rows(): UsageRow[] {
     return [...this.counts.values()]
       .flat()
-      .sort((a, b) =>
-        a.account < b.account
-          ? -1
-          : a.account > b.account
-            ? 1
-            : a.day < b.day
-              ? -1
-              : a.day > b.day
-                ? 1
-                : a.category < b.category
-                  ? -1
-                  : 1,
+      .sort(
+        (a, b) =>
+          compareText(a.account, b.account) ||
+          compareText(a.day, b.day) ||
+          compareText(a.category, b.category),
       );
   }
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 interface UsageRow {

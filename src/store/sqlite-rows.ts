@@ -65,8 +65,8 @@ export function insertAttemptRow(statement: Statement, a: Insertable<EmailAttemp
  *
  * `or fail`, not the default `or abort`: an aborting statement of several rows needs a statement
  * journal (the pages it changed, to undo it alone), and past 64 KiB SQLite spills that to a temporary
- * file (with the events and attempts so written: 11 KB more written per message). A failing statement fails the whole batch either way (its
- * transaction, or its savepoint, is rolled back). Only for tables without foreign keys: a checked
+ * file (with the events and attempts so written: 11 KB more written per message). A failing statement
+ * fails the whole batch either way (its transaction, or its savepoint, is rolled back). Only for tables without foreign keys: a checked
  * foreign key in a statement of several rows needs that journal again (email_attempts: 2 KB more per
  * message, so its rows stay one statement each).
  */
