@@ -18,7 +18,12 @@ export interface BenchConfig {
   latencySeconds: number;
   /** How long to wait for the sink to count every accepted message, seconds. */
   deliveryTimeoutSeconds: number;
-  /** Messages sent (and delivered) before each measured run, to warm up processes and caches. */
+  /**
+   * Messages sent (and delivered) before each measured run, to warm up processes and caches. Enough
+   * for V8 to have optimised what the send path runs: after 1,000 a Mailroom server still compiles
+   * about 170 functions (0.5-0.7 s of a helper thread's CPU) during the next 7,000, and would charge
+   * that one-time start-up cost to the throughput run (docs/performance.md, "Thirteenth round").
+   */
   warmup: number;
   /** Hard limit on the whole run, minutes: past it the bench cleans up and exits with code 124. */
   timeLimitMinutes: number;
@@ -95,7 +100,7 @@ export function loadConfig(resultsFile: string): BenchConfig {
     latencyRate: int("BENCH_RATE", 500, 1),
     latencySeconds: int("BENCH_LATENCY_SECONDS", 10, 1),
     deliveryTimeoutSeconds: int("BENCH_DELIVERY_TIMEOUT", 120, 1),
-    warmup: int("BENCH_WARMUP", 1000, 0),
+    warmup: int("BENCH_WARMUP", 10_000, 0),
     backlog: int("BENCH_BACKLOG", 0, 0),
     backlogRetries: flag("BENCH_BACKLOG_RETRIES"),
     timeLimitMinutes: int("BENCH_TIME_LIMIT", 20, 1),
