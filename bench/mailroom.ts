@@ -91,8 +91,13 @@ function environment(target: StoreTarget, extra: Record<string, string>): NodeJS
   return { ...env, ...extra };
 }
 
-export async function createAccount(target: StoreTarget, email: string): Promise<Credentials> {
-  const result = await runCommand(process.execPath, [MAILROOM_CLI, "accounts", "create", "--email", email], {
+/** `cli`: another build's dist/src/cli/main.js (bench:instructions compares builds); this one's by default. */
+export async function createAccount(
+  target: StoreTarget,
+  email: string,
+  cli = MAILROOM_CLI,
+): Promise<Credentials> {
+  const result = await runCommand(process.execPath, [cli, "accounts", "create", "--email", email], {
     env: environment(target, {}),
     timeoutMs: 60_000,
   });
@@ -113,7 +118,7 @@ export async function createAccount(target: StoreTarget, email: string): Promise
   return { sid: account.sid, authToken: account.auth_token };
 }
 
-async function waitReady(baseUrl: string, timeoutMs: number): Promise<void> {
+export async function waitReady(baseUrl: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = "no answer";
   while (Date.now() < deadline) {

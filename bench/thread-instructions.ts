@@ -21,10 +21,10 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { postEmails } from "./load.js";
-import { MAILROOM_CLI } from "./mailroom.js";
+import { createAccount, MAILROOM_CLI, waitReady } from "./mailroom.js";
 import { sendEmailRequest } from "./message.js";
-import { freePort, LOOPBACK, waitForPort } from "./ports.js";
-import { runCommand, spawnTracked } from "./proc.js";
+import { freePort, LOOPBACK } from "./ports.js";
+import { spawnTracked, untilReady } from "./proc.js";
 import { startSink, waitForMessages } from "./sink.js";
 
 const [few, many] = (process.env.INSTRUCTIONS_MESSAGES ?? "500,1500").split(",").map(Number) as [
@@ -55,15 +55,11 @@ async function countRun(messages: number): Promise<Map<ThreadName, number>> {
       MAILROOM_SMTP_CONNECT_TIMEOUT_MS: "600000",
       MAILROOM_SMTP_SOCKET_TIMEOUT_MS: "600000",
     };
-    const created = await runCommand(
-      process.execPath,
-      [cli, "accounts", "create", "--email", "cg@example.org"],
-      {
-        env,
-      },
+    const account = await createAccount(
+      { dataDir: env.MAILROOM_DATA_DIR, databaseUrl: undefined },
+      "cg@example.org",
+      cli,
     );
-    if (created.code !== 0) throw new Error(`accounts create failed: ${created.stderr}${created.stdout}`);
-    const account = JSON.parse(created.stdout) as { sid: string; auth_token: string };
     const server = spawnTracked(
       "mailroom serve (callgrind)",
       "valgrind",
@@ -79,10 +75,11 @@ async function countRun(messages: number): Promise<Map<ThreadName, number>> {
       ],
       { env },
     );
-    await waitForPort(port, 600_000, "mailroom under callgrind");
-    const request = sendEmailRequest({ sid: account.sid, authToken: account.auth_token }, 1024);
+    const baseUrl = `http://${LOOPBACK}:${port}`;
+    await untilReady(server, waitReady(baseUrl, 600_000));
+    const request = sendEmailRequest(account, 1024);
     const total = warmup + messages;
-    const load = await postEmails(`http://${LOOPBACK}:${port}`, request, { amount: total, connections: 10 });
+    const load = await postEmails(baseUrl, request, { amount: total, connections: 10 });
     if (load.ok !== total)
       throw new Error(`${load.ok} of ${total} sends succeeded: ${JSON.stringify(load.statusCodes)}`);
     if (!(await waitForMessages(sink, total, 600_000))) throw new Error("the sink did not get every message");
@@ -102,19 +99,18 @@ async function threadCounts(dir: string): Promise<Map<ThreadName, number>> {
   for (const [index, name] of files.entries()) {
     const text = await readFile(path.join(dir, name), "utf8");
     const total = Number(/^(?:summary|totals): (\d+)/m.exec(text)?.[1] ?? 0);
-    const thread: ThreadName =
-      index === 0
-        ? "main"
-        : !text.includes("node::worker::Worker::Run")
-          ? "V8 helpers"
-          : text.includes("walChecksumBytes")
-            ? "store writer"
-            : text.includes("sqlite3_step")
-              ? "store reader"
-              : "relay";
+    const thread = index === 0 ? "main" : workerThread(text);
     counts.set(thread, (counts.get(thread) ?? 0) + total);
   }
   return counts;
+}
+
+/** Which thread a callgrind file (not the first) is, by what it ran. */
+function workerThread(text: string): ThreadName {
+  if (!text.includes("node::worker::Worker::Run")) return "V8 helpers";
+  if (text.includes("walChecksumBytes")) return "store writer";
+  if (text.includes("sqlite3_step")) return "store reader";
+  return "relay";
 }
 
 const short = await countRun(few);
